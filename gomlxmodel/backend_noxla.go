@@ -1,0 +1,14 @@
+//go:build !xla
+
+package gomlxmodel
+
+import (
+	"errors"
+
+	"github.com/gomlx/gomlx/backends"
+)
+
+// newXLA fails: this binary was built without the xla tag, which needs cgo and a PJRT plugin.
+func newXLA(opts string) (backends.Backend, error) {
+	return nil, errors.New("GOMLX_BACKEND=xla:" + opts + ": this binary was built without XLA; rebuild with CGO_ENABLED=1 go build -tags xla")
+}

@@ -1,0 +1,21 @@
+//go:build xla
+
+package gomlxmodel
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/xla"
+)
+
+// newXLA opens the XLA backend with the PJRT plugin named in opts (a plugin name or the path
+// of a .so, as GOMLX_BACKEND=xla:<plugin> says). Set GOMLX_NO_AUTO_INSTALL=1 so that GoMLX
+// never tries to download a plugin.
+func newXLA(opts string) (backends.Backend, error) {
+	b, err := xla.New(opts)
+	if err != nil {
+		return nil, fmt.Errorf("GOMLX_BACKEND=xla:%s: %w", opts, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,123 @@
+package gomlxmodel
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel/config"
+)
+
+// Runner evaluates a model with fixed weights: the inference path.
+type Runner struct {
+	Model   Model
+	Backend backends.Backend
+	Ctx     *context.Context
+}
+
+// NewRunner builds the model of (c, v) with weights p on the backend of BackendConfig.
+func NewRunner(c config.Config, v config.Variant, p Params) (*Runner, error) {
+	InstallDotGeneralGradient()
+	b, err := NewBackend()
+	if err != nil {
+		return nil, err
+	}
+	ctx, err := NewContext(c, v, p)
+	if err != nil {
+		return nil, err
+	}
+	return &Runner{Model: Model{Config: c, Variant: v}, Backend: b, Ctx: ctx}, nil
+}
+
+// CheckIDs rejects token ids outside [0, vocab_size), naming the first bad position.
+func CheckIDs(ids [][]int32, vocab int) error {
+	for b, row := range ids {
+		for t, id := range row {
+			if id < 0 || int(id) >= vocab {
+				return fmt.Errorf("token id %d at position [%d][%d] is outside [0, vocab_size=%d)", id, b, t, vocab)
+			}
+		}
+	}
+	return nil
+}
+
+func idsTensor(ids [][]int32) (*tensors.Tensor, error) {
+	if len(ids) == 0 || len(ids[0]) == 0 {
+		return nil, fmt.Errorf("no token ids")
+	}
+	t := len(ids[0])
+	flat := make([]int32, 0, len(ids)*t)
+	for i, row := range ids {
+		if len(row) != t {
+			return nil, fmt.Errorf("ragged batch: row %d has %d ids, row 0 has %d", i, len(row), t)
+		}
+		flat = append(flat, row...)
+	}
+	return tensors.FromFlatDataAndDimensions(flat, len(ids), t), nil
+}
+
+// Logits returns the logits (B, T, V) for ids (B, T), flattened row-major.
+func (r *Runner) Logits(ids [][]int32) ([]float32, error) {
+	out, err := r.Capture(ids, nil)
+	if err != nil {
+		return nil, err
+	}
+	return out["logits"], nil
+}
+
+// Capture runs the forward pass and returns the logits under "logits" and the named hooks
+// (see Hooks), each flattened row-major, converted to float32.
+func (r *Runner) Capture(ids [][]int32, hookNames []string) (map[string][]float32, error) {
+	if err := CheckIDs(ids, r.Model.Config.VocabSize); err != nil {
+		return nil, err
+	}
+	in, err := idsTensor(ids)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Clone(hookNames)
+	var missing []string
+	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
+		hooks := Hooks{}
+		logits := r.Model.Forward(ctx, ids, hooks)
+		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
+		for _, n := range names {
+			h, ok := hooks[n]
+			if !ok {
+				missing = append(missing, n)
+				h = logits
+			}
+			outs = append(outs, ConvertDType(h, dtypes.Float32))
+		}
+		return outs
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	res, err := exec.Exec(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("unknown hooks %v", missing)
+	}
+	out := map[string][]float32{}
+	for i, t := range res {
+		data, err := tensors.CopyFlatData[float32](t)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			out["logits"] = data
+		} else {
+			out[names[i-1]] = data
+		}
+	}
+	return out, nil
+}

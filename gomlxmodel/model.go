@@ -1,0 +1,215 @@
+// Package gomlxmodel is the investigated ternary transformer of REFERENCE.md §2 in GoMLX:
+// BitLinear layers with straight-through ternary weights and 8-bit activations, RMSNorm, RoPE
+// ("halves" layout), GQA attention, SwiGLU, mHC-lite with two streams, and a tied or untied head.
+//
+// Parameters live in a GoMLX context under scopes that spell the candle tensor names:
+// "blocks.3.attn.wq.weight" is variable "weight" in scope "/blocks/3/attn/wq". Activations are
+// captured under TransformerLens-style hook names derived from the same vocabulary (see Hooks).
+package gomlxmodel
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel/config"
+)
+
+// Model is the architecture: a configuration and its ablation switches. The weights live in a
+// context (see NewContext).
+type Model struct {
+	Config  config.Config
+	Variant config.Variant
+}
+
+// Hooks maps activation names to graph nodes, filled by Forward when capture is on:
+//
+//	hook_embed                       (B, T, D)  token embeddings
+//	blocks.{i}.hook_resid_pre.s{0,1} (B, T, D)  residual streams entering block i (s0 only without mHC)
+//	blocks.{i}.{attn,ffn}.hook_in    (B, T, D)  normalised sub-block input u
+//	blocks.{i}.attn.hook_pattern     (B, H, T, T) attention probabilities
+//	blocks.{i}.attn.hook_out         (B, T, D)  attention output y
+//	blocks.{i}.hook_resid_mid.s{0,1} (B, T, D)  streams after the attention sub-block
+//	blocks.{i}.ffn.hook_out          (B, T, D)  FFN output y
+//	blocks.{i}.hook_resid_post.s{0,1}(B, T, D)  streams leaving block i
+//	hook_collapse                    (B, T, D)  (s0 + s1)/2 before the final norm
+//	norm_final.hook_out              (B, T, D)  the head's input
+type Hooks map[string]*Node
+
+func (h Hooks) set(name string, x *Node) {
+	if h != nil {
+		h[name] = x
+	}
+}
+
+// param returns the graph node of the parameter with the given candle name.
+func param(ctx *context.Context, g *Graph, name string) *Node {
+	scope, vname := ScopeAndName(name)
+	v := ctx.GetVariableByScopeAndName(scope, vname)
+	if v == nil {
+		panic(fmt.Sprintf("gomlxmodel: parameter %s (scope %s) not in context", name, scope))
+	}
+	return v.ValueGraph(g)
+}
+
+// ScopeAndName maps a candle tensor name to a GoMLX scope and variable name:
+// "blocks.3.attn.wq.weight" → ("/blocks/3/attn/wq", "weight").
+func ScopeAndName(tensor string) (scope, name string) {
+	i := strings.LastIndexByte(tensor, '.')
+	if i < 0 {
+		return "/", tensor
+	}
+	return "/" + strings.ReplaceAll(tensor[:i], ".", "/"), tensor[i+1:]
+}
+
+// TensorName is the inverse of ScopeAndName.
+func TensorName(scope, name string) string {
+	s := strings.Trim(scope, "/")
+	if s == "" {
+		return name
+	}
+	return strings.ReplaceAll(s, "/", ".") + "." + name
+}
+
+// Forward maps token ids (B, T) int32 to logits (B, T, V). When hooks is non-nil it is filled
+// with the activations named in Hooks.
+func (m Model) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
+	c, v := m.Config, m.Variant
+	g := ids.Graph()
+	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
+	embed := param(ctx, g, "tok_embed.weight")                     // (V, D)
+	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.Dim) // (B, T, D)
+	hooks.set("hook_embed", x)
+
+	var s0, s1 *Node
+	if v.MHC {
+		s0, s1 = x, x // mHC expand: two identical streams
+	} else {
+		s0 = x
+	}
+	for i := 0; i < c.NLayers; i++ {
+		p := fmt.Sprintf("blocks.%d.", i)
+		hooks.setStreams(p+"hook_resid_pre", s0, s1)
+		s0, s1 = m.subBlock(ctx, p, "attn", s0, s1, hooks)
+		hooks.setStreams(p+"hook_resid_mid", s0, s1)
+		s0, s1 = m.subBlock(ctx, p, "ffn", s0, s1, hooks)
+		hooks.setStreams(p+"hook_resid_post", s0, s1)
+	}
+	x = s0
+	if v.MHC {
+		x = DivScalar(Add(s0, s1), 2) // mHC collapse
+	}
+	hooks.set("hook_collapse", x)
+	x = RMSNorm(x, param(ctx, g, "norm_final.weight"))
+	hooks.set("norm_final.hook_out", x)
+	return m.Head(ctx, x)
+}
+
+// Head maps final hidden states (…, D) to logits (…, V): x · tok_embedᵀ when tied, else
+// x · lm_headᵀ. It is a plain float product (no BitLinear), as in the original.
+func (m Model) Head(ctx *context.Context, x *Node) *Node {
+	name := "tok_embed.weight"
+	if !m.Config.WeightTied {
+		name = "lm_head.weight"
+	}
+	w := param(ctx, x.Graph(), name)
+	return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+}
+
+func (h Hooks) setStreams(name string, s0, s1 *Node) {
+	h.set(name+".s0", s0)
+	if s1 != nil {
+		h.set(name+".s1", s1)
+	}
+}
+
+// subBlock runs one residual sub-block ("attn" or "ffn") of block prefix p on the streams.
+// With mHC: prepare (mix the streams with sigmoid weights), norm, layer, apply (add the output
+// to both streams with 2·sigmoid gains, then mix the streams with alpha). Without mHC: the
+// plain pre-norm residual s0 + layer(norm(s0)).
+func (m Model) subBlock(ctx *context.Context, p, kind string, s0, s1 *Node, hooks Hooks) (*Node, *Node) {
+	g := s0.Graph()
+	norm := param(ctx, g, p+"norm_"+kind+".weight")
+	layer := func(u *Node) *Node {
+		if kind == "attn" {
+			return m.Attention(ctx, p+"attn.", u, hooks)
+		}
+		return m.FFN(ctx, p+"ffn.", u)
+	}
+	if !m.Variant.MHC {
+		u := RMSNorm(s0, norm)
+		hooks.set(p+kind+".hook_in", u)
+		y := layer(u)
+		hooks.set(p+kind+".hook_out", y)
+		return Add(s0, y), nil
+	}
+	mp := p + "mhc_" + kind + "."
+	hPre := Sigmoid(Add(param(ctx, g, mp+"pre_logits"), param(ctx, g, mp+"pre_bias")))                  // (2)
+	hPost := MulScalar(Sigmoid(Add(param(ctx, g, mp+"post_logits"), param(ctx, g, mp+"post_bias"))), 2) // (2)
+	alpha := scalarAt(Sigmoid(param(ctx, g, mp+"alpha_logit")), 0)                                      // (1,1,1)
+
+	u := Add(Mul(scalarAt(hPre, 0), s0), Mul(scalarAt(hPre, 1), s1)) // prepare (B, T, D)
+	y := layer(RMSNorm(u, norm))                                     // (B, T, D)
+	hooks.set(p+kind+".hook_out", y)
+	r0 := Add(s0, Mul(scalarAt(hPost, 0), y)) // apply
+	r1 := Add(s1, Mul(scalarAt(hPost, 1), y))
+	oneMinus := OneMinus(alpha)
+	return Add(Mul(alpha, r0), Mul(oneMinus, r1)), Add(Mul(oneMinus, r0), Mul(alpha, r1))
+}
+
+// Attention is causal multi-head attention with GQA and RoPE on u (B, T, D) → (B, T, D).
+func (m Model) Attention(ctx *context.Context, p string, u *Node, hooks Hooks) *Node {
+	c := m.Config
+	g := u.Graph()
+	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
+	hd := c.HeadDim()
+	lin := func(name string, x *Node) *Node {
+		return BitLinear(x, param(ctx, g, p+name+".weight"), c.GroupSize, m.Variant.Ternary)
+	}
+	q := Reshape(lin("wq", u), b, t, c.NHeads, hd)   // (B, T, H, hd)
+	k := Reshape(lin("wk", u), b, t, c.NKVHeads, hd) // (B, T, Hkv, hd)
+	val := Reshape(lin("wv", u), b, t, c.NKVHeads, hd)
+	q, k = ApplyRoPE(q, c.RopeTheta), ApplyRoPE(k, c.RopeTheta)
+	q = TransposeAllAxes(q, 0, 2, 1, 3) // (B, H, T, hd)
+	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), c.NHeads/c.NKVHeads)
+	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads)
+
+	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
+	scores = Add(MulScalar(scores, 1/math.Sqrt(float64(hd))), causalMask(g, t, scores.DType()))
+	probs := Softmax(scores, -1)
+	hooks.set(p+"hook_pattern", probs)
+	z := DotGeneral(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)
+	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd)           // (B, T, H·hd)
+	return lin("wo", z)                                                       // (B, T, D)
+}
+
+// FFN is SwiGLU: w_down(silu(w_gate(u)) ⊙ w_up(u)).
+func (m Model) FFN(ctx *context.Context, p string, u *Node) *Node {
+	c := m.Config
+	g := u.Graph()
+	lin := func(name string, x *Node) *Node {
+		return BitLinear(x, param(ctx, g, p+name+".weight"), c.GroupSize, m.Variant.Ternary)
+	}
+	return lin("w_down", Mul(silu(lin("w_gate", u)), lin("w_up", u)))
+}
+
+// Loss returns the objective the original optimises and logs — cross-entropy with label
+// smoothing 0.1, 0.9·CE + 0.1·(−mean_v log p_v) — and the plain cross-entropy, both averaged
+// over all positions. logits (B, T, V), targets (B, T) int32.
+func Loss(logits, targets *Node) (smoothed, ce *Node) {
+	dims := logits.Shape().Dimensions
+	n, vocab := dims[0]*dims[1], dims[2]
+	logp := Reshape(LogSoftmax(logits, -1), n*vocab) // (N·V)
+	// Index of each target in the flattened log-probabilities: row·V + target.
+	row := IotaFull(logits.Graph(), shapes.Make(targets.DType(), n)) // (N)
+	flatIdx := Add(MulScalar(row, vocab), Reshape(targets, n))
+	picked := Gather(logp, Reshape(flatIdx, n, 1)) // (N, 1)
+	ce = Neg(ReduceAllMean(picked))
+	uniform := Neg(ReduceAllMean(logp)) // −mean over positions and vocab of log p
+	smoothed = Add(MulScalar(ce, 0.9), MulScalar(uniform, 0.1))
+	return smoothed, ce
+}

@@ -1,0 +1,53 @@
+package gomlxmodel
+
+import (
+	"testing"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+)
+
+// run1 executes a one-input graph function on the configured backend and returns float64s.
+func run1(t *testing.T, fn func(x *graph.Node) *graph.Node, x any) []float64 {
+	t.Helper()
+	b, err := NewBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := graph.NewExec(b, fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := e.Exec(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch d := out[0].Value().(type) {
+	default:
+		_ = d
+	}
+	f32, err := tensors.CopyFlatData[float32](out[0])
+	if err == nil {
+		r := make([]float64, len(f32))
+		for i, v := range f32 {
+			r[i] = float64(v)
+		}
+		return r
+	}
+	f64, err := tensors.CopyFlatData[float64](out[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f64
+}
+
+// evalRoPE rotates one head vector x at position pos of a sequence of length seqLen.
+func evalRoPE(t *testing.T, x []float64, seqLen, pos int, theta float64) []float64 {
+	hd := len(x)
+	in := make([]float64, seqLen*hd)
+	copy(in[pos*hd:], x)
+	out := run1(t, func(n *graph.Node) *graph.Node {
+		return ApplyRoPE(graph.Reshape(n, 1, seqLen, 1, hd), theta)
+	}, tensors.FromFlatDataAndDimensions(in, seqLen*hd))
+	return out[pos*hd : (pos+1)*hd]
+}

@@ -1,0 +1,154 @@
+package gomlxmodel
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/config"
+)
+
+// Params are a model's tensors by candle name, in host memory.
+type Params = map[string]checkpoint.Tensor
+
+// InitKind says how the original initialises a tensor (REFERENCE.md §2).
+type InitKind struct {
+	Normal bool    // N(0, Std) when true, else the constant Value
+	Std    float64 // standard deviation of the normal
+	Value  float32 // the constant
+}
+
+// InitOf returns the original's initialisation of a tensor: tok_embed N(0, 1) (candle's
+// embedding default), linear weights and lm_head N(0, 0.02), RMSNorm weights 1, alpha_logit
+// and the mHC logits 0, the mHC biases 0.5.
+func InitOf(name string) InitKind {
+	switch {
+	case name == "tok_embed.weight":
+		return InitKind{Normal: true, Std: 1}
+	case hasSuffix(name, "alpha_logit", "pre_logits", "post_logits"):
+		return InitKind{Value: 0}
+	case hasSuffix(name, "pre_bias", "post_bias"):
+		return InitKind{Value: 0.5}
+	case hasSuffix(name, "norm_attn.weight", "norm_ffn.weight") || name == "norm_final.weight":
+		return InitKind{Value: 1}
+	}
+	return InitKind{Normal: true, Std: 0.02} // attention, FFN and lm_head weights
+}
+
+func hasSuffix(s string, suffixes ...string) bool {
+	for _, x := range suffixes {
+		if len(s) >= len(x) && s[len(s)-len(x):] == x {
+			return true
+		}
+	}
+	return false
+}
+
+// InitParams draws a freshly initialised model. Each tensor has its own random stream derived
+// from (seed, name), so a tensor's initial value does not depend on which others exist.
+func InitParams(c config.Config, v config.Variant, seed int64) Params {
+	shapes := c.TensorShapes(v)
+	out := make(Params, len(shapes))
+	for _, name := range config.SortedNames(shapes) {
+		shape := shapes[name]
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		data := make([]float32, n)
+		init := InitOf(name)
+		if init.Normal {
+			h := fnv.New64a()
+			h.Write([]byte(name))
+			rng := rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+			for i := range data {
+				data[i] = float32(rng.NormFloat64() * init.Std)
+			}
+		} else {
+			for i := range data {
+				data[i] = init.Value
+			}
+		}
+		out[name] = checkpoint.Tensor{Shape: slices.Clone(shape), Data: data}
+	}
+	return out
+}
+
+// CheckParams verifies that params hold exactly the tensors of the configuration, with the
+// right shapes: the model is never built from a partial set.
+func CheckParams(c config.Config, v config.Variant, p Params) error {
+	want := c.TensorShapes(v)
+	var missing, extra []string
+	for name := range want {
+		if _, ok := p[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	for name := range p {
+		if _, ok := want[name]; !ok {
+			extra = append(extra, name)
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		return fmt.Errorf("parameters do not match the config: missing %v, unexpected %v", missing, extra)
+	}
+	for name, shape := range want {
+		t := p[name]
+		if !slices.Equal(t.Shape, shape) {
+			return fmt.Errorf("parameter %s: shape mismatch: expected %v, found %v", name, shape, t.Shape)
+		}
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		if len(t.Data) != n {
+			return fmt.Errorf("parameter %s: %d values for shape %v", name, len(t.Data), shape)
+		}
+	}
+	return nil
+}
+
+// NewContext creates a GoMLX context whose variables are exactly params (checked first).
+func NewContext(c config.Config, v config.Variant, p Params) (*context.Context, error) {
+	if err := CheckParams(c, v, p); err != nil {
+		return nil, err
+	}
+	ctx := context.New()
+	for _, name := range config.SortedNames(c.TensorShapes(v)) {
+		t := p[name]
+		scope, vname := ScopeAndName(name)
+		ctx.InAbsPath(scope).VariableWithValue(vname, tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
+	}
+	return ctx, nil
+}
+
+// ContextParams copies the model's variables out of ctx (other scopes, such as optimizer
+// state, are ignored).
+func ContextParams(ctx *context.Context, c config.Config, v config.Variant) (Params, error) {
+	shapes := c.TensorShapes(v)
+	out := make(Params, len(shapes))
+	for name, shape := range shapes {
+		scope, vname := ScopeAndName(name)
+		vr := ctx.GetVariableByScopeAndName(scope, vname)
+		if vr == nil {
+			return nil, fmt.Errorf("context has no variable for %s", name)
+		}
+		val, err := vr.Value()
+		if err != nil {
+			return nil, fmt.Errorf("variable %s: %w", name, err)
+		}
+		data, err := tensors.CopyFlatData[float32](val)
+		if err != nil {
+			return nil, fmt.Errorf("variable %s: %w", name, err)
+		}
+		out[name] = checkpoint.Tensor{Shape: slices.Clone(shape), Data: data}
+	}
+	return out, nil
+}

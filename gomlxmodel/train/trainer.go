@@ -1,0 +1,426 @@
+// Package train trains the model of package gomlxmodel with the original's recipe — Muon for
+// 2-D linear weights, Lion for the embedding, lm_head and 1-D parameters, the WSD schedule and
+// global gradient-norm clipping — or AdamW, logging per-step metrics as JSON lines.
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gomlx/gomlx/backends"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel/tokenfile"
+)
+
+// Options configure a training run.
+type Options struct {
+	Config  config.Config
+	Variant config.Variant
+	// Train and Val are token streams (ids < Config.VocabSize, checked).
+	Train, Val []uint32
+	// Out is the checkpoint directory; metrics go to Out/metrics.jsonl.
+	Out string
+	// Init, when set, replaces the seeded initialisation (e.g. to continue from a checkpoint).
+	Init gomlxmodel.Params
+	// EvalEvery is the number of steps between validation passes (0: only at the end);
+	// EvalWindows the number of validation windows each pass uses (0: 64).
+	EvalEvery, EvalWindows int
+	// Progress receives one human-readable line per LogEvery steps (nil: none).
+	Progress io.Writer
+	LogEvery int
+	// Extra fields stored in meta.json (e.g. corpus statistics).
+	Extra map[string]any
+}
+
+// Result summarises a finished run.
+type Result struct {
+	Steps                  int
+	Loss                   float64 // last step's training loss (label-smoothed, as logged)
+	ValCE, ValAcc, ValCopy float64
+	TokensPerSec           float64
+	Wall                   time.Duration
+}
+
+// StepMetrics is one line of metrics.jsonl.
+type StepMetrics struct {
+	Kind         string             `json:"kind"` // "train" or "eval"
+	Step         int                `json:"step"`
+	Loss         float64            `json:"loss,omitempty"`
+	CE           float64            `json:"ce,omitempty"`
+	LR           float64            `json:"lr,omitempty"`
+	GradNorm     float64            `json:"grad_norm,omitempty"`
+	GradNorms    map[string]float64 `json:"grad_norms,omitempty"`
+	ActNorms     map[string]float64 `json:"act_norms,omitempty"`
+	Alphas       map[string]float64 `json:"alphas,omitempty"`
+	TokensPerSec float64            `json:"tokens_per_s,omitempty"`
+	ElapsedS     float64            `json:"elapsed_s"`
+	ValCE        *float64           `json:"val_ce,omitempty"`
+	ValAcc       *float64           `json:"val_acc,omitempty"`
+	ValCopy      *float64           `json:"val_copy,omitempty"`
+}
+
+// Trainer holds the model, its optimizer state and the compiled step.
+type Trainer struct {
+	opts    Options
+	model   gomlxmodel.Model
+	backend backends.Backend
+	ctx     *context.Context
+	names   []string // parameter names, sorted
+	step    *context.Exec
+	eval    *context.Exec
+	actKeys []string // activation-norm names, in output order
+	alphaKs []string
+}
+
+// usesMuon reports whether the original trains this tensor with Muon: the 2-D weights of the
+// attention and FFN BitLinears. The embedding, lm_head and 1-D parameters use Lion.
+func usesMuon(name string) bool {
+	return strings.Contains(name, ".attn.w") || strings.Contains(name, ".ffn.w_")
+}
+
+// New builds a trainer: parameters (seeded init unless opts.Init), zeroed optimizer state and
+// the compiled training step.
+func New(opts Options) (*Trainer, error) {
+	c, v := opts.Config, opts.Variant
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.GradAccumSteps > 1 {
+		return nil, fmt.Errorf("grad_accum_steps=%d: gradient accumulation is not implemented; use a larger batch_size", c.GradAccumSteps)
+	}
+	if v.Optimizer != "muon-lion" && v.Optimizer != "adamw" {
+		return nil, fmt.Errorf("unknown optimizer %q (want muon-lion or adamw)", v.Optimizer)
+	}
+	gomlxmodel.InstallDotGeneralGradient()
+	b, err := gomlxmodel.NewBackend()
+	if err != nil {
+		return nil, err
+	}
+	params := opts.Init
+	if params == nil {
+		params = gomlxmodel.InitParams(c, v, v.Seed)
+	}
+	ctx, err := gomlxmodel.NewContext(c, v, params)
+	if err != nil {
+		return nil, err
+	}
+	t := &Trainer{opts: opts, model: gomlxmodel.Model{Config: c, Variant: v}, backend: b, ctx: ctx,
+		names: config.SortedNames(c.TensorShapes(v))}
+	t.initOptState(params)
+	for i := 0; i < c.NLayers; i++ {
+		p := fmt.Sprintf("blocks.%d.", i)
+		t.actKeys = append(t.actKeys, p+"attn.hook_out", p+"ffn.hook_out", p+"hook_resid_post.s0")
+		if v.MHC {
+			t.actKeys = append(t.actKeys, p+"hook_resid_post.s1")
+			t.alphaKs = append(t.alphaKs, p+"mhc_attn.alpha_logit", p+"mhc_ffn.alpha_logit")
+		}
+	}
+	t.step, err = context.NewExec(b, ctx.Reuse(), t.stepGraph)
+	if err != nil {
+		return nil, err
+	}
+	t.eval, err = context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, ids, targets *Node) []*Node {
+		ce, next, cp := t.model.EvalSums(ctx, ids, targets)
+		return []*Node{ce, next, cp}
+	})
+	return t, err
+}
+
+func (t *Trainer) initOptState(params gomlxmodel.Params) {
+	states := []string{"adam_m", "adam_v"}
+	for _, name := range t.names {
+		if t.opts.Variant.Optimizer == "muon-lion" {
+			states = []string{"lion_m"}
+			if usesMuon(name) {
+				states = []string{"momentum"}
+			}
+		}
+		p := params[name]
+		for _, s := range states {
+			zeros := make([]float32, len(p.Data))
+			t.ctx.InAbsPath("/opt/"+name).VariableWithValue(s, tensors.FromFlatDataAndDimensions(zeros, p.Shape...)).SetTrainable(false)
+		}
+	}
+}
+
+// stepGraph: inputs ids, targets (B, T) int32, lr and lr1d scalars, step t (1-based, f32).
+// Outputs: loss, ce, global grad norm (before clipping), per-parameter grad norms (P),
+// activation RMS norms (A), sigmoid(alpha_logit) values (L).
+func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
+	ids, targets, lr, lr1d, stepT := in[0], in[1], in[2], in[3], in[4]
+	c, v := t.model.Config, t.model.Variant
+	g := ids.Graph()
+	hooks := gomlxmodel.Hooks{}
+	logits := t.model.Forward(ctx, ids, hooks)
+	loss, ce := gomlxmodel.Loss(logits, targets)
+
+	vars := make([]*context.Variable, len(t.names))
+	values := make([]*Node, len(t.names))
+	for i, name := range t.names {
+		scope, vn := gomlxmodel.ScopeAndName(name)
+		vars[i] = ctx.GetVariableByScopeAndName(scope, vn)
+		values[i] = vars[i].ValueGraph(g)
+	}
+	grads := Gradient(loss, values...)
+
+	norms := make([]*Node, len(grads))
+	sumSq := ScalarZero(g, loss.DType())
+	for i, gr := range grads {
+		sq := ReduceAllSum(Square(gr))
+		sumSq = Add(sumSq, sq)
+		norms[i] = Sqrt(sq)
+	}
+	gradNorm := Sqrt(sumSq)
+	if c.GradClip > 0 {
+		scale := Min(OnesLike(gradNorm), Div(Scalar(g, gradNorm.DType(), c.GradClip), AddScalar(gradNorm, 1e-6)))
+		for i := range grads {
+			grads[i] = Mul(grads[i], scale)
+		}
+	}
+	for i, name := range t.names {
+		w, gr := values[i], grads[i]
+		var nw *Node
+		switch {
+		case v.Optimizer == "adamw":
+			nw = adamwUpdate(ctx, name, w, gr, lr, stepT, c.WeightDecay)
+		case usesMuon(name):
+			nw = muonUpdate(ctx, name, w, gr, lr, c.MuonMomentum, c.WeightDecay, c.NSSteps)
+		default:
+			nw = lionUpdate(ctx, name, w, gr, lr1d, c.LionBetas[0], c.LionBetas[1], 0)
+		}
+		vars[i].SetValueGraph(nw)
+	}
+
+	acts := make([]*Node, len(t.actKeys))
+	for i, k := range t.actKeys {
+		acts[i] = Sqrt(ReduceAllMean(Square(hooks[k])))
+	}
+	outs := []*Node{loss, ce, gradNorm, Stack(norms, 0), Stack(acts, 0)}
+	if len(t.alphaKs) > 0 {
+		alphas := make([]*Node, len(t.alphaKs))
+		for i, k := range t.alphaKs {
+			scope, vn := gomlxmodel.ScopeAndName(k)
+			alphas[i] = Reshape(Sigmoid(ctx.GetVariableByScopeAndName(scope, vn).ValueGraph(g)))
+		}
+		outs = append(outs, Stack(alphas, 0))
+	}
+	return outs
+}
+
+// Params returns the current model weights.
+func (t *Trainer) Params() (gomlxmodel.Params, error) {
+	return gomlxmodel.ContextParams(t.ctx, t.model.Config, t.model.Variant)
+}
+
+// Evaluate returns mean plain cross-entropy, next-token accuracy and copy rate over the first
+// n windows of ids with the variant's target shift.
+func (t *Trainer) Evaluate(ids []uint32, n int) (ce, acc, copyRate float64, err error) {
+	c := t.model.Config
+	T, B := c.MaxSeqLen, c.BatchSize
+	nw := min(n, tokenfile.NumWindows(len(ids), T))
+	if nw == 0 {
+		return 0, 0, 0, fmt.Errorf("validation data too short for one window of %d tokens", T+1)
+	}
+	var sumCE, hits, copies, count float64
+	for start := 0; start < nw; start += B {
+		bs := min(B, nw-start)
+		in := make([]int32, 0, bs*T)
+		tg := make([]int32, 0, bs*T)
+		for k := start; k < start+bs; k++ {
+			x, y := tokenfile.Window(ids, k, T, t.model.Variant.TargetShift)
+			in = append(in, toInt32(x)...)
+			tg = append(tg, toInt32(y)...)
+		}
+		res, e := t.eval.Exec(tensors.FromFlatDataAndDimensions(in, bs, T), tensors.FromFlatDataAndDimensions(tg, bs, T))
+		if e != nil {
+			return 0, 0, 0, e
+		}
+		sumCE += float64(tensors.ToScalar[float32](res[0]))
+		hits += float64(tensors.ToScalar[float32](res[1]))
+		copies += float64(tensors.ToScalar[float32](res[2]))
+		count += float64(bs * T)
+	}
+	return sumCE / count, hits / count, copies / count, nil
+}
+
+func toInt32(x []uint32) []int32 {
+	out := make([]int32, len(x))
+	for i, v := range x {
+		out[i] = int32(v)
+	}
+	return out
+}
+
+// Run trains for Config.TotalSteps steps, writes metrics.jsonl and the final checkpoint to Out.
+// A non-finite loss or gradient stops the run with an error naming the step and the first
+// non-finite tensor; no checkpoint is written from a non-finite state.
+func Run(opts Options) (Result, error) {
+	c, v := opts.Config, opts.Variant
+	for name, ids := range map[string][]uint32{"train": opts.Train, "validation": opts.Val} {
+		if err := tokenfile.CheckRange(name+" tokens", ids, c.VocabSize); err != nil {
+			return Result{}, err
+		}
+	}
+	t, err := New(opts)
+	if err != nil {
+		return Result{}, err
+	}
+	batcher, err := tokenfile.NewBatcher(opts.Train, c.MaxSeqLen, c.BatchSize, v.TargetShift, uint64(v.Seed))
+	if err != nil {
+		return Result{}, err
+	}
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return Result{}, err
+	}
+	mf, err := os.Create(filepath.Join(opts.Out, "metrics.jsonl"))
+	if err != nil {
+		return Result{}, err
+	}
+	defer mf.Close()
+	enc := json.NewEncoder(mf)
+	evalWindows := opts.EvalWindows
+	if evalWindows <= 0 {
+		evalWindows = 64
+	}
+	logEvery := max(1, opts.LogEvery)
+
+	var res Result
+	start := time.Now()
+	tokensPerStep := float64(c.BatchSize * c.MaxSeqLen)
+	var trainTime time.Duration
+	evalNow := func(step int) error {
+		ce, acc, cp, err := t.Evaluate(opts.Val, evalWindows)
+		if err != nil {
+			return err
+		}
+		res.ValCE, res.ValAcc, res.ValCopy = ce, acc, cp
+		if opts.Progress != nil {
+			fmt.Fprintf(opts.Progress, "eval step %d: val CE %.4f  next-token acc %.3f  copy rate %.3f\n", step, ce, acc, cp)
+		}
+		return enc.Encode(StepMetrics{Kind: "eval", Step: step, ElapsedS: time.Since(start).Seconds(), ValCE: &ce, ValAcc: &acc, ValCopy: &cp})
+	}
+	for step := 0; step < c.TotalSteps; step++ {
+		in, tg, _ := batcher.Next()
+		mult := WSD(step, c.WarmupSteps, c.TotalSteps, c.DecayStartFrac)
+		lr, lr1d := c.LR*mult, c.MHCLR*mult
+		t0 := time.Now()
+		outs, err := t.step.Exec(
+			tensors.FromFlatDataAndDimensions(in, c.BatchSize, c.MaxSeqLen),
+			tensors.FromFlatDataAndDimensions(tg, c.BatchSize, c.MaxSeqLen),
+			float32(lr), float32(lr1d), float32(step+1))
+		if err != nil {
+			return res, fmt.Errorf("step %d: %w", step, err)
+		}
+		dt := time.Since(t0)
+		if step > 0 { // the first step includes graph compilation
+			trainTime += dt
+		}
+		m := t.metrics(step, outs)
+		m.LR = lr
+		m.TokensPerSec = tokensPerStep / dt.Seconds()
+		m.ElapsedS = time.Since(start).Seconds()
+		if err := checkFinite(m); err != nil {
+			return res, err
+		}
+		if err := enc.Encode(m); err != nil {
+			return res, err
+		}
+		res.Steps, res.Loss = step+1, m.Loss
+		if opts.Progress != nil && (step%logEvery == 0 || step == c.TotalSteps-1) {
+			tps := 0.0
+			if step > 0 {
+				tps = float64(step) * tokensPerStep / trainTime.Seconds()
+			}
+			eta := time.Duration(0)
+			if tps > 0 {
+				eta = time.Duration(float64(c.TotalSteps-step-1) * tokensPerStep / tps * float64(time.Second))
+			}
+			fmt.Fprintf(opts.Progress, "step %5d/%d  loss %.4f  ce %.4f  lr %.2e  |g| %.3f  %6.0f tok/s  ETA %s\n",
+				step+1, c.TotalSteps, m.Loss, m.CE, lr, m.GradNorm, tps, eta.Round(time.Second))
+		}
+		if opts.EvalEvery > 0 && (step+1)%opts.EvalEvery == 0 && step+1 < c.TotalSteps {
+			if err := evalNow(step + 1); err != nil {
+				return res, err
+			}
+		}
+	}
+	if err := evalNow(c.TotalSteps); err != nil {
+		return res, err
+	}
+	if c.TotalSteps > 1 {
+		res.TokensPerSec = float64(c.TotalSteps-1) * tokensPerStep / trainTime.Seconds()
+	}
+	params, err := t.Params()
+	if err != nil {
+		return res, err
+	}
+	extra := map[string]json.RawMessage{}
+	for k, val := range opts.Extra {
+		raw, err := json.Marshal(val)
+		if err != nil {
+			return res, err
+		}
+		extra[k] = raw
+	}
+	for k, val := range map[string]float64{"val_ce": res.ValCE, "val_acc": res.ValAcc, "val_copy": res.ValCopy, "tokens_per_s": res.TokensPerSec} {
+		extra[k], _ = json.Marshal(val)
+	}
+	meta := checkpoint.Meta{Config: c, Step: res.Steps, Loss: res.Loss, Variant: v, HasVariant: true, Extra: extra}
+	if err := checkpoint.Save(opts.Out, params, meta); err != nil {
+		return res, err
+	}
+	res.Wall = time.Since(start)
+	return res, nil
+}
+
+// metrics decodes the step outputs.
+func (t *Trainer) metrics(step int, outs []*tensors.Tensor) StepMetrics {
+	f := func(x *tensors.Tensor) float64 { return float64(tensors.ToScalar[float32](x)) }
+	vec := func(x *tensors.Tensor, keys []string) map[string]float64 {
+		data := tensors.MustCopyFlatData[float32](x)
+		m := make(map[string]float64, len(keys))
+		for i, k := range keys {
+			m[k] = float64(data[i])
+		}
+		return m
+	}
+	m := StepMetrics{Kind: "train", Step: step + 1, Loss: f(outs[0]), CE: f(outs[1]), GradNorm: f(outs[2]),
+		GradNorms: vec(outs[3], t.names), ActNorms: vec(outs[4], t.actKeys)}
+	if len(outs) > 5 {
+		m.Alphas = vec(outs[5], t.alphaKs)
+	}
+	return m
+}
+
+// checkFinite stops training on a non-finite loss or gradient, naming the first bad tensor.
+func checkFinite(m StepMetrics) error {
+	bad := func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
+	if !bad(m.Loss) && !bad(m.GradNorm) {
+		return nil
+	}
+	names := make([]string, 0, len(m.GradNorms))
+	for k := range m.GradNorms {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if bad(m.GradNorms[k]) {
+			return fmt.Errorf("step %d: non-finite gradient in %s (loss %v, grad norm %v); training stopped, no checkpoint written from this state", m.Step, k, m.Loss, m.GradNorm)
+		}
+	}
+	return fmt.Errorf("step %d: non-finite loss %v (grad norm %v); training stopped, no checkpoint written from this state", m.Step, m.Loss, m.GradNorm)
+}
+
