@@ -9,8 +9,8 @@ import (
 
 // RMSNorm normalises over the last axis: u / sqrt(mean(u²) + eps) · w, eps = 1e-6.
 func RMSNorm(u, w *Node) *Node {
-	ms := ReduceAndKeep(Square(u), ReduceMean, -1)                             // (…, 1)
-	return Mul(Mul(u, Rsqrt(AddScalar(ms, 1e-6))), broadcastLast(w, u.Rank())) // (…, D)
+	ms := ReduceAndKeep(Square(u), ReduceMean, -1)                            // (…, 1)
+	return Mul(Div(u, Sqrt(AddScalar(ms, 1e-6))), broadcastLast(w, u.Rank())) // (…, D)
 }
 
 // broadcastLast reshapes a vector (D) to rank r as (1, …, 1, D) so it broadcasts on the last axis.
@@ -41,21 +41,33 @@ func RopeTables(seqLen, headDim int, theta float64) (cos, sin [][]float32) {
 }
 
 // ApplyRoPE rotates x (B, T, H, hd) in the "halves" layout: with x1 = x[…, :hd/2] and
-// x2 = x[…, hd/2:], out = [x1·cos − x2·sin, x2·cos + x1·sin].
+// x2 = x[…, hd/2:], out = [x1·cos − x2·sin, x2·cos + x1·sin] = x·cos2 + rotateHalf(x)·sin2,
+// where cos2, sin2 repeat the tables over both halves and rotateHalf(x) = [−x2, x1].
+// rotateHalf is a product with a constant ±1 permutation matrix rather than slices, because
+// the gradient of Slice needs Pad, which GoMLX v0.26.0's Go backend does not implement.
 func ApplyRoPE(x *Node, theta float64) *Node {
 	dims := x.Shape().Dimensions
 	t, hd := dims[1], dims[3]
 	half := hd / 2
 	cosT, sinT := RopeTables(t, hd, theta)
+	cos2, sin2 := make([][]float32, t), make([][]float32, t)
+	for i := range cosT {
+		cos2[i] = append(append([]float32{}, cosT[i]...), cosT[i]...)
+		sin2[i] = append(append([]float32{}, sinT[i]...), sinT[i]...)
+	}
+	rot := make([][]float32, hd) // rot[j][k]: coefficient of x[j] in rotateHalf(x)[k]
+	for j := range rot {
+		rot[j] = make([]float32, hd)
+	}
+	for k := 0; k < half; k++ {
+		rot[half+k][k] = -1 // out[k] = −x2[k]
+		rot[k][half+k] = 1  // out[half+k] = x1[k]
+	}
 	g := x.Graph()
-	cos := ConvertDType(Reshape(Const(g, cosT), 1, t, 1, half), x.DType()) // (1, T, 1, hd/2)
-	sin := ConvertDType(Reshape(Const(g, sinT), 1, t, 1, half), x.DType())
-	x1 := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, half))
-	x2 := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(half, hd))
-	return Concatenate([]*Node{
-		Sub(Mul(x1, cos), Mul(x2, sin)),
-		Add(Mul(x2, cos), Mul(x1, sin)),
-	}, 3) // (B, T, H, hd)
+	cos := ConvertDType(Reshape(Const(g, cos2), 1, t, 1, hd), x.DType()) // (1, T, 1, hd)
+	sin := ConvertDType(Reshape(Const(g, sin2), 1, t, 1, hd), x.DType())
+	rotated := DotGeneral(x, []int{3}, nil, ConvertDType(Const(g, rot), x.DType()), []int{0}, nil) // (B, T, H, hd)
+	return Add(Mul(x, cos), Mul(rotated, sin))
 }
 
 // causalMask is (1, 1, T, T): 0 on and below the diagonal, −inf above it, so position i attends
@@ -87,7 +99,10 @@ func repeatKV(x *Node, nRep int) *Node {
 // silu(x) = x · sigmoid(x).
 func silu(x *Node) *Node { return Mul(x, Sigmoid(x)) }
 
-// scalarAt returns element i of a vector as a (1, 1, 1) node that broadcasts over (B, T, D).
+// scalarAt returns element i of a 2-vector as a (1, 1, 1) node that broadcasts over (B, T, D).
+// It is a masked sum rather than a Slice, whose gradient the Go backend cannot compute.
 func scalarAt(v *Node, i int) *Node {
-	return Reshape(Slice(v, AxisRange(i, i+1)), 1, 1, 1)
+	mask := make([]float32, v.Shape().Dimensions[0])
+	mask[i] = 1
+	return Reshape(ReduceAllSum(Mul(v, ConvertDType(Const(v.Graph(), mask), v.DType()))), 1, 1, 1)
 }

@@ -68,8 +68,10 @@ func (b *groupedBars) Plot(c draw.Canvas, p *plot.Plot) {
 			fillRect(c, col, trX(x0), trY(0), trX(x1), trY(v))
 		}
 	}
-	// zero line
-	c.StrokeLine2(draw.LineStyle{Color: color.Black, Width: vg.Points(0.8)}, c.Min.X, trY(0), c.Max.X, trY(0))
+	// zero line, when the axis does not start at 0
+	if p.Y.Min < 0 {
+		c.StrokeLine2(draw.LineStyle{Color: textColor, Width: vg.Points(0.8)}, c.Min.X, trY(0), c.Max.X, trY(0))
+	}
 }
 
 func (b *groupedBars) DataRange() (xmin, xmax, ymin, ymax float64) {
@@ -113,6 +115,7 @@ func GroupedBars(name, title, ylabel string, groups []string, series []BarSeries
 
 	p := newPlot(title, "", ylabel)
 	addGrid(p, false, true)
+	p.Y.Padding = 0
 	bars := &groupedBars{series: vals}
 	p.Add(bars)
 	leg := newLegend()
@@ -150,6 +153,7 @@ func GroupedBars(name, title, ylabel string, groups []string, series []BarSeries
 	fitXLabels(&p.X, ticks, approxDataW)
 
 	if len(groups)*len(series) <= maxBarLabels {
+		format := fixedFormatter(vals...)
 		sty := textStyle(annotSize, false)
 		sty.XAlign = draw.XCenter
 		var xys plotter.XYs
@@ -159,7 +163,7 @@ func GroupedBars(name, title, ylabel string, groups []string, series []BarSeries
 			for g, v := range vs {
 				x0, x1 := bars.barGeom(g, s)
 				xys = append(xys, plotter.XY{X: (x0 + x1) / 2, Y: v})
-				labels = append(labels, formatValue(v))
+				labels = append(labels, format(v))
 				st := sty
 				if v < 0 {
 					st.YAlign = draw.YTop
@@ -217,7 +221,7 @@ func (l *valueLabels) Plot(c draw.Canvas, p *plot.Plot) {
 // GradientFlow
 
 // hbars draws horizontal bars from base to x[i] at y[i] (data units);
-// entries with x <= 0 are skipped.
+// entries with x = -Inf (log10 of 0) are skipped.
 type hbars struct {
 	x, y []float64
 	base float64
@@ -228,7 +232,7 @@ type hbars struct {
 func (b *hbars) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, trY := p.Transforms(&c)
 	for i, x := range b.x {
-		if x <= 0 {
+		if math.IsInf(x, -1) {
 			continue
 		}
 		fillRect(c, b.fill, trX(b.base), trY(b.y[i]-b.half), trX(x), trY(b.y[i]+b.half))
@@ -273,21 +277,18 @@ func GradientFlow(name string, params []string, norms []float64) (Figure, error)
 	p := newPlot(title, "gradient L2 norm (log scale)", "")
 	addGrid(p, true, false)
 
-	// Log x axis. Leave at least ~0.3 decade below the smallest bar so it
-	// stays visible, and room at the right for the value labels.
+	// Log x axis, in log10 space (see setLogAxis). Leave at least ~0.3
+	// decade left of the smallest bar so that it stays visible.
 	if dead == n {
 		minPos, maxPos = 1e-3, 1 // nothing to scale by
 	}
-	lo, hi := logRange(minPos/2, maxPos)
-	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = logTicker{}
+	setLogAxis(&p.X, minPos/2, maxPos)
+	lo, hi := p.X.Min, p.X.Max
 
 	// Parameter names on the y axis, first parameter at the top.
-	tickSty := p.Y.Tick.Label
 	if n > 20 {
-		tickSty.Font.Size = 9
+		p.Y.Tick.Label.Font.Size = 9
 	}
-	p.Y.Tick.Label = tickSty
 	ticks := make([]plot.Tick, n)
 	ys := make([]float64, n)
 	var nameW vg.Length
@@ -297,79 +298,87 @@ func GradientFlow(name string, params []string, norms []float64) (Figure, error)
 		}
 		ys[i] = float64(n - 1 - i)
 		ticks[i] = plot.Tick{Value: ys[i], Label: truncate(name, 40)}
-		if w := tickSty.Width(ticks[i].Label); w > nameW {
-			nameW = w
-		}
+		nameW = max(nameW, p.Y.Tick.Label.Width(ticks[i].Label))
 	}
 	p.Y.Tick.Marker = plot.ConstantTicks(ticks)
 	p.Y.Tick.Length = 0
 	p.Y.Min, p.Y.Max = -0.5, float64(n)-0.5
+	p.X.Padding = 0
 
 	leg := newLegend()
 	leg.Add("gradient norm", swatch{Palette[0]})
+	if dead > 0 {
+		leg.Add("dead (norm = 0)", deadThumb{})
+	}
 	w, h := GradientFlowSize(n)
-	dataW := w - nameW - leg.width() - vg.Points(40)
 
+	// Value labels right of the bars; widen the axis so they fit.
 	annot := textStyle(annotSize, false)
 	annot.YAlign = draw.YCenter
+	vl := &valueLabels{dx: vg.Points(3)}
 	var labelW vg.Length
-	for _, v := range norms {
-		if lw := annot.Width(formatValue(v)); lw > labelW {
-			labelW = lw
-		}
-	}
-	// Extend hi so that labelW+4pt fits right of the longest bar.
-	if frac := float64((labelW + vg.Points(6)) / dataW); frac > 0 && frac < 0.5 {
-		span := math.Log10(hi / lo)
-		need := math.Log10(maxPos/lo) / (1 - frac) // total span so that maxPos ends at 1-frac
-		if need > span {
-			hi = lo * math.Pow(10, need)
-		}
-	}
-	p.X.Min, p.X.Max = lo, hi
-
-	p.Add(&hbars{x: norms, y: ys, base: lo, half: 0.36, fill: Palette[0]})
-
-	// Value labels right of the bars.
-	var xys plotter.XYs
-	var labels []string
-	var styles []text.Style
 	for i, v := range norms {
 		if v > 0 {
-			xys = append(xys, plotter.XY{X: v, Y: ys[i]})
-			labels = append(labels, formatValue(v))
-			styles = append(styles, annot)
+			s := formatSig(v, 2)
+			vl.xys = append(vl.xys, plotter.XY{X: math.Log10(v), Y: ys[i]})
+			vl.labels = append(vl.labels, s)
+			vl.styles = append(vl.styles, annot)
+			labelW = max(labelW, annot.Width(s))
+		}
+	}
+	dataW := w - nameW - leg.width() - vg.Points(30)
+	if frac := float64((labelW + vg.Points(6)) / dataW); frac > 0 && frac < 0.5 {
+		// span such that the longest bar ends at (1-frac) of the axis
+		if need := (math.Log10(maxPos) - lo) / (1 - frac); need > hi-lo {
+			p.X.Max = lo + need
 		}
 	}
 
+	logNorms := make([]float64, n)
+	for i, v := range norms {
+		logNorms[i] = math.Inf(-1)
+		if v > 0 {
+			logNorms[i] = math.Log10(v)
+		}
+	}
+	p.Add(&hbars{x: logNorms, y: ys, base: lo, half: 0.36, fill: Palette[0]})
+	p.Add(vl)
+
 	if dead > 0 {
-		var deadXY plotter.XYs
 		deadSty := textStyle(annotSize+1, true)
 		deadSty.Color = DeadColor
 		deadSty.YAlign = draw.YCenter
+		dl := &valueLabels{dx: 2*deadGlyph.Radius + vg.Points(5)}
 		for i, v := range norms {
 			if v == 0 {
-				deadXY = append(deadXY, plotter.XY{X: lo, Y: ys[i]})
+				dl.xys = append(dl.xys, plotter.XY{X: lo, Y: ys[i]})
+				dl.labels = append(dl.labels, "dead (0)")
+				dl.styles = append(dl.styles, deadSty)
 			}
 		}
-		sc, err := plotter.NewScatter(deadXY)
-		if err != nil {
-			return Figure{}, fmt.Errorf("plots: %s: %w", fn, err)
-		}
-		sc.GlyphStyle = draw.GlyphStyle{Color: DeadColor, Radius: vg.Points(4), Shape: draw.CrossGlyph{}}
-		p.Add(sc)
-		dl := &valueLabels{dx: vg.Points(8)}
-		for _, xy := range deadXY {
-			dl.xys = append(dl.xys, xy)
-			dl.labels = append(dl.labels, "dead (0)")
-			dl.styles = append(dl.styles, deadSty)
-		}
-		p.Add(dl)
-		leg.Add("dead (norm = 0)", sc)
+		p.Add(&deadMarkers{xys: dl.xys}, dl)
 	}
-	p.Add(&valueLabels{xys: xys, labels: labels, styles: styles, dx: vg.Points(3)})
 	return render(name, w, h, withSideLegend(p, leg))
 }
+
+// deadGlyph is the marker of a parameter with zero gradient.
+var deadGlyph = draw.GlyphStyle{Color: DeadColor, Radius: vg.Points(4), Shape: draw.CrossGlyph{}}
+
+// deadMarkers draws deadGlyph at the given points, unclipped, so that a
+// marker on the axis edge is drawn whole.
+type deadMarkers struct{ xys plotter.XYs }
+
+func (d *deadMarkers) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	for _, xy := range d.xys {
+		pt := vg.Point{X: trX(xy.X) + deadGlyph.Radius + vg.Points(1), Y: trY(xy.Y)}
+		c.DrawGlyphNoClip(deadGlyph, pt)
+	}
+}
+
+type deadThumb struct{}
+
+func (deadThumb) Thumbnail(c *draw.Canvas) { c.DrawGlyphNoClip(deadGlyph, c.Center()) }
 
 // GradientFlowSize returns the size of a GradientFlow figure with n
 // parameters: the default size, or taller (about 14 pt per parameter) when

@@ -2,13 +2,16 @@ package plots
 
 import (
 	"fmt"
+	"image"
 	"image/color"
+	imgdraw "image/draw"
 	"math"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 )
@@ -18,9 +21,7 @@ const (
 	// maxAnnotated: grids with at most this many rows and columns get the
 	// value printed in every cell.
 	maxAnnotated = 12
-	// rasterCells: larger grids are drawn as one image (smaller SVG).
-	rasterCells = 4096
-	paletteSize = 256
+	paletteSize  = 256
 )
 
 // matrix adapts values[row][col] to plotter.GridXYZ with row 0 at the top.
@@ -101,26 +102,22 @@ func Heatmap(name, title, xlabel, ylabel string, rows, cols []string, values [][
 
 	p := newPlot(title, xlabel, ylabel)
 	p.X.Padding, p.Y.Padding = 0, 0
-	hm := plotter.NewHeatMap(matrix{values}, pal)
-	hm.Min, hm.Max = cmin, cmax
-	hm.Rasterized = nr*nc > rasterCells
-	p.Add(hm)
+	if nr <= maxAnnotated && nc <= maxAnnotated {
+		hm := plotter.NewHeatMap(matrix{values}, pal)
+		hm.Min, hm.Max = cmin, cmax
+		p.Add(hm)
+	} else {
+		// Large grids as one image: adjacent vector cells leave hairline
+		// anti-aliasing seams, and the SVG stays small.
+		p.Add(&rasterHeat{values: values, pal: pal.Colors(), min: cmin, max: cmax})
+	}
 	p.X.Min, p.X.Max = -0.5, float64(nc)-0.5
 	p.Y.Min, p.Y.Max = -0.5, float64(nr)-0.5
 
-	// Colour bar, drawn as a separate plot to the right.
-	cb := newPlot("", "", "")
-	cb.HideX()
-	cb.X.Padding, cb.Y.Padding = 0, 0
-	cb.Y.Tick.Label.Font.Size = 9
-	cb.X.Label.Text = "min " + formatValue(lo) + "\nmax " + formatValue(hi)
-	cb.X.Label.TextStyle.Font.Size = 9
-	cb.X.Label.Padding = vg.Points(2)
-	cb.Add(&plotter.ColorBar{ColorMap: cmap, Vertical: true, Colors: paletteSize})
-	cbW := vg.Points(14) + tickWidth(cb.Y.Tick.Label, cmin, cmax) + vg.Points(16)
-	if w := cb.X.Label.TextStyle.Width(cb.X.Label.Text) + vg.Points(8); w > cbW {
-		cbW = w
-	}
+	// Colour bar column to the right: gap, bar, ticks and labels.
+	cbar := &colorBar{cmap: cmap, min: cmin, max: cmax, lo: lo, hi: hi, tick: p.Y.Tick.Label}
+	cbar.tick.Font.Size = 9
+	cbW := cbar.width()
 
 	// Row and column labels, thinned when there are too many.
 	approxH := DefaultHeight - vg.Points(95)
@@ -144,28 +141,17 @@ func Heatmap(name, title, xlabel, ylabel string, rows, cols []string, values [][
 	}
 	xticks := nominalTicks(cols, xstep, func(i int) float64 { return float64(i) })
 	p.X.Tick.Marker = plot.ConstantTicks(xticks)
-	fitXLabels(&p.X, xticks, approxW*vg.Length(len(xticks))/vg.Length(nc))
+	fitXLabels(&p.X, xticks, approxW)
 
 	if nr <= maxAnnotated && nc <= maxAnnotated {
-		p.Add(&cellLabels{values: values, pal: pal.Colors(), min: cmin, max: cmax})
+		p.Add(&cellLabels{values: values, pal: pal.Colors(), min: cmin, max: cmax, format: fixedFormatter(values...)})
 	}
 
 	drawFn := func(dc draw.Canvas) {
 		fillBackground(dc)
 		mainC := draw.Crop(dc, 0, -cbW, 0, 0)
 		p.Draw(mainC)
-		data := p.DataCanvas(mainC)
-
-		cbC := dc
-		cbC.Min.X = dc.Max.X - cbW
-		// Align the colour bar's data area with the heat map's.
-		probe := cb.DataCanvas(cbC)
-		cbC.Min.Y += data.Min.Y - probe.Min.Y
-		cbC.Max.Y += data.Max.Y - probe.Max.Y
-		// Bar 14pt wide, at the left of the column after its tick labels.
-		probe = cb.DataCanvas(cbC)
-		cbC.Max.X -= (probe.Max.X - probe.Min.X) - vg.Points(14)
-		cb.Draw(cbC)
+		cbar.draw(dc, p.DataCanvas(mainC))
 	}
 	return render(name, DefaultWidth, DefaultHeight, drawFn)
 }
@@ -185,16 +171,6 @@ func nominalTicks(names []string, step int, pos func(int) float64) []plot.Tick {
 	return ticks
 }
 
-// tickWidth estimates the width of the widest tick label of an axis
-// spanning [min, max].
-func tickWidth(sty interface{ Width(string) vg.Length }, min, max float64) vg.Length {
-	var w vg.Length
-	for _, t := range (linearTicker{}).Ticks(min, max) {
-		w = vg.Length(math.Max(float64(w), float64(sty.Width(t.Label))))
-	}
-	return w
-}
-
 // cellLabels prints each value in its heat-map cell, in black or white
 // depending on the cell's brightness. The font shrinks (down to 5pt) to
 // fit the cell; labels that still do not fit are skipped.
@@ -202,6 +178,7 @@ type cellLabels struct {
 	values   [][]float64
 	pal      []color.Color
 	min, max float64
+	format   func(float64) string
 }
 
 func (l *cellLabels) Plot(c draw.Canvas, p *plot.Plot) {
@@ -215,7 +192,7 @@ func (l *cellLabels) Plot(c draw.Canvas, p *plot.Plot) {
 	var widest string
 	for _, row := range l.values {
 		for _, v := range row {
-			if s := formatValue(v); len(s) > len(widest) {
+			if s := l.format(v); len(s) > len(widest) {
 				widest = s
 			}
 		}
@@ -226,24 +203,142 @@ func (l *cellLabels) Plot(c draw.Canvas, p *plot.Plot) {
 	if sty.Width(widest) > 0.95*cellW || sty.Height(widest) > cellH {
 		return
 	}
-	ps := float64(len(l.pal)-1) / (l.max - l.min)
 	for r, row := range l.values {
 		for col, v := range row {
-			idx := int((v-l.min)*ps + 0.5)
-			idx = min(max(idx, 0), len(l.pal)-1)
+			idx := paletteIndex(v, l.min, l.max, len(l.pal))
 			st := sty
 			st.Color = color.Black
 			if luminance(l.pal[idx]) < 0.45 {
 				st.Color = color.White
 			}
 			pt := vg.Point{X: trX(float64(col)), Y: trY(float64(nr - 1 - r))}
-			c.FillText(st, pt, formatValue(v))
+			c.FillText(st, pt, l.format(v))
 		}
 	}
+}
+
+// paletteIndex maps v in [min, max] to an index of a palette of n colours,
+// as plotter.HeatMap does.
+func paletteIndex(v, lo, hi float64, n int) int {
+	i := int((v-lo)*float64(n-1)/(hi-lo) + 0.5)
+	return min(max(i, 0), n-1)
+}
+
+// rasterHeat draws a heat map as one image. Each cell is replicated into a
+// block of pixels (nearest neighbour, about 1000 px per side) so that the
+// image smoothing of the PNG and SVG renderers blurs only cell edges.
+type rasterHeat struct {
+	values   [][]float64
+	pal      []color.Color
+	min, max float64
+}
+
+func (h *rasterHeat) Plot(c draw.Canvas, p *plot.Plot) {
+	nr, nc := len(h.values), len(h.values[0])
+	kx := max(1, (1000+nc-1)/nc)
+	ky := max(1, (1000+nr-1)/nr)
+	img := image.NewRGBA(image.Rect(0, 0, nc*kx, nr*ky))
+	for r, row := range h.values {
+		for col, v := range row {
+			fill := image.NewUniform(h.pal[paletteIndex(v, h.min, h.max, len(h.pal))])
+			imgdraw.Draw(img, image.Rect(col*kx, r*ky, (col+1)*kx, (r+1)*ky), fill, image.Point{}, imgdraw.Src)
+		}
+	}
+	trX, trY := p.Transforms(&c)
+	rect := vg.Rectangle{
+		Min: vg.Point{X: trX(-0.5), Y: trY(-0.5)},
+		Max: vg.Point{X: trX(float64(nc) - 0.5), Y: trY(float64(nr) - 0.5)},
+	}
+	c.DrawImage(rect, img)
+}
+
+func (h *rasterHeat) DataRange() (xmin, xmax, ymin, ymax float64) {
+	return -0.5, float64(len(h.values[0])) - 0.5, -0.5, float64(len(h.values)) - 0.5
 }
 
 // luminance returns the relative luminance (0..1) of c.
 func luminance(c color.Color) float64 {
 	r, g, b, _ := c.RGBA()
 	return (0.2126*float64(r) + 0.7152*float64(g) + 0.0722*float64(b)) / 0xffff
+}
+
+// colorBar is the colour scale drawn right of a heat map: a vertical bar
+// as tall as the data area, tick labels on its right, and the data range
+// ("min …", "max …") below it.
+type colorBar struct {
+	cmap             palette.ColorMap
+	min, max, lo, hi float64 // colour range, data range
+	tick             text.Style
+}
+
+var (
+	cbGap   = vg.Points(10) // between heat map and bar
+	cbBar   = vg.Points(12) // bar width
+	cbTickL = vg.Points(3)  // tick length
+)
+
+func (b *colorBar) ticks() []plot.Tick {
+	var out []plot.Tick
+	for _, t := range (linearTicker{}).Ticks(b.min, b.max) {
+		if t.Value >= b.min && t.Value <= b.max {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func (b *colorBar) rangeText() []string {
+	return []string{"min " + formatValue(b.lo), "max " + formatValue(b.hi)}
+}
+
+// width returns the width of the colour-bar column.
+func (b *colorBar) width() vg.Length {
+	var tw vg.Length
+	for _, t := range b.ticks() {
+		tw = max(tw, b.tick.Width(t.Label))
+	}
+	w := cbGap + cbBar + cbTickL + vg.Points(2) + tw
+	for _, s := range b.rangeText() {
+		w = max(w, cbGap+b.tick.Width(s))
+	}
+	return w + vg.Points(6)
+}
+
+// draw draws the bar in dc, next to the heat map's data area.
+func (b *colorBar) draw(dc, data draw.Canvas) {
+	const steps = 256
+	img := image.NewNRGBA(image.Rect(0, 0, 1, steps))
+	for i := range steps {
+		v := b.min + (b.max-b.min)*(float64(i)+0.5)/steps
+		col, err := b.cmap.At(v)
+		if err != nil {
+			col = color.Black
+		}
+		img.Set(0, steps-1-i, col)
+	}
+	x0 := data.Max.X + cbGap
+	rect := vg.Rectangle{Min: vg.Point{X: x0, Y: data.Min.Y}, Max: vg.Point{X: x0 + cbBar, Y: data.Max.Y}}
+	dc.DrawImage(rect, img)
+	frame := draw.LineStyle{Color: textColor, Width: vg.Points(0.5)}
+	dc.StrokeLines(frame, append(rectPts(rect.Min.X, rect.Min.Y, rect.Max.X, rect.Max.Y), rect.Min))
+
+	sty := b.tick
+	sty.XAlign, sty.YAlign = draw.XLeft, draw.YCenter
+	h := data.Max.Y - data.Min.Y
+	for _, t := range b.ticks() {
+		y := data.Min.Y + h*vg.Length((t.Value-b.min)/(b.max-b.min))
+		if t.Label == "" {
+			dc.StrokeLine2(frame, rect.Max.X, y, rect.Max.X+cbTickL/2, y)
+			continue
+		}
+		dc.StrokeLine2(frame, rect.Max.X, y, rect.Max.X+cbTickL, y)
+		dc.FillText(sty, vg.Point{X: rect.Max.X + cbTickL + vg.Points(2), Y: y}, t.Label)
+	}
+
+	sty.YAlign = draw.YTop
+	y := data.Min.Y - vg.Points(6)
+	for _, s := range b.rangeText() {
+		dc.FillText(sty, vg.Point{X: x0, Y: y}, s)
+		y -= sty.Height(s)
+	}
 }

@@ -70,7 +70,11 @@ func Histogram(name, title, xlabel string, values []float64, bins int) (Figure, 
 		h.LineStyle.Width = 0 // outlines would hide thin bars
 	}
 	p.Add(h)
-	p.Y.Min = 0
+	maxCount := 0.0
+	for _, b := range hbins {
+		maxCount = math.Max(maxCount, b.Weight)
+	}
+	p.Y.Min, p.Y.Max = niceBounds(0, maxCount*1.02)
 
 	leg := newLegend()
 	leg.Add(fmt.Sprintf("%d bins", bins), swatch{Palette[0]})

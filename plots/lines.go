@@ -66,10 +66,14 @@ func linesFigure(name, title, xlabel, ylabel string, series []Series, ref []HLin
 
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	ymin, ymax := math.Inf(1), math.Inf(-1)
+	ty := func(y float64) float64 { return y }
+	if logY {
+		ty = math.Log10 // see setLogAxis
+	}
 	for i, s := range series {
 		xys := make(plotter.XYs, len(s.X))
 		for j := range s.X {
-			xys[j] = plotter.XY{X: s.X[j], Y: s.Y[j]}
+			xys[j] = plotter.XY{X: s.X[j], Y: ty(s.Y[j])}
 			xmin, xmax = math.Min(xmin, s.X[j]), math.Max(xmax, s.X[j])
 			ymin, ymax = math.Min(ymin, s.Y[j]), math.Max(ymax, s.Y[j])
 		}
@@ -99,7 +103,7 @@ func linesFigure(name, title, xlabel, ylabel string, series []Series, ref []HLin
 		xmin, xmax = xmin-0.5, xmax+0.5
 	}
 	for i, r := range ref {
-		line, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: r.Y}, {X: xmax, Y: r.Y}})
+		line, err := plotter.NewLine(plotter.XYs{{X: xmin, Y: ty(r.Y)}, {X: xmax, Y: ty(r.Y)}})
 		if err != nil {
 			return Figure{}, fmt.Errorf("plots: %s: %w", describe("reference line", i, r.Label), err)
 		}
@@ -114,6 +118,8 @@ func linesFigure(name, title, xlabel, ylabel string, series []Series, ref []HLin
 	}
 	if logY {
 		setLogAxis(&p.Y, ymin, ymax)
+	} else {
+		p.Y.Min, p.Y.Max = niceBounds(ymin, ymax)
 	}
 	return render(name, DefaultWidth, DefaultHeight, withSideLegend(p, leg))
 }

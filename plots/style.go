@@ -141,22 +141,67 @@ func addGrid(p *plot.Plot, vertical, horizontal bool) {
 
 // ---- tick markers ----
 
-// linearTicker is plot.DefaultTicks with compact labels for large numbers
-// (20000 -> "20k", 1500000 -> "1.5M").
+// linearTicker places about five labelled ticks at "nice" values (steps of
+// 1, 2, 2.5 or 5 times a power of ten) with unlabelled minor ticks between
+// them; labels of large numbers are compact (20000 -> "20k").
 type linearTicker struct{}
 
-func (linearTicker) Ticks(min, max float64) []plot.Tick {
-	ticks := plot.DefaultTicks{}.Ticks(min, max)
-	big := math.Max(math.Abs(min), math.Abs(max)) >= 1e4
-	for i := range ticks {
-		if ticks[i].Label == "" {
-			continue
+func (linearTicker) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || math.IsInf(lo, 0) || math.IsInf(hi, 0) {
+		return nil
+	}
+	step, minorDiv := niceStep(lo, hi)
+	dec := max(0, -int(math.Floor(math.Log10(step)+1e-9)))
+	if r := step / math.Pow(10, math.Floor(math.Log10(step)+1e-9)); math.Abs(r-2.5) < 1e-9 {
+		dec++
+	}
+	big := math.Max(math.Abs(lo), math.Abs(hi)) >= 1e4
+	minor := step / float64(minorDiv)
+	var ticks []plot.Tick
+	first := math.Ceil(lo/minor - 1e-9)
+	for k := first; k*minor <= hi+minor*1e-9; k++ {
+		v := k * minor
+		if math.Abs(v) < minor*1e-9 {
+			v = 0
 		}
-		if big {
-			ticks[i].Label = compactNumber(ticks[i].Value)
+		t := plot.Tick{Value: v}
+		if math.Mod(math.Abs(k), float64(minorDiv)) == 0 {
+			if big {
+				t.Label = compactNumber(v)
+			} else {
+				t.Label = strconv.FormatFloat(v, 'f', dec, 64)
+			}
 		}
+		ticks = append(ticks, t)
 	}
 	return ticks
+}
+
+// niceStep returns the labelled-tick step for about five labels over
+// [lo, hi] and the number of minor intervals per step.
+func niceStep(lo, hi float64) (step float64, minorDiv int) {
+	const target = 5
+	raw := (hi - lo) / target
+	base := math.Pow(10, math.Floor(math.Log10(raw)))
+	for _, m := range []struct {
+		mant float64
+		div  int
+	}{{1, 5}, {2, 4}, {2.5, 5}, {5, 5}} {
+		if m.mant*base >= raw*0.85 {
+			return m.mant * base, m.div
+		}
+	}
+	return 10 * base, 5
+}
+
+// niceBounds widens [lo, hi] to the enclosing minor ticks of linearTicker.
+func niceBounds(lo, hi float64) (float64, float64) {
+	if !(hi > lo) {
+		return lo, hi
+	}
+	step, div := niceStep(lo, hi)
+	minor := step / float64(div)
+	return math.Floor(lo/minor+1e-9) * minor, math.Ceil(hi/minor-1e-9) * minor
 }
 
 // compactNumber formats large round numbers with k/M/G suffixes.
@@ -185,10 +230,22 @@ func trimFloat(v float64, prec int) string {
 	return s
 }
 
-// logTicker labels a log axis: 1-2-5 steps when the axis spans at most two
-// decades, powers of ten otherwise (every k-th decade when there are many),
-// with unlabelled minor ticks.
+// logTicker labels a log axis: every integer multiple of a power of ten
+// when the axis spans at most one decade, 1-2-5 steps up to 2.5 decades,
+// powers of ten beyond (every k-th decade when there are many), with
+// unlabelled minor ticks.
 type logTicker struct{}
+
+// logMults returns the labelled mantissas for an axis spanning decades.
+func logMults(decades float64) []float64 {
+	switch {
+	case decades <= 1:
+		return []float64{1, 2, 3, 4, 5, 6, 7, 8, 9}
+	case decades <= 2.5:
+		return []float64{1, 2, 5}
+	}
+	return []float64{1}
+}
 
 func (logTicker) Ticks(min, max float64) []plot.Tick {
 	if !(min > 0) || !(max > min) || math.IsInf(max, 0) {
@@ -197,10 +254,7 @@ func (logTicker) Ticks(min, max float64) []plot.Tick {
 	lo := int(math.Floor(math.Log10(min) + 1e-9))
 	hi := int(math.Ceil(math.Log10(max) - 1e-9))
 	span := hi - lo
-	mults := []float64{1}
-	if span <= 2 {
-		mults = []float64{1, 2, 5}
-	}
+	mults := logMults(math.Log10(max / min))
 	every := 1
 	if span > 8 {
 		every = (span + 7) / 8
@@ -271,10 +325,7 @@ func logRange(min, max float64) (float64, float64) {
 	if max <= min {
 		min, max = min/2, max*2
 	}
-	mults := []float64{1}
-	if math.Log10(max)-math.Log10(min) <= 2 {
-		mults = []float64{1, 2, 5}
-	}
+	mults := logMults(math.Log10(max / min))
 	lo, hi := niceLogFloor(min, mults), niceLogCeil(max, mults)
 	if hi <= lo {
 		hi = lo * 10
@@ -282,30 +333,98 @@ func logRange(min, max float64) (float64, float64) {
 	return lo, hi
 }
 
-// setLogAxis switches ax to a log scale spanning [min, max] (both > 0).
-func setLogAxis(ax *plot.Axis, min, max float64) {
-	ax.Scale = plot.LogScale{}
-	ax.Tick.Marker = logTicker{}
-	ax.Min, ax.Max = logRange(min, max)
+// log10Ticker is logTicker for an axis whose data are already log10
+// values (see setLogAxis).
+type log10Ticker struct{}
+
+func (log10Ticker) Ticks(min, max float64) []plot.Tick {
+	ticks := logTicker{}.Ticks(math.Pow(10, min), math.Pow(10, max))
+	for i := range ticks {
+		ticks[i].Value = math.Log10(ticks[i].Value)
+	}
+	return ticks
 }
 
-// formatValue formats a value for annotations with about three significant
-// digits.
-func formatValue(v float64) string {
+// setLogAxis makes ax a logarithmic axis spanning at least [min, max]
+// (both > 0). The axis works in log10 space: plotters must be given
+// log10(value). This sidesteps two problems of plot.LogScale: it panics on
+// values <= 0 (bars start at 0), and gonum places the axis-label glyph box
+// at the arithmetic midpoint of the range, which on a log axis shrinks the
+// data area by a large, spurious margin.
+func setLogAxis(ax *plot.Axis, min, max float64) {
+	lo, hi := logRange(min, max)
+	ax.Tick.Marker = log10Ticker{}
+	ax.Min, ax.Max = math.Log10(lo), math.Log10(hi)
+}
+
+// formatSig formats v with sig significant digits (at least), using plain
+// decimals for 0.01 <= |v| < 10000 and short scientific notation ("2.2e-3")
+// otherwise.
+func formatSig(v float64, sig int) string {
 	a := math.Abs(v)
 	switch {
 	case v == 0:
 		return "0"
-	case a >= 1e4 || a < 1e-3:
-		return strconv.FormatFloat(v, 'e', 1, 64)
-	case a >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case a >= 10:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	case a >= 0.1:
-		return strconv.FormatFloat(v, 'f', 2, 64)
-	default:
-		return strconv.FormatFloat(v, 'f', 3, 64)
+	case a >= 1e4 || a < 1e-2:
+		return shortExp(strconv.FormatFloat(v, 'e', sig-1, 64))
+	}
+	dec := max(0, sig-1-int(math.Floor(math.Log10(a))))
+	return strconv.FormatFloat(v, 'f', dec, 64)
+}
+
+// shortExp turns "2.2e-03" into "2.2e-3" and "1.5e+04" into "1.5e4".
+func shortExp(s string) string {
+	i := strings.IndexByte(s, 'e')
+	if i < 0 {
+		return s
+	}
+	mant, exp := s[:i], s[i+1:]
+	sign := ""
+	if exp[0] == '-' {
+		sign = "-"
+	}
+	exp = strings.TrimLeft(exp[1:], "0")
+	if exp == "" {
+		exp = "0"
+	}
+	return mant + "e" + sign + exp
+}
+
+// formatValue formats a single value (legend entries, statistics) with
+// three significant digits, without trailing zeros.
+func formatValue(v float64) string {
+	s := formatSig(v, 3)
+	if strings.Contains(s, ".") && !strings.Contains(s, "e") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	return s
+}
+
+// fixedFormatter returns a formatter that prints every value of a set with
+// the same number of decimals: two for magnitudes in [0.1, 10) (three
+// below, fewer above), scientific notation when the largest magnitude is
+// tiny or huge.
+func fixedFormatter(values ...[]float64) func(float64) string {
+	m := 0.0
+	for _, vs := range values {
+		for _, v := range vs {
+			m = math.Max(m, math.Abs(v))
+		}
+	}
+	if m == 0 || m >= 1e5 || m < 1e-3 {
+		return func(v float64) string { return formatSig(v, 2) }
+	}
+	e := int(math.Floor(math.Log10(m)))
+	dec := max(0, 2-e)
+	if e < 0 {
+		dec = 1 - e
+	}
+	return func(v float64) string {
+		s := strconv.FormatFloat(v, 'f', dec, 64)
+		if strings.Trim(s, "-0.") == "" {
+			return "0"
+		}
+		return s
 	}
 }
 

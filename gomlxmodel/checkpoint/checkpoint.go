@@ -35,7 +35,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,6 +101,10 @@ func Save(dir string, tensors map[string]Tensor, meta Meta) error {
 	}
 	parent, base := filepath.Dir(dir), filepath.Base(dir)
 	fail := func(msg string, err error) error { return &Error{File: dir, Msg: msg, Err: err} }
+	if base == "." || base == ".." || base == string(filepath.Separator) {
+		// The swap needs a named directory with a parent to hold its temp sibling.
+		return fail("cannot save as this directory: name a checkpoint directory", nil)
+	}
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return fail("cannot create parent directory", err)
 	}
@@ -190,6 +193,11 @@ func decodeMeta(path string, raw []byte) (Meta, error) {
 			return fail(fmt.Sprintf("field %q is missing", k), "", "", nil)
 		}
 	}
+	// ParseStrict misses duplicate keys and keys differing only in case (encoding/json matches
+	// those to fields), so check the keys exactly first.
+	if err := decodeExact(fields["config"], &config.Config{}); err != nil {
+		return fail("invalid config", "", "", err)
+	}
 	if m.Config, err = config.ParseStrict(fields["config"]); err != nil {
 		return fail("invalid config", "", "", err)
 	}
@@ -230,21 +238,8 @@ func decodeMeta(path string, raw []byte) (Meta, error) {
 // parseVariant decodes a Variant requiring every field not tagged omitempty: a missing field
 // would silently take Go's zero value, which is not the original architecture.
 func parseVariant(raw []byte) (config.Variant, error) {
-	_, fields, _, err := objectMembers(raw)
-	if err != nil {
-		return config.Variant{}, err
-	}
-	t := reflect.TypeFor[config.Variant]()
-	for i := range t.NumField() {
-		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if _, ok := fields[name]; !ok && !strings.Contains(opts, "omitempty") {
-			return config.Variant{}, fmt.Errorf("field %q is missing", name)
-		}
-	}
 	var v config.Variant
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&v); err != nil {
+	if err := decodeExact(raw, &v); err != nil {
 		return config.Variant{}, err
 	}
 	return v, checkVariant(v)

@@ -11,7 +11,9 @@ import (
 	"math"
 	"math/bits"
 	"os"
+	"reflect"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/nlpodyssey/safetensors"
@@ -116,18 +118,12 @@ func parseHeader(path string, buf []byte) ([]headerEntry, error) {
 			}
 			continue
 		}
-		var info struct {
-			DType   *string  `json:"dtype"`
-			Shape   *[]int64 `json:"shape"`
-			Offsets *[]int64 `json:"data_offsets"`
-		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&info); err != nil {
+		var info headerInfo
+		if err := decodeExact(raw, &info); err != nil {
 			return nil, &Error{File: path, Tensor: name, Msg: "invalid header entry", Err: err}
 		}
 		if info.DType == nil || info.Shape == nil || info.Offsets == nil {
-			return nil, fail(name, "incomplete header entry", "dtype, shape and data_offsets", string(raw))
+			return nil, fail(name, "null in header entry", "dtype, shape and data_offsets", string(raw))
 		}
 		if *info.DType != "F32" {
 			return nil, fail(name, "unsupported dtype", "F32", *info.DType)
@@ -170,6 +166,39 @@ func parseHeader(path string, buf []byte) ([]headerEntry, error) {
 			fmt.Sprintf("%d data bytes", pos), fmt.Sprintf("%d", len(data)))
 	}
 	return entries, nil
+}
+
+// headerInfo is one tensor entry of a safetensors header. Pointers tell null from absent
+// values apart from zero ones.
+type headerInfo struct {
+	DType   *string  `json:"dtype"`
+	Shape   *[]int64 `json:"shape"`
+	Offsets *[]int64 `json:"data_offsets"`
+}
+
+// decodeExact decodes a JSON object into the struct *v, rejecting what encoding/json lets
+// through: duplicate keys, keys that match a field only case-insensitively, unknown keys, and
+// missing fields (every field not tagged omitempty is required).
+func decodeExact(raw []byte, v any) error {
+	_, fields, _, err := objectMembers(raw)
+	if err != nil {
+		return err
+	}
+	t := reflect.TypeOf(v).Elem()
+	known := map[string]bool{}
+	for i := range t.NumField() {
+		name, opts, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		known[name] = true
+		if _, ok := fields[name]; !ok && !strings.Contains(opts, "omitempty") {
+			return fmt.Errorf("field %q is missing", name)
+		}
+	}
+	for _, k := range sortedKeys(fields) {
+		if !known[k] {
+			return fmt.Errorf("unknown field %q", k)
+		}
+	}
+	return json.Unmarshal(raw, v)
 }
 
 // checkShape converts a header shape, rejecting negative dimensions and shapes whose size

@@ -4,6 +4,7 @@
 package train
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -43,6 +44,9 @@ type Options struct {
 	LogEvery int
 	// Extra fields stored in meta.json (e.g. corpus statistics).
 	Extra map[string]any
+	// Files are copied into Out before the checkpoint is saved: name in Out → source path
+	// (e.g. the compact vocabulary the checkpoint's ids refer to).
+	Files map[string]string
 }
 
 // Result summarises a finished run.
@@ -285,6 +289,15 @@ func Run(opts Options) (Result, error) {
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return Result{}, err
 	}
+	for name, src := range opts.Files {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := tokenfile.WriteAtomic(filepath.Join(opts.Out, name), func(w *bufio.Writer) error { _, err := w.Write(b); return err }); err != nil {
+			return Result{}, err
+		}
+	}
 	mf, err := os.Create(filepath.Join(opts.Out, "metrics.jsonl"))
 	if err != nil {
 		return Result{}, err
@@ -423,4 +436,3 @@ func checkFinite(m StepMetrics) error {
 	}
 	return fmt.Errorf("step %d: non-finite loss %v (grad norm %v); training stopped, no checkpoint written from this state", m.Step, m.Loss, m.GradNorm)
 }
-

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+
+	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel/corpus"
+	"nanoscope/gomlxmodel/tokenfile"
+	"nanoscope/gomlxmodel/train"
+)
+
+func init() {
+	register("train", "train the model (presets cpu, d20) and write a checkpoint + metrics.jsonl", runTrain)
+}
+
+func runTrain(args []string) error {
+	fs := newFlags("train", "train --preset cpu|d20 --data DIR --out DIR [--steps N] [--seed S] [ablation flags]")
+	preset := fs.String("preset", "cpu", "configuration preset: cpu (minutes on 2 cores), d20 (the original), tiny_cpu")
+	data := fs.String("data", "", "corpus directory written by `nanoscope corpus` (required)")
+	out := fs.String("out", "", "checkpoint directory to write (required)")
+	steps := fs.Int("steps", 0, "training steps (default: the preset's total_steps)")
+	seed := fs.Int64("seed", 1, "seed of the initialisation and the data order")
+	ids := fs.String("ids", "", "token ids to train on: compact (corpus vocab.json) or gpt2 (all 50257); default compact for cpu, gpt2 otherwise")
+	optimizer := fs.String("optimizer", "muon-lion", "muon-lion (the original) or adamw")
+	noTernary := fs.Bool("no-ternary", false, "ablation: float weights and activations instead of BitLinear")
+	noMHC := fs.Bool("no-mhc", false, "ablation: plain pre-norm residual instead of mHC-lite")
+	untied := fs.Bool("untied", false, "ablation: separate lm_head instead of the tied embedding")
+	shift := fs.Int("target-shift", 1, "1: predict the next token (the original); 0: control model trained on unshifted targets")
+	lr := fs.Float64("lr", 0, "peak learning rate of Muon/AdamW (default: the preset's)")
+	lr1d := fs.Float64("mhc-lr", 0, "learning rate of Lion (embedding, norms, mHC) (default: the preset's)")
+	dim := fs.Int("dim", 0, "override dim")
+	layers := fs.Int("layers", 0, "override n_layers")
+	batch := fs.Int("batch", 0, "override batch_size")
+	seq := fs.Int("seq", 0, "override max_seq_len")
+	evalEvery := fs.Int("eval-every", 0, "steps between validation passes (default: total/10)")
+	evalWindows := fs.Int("eval-windows", 64, "validation windows per pass")
+	logEvery := fs.Int("log-every", 10, "steps between progress lines")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *data == "" || *out == "" {
+		return fmt.Errorf("--data and --out are required")
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	c, err := config.Preset(*preset)
+	if err != nil {
+		return err
+	}
+	v := config.DefaultVariant()
+	v.Seed, v.Optimizer, v.Ternary, v.MHC, v.TargetShift = *seed, *optimizer, !*noTernary, !*noMHC, *shift
+	if *shift != 0 && *shift != 1 {
+		return fmt.Errorf("--target-shift must be 0 or 1, got %d", *shift)
+	}
+	c.WeightTied = c.WeightTied && !*untied
+	for _, o := range []struct {
+		dst *int
+		val int
+	}{{&c.TotalSteps, *steps}, {&c.Dim, *dim}, {&c.NLayers, *layers}, {&c.BatchSize, *batch}, {&c.MaxSeqLen, *seq}} {
+		if o.val > 0 {
+			*o.dst = o.val
+		}
+	}
+	if *optimizer == "adamw" && *lr == 0 {
+		c.LR = 3e-3 // the preset's 0.02 is a Muon rate, far too high for Adam
+	}
+	if *lr > 0 {
+		c.LR = *lr
+	}
+	if *lr1d > 0 {
+		c.MHCLR = *lr1d
+	}
+	if *ids == "" {
+		*ids = "gpt2"
+		if *preset == "cpu" {
+			*ids = "compact"
+		}
+	}
+	trainFile, valFile := corpus.TrainFile, corpus.ValFile
+	var vocab *corpus.Vocab
+	switch *ids {
+	case "compact":
+		trainFile, valFile = corpus.TrainCompactFile, corpus.ValCompactFile
+		if vocab, err = corpus.LoadVocab(filepath.Join(*data, corpus.VocabFile)); err != nil {
+			return err
+		}
+		c.VocabSize = vocab.Size()
+		v.VocabMap = corpus.VocabFile
+	case "gpt2":
+		c.VocabSize = corpus.GPT2VocabSize
+	default:
+		return fmt.Errorf("--ids must be compact or gpt2, got %q", *ids)
+	}
+	trainIDs, err := tokenfile.Read(filepath.Join(*data, trainFile))
+	if err != nil {
+		return err
+	}
+	valIDs, err := tokenfile.Read(filepath.Join(*data, valFile))
+	if err != nil {
+		return err
+	}
+	if *evalEvery == 0 {
+		*evalEvery = max(1, c.TotalSteps/10)
+	}
+	extra := map[string]any{"preset": *preset, "ids": *ids, "data": *data}
+	if st, err := corpus.LoadStats(filepath.Join(*data, corpus.StatsFile)); err == nil {
+		ent := st.GPT2.UnigramXentVal
+		if *ids == "compact" {
+			ent = st.Compact.UnigramXentVal
+		}
+		extra["unigram_xent_val"] = ent
+	}
+	fmt.Fprintf(os.Stderr, "training %s: dim %d, %d layers, vocab %d (%s ids), seq %d, batch %d, %d steps, optimizer %s, ternary %v, mHC %v, tied %v, target shift %d, backend %s\n",
+		*preset, c.Dim, c.NLayers, c.VocabSize, *ids, c.MaxSeqLen, c.BatchSize, c.TotalSteps, v.Optimizer, v.Ternary, v.MHC, c.WeightTied, v.TargetShift, gomlxmodel.BackendConfig())
+	res, err := train.Run(train.Options{Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: *out,
+		EvalEvery: *evalEvery, EvalWindows: *evalWindows, Progress: os.Stderr, LogEvery: *logEvery, Extra: extra,
+		Files: copyVocab(vocab, *data)})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("trained %d steps in %s: loss %.4f, validation CE %.4f, next-token accuracy %.4f, copy rate %.4f, %.0f tokens/s -> %s\n",
+		res.Steps, res.Wall.Round(1e9), res.Loss, res.ValCE, res.ValAcc, res.ValCopy, res.TokensPerSec, *out)
+	if e, ok := extra["unigram_xent_val"].(float64); ok {
+		fmt.Printf("unigram cross-entropy of the corpus (context-free baseline): %.4f nats\n", e)
+	}
+	return nil
+}
+
+// copyVocab lists the corpus files a checkpoint needs beside it (the compact vocabulary).
+func copyVocab(v *corpus.Vocab, data string) map[string]string {
+	if v == nil {
+		return nil
+	}
+	return map[string]string{corpus.VocabFile: filepath.Join(data, corpus.VocabFile)}
+}
