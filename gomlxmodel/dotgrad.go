@@ -3,6 +3,7 @@ package gomlxmodel
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -95,8 +96,9 @@ func iota(start, n int) []int {
 //	∂lhs = v ·(contract rhsFree)· rhs  → [batch…, lhsFree…, rhsContract…], then transposed to lhs's layout;
 //	∂rhs = v ·(contract lhsFree)· lhs  → [batch…, rhsFree…, lhsContract…], then transposed to rhs's layout.
 //
-// The i-th contracting axis of lhs pairs with the i-th of rhs, so the trailing axes of each
-// result are the operand's own contracting axes in that order.
+// The i-th contracting axis of lhs pairs with the i-th of rhs. The trailing axes of ∂lhs are
+// the axes rhs has left after its free and batch axes are contracted away, in rhs's axis
+// order; each is the partner of one lhs contracting axis (pairedInOrderOf), and likewise for ∂rhs.
 func dotGeneralGrad(node *graph.Node, vjpOutputs []*graph.Node, _ shapes.Shape) []*graph.Node {
 	v := vjpOutputs[0]
 	lhs, rhs := node.Inputs()[0], node.Inputs()[1]
@@ -110,12 +112,27 @@ func dotGeneralGrad(node *graph.Node, vjpOutputs []*graph.Node, _ shapes.Shape) 
 
 	// ∂lhs: contract v's rhs-free axes with rhs's free axes, batch over batch axes.
 	gl := graph.DotGeneral(v, vRhsFree, vBatch, rhs, rhsFree, ax.rhsBatch) // [batch, lhsFree, rhsContract]
-	gl = graph.TransposeAllAxes(gl, inversePerm(lhs.Rank(), ax.lhsBatch, lhsFree, ax.lhsContract)...)
+	gl = graph.TransposeAllAxes(gl, inversePerm(lhs.Rank(), ax.lhsBatch, lhsFree, pairedInOrderOf(ax.rhsContract, ax.lhsContract))...)
 
 	// ∂rhs: contract v's lhs-free axes with lhs's free axes.
 	gr := graph.DotGeneral(v, vLhsFree, vBatch, lhs, lhsFree, ax.lhsBatch) // [batch, rhsFree, lhsContract]
-	gr = graph.TransposeAllAxes(gr, inversePerm(rhs.Rank(), ax.rhsBatch, rhsFree, ax.rhsContract)...)
+	gr = graph.TransposeAllAxes(gr, inversePerm(rhs.Rank(), ax.rhsBatch, rhsFree, pairedInOrderOf(ax.lhsContract, ax.rhsContract))...)
 	return []*graph.Node{gl, gr}
+}
+
+// pairedInOrderOf returns the partners of the axes in order, listed in ascending order of order:
+// partner[i] pairs with order[i].
+func pairedInOrderOf(order, partner []int) []int {
+	idx := make([]int, len(order))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return order[a] - order[b] })
+	out := make([]int, len(idx))
+	for i, j := range idx {
+		out[i] = partner[j]
+	}
+	return out
 }
 
 // inversePerm returns the permutation p such that TransposeAllAxes(x, p...) moves the axes of

@@ -148,14 +148,30 @@ func (m Model) subBlock(ctx *context.Context, p, kind string, s0, s1 *Node, hook
 		return Add(s0, y), nil
 	}
 	mp := p + "mhc_" + kind + "."
-	hPre := Sigmoid(Add(param(ctx, g, mp+"pre_logits"), param(ctx, g, mp+"pre_bias")))                  // (2)
-	hPost := MulScalar(Sigmoid(Add(param(ctx, g, mp+"post_logits"), param(ctx, g, mp+"post_bias"))), 2) // (2)
-	alpha := scalarAt(Sigmoid(param(ctx, g, mp+"alpha_logit")), 0)                                      // (1,1,1)
-
-	u := Add(Mul(scalarAt(hPre, 0), s0), Mul(scalarAt(hPre, 1), s1)) // prepare (B, T, D)
-	y := layer(RMSNorm(u, norm))                                     // (B, T, D)
+	pre := func(n string) *Node { return param(ctx, g, mp+n) }
+	u := MHCPrepare(s0, s1, pre("pre_logits"), pre("pre_bias"))
+	u = RMSNorm(u, norm)
+	hooks.set(p+kind+".hook_in", u)
+	y := layer(u) // (B, T, D)
 	hooks.set(p+kind+".hook_out", y)
-	r0 := Add(s0, Mul(scalarAt(hPost, 0), y)) // apply
+	return MHCApply(s0, s1, y, pre("post_logits"), pre("post_bias"), pre("alpha_logit"))
+}
+
+// MHCPrepare mixes the two streams into the sub-block input:
+// h_pre = sigmoid(pre_logits + pre_bias); u = h_pre[0]·s0 + h_pre[1]·s1.
+func MHCPrepare(s0, s1, preLogits, preBias *Node) *Node {
+	hPre := Sigmoid(Add(preLogits, preBias))                           // (2)
+	return Add(Mul(scalarAt(hPre, 0), s0), Mul(scalarAt(hPre, 1), s1)) // (B, T, D)
+}
+
+// MHCApply adds the sub-block output y to both streams and mixes them:
+// h_post = 2·sigmoid(post_logits + post_bias); r_k = s_k + h_post[k]·y;
+// alpha = sigmoid(alpha_logit); s0' = alpha·r0 + (1−alpha)·r1; s1' = (1−alpha)·r0 + alpha·r1.
+// When s0 ≡ s1 and h_post[0] = h_post[1], r0 = r1 and alpha has no effect: its gradient is 0 (H7).
+func MHCApply(s0, s1, y, postLogits, postBias, alphaLogit *Node) (*Node, *Node) {
+	hPost := MulScalar(Sigmoid(Add(postLogits, postBias)), 2) // (2)
+	alpha := scalarAt(Sigmoid(alphaLogit), 0)                 // (1, 1, 1)
+	r0 := Add(s0, Mul(scalarAt(hPost, 0), y))
 	r1 := Add(s1, Mul(scalarAt(hPost, 1), y))
 	oneMinus := OneMinus(alpha)
 	return Add(Mul(alpha, r0), Mul(oneMinus, r1)), Add(Mul(oneMinus, r0), Mul(alpha, r1))

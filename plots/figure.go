@@ -89,7 +89,24 @@ func render(name string, w, h vg.Length, drawFn func(dc draw.Canvas)) (fig Figur
 	if _, err := svg.WriteTo(&svgBuf); err != nil {
 		return Figure{}, fmt.Errorf("plots: encoding %q as SVG: %w", name, err)
 	}
-	return Figure{Name: name, PNG: pngBuf.Bytes(), SVG: svgBuf.Bytes()}, nil
+	return Figure{Name: name, PNG: pngBuf.Bytes(), SVG: fixSVG(svgBuf.Bytes())}, nil
+}
+
+// fixSVG works around three problems of vgsvg output:
+//   - raster images (colour bars, large heat maps) are PNG data labelled
+//     "data:image/jpg"; browsers sniff the bytes, but stricter renderers
+//     (librsvg, converters) draw nothing;
+//   - <image> elements lack preserveAspectRatio="none", so an image whose
+//     aspect ratio differs from its box is letterboxed (a heat map shrinks
+//     to the middle of its axes);
+//   - the font family has no fallback; Arial/Helvetica are metrically
+//     compatible with Liberation Sans, so text keeps its layout where
+//     Liberation is not installed.
+func fixSVG(svg []byte) []byte {
+	svg = bytes.ReplaceAll(svg, []byte("data:image/jpg;base64,iVBOR"), []byte("data:image/png;base64,iVBOR"))
+	svg = bytes.ReplaceAll(svg, []byte("<image "), []byte(`<image preserveAspectRatio="none" `))
+	svg = bytes.ReplaceAll(svg, []byte("font-family:Liberation Sans;"), []byte("font-family:'Liberation Sans',Arial,Helvetica,sans-serif;"))
+	return svg
 }
 
 // Save writes dir/Name.png and dir/Name.svg, creating dir if needed. Each

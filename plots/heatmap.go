@@ -306,15 +306,19 @@ func (b *colorBar) width() vg.Length {
 
 // draw draws the bar in dc, next to the heat map's data area.
 func (b *colorBar) draw(dc, data draw.Canvas) {
-	const steps = 256
-	img := image.NewNRGBA(image.Rect(0, 0, 1, steps))
+	// Several pixels wide: renderers that smooth scaled images would
+	// otherwise fade a 1-pixel-wide bar at its sides.
+	const steps, width = 256, 8
+	img := image.NewNRGBA(image.Rect(0, 0, width, steps))
 	for i := range steps {
 		v := b.min + (b.max-b.min)*(float64(i)+0.5)/steps
 		col, err := b.cmap.At(v)
 		if err != nil {
 			col = color.Black
 		}
-		img.Set(0, steps-1-i, col)
+		for x := range width {
+			img.Set(x, steps-1-i, col)
+		}
 	}
 	x0 := data.Max.X + cbGap
 	rect := vg.Rectangle{Min: vg.Point{X: x0, Y: data.Min.Y}, Max: vg.Point{X: x0 + cbBar, Y: data.Max.Y}}

@@ -556,3 +556,25 @@ func TestLinearTicks(t *testing.T) {
 		}
 	}
 }
+
+// Raster images inside the SVG must be labelled as PNG, or strict SVG
+// renderers skip them (vgsvg writes "data:image/jpg" for PNG data).
+func TestSVGEmbeddedImagesArePNG(t *testing.T) {
+	rows, cols, vals := lensGrid(20, 40, false)
+	fig, err := Heatmap("big", "t", "x", "y", rows, cols, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bytes.Count(fig.SVG, []byte("data:image/png;base64,")); n != 2 {
+		t.Errorf("SVG has %d PNG images, want 2 (heat map and colour bar)", n)
+	}
+	if bytes.Contains(fig.SVG, []byte("data:image/jpg")) {
+		t.Error("SVG still contains mislabelled data:image/jpg images")
+	}
+	if n := bytes.Count(fig.SVG, []byte(`<image preserveAspectRatio="none" `)); n != 2 {
+		t.Errorf("SVG has %d images with preserveAspectRatio=none, want 2", n)
+	}
+	if !bytes.Contains(fig.SVG, []byte("font-family:'Liberation Sans',Arial,Helvetica,sans-serif;")) {
+		t.Error("SVG font family has no fallback")
+	}
+}

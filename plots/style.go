@@ -62,7 +62,7 @@ var (
 
 func rgb(r, g, b uint8) color.RGBA { return color.RGBA{R: r, G: g, B: b, A: 255} }
 
-// seriesColor returns the colour and dash pattern of the i-th series.
+// seriesStyle returns the colour and dash pattern of the i-th series.
 func seriesStyle(i int) draw.LineStyle {
 	return draw.LineStyle{
 		Color:  Palette[i%len(Palette)],
