@@ -32,9 +32,9 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # --- Debian packages ---------------------------------------------------------------------------
-# jupyter-notebook brings jupyter-core/-client and ipykernel; jupyter-nbconvert the `jupyter
+# jupyter-notebook brings jupyter-core and ipykernel, jupyter-client `jupyter kernelspec`; jupyter-nbconvert the `jupyter
 # nbconvert` command and its HTML templates; python3-nbclient executes notebooks.
-PKGS=(rust-src jupyter-notebook jupyter-nbconvert python3-nbconvert python3-nbclient
+PKGS=(rust-src jupyter-notebook jupyter-client jupyter-nbconvert python3-nbconvert python3-nbclient
 	python3-ipykernel python3-jupyterlab-pygments chromium fonts-liberation)
 missing=()
 for p in "${PKGS[@]}"; do
@@ -100,7 +100,7 @@ if [ -z "$have_gonb" ]; then
 else
 	log "GoNB $GONB_VERSION kernel present in $KERNEL_DIR"
 fi
-jupyter kernelspec list 2>/dev/null | grep -qE '^\s*gonb\s' ||
-	{ log "jupyter kernelspec list does not show gonb"; jupyter kernelspec list >&2; exit 1; }
+kernels=$(jupyter kernelspec list 2>/dev/null)
+grep -qE '^\s*gonb\s' <<<"$kernels" || { log "jupyter kernelspec list does not show gonb:"; echo "$kernels" >&2; exit 1; }
 
 log "ok: $(jupyter nbconvert --version 2>/dev/null | sed 's/^/nbconvert /'), $(chromium --version 2>/dev/null), goimports $GOIMPORTS_VERSION, gonb $GONB_VERSION"

@@ -16,7 +16,7 @@ func runCorpus(args []string) error {
 	src := fs.String("src", "", "source tree (default: Debian rust-src's Rust standard library, else $GOROOT/src)")
 	out := fs.String("out", "", "output directory (required)")
 	lang := fs.String("lang", "", "language of --src: rust or go (default: guessed for the default tree, rust for --src)")
-	vocab := fs.Int("vocab", 4096, "size of the compact vocabulary (most frequent ids + <unk>) for small models")
+	vocab := fs.Int("vocab", 2048, "size of the compact vocabulary (most frequent ids + <unk>) for small models")
 	maxBytes := fs.Int64("max-bytes", 0, "cap on source bytes read (0: the whole tree)")
 	valFrac := fs.Float64("val-frac", 0.05, "fraction of files in the validation split")
 	if err := parse(fs, args); err != nil {

@@ -1,0 +1,198 @@
+package analysis
+
+import (
+	"fmt"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel"
+)
+
+// A probe is one forward pass of the inference path over a set of windows that keeps what
+// the alignment, loss, logit-lens and activation-norm instruments need: the logits, the
+// argmax of every stream decoded through norm_final and the head, and per-window sums of
+// squares of the sub-block outputs and residual streams. The subject caches the probe of the
+// last window set it saw, so running several instruments costs one pass.
+
+// lensSpec names one decoded stream: Point "embed" or "blocks.{i}", Stream "embed", "s0",
+// "s1" or "mean" ((s0+s1)/2, what the real head sees after the last block).
+type lensSpec struct {
+	Point  string
+	Layer  int // −1 for the embedding
+	Stream string
+}
+
+func (s *Subject) lensSpecs() []lensSpec {
+	out := []lensSpec{{"embed", -1, "embed"}}
+	for i := 0; i < s.Config.NLayers; i++ {
+		p := fmt.Sprintf("blocks.%d", i)
+		if s.Variant.MHC {
+			out = append(out, lensSpec{p, i, "s0"}, lensSpec{p, i, "s1"}, lensSpec{p, i, "mean"})
+		} else {
+			out = append(out, lensSpec{p, i, "s0"})
+		}
+	}
+	return out
+}
+
+// actHooks lists the activations whose RMS the probe measures.
+func (s *Subject) actHooks() []string {
+	out := []string{"hook_embed"}
+	streams := []string{".s0"}
+	if s.Variant.MHC {
+		streams = append(streams, ".s1")
+	}
+	for i := 0; i < s.Config.NLayers; i++ {
+		p := fmt.Sprintf("blocks.%d.", i)
+		for _, st := range streams {
+			out = append(out, p+"hook_resid_pre"+st)
+		}
+		out = append(out, p+"attn.hook_out")
+		for _, st := range streams {
+			out = append(out, p+"hook_resid_mid"+st)
+		}
+		out = append(out, p+"ffn.hook_out")
+		for _, st := range streams {
+			out = append(out, p+"hook_resid_post"+st)
+		}
+	}
+	return out
+}
+
+type probeResult struct {
+	T, V   int
+	logits [][]float32            // per window, (T, V) row-major
+	lens   [][][]int32            // per lensSpec, per window, (T) argmax
+	actSS  map[string][]float64 // hook → per-window sum of squares
+	asym   [][]float64          // per layer, per window max|s0 − s1| leaving the block (mHC only)
+	specs  []lensSpec           // the lens points, in lens order
+	hooks  []string             // the activation hooks measured
+}
+
+// probeBatchElems bounds the logits of one batch (B·T·V values).
+const probeBatchElems = 16 << 20
+
+// probe runs (or returns the cached) probe of w.
+func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
+	if s.cache.w == w && s.cache.r != nil {
+		return s.cache.r, nil
+	}
+	defer catch(&err)
+	if len(w.Inputs) == 0 {
+		return nil, fmt.Errorf("no windows to evaluate")
+	}
+	r, err := s.Runner()
+	if err != nil {
+		return nil, err
+	}
+	for i, row := range w.Inputs {
+		if err := gomlxmodel.CheckIDs([][]int32{row}, s.Config.VocabSize); err != nil {
+			return nil, fmt.Errorf("window %d: %w", w.Index[i], err)
+		}
+	}
+	c, v := s.Config, s.Variant
+	T, V := len(w.Inputs[0]), c.VocabSize
+	specs, hooks := s.lensSpecs(), s.actHooks()
+	model := r.Model
+	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
+		hk := gomlxmodel.Hooks{}
+		logits := model.Forward(ctx, ids, hk)
+		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
+		scope, name := gomlxmodel.ScopeAndName("norm_final.weight")
+		normW := ctx.GetVariableByScopeAndName(scope, name).ValueGraph(ids.Graph())
+		for _, sp := range specs {
+			var h *Node
+			switch sp.Stream {
+			case "embed":
+				h = hk["hook_embed"]
+			case "mean":
+				h = DivScalar(Add(hk[sp.Point+".hook_resid_post.s0"], hk[sp.Point+".hook_resid_post.s1"]), 2)
+			default:
+				h = hk[sp.Point+".hook_resid_post."+sp.Stream]
+			}
+			outs = append(outs, ArgMax(model.Head(ctx, gomlxmodel.RMSNorm(h, normW)), -1, dtypes.Int32)) // (B, T)
+		}
+		for _, name := range hooks {
+			x := ConvertDType(hk[name], dtypes.Float32)
+			outs = append(outs, ReduceSum(Square(x), 1, 2)) // (B)
+		}
+		if v.MHC {
+			for i := 0; i < c.NLayers; i++ {
+				p := fmt.Sprintf("blocks.%d.hook_resid_post.", i)
+				d := ConvertDType(Abs(Sub(hk[p+"s0"], hk[p+"s1"])), dtypes.Float32)
+				outs = append(outs, ReduceMax(d, 1, 2)) // (B)
+			}
+		}
+		return outs
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+
+	nw := len(w.Inputs)
+	bs := max(1, min(nw, probeBatchElems/(T*V)))
+	res = &probeResult{T: T, V: V, specs: specs, hooks: hooks, actSS: map[string][]float64{}}
+	res.lens = make([][][]int32, len(specs))
+	if v.MHC {
+		res.asym = make([][]float64, c.NLayers)
+	}
+	for start := 0; start < nw; start += bs {
+		n := min(bs, nw-start)
+		flat := make([]int32, 0, bs*T)
+		for k := 0; k < bs; k++ {
+			src := start + k
+			if k >= n {
+				src = start // pad the last batch; padded rows are dropped below
+			}
+			flat = append(flat, w.Inputs[src]...)
+		}
+		outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(flat, bs, T))
+		if err != nil {
+			return nil, err
+		}
+		logits, err := tensors.CopyFlatData[float32](outs[0])
+		if err != nil {
+			return nil, err
+		}
+		for k := 0; k < n; k++ {
+			res.logits = append(res.logits, logits[k*T*V:(k+1)*T*V])
+		}
+		o := 1
+		for i := range specs {
+			am, err := tensors.CopyFlatData[int32](outs[o])
+			if err != nil {
+				return nil, err
+			}
+			for k := 0; k < n; k++ {
+				res.lens[i] = append(res.lens[i], am[k*T:(k+1)*T])
+			}
+			o++
+		}
+		for _, name := range hooks {
+			ss, err := tensors.CopyFlatData[float32](outs[o])
+			if err != nil {
+				return nil, err
+			}
+			for k := 0; k < n; k++ {
+				res.actSS[name] = append(res.actSS[name], float64(ss[k]))
+			}
+			o++
+		}
+		for i := range res.asym {
+			mx, err := tensors.CopyFlatData[float32](outs[o])
+			if err != nil {
+				return nil, err
+			}
+			for k := 0; k < n; k++ {
+				res.asym[i] = append(res.asym[i], float64(mx[k]))
+			}
+			o++
+		}
+	}
+	s.cache.w, s.cache.r = w, res
+	return res, nil
+}

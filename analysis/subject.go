@@ -1,0 +1,153 @@
+// Package analysis measures what a checkpoint of the investigated model (REFERENCE.md §2)
+// actually does, and says which of the hypotheses H1–H7 of REFERENCE.md §3 the measurements
+// support.
+//
+// Each instrument lives in its own file and returns a plain result struct with JSON tags:
+// logit alignment and the self-similarity test (alignment.go), shifted versus unshifted loss
+// (loss.go), the logit lens (lens.go), gradient flow (gradflow.go), activation norms
+// (actnorms.go), drift from initialisation (drift.go), weights in effect (effect.go),
+// train/inference parity (parity.go), checkpoint inspection (inspect.go) and the differential
+// diagnosis that combines them (hypotheses.go). Nothing here prints; errors are returned.
+//
+// Parameter and activation names are those of the checkpoint and of gomlxmodel.Hooks
+// ("blocks.1.attn.wq.weight", "blocks.1.hook_resid_post.s0"), so results line up with
+// metrics.jsonl, plots and notebooks.
+package analysis
+
+import (
+	"fmt"
+
+	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel/tokenfile"
+)
+
+// Subject is a model under analysis: its configuration, variant and weights, and, when it
+// came from a checkpoint directory, the directory and meta.json.
+type Subject struct {
+	Config  config.Config
+	Variant config.Variant
+	Params  gomlxmodel.Params
+	Dir     string           // "" when not from a checkpoint
+	Meta    *checkpoint.Meta // nil when not from a checkpoint
+
+	runner *gomlxmodel.Runner
+	cache  struct {
+		w *Windows
+		r *probeResult
+	}
+}
+
+// NewSubject checks that p holds exactly the tensors of (c, v) and returns the subject.
+func NewSubject(c config.Config, v config.Variant, p gomlxmodel.Params) (*Subject, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if err := gomlxmodel.CheckParams(c, v, p); err != nil {
+		return nil, err
+	}
+	return &Subject{Config: c, Variant: v, Params: p}, nil
+}
+
+// FromCheckpoint returns the subject of a loaded checkpoint: the weights of the file, exactly.
+func FromCheckpoint(ck *checkpoint.Checkpoint) (*Subject, error) {
+	s, err := NewSubject(ck.Meta.Config, ck.Meta.Variant, ck.Tensors)
+	if err != nil {
+		return nil, err
+	}
+	s.Dir = ck.Dir
+	meta := ck.Meta
+	s.Meta = &meta
+	return s, nil
+}
+
+// With returns a subject with the same configuration and other weights or variant (for the
+// simulated conditions of the diagnosis). Dir and Meta are not carried over.
+func (s *Subject) With(v config.Variant, p gomlxmodel.Params) (*Subject, error) {
+	return NewSubject(s.Config, v, p)
+}
+
+// Runner returns the inference path for the subject's weights (built once).
+func (s *Subject) Runner() (*gomlxmodel.Runner, error) {
+	if s.runner == nil {
+		r, err := gomlxmodel.NewRunner(s.Config, s.Variant, s.Params)
+		if err != nil {
+			return nil, err
+		}
+		s.runner = r
+	}
+	return s.runner, nil
+}
+
+// Windows are the evaluation positions: training windows of the model's max_seq_len taken
+// from a token stream, with the token that follows each input position.
+type Windows struct {
+	Index  []int     `json:"index"` // window k covers tokens[k·T : k·T+T]
+	Inputs [][]int32 `json:"-"`     // (W, T) input ids
+	Next   [][]int32 `json:"-"`     // (W, T) the next token of each position (shift 1 targets)
+}
+
+// SampleWindows takes ceil(positions/seqLen) windows of seqLen tokens spread evenly over
+// tokens (all of them when fewer exist). It fails when tokens hold no full window.
+func SampleWindows(tokens []uint32, seqLen, positions int) (*Windows, error) {
+	total := tokenfile.NumWindows(len(tokens), seqLen)
+	if total == 0 {
+		return nil, fmt.Errorf("token stream of %d ids is too short for one window of %d+1 tokens", len(tokens), seqLen)
+	}
+	if positions <= 0 {
+		return nil, fmt.Errorf("positions must be positive (got %d)", positions)
+	}
+	n := min(total, (positions+seqLen-1)/seqLen)
+	w := &Windows{}
+	for i := 0; i < n; i++ {
+		k := i * total / n
+		in, next := tokenfile.Window(tokens, k, seqLen, 1)
+		w.Index = append(w.Index, k)
+		w.Inputs = append(w.Inputs, toInt32(in))
+		w.Next = append(w.Next, toInt32(next))
+	}
+	return w, nil
+}
+
+// Positions is the number of evaluated positions.
+func (w *Windows) Positions() int {
+	if len(w.Inputs) == 0 {
+		return 0
+	}
+	return len(w.Inputs) * len(w.Inputs[0])
+}
+
+// Targets returns the training targets for a target shift: Next for 1, Inputs for 0.
+func (w *Windows) Targets(shift int) [][]int32 {
+	if shift == 0 {
+		return w.Inputs
+	}
+	return w.Next
+}
+
+// Head returns the first n windows (all when n ≥ their number).
+func (w *Windows) Head(n int) *Windows {
+	n = min(n, len(w.Inputs))
+	return &Windows{Index: w.Index[:n], Inputs: w.Inputs[:n], Next: w.Next[:n]}
+}
+
+// CheckTokens rejects ids outside [0, vocab_size), naming the first bad position.
+func CheckTokens(name string, tokens []uint32, vocab int) error {
+	return tokenfile.CheckRange(name, tokens, vocab)
+}
+
+func toInt32(x []uint32) []int32 {
+	out := make([]int32, len(x))
+	for i, v := range x {
+		out[i] = int32(v)
+	}
+	return out
+}
+
+// catch turns a panic raised while building or running a GoMLX graph into an error.
+func catch(err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("analysis: graph failure: %v", r)
+	}
+}
