@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"syscall"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/config"
@@ -39,6 +43,8 @@ func runTrain(args []string) error {
 	evalEvery := fs.Int("eval-every", 0, "steps between validation passes (default: total/10)")
 	evalWindows := fs.Int("eval-windows", 64, "validation windows per pass")
 	logEvery := fs.Int("log-every", 10, "steps between progress lines")
+	resume := fs.Bool("resume", false, "continue the run saved in --out (its checkpoint and train_state/) bit-identically; configuration flags are then ignored")
+	saveEvery := fs.Int("save-every", 0, "steps between checkpoints, each with the optimizer state and data position for --resume (default: total/10)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -113,6 +119,9 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *saveEvery == 0 {
+		*saveEvery = max(1, c.TotalSteps/10)
+	}
 	if *evalEvery == 0 {
 		*evalEvery = max(1, c.TotalSteps/10)
 	}
@@ -124,11 +133,22 @@ func runTrain(args []string) error {
 		}
 		extra["unigram_xent_val"] = ent
 	}
-	fmt.Fprintf(os.Stderr, "training %s: dim %d, %d layers, vocab %d (%s ids), seq %d, batch %d, %d steps, optimizer %s, ternary %v, mHC %v, tied %v, target shift %d, backend %s\n",
-		*preset, c.Dim, c.NLayers, c.VocabSize, *ids, c.MaxSeqLen, c.BatchSize, c.TotalSteps, v.Optimizer, v.Ternary, v.MHC, c.WeightTied, v.TargetShift, gomlxmodel.BackendConfig())
-	res, err := train.Run(train.Options{Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: *out,
+	if *resume {
+		fmt.Fprintf(os.Stderr, "resuming the run in %s (its saved configuration applies)\n", *out)
+	} else {
+		fmt.Fprintf(os.Stderr, "training %s: dim %d, %d layers, vocab %d (%s ids), seq %d, batch %d, %d steps, optimizer %s, ternary %v, mHC %v, tied %v, target shift %d, backend %s\n",
+			*preset, c.Dim, c.NLayers, c.VocabSize, *ids, c.MaxSeqLen, c.BatchSize, c.TotalSteps, v.Optimizer, v.Ternary, v.MHC, c.WeightTied, v.TargetShift, gomlxmodel.BackendConfig())
+	}
+	// SIGINT/SIGTERM end the run after the current step, with a checkpoint to resume from.
+	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := train.Run(train.Options{Resume: *resume, SaveEvery: *saveEvery, Stop: sigCtx.Done(), Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: *out,
 		EvalEvery: *evalEvery, EvalWindows: *evalWindows, Progress: os.Stderr, LogEvery: *logEvery, Extra: extra,
 		Files: copyVocab(vocab, *data)})
+	if errors.Is(err, train.ErrInterrupted) {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(130)
+	}
 	if err != nil {
 		return err
 	}

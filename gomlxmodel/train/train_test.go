@@ -3,11 +3,13 @@ package train
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"nanoscope/gomlxmodel"
@@ -156,6 +158,97 @@ func TestSameSeedSameRunAndRoundTrip(t *testing.T) {
 	for i := range want {
 		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 			t.Fatalf("logit %d after save/load: %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+// A run interrupted twice and resumed ends with exactly the weights and the logged losses of
+// the uninterrupted run.
+func TestInterruptAndResumeIsBitIdentical(t *testing.T) {
+	c := smallConfig()
+	c.TotalSteps = 12
+	v := config.DefaultVariant()
+	v.Seed = 8
+	trainIDs, valIDs := patterned(5000, c.VocabSize, 1), patterned(1000, c.VocabSize, 2)
+	opts := func(out string) Options {
+		return Options{Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: out, EvalWindows: 4, SaveEvery: 5}
+	}
+	whole := filepath.Join(t.TempDir(), "whole")
+	if _, err := Run(opts(whole)); err != nil {
+		t.Fatal(err)
+	}
+	parts := filepath.Join(t.TempDir(), "parts")
+	stopped := make(chan struct{})
+	close(stopped)
+	o := opts(parts)
+	o.Stop = stopped
+	res, err := Run(o) // stops after step 1
+	if !errors.Is(err, ErrInterrupted) || res.Steps != 1 {
+		t.Fatalf("first interrupt: steps %d, err %v", res.Steps, err)
+	}
+	o.Resume = true
+	o.Config = config.Config{} // must come from the checkpoint
+	if res, err = Run(o); !errors.Is(err, ErrInterrupted) || res.Steps != 2 {
+		t.Fatalf("second interrupt: steps %d, err %v", res.Steps, err)
+	}
+	o.Stop = nil
+	if res, err = Run(o); err != nil || res.Steps != 12 {
+		t.Fatalf("resume: steps %d, err %v", res.Steps, err)
+	}
+	a, err := checkpoint.Load(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := checkpoint.Load(parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range a.Tensors {
+		if checkpoint.TensorHash(a.Tensors[name]) != checkpoint.TensorHash(b.Tensors[name]) {
+			t.Fatalf("tensor %s differs between the uninterrupted and the resumed run", name)
+		}
+	}
+	if la, lb := readLosses(t, whole), readLosses(t, parts); !slices.Equal(la, lb) {
+		t.Fatalf("logged losses differ:\n%v\n%v", la, lb)
+	}
+	// The training state is kept for the two most recent saves only.
+	steps, err := stateSteps(filepath.Join(parts, StateDir))
+	if err != nil || !slices.Equal(steps, []int{10, 12}) {
+		t.Fatalf("states kept: %v (%v), want [10 12]", steps, err)
+	}
+}
+
+// A non-finite loss stops training with the step and the first non-finite tensor named, and
+// leaves the last good checkpoint in place.
+func TestNonFiniteStopsTraining(t *testing.T) {
+	c := smallConfig()
+	c.TotalSteps = 6
+	v := config.DefaultVariant()
+	out := filepath.Join(t.TempDir(), "ckpt")
+	o := Options{Config: c, Variant: v, Train: patterned(5000, c.VocabSize, 1), Val: patterned(1000, c.VocabSize, 2), Out: out, EvalWindows: 2}
+	if _, err := Run(o); err != nil {
+		t.Fatal(err)
+	}
+	good, err := checkpoint.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Poison one weight with +Inf: the loss becomes non-finite at the first step.
+	init := gomlxmodel.InitParams(c, v, 1)
+	init["blocks.1.ffn.w_up.weight"].Data[0] = float32(math.Inf(1))
+	o.Init = init
+	_, err = Run(o)
+	if err == nil || !strings.Contains(err.Error(), "step 1:") || !strings.Contains(err.Error(), "first non-finite activation blocks.1.ffn.hook_out") {
+		t.Fatalf("want a non-finite error at step 1, got %v", err)
+	}
+	t.Log(err)
+	after, err := checkpoint.Load(out)
+	if err != nil {
+		t.Fatalf("the last good checkpoint was damaged: %v", err)
+	}
+	for name := range good.Tensors {
+		if checkpoint.TensorHash(good.Tensors[name]) != checkpoint.TensorHash(after.Tensors[name]) {
+			t.Fatalf("tensor %s of the last good checkpoint changed", name)
 		}
 	}
 }

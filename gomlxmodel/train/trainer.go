@@ -4,8 +4,9 @@
 package train
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -44,6 +45,14 @@ type Options struct {
 	LogEvery int
 	// Extra fields stored in meta.json (e.g. corpus statistics).
 	Extra map[string]any
+	// SaveEvery is the number of steps between checkpoints (0: only at the end).
+	SaveEvery int
+	// Resume continues the run whose checkpoint and training state are in Out; Config,
+	// Variant and Init are then taken from the checkpoint.
+	Resume bool
+	// Stop, when it becomes readable (closed), ends training after the current step with a
+	// checkpoint and ErrInterrupted.
+	Stop <-chan struct{}
 	// Files are copied into Out before the checkpoint is saved: name in Out → source path
 	// (e.g. the compact vocabulary the checkpoint's ids refer to).
 	Files map[string]string
@@ -268,39 +277,75 @@ func toInt32(x []uint32) []int32 {
 	return out
 }
 
-// Run trains for Config.TotalSteps steps, writes metrics.jsonl and the final checkpoint to Out.
-// A non-finite loss or gradient stops the run with an error naming the step and the first
-// non-finite tensor; no checkpoint is written from a non-finite state.
+// ErrInterrupted is returned by Run when opts.Stop fired: the checkpoint and training state of
+// the last completed step were saved, and Run with Resume continues from there.
+var ErrInterrupted = errors.New("training interrupted")
+
+// Run trains for Config.TotalSteps steps, writing metrics.jsonl, periodic checkpoints (every
+// SaveEvery steps) with their training state, and the final checkpoint to Out. With Resume it
+// continues the run saved in Out bit-identically. A non-finite loss or gradient stops the run
+// with an error naming the step and the first non-finite tensor, leaving the last good
+// checkpoint in place.
 func Run(opts Options) (Result, error) {
+	var res Result
+	startStep, prevTrain := 0, 0.0
+	var ck *checkpoint.Checkpoint
+	if opts.Resume {
+		var err error
+		if ck, err = checkpoint.Load(opts.Out); err != nil {
+			return res, fmt.Errorf("--resume: %w", err)
+		}
+		opts.Config, opts.Variant, opts.Init = ck.Meta.Config, ck.Meta.Variant, ck.Tensors
+	}
 	c, v := opts.Config, opts.Variant
 	for name, ids := range map[string][]uint32{"train": opts.Train, "validation": opts.Val} {
 		if err := tokenfile.CheckRange(name+" tokens", ids, c.VocabSize); err != nil {
-			return Result{}, err
+			return res, err
 		}
 	}
 	t, err := New(opts)
 	if err != nil {
-		return Result{}, err
+		return res, err
 	}
 	batcher, err := tokenfile.NewBatcher(opts.Train, c.MaxSeqLen, c.BatchSize, v.TargetShift, uint64(v.Seed))
 	if err != nil {
-		return Result{}, err
+		return res, err
 	}
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
-		return Result{}, err
+		return res, err
+	}
+	metricsPath := filepath.Join(opts.Out, "metrics.jsonl")
+	if opts.Resume {
+		st, err := t.loadState(opts.Out, ck.Meta.Step)
+		if err != nil {
+			return res, err
+		}
+		if err := batcher.SetPosition(st.Position); err != nil {
+			return res, err
+		}
+		startStep, prevTrain = st.Step, st.TrainTimeS
+		res.Steps, res.Loss = st.Step, ck.Meta.Loss
+		if err := truncateMetrics(metricsPath, st.Step); err != nil {
+			return res, err
+		}
+	} else {
+		if err := os.Remove(metricsPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return res, err
+		}
+		os.RemoveAll(filepath.Join(opts.Out, StateDir))
 	}
 	for name, src := range opts.Files {
 		b, err := os.ReadFile(src)
 		if err != nil {
-			return Result{}, err
+			return res, err
 		}
-		if err := tokenfile.WriteAtomic(filepath.Join(opts.Out, name), func(w *bufio.Writer) error { _, err := w.Write(b); return err }); err != nil {
-			return Result{}, err
+		if err := writeFileAtomic(filepath.Join(opts.Out, name), b); err != nil {
+			return res, err
 		}
 	}
-	mf, err := os.Create(filepath.Join(opts.Out, "metrics.jsonl"))
+	mf, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return Result{}, err
+		return res, err
 	}
 	defer mf.Close()
 	enc := json.NewEncoder(mf)
@@ -310,10 +355,10 @@ func Run(opts Options) (Result, error) {
 	}
 	logEvery := max(1, opts.LogEvery)
 
-	var res Result
 	start := time.Now()
 	tokensPerStep := float64(c.BatchSize * c.MaxSeqLen)
-	var trainTime time.Duration
+	trainTime := time.Duration(prevTrain * float64(time.Second))
+	timedSteps := max(0, startStep-1) // the first step of a process includes compilation
 	evalNow := func(step int) error {
 		ce, acc, cp, err := t.Evaluate(opts.Val, evalWindows)
 		if err != nil {
@@ -325,7 +370,23 @@ func Run(opts Options) (Result, error) {
 		}
 		return enc.Encode(StepMetrics{Kind: "eval", Step: step, ElapsedS: time.Since(start).Seconds(), ValCE: &ce, ValAcc: &acc, ValCopy: &cp})
 	}
-	for step := 0; step < c.TotalSteps; step++ {
+	save := func(step int, loss float64) error {
+		params, err := t.Params()
+		if err != nil {
+			return err
+		}
+		st := State{Step: step, Position: batcher.Position(), Seed: v.Seed, TrainTimeS: trainTime.Seconds()}
+		if err := t.saveState(opts.Out, st); err != nil {
+			return err
+		}
+		meta, err := t.meta(step, loss, res)
+		if err != nil {
+			return err
+		}
+		return checkpoint.Save(opts.Out, params, meta)
+	}
+	firstInProcess := true
+	for step := startStep; step < c.TotalSteps; step++ {
 		in, tg, _ := batcher.Next()
 		mult := WSD(step, c.WarmupSteps, c.TotalSteps, c.DecayStartFrac)
 		lr, lr1d := c.LR*mult, c.MHCLR*mult
@@ -335,68 +396,108 @@ func Run(opts Options) (Result, error) {
 			tensors.FromFlatDataAndDimensions(tg, c.BatchSize, c.MaxSeqLen),
 			float32(lr), float32(lr1d), float32(step+1))
 		if err != nil {
-			return res, fmt.Errorf("step %d: %w", step, err)
+			return res, fmt.Errorf("step %d: %w", step+1, err)
 		}
 		dt := time.Since(t0)
-		if step > 0 { // the first step includes graph compilation
+		if !firstInProcess {
 			trainTime += dt
+			timedSteps++
 		}
+		firstInProcess = false
 		m := t.metrics(step, outs)
 		m.LR = lr
 		m.TokensPerSec = tokensPerStep / dt.Seconds()
 		m.ElapsedS = time.Since(start).Seconds()
-		if err := checkFinite(m); err != nil {
+		if err := checkFinite(m, t.actKeys); err != nil {
 			return res, err
 		}
 		if err := enc.Encode(m); err != nil {
 			return res, err
 		}
 		res.Steps, res.Loss = step+1, m.Loss
+		if timedSteps > 0 {
+			res.TokensPerSec = float64(timedSteps) * tokensPerStep / trainTime.Seconds()
+		}
 		if opts.Progress != nil && (step%logEvery == 0 || step == c.TotalSteps-1) {
-			tps := 0.0
-			if step > 0 {
-				tps = float64(step) * tokensPerStep / trainTime.Seconds()
-			}
 			eta := time.Duration(0)
-			if tps > 0 {
-				eta = time.Duration(float64(c.TotalSteps-step-1) * tokensPerStep / tps * float64(time.Second))
+			if res.TokensPerSec > 0 {
+				eta = time.Duration(float64(c.TotalSteps-step-1) * tokensPerStep / res.TokensPerSec * float64(time.Second))
 			}
 			fmt.Fprintf(opts.Progress, "step %5d/%d  loss %.4f  ce %.4f  lr %.2e  |g| %.3f  %6.0f tok/s  ETA %s\n",
-				step+1, c.TotalSteps, m.Loss, m.CE, lr, m.GradNorm, tps, eta.Round(time.Second))
+				step+1, c.TotalSteps, m.Loss, m.CE, lr, m.GradNorm, res.TokensPerSec, eta.Round(time.Second))
 		}
 		if opts.EvalEvery > 0 && (step+1)%opts.EvalEvery == 0 && step+1 < c.TotalSteps {
 			if err := evalNow(step + 1); err != nil {
 				return res, err
 			}
 		}
+		stopping := false
+		select {
+		case <-opts.Stop:
+			stopping = true
+		default:
+		}
+		if stopping || (opts.SaveEvery > 0 && (step+1)%opts.SaveEvery == 0 && step+1 < c.TotalSteps) {
+			if err := save(step+1, m.Loss); err != nil {
+				return res, err
+			}
+		}
+		if stopping {
+			res.Wall = time.Since(start)
+			return res, fmt.Errorf("%w at step %d: checkpoint and training state saved in %s; continue with --resume", ErrInterrupted, step+1, opts.Out)
+		}
 	}
 	if err := evalNow(c.TotalSteps); err != nil {
 		return res, err
 	}
-	if c.TotalSteps > 1 {
-		res.TokensPerSec = float64(c.TotalSteps-1) * tokensPerStep / trainTime.Seconds()
-	}
-	params, err := t.Params()
-	if err != nil {
-		return res, err
-	}
-	extra := map[string]json.RawMessage{}
-	for k, val := range opts.Extra {
-		raw, err := json.Marshal(val)
-		if err != nil {
-			return res, err
-		}
-		extra[k] = raw
-	}
-	for k, val := range map[string]float64{"val_ce": res.ValCE, "val_acc": res.ValAcc, "val_copy": res.ValCopy, "tokens_per_s": res.TokensPerSec} {
-		extra[k], _ = json.Marshal(val)
-	}
-	meta := checkpoint.Meta{Config: c, Step: res.Steps, Loss: res.Loss, Variant: v, HasVariant: true, Extra: extra}
-	if err := checkpoint.Save(opts.Out, params, meta); err != nil {
+	if err := save(c.TotalSteps, res.Loss); err != nil {
 		return res, err
 	}
 	res.Wall = time.Since(start)
 	return res, nil
+}
+
+// meta builds the checkpoint's meta.json for a step.
+func (t *Trainer) meta(step int, loss float64, res Result) (checkpoint.Meta, error) {
+	extra := map[string]json.RawMessage{}
+	for k, val := range t.opts.Extra {
+		raw, err := json.Marshal(val)
+		if err != nil {
+			return checkpoint.Meta{}, err
+		}
+		extra[k] = raw
+	}
+	if res.ValCE > 0 {
+		for k, val := range map[string]float64{"val_ce": res.ValCE, "val_acc": res.ValAcc, "val_copy": res.ValCopy} {
+			extra[k], _ = json.Marshal(val)
+		}
+	}
+	if res.TokensPerSec > 0 {
+		extra["tokens_per_s"], _ = json.Marshal(res.TokensPerSec)
+	}
+	return checkpoint.Meta{Config: t.model.Config, Step: step, Loss: loss, Variant: t.model.Variant, HasVariant: true, Extra: extra}, nil
+}
+
+// truncateMetrics keeps the records of metrics.jsonl up to step (a resumed run rewrites the
+// steps after its checkpoint).
+func truncateMetrics(path string, step int) error {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	var keep []byte
+	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+		var m struct {
+			Step int `json:"step"`
+		}
+		if json.Unmarshal(line, &m) != nil || m.Step > step {
+			continue // a torn last line from a kill, or a step after the checkpoint
+		}
+		keep = append(keep, line...)
+	}
+	return writeFileAtomic(path, keep)
 }
 
 // metrics decodes the step outputs.
@@ -418,11 +519,20 @@ func (t *Trainer) metrics(step int, outs []*tensors.Tensor) StepMetrics {
 	return m
 }
 
-// checkFinite stops training on a non-finite loss or gradient, naming the first bad tensor.
-func checkFinite(m StepMetrics) error {
+// checkFinite stops training on a non-finite loss or gradient. The report names the first
+// activation (in forward order) that went non-finite, which locates the fault, and the first
+// parameter gradient (by name) that did.
+func checkFinite(m StepMetrics, actOrder []string) error {
 	bad := func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
 	if !bad(m.Loss) && !bad(m.GradNorm) {
 		return nil
+	}
+	where := ""
+	for _, k := range actOrder {
+		if bad(m.ActNorms[k]) {
+			where = fmt.Sprintf("; first non-finite activation %s", k)
+			break
+		}
 	}
 	names := make([]string, 0, len(m.GradNorms))
 	for k := range m.GradNorms {
@@ -431,8 +541,9 @@ func checkFinite(m StepMetrics) error {
 	slices.Sort(names)
 	for _, k := range names {
 		if bad(m.GradNorms[k]) {
-			return fmt.Errorf("step %d: non-finite gradient in %s (loss %v, grad norm %v); training stopped, no checkpoint written from this state", m.Step, k, m.Loss, m.GradNorm)
+			where += fmt.Sprintf("; first non-finite gradient %s", k)
+			break
 		}
 	}
-	return fmt.Errorf("step %d: non-finite loss %v (grad norm %v); training stopped, no checkpoint written from this state", m.Step, m.Loss, m.GradNorm)
+	return fmt.Errorf("step %d: non-finite loss %v or gradient norm %v%s; training stopped, the last good checkpoint is kept", m.Step, m.Loss, m.GradNorm, where)
 }

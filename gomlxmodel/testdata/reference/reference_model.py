@@ -51,8 +51,12 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# Relative distance to a rounding boundary below which an activation element is "near".
-NEAR_REL = 1e-5
+# Distance of x*127/a to k+0.5 below which an activation element is a rounding candidate.
+NEAR_ABS = 3e-4
+# A candidate's flip taints the positions whose logits it moves by more than this (relative).
+SENSITIVITY = 1e-5
+# Draws tried per configuration; the one with the fewest tainted positions is kept.
+ATTEMPTS = 200
 # Weights: |w/s| this close (relative) to 0.5 or 1.5 is rejected (re-draw).
 WEIGHT_REL = 1e-5
 
@@ -163,26 +167,29 @@ def round_half_away(v):
 
 
 class Trace:
-    """Records every activation quantisation, and taints positions near a rounding boundary."""
+    """Records every activation quantisation of one forward pass: the values v = x*127/a, and the
+    elements within NEAR_ABS of a rounding boundary ("candidates", as (site, b, t, j) with site
+    the call number of the quantisation). Elements listed in flips are rounded the other way."""
 
-    def __init__(self, b, t):
-        self.taint = np.zeros((b, t), dtype=bool)
-        self.v = []  # every x*127/a, in call order, for the f32-vs-f64 comparison
-        self.min_margin = np.inf
+    def __init__(self, flips=()):
+        self.site = 0
+        self.v = []
+        self.candidates = []
+        self.flips = set(flips)
 
-    def quant_input(self, v):  # v: [B, T, n]
-        assert v.dtype in (np.float32, np.float64)
+    def round(self, v):  # v: [B, T, n] -> round_half_away(v), with the flips applied
+        site, self.site = self.site, self.site + 1
         self.v.append(v)
         av = np.abs(v).astype(np.float64)
         dist = np.abs(av - np.floor(av) - 0.5)
-        near = dist <= NEAR_REL * av
-        self.taint |= near.any(axis=-1)
-        rel = dist / np.maximum(av, 1e-30)
-        self.min_margin = min(self.min_margin, float(rel.min()))
-
-    def attention_mixes(self):
-        # position t reads k, v of every position <= t
-        self.taint = np.logical_or.accumulate(self.taint, axis=1)
+        for idx in np.argwhere(dist <= NEAR_ABS):
+            self.candidates.append((site,) + tuple(int(i) for i in idx))
+        r = round_half_away(v)
+        for s, b, t, j in self.flips:
+            if s == site:
+                lo, hi = np.floor(v[b, t, j]), np.ceil(v[b, t, j])
+                r[b, t, j] = lo if r[b, t, j] == hi else hi
+        return r
 
 
 def quant_weight(w, gs, dt):
@@ -204,9 +211,7 @@ def quant_act(x, dt, trace):
     returns x + (x_q - x)."""
     a = np.maximum(np.abs(x).max(axis=-1, keepdims=True), dt(1e-8))
     v = (x * dt(127.0)) / a
-    if trace is not None:
-        trace.quant_input(v)
-    xq = (np.clip(round_half_away(v), -127, 127) * a) * dt(1.0 / 127.0)
+    xq = (np.clip(trace.round(v), -127, 127) * a) * dt(1.0 / 127.0)
     return x + (xq - x)
 
 
@@ -260,7 +265,6 @@ def attention(u, p, pre, c, dt, trace):
     scores = scores - scores.max(axis=-1, keepdims=True)
     e = np.exp(scores)
     att = e / e.sum(axis=-1, keepdims=True)
-    trace.attention_mixes()
     y = (att @ v).transpose(0, 2, 1, 3).reshape(b, t, h * hd)  # [B,T,H*hd]
     return bitlinear(y, p[pre + "wo.weight"], c, dt, trace)  # [B,T,D]
 
@@ -280,13 +284,13 @@ def mhc_sublayer(s0, s1, p, mhc, norm, fn, dt):
     h_post = 2 * sigmoid(f("post_logits") + f("post_bias"))
     r0 = s0 + h_post[0] * y
     r1 = s1 + h_post[1] * y
-    alpha = sigmoid(f("alpha_logit"))[0]
+    alpha = sigmoid(f("alpha_logit"))  # [1]: a 1-element array keeps numpy 1.x in float32
     return alpha * r0 + (1 - alpha) * r1, (1 - alpha) * r0 + alpha * r1
 
 
-def forward(p, c, ids, dt):
+def forward(p, c, ids, dt, flips=()):
     ids = np.asarray(ids)
-    trace = Trace(*ids.shape)
+    trace = Trace(flips)
     x = p["tok_embed.weight"].astype(dt)[ids]  # [B,T,D]
     s0, s1 = x, x.copy()  # expand: concat(x, x) on the last axis
     for i in range(c["n_layers"]):
@@ -330,10 +334,11 @@ def f32_json(x):
     return float(np.format_float_positional(np.float32(x), unique=True, trim="-"))
 
 
-def weights_fragile(p, c):
+def weight_margin(p, c):
+    """Smallest relative distance of a ternary |w/s| to a rounding boundary (0.5 or 1.5)."""
     worst = np.inf
     for name, w in p.items():
-        if w.ndim == 2 and name != "tok_embed.weight" and name != "lm_head.weight":
+        if w.ndim == 2 and name not in ("tok_embed.weight", "lm_head.weight"):
             _, r = quant_weight(w, c["group_size"], np.float64)
             r = np.abs(r)
             for boundary in (0.5, 1.5):
@@ -341,33 +346,58 @@ def weights_fragile(p, c):
     return worst
 
 
+def rel_dev(a, b):
+    """Per position: max over the vocabulary of |a-b| / max(1, |b|)."""
+    return (np.abs(a - b) / np.maximum(1.0, np.abs(b))).max(axis=-1)
+
+
+def try_draw(c, attempt):
+    """One candidate fixture, or None when it is fragile (see the module comment)."""
+    rng = np.random.default_rng([c["seed"], attempt])
+    p = draw_params(c, rng)
+    wmargin = weight_margin(p, c)
+    if wmargin < WEIGHT_REL:
+        return None
+    ids = rng.integers(0, c["vocab_size"], size=(2, c["max_seq_len"]))
+    logits, trace = forward(p, c, ids, np.float32)
+    srt = np.sort(logits, axis=-1)
+    gap = srt[..., -1] - srt[..., -2]
+    if (gap < 1e-3 * np.maximum(1.0, np.abs(srt[..., -1]))).any():
+        return None
+    argmax = logits.argmax(axis=-1)
+    # Taint: the positions whose logits move (> SENSITIVITY relative) when candidate elements
+    # are rounded the other way, one at a time and all together.
+    taint = np.zeros(ids.shape, dtype=bool)
+    dev = np.zeros(ids.shape)
+    runs = [[e] for e in trace.candidates]
+    if len(trace.candidates) > 1:
+        runs.append(trace.candidates)
+    for flips in runs:
+        alt, _ = forward(p, c, ids, np.float32, flips)
+        if (alt.argmax(axis=-1) != argmax).any():
+            return None
+        moved = rel_dev(alt, logits) > SENSITIVITY
+        taint |= moved
+        dev = np.maximum(dev, np.where(moved, np.abs(alt - logits).max(axis=-1), 0.0))
+    # float32 error, measured against float64 (elements both round alike) -- for the record.
+    ref64, trace64 = forward(p, c, ids, np.float64)
+    verr = max(float(np.abs(a - b)[round_half_away(a.astype(np.float64)) == round_half_away(b)].max())
+               for a, b in zip(trace.v, trace64.v))
+    return dict(params=p, ids=ids, logits=logits, taint=taint, dev=dev, attempt=attempt,
+                candidates=len(trace.candidates), weight_margin=wmargin, min_gap=float(gap.min()),
+                v_err64=verr, logit_err64=float(rel_dev(logits, ref64)[~taint].max(initial=0.0)))
+
+
 def generate(c):
-    seed = c["seed"]
-    for attempt in range(100):
-        rng = np.random.default_rng([seed, attempt])
-        p = draw_params(c, rng)
-        wmargin = weights_fragile(p, c)
-        if wmargin < WEIGHT_REL:
-            continue
-        ids = rng.integers(0, c["vocab_size"], size=(2, c["max_seq_len"]))
-        logits, trace = forward(p, c, ids, np.float32)
-        ref64, trace64 = forward(p, c, ids, np.float64)
-        # float32 error of x*127/a, over the elements both runs round the same way
-        err = 0.0
-        for v32, v64 in zip(trace.v, trace64.v):
-            same = round_half_away(v32.astype(np.float64)) == round_half_away(v64)
-            rel = np.abs(v32 - v64) / np.maximum(np.abs(v64), 1.0)
-            err = max(err, float(rel[same].max()))
-        srt = np.sort(logits, axis=-1)
-        gap = srt[..., -1] - srt[..., -2]
-        top = np.abs(srt[..., -1])
-        if (gap < 1e-3 * np.maximum(1.0, top)).any() or (gap[trace.taint] < 1.0).any():
-            continue
-        return dict(params=p, ids=ids, logits=logits, taint=trace.taint, attempt=attempt,
-                    f32_err=err, min_margin=trace.min_margin, weight_margin=wmargin,
-                    min_gap=float(gap.min()),
-                    max_dev64=float(np.abs(logits - ref64).max()))
-    sys.exit("%s: no robust draw in 100 attempts" % c["name"])
+    """The draw with the most untainted positions among ATTEMPTS robust ones."""
+    best = None
+    for attempt in range(ATTEMPTS):
+        g = try_draw(c, attempt)
+        if g is not None and (best is None or g["taint"].sum() < best["taint"].sum()):
+            best = g
+    if best is None:
+        sys.exit("%s: no robust draw in %d attempts" % (c["name"], ATTEMPTS))
+    return best
 
 
 def main():
@@ -382,22 +412,25 @@ def main():
             f.write("\n")
         exp = {
             "generator": "gomlxmodel/testdata/reference/reference_model.py",
-            "near_rel": NEAR_REL,
+            "draw": g["attempt"],
+            "near_abs": NEAR_ABS,
+            "candidates": g["candidates"],
             "tokens": g["ids"].tolist(),
-            "near_boundary": g["taint"].tolist(),
             "argmax": g["logits"].argmax(axis=-1).tolist(),
+            "near_boundary": g["taint"].tolist(),
+            "near_boundary_dev": [[f32_json(x) for x in row] for row in g["dev"]],
             "logits": [f32_json(x) for x in g["logits"].reshape(-1)],
         }
         with open(os.path.join(out, "expected_logits.json"), "w") as f:
             json.dump(exp, f, separators=(",", ":"))
             f.write("\n")
         size = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
-        print("%-18s draw %d  %6d bytes  near-boundary positions %d/%d  "
-              "f32 vs f64 rel err of x*127/a %.2e  min rel margin %.2e  weight margin %.2e  "
-              "min top-2 gap %.3g  |f32-f64| logits %.2e" % (
-                  c["name"], g["attempt"], size, int(g["taint"].sum()), g["taint"].size,
-                  g["f32_err"], g["min_margin"], g["weight_margin"], g["min_gap"],
-                  g["max_dev64"]))
+        print("%-17s draw %2d  %6d bytes  candidates %2d  near-boundary positions %2d/%d "
+              "(max flip dev %.3f)  weight margin %.1e  min top-2 gap %.3g  "
+              "f32-f64: |dv| %.1e, logits rel %.1e" % (
+                  c["name"], g["attempt"], size, g["candidates"], int(g["taint"].sum()),
+                  g["taint"].size, g["dev"].max(), g["weight_margin"], g["min_gap"],
+                  g["v_err64"], g["logit_err64"]))
 
 
 if __name__ == "__main__":

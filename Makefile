@@ -1,0 +1,86 @@
+# nanoscope — the two commands a newcomer needs:
+#
+#   make reproduce   install dependencies, build the corpus, train the cpu preset, execute every
+#                    notebook and render it to out/*.html (figures in out/plots/)
+#   make test        vet, gofmt, go test, execute the fast notebooks, check their rendered HTML
+#
+# Other targets: deps, build, corpus, train-cpu, notebooks, render-check, clean.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+BIN := bin/nanoscope
+# The corpus and model the notebooks use. notebooks/nbutil has the same paths and vocabulary
+# size (nbutil.CorpusDir, nbutil.CorpusVocab, nbutil.CPUModelDir); keep them in step.
+DATA := data/rust
+VOCAB := 2048
+CPU_OUT := out/cpu
+# Notebooks that `make test` executes (their NN prefixes); `make notebooks` runs them all.
+TEST_NOTEBOOKS ?= 00 01 02
+NB_TIMEOUT ?= 1200
+export NB_TIMEOUT
+
+.PHONY: help deps build corpus train-cpu notebooks reproduce test vet fmt-check go-test \
+	test-notebooks render-check clean
+
+help:
+	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	bash scripts/install-deps.sh
+
+build:
+	$(GO) build -o $(BIN) ./cmd/nanoscope
+
+# Rebuilt only when stats.json (written last) is missing or describes another vocabulary size.
+corpus: build
+	@if [ -f $(DATA)/stats.json ] && grep -q '"vocab_size": $(VOCAB),' $(DATA)/stats.json; then \
+		echo "corpus: $(DATA) present (compact vocab $(VOCAB)); skipping"; \
+	else \
+		[ ! -f $(DATA)/stats.json ] || echo "corpus: $(DATA) has another compact vocab size; rebuilding with $(VOCAB)"; \
+		echo "$(BIN) corpus --out $(DATA) --vocab $(VOCAB)"; \
+		$(BIN) corpus --out $(DATA) --vocab $(VOCAB); \
+	fi
+
+# Trained only when the checkpoint's meta.json is missing (delete $(CPU_OUT) to retrain).
+train-cpu: corpus
+	@if [ -f $(CPU_OUT)/meta.json ]; then \
+		echo "train-cpu: $(CPU_OUT)/meta.json present; skipping"; \
+	else \
+		echo "$(BIN) train --preset cpu --data $(DATA) --out $(CPU_OUT)"; \
+		time $(BIN) train --preset cpu --data $(DATA) --out $(CPU_OUT); \
+	fi
+
+notebooks: corpus
+	bash scripts/run-notebooks.sh
+
+reproduce: deps corpus train-cpu notebooks
+	@echo "reproduce: done — open out/*.html in a browser; figures are in out/plots/"
+
+test: vet fmt-check go-test test-notebooks render-check
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@files=$$(gofmt -l .); \
+	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi; \
+	echo "gofmt: ok"
+
+go-test:
+	$(GO) test ./...
+
+test-notebooks: corpus
+	bash scripts/run-notebooks.sh $(TEST_NOTEBOOKS)
+
+# Loads the HTML of the notebooks just executed in headless Chromium and checks that their
+# figures are there and decode (notebooks/render_test.go); screenshots go to out/render/.
+render-check:
+	NANOSCOPE_HTML="$$(for n in $(TEST_NOTEBOOKS); do ls out/$${n}_*.html; done | tr '\n' ' ')" \
+		$(GO) test ./notebooks -run TestRenderedHTML -count=1 -v
+
+clean:
+	rm -rf bin out/[0-9][0-9]_*.ipynb out/[0-9][0-9]_*.html out/plots out/logs out/render
+	@echo "clean: kept $(DATA) and $(CPU_OUT) (slow to rebuild); remove them by hand to start over"

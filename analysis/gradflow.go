@@ -1,0 +1,221 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel/train"
+)
+
+// ParamGrad is the gradient of the label-smoothed training objective with respect to one
+// parameter, on one batch.
+type ParamGrad struct {
+	Name       string  `json:"name"`
+	Size       int     `json:"size"`
+	GradNorm   float64 `json:"grad_norm"`
+	GradMaxAbs float64 `json:"grad_max_abs"`
+	WeightNorm float64 `json:"weight_norm"`
+	// Ratio is grad_norm / weight_norm.
+	Ratio float64 `json:"ratio"`
+	// NonZero counts gradient entries that are not exactly 0; Dead is NonZero == 0: such a
+	// parameter never moves under Lion (sign(0) = 0) nor Muon.
+	NonZero int  `json:"nonzero"`
+	Dead    bool `json:"dead"`
+	// Optimizer is the update rule the original applies to the parameter ("muon", "lion",
+	// "adamw"); NominalUpdateRatio the norm of one such update at the peak learning rate
+	// divided by the weight norm: Lion and Adam's first step move every entry with a
+	// non-zero gradient by lr (lr·sqrt(nonzero)); Muon's orthogonalised update has Frobenius
+	// norm sqrt(min(rows, cols)) times its shape scale, times lr.
+	Optimizer          string  `json:"optimizer"`
+	NominalUpdateRatio float64 `json:"nominal_update_ratio"`
+}
+
+// GradFlow is the gradient flow of a checkpoint on one batch.
+type GradFlow struct {
+	Windows     int         `json:"windows"`
+	TargetShift int         `json:"target_shift"`
+	Loss        float64     `json:"loss"` // the label-smoothed objective on the batch
+	Params      []ParamGrad `json:"params"`
+	// Dead lists the parameters whose gradient is exactly zero.
+	Dead []string `json:"dead"`
+	// AlphaGrads maps each alpha_logit to its gradient (exactly as computed, float32).
+	AlphaGrads map[string]float64 `json:"alpha_grads,omitempty"`
+}
+
+// optimizerOf mirrors the trainer's split: Muon for the 2-D attention and FFN weights, Lion
+// for everything else (embedding, lm_head, norms, mHC), or AdamW for all.
+func optimizerOf(v config.Variant, name string) string {
+	if v.Optimizer == "adamw" {
+		return "adamw"
+	}
+	if strings.Contains(name, ".attn.w") || strings.Contains(name, ".ffn.w_") {
+		return "muon"
+	}
+	return "lion"
+}
+
+// GradientFlow builds the training objective (label-smoothed cross-entropy with the
+// variant's target shift) on the windows w as one batch, differentiates it with respect to
+// every parameter (graph.Gradient) and reports per-parameter gradient norms, the parameters
+// whose gradient is exactly zero, and the raw alpha_logit gradients.
+func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
+	defer catch(&err)
+	gomlxmodel.InstallDotGeneralGradient()
+	r, err := s.Runner()
+	if err != nil {
+		return GradFlow{}, err
+	}
+	c, v := s.Config, s.Variant
+	names := config.SortedNames(c.TensorShapes(v))
+	targets := w.Targets(v.TargetShift)
+	model := r.Model
+	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
+		logits := model.Forward(ctx, ids, nil)
+		loss, _ := gomlxmodel.Loss(logits, tg)
+		values := make([]*Node, len(names))
+		for i, n := range names {
+			scope, vn := gomlxmodel.ScopeAndName(n)
+			values[i] = ctx.GetVariableByScopeAndName(scope, vn).ValueGraph(ids.Graph())
+		}
+		grads := Gradient(loss, values...)
+		outs := []*Node{ConvertDType(loss, dtypes.Float32)}
+		for _, g := range grads {
+			g = ConvertDType(g, dtypes.Float32)
+			nz := ReduceAllSum(ConvertDType(NotEqual(g, ZerosLike(g)), dtypes.Float32))
+			outs = append(outs, ReduceAllSum(Square(g)), ReduceAllMax(Abs(g)), nz, Reshape(ReduceAllSum(g)))
+		}
+		return outs
+	})
+	if err != nil {
+		return GradFlow{}, err
+	}
+	defer exec.Finalize()
+	flat := func(x [][]int32) *tensors.Tensor {
+		out := make([]int32, 0, len(x)*len(x[0]))
+		for _, row := range x {
+			out = append(out, row...)
+		}
+		return tensors.FromFlatDataAndDimensions(out, len(x), len(x[0]))
+	}
+	outs, err := exec.Exec(flat(w.Inputs), flat(targets))
+	if err != nil {
+		return GradFlow{}, err
+	}
+	f := func(t *tensors.Tensor) float64 { return float64(tensors.ToScalar[float32](t)) }
+	gf = GradFlow{Windows: len(w.Inputs), TargetShift: v.TargetShift, Loss: f(outs[0]), Dead: []string{}}
+	for i, n := range names {
+		o := outs[1+4*i:]
+		p := s.Params[n]
+		var wss float64
+		for _, x := range p.Data {
+			wss += float64(x) * float64(x)
+		}
+		pg := ParamGrad{Name: n, Size: len(p.Data), GradNorm: math.Sqrt(f(o[0])), GradMaxAbs: f(o[1]),
+			WeightNorm: math.Sqrt(wss), NonZero: int(f(o[2])), Optimizer: optimizerOf(v, n)}
+		pg.Dead = pg.NonZero == 0
+		pg.Ratio = ratio(pg.GradNorm, pg.WeightNorm)
+		switch pg.Optimizer {
+		case "muon":
+			rows, cols := p.Shape[0], p.Shape[1]
+			scale := 1.0
+			if rows > cols {
+				scale = math.Sqrt(float64(rows) / float64(cols))
+			}
+			if pg.NonZero > 0 {
+				pg.NominalUpdateRatio = ratio(c.LR*scale*math.Sqrt(float64(min(rows, cols))), pg.WeightNorm)
+			}
+		case "lion":
+			pg.NominalUpdateRatio = ratio(c.MHCLR*math.Sqrt(float64(pg.NonZero)), pg.WeightNorm)
+		default:
+			pg.NominalUpdateRatio = ratio(c.LR*math.Sqrt(float64(pg.NonZero)), pg.WeightNorm)
+		}
+		if pg.Dead {
+			gf.Dead = append(gf.Dead, n)
+		}
+		if strings.HasSuffix(n, ".alpha_logit") {
+			if gf.AlphaGrads == nil {
+				gf.AlphaGrads = map[string]float64{}
+			}
+			gf.AlphaGrads[n] = f(o[3])
+		}
+		gf.Params = append(gf.Params, pg)
+	}
+	return gf, nil
+}
+
+// RunGradFlow is the gradient flow of a training run from its metrics.jsonl.
+type RunGradFlow struct {
+	Steps []int `json:"steps"`
+	// Params holds each parameter's gradient-norm series (before clipping) and, in
+	// ZeroSteps, at how many logged steps it was exactly 0.
+	Params []GradSeries `json:"params"`
+	// DeadThroughout lists the parameters whose gradient norm was exactly 0 at every step.
+	DeadThroughout []string `json:"dead_throughout"`
+	// GlobalNorm is the global gradient norm before clipping.
+	GlobalNorm Series `json:"global_norm"`
+	// UpdateRatios is empty: metrics.jsonl logs neither weights nor updates, so
+	// update/weight ratios over a run are not computable from it (see GradientFlow's
+	// nominal ratio for one checkpoint, and Drift for the total movement).
+	UpdateRatios []Series `json:"update_ratios"`
+}
+
+// GradSeries is one parameter's gradient norm over the run.
+type GradSeries struct {
+	Series
+	ZeroSteps int `json:"zero_steps"`
+}
+
+// RunGradientFlow extracts per-parameter gradient-norm series from a run's metrics.
+func RunGradientFlow(ms []train.StepMetrics) (RunGradFlow, error) {
+	steps := trainSteps(ms)
+	if len(steps) == 0 {
+		return RunGradFlow{}, fmt.Errorf("metrics hold no training steps")
+	}
+	out := RunGradFlow{DeadThroughout: []string{}, UpdateRatios: []Series{}}
+	var names []string
+	for n := range steps[0].GradNorms {
+		names = append(names, n)
+	}
+	names = config.SortedNames(toShapeKeys(names))
+	global := make([]float64, len(steps))
+	for i, m := range steps {
+		out.Steps = append(out.Steps, m.Step)
+		global[i] = m.GradNorm
+	}
+	out.GlobalNorm = newSeries("grad_norm", global)
+	for _, n := range names {
+		v := make([]float64, len(steps))
+		zeros := 0
+		for i, m := range steps {
+			x, ok := m.GradNorms[n]
+			if !ok {
+				return RunGradFlow{}, fmt.Errorf("step %d has no grad_norms entry for %s", m.Step, n)
+			}
+			v[i] = x
+			if x == 0 {
+				zeros++
+			}
+		}
+		out.Params = append(out.Params, GradSeries{Series: newSeries(n, v), ZeroSteps: zeros})
+		if zeros == len(steps) {
+			out.DeadThroughout = append(out.DeadThroughout, n)
+		}
+	}
+	return out, nil
+}
+
+func toShapeKeys(names []string) map[string][]int {
+	m := make(map[string][]int, len(names))
+	for _, n := range names {
+		m[n] = nil
+	}
+	return m
+}

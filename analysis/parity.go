@@ -1,0 +1,102 @@
+package analysis
+
+import (
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/config"
+)
+
+// Parity compares the logits of the same input through the training graph (the forward pass
+// inside a graph that also differentiates the label-smoothed loss with respect to every
+// parameter, as a training step does) and through the inference Runner (H2).
+type Parity struct {
+	Windows   int `json:"windows"`
+	Positions int `json:"positions"`
+	// MaxAbsDelta is max |logits_train − logits_infer|; MaxAbsLogit the largest |logit| (for
+	// scale); ArgmaxAgreement the share of positions whose argmax agrees.
+	MaxAbsDelta     float64 `json:"max_abs_delta"`
+	MaxAbsLogit     float64 `json:"max_abs_logit"`
+	ArgmaxAgreement float64 `json:"argmax_agreement"`
+	// GradNorm is the global gradient norm the training graph computed (proof that the
+	// backward pass was built).
+	GradNorm float64 `json:"grad_norm"`
+}
+
+// TrainInferenceParity runs the windows w through both paths and compares their logits.
+func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
+	defer catch(&err)
+	gomlxmodel.InstallDotGeneralGradient()
+	r, err := s.Runner()
+	if err != nil {
+		return Parity{}, err
+	}
+	infer, err := r.Logits(w.Inputs)
+	if err != nil {
+		return Parity{}, err
+	}
+	c, v := s.Config, s.Variant
+	names := config.SortedNames(c.TensorShapes(v))
+	targets := w.Targets(v.TargetShift)
+	model := r.Model
+	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
+		logits := model.Forward(ctx, ids, nil)
+		loss, _ := gomlxmodel.Loss(logits, tg)
+		values := make([]*Node, len(names))
+		for i, n := range names {
+			scope, vn := gomlxmodel.ScopeAndName(n)
+			values[i] = ctx.GetVariableByScopeAndName(scope, vn).ValueGraph(ids.Graph())
+		}
+		sumSq := ScalarZero(ids.Graph(), loss.DType())
+		for _, g := range Gradient(loss, values...) {
+			sumSq = Add(sumSq, ReduceAllSum(Square(g)))
+		}
+		return []*Node{ConvertDType(logits, dtypes.Float32), ConvertDType(Sqrt(sumSq), dtypes.Float32)}
+	})
+	if err != nil {
+		return Parity{}, err
+	}
+	defer exec.Finalize()
+	flat := func(x [][]int32) *tensors.Tensor {
+		out := make([]int32, 0, len(x)*len(x[0]))
+		for _, row := range x {
+			out = append(out, row...)
+		}
+		return tensors.FromFlatDataAndDimensions(out, len(x), len(x[0]))
+	}
+	outs, err := exec.Exec(flat(w.Inputs), flat(targets))
+	if err != nil {
+		return Parity{}, err
+	}
+	trainLogits, err := tensors.CopyFlatData[float32](outs[0])
+	if err != nil {
+		return Parity{}, err
+	}
+	p = Parity{Windows: len(w.Inputs), Positions: w.Positions(), GradNorm: float64(tensors.ToScalar[float32](outs[1]))}
+	V := c.VocabSize
+	agree := 0
+	for pos := 0; pos < len(trainLogits)/V; pos++ {
+		a, b := trainLogits[pos*V:(pos+1)*V], infer[pos*V:(pos+1)*V]
+		ia, ib := 0, 0
+		for j := range a {
+			p.MaxAbsDelta = max(p.MaxAbsDelta, math.Abs(float64(a[j])-float64(b[j])))
+			p.MaxAbsLogit = max(p.MaxAbsLogit, math.Abs(float64(b[j])))
+			if a[j] > a[ia] {
+				ia = j
+			}
+			if b[j] > b[ib] {
+				ib = j
+			}
+		}
+		if ia == ib {
+			agree++
+		}
+	}
+	p.ArgmaxAgreement = float64(agree) / float64(len(trainLogits)/V)
+	return p, nil
+}

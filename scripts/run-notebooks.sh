@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# run-notebooks.sh — execute notebooks headlessly and render them to HTML.
+#
+#   scripts/run-notebooks.sh [NN ...]     (default: every notebooks/NN_*.ipynb, in order)
+#
+# For each notebook notebooks/NN_name.ipynb, in the order given:
+#   out/NN_name.ipynb   the executed notebook (jupyter nbconvert --execute --to notebook)
+#   out/NN_name.html    that notebook rendered for a browser (jupyter nbconvert --to html)
+#   out/logs/NN_name.log  nbconvert's and the GoNB kernel's own log (printed on failure)
+# The notebooks themselves write their figures to out/plots/. A cell error stops the run with a
+# non-zero exit status. Each notebook's wall time is printed, and the table is kept in
+# out/logs/notebook-times.tsv.
+#
+# NB_TIMEOUT (seconds, default 1200) bounds each cell.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+NB_TIMEOUT=${NB_TIMEOUT:-1200}
+# debugpy (pulled in by ipykernel) warns about frozen modules on every start.
+export PYDEVD_DISABLE_FILE_VALIDATION=1
+
+kernels=$(jupyter kernelspec list 2>/dev/null || true)
+if ! grep -qE '^\s*gonb\s' <<<"$kernels"; then
+	echo "run-notebooks: the GoNB Jupyter kernel is not installed; run 'make deps' (scripts/install-deps.sh)" >&2
+	exit 1
+fi
+
+notebooks=()
+if [ $# -eq 0 ]; then
+	for nb in notebooks/[0-9][0-9]_*.ipynb; do
+		[ -e "$nb" ] && notebooks+=("$nb")
+	done
+else
+	for n in "$@"; do
+		match=(notebooks/"$n"_*.ipynb)
+		if [ ! -e "${match[0]}" ]; then
+			echo "run-notebooks: no notebook notebooks/${n}_*.ipynb" >&2
+			exit 1
+		fi
+		notebooks+=("${match[@]}")
+	done
+fi
+[ ${#notebooks[@]} -gt 0 ] || { echo "run-notebooks: no notebooks" >&2; exit 1; }
+
+# since START prints the seconds elapsed since START (an $EPOCHREALTIME value), to 0.1 s.
+since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+mkdir -p out/logs out/plots
+times=out/logs/notebook-times.tsv
+printf 'notebook\tseconds\n' >"$times"
+total_start=$EPOCHREALTIME
+for nb in "${notebooks[@]}"; do
+	name=$(basename "$nb" .ipynb)
+	log=out/logs/$name.log
+	start=$EPOCHREALTIME
+	printf 'notebook %-28s ' "$name"
+	if ! jupyter nbconvert --execute --to notebook --output-dir out --output "$name" \
+		--ExecutePreprocessor.timeout="$NB_TIMEOUT" "$nb" >"$log" 2>&1; then
+		secs=$(since "$start")
+		printf 'FAILED after %s s (log: %s)\n' "$secs" "$log"
+		# The cell error (nbclient's CellExecutionError) is at the end of the log.
+		grep -v -E '^[IWE][0-9]{4} ' "$log" | tail -n 60 >&2
+		exit 1
+	fi
+	if ! jupyter nbconvert --to html --output-dir out --output "$name" "out/$name.ipynb" >>"$log" 2>&1; then
+		echo "HTML export FAILED (log: $log)"
+		tail -n 30 "$log" >&2
+		exit 1
+	fi
+	secs=$(since "$start")
+	printf '%6s s  -> out/%s.html\n' "$secs" "$name"
+	printf '%s\t%s\n' "$name" "$secs" >>"$times"
+done
+total=$(since "$total_start")
+printf 'notebooks: %d executed in %s s\n' "${#notebooks[@]}" "$total"
+printf 'total\t%s\n' "$total" >>"$times"
