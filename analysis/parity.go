@@ -62,14 +62,7 @@ func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 		return Parity{}, err
 	}
 	defer exec.Finalize()
-	flat := func(x [][]int32) *tensors.Tensor {
-		out := make([]int32, 0, len(x)*len(x[0]))
-		for _, row := range x {
-			out = append(out, row...)
-		}
-		return tensors.FromFlatDataAndDimensions(out, len(x), len(x[0]))
-	}
-	outs, err := exec.Exec(flat(w.Inputs), flat(targets))
+	outs, err := exec.Exec(idsTensor(w.Inputs), idsTensor(targets))
 	if err != nil {
 		return Parity{}, err
 	}

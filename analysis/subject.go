@@ -17,6 +17,8 @@ package analysis
 import (
 	"fmt"
 
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
@@ -135,6 +137,15 @@ func (w *Windows) Head(n int) *Windows {
 // CheckTokens rejects ids outside [0, vocab_size), naming the first bad position.
 func CheckTokens(name string, tokens []uint32, vocab int) error {
 	return tokenfile.CheckRange(name, tokens, vocab)
+}
+
+// idsTensor stacks equal-length rows of ids into a (B, T) tensor.
+func idsTensor(x [][]int32) *tensors.Tensor {
+	out := make([]int32, 0, len(x)*len(x[0]))
+	for _, row := range x {
+		out = append(out, row...)
+	}
+	return tensors.FromFlatDataAndDimensions(out, len(x), len(x[0]))
 }
 
 func toInt32(x []uint32) []int32 {

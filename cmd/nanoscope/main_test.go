@@ -7,7 +7,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"nanoscope/gomlxmodel/checkpoint"
 )
 
 // The CLI is tested as a user runs it: a built binary, its exit status, stdout and stderr.
@@ -55,7 +59,9 @@ func TestHelpOnEveryCommand(t *testing.T) {
 
 // A small Rust tree → corpus → a few training steps → strict load → logits as JSON; then the
 // same checkpoint damaged in several ways must be refused with one line and exit status 1.
-func TestCorpusTrainLogitsAndStrictErrors(t *testing.T) {
+// smallCorpus writes a small Rust tree and builds its corpus.
+func smallCorpus(t *testing.T) string {
+	t.Helper()
 	src := t.TempDir()
 	for i := 0; i < 12; i++ {
 		body := fmt.Sprintf("fn main() {\n    let x%d = %d;\n    println!(\"{}\", x%d + 1);\n}\n", i, i, i)
@@ -67,9 +73,15 @@ func TestCorpusTrainLogitsAndStrictErrors(t *testing.T) {
 	if out, stderr, code := nanoscope(t, "corpus", "--src", src, "--out", data, "--vocab", "64", "--val-frac", "0.2"); code != 0 {
 		t.Fatalf("corpus: exit %d\n%s\n%s", code, out, stderr)
 	}
+	return data
+}
+
+var tinyTrain = []string{"--preset", "cpu", "--dim", "32", "--seq", "16", "--batch", "2", "--eval-windows", "2"}
+
+func TestCorpusTrainLogitsAndStrictErrors(t *testing.T) {
+	data := smallCorpus(t)
 	ck := filepath.Join(t.TempDir(), "ck")
-	out, stderr, code := nanoscope(t, "train", "--preset", "cpu", "--data", data, "--out", ck, "--steps", "3",
-		"--dim", "32", "--seq", "16", "--batch", "2", "--eval-windows", "2")
+	out, stderr, code := nanoscope(t, append([]string{"train", "--data", data, "--out", ck, "--steps", "3"}, tinyTrain...)...)
 	if code != 0 {
 		t.Fatalf("train: exit %d\n%s\n%s", code, out, stderr)
 	}
@@ -133,5 +145,70 @@ func TestCorpusTrainLogitsAndStrictErrors(t *testing.T) {
 	_, stderr, code = nanoscope(t, "logits", "--checkpoint", ck, "--model-ids", "--tokens", "1,99999")
 	if code != 1 || !strings.Contains(stderr, "position 1") {
 		t.Fatalf("out-of-range id: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// A training process killed with SIGKILL (at an arbitrary moment, possibly mid-save) or
+// stopped with SIGINT leaves a checkpoint that loads strictly, and --resume ends with exactly
+// the weights of an uninterrupted run.
+func TestKilledAndInterruptedRunsResumeExactly(t *testing.T) {
+	data := smallCorpus(t)
+	const steps = "40"
+	args := func(out string) []string {
+		return append([]string{"train", "--data", data, "--out", out, "--steps", steps, "--save-every", "3"}, tinyTrain...)
+	}
+	whole := filepath.Join(t.TempDir(), "whole")
+	if _, stderr, code := nanoscope(t, args(whole)...); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
+	}
+	want, err := checkpoint.Load(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []os.Signal{syscall.SIGKILL, os.Interrupt} {
+		t.Run(sig.String(), func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "run")
+			cmd := exec.Command(binary, args(out)...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Wait until a few steps are logged, then signal.
+			deadline := time.Now().Add(60 * time.Second)
+			for time.Now().Before(deadline) {
+				b, _ := os.ReadFile(filepath.Join(out, "metrics.jsonl"))
+				if strings.Count(string(b), "\"kind\":\"train\"") >= 8 {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			err := cmd.Wait()
+			ee, _ := err.(*exec.ExitError)
+			if sig == os.Interrupt && (ee == nil || ee.ExitCode() != 130) {
+				t.Fatalf("SIGINT: want exit status 130, got %v", err)
+			}
+			ck, err := checkpoint.Load(out)
+			if err != nil {
+				t.Fatalf("after %s the checkpoint does not load: %v", sig, err)
+			}
+			t.Logf("%s: last good checkpoint at step %d", sig, ck.Meta.Step)
+			if _, stderr, code := nanoscope(t, "train", "--data", data, "--out", out, "--resume"); code != 0 {
+				t.Fatalf("resume: exit %d\n%s", code, stderr)
+			}
+			got, err := checkpoint.Load(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Meta.Step != want.Meta.Step {
+				t.Fatalf("resumed run ended at step %d, want %d", got.Meta.Step, want.Meta.Step)
+			}
+			for name := range want.Tensors {
+				if checkpoint.TensorHash(want.Tensors[name]) != checkpoint.TensorHash(got.Tensors[name]) {
+					t.Fatalf("tensor %s differs from the uninterrupted run", name)
+				}
+			}
+		})
 	}
 }
