@@ -16,8 +16,8 @@ type Alignment struct {
 	NextTokenAccuracy float64 `json:"next_token_accuracy"`
 	// RepeatRate is the share of positions whose next token equals the current one, where
 	// copying and predicting coincide. The *NonRepeat rates count only the other positions.
-	RepeatRate          float64 `json:"repeat_rate"`
-	CopyRateNonRepeat   float64 `json:"copy_rate_non_repeat"`
+	RepeatRate            float64 `json:"repeat_rate"`
+	CopyRateNonRepeat     float64 `json:"copy_rate_non_repeat"`
 	NextAccuracyNonRepeat float64 `json:"next_token_accuracy_non_repeat"`
 	// Ranks of the current and of the next token among all vocabulary entries (0 = top).
 	CurrentRank RankStats `json:"current_rank"`

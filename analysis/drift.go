@@ -13,9 +13,9 @@ import (
 // largest deviation and whether it is exactly at init; for a normal init N(0, σ) the sample
 // mean and std against σ and a Kolmogorov–Smirnov test against N(0, σ).
 type TensorDrift struct {
-	Name string `json:"name"`
-	Init string `json:"init"` // "normal(0,σ)" or "const(c)"
-	Size int    `json:"size"`
+	Name string  `json:"name"`
+	Init string  `json:"init"` // "normal(0,σ)" or "const(c)"
+	Size int     `json:"size"`
 	Mean float64 `json:"mean"`
 	Std  float64 `json:"std"`
 	// Constant init: MaxAbsDev = max|x − c|, AtInit = (MaxAbsDev == 0).

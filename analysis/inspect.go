@@ -65,7 +65,7 @@ type MetaSummary struct {
 
 // Inspection is everything `nanoscope inspect` shows about a checkpoint.
 type Inspection struct {
-	Dir string      `json:"dir"`
+	Dir  string      `json:"dir"`
 	Meta MetaSummary `json:"meta"`
 	// Params is the number of scalar parameters.
 	Params  int            `json:"params"`

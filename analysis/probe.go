@@ -64,8 +64,8 @@ func (s *Subject) actHooks() []string {
 
 type probeResult struct {
 	T, V   int
-	logits [][]float32            // per window, (T, V) row-major
-	lens   [][][]int32            // per lensSpec, per window, (T) argmax
+	logits [][]float32          // per window, (T, V) row-major
+	lens   [][][]int32          // per lensSpec, per window, (T) argmax
 	actSS  map[string][]float64 // hook → per-window sum of squares
 	asym   [][]float64          // per layer, per window max|s0 − s1| leaving the block (mHC only)
 	specs  []lensSpec           // the lens points, in lens order

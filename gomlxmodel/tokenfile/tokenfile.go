@@ -19,6 +19,11 @@ func Read(path string) ([]uint32, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Parse(path, b)
+}
+
+// Parse decodes the bytes of a token file; path only labels errors.
+func Parse(path string, b []byte) ([]uint32, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%s: empty token file", path)
 	}

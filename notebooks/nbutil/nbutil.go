@@ -28,10 +28,10 @@ import (
 // Paths (relative to the repository root) and settings shared with the Makefile's corpus and
 // train-cpu targets; keep the two in step.
 const (
-	CorpusDir   = "data/rust"  // `nanoscope corpus --out data/rust --vocab 2048`
-	CorpusVocab = 2048         // compact vocabulary of the cpu preset
-	CPUModelDir = "out/cpu"    // `nanoscope train --preset cpu --data data/rust --out out/cpu`
-	PlotsDir    = "out/plots"  // figures, as NAME.png and NAME.svg
+	CorpusDir   = "data/rust" // `nanoscope corpus --out data/rust --vocab 2048`
+	CorpusVocab = 2048        // compact vocabulary of the cpu preset
+	CPUModelDir = "out/cpu"   // `nanoscope train --preset cpu --data data/rust --out out/cpu`
+	PlotsDir    = "out/plots" // figures, as NAME.png and NAME.svg
 	BinPath     = "bin/nanoscope"
 )
 
@@ -128,10 +128,11 @@ func EnsureCPUModel(root string, progress io.Writer) (meta checkpoint.Meta, trai
 		{BinPath, "train", "--preset", "cpu", "--data", CorpusDir, "--out", CPUModelDir, "--log-every", "50"},
 	} {
 		fmt.Fprintf(progress, "$ %s\n", shellJoin(args))
-		cmd := exec.Command(args[0], args[1:]...)
-		if args[0] == BinPath {
-			cmd.Path = filepath.Join(root, BinPath)
+		name := args[0]
+		if name == BinPath {
+			name = filepath.Join(root, BinPath)
 		}
+		cmd := exec.Command(name, args[1:]...)
 		cmd.Dir, cmd.Stdout, cmd.Stderr = root, progress, progress
 		if err := cmd.Run(); err != nil {
 			return meta, false, fmt.Errorf("nbutil: %s: %w", shellJoin(args), err)

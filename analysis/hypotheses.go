@@ -1,0 +1,562 @@
+package analysis
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"nanoscope/gomlxmodel/checkpoint"
+)
+
+// Verdicts.
+const (
+	Supported  = "supported"
+	Refuted    = "refuted"
+	Untestable = "untestable"
+)
+
+// Hypothesis names, REFERENCE.md §3.
+var hypothesisNames = map[string]string{
+	"H1": "training-loop bug: the model was trained to reproduce the current token",
+	"H2": "train/inference mismatch",
+	"H3": "ternary STE too aggressive: quantisation forces quasi-identity blocks",
+	"H4": "tied embedding/LM-head self-similarity",
+	"H5": "optimizer / degenerate minimum",
+	"H6": "the weights in effect at inference are not the trained ones",
+	"H7": "alpha_logit never receives gradient",
+}
+
+// Verdict is the diagnosis of one hypothesis, with the measurements behind it.
+type Verdict struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Verdict  string `json:"verdict"`
+	Evidence string `json:"evidence"`
+}
+
+// Metrics are the key numbers of a diagnosis. Losses are plain cross-entropy (nats) unless
+// named smoothed (the label-smoothed objective meta.json's loss is in); the *_non_repeat
+// rates count only positions whose next token differs from the current one.
+type Metrics struct {
+	CopyRate              float64 `json:"copy_rate"`
+	NextTokenAccuracy     float64 `json:"next_token_accuracy"`
+	CopyRateNonRepeat     float64 `json:"copy_rate_non_repeat"`
+	NextAccuracyNonRepeat float64 `json:"next_token_accuracy_non_repeat"`
+	RepeatRate            float64 `json:"repeat_rate"`
+	LossShifted           float64 `json:"loss_shifted"`
+	LossUnshifted         float64 `json:"loss_unshifted"`
+	LossShiftedSmoothed   float64 `json:"loss_shifted_smoothed"`
+	LossUnshiftedSmoothed float64 `json:"loss_unshifted_smoothed"`
+	// ClaimedLoss is meta.json's loss (the smoothed objective at the last training step).
+	ClaimedLoss    float64 `json:"claimed_loss"`
+	UnigramEntropy float64 `json:"unigram_entropy"`
+	InitLike       bool    `json:"init_like"`
+	TensorsMoved   int     `json:"tensors_moved"`
+	Tensors        int     `json:"tensors"`
+	// SelfSimilarityShare is the share of positions whose top logit is within 1% of the
+	// current token's self logit.
+	SelfSimilarityShare float64 `json:"self_similarity_share"`
+	MeanTopLogit        float64 `json:"mean_top_logit"`
+	MeanSelfLogit       float64 `json:"mean_self_logit"`
+	ParityMaxAbsDelta   float64 `json:"parity_max_abs_delta"`
+	AlphaLogitsAllZero  bool    `json:"alpha_logits_all_zero"`
+	AlphaGradsAllZero   bool    `json:"alpha_grads_all_zero"`
+	DeadParams          int     `json:"dead_params"`
+	LoaderHashesMatch   bool    `json:"loader_hashes_match"`
+	// Observation results, present when an observation was given.
+	ObservationFileReproduces  *bool `json:"observation_file_reproduces,omitempty"`
+	ObservationFreshReproduces *int  `json:"observation_fresh_reproduces,omitempty"`
+}
+
+// Details are the instrument results behind a Report.
+type Details struct {
+	Positions   int               `json:"positions"`
+	Windows     int               `json:"windows"`
+	Alignment   Alignment         `json:"alignment"`
+	Losses      Losses            `json:"losses"`
+	Lens        Lens              `json:"lens"`
+	ActNorms    ActNorms          `json:"act_norms"`
+	Drift       Drift             `json:"drift"`
+	GradFlow    GradFlow          `json:"grad_flow"`
+	Parity      Parity            `json:"parity"`
+	Effect      Effect            `json:"effect"`
+	TernaryOff  *Alignment        `json:"ternary_off,omitempty"` // the same weights without quantisation
+	Observation *ObservationCheck `json:"observation,omitempty"`
+	Run         *RunDetails       `json:"run,omitempty"`
+}
+
+// RunDetails summarise the run's metrics.jsonl (series without their values).
+type RunDetails struct {
+	Path     string      `json:"path"`
+	Steps    int         `json:"steps"` // logged training steps
+	GradFlow RunGradFlow `json:"grad_flow"`
+	ActNorms RunActNorms `json:"act_norms"`
+}
+
+// Report is the differential diagnosis of a checkpoint.
+type Report struct {
+	Checkpoint string    `json:"checkpoint"`
+	Metrics    Metrics   `json:"metrics"`
+	Hypotheses []Verdict `json:"hypotheses"`
+	Summary    string    `json:"summary"`
+	Details    Details   `json:"details"`
+}
+
+// Options tune Diagnose; the zero value (or nil) gives the defaults.
+type Options struct {
+	// Positions to evaluate (default 1024), in windows of max_seq_len.
+	Positions int
+	// FreshSeeds are the seeds of the fresh initialisations the observation is checked
+	// against (default 1, 2, 3).
+	FreshSeeds []int64
+	// MetricsPath is the run's metrics.jsonl (default: metrics.jsonl in the checkpoint
+	// directory, when present); NoRunMetrics skips it.
+	MetricsPath  string
+	NoRunMetrics bool
+}
+
+// Thresholds of the verdicts.
+const (
+	copyThreshold     = 0.5  // copy rate (non-repeat positions) above which the model "copies"
+	selfSimThreshold  = 0.5  // share of top ≈ self logit above which output ≈ input embedding
+	farBelowNats      = 1.0  // "far below" for losses
+	unigramMarginNats = 0.1  // margin below the unigram entropy that shows use of context
+	parityRelTol      = 1e-3 // max |Δlogits| relative to max |logit| for parity
+	ternaryOffWindows = 4    // windows evaluated with quantisation off
+)
+
+// Diagnose runs every instrument on the checkpoint's weights over tokens (ids of the
+// checkpoint's vocabulary, checked) and, when observed is given, checks which simulated
+// condition reproduces it; it then settles each of H1–H7 from the measured numbers.
+func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, opts *Options) (*Report, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Positions <= 0 {
+		o.Positions = 1024
+	}
+	if o.FreshSeeds == nil {
+		o.FreshSeeds = []int64{1, 2, 3}
+	}
+	s, err := FromCheckpoint(ck)
+	if err != nil {
+		return nil, err
+	}
+	c, v := s.Config, s.Variant
+	if err := CheckTokens("token stream", tokens, c.VocabSize); err != nil {
+		return nil, err
+	}
+	w, err := SampleWindows(tokens, c.MaxSeqLen, o.Positions)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Checkpoint: ck.Dir}
+	d := &rep.Details
+	d.Positions, d.Windows = w.Positions(), len(w.Inputs)
+	if d.Alignment, err = LogitAlignment(s, w); err != nil {
+		return nil, err
+	}
+	if d.Losses, err = ShiftedLoss(s, w); err != nil {
+		return nil, err
+	}
+	if d.Lens, err = LogitLens(s, w); err != nil {
+		return nil, err
+	}
+	if d.ActNorms, err = ActivationNorms(s, w); err != nil {
+		return nil, err
+	}
+	d.Drift = DriftFromInit(s.Params)
+	batch := w.Head(max(1, min(c.BatchSize, len(w.Inputs))))
+	if d.GradFlow, err = GradientFlow(s, batch); err != nil {
+		return nil, err
+	}
+	if d.Parity, err = TrainInferenceParity(s, w.Head(min(2, len(w.Inputs)))); err != nil {
+		return nil, err
+	}
+	if d.Effect, err = WeightsInEffect(ck, DirectLoader); err != nil {
+		return nil, err
+	}
+	if v.Ternary {
+		v2 := v
+		v2.Ternary = false
+		s2, err := s.With(v2, s.Params)
+		if err != nil {
+			return nil, err
+		}
+		a, err := LogitAlignment(s2, w.Head(ternaryOffWindows))
+		if err != nil {
+			return nil, err
+		}
+		d.TernaryOff = &a
+	}
+	if observed != nil {
+		oc, err := CheckObservation(s, observed, o.FreshSeeds)
+		if err != nil {
+			return nil, err
+		}
+		d.Observation = &oc
+	}
+	if !o.NoRunMetrics {
+		path := o.MetricsPath
+		if path == "" {
+			path = filepath.Join(ck.Dir, "metrics.jsonl")
+		}
+		ms, err := ReadMetrics(path)
+		switch {
+		case err == nil && len(trainSteps(ms)) > 0:
+			gf, err := RunGradientFlow(ms)
+			if err != nil {
+				return nil, err
+			}
+			an := RunActivationNorms(ms)
+			stripValues(gf.Params, an.Series, an.Ratios)
+			gf.GlobalNorm.Values = nil
+			steps := len(gf.Steps)
+			an.Steps, gf.Steps = nil, nil
+			d.Run = &RunDetails{Path: path, Steps: steps, GradFlow: gf, ActNorms: an}
+		case err != nil && !(o.MetricsPath == "" && errors.Is(err, fs.ErrNotExist)):
+			return nil, err
+		}
+	}
+	rep.Metrics = metricsOf(s, tokens, d)
+	rep.Hypotheses = verdicts(s, d, &rep.Metrics)
+	rep.Summary = summary(s, d, &rep.Metrics, rep.Hypotheses)
+	return rep, nil
+}
+
+// stripValues drops the per-step values from run series (the report keeps the summaries).
+func stripValues(gs []GradSeries, ss ...[]Series) {
+	for i := range gs {
+		gs[i].Values = nil
+	}
+	for _, s := range ss {
+		for i := range s {
+			s[i].Values = nil
+		}
+	}
+}
+
+func metricsOf(s *Subject, tokens []uint32, d *Details) Metrics {
+	a, l := d.Alignment, d.Losses
+	m := Metrics{CopyRate: a.CopyRate, NextTokenAccuracy: a.NextTokenAccuracy, CopyRateNonRepeat: a.CopyRateNonRepeat,
+		NextAccuracyNonRepeat: a.NextAccuracyNonRepeat, RepeatRate: a.RepeatRate,
+		LossShifted: l.Shifted.CE, LossUnshifted: l.Unshifted.CE, LossShiftedSmoothed: l.Shifted.Smoothed,
+		LossUnshiftedSmoothed: l.Unshifted.Smoothed, UnigramEntropy: UnigramEntropy(tokens),
+		InitLike: d.Drift.InitLike, TensorsMoved: len(d.Drift.Moved), Tensors: d.Drift.Total,
+		SelfSimilarityShare: a.SelfSimilarity.ShareWithin1Pct, MeanTopLogit: a.MeanMaxLogit,
+		MeanSelfLogit: a.SelfSimilarity.MeanSelfLogit, ParityMaxAbsDelta: d.Parity.MaxAbsDelta,
+		DeadParams: len(d.GradFlow.Dead), LoaderHashesMatch: d.Effect.AllMatch}
+	if s.Meta != nil {
+		m.ClaimedLoss = s.Meta.Loss
+	}
+	if s.Variant.MHC {
+		m.AlphaLogitsAllZero, m.AlphaGradsAllZero = true, true
+		for n, t := range s.Params {
+			if strings.HasSuffix(n, ".alpha_logit") && slices.ContainsFunc(t.Data, func(x float32) bool { return x != 0 }) {
+				m.AlphaLogitsAllZero = false
+			}
+		}
+		for _, g := range d.GradFlow.AlphaGrads {
+			if g != 0 {
+				m.AlphaGradsAllZero = false
+			}
+		}
+	}
+	if oc := d.Observation; oc != nil {
+		fr, n := oc.FileReproduces, oc.FreshReproduces
+		m.ObservationFileReproduces, m.ObservationFreshReproduces = &fr, &n
+	}
+	return m
+}
+
+// copies reports whether an alignment shows the copying symptom: on positions where the
+// current and the next token differ, the argmax is mostly the current token.
+func copies(a Alignment) bool {
+	return a.CopyRateNonRepeat >= copyThreshold && a.CopyRateNonRepeat > a.NextAccuracyNonRepeat
+}
+
+// objectiveLoss is the measured smoothed loss of the objective the variant trains with.
+func objectiveLoss(s *Subject, l Losses) float64 {
+	if s.Variant.TargetShift == 0 {
+		return l.Unshifted.Smoothed
+	}
+	return l.Shifted.Smoothed
+}
+
+func verdicts(s *Subject, d *Details, m *Metrics) []Verdict {
+	a, l := d.Alignment, d.Losses
+	copying := copies(a)
+	initLike := d.Drift.InitLike
+	out := make([]Verdict, 0, 7)
+	add := func(id, verdict, evidence string) {
+		out = append(out, Verdict{ID: id, Name: hypothesisNames[id], Verdict: verdict, Evidence: evidence})
+	}
+	rates := fmt.Sprintf("copy rate %.3f vs next-token accuracy %.3f on the %.0f%% of positions whose next token differs from the current one",
+		a.CopyRateNonRepeat, a.NextAccuracyNonRepeat, 100*(1-a.RepeatRate))
+
+	// H1: what the weights minimise.
+	h1 := Untestable
+	switch {
+	case initLike:
+		add("H1", Untestable, fmt.Sprintf("the weights are at their initialisation (%d/%d tensors init-like), so they carry no trace of any training objective; unshifted CE %.3f < shifted CE %.3f only because a fresh tied model copies",
+			d.Drift.InitLikeCount, d.Drift.Total, l.Unshifted.CE, l.Shifted.CE))
+	case l.Unshifted.CE < l.Shifted.CE:
+		h1 = Supported
+		ev := fmt.Sprintf("unshifted CE %.3f < shifted CE %.3f: the weights minimise reconstruction of the current token (%s)",
+			l.Unshifted.CE, l.Shifted.CE, rates)
+		if s.Variant.TargetShift == 0 {
+			ev += "; meta.json records target_shift 0"
+		}
+		add("H1", Supported, ev)
+	case l.Shifted.CE+farBelowNats < l.Unshifted.CE && a.NextAccuracyNonRepeat > a.CopyRateNonRepeat:
+		h1 = Refuted
+		add("H1", Refuted, fmt.Sprintf("shifted CE %.3f is far below unshifted CE %.3f and %s: the model was trained on next-token targets",
+			l.Shifted.CE, l.Unshifted.CE, rates))
+	default:
+		add("H1", Untestable, fmt.Sprintf("shifted CE %.3f vs unshifted CE %.3f, %s: no clear preference", l.Shifted.CE, l.Unshifted.CE, rates))
+	}
+
+	// H2: training graph vs inference path.
+	p := d.Parity
+	tol := parityRelTol * max(1, p.MaxAbsLogit)
+	if p.MaxAbsDelta <= tol && p.ArgmaxAgreement == 1 {
+		ev := fmt.Sprintf("the training graph (forward + gradient of the loss) and the inference path give the same logits: max |Δ| %.3g over %d positions (max |logit| %.3g), argmax agreement 100%% — in nanoscope's implementation",
+			p.MaxAbsDelta, p.Positions, p.MaxAbsLogit)
+		if oc := d.Observation; oc != nil && oc.FreshReproduces > 0 {
+			ev += "; the observation is reproduced on this same inference path by fresh weights, so no mismatch is needed to explain it"
+		}
+		add("H2", Refuted, ev)
+	} else {
+		add("H2", Supported, fmt.Sprintf("training graph and inference path differ: max |Δlogits| %.3g (tolerance %.3g), argmax agreement %.3f",
+			p.MaxAbsDelta, tol, p.ArgmaxAgreement))
+	}
+
+	// H3: ternary quantisation.
+	zeroShare := meanTernaryZero(s)
+	switch {
+	case !s.Variant.Ternary:
+		add("H3", Untestable, "the variant has no ternary quantisation")
+	case !copying:
+		add("H3", Refuted, fmt.Sprintf("with ternary weights (%.0f%% of them quantise to 0) the model does not copy: %s", 100*zeroShare, rates))
+	case d.TernaryOff != nil && copies(*d.TernaryOff):
+		ev := fmt.Sprintf("the model copies (%s), and still copies with quantisation switched off on the same weights (copy rate %.3f vs next-token accuracy %.3f): the copying does not come from the ternary STE",
+			rates, d.TernaryOff.CopyRateNonRepeat, d.TernaryOff.NextAccuracyNonRepeat)
+		if oc := d.Observation; oc != nil {
+			if c := oc.condition("ternary off"); c != nil && c.Reproduces {
+				ev += "; a fresh model without quantisation reproduces the observation too"
+			}
+		}
+		add("H3", Refuted, ev)
+	default:
+		ev := fmt.Sprintf("the model copies (%s)", rates)
+		if d.TernaryOff != nil {
+			ev += fmt.Sprintf(" but not with quantisation switched off on the same weights (copy rate %.3f, next-token accuracy %.3f)",
+				d.TernaryOff.CopyRateNonRepeat, d.TernaryOff.NextAccuracyNonRepeat)
+		}
+		add("H3", Supported, ev)
+	}
+
+	// H4: tied self-similarity.
+	ss := a.SelfSimilarity
+	embedCopy := 0.0
+	if len(d.Lens.Points) > 0 && d.Lens.Points[0].Stream == "embed" {
+		embedCopy = d.Lens.Points[0].CopyRate
+	}
+	switch {
+	case !s.Config.WeightTied:
+		add("H4", Refuted, fmt.Sprintf("the head is untied (lm_head), so there is no embedding/head self-similarity; %s", rates))
+	case copying && ss.ShareWithin1Pct >= selfSimThreshold:
+		ev := fmt.Sprintf("as the mechanism of the copying: the top logit is within 1%% of the self logit norm_final(e)·e of the current token at %.0f%% of positions (mean |top − self| %.3g; mean self logit %.1f, sqrt(D)·‖e‖ %.1f): the output is ≈ the input embedding and the tied head scores it against itself; the embedding alone, decoded, copies at %.0f%%",
+			100*ss.ShareWithin1Pct, ss.MeanAbsTopMinusSelf, ss.MeanSelfLogit, ss.MeanSqrtDNorm, 100*embedCopy)
+		if oc := d.Observation; oc != nil {
+			if c := oc.condition("untied head"); c != nil && !c.Reproduces {
+				ev += fmt.Sprintf("; a fresh model with an untied head does not reproduce the observation (top logits %.2g–%.2g)", slices.Min(c.TopLogits), slices.Max(c.TopLogits))
+			}
+		}
+		add("H4", Supported, ev)
+	case copying:
+		add("H4", Refuted, fmt.Sprintf("the model copies (%s) but its top logits are not the self logits (within 1%% at only %.0f%% of positions, mean |top − self| %.3g): the copying is learned, not self-similarity",
+			rates, 100*ss.ShareWithin1Pct, ss.MeanAbsTopMinusSelf))
+	default:
+		add("H4", Refuted, fmt.Sprintf("no copying (%s); the top logit is within 1%% of the self logit at only %.0f%% of positions (mean top %.2f vs mean self %.2f)",
+			rates, 100*ss.ShareWithin1Pct, a.MeanMaxLogit, ss.MeanSelfLogit))
+	}
+
+	// H5: optimizer / degenerate minimum.
+	deadWeights := 0
+	for _, n := range d.GradFlow.Dead {
+		if !strings.HasSuffix(n, ".alpha_logit") {
+			deadWeights++
+		}
+	}
+	switch {
+	case initLike:
+		add("H5", Untestable, "the weights carry no trace of optimisation (every tensor init-like): the optimizer's behaviour cannot be read from them")
+	case h1 == Supported:
+		add("H5", Refuted, fmt.Sprintf("the optimizer reached a low value of the objective it was given (unshifted CE %.3f); the degenerate behaviour is the objective's (H1), not a failure to optimise", l.Unshifted.CE))
+	case !copying && l.Shifted.CE < m.UnigramEntropy-unigramMarginNats && deadWeights == 0:
+		add("H5", Refuted, fmt.Sprintf("shifted CE %.3f is below the data's unigram entropy %.3f (the model uses context), every parameter but alpha_logit receives gradient, and %d/%d tensors moved from init",
+			l.Shifted.CE, m.UnigramEntropy, len(d.Drift.Moved), d.Drift.Total))
+	case l.Shifted.CE >= m.UnigramEntropy:
+		add("H5", Supported, fmt.Sprintf("shifted CE %.3f is not below the data's unigram entropy %.3f although %d/%d tensors moved from init: a degenerate, context-free solution (%s)",
+			l.Shifted.CE, m.UnigramEntropy, len(d.Drift.Moved), d.Drift.Total, rates))
+	default:
+		add("H5", Untestable, fmt.Sprintf("shifted CE %.3f vs unigram entropy %.3f, %d dead parameters besides alpha_logit, %s", l.Shifted.CE, m.UnigramEntropy, deadWeights, rates))
+	}
+
+	// H6: weights in effect.
+	loader := fmt.Sprintf("nanoscope's loader uses the file's weights (%d/%d tensor hashes match)", d.Effect.Matched, d.Effect.Total)
+	measured := objectiveLoss(s, l)
+	claim := ""
+	if s.Meta != nil {
+		claim = fmt.Sprintf("meta.json claims loss %.3g at step %d, measured %.3g", s.Meta.Loss, s.Meta.Step, measured)
+	}
+	oc := d.Observation
+	switch {
+	case initLike:
+		add("H6", Supported, fmt.Sprintf("the file's weights are statistically indistinguishable from a fresh initialisation (%d/%d tensors init-like: %d/%d constant tensors exactly at init, every normal tensor passes a KS test against its init distribution); %s: whatever loads this file runs an untrained model, and a fresh tied model copies its input",
+			d.Drift.InitLikeCount, d.Drift.Total, d.Drift.AtInitCount, d.Drift.ConstCount, claim))
+	case oc != nil && oc.FreshReproduces > 0 && !oc.FileReproduces:
+		file := oc.Conditions[0]
+		why := "argmax differs"
+		if file.IDsMatch {
+			why = "ids match but logits are out of range"
+		}
+		add("H6", Supported, fmt.Sprintf("the observation is reproduced by freshly initialised weights of this configuration (%d/%d seeds; predicted ids match, top logits %.1f–%.1f within the band [%.1f, %.1f]) but not by the file's weights (%s: predicted %v, top logits %.1f–%.1f): the weights in effect when it was made were not the file's; %s",
+			oc.FreshReproduces, oc.FreshSeeds, freshMin(oc), freshMax(oc), oc.Band[0], oc.Band[1], why, file.Predicted,
+			slices.Min(file.TopLogits), slices.Max(file.TopLogits), loader))
+	case oc != nil && oc.FileReproduces:
+		add("H6", Refuted, fmt.Sprintf("the file's own weights reproduce the observation (predicted %v, top logits %.1f–%.1f); %s",
+			oc.Conditions[0].Predicted, slices.Min(oc.Conditions[0].TopLogits), slices.Max(oc.Conditions[0].TopLogits), loader))
+	case oc != nil:
+		add("H6", Untestable, fmt.Sprintf("neither the file's weights nor fresh weights (%d seeds) reproduce the observation; %s", oc.FreshSeeds, loader))
+	default:
+		add("H6", Untestable, fmt.Sprintf("no observation given; the file's weights are trained (%d/%d tensors moved from init; %s) and %s", len(d.Drift.Moved), d.Drift.Total, claim, loader))
+	}
+
+	// H7: alpha_logit gradient.
+	if !s.Variant.MHC {
+		add("H7", Untestable, "the variant has no mHC streams")
+	} else {
+		nAlpha := len(d.GradFlow.AlphaGrads)
+		asym := 0.0
+		for _, l := range d.ActNorms.Layers {
+			asym = max(asym, l.StreamAsymmetry)
+		}
+		run := ""
+		if d.Run != nil {
+			zero, total := 0, 0
+			for _, g := range d.Run.GradFlow.Params {
+				if strings.HasSuffix(g.Name, ".alpha_logit") {
+					total++
+					if g.ZeroSteps == d.Run.Steps {
+						zero++
+					}
+				}
+			}
+			run = fmt.Sprintf("; in the run's metrics %d/%d alpha_logit gradients are exactly 0 at all %d logged steps", zero, total, d.Run.Steps)
+		}
+		if m.AlphaLogitsAllZero && m.AlphaGradsAllZero {
+			add("H7", Supported, fmt.Sprintf("all %d alpha_logit are exactly 0.0 and their gradient on a batch is exactly 0 (streams s0, s1 identical: max|s0 − s1| = %g)%s: Lion's sign(0) = 0 never moves them, so the 5.0 → 0.0 change was a no-op; this explains alpha = 0.0 in the checkpoint, not the copying",
+				nAlpha, asym, run))
+		} else {
+			var nz []string
+			for n, g := range d.GradFlow.AlphaGrads {
+				if g != 0 {
+					nz = append(nz, fmt.Sprintf("%s %.3g", n, g))
+				}
+			}
+			slices.Sort(nz)
+			add("H7", Refuted, fmt.Sprintf("alpha_logit all zero: %v; non-zero alpha gradients: %d/%d %v (max|s0 − s1| = %.3g)%s",
+				m.AlphaLogitsAllZero, len(nz), nAlpha, nz, asym, run))
+		}
+	}
+	return out
+}
+
+func freshMin(oc *ObservationCheck) float64 {
+	v := math.Inf(1)
+	for _, c := range oc.Conditions {
+		if strings.HasPrefix(c.Name, "fresh") && !strings.Contains(c.Name, ",") {
+			v = min(v, slices.Min(c.TopLogits))
+		}
+	}
+	return v
+}
+
+func freshMax(oc *ObservationCheck) float64 {
+	v := math.Inf(-1)
+	for _, c := range oc.Conditions {
+		if strings.HasPrefix(c.Name, "fresh") && !strings.Contains(c.Name, ",") {
+			v = max(v, slices.Max(c.TopLogits))
+		}
+	}
+	return v
+}
+
+// meanTernaryZero is the mean share of BitLinear weights that quantise to 0.
+func meanTernaryZero(s *Subject) float64 {
+	var sum float64
+	n := 0
+	for name, t := range s.Params {
+		if strings.Contains(name, ".attn.w") || strings.Contains(name, ".ffn.w_") {
+			sum += ternaryStats(name, t.Data, s.Config.GroupSize).ZeroShare
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / float64(n)
+}
+
+func verdictOf(vs []Verdict, id string) string {
+	for _, v := range vs {
+		if v.ID == id {
+			return v.Verdict
+		}
+	}
+	return ""
+}
+
+// summary names, in one sentence, the root cause the evidence supports.
+func summary(s *Subject, d *Details, m *Metrics, vs []Verdict) string {
+	a, l := d.Alignment, d.Losses
+	switch {
+	case m.InitLike:
+		claim := ""
+		if s.Meta != nil {
+			claim = fmt.Sprintf(" although meta.json claims loss %.3g (measured %.3g)", s.Meta.Loss, objectiveLoss(s, l))
+		}
+		return fmt.Sprintf("Root cause H6: the checkpoint's weights are a fresh initialisation (all %d tensors init-like)%s, and a fresh tied model copies its input because its top logit is the current token's self logit sqrt(D)·‖e‖ ≈ %.0f (copy rate %.3f, top within 1%% of the self logit at %.0f%% of positions).",
+			m.Tensors, claim, a.SelfSimilarity.MeanSelfLogit, a.CopyRate, 100*a.SelfSimilarity.ShareWithin1Pct)
+	case verdictOf(vs, "H1") == Supported:
+		return fmt.Sprintf("Root cause H1: the model was trained to reproduce the current token (unshifted CE %.3f < shifted CE %.3f; copy rate %.3f, next-token accuracy %.3f).",
+			l.Unshifted.CE, l.Shifted.CE, a.CopyRate, a.NextTokenAccuracy)
+	case verdictOf(vs, "H6") == Supported:
+		oc := d.Observation
+		return fmt.Sprintf("Root cause H6: the checkpoint is a trained next-token predictor (next-token accuracy %.3f vs copy rate %.3f where they differ, shifted CE %.3f), but the observed copying with top logits in [%.1f, %.1f] (rescaled to this width) is reproduced by freshly initialised weights (%d/%d seeds) and not by the file's, so the weights in effect at inference were not the trained ones.",
+			a.NextAccuracyNonRepeat, a.CopyRateNonRepeat, l.Shifted.CE, oc.Band[0], oc.Band[1], oc.FreshReproduces, oc.FreshSeeds)
+	case copies(a):
+		sup := "none of H1–H6"
+		var ids []string
+		for _, v := range vs {
+			if v.Verdict == Supported && v.ID != "H7" {
+				ids = append(ids, v.ID)
+			}
+		}
+		if len(ids) > 0 {
+			sup = strings.Join(ids, ", ")
+		}
+		return fmt.Sprintf("The model copies its input (copy rate %.3f vs next-token accuracy %.3f where they differ) and the evidence supports %s as its cause.",
+			a.CopyRateNonRepeat, a.NextAccuracyNonRepeat, sup)
+	default:
+		return fmt.Sprintf("No copying: the checkpoint is a trained next-token predictor (next-token accuracy %.3f vs copy rate %.3f where they differ, shifted CE %.3f below unshifted %.3f); none of H1–H6 is needed, and H7 is %s.",
+			a.NextAccuracyNonRepeat, a.CopyRateNonRepeat, l.Shifted.CE, l.Unshifted.CE, verdictOf(vs, "H7"))
+	}
+}
