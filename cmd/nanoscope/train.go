@@ -43,6 +43,7 @@ func runTrain(args []string) error {
 	evalEvery := fs.Int("eval-every", 0, "steps between validation passes (default: total/10)")
 	evalWindows := fs.Int("eval-windows", 64, "validation windows per pass")
 	logEvery := fs.Int("log-every", 10, "steps between progress lines")
+	metricsEvery := fs.Int("metrics-every", 1, "steps between records in metrics.jsonl")
 	resume := fs.Bool("resume", false, "continue the run saved in --out (its checkpoint and train_state/) bit-identically; configuration flags are then ignored")
 	saveEvery := fs.Int("save-every", 0, "steps between checkpoints, each with the optimizer state and data position for --resume (default: total/10)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to this file")
@@ -143,7 +144,7 @@ func runTrain(args []string) error {
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := train.Run(train.Options{Resume: *resume, SaveEvery: *saveEvery, Stop: sigCtx.Done(), Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: *out,
-		EvalEvery: *evalEvery, EvalWindows: *evalWindows, Progress: os.Stderr, LogEvery: *logEvery, Extra: extra,
+		EvalEvery: *evalEvery, EvalWindows: *evalWindows, Progress: os.Stderr, LogEvery: *logEvery, MetricsEvery: *metricsEvery, Extra: extra,
 		Files: copyVocab(vocab, *data)})
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintln(os.Stderr, err)

@@ -43,6 +43,9 @@ type Options struct {
 	// Progress receives one human-readable line per LogEvery steps (nil: none).
 	Progress io.Writer
 	LogEvery int
+	// MetricsEvery writes a training record to metrics.jsonl every that many steps (0 or 1:
+	// every step); long GPU runs use it to keep the file small.
+	MetricsEvery int
 	// Extra fields stored in meta.json (e.g. corpus statistics).
 	Extra map[string]any
 	// SaveEvery is the number of steps between checkpoints (0: only at the end).
@@ -411,8 +414,10 @@ func Run(opts Options) (Result, error) {
 		if err := checkFinite(m, t.actKeys); err != nil {
 			return res, err
 		}
-		if err := enc.Encode(m); err != nil {
-			return res, err
+		if opts.MetricsEvery <= 1 || (step+1)%opts.MetricsEvery == 0 || step == startStep || step+1 == c.TotalSteps {
+			if err := enc.Encode(m); err != nil {
+				return res, err
+			}
 		}
 		res.Steps, res.Loss = step+1, m.Loss
 		if timedSteps > 0 {
