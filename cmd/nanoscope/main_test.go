@@ -212,3 +212,41 @@ func TestKilledAndInterruptedRunsResumeExactly(t *testing.T) {
 		})
 	}
 }
+
+// Every damaged checkpoint of the corrupt corpus is refused by the CLI with one line naming
+// the problem, exit status 1, no panic or stack trace, and no large allocation.
+func TestCorruptCheckpointsFailCleanly(t *testing.T) {
+	root := filepath.Join("..", "..", "gomlxmodel", "checkpoint", "testdata", "corrupt")
+	entries, err := os.ReadDir(root)
+	if err != nil || len(entries) == 0 {
+		t.Fatalf("corrupt corpus missing: %v", err)
+	}
+	for _, e := range entries {
+		t.Run(e.Name(), func(t *testing.T) {
+			dir := filepath.Join(root, e.Name())
+			want, err := os.ReadFile(filepath.Join(dir, "want.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(binary, "logits", "--checkpoint", dir, "--tokens", "1,2")
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err = cmd.Run()
+			ee, ok := err.(*exec.ExitError)
+			msg := strings.TrimSpace(stderr.String())
+			switch {
+			case !ok || ee.ExitCode() != 1:
+				t.Fatalf("want exit status 1, got %v; stderr %q", err, msg)
+			case strings.Count(msg, "\n") > 0:
+				t.Fatalf("want one line, got:\n%s", msg)
+			case strings.Contains(msg, "panic") || strings.Contains(msg, "goroutine"):
+				t.Fatalf("panic: %s", msg)
+			case !strings.Contains(msg, strings.TrimSpace(string(want))):
+				t.Fatalf("error %q does not mention %q", msg, strings.TrimSpace(string(want)))
+			}
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > 300*1024 {
+				t.Fatalf("peak memory %d MiB", ru.Maxrss/1024)
+			}
+		})
+	}
+}
