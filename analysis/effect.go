@@ -3,6 +3,8 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -114,4 +116,25 @@ func CompareParams(file, effect gomlxmodel.Params) Effect {
 	}
 	e.AllMatch = e.Total > 0 && e.Matched == e.Total
 	return e
+}
+
+// WriteFreshCheckpoint writes, as checkpoint directory dir, a freshly initialised model
+// (gomlxmodel.InitParams with seed) under meta — e.g. another checkpoint's meta.json with its
+// claimed loss — and copies the named side files (such as the vocabulary map) from srcDir:
+// the file a loader that ignores the trained weights would in effect be running (H6).
+func WriteFreshCheckpoint(dir string, meta checkpoint.Meta, seed int64, srcDir string, files ...string) error {
+	p := gomlxmodel.InitParams(meta.Config, meta.Variant, seed)
+	if err := checkpoint.Save(dir, p, meta); err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(filepath.Join(srcDir, f))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

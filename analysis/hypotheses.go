@@ -87,6 +87,19 @@ type Details struct {
 	TernaryOff  *Alignment        `json:"ternary_off,omitempty"` // the same weights without quantisation
 	Observation *ObservationCheck `json:"observation,omitempty"`
 	Run         *RunDetails       `json:"run,omitempty"`
+	// AlphaSwap: the same weights with every alpha_logit set to 5.0 (the value before the
+	// note's "fix"), compared with the file's on the first windows (mHC only).
+	AlphaSwap *AlphaSwap `json:"alpha_swap,omitempty"`
+	// MHCSymmetric: every mHC pre/post logit and bias has equal entries for the two streams.
+	MHCSymmetric bool `json:"mhc_symmetric"`
+}
+
+// AlphaSwap compares logits with alpha_logit replaced by AlphaLogit against the file's.
+type AlphaSwap struct {
+	AlphaLogit  float64 `json:"alpha_logit"`
+	Positions   int     `json:"positions"`
+	MaxAbsDelta float64 `json:"max_abs_delta"`
+	MaxAbsLogit float64 `json:"max_abs_logit"`
 }
 
 // RunDetails summarise the run's metrics.jsonl (series without their values).
@@ -194,6 +207,12 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 		}
 		d.TernaryOff = &a
 	}
+	if v.MHC {
+		if d.AlphaSwap, err = alphaSwap(s, w.Head(2), 5); err != nil {
+			return nil, err
+		}
+		d.MHCSymmetric = mhcSymmetric(s)
+	}
 	if observed != nil {
 		oc, err := CheckObservation(s, observed, o.FreshSeeds)
 		if err != nil {
@@ -227,6 +246,59 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 	rep.Hypotheses = verdicts(s, d, &rep.Metrics)
 	rep.Summary = summary(s, d, &rep.Metrics, rep.Hypotheses)
 	return rep, nil
+}
+
+// alphaSwap runs w with every alpha_logit set to value and compares the logits with the
+// subject's.
+func alphaSwap(s *Subject, w *Windows, value float32) (*AlphaSwap, error) {
+	p := make(map[string]checkpoint.Tensor, len(s.Params))
+	for n, t := range s.Params {
+		if strings.HasSuffix(n, ".alpha_logit") {
+			data := slices.Clone(t.Data)
+			for i := range data {
+				data[i] = value
+			}
+			t = checkpoint.Tensor{Shape: t.Shape, Data: data}
+		}
+		p[n] = t
+	}
+	s2, err := s.With(s.Variant, p)
+	if err != nil {
+		return nil, err
+	}
+	r1, err := s.Runner()
+	if err != nil {
+		return nil, err
+	}
+	r2, err := s2.Runner()
+	if err != nil {
+		return nil, err
+	}
+	a, err := r1.Logits(w.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	b, err := r2.Logits(w.Inputs)
+	if err != nil {
+		return nil, err
+	}
+	out := &AlphaSwap{AlphaLogit: float64(value), Positions: w.Positions()}
+	for i := range a {
+		out.MaxAbsDelta = max(out.MaxAbsDelta, math.Abs(float64(a[i])-float64(b[i])))
+		out.MaxAbsLogit = max(out.MaxAbsLogit, math.Abs(float64(a[i])))
+	}
+	return out, nil
+}
+
+// mhcSymmetric reports whether every mHC pre/post parameter has equal entries for both
+// streams: then s0 ≡ s1 throughout, and alpha has no effect and no gradient.
+func mhcSymmetric(s *Subject) bool {
+	for n, t := range s.Params {
+		if strings.Contains(n, ".mhc_") && !strings.HasSuffix(n, ".alpha_logit") && len(t.Data) == 2 && t.Data[0] != t.Data[1] {
+			return false
+		}
+	}
+	return true
 }
 
 // stripValues drops the per-step values from run series (the report keeps the summaries).
@@ -462,8 +534,15 @@ func verdicts(s *Subject, d *Details, m *Metrics) []Verdict {
 			run = fmt.Sprintf("; in the run's metrics %d/%d alpha_logit gradients are exactly 0 at all %d logged steps", zero, total, d.Run.Steps)
 		}
 		if m.AlphaLogitsAllZero && m.AlphaGradsAllZero {
-			add("H7", Supported, fmt.Sprintf("all %d alpha_logit are exactly 0.0 and their gradient on a batch is exactly 0 (streams s0, s1 identical: max|s0 − s1| = %g)%s: Lion's sign(0) = 0 never moves them, so the 5.0 → 0.0 change was a no-op; this explains alpha = 0.0 in the checkpoint, not the copying",
-				nAlpha, asym, run))
+			ev := fmt.Sprintf("all %d alpha_logit are exactly 0.0 and their gradient on a batch is exactly 0; every mHC pre/post parameter is symmetric in the two streams: %v, streams s0, s1 identical (max|s0 − s1| = %g)%s: Lion's sign(0) = 0 never moves alpha",
+				nAlpha, d.MHCSymmetric, asym, run)
+			if sw := d.AlphaSwap; sw != nil {
+				ev += fmt.Sprintf("; setting every alpha_logit to %.1f changes the logits by max |Δ| %.3g (max |logit| %.3g)", sw.AlphaLogit, sw.MaxAbsDelta, sw.MaxAbsLogit)
+				if sw.MaxAbsDelta <= parityRelTol*max(1, sw.MaxAbsLogit) {
+					ev += ", so the note's 5.0 → 0.0 change was a no-op"
+				}
+			}
+			add("H7", Supported, ev+"; this explains alpha = 0.0 in the checkpoint, not the copying")
 		} else {
 			var nz []string
 			for n, g := range d.GradFlow.AlphaGrads {
@@ -536,8 +615,12 @@ func summary(s *Subject, d *Details, m *Metrics, vs []Verdict) string {
 		return fmt.Sprintf("Root cause H6: the checkpoint's weights are a fresh initialisation (all %d tensors init-like)%s, and a fresh tied model copies its input because its top logit is the current token's self logit sqrt(D)·‖e‖ ≈ %.0f (copy rate %.3f, top within 1%% of the self logit at %.0f%% of positions).",
 			m.Tensors, claim, a.SelfSimilarity.MeanSelfLogit, a.CopyRate, 100*a.SelfSimilarity.ShareWithin1Pct)
 	case verdictOf(vs, "H1") == Supported:
-		return fmt.Sprintf("Root cause H1: the model was trained to reproduce the current token (unshifted CE %.3f < shifted CE %.3f; copy rate %.3f, next-token accuracy %.3f).",
-			l.Unshifted.CE, l.Shifted.CE, a.CopyRate, a.NextTokenAccuracy)
+		also := ""
+		if oc := d.Observation; oc != nil && verdictOf(vs, "H6") == Supported {
+			also = fmt.Sprintf("; the observation's logit magnitudes, however, match fresh weights (%d/%d seeds), not this file (H6)", oc.FreshReproduces, oc.FreshSeeds)
+		}
+		return fmt.Sprintf("Root cause H1: the model was trained to reproduce the current token (unshifted CE %.3f < shifted CE %.3f; copy rate %.3f, next-token accuracy %.3f)%s.",
+			l.Unshifted.CE, l.Shifted.CE, a.CopyRate, a.NextTokenAccuracy, also)
 	case verdictOf(vs, "H6") == Supported:
 		oc := d.Observation
 		return fmt.Sprintf("Root cause H6: the checkpoint is a trained next-token predictor (next-token accuracy %.3f vs copy rate %.3f where they differ, shifted CE %.3f), but the observed copying with top logits in [%.1f, %.1f] (rescaled to this width) is reproduced by freshly initialised weights (%d/%d seeds) and not by the file's, so the weights in effect at inference were not the trained ones.",

@@ -1,6 +1,9 @@
 package analysis
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // Losses compares what the model minimises: the loss against shifted targets (the next
 // token, the original's objective) and against unshifted ones (the current token, i.e.
@@ -61,15 +64,20 @@ func ShiftedLoss(s *Subject, w *Windows) (Losses, error) {
 // cross-entropy of the best context-free predictor fitted to that stream. A next-token loss at
 // or above it means the model uses no context.
 func UnigramEntropy(tokens []uint32) float64 {
-	counts := map[uint32]float64{}
+	if len(tokens) == 0 {
+		return 0
+	}
+	counts := make([]float64, slices.Max(tokens)+1)
 	for _, t := range tokens {
 		counts[t]++
 	}
 	n := float64(len(tokens))
 	var h float64
 	for _, c := range counts {
-		p := c / n
-		h -= p * math.Log(p)
+		if c > 0 {
+			p := c / n
+			h -= p * math.Log(p)
+		}
 	}
 	return h
 }

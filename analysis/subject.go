@@ -26,7 +26,9 @@ import (
 )
 
 // Subject is a model under analysis: its configuration, variant and weights, and, when it
-// came from a checkpoint directory, the directory and meta.json.
+// came from a checkpoint directory, the directory and meta.json. The instruments build the
+// inference path once and cache the last forward pass, so Params must not be modified after
+// the first instrument ran (use With for other weights).
 type Subject struct {
 	Config  config.Config
 	Variant config.Variant

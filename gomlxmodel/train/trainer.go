@@ -369,7 +369,7 @@ func Run(opts Options) (Result, error) {
 		}
 		res.ValCE, res.ValAcc, res.ValCopy = ce, acc, cp
 		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "eval step %d: val CE %.4f  next-token acc %.3f  copy rate %.3f\n", step, ce, acc, cp)
+			fmt.Fprintf(opts.Progress, "eval step %d: val CE %.4f  target acc %.3f  copy rate %.3f\n", step, ce, acc, cp)
 		}
 		return enc.Encode(StepMetrics{Kind: "eval", Step: step, ElapsedS: time.Since(start).Seconds(), ValCE: &ce, ValAcc: &acc, ValCopy: &cp})
 	}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"text/tabwriter"
+
+	"nanoscope/analysis"
+	"nanoscope/gomlxmodel/checkpoint"
+)
+
+func init() {
+	register("inspect", "tensor statistics, ternary quantisation, alphas and tying of a checkpoint", runInspect)
+}
+
+func runInspect(args []string) error {
+	fs := newFlags("inspect", "inspect --checkpoint DIR [--json]")
+	dir := fs.String("checkpoint", "", "checkpoint directory (required)")
+	asJSON := fs.Bool("json", false, "print the inspection as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return fmt.Errorf("--checkpoint is required")
+	}
+	ck, err := checkpoint.Load(*dir)
+	if err != nil {
+		return err
+	}
+	in := analysis.Inspect(ck)
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(in)
+	}
+	printInspection(os.Stdout, in)
+	return nil
+}
+
+func printInspection(w io.Writer, in analysis.Inspection) {
+	m := in.Meta
+	c, v := m.Config, m.Variant
+	fmt.Fprintf(w, "checkpoint %s: step %d, loss %.6g, %d parameters in %d tensors\n", in.Dir, m.Step, m.Loss, in.Params, len(in.Tensors))
+	fmt.Fprintf(w, "config: dim %d, %d layers, %d heads (%d kv), ffn_mult %g, vocab %d, seq %d, group %d, tied %v, lr %g, mhc_lr %g, total_steps %d\n",
+		c.Dim, c.NLayers, c.NHeads, c.NKVHeads, c.FFNMult, c.VocabSize, c.MaxSeqLen, c.GroupSize, c.WeightTied, c.LR, c.MHCLR, c.TotalSteps)
+	src := "meta.json"
+	if !m.HasVariant {
+		src = "default (meta.json has none)"
+	}
+	fmt.Fprintf(w, "variant (%s): ternary %v, mHC %v, target shift %d, optimizer %s, tokenizer %q, vocab map %q, seed %d\n",
+		src, v.Ternary, v.MHC, v.TargetShift, v.Optimizer, v.Tokenizer, v.VocabMap, v.Seed)
+	if len(m.Extra) > 0 {
+		keys := make([]string, 0, len(m.Extra))
+		for k := range m.Extra {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(w, "meta extras:")
+		for _, k := range keys {
+			fmt.Fprintf(w, " %s=%s", k, m.Extra[k])
+		}
+		fmt.Fprintln(w)
+	}
+
+	fmt.Fprintf(w, "\ntensors:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "name\tshape\tmean\tstd\tmin\tmax\tzeros\t\n")
+	for _, t := range in.Tensors {
+		fmt.Fprintf(tw, "%s\t%v\t%.4g\t%.4g\t%.4g\t%.4g\t%.3f\t\n", t.Name, t.Shape, t.Mean, t.Std, t.Min, t.Max, t.ZeroShare)
+	}
+	tw.Flush()
+
+	applied := "applied"
+	if !in.TernaryApplied {
+		applied = "not applied by this variant; what it would give"
+	}
+	fmt.Fprintf(w, "\nternary quantisation per BitLinear weight (%s):\n", applied)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "name\tgroups\t-1\t0\t+1\tscale mean\tscale min\tscale max\t\n")
+	for _, t := range in.Ternary {
+		fmt.Fprintf(tw, "%s\t%d\t%.3f\t%.3f\t%.3f\t%.4g\t%.4g\t%.4g\t\n", t.Name, t.Groups, t.NegShare, t.ZeroShare, t.PosShare, t.ScaleMean, t.ScaleMin, t.ScaleMax)
+	}
+	tw.Flush()
+
+	if len(in.Alphas) > 0 {
+		fmt.Fprintf(w, "\nmHC alphas:\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "name\talpha_logit\tsigmoid\t\n")
+		for _, a := range in.Alphas {
+			fmt.Fprintf(tw, "%s\t%.6g\t%.6g\t\n", a.Name, a.Logit, a.Alpha)
+		}
+		tw.Flush()
+	}
+
+	t := in.Tie
+	fmt.Fprintf(w, "\ntying: weight_tied %v, lm_head present %v", t.WeightTied, t.HasLMHead)
+	if t.LMHeadEqualsEmbed != nil {
+		fmt.Fprintf(w, ", lm_head equals tok_embed %v (max |diff| %.4g)", *t.LMHeadEqualsEmbed, t.MaxAbsDiff)
+	}
+	fmt.Fprintln(w)
+}
