@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
 	"nanoscope/gomlxmodel/corpus"
 	"nanoscope/gomlxmodel/tokenfile"
@@ -90,6 +91,18 @@ func runTrain(args []string) error {
 	}
 	if *lr1d > 0 {
 		c.MHCLR = *lr1d
+	}
+	if *resume {
+		// The run's ids are the checkpoint's: a compact vocabulary iff it records one.
+		meta, err := checkpoint.ReadMeta(*out)
+		if err != nil {
+			return fmt.Errorf("--resume: %w", err)
+		}
+		*ids = "gpt2"
+		if meta.Variant.VocabMap != "" {
+			*ids = "compact"
+		}
+		c, v = meta.Config, meta.Variant
 	}
 	if *ids == "" {
 		*ids = "gpt2"
