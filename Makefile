@@ -77,9 +77,10 @@ test-notebooks: corpus
 
 # Loads the HTML of the notebooks just executed in headless Chromium and checks that their
 # figures are there and decode (notebooks/render_test.go); screenshots go to out/render/.
+TEST_HTML = $(patsubst notebooks/%.ipynb,out/%.html,$(foreach n,$(TEST_NOTEBOOKS),$(wildcard notebooks/$(n)_*.ipynb)))
 render-check:
-	NANOSCOPE_HTML="$$(for n in $(TEST_NOTEBOOKS); do ls out/$${n}_*.html; done | tr '\n' ' ')" \
-		$(GO) test ./notebooks -run TestRenderedHTML -count=1 -v
+	@[ -n "$(TEST_HTML)" ] || { echo "render-check: no notebooks match TEST_NOTEBOOKS=$(TEST_NOTEBOOKS)"; exit 1; }
+	NANOSCOPE_HTML="$(TEST_HTML)" $(GO) test ./notebooks -run TestRenderedHTML -count=1 -v
 
 clean:
 	rm -rf bin out/[0-9][0-9]_*.ipynb out/[0-9][0-9]_*.html out/plots out/logs out/render

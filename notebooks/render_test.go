@@ -12,12 +12,12 @@ package notebooks_test
 //   - loads a copy of the page, with a probe script appended, in headless Chromium
 //     (--dump-dom) and reads back, from the DOM after the load event, every <img> whose source
 //     is a data:image/png;base64 URL: its decoded size and its naturalWidth/naturalHeight as
-//     the browser decoded it;
+//     the browser decoded it (browsers also show a truncated PNG, so each is decoded in full
+//     by Go's image/png too);
 //   - requires one such image per PNG output, each decoded by the browser to at least
-//     minWidth x minHeight pixels and carrying at least minPNGBytes of PNG data that Go's
-//     image/png decodes too;
-//   - takes a screenshot of the page (out/render/NN_name.png) and requires it to show more
-//     than a blank page.
+//     minWidth x minHeight pixels and carrying at least minPNGBytes of PNG data;
+//   - takes a screenshot of the whole page (out/render/NN_name.png) and requires it to show
+//     more than a blank page.
 // At least one of the pages must carry a figure.
 
 import (
@@ -25,6 +25,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"image"
 	"image/png"
 	"os"
@@ -54,11 +55,16 @@ window.addEventListener("load", function () {
   });
   var pre = document.createElement("pre");
   pre.id = "nanoscope-render-probe";
-  pre.textContent = JSON.stringify(out);
+  pre.textContent = JSON.stringify({height: document.documentElement.scrollHeight, images: out});
   document.body.appendChild(pre);
 });
 </script>
 `
+
+type probeResult struct {
+	Height int          `json:"height"` // of the page, in CSS pixels
+	Images []probeImage `json:"images"`
+}
 
 type probeImage struct {
 	PNG      bool `json:"png"`
@@ -90,13 +96,13 @@ func TestRenderedHTML(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(page), ".html")
 		t.Run(name, func(t *testing.T) {
 			want := pngOutputs(t, strings.TrimSuffix(page, ".html")+".ipynb")
-			got := checkDOM(t, browser, page)
+			got, height := checkDOM(t, browser, page)
 			if len(got) < want {
 				t.Errorf("%s: the notebook has %d image/png outputs, the rendered page shows %d data:image/png images", page, want, len(got))
 			}
 			figures += len(got)
-			checkScreenshot(t, browser, page, filepath.Join(shots, name+".png"))
-			t.Logf("%s: %d figures, all decoded by Chromium; screenshot %s", filepath.Base(page), len(got), filepath.Join("out", "render", name+".png"))
+			checkScreenshot(t, browser, page, filepath.Join(shots, name+".png"), height)
+			t.Logf("%s: %d figures checked; screenshot %s", filepath.Base(page), len(got), filepath.Join("out", "render", name+".png"))
 		})
 	}
 	if figures == 0 {
@@ -167,8 +173,9 @@ var (
 	imgSrcRE = regexp.MustCompile(`<img[^>]*\ssrc="data:image/png;base64,([A-Za-z0-9+/=\s]+)"`)
 )
 
-// checkDOM loads the page with the probe appended and checks every data:image/png image.
-func checkDOM(t *testing.T, browser, page string) []probeImage {
+// checkDOM loads the page with the probe appended and checks every data:image/png image. It
+// returns those images and the height of the page.
+func checkDOM(t *testing.T, browser, page string) ([]probeImage, int) {
 	html, err := os.ReadFile(page)
 	if err != nil {
 		t.Fatal(err)
@@ -188,12 +195,12 @@ func checkDOM(t *testing.T, browser, page string) []probeImage {
 	if m == nil {
 		t.Fatalf("%s: the probe did not run (no #nanoscope-render-probe in the DOM of %d bytes)", page, len(dom))
 	}
-	var imgs []probeImage
-	if err := json.Unmarshal(unescapeHTML(m[1]), &imgs); err != nil {
+	var res probeResult
+	if err := json.Unmarshal(unescapeHTML(m[1]), &res); err != nil {
 		t.Fatalf("%s: probe output %q: %v", page, m[1], err)
 	}
 	var pngs []probeImage
-	for _, im := range imgs {
+	for _, im := range res.Images {
 		if !im.PNG {
 			continue
 		}
@@ -213,15 +220,15 @@ func checkDOM(t *testing.T, browser, page string) []probeImage {
 			t.Errorf("%s: image %d: base64: %v", page, k, err)
 			continue
 		}
-		cfg, err := png.DecodeConfig(bytes.NewReader(raw))
+		img, err := png.Decode(bytes.NewReader(raw)) // the whole image, not just its header
 		switch {
 		case err != nil:
-			t.Errorf("%s: image %d: %v", page, k, err)
+			t.Errorf("%s: image %d (%d bytes): %v", page, k, len(raw), err)
 		case len(raw) < minPNGBytes:
-			t.Errorf("%s: image %d is %d bytes of PNG (%dx%d), want at least %d", page, k, len(raw), cfg.Width, cfg.Height, minPNGBytes)
+			t.Errorf("%s: image %d is %d bytes of PNG (%dx%d), want at least %d", page, k, len(raw), img.Bounds().Dx(), img.Bounds().Dy(), minPNGBytes)
 		}
 	}
-	return pngs
+	return pngs, res.Height
 }
 
 // unescapeHTML undoes the entity escaping of a text node in Chromium's serialisation.
@@ -230,11 +237,12 @@ func unescapeHTML(b []byte) []byte {
 	return []byte(r.Replace(string(b)))
 }
 
-// checkScreenshot renders the page to shot and requires more than a blank page: a notebook's
-// text alone has few colours, a figure brings many.
-func checkScreenshot(t *testing.T, browser, page, shot string) {
+// checkScreenshot renders the whole page (up to 20000 pixels high) to shot, for a person to
+// look at, and requires more than a blank page.
+func checkScreenshot(t *testing.T, browser, page, shot string, height int) {
 	_ = os.Remove(shot)
-	chromium(t, browser, "--virtual-time-budget=15000", "--window-size=1100,3000", "--screenshot="+shot, "file://"+page)
+	h := min(max(height, 800), 20000)
+	chromium(t, browser, "--virtual-time-budget=15000", fmt.Sprintf("--window-size=1100,%d", h), "--screenshot="+shot, "file://"+page)
 	f, err := os.Open(shot)
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)

@@ -9,7 +9,9 @@
 #   out/logs/NN_name.log  nbconvert's and the GoNB kernel's own log (printed on failure)
 # The notebooks themselves write their figures to out/plots/. A cell error stops the run with a
 # non-zero exit status. Each notebook's wall time is printed, and the table is kept in
-# out/logs/notebook-times.tsv.
+# out/logs/notebook-times.tsv. A cell fails when nbconvert reports an error or, since GoNB
+# replies "ok" to a cell whose program panics, when scripts/nbcheck.py finds its
+# "exit status N" in the executed notebook.
 #
 # NB_TIMEOUT (seconds, default 1200) bounds each cell.
 set -euo pipefail
@@ -63,9 +65,19 @@ for nb in "${notebooks[@]}"; do
 		grep -v -E '^[IWE][0-9]{4} ' "$log" | tail -n 60 >&2
 		exit 1
 	fi
+	# GoNB replies "ok" to a cell whose program panicked or exited non-zero: nbcheck.py finds
+	# those (and sets the Go lexer for the HTML export).
+	failed=
+	/usr/bin/python3 scripts/nbcheck.py "out/$name.ipynb" 2>>"$log" || failed=1
+	# Rendered even when a cell failed, so that the failure can be read in a browser too.
 	if ! jupyter nbconvert --to html --output-dir out --output "$name" "out/$name.ipynb" >>"$log" 2>&1; then
 		echo "HTML export FAILED (log: $log)"
 		tail -n 30 "$log" >&2
+		exit 1
+	fi
+	if [ -n "$failed" ]; then
+		printf 'FAILED after %s s (a cell failed: see out/%s.html or %s)\n' "$(since "$start")" "$name" "$log"
+		sed -n '/code cell [0-9]* failed:/,$p' "$log" | tail -n 60 >&2
 		exit 1
 	fi
 	secs=$(since "$start")

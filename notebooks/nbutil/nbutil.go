@@ -20,6 +20,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/janpfeifer/gonb/gonbui"
+
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/corpus"
 	"nanoscope/gomlxmodel/train"
@@ -66,6 +68,12 @@ func RootFrom(dir string) (string, error) {
 		}
 	}
 }
+
+// Flush waits until the GoNB kernel has taken everything the cell sent for display (tables,
+// figures, Markdown). Start every cell that displays something with `defer nbutil.Flush()`:
+// GoNB v0.11.1 stops reading a cell's display pipe when the program exits, and output sent
+// just before the exit is otherwise lost at random. Outside a notebook it does nothing.
+func Flush() { gonbui.Sync() }
 
 // Must returns v, or panics with err: in a notebook cell a panic is a cell error, which stops
 // `jupyter nbconvert --execute`.
