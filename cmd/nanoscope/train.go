@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -103,6 +104,9 @@ func runTrain(args []string) error {
 			*ids = "compact"
 		}
 		c, v = meta.Config, meta.Variant
+		if raw, ok := meta.Extra["preset"]; ok {
+			_ = json.Unmarshal(raw, preset) // keep the run's own label in meta.json
+		}
 	}
 	if *ids == "" {
 		*ids = "gpt2"
