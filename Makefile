@@ -2,7 +2,8 @@
 #
 #   make reproduce   install dependencies, build the corpus, train the cpu preset, execute every
 #                    notebook and render it to out/*.html (figures in out/plots/)
-#   make test        vet, gofmt, go test, execute the fast notebooks, check their rendered HTML
+#   make test        vet, gofmt, go test, bounded fuzzing, execute the fast notebooks, check
+#                    their rendered HTML
 #
 # Other targets: deps, build, corpus, train-cpu, notebooks, render-check, clean.
 
@@ -22,11 +23,11 @@ TEST_NOTEBOOKS ?= 00 01 02
 NB_TIMEOUT ?= 1200
 export NB_TIMEOUT
 
-.PHONY: help deps build corpus train-cpu notebooks reproduce test vet fmt-check go-test \
+.PHONY: help deps build corpus train-cpu notebooks reproduce test vet fmt-check go-test fuzz \
 	test-notebooks render-check clean
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	bash scripts/install-deps.sh
@@ -59,7 +60,7 @@ notebooks: corpus
 reproduce: deps corpus train-cpu notebooks
 	@echo "reproduce: done — open out/*.html in a browser; figures are in out/plots/"
 
-test: vet fmt-check go-test test-notebooks render-check
+test: vet fmt-check go-test fuzz test-notebooks render-check
 
 vet:
 	$(GO) vet ./...
@@ -71,6 +72,13 @@ fmt-check:
 
 go-test:
 	$(GO) test ./...
+
+# Each fuzz target runs for FUZZTIME on top of its seed corpus (the seeds also run in go-test).
+FUZZTIME ?= 15s
+fuzz:
+	$(GO) test ./gomlxmodel/checkpoint -run '^$$' -fuzz '^FuzzReadSafetensors$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./gomlxmodel/checkpoint -run '^$$' -fuzz '^FuzzDecodeMeta$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./gomlxmodel/tokenfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 test-notebooks: corpus
 	bash scripts/run-notebooks.sh $(TEST_NOTEBOOKS)
