@@ -80,11 +80,7 @@ func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
 		logits := model.Forward(ctx, ids, nil)
 		loss, _ := gomlxmodel.Loss(logits, tg)
-		values := make([]*Node, len(names))
-		for i, n := range names {
-			scope, vn := gomlxmodel.ScopeAndName(n)
-			values[i] = ctx.GetVariableByScopeAndName(scope, vn).ValueGraph(ids.Graph())
-		}
+		_, _, values := model.Parameters(ctx, ids.Graph())
 		grads := Gradient(loss, values...)
 		outs := []*Node{ConvertDType(loss, dtypes.Float32)}
 		for _, g := range grads {

@@ -9,7 +9,6 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"nanoscope/gomlxmodel"
-	"nanoscope/gomlxmodel/config"
 )
 
 // Parity compares the logits of the same input through the training graph (the forward pass
@@ -51,17 +50,12 @@ func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 		return Parity{}, err
 	}
 	c, v := s.Config, s.Variant
-	names := config.SortedNames(c.TensorShapes(v))
 	targets := w.Targets(v.TargetShift)
 	model := r.Model
 	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
 		logits := model.Forward(ctx, ids, nil)
 		loss, _ := gomlxmodel.Loss(logits, tg)
-		values := make([]*Node, len(names))
-		for i, n := range names {
-			scope, vn := gomlxmodel.ScopeAndName(n)
-			values[i] = ctx.GetVariableByScopeAndName(scope, vn).ValueGraph(ids.Graph())
-		}
+		_, _, values := model.Parameters(ctx, ids.Graph())
 		sumSq := ScalarZero(ids.Graph(), loss.DType())
 		for _, g := range Gradient(loss, values...) {
 			sumSq = Add(sumSq, ReduceAllSum(Square(g)))

@@ -56,6 +56,22 @@ func param(ctx *context.Context, g *Graph, name string) *Node {
 	return v.ValueGraph(g)
 }
 
+// Parameters returns the names (sorted), variables and graph values of every parameter of the
+// model in ctx, in one order, for code that differentiates with respect to all of them.
+func (m Model) Parameters(ctx *context.Context, g *Graph) (names []string, vars []*context.Variable, values []*Node) {
+	names = config.SortedNames(m.Config.TensorShapes(m.Variant))
+	vars, values = make([]*context.Variable, len(names)), make([]*Node, len(names))
+	for i, name := range names {
+		scope, vn := ScopeAndName(name)
+		vars[i] = ctx.GetVariableByScopeAndName(scope, vn)
+		if vars[i] == nil {
+			panic(fmt.Sprintf("gomlxmodel: parameter %s not in context", name))
+		}
+		values[i] = vars[i].ValueGraph(g)
+	}
+	return names, vars, values
+}
+
 // ScopeAndName maps a candle tensor name to a GoMLX scope and variable name:
 // "blocks.3.attn.wq.weight" → ("/blocks/3/attn/wq", "weight").
 func ScopeAndName(tensor string) (scope, name string) {

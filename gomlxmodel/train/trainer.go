@@ -183,13 +183,7 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 	logits := t.model.Forward(ctx, ids, hooks)
 	loss, ce := gomlxmodel.Loss(logits, targets)
 
-	vars := make([]*context.Variable, len(t.names))
-	values := make([]*Node, len(t.names))
-	for i, name := range t.names {
-		scope, vn := gomlxmodel.ScopeAndName(name)
-		vars[i] = ctx.GetVariableByScopeAndName(scope, vn)
-		values[i] = vars[i].ValueGraph(g)
-	}
+	_, vars, values := t.model.Parameters(ctx, g)
 	grads := Gradient(loss, values...)
 
 	norms := make([]*Node, len(grads))
