@@ -319,25 +319,6 @@ func benchMatmul(f flags) error {
 		"backend": gomlxmodel.BackendConfig(), "block_log2": simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32]})
 }
 
-// newtonSchulz is a copy of train's (optim.go) for the --part ns prototype: the quintic
-// iteration on the wide orientation, one 2-D matrix at a time.
-func newtonSchulz(g *Node, steps int) *Node {
-	const a, b, c = 3.4445, -4.7750, 2.0315
-	x := Div(g, AddScalar(Sqrt(ReduceAllSum(Square(g))), 1e-7))
-	transposed := x.Shape().Dimensions[0] > x.Shape().Dimensions[1]
-	if transposed {
-		x = Transpose(x, 0, 1)
-	}
-	for i := 0; i < steps; i++ {
-		aa := DotGeneral(x, []int{1}, nil, x, []int{1}, nil)
-		bb := Add(MulScalar(aa, b), MulScalar(DotGeneral(aa, []int{1}, nil, aa, []int{0}, nil), c))
-		x = Add(MulScalar(x, a), DotGeneral(bb, []int{1}, nil, x, []int{0}, nil))
-	}
-	if transposed {
-		x = Transpose(x, 0, 1)
-	}
-	return x
-}
 
 // newtonSchulzBatched is the proposed variant: the same iteration on a stack (n, r, c) of
 // same-shape matrices, with the stack as a DotGeneral batch axis, so that the Muon update of
@@ -393,7 +374,7 @@ func benchNS(f flags) error {
 	loop, err := NewExec(backend, func(gs []*Node) []*Node {
 		out := make([]*Node, len(gs))
 		for i, g := range gs {
-			out[i] = newtonSchulz(g, c.NSSteps)
+			out[i] = train.NewtonSchulz(g, c.NSSteps)
 		}
 		return out
 	})

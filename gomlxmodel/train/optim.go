@@ -32,7 +32,7 @@ func muonUpdate(ctx *context.Context, tensor string, w, grad, lr *Node, momentum
 	m = Add(MulScalar(m, momentum), grad)
 	setOptState(ctx, tensor, "momentum", m)
 	dir := Add(grad, MulScalar(m, momentum))
-	o := newtonSchulz(dir, nsSteps)
+	o := NewtonSchulz(dir, nsSteps)
 	rows, cols := w.Shape().Dimensions[0], w.Shape().Dimensions[1]
 	scale := 1.0
 	if rows > cols {
@@ -45,9 +45,9 @@ func muonUpdate(ctx *context.Context, tensor string, w, grad, lr *Node, momentum
 	return Sub(w, Mul(lr, upd))
 }
 
-// newtonSchulz approximates the orthogonal factor U·Vᵀ of g = U·S·Vᵀ with the quintic
+// NewtonSchulz approximates the orthogonal factor U·Vᵀ of g = U·S·Vᵀ with the quintic
 // iteration of Muon (coefficients 3.4445, −4.7750, 2.0315), on the wide orientation.
-func newtonSchulz(g *Node, steps int) *Node {
+func NewtonSchulz(g *Node, steps int) *Node {
 	const a, b, c = 3.4445, -4.7750, 2.0315
 	x := Div(g, AddScalar(Sqrt(ReduceAllSum(Square(g))), 1e-7))
 	transposed := x.Shape().Dimensions[0] > x.Shape().Dimensions[1]
