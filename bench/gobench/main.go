@@ -319,7 +319,6 @@ func benchMatmul(f flags) error {
 		"backend": gomlxmodel.BackendConfig(), "block_log2": simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32]})
 }
 
-
 // newtonSchulzBatched is the proposed variant: the same iteration on a stack (n, r, c) of
 // same-shape matrices, with the stack as a DotGeneral batch axis, so that the Muon update of
 // all attention (or all FFN) weights of a model is one chain of ops instead of one per matrix.
