@@ -422,6 +422,14 @@ func verdicts(s *Subject, d *Details, m *Metrics) []Verdict {
 		add("H3", Untestable, "the variant has no ternary quantisation")
 	case !copying:
 		add("H3", Refuted, fmt.Sprintf("with ternary weights (%.0f%% of them quantise to 0) the model does not copy: %s", 100*zeroShare, rates))
+	case h1 == Supported:
+		// Weights trained through the quantisers behave differently without them, whatever
+		// the objective was: that says nothing about the STE causing the copying here.
+		ev := "the model copies because it was trained to (H1); the STE cannot be told apart from the objective on these weights"
+		if d.TernaryOff != nil {
+			ev += fmt.Sprintf(" (switching quantisation off moves the copy rate to %.3f only because the weights were trained through the quantisers)", d.TernaryOff.CopyRateNonRepeat)
+		}
+		add("H3", Untestable, ev)
 	case d.TernaryOff != nil && copies(*d.TernaryOff):
 		ev := fmt.Sprintf("the model copies (%s), and still copies with quantisation switched off on the same weights (copy rate %.3f vs next-token accuracy %.3f): the copying does not come from the ternary STE",
 			rates, d.TernaryOff.CopyRateNonRepeat, d.TernaryOff.NextAccuracyNonRepeat)
