@@ -150,9 +150,8 @@ type RunGradFlow struct {
 	DeadThroughout []string `json:"dead_throughout"`
 	// GlobalNorm is the global gradient norm before clipping.
 	GlobalNorm Series `json:"global_norm"`
-	// UpdateRatios is empty: metrics.jsonl logs neither weights nor updates, so
-	// update/weight ratios over a run are not computable from it (see GradientFlow's
-	// nominal ratio for one checkpoint, and Drift for the total movement).
+	// UpdateRatios holds each parameter's ‖Δw‖/‖w‖ per logged step (empty for runs logged
+	// before the trainer recorded it).
 	UpdateRatios []Series `json:"update_ratios"`
 }
 
@@ -194,6 +193,13 @@ func RunGradientFlow(ms []train.StepMetrics) (RunGradFlow, error) {
 			}
 		}
 		out.Params = append(out.Params, GradSeries{Series: newSeries(n, v), ZeroSteps: zeros})
+		if _, ok := steps[0].UpdateRatios[n]; ok {
+			u := make([]float64, len(steps))
+			for i, m := range steps {
+				u[i] = m.UpdateRatios[n]
+			}
+			out.UpdateRatios = append(out.UpdateRatios, newSeries(n, u))
+		}
 		if zeros == len(steps) {
 			out.DeadThroughout = append(out.DeadThroughout, n)
 		}

@@ -252,3 +252,45 @@ func TestNonFiniteStopsTraining(t *testing.T) {
 		}
 	}
 }
+
+// The logged update/weight ratios are exactly 0 for alpha_logit (zero gradient, Lion's
+// sign(0) = 0: H7) and positive for every weight matrix Muon updates.
+func TestUpdateRatiosLogged(t *testing.T) {
+	c := smallConfig()
+	c.TotalSteps = 4
+	out := filepath.Join(t.TempDir(), "ckpt")
+	if _, err := Run(Options{Config: c, Variant: config.DefaultVariant(), Train: patterned(5000, c.VocabSize, 1), Val: patterned(1000, c.VocabSize, 2), Out: out, EvalWindows: 2}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(out, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := json.NewDecoder(f)
+	steps := 0
+	for dec.More() {
+		var m StepMetrics
+		if err := dec.Decode(&m); err != nil {
+			t.Fatal(err)
+		}
+		if m.Kind != "train" {
+			continue
+		}
+		steps++
+		for name, r := range m.UpdateRatios {
+			switch {
+			case strings.HasSuffix(name, "alpha_logit") && r != 0:
+				t.Errorf("step %d: %s moved (ratio %g)", m.Step, name, r)
+			case usesMuon(name) && !(r > 0):
+				t.Errorf("step %d: %s did not move (ratio %g)", m.Step, name, r)
+			}
+		}
+		if len(m.UpdateRatios) != len(c.TensorShapes(config.DefaultVariant())) {
+			t.Fatalf("step %d: %d update ratios", m.Step, len(m.UpdateRatios))
+		}
+	}
+	if steps != c.TotalSteps {
+		t.Fatalf("%d train records, want %d", steps, c.TotalSteps)
+	}
+}

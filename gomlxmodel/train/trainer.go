@@ -72,13 +72,15 @@ type Result struct {
 
 // StepMetrics is one line of metrics.jsonl.
 type StepMetrics struct {
-	Kind         string             `json:"kind"` // "train" or "eval"
-	Step         int                `json:"step"`
-	Loss         float64            `json:"loss,omitempty"`
-	CE           float64            `json:"ce,omitempty"`
-	LR           float64            `json:"lr,omitempty"`
-	GradNorm     float64            `json:"grad_norm,omitempty"`
-	GradNorms    map[string]float64 `json:"grad_norms,omitempty"`
+	Kind      string             `json:"kind"` // "train" or "eval"
+	Step      int                `json:"step"`
+	Loss      float64            `json:"loss,omitempty"`
+	CE        float64            `json:"ce,omitempty"`
+	LR        float64            `json:"lr,omitempty"`
+	GradNorm  float64            `json:"grad_norm,omitempty"`
+	GradNorms map[string]float64 `json:"grad_norms,omitempty"`
+	// UpdateRatios is ‖w_new − w‖ / ‖w‖ of this step's optimizer update, per parameter.
+	UpdateRatios map[string]float64 `json:"update_ratios,omitempty"`
 	ActNorms     map[string]float64 `json:"act_norms,omitempty"`
 	Alphas       map[string]float64 `json:"alphas,omitempty"`
 	TokensPerSec float64            `json:"tokens_per_s,omitempty"`
@@ -174,7 +176,7 @@ func (t *Trainer) initOptState(params gomlxmodel.Params) {
 
 // stepGraph: inputs ids, targets (B, T) int32, lr and lr1d scalars, step t (1-based, f32).
 // Outputs: loss, ce, global grad norm (before clipping), per-parameter grad norms (P),
-// activation RMS norms (A), sigmoid(alpha_logit) values (L).
+// activation RMS norms (A), per-parameter update/weight ratios (P), sigmoid(alpha_logit) (L).
 func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 	ids, targets, lr, lr1d, stepT := in[0], in[1], in[2], in[3], in[4]
 	c, v := t.model.Config, t.model.Variant
@@ -200,6 +202,7 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 			grads[i] = Mul(grads[i], scale)
 		}
 	}
+	ratios := make([]*Node, len(t.names))
 	for i, name := range t.names {
 		w, gr := values[i], grads[i]
 		var nw *Node
@@ -212,13 +215,14 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 			nw = lionUpdate(ctx, name, w, gr, lr1d, c.LionBetas[0], c.LionBetas[1], 0)
 		}
 		vars[i].SetValueGraph(nw)
+		ratios[i] = Div(Sqrt(ReduceAllSum(Square(Sub(nw, w)))), AddScalar(Sqrt(ReduceAllSum(Square(w))), 1e-12))
 	}
 
 	acts := make([]*Node, len(t.actKeys))
 	for i, k := range t.actKeys {
 		acts[i] = Sqrt(ReduceAllMean(Square(hooks[k])))
 	}
-	outs := []*Node{loss, ce, gradNorm, Stack(norms, 0), Stack(acts, 0)}
+	outs := []*Node{loss, ce, gradNorm, Stack(norms, 0), Stack(acts, 0), Stack(ratios, 0)}
 	if len(t.alphaKs) > 0 {
 		alphas := make([]*Node, len(t.alphaKs))
 		for i, k := range t.alphaKs {
@@ -511,9 +515,9 @@ func (t *Trainer) metrics(step int, outs []*tensors.Tensor) StepMetrics {
 		return m
 	}
 	m := StepMetrics{Kind: "train", Step: step + 1, Loss: f(outs[0]), CE: f(outs[1]), GradNorm: f(outs[2]),
-		GradNorms: vec(outs[3], t.names), ActNorms: vec(outs[4], t.actKeys)}
-	if len(outs) > 5 {
-		m.Alphas = vec(outs[5], t.alphaKs)
+		GradNorms: vec(outs[3], t.names), ActNorms: vec(outs[4], t.actKeys), UpdateRatios: vec(outs[5], t.names)}
+	if len(outs) > 6 {
+		m.Alphas = vec(outs[6], t.alphaKs)
 	}
 	return m
 }
