@@ -58,6 +58,7 @@ notebooks: corpus
 	bash scripts/run-notebooks.sh
 
 reproduce: deps corpus train-cpu notebooks
+	NANOSCOPE_HTML="$(wildcard out/[0-9][0-9]_*.html)" $(GO) test ./notebooks -run TestRenderedHTML -count=1
 	@echo "reproduce: done — open out/*.html in a browser; figures are in out/plots/"
 
 test: vet fmt-check go-test fuzz test-notebooks render-check
