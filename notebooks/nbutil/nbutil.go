@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"time"
@@ -118,36 +117,7 @@ func EnsureCorpus(root string, progress io.Writer) (st corpus.Stats, built bool,
 // `nanoscope train --preset cpu --data data/rust --out out/cpu` in root, with the command's
 // output going to progress. It returns the checkpoint's meta.json and whether it trained now.
 func EnsureCPUModel(root string, progress io.Writer) (meta checkpoint.Meta, trained bool, err error) {
-	dir := filepath.Join(root, CPUModelDir)
-	if meta, err = checkpoint.ReadMeta(dir); err == nil {
-		return meta, false, nil
-	}
-	if _, serr := os.Stat(filepath.Join(dir, checkpoint.MetaFile)); !errors.Is(serr, os.ErrNotExist) {
-		return meta, false, err // meta.json exists but does not parse: never overwrite it silently
-	}
-	if _, _, err := EnsureCorpus(root, progress); err != nil {
-		return meta, false, err
-	}
-	if progress == nil {
-		progress = io.Discard
-	}
-	for _, args := range [][]string{
-		{"go", "build", "-o", BinPath, "./cmd/nanoscope"},
-		{BinPath, "train", "--preset", "cpu", "--data", CorpusDir, "--out", CPUModelDir, "--log-every", "50"},
-	} {
-		fmt.Fprintf(progress, "$ %s\n", shellJoin(args))
-		name := args[0]
-		if name == BinPath {
-			name = filepath.Join(root, BinPath)
-		}
-		cmd := exec.Command(name, args[1:]...)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, progress, progress
-		if err := cmd.Run(); err != nil {
-			return meta, false, fmt.Errorf("nbutil: %s: %w", shellJoin(args), err)
-		}
-	}
-	meta, err = checkpoint.ReadMeta(dir)
-	return meta, err == nil, err
+	return EnsureVariantRun(root, CPUModelDir, progress)
 }
 
 func shellJoin(args []string) string {
