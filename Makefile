@@ -19,7 +19,7 @@ DATA := data/rust
 VOCAB := 2048
 CPU_OUT := out/cpu
 # Notebooks that `make test` executes (their NN prefixes); `make notebooks` runs them all.
-TEST_NOTEBOOKS ?= 00 01 02
+TEST_NOTEBOOKS ?= 00 01 02 03 09 10
 NB_TIMEOUT ?= 1200
 export NB_TIMEOUT
 
