@@ -1,11 +1,13 @@
 # nanoscope — the two commands a newcomer needs:
 #
 #   make reproduce   install dependencies, build the corpus, train the cpu preset, execute every
-#                    notebook and render it to out/*.html (figures in out/plots/)
-#   make test        vet, gofmt, go test, bounded fuzzing, execute the fast notebooks, check
-#                    their rendered HTML
+#                    notebook and render it to out/*.html (figures in out/plots/), results-only
+#                    pages out/report/*.html and out/index.html linking them
+#   make test        vet, gofmt, go mod tidy, go test, bounded fuzzing, execute the fast
+#                    notebooks, check their rendered HTML, run 00 and 03 in a live Jupyter
 #
-# Other targets: deps, build, corpus, train-cpu, notebooks, render-check, clean.
+# Other targets: deps, build, corpus, train-cpu, notebooks, report, render-check, live-check,
+# tidy-check, clean.
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -22,12 +24,14 @@ CPU_OUT := out/cpu
 TEST_NOTEBOOKS ?= 00 01 02 03 09 10
 NB_TIMEOUT ?= 1200
 export NB_TIMEOUT
+# Notebooks that `make live-check` runs through a live Jupyter server's UI in Chromium.
+LIVE_NOTEBOOKS ?= 00 03
 
 .PHONY: help deps build corpus train-cpu notebooks reproduce test vet fmt-check go-test fuzz \
-	test-notebooks render-check clean
+	test-notebooks render-check live-check tidy-check report clean
 
 help:
-	@sed -n '2,9p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '2,11p' Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	bash scripts/install-deps.sh
@@ -57,11 +61,15 @@ train-cpu: corpus
 notebooks: corpus
 	bash scripts/run-notebooks.sh
 
-reproduce: deps corpus train-cpu notebooks
+reproduce: deps corpus train-cpu notebooks report
 	NANOSCOPE_HTML="$(wildcard out/[0-9][0-9]_*.html)" $(GO) test ./notebooks -run TestRenderedHTML -count=1
-	@echo "reproduce: done — open out/*.html in a browser; figures are in out/plots/"
+	@echo "reproduce: done — send out/index.html (results only, out/report/); with code: out/*.html; figures: out/plots/"
 
-test: vet fmt-check go-test fuzz test-notebooks render-check
+# out/index.html: one line per notebook (title and computed verdict), linking out/report/NN_name.html.
+report:
+	/usr/bin/python3 scripts/report-index.py out
+
+test: vet fmt-check tidy-check go-test fuzz test-notebooks render-check live-check
 
 vet:
 	$(GO) vet ./...
@@ -70,6 +78,11 @@ fmt-check:
 	@files=$$(gofmt -l .); \
 	if [ -n "$$files" ]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi; \
 	echo "gofmt: ok"
+
+# go.mod and go.sum are exactly what `go mod tidy` would write.
+tidy-check:
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run 'go mod tidy'"; exit 1; }
+	@echo "go mod tidy: ok"
 
 go-test:
 	$(GO) test ./...
@@ -91,6 +104,12 @@ render-check:
 	@[ -n "$(TEST_HTML)" ] || { echo "render-check: no notebooks match TEST_NOTEBOOKS=$(TEST_NOTEBOOKS)"; exit 1; }
 	NANOSCOPE_HTML="$(TEST_HTML)" $(GO) test ./notebooks -run TestRenderedHTML -count=1 -v
 
+# Runs LIVE_NOTEBOOKS through the UI of a live `jupyter notebook` server in headless Chromium
+# (scripts/live-jupyter.sh): every cell must finish without an error and the figures must be on
+# the page; screenshots in out/render/live_*.png; prints the round trip of a one-line cell.
+live-check:
+	bash scripts/live-jupyter.sh $(LIVE_NOTEBOOKS)
+
 clean:
-	rm -rf bin out/[0-9][0-9]_*.ipynb out/[0-9][0-9]_*.html out/plots out/logs out/render
+	rm -rf bin out/[0-9][0-9]_*.ipynb out/[0-9][0-9]_*.html out/plots out/logs out/render out/report out/index.html out/live
 	@echo "clean: kept $(DATA) and $(CPU_OUT) (slow to rebuild); remove them by hand to start over"

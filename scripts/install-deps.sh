@@ -7,6 +7,8 @@
 #   goimports        pinned golang.org/x/tools version; the GoNB kernel runs it on every cell.
 #   GoNB kernel      the version pinned in go.mod (`tool github.com/janpfeifer/gonb`), installed
 #                    as the Jupyter kernel "gonb" with its binary copied next to kernel.json.
+#   playwright-core  from npm into scripts/live/node_modules (the live-Jupyter test), with
+#                    Debian's nodejs and npm when node is missing.
 #
 # Needs Debian 12 (apt-get, run as root or with sudo) and Go at /usr/local/go or on PATH.
 # Set INSTALL_GOPLS=1 to also install gopls (autocompletion when editing notebooks by hand; not
@@ -106,5 +108,22 @@ else
 fi
 kernels=$(jupyter kernelspec list 2>/dev/null)
 grep -qE '^\s*gonb\s' <<<"$kernels" || { log "jupyter kernelspec list does not show gonb:"; echo "$kernels" >&2; exit 1; }
+
+# --- live-Jupyter browser test (make live-check) ------------------------------------------------
+# Playwright's driver from npm (playwright-core: no browser download; it drives Debian's
+# chromium), pinned by scripts/live/package-lock.json. Node.js and npm from Debian when missing.
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+	log "apt-get install nodejs npm"
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+want_pw=$(node -p 'require("./scripts/live/package-lock.json").packages["node_modules/playwright-core"].version')
+have_pw=$(node -p 'require("./scripts/live/node_modules/playwright-core/package.json").version' 2>/dev/null || true)
+if [ "$have_pw" != "$want_pw" ]; then
+	log "npm ci --prefix scripts/live (playwright-core $want_pw)"
+	npm ci --prefix scripts/live --no-audit --no-fund --loglevel=error >/dev/null
+else
+	log "playwright-core $want_pw present in scripts/live/node_modules"
+fi
 
 log "ok: $(jupyter nbconvert --version 2>/dev/null | sed 's/^/nbconvert /'), $(chromium --version 2>/dev/null), goimports $GOIMPORTS_VERSION, gonb $GONB_VERSION"

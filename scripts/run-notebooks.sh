@@ -3,9 +3,10 @@
 #
 #   scripts/run-notebooks.sh [NN ...]     (default: every notebooks/NN_*.ipynb, in order)
 #
-# For each notebook notebooks/NN_name.ipynb, in the order given:
+# Any notebooks/NN_name.ipynb is picked up. For each, in the order given:
 #   out/NN_name.ipynb   the executed notebook (jupyter nbconvert --execute --to notebook)
 #   out/NN_name.html    that notebook rendered for a browser (jupyter nbconvert --to html)
+#   out/report/NN_name.html  the same without its code cells (--no-input): results only
 #   out/logs/NN_name.log  nbconvert's and the GoNB kernel's own log (printed on failure)
 # The notebooks themselves write their figures to out/plots/. A cell error stops the run with a
 # non-zero exit status. Each notebook's wall time is printed, and the table is kept in
@@ -48,7 +49,7 @@ fi
 # since START prints the seconds elapsed since START (an $EPOCHREALTIME value), to 0.1 s.
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
-mkdir -p out/logs out/plots
+mkdir -p out/logs out/plots out/report
 times=out/logs/notebook-times.tsv
 printf 'notebook\tseconds\n' >"$times"
 total_start=$EPOCHREALTIME
@@ -72,6 +73,11 @@ for nb in "${notebooks[@]}"; do
 	# Rendered even when a cell failed, so that the failure can be read in a browser too.
 	if ! jupyter nbconvert --to html --output-dir out --output "$name" "out/$name.ipynb" >>"$log" 2>&1; then
 		echo "HTML export FAILED (log: $log)"
+		tail -n 30 "$log" >&2
+		exit 1
+	fi
+	if ! jupyter nbconvert --to html --no-input --output-dir out/report --output "$name" "out/$name.ipynb" >>"$log" 2>&1; then
+		echo "results-only HTML export FAILED (log: $log)"
 		tail -n 30 "$log" >&2
 		exit 1
 	fi
