@@ -112,7 +112,10 @@ type RunDetails struct {
 
 // Report is the differential diagnosis of a checkpoint.
 type Report struct {
-	Checkpoint string    `json:"checkpoint"`
+	Checkpoint string `json:"checkpoint"`
+	// Healthy is false when any finding is a fault (not informational).
+	Healthy    bool      `json:"healthy"`
+	Findings   []Finding `json:"findings"`
 	Metrics    Metrics   `json:"metrics"`
 	Hypotheses []Verdict `json:"hypotheses"`
 	Summary    string    `json:"summary"`

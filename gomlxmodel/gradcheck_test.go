@@ -39,12 +39,17 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		tied, mhc bool
-	}{{"tied+mhc", true, true}, {"untied+mhc", false, true}, {"tied, no mhc", true, false}} {
+		other     bool // interleaved RoPE, repeat_interleave GQA, no causal mask
+	}{{"tied+mhc", true, true, false}, {"untied+mhc", false, true, false}, {"tied, no mhc", true, false, false},
+		{"interleaved rope, interleave gqa, no mask", true, true, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tinyConfig()
 			c.WeightTied = tc.tied
 			v := config.DefaultVariant()
 			v.Ternary, v.MHC = false, tc.mhc
+			if tc.other {
+				v.RopeLayout, v.GQAMap, v.NoCausalMask = config.RopeInterleaved, config.GQAInterleave, true
+			}
 			p := InitParams(c, v, 11)
 			perturb(p, 12, 0.3) // asymmetric mHC, non-trivial norms, larger linears
 			ctx := context64(t, c, v, p)

@@ -5,6 +5,8 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
+
+	"nanoscope/gomlxmodel/config"
 )
 
 // RMSNorm normalises over the last axis: u / sqrt(mean(u²) + eps) · w, eps = 1e-6.
@@ -45,23 +47,41 @@ func RopeTables(seqLen, headDim int, theta float64) (cos, sin [][]float32) {
 // where cos2, sin2 repeat the tables over both halves and rotateHalf(x) = [−x2, x1].
 // rotateHalf is a product with a constant ±1 permutation matrix rather than slices, because
 // the gradient of Slice needs Pad, which GoMLX v0.26.0's Go backend does not implement.
-func ApplyRoPE(x *Node, theta float64) *Node {
+func ApplyRoPE(x *Node, theta float64) *Node { return ApplyRoPELayout(x, theta, config.RopeHalves) }
+
+// ApplyRoPELayout rotates x (B, T, H, hd) with the pairing of layout: config.RopeHalves pairs
+// dimension i with i + hd/2 (see ApplyRoPE); config.RopeInterleaved pairs 2i with 2i+1 (Meta's
+// Llama apply_rotary_emb on complex pairs): out[2i] = x[2i]·cos_i − x[2i+1]·sin_i,
+// out[2i+1] = x[2i+1]·cos_i + x[2i]·sin_i. Pair i turns at frequency theta^(−2i/hd) in both.
+func ApplyRoPELayout(x *Node, theta float64, layout string) *Node {
 	dims := x.Shape().Dimensions
 	t, hd := dims[1], dims[3]
 	half := hd / 2
 	cosT, sinT := RopeTables(t, hd, theta)
-	cos2, sin2 := make([][]float32, t), make([][]float32, t)
-	for i := range cosT {
-		cos2[i] = append(append([]float32{}, cosT[i]...), cosT[i]...)
-		sin2[i] = append(append([]float32{}, sinT[i]...), sinT[i]...)
+	// pos[i] = the two dimensions of pair i; rot[j][k] = coefficient of x[j] in rotated(x)[k].
+	pair := func(i int) (a, b int) {
+		if layout == config.RopeInterleaved {
+			return 2 * i, 2*i + 1
+		}
+		return i, half + i
 	}
-	rot := make([][]float32, hd) // rot[j][k]: coefficient of x[j] in rotateHalf(x)[k]
+	cos2, sin2 := make([][]float32, t), make([][]float32, t)
+	for p := range cosT {
+		cos2[p], sin2[p] = make([]float32, hd), make([]float32, hd)
+		for i := 0; i < half; i++ {
+			a, b := pair(i)
+			cos2[p][a], cos2[p][b] = cosT[p][i], cosT[p][i]
+			sin2[p][a], sin2[p][b] = sinT[p][i], sinT[p][i]
+		}
+	}
+	rot := make([][]float32, hd)
 	for j := range rot {
 		rot[j] = make([]float32, hd)
 	}
-	for k := 0; k < half; k++ {
-		rot[half+k][k] = -1 // out[k] = −x2[k]
-		rot[k][half+k] = 1  // out[half+k] = x1[k]
+	for i := 0; i < half; i++ {
+		a, b := pair(i)
+		rot[b][a] = -1 // out[a] = −x[b]
+		rot[a][b] = 1  // out[b] = x[a]
 	}
 	g := x.Graph()
 	cos := ConvertDType(Reshape(Const(g, cos2), 1, t, 1, hd), x.DType()) // (1, T, 1, hd)
@@ -83,13 +103,23 @@ func causalMask(g *Graph, t int, dtype dtypes.DType) *Node {
 	return ConvertDType(Reshape(Const(g, m), 1, 1, t, t), dtype)
 }
 
-// repeatKV tiles the kv heads (B, Hkv, T, hd) to (B, H, T, hd) the way candle's repeat does:
-// query head h reads kv head h mod Hkv (tiling, not repeat_interleave).
-func repeatKV(x *Node, nRep int) *Node {
+// repeatKV expands the kv heads (B, Hkv, T, hd) to (B, H, T, hd), H = nRep·Hkv, with the
+// mapping of gqa: config.GQATile (candle's repeat, the original) lets query head h read kv head
+// h mod Hkv; config.GQAInterleave (PyTorch's repeat_interleave, Hugging Face's repeat_kv) lets
+// it read kv head h / nRep.
+func repeatKV(x *Node, nRep int, gqa string) *Node {
 	if nRep == 1 {
 		return x
 	}
 	parts := make([]*Node, nRep)
+	if gqa == config.GQAInterleave {
+		d := x.Shape().Dimensions
+		x5 := InsertAxes(x, 2) // (B, Hkv, 1, T, hd)
+		for i := range parts {
+			parts[i] = x5
+		}
+		return Reshape(Concatenate(parts, 2), d[0], d[1]*nRep, d[2], d[3]) // (B, Hkv·nRep, T, hd)
+	}
 	for i := range parts {
 		parts[i] = x
 	}

@@ -1,6 +1,6 @@
 // Package gomlxmodel is the investigated ternary transformer of REFERENCE.md §2 in GoMLX:
 // BitLinear layers with straight-through ternary weights and 8-bit activations, RMSNorm, RoPE
-// ("halves" layout), GQA attention, SwiGLU, mHC-lite with two streams, and a tied or untied head.
+// ("halves" layout by default), GQA attention (tiled kv heads by default), SwiGLU, mHC-lite with two streams, and a tied or untied head.
 //
 // Parameters live in a GoMLX context under scopes that spell the candle tensor names:
 // "blocks.3.attn.wq.weight" is variable "weight" in scope "/blocks/3/attn/wq". Activations are
@@ -193,7 +193,8 @@ func MHCApply(s0, s1, y, postLogits, postBias, alphaLogit *Node) (*Node, *Node) 
 	return Add(Mul(alpha, r0), Mul(oneMinus, r1)), Add(Mul(oneMinus, r0), Mul(alpha, r1))
 }
 
-// Attention is causal multi-head attention with GQA and RoPE on u (B, T, D) → (B, T, D).
+// Attention is causal multi-head attention with GQA and RoPE on u (B, T, D) → (B, T, D), under
+// the variant's RoPE layout, GQA mapping and causal mask (config.Variant).
 func (m Model) Attention(ctx *context.Context, p string, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := u.Graph()
@@ -205,13 +206,17 @@ func (m Model) Attention(ctx *context.Context, p string, u *Node, hooks Hooks) *
 	q := Reshape(lin("wq", u), b, t, c.NHeads, hd)   // (B, T, H, hd)
 	k := Reshape(lin("wk", u), b, t, c.NKVHeads, hd) // (B, T, Hkv, hd)
 	val := Reshape(lin("wv", u), b, t, c.NKVHeads, hd)
-	q, k = ApplyRoPE(q, c.RopeTheta), ApplyRoPE(k, c.RopeTheta)
+	rope, gqa := m.Variant.Rope(), m.Variant.GQA()
+	q, k = ApplyRoPELayout(q, c.RopeTheta, rope), ApplyRoPELayout(k, c.RopeTheta, rope)
 	q = TransposeAllAxes(q, 0, 2, 1, 3) // (B, H, T, hd)
-	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), c.NHeads/c.NKVHeads)
-	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads)
+	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
+	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 
 	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
-	scores = Add(MulScalar(scores, 1/math.Sqrt(float64(hd))), causalMask(g, t, scores.DType()))
+	scores = MulScalar(scores, 1/math.Sqrt(float64(hd)))
+	if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
+		scores = Add(scores, causalMask(g, t, scores.DType()))
+	}
 	probs := Softmax(scores, -1)
 	hooks.set(p+"hook_pattern", probs)
 	z := DotGeneral(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)

@@ -1,12 +1,98 @@
 package gomlxmodel
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
+	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
 )
+
+// Without the causal mask (the future-leakage fault) changing the last token changes the logits
+// at every position.
+func TestNoCausalMaskSeesTheFuture(t *testing.T) {
+	c := tinyConfig()
+	v := config.DefaultVariant()
+	v.NoCausalMask = true
+	p := InitParams(c, v, 1)
+	perturb(p, 2, 0.05)
+	r := newTestRunner(t, c, v, p)
+	ids := randomIDs(rand.New(rand.NewPCG(3, 4)), 1, c.MaxSeqLen, c.VocabSize)
+	base, err := r.Logits(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids[0][c.MaxSeqLen-1] = (ids[0][c.MaxSeqLen-1] + 1) % int32(c.VocabSize)
+	got, err := r.Logits(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := c.VocabSize
+	for pos := 0; pos < c.MaxSeqLen; pos++ {
+		same := true
+		for i := pos * V; i < (pos+1)*V; i++ {
+			same = same && got[i] == base[i]
+		}
+		if same {
+			t.Fatalf("without the causal mask, changing the last token left position %d unchanged", pos)
+		}
+	}
+}
+
+// The two GQA mappings are the same model up to a permutation of the query heads: with 4 query
+// heads on 2 kv heads, tile reads kv heads (0, 1, 0, 1) and interleave (0, 0, 1, 1), so the
+// interleave model equals the tile model whose query heads (wq rows, wo columns) are reordered
+// (0, 2, 1, 3). A wrong mapping in either breaks the equality.
+func TestGQAMappingsArePermutations(t *testing.T) {
+	c := tinyConfig() // 4 heads, 2 kv heads
+	hd := c.HeadDim()
+	perm := []int{0, 2, 1, 3} // tile head j plays interleave head perm[j]
+	v := config.DefaultVariant()
+	v.Ternary = false
+	p := InitParams(c, v, 5)
+	perturb(p, 6, 0.1)
+	vi := v
+	vi.GQAMap = config.GQAInterleave
+	q := Params{}
+	for n, tn := range p {
+		q[n] = tn
+	}
+	for i := 0; i < c.NLayers; i++ {
+		wq, wo := p[fmt.Sprintf("blocks.%d.attn.wq.weight", i)], p[fmt.Sprintf("blocks.%d.attn.wo.weight", i)]
+		nq, no := slices.Clone(wq.Data), slices.Clone(wo.Data)
+		for j, h := range perm {
+			copy(nq[j*hd*c.Dim:(j+1)*hd*c.Dim], wq.Data[h*hd*c.Dim:(h+1)*hd*c.Dim]) // rows of head h
+			for r := 0; r < c.Dim; r++ {                                            // wo (D, H·hd): columns of head h
+				copy(no[r*c.NHeads*hd+j*hd:r*c.NHeads*hd+(j+1)*hd], wo.Data[r*c.NHeads*hd+h*hd:r*c.NHeads*hd+(h+1)*hd])
+			}
+		}
+		q[fmt.Sprintf("blocks.%d.attn.wq.weight", i)] = checkpoint.Tensor{Shape: wq.Shape, Data: nq}
+		q[fmt.Sprintf("blocks.%d.attn.wo.weight", i)] = checkpoint.Tensor{Shape: wo.Shape, Data: no}
+	}
+	ids := randomIDs(rand.New(rand.NewPCG(7, 8)), 2, c.MaxSeqLen, c.VocabSize)
+	logits := func(v config.Variant, p Params) []float32 {
+		out, err := newTestRunner(t, c, v, p).Logits(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	inter, tiled, plain := logits(vi, p), logits(v, q), logits(v, p)
+	maxDiff, maxPlain := 0.0, 0.0
+	for i := range inter {
+		maxDiff = max(maxDiff, math.Abs(float64(inter[i]-tiled[i])))
+		maxPlain = max(maxPlain, math.Abs(float64(inter[i]-plain[i])))
+	}
+	if maxDiff > 1e-5 {
+		t.Fatalf("interleave vs permuted tile: max |Δ| %g", maxDiff)
+	}
+	if maxPlain < 1e-3 {
+		t.Fatalf("the two mappings give the same logits on the same weights (max |Δ| %g): the test cannot tell them apart", maxPlain)
+	}
+}
 
 // Changing the tokens after position t must never change the logits at positions ≤ t.
 func TestCausality(t *testing.T) {
@@ -78,6 +164,14 @@ func TestRoPEHandComputed(t *testing.T) {
 	for i := range exp {
 		if math.Abs(got[i]-exp[i]) > 1e-5 {
 			t.Fatalf("RoPE element %d: got %v, want %v (all %v vs %v)", i, got[i], exp[i], got, exp)
+		}
+	}
+	// The interleaved layout pairs (x0, x1) at frequency 1 and (x2, x3) at 0.01.
+	got = evalRoPELayout(t, x, 3, 2, 10000, config.RopeInterleaved)
+	exp = []float64{1*c0 - 2*s0, 2*c0 + 1*s0, 3*c1 - 4*s1, 4*c1 + 3*s1}
+	for i := range exp {
+		if math.Abs(got[i]-exp[i]) > 1e-5 {
+			t.Fatalf("interleaved RoPE element %d: got %v, want %v (all %v vs %v)", i, got[i], exp[i], got, exp)
 		}
 	}
 }

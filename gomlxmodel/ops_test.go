@@ -43,11 +43,15 @@ func run1(t *testing.T, fn func(x *graph.Node) *graph.Node, x any) []float64 {
 
 // evalRoPE rotates one head vector x at position pos of a sequence of length seqLen.
 func evalRoPE(t *testing.T, x []float64, seqLen, pos int, theta float64) []float64 {
+	return evalRoPELayout(t, x, seqLen, pos, theta, "halves")
+}
+
+func evalRoPELayout(t *testing.T, x []float64, seqLen, pos int, theta float64, layout string) []float64 {
 	hd := len(x)
 	in := make([]float64, seqLen*hd)
 	copy(in[pos*hd:], x)
 	out := run1(t, func(n *graph.Node) *graph.Node {
-		return ApplyRoPE(graph.Reshape(n, 1, seqLen, 1, hd), theta)
+		return ApplyRoPELayout(graph.Reshape(n, 1, seqLen, 1, hd), theta, layout)
 	}, tensors.FromFlatDataAndDimensions(in, seqLen*hd))
 	return out[pos*hd : (pos+1)*hd]
 }

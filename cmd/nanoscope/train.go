@@ -35,7 +35,11 @@ func runTrain(args []string) error {
 	noTernary := fs.Bool("no-ternary", false, "ablation: float weights and activations instead of BitLinear")
 	noMHC := fs.Bool("no-mhc", false, "ablation: plain pre-norm residual instead of mHC-lite")
 	untied := fs.Bool("untied", false, "ablation: separate lm_head instead of the tied embedding")
-	shift := fs.Int("target-shift", 1, "1: predict the next token (the original); 0: control model trained on unshifted targets")
+	shift := fs.Int("target-shift", 1, "offset of the training target: 1 predicts the next token (the original); fault builds: 0 reproduces the current token, 2 or 3 predict further ahead (labels shifted twice)")
+	noMask := fs.Bool("no-causal-mask", false, "fault build: train without the causal mask, so positions see later tokens (future leakage)")
+	ropeLayout := fs.String("rope-layout", config.RopeHalves, "RoPE pairing: halves (the original, Hugging Face rotate_half) or interleaved (pairs 2i, 2i+1)")
+	gqaMap := fs.String("gqa-map", config.GQATile, "query-head to kv-head mapping: tile (the original, candle's repeat) or interleave (repeat_interleave, Hugging Face repeat_kv)")
+	kvHeads := fs.Int("kv-heads", 0, "override n_kv_heads (a divisor of n_heads; fewer than n_heads gives GQA)")
 	lr := fs.Float64("lr", 0, "peak learning rate of Muon/AdamW (default: the preset's)")
 	lr1d := fs.Float64("mhc-lr", 0, "learning rate of Lion (embedding, norms, mHC) (default: the preset's)")
 	dim := fs.Int("dim", 0, "override dim")
@@ -72,14 +76,21 @@ func runTrain(args []string) error {
 	}
 	v := config.DefaultVariant()
 	v.Seed, v.Optimizer, v.Ternary, v.MHC, v.TargetShift = *seed, *optimizer, !*noTernary, !*noMHC, *shift
-	if *shift != 0 && *shift != 1 {
-		return fmt.Errorf("--target-shift must be 0 or 1, got %d", *shift)
+	v.NoCausalMask, v.RopeLayout, v.GQAMap = *noMask, *ropeLayout, *gqaMap
+	if *shift < 0 || *shift > config.MaxTargetShift {
+		return fmt.Errorf("--target-shift must be in [0, %d], got %d", config.MaxTargetShift, *shift)
+	}
+	if *ropeLayout != config.RopeHalves && *ropeLayout != config.RopeInterleaved {
+		return fmt.Errorf("--rope-layout must be %s or %s, got %q", config.RopeHalves, config.RopeInterleaved, *ropeLayout)
+	}
+	if *gqaMap != config.GQATile && *gqaMap != config.GQAInterleave {
+		return fmt.Errorf("--gqa-map must be %s or %s, got %q", config.GQATile, config.GQAInterleave, *gqaMap)
 	}
 	c.WeightTied = c.WeightTied && !*untied
 	for _, o := range []struct {
 		dst *int
 		val int
-	}{{&c.TotalSteps, *steps}, {&c.Dim, *dim}, {&c.NLayers, *layers}, {&c.BatchSize, *batch}, {&c.MaxSeqLen, *seq}} {
+	}{{&c.TotalSteps, *steps}, {&c.Dim, *dim}, {&c.NLayers, *layers}, {&c.BatchSize, *batch}, {&c.MaxSeqLen, *seq}, {&c.NKVHeads, *kvHeads}} {
 		if o.val > 0 {
 			*o.dst = o.val
 		}
@@ -154,8 +165,8 @@ func runTrain(args []string) error {
 	if *resume {
 		fmt.Fprintf(os.Stderr, "resuming the run in %s (its saved configuration applies)\n", *out)
 	} else {
-		fmt.Fprintf(os.Stderr, "training %s: dim %d, %d layers, vocab %d (%s ids), seq %d, batch %d, %d steps, optimizer %s, ternary %v, mHC %v, tied %v, target shift %d, backend %s\n",
-			*preset, c.Dim, c.NLayers, c.VocabSize, *ids, c.MaxSeqLen, c.BatchSize, c.TotalSteps, v.Optimizer, v.Ternary, v.MHC, c.WeightTied, v.TargetShift, gomlxmodel.BackendConfig())
+		fmt.Fprintf(os.Stderr, "training %s: dim %d, %d layers, vocab %d (%s ids), seq %d, batch %d, %d steps, optimizer %s, ternary %v, mHC %v, tied %v, target shift %d, causal mask %v, rope %s, gqa %s (%d kv heads), backend %s\n",
+			*preset, c.Dim, c.NLayers, c.VocabSize, *ids, c.MaxSeqLen, c.BatchSize, c.TotalSteps, v.Optimizer, v.Ternary, v.MHC, c.WeightTied, v.TargetShift, !v.NoCausalMask, v.Rope(), v.GQA(), c.NKVHeads, gomlxmodel.BackendConfig())
 	}
 	// SIGINT/SIGTERM end the run after the current step, with a checkpoint to resume from.
 	sigCtx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

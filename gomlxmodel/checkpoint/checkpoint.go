@@ -247,8 +247,8 @@ func parseVariant(raw []byte) (config.Variant, error) {
 
 // checkVariant holds the Variant rules config.go documents but does not enforce.
 func checkVariant(v config.Variant) error {
-	if v.TargetShift < 0 {
-		return fmt.Errorf("target_shift must be non-negative (got %d)", v.TargetShift)
+	if err := v.CheckConventions(); err != nil {
+		return err
 	}
 	if v.Optimizer != "muon-lion" && v.Optimizer != "adamw" {
 		return fmt.Errorf("optimizer must be \"muon-lion\" or \"adamw\" (got %q)", v.Optimizer)

@@ -51,8 +51,21 @@ type Variant struct {
 	// MHC enables mHC-lite with two streams; false gives a plain pre-norm residual block.
 	MHC bool `json:"mhc"`
 	// TargetShift is the offset of the training target: 1 is next-token prediction (the
-	// original), 0 trains the model to reproduce the current token (a control for H1).
+	// original), 0 trains the model to reproduce the current token (a control for H1), 2 and 3
+	// the "labels shifted twice" mistakes (MaxTargetShift at most).
 	TargetShift int `json:"target_shift"`
+	// NoCausalMask trains and runs attention without the causal mask: every position sees the
+	// whole window, later tokens included (the "future leakage" fault). false is the original.
+	NoCausalMask bool `json:"no_causal_mask,omitempty"`
+	// RopeLayout is the RoPE pairing: RopeHalves ("" or "halves": dimension i rotates with
+	// i + hd/2, the original's and Hugging Face's rotate_half) or RopeInterleaved (dimension
+	// 2i rotates with 2i+1, Meta's original Llama and GPT-NeoX-style complex pairs).
+	RopeLayout string `json:"rope_layout,omitempty"`
+	// GQAMap is how query heads share kv heads: GQATile ("" or "tile": query head h reads kv
+	// head h mod n_kv_heads, candle's repeat as in the original) or GQAInterleave (query head h
+	// reads kv head h / (n_heads/n_kv_heads), PyTorch's repeat_interleave and Hugging Face's
+	// repeat_kv).
+	GQAMap string `json:"gqa_map,omitempty"`
 	// Optimizer is "muon-lion" (the original) or "adamw".
 	Optimizer string `json:"optimizer"`
 	// Tokenizer names the tokenizer of the ids ("r50k_base" or "" when unknown).
@@ -62,6 +75,45 @@ type Variant struct {
 	VocabMap string `json:"vocab_map,omitempty"`
 	// Seed of the initialisation and of the data order.
 	Seed int64 `json:"seed"`
+}
+
+// Conventions of Variant.RopeLayout and Variant.GQAMap, and the largest target shift.
+const (
+	RopeHalves      = "halves"
+	RopeInterleaved = "interleaved"
+	GQATile         = "tile"
+	GQAInterleave   = "interleave"
+	MaxTargetShift  = 3
+)
+
+// Rope returns the RoPE layout in effect (RopeHalves when unset).
+func (v Variant) Rope() string {
+	if v.RopeLayout == "" {
+		return RopeHalves
+	}
+	return v.RopeLayout
+}
+
+// GQA returns the query-head → kv-head mapping in effect (GQATile when unset).
+func (v Variant) GQA() string {
+	if v.GQAMap == "" {
+		return GQATile
+	}
+	return v.GQAMap
+}
+
+// CheckConventions validates TargetShift, RopeLayout and GQAMap.
+func (v Variant) CheckConventions() error {
+	if v.TargetShift < 0 || v.TargetShift > MaxTargetShift {
+		return fmt.Errorf("target_shift must be in [0, %d] (got %d)", MaxTargetShift, v.TargetShift)
+	}
+	if r := v.Rope(); r != RopeHalves && r != RopeInterleaved {
+		return fmt.Errorf("rope_layout must be %q or %q (got %q)", RopeHalves, RopeInterleaved, v.RopeLayout)
+	}
+	if g := v.GQA(); g != GQATile && g != GQAInterleave {
+		return fmt.Errorf("gqa_map must be %q or %q (got %q)", GQATile, GQAInterleave, v.GQAMap)
+	}
+	return nil
 }
 
 // DefaultVariant is the original architecture and training recipe.

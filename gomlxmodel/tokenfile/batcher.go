@@ -29,18 +29,18 @@ type Batcher struct {
 	cur   int
 }
 
-// NewBatcher returns a Batcher over ids at Position{0, 0}. shift is 1 for next-token targets
-// and 0 for the unshifted control (see Window).
+// NewBatcher returns a Batcher over ids at Position{0, 0}. shift is 1 for next-token targets,
+// 0 for the unshifted control, 2 or 3 for targets further ahead (see Window).
 func NewBatcher(ids []uint32, seqLen, batchSize, shift int, seed uint64) (*Batcher, error) {
 	if seqLen <= 0 || batchSize <= 0 {
 		return nil, fmt.Errorf("tokenfile: seq_len %d and batch size %d must be positive", seqLen, batchSize)
 	}
-	if shift != 0 && shift != 1 {
-		return nil, fmt.Errorf("tokenfile: shift %d, want 0 or 1", shift)
+	if shift < 0 || shift > MaxShift {
+		return nil, fmt.Errorf("tokenfile: target shift %d outside [0, %d]", shift, MaxShift)
 	}
-	n := NumWindows(len(ids), seqLen)
+	n := NumWindowsShift(len(ids), seqLen, shift)
 	if n == 0 {
-		return nil, fmt.Errorf("tokenfile: %d tokens hold no window of seq_len %d (need at least %d)", len(ids), seqLen, seqLen+1)
+		return nil, fmt.Errorf("tokenfile: %d tokens hold no window of seq_len %d (need at least %d)", len(ids), seqLen, seqLen+max(shift, 1))
 	}
 	b := &Batcher{ids: ids, seqLen: seqLen, batchSize: batchSize, shift: shift, seed: seed, n: n}
 	b.startEpoch(0)

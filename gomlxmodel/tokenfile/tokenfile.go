@@ -113,24 +113,33 @@ func CheckRange(path string, ids []uint32, vocabSize int) error {
 
 // NumWindows returns the number of windows of length seqLen in a file of n tokens: the k with
 // k·T+T+1 <= n, since window k's last target is token k·T+T.
-func NumWindows(n, seqLen int) int {
-	if seqLen <= 0 || n < seqLen+1 {
+func NumWindows(n, seqLen int) int { return NumWindowsShift(n, seqLen, 1) }
+
+// NumWindowsShift is NumWindows for targets shift tokens ahead: the k with
+// k·T+T+max(shift, 1) <= n (for shift 0 and 1 it equals NumWindows, so both see the same windows).
+func NumWindowsShift(n, seqLen, shift int) int {
+	need := seqLen + max(shift, 1)
+	if seqLen <= 0 || n < need {
 		return 0
 	}
-	return (n - 1) / seqLen
+	return (n-need)/seqLen + 1
 }
+
+// MaxShift is the largest target shift Window and NewBatcher accept.
+const MaxShift = 3
 
 // Window returns window k of ids: input = ids[k·T : k·T+T] and
 // target = ids[k·T+shift : k·T+T+shift]. shift 1 gives next-token targets (the original);
-// shift 0 gives the unshifted control, target == input. The slices alias ids. Window panics if
-// k is not below NumWindows(len(ids), seqLen) or shift is not 0 or 1.
+// shift 0 gives the unshifted control, target == input; 2 and 3 the "labels shifted twice"
+// faults. The slices alias ids. Window panics if k is not below
+// NumWindowsShift(len(ids), seqLen, shift) or shift is outside [0, MaxShift].
 func Window(ids []uint32, k, seqLen, shift int) (input, target []uint32) {
-	if shift != 0 && shift != 1 {
-		panic(fmt.Sprintf("tokenfile.Window: shift %d, want 0 or 1", shift))
+	if shift < 0 || shift > MaxShift {
+		panic(fmt.Sprintf("tokenfile.Window: shift %d outside [0, %d]", shift, MaxShift))
 	}
-	if k < 0 || k >= NumWindows(len(ids), seqLen) {
-		panic(fmt.Sprintf("tokenfile.Window: window %d out of range [0, %d) for %d tokens, seq_len %d",
-			k, NumWindows(len(ids), seqLen), len(ids), seqLen))
+	if n := NumWindowsShift(len(ids), seqLen, shift); k < 0 || k >= n {
+		panic(fmt.Sprintf("tokenfile.Window: window %d out of range [0, %d) for %d tokens, seq_len %d, shift %d",
+			k, n, len(ids), seqLen, shift))
 	}
 	s := k * seqLen
 	return ids[s : s+seqLen], ids[s+shift : s+seqLen+shift]

@@ -169,7 +169,7 @@ func TestWindowShift(t *testing.T) {
 			t.Fatalf("window %d: shift 0 target differs from input", k)
 		}
 	}
-	for _, bad := range []struct{ k, shift int }{{10, 1}, {-1, 1}, {0, 2}} {
+	for _, bad := range []struct{ k, shift int }{{10, 1}, {-1, 1}, {0, 4}, {0, -1}} {
 		func() {
 			defer func() {
 				if recover() == nil {
@@ -178,6 +178,18 @@ func TestWindowShift(t *testing.T) {
 			}()
 			Window(got, bad.k, T, bad.shift)
 		}()
+	}
+}
+
+// TestNumWindowsShift: window k needs tokens up to k·T+T−1+max(shift,1), counted by hand.
+func TestNumWindowsShift(t *testing.T) {
+	for _, c := range []struct{ n, T, shift, want int }{
+		{17, 16, 0, 1}, {17, 16, 1, 1}, {17, 16, 2, 0}, {18, 16, 2, 1}, {162, 16, 1, 10},
+		{162, 16, 2, 10}, {162, 16, 3, 9}, {16, 16, 0, 0}, {0, 16, 1, 0}, {50, 0, 1, 0},
+	} {
+		if got := NumWindowsShift(c.n, c.T, c.shift); got != c.want {
+			t.Errorf("NumWindowsShift(%d, %d, %d) = %d, want %d", c.n, c.T, c.shift, got, c.want)
+		}
 	}
 }
 
@@ -243,7 +255,7 @@ func TestBatcher(t *testing.T) {
 	})
 
 	t.Run("rows are windows", func(t *testing.T) {
-		for _, shift := range []int{0, 1} {
+		for _, shift := range []int{0, 1, 2, 3} {
 			in, tg, w := mk(1, shift).Next()
 			for r, k := range w {
 				for i := range T {
@@ -280,7 +292,7 @@ func TestBatcher(t *testing.T) {
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		for _, tc := range []struct{ n, T, B, shift int }{{8, 8, 1, 1}, {100, 0, 1, 1}, {100, 8, 0, 1}, {100, 8, 1, 2}} {
+		for _, tc := range []struct{ n, T, B, shift int }{{8, 8, 1, 1}, {100, 0, 1, 1}, {100, 8, 0, 1}, {100, 8, 1, 4}, {100, 8, 1, -1}, {9, 8, 1, 2}} {
 			if _, err := NewBatcher(make([]uint32, tc.n), tc.T, tc.B, tc.shift, 0); err == nil {
 				t.Errorf("NewBatcher(n=%d, T=%d, B=%d, shift=%d) accepted", tc.n, tc.T, tc.B, tc.shift)
 			}

@@ -244,9 +244,10 @@ func (t *Trainer) Params() (gomlxmodel.Params, error) {
 func (t *Trainer) Evaluate(ids []uint32, n int) (ce, acc, copyRate float64, err error) {
 	c := t.model.Config
 	T, B := c.MaxSeqLen, c.BatchSize
-	nw := min(n, tokenfile.NumWindows(len(ids), T))
+	shift := t.model.Variant.TargetShift
+	nw := min(n, tokenfile.NumWindowsShift(len(ids), T, shift))
 	if nw == 0 {
-		return 0, 0, 0, fmt.Errorf("validation data too short for one window of %d tokens", T+1)
+		return 0, 0, 0, fmt.Errorf("validation data too short for one window of %d tokens", T+max(shift, 1))
 	}
 	var sumCE, hits, copies, count float64
 	for start := 0; start < nw; start += B {
@@ -254,7 +255,7 @@ func (t *Trainer) Evaluate(ids []uint32, n int) (ce, acc, copyRate float64, err 
 		in := make([]int32, 0, bs*T)
 		tg := make([]int32, 0, bs*T)
 		for k := start; k < start+bs; k++ {
-			x, y := tokenfile.Window(ids, k, T, t.model.Variant.TargetShift)
+			x, y := tokenfile.Window(ids, k, T, shift)
 			in = append(in, toInt32(x)...)
 			tg = append(tg, toInt32(y)...)
 		}
