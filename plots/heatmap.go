@@ -54,7 +54,8 @@ func sequentialMap(min, max float64) (palette.ColorMap, error) {
 // pattern with queries as rows) and cols[c] the columns. Data with both
 // signs use a diverging blue-white-red map centred on 0; otherwise a
 // sequential dark-to-yellow map spans [min, max]. A colour bar on the right
-// shows the scale and the exact data range. Grids of at most 12x12 cells
+// shows the scale and the exact data range, and says when a sequential
+// scale does not start (or end) at 0. Grids of at most 12x12 cells
 // have their values printed in the cells; long label lists are thinned.
 func Heatmap(name, title, xlabel, ylabel string, rows, cols []string, values [][]float64) (Figure, error) {
 	const fn = "Heatmap"
@@ -116,6 +117,13 @@ func Heatmap(name, title, xlabel, ylabel string, rows, cols []string, values [][
 
 	// Colour bar column to the right: gap, bar, ticks and labels.
 	cbar := &colorBar{cmap: cmap, min: cmin, max: cmax, lo: lo, hi: hi, tick: p.Y.Tick.Label}
+	// A sequential scale spans the data, so its darkest colour need not mean 0: say so.
+	switch {
+	case cmin > 0:
+		cbar.note = []string{"colours start", "at " + formatValue(cmin) + ",", "not at 0"}
+	case cmax < 0:
+		cbar.note = []string{"colours end", "at " + formatValue(cmax) + ",", "not at 0"}
+	}
 	cbar.tick.Font.Size = 9
 	cbW := cbar.width()
 
@@ -269,6 +277,7 @@ type colorBar struct {
 	cmap             palette.ColorMap
 	min, max, lo, hi float64 // colour range, data range
 	tick             text.Style
+	note             []string // lines below the range, e.g. that the scale does not start at 0
 }
 
 var (
@@ -288,7 +297,7 @@ func (b *colorBar) ticks() []plot.Tick {
 }
 
 func (b *colorBar) rangeText() []string {
-	return []string{"min " + formatValue(b.lo), "max " + formatValue(b.hi)}
+	return append([]string{"min " + formatValue(b.lo), "max " + formatValue(b.hi)}, b.note...)
 }
 
 // width returns the width of the colour-bar column.

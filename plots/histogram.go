@@ -2,7 +2,10 @@ package plots
 
 import (
 	"fmt"
+	"image/color"
 	"math"
+
+	"gonum.org/v1/plot"
 
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -14,7 +17,27 @@ import (
 // counts. The legend column lists n, mean, std, min and max. Values must be
 // finite.
 func Histogram(name, title, xlabel string, values []float64, bins int) (Figure, error) {
-	const fn = "Histogram"
+	return histogram("Histogram", name, title, xlabel, values, bins, nil)
+}
+
+// Band is a range of the x axis that a claim is about, e.g. the top logits an observation
+// reported; HistogramWithBands shades it and names it in the legend.
+type Band struct {
+	Lo, Hi float64
+	Label  string
+}
+
+// bandColor is the translucent fill of a Band, drawn over the bars.
+var bandColor = color.NRGBA{R: 0xe6, G: 0x55, B: 0x0d, A: 0x50}
+
+// HistogramWithBands is Histogram with each band shaded across the full height and listed in
+// the legend, with the number and share of values inside it. The x range extends to show
+// every band whole.
+func HistogramWithBands(name, title, xlabel string, values []float64, bins int, bands ...Band) (Figure, error) {
+	return histogram("HistogramWithBands", name, title, xlabel, values, bins, bands)
+}
+
+func histogram(fn, name, title, xlabel string, values []float64, bins int, bands []Band) (Figure, error) {
 	if len(values) == 0 {
 		return Figure{}, fmt.Errorf("plots: %s: no values", fn)
 	}
@@ -70,11 +93,25 @@ func Histogram(name, title, xlabel string, values []float64, bins int) (Figure, 
 		h.LineStyle.Width = 0 // outlines would hide thin bars
 	}
 	p.Add(h)
+	for i, b := range bands {
+		if b.Hi < b.Lo || badNumber(b.Lo) != "" || badNumber(b.Hi) != "" {
+			return Figure{}, fmt.Errorf("plots: %s: band %d (%q) is [%v, %v]", fn, i, b.Label, b.Lo, b.Hi)
+		}
+	}
 	maxCount := 0.0
 	for _, b := range hbins {
 		maxCount = math.Max(maxCount, b.Weight)
 	}
 	p.Y.Min, p.Y.Max = niceBounds(0, maxCount*1.02)
+	if len(bands) > 0 {
+		xlo, xhi := blo, bhi
+		for _, b := range bands {
+			xlo, xhi = math.Min(xlo, b.Lo), math.Max(xhi, b.Hi)
+			p.Add(&vBand{lo: b.Lo, hi: b.Hi})
+		}
+		pad := 0.02 * (xhi - xlo)
+		p.X.Min, p.X.Max = xlo-pad, xhi+pad
+	}
 
 	leg := newLegend()
 	leg.Add(fmt.Sprintf("%d bins", bins), swatch{Palette[0]})
@@ -87,5 +124,26 @@ func Histogram(name, title, xlabel string, values []float64, bins int) (Figure, 
 	} {
 		leg.Add(s, textThumb{})
 	}
+	for _, b := range bands {
+		in := 0
+		for _, v := range values {
+			if v >= b.Lo && v <= b.Hi {
+				in++
+			}
+		}
+		leg.Add(b.Label, swatch{bandColor})
+		leg.Add(fmt.Sprintf("[%s, %s]: %d (%.1f%%)", formatValue(b.Lo), formatValue(b.Hi), in, 100*float64(in)/float64(len(values))), textThumb{})
+	}
 	return render(name, DefaultWidth, DefaultHeight, withSideLegend(p, leg))
+}
+
+// vBand shades the x range [lo, hi] over the full height of the data area.
+type vBand struct{ lo, hi float64 }
+
+func (b *vBand) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, _ := p.Transforms(&c)
+	pts := c.ClipPolygonXY(rectPts(trX(b.lo), c.Min.Y, trX(b.hi), c.Max.Y))
+	if len(pts) > 0 {
+		c.FillPolygon(bandColor, pts)
+	}
 }

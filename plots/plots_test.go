@@ -578,3 +578,23 @@ func TestSVGEmbeddedImagesArePNG(t *testing.T) {
 		t.Error("SVG font family has no fallback")
 	}
 }
+
+func TestCategoricalHeatmapAndBands(t *testing.T) {
+	cells := [][]string{{"refuted", "supported"}, {"untestable", "refuted"}}
+	f, err := CategoricalHeatmap("verdicts", "Verdicts", "checkpoint", "hypothesis", []string{"H1", "H2"}, []string{"a", "b"}, cells, VerdictCategories)
+	if err != nil || len(f.PNG) == 0 {
+		t.Fatalf("CategoricalHeatmap: %v", err)
+	}
+	cells[1][1] = "maybe"
+	if _, err := CategoricalHeatmap("verdicts", "Verdicts", "x", "y", []string{"H1", "H2"}, []string{"a", "b"}, cells, VerdictCategories); err == nil {
+		t.Fatal("CategoricalHeatmap with a word that is no category: want an error")
+	}
+	values := []float64{250, 251, 255, 262, 270, 240}
+	f, err = HistogramWithBands("band", "Self logits", "x", values, 5, Band{Lo: 248, Hi: 261, Label: "note"})
+	if err != nil || len(f.PNG) == 0 {
+		t.Fatalf("HistogramWithBands: %v", err)
+	}
+	if _, err := HistogramWithBands("band", "t", "x", values, 5, Band{Lo: 2, Hi: 1}); err == nil {
+		t.Fatal("HistogramWithBands with an inverted band: want an error")
+	}
+}
