@@ -1,0 +1,296 @@
+//go:build cgo && !noblas
+
+package blasdot
+
+/*
+#cgo LDFLAGS: -lopenblas
+
+// Declared here rather than through <cblas.h>, which Debian's alternatives may point at
+// another BLAS's header; the enums of cblas_sgemm are passed as their int values.
+void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha,
+	const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+char *openblas_get_config(void);
+char *openblas_get_corename(void);
+
+enum { rowMajor = 101, noTrans = 111, trans = 112 };
+
+// batched_sgemm runs C[i] = op(A + offA[i]) · op(B + offB[i]) for i in [0, batch), C[i] at
+// c + i*m*n: one cgo call per DotGeneral.
+static void batched_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda,
+		const long *offA, const float *b, int ldb, const long *offB, float *c, int batch) {
+	for (int i = 0; i < batch; i++) {
+		cblas_sgemm(rowMajor, ta ? trans : noTrans, tb ? trans : noTrans, m, n, k, 1.0f,
+			a + offA[i], lda, b + offB[i], ldb, 0.0f, c + (long)i * m * n, n);
+	}
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+)
+
+// enabledBuild says this build has OpenBLAS.
+const enabledBuild = true
+
+// executor is the type of simplego's nodeExecutor.
+type executor func(*simplego.Backend, *simplego.Node, []*simplego.Buffer, []bool) (*simplego.Buffer, error)
+
+//go:linkname nodeExecutors github.com/gomlx/gomlx/backends/simplego.nodeExecutors
+var nodeExecutors [backends.OpTypeLast]executor
+
+//go:linkname getBufferForShape github.com/gomlx/gomlx/backends/simplego.(*Backend).getBufferForShape
+func getBufferForShape(b *simplego.Backend, shape shapes.Shape) *simplego.Buffer
+
+var (
+	installOnce sync.Once
+	installErr  error
+	inEffect    string
+	original    executor
+	enabled     atomic.Bool
+
+	// Offsets of the unexported fields read, checked by Install.
+	offNodeShape, offNodeData, offBufShape, offBufFlat uintptr
+
+	// The DotGeneral node data's type and field offsets, checked on first use.
+	paramsMu   sync.Mutex
+	paramsType atomic.Pointer[paramsLayout]
+)
+
+type paramsLayout struct {
+	typ                                                    reflect.Type
+	lhsContracting, lhsBatch, rhsContracting, rhsBatch, bs uintptr
+}
+
+// Install puts the OpenBLAS DotGeneral in simplego's executor table, once per process; it
+// affects every simplego backend of the process. It returns an error (and leaves simplego's
+// kernel in effect) when GoMLX's internals are not the ones this package was written for.
+// With NANOSCOPE_MATMUL=simplego it does nothing.
+func Install() error {
+	installOnce.Do(func() {
+		if disabledByEnv() {
+			inEffect = "simplego (" + DisableEnv + "=simplego)"
+			return
+		}
+		if installErr = checkLayout(); installErr != nil {
+			inEffect = "simplego (OpenBLAS not installed: " + installErr.Error() + ")"
+			return
+		}
+		if os.Getenv("OPENBLAS_NUM_THREADS") == "" && os.Getenv("OMP_NUM_THREADS") == "" {
+			C.openblas_set_num_threads(1)
+		}
+		original = nodeExecutors[backends.OpTypeDotGeneral]
+		if original == nil {
+			installErr = fmt.Errorf("blasdot: simplego has no DotGeneral executor")
+			return
+		}
+		nodeExecutors[backends.OpTypeDotGeneral] = execDotGeneral
+		enabled.Store(true)
+		n := int(C.openblas_get_num_threads())
+		threads := "1 thread"
+		if n != 1 {
+			threads = fmt.Sprintf("%d threads", n)
+		}
+		inEffect = fmt.Sprintf("%s cblas_sgemm, %s kernel (%s)", openBLASVersion(),
+			C.GoString(C.openblas_get_corename()), threads)
+	})
+	return installErr
+}
+
+// InEffect describes the matrix product float32 DotGenerals of the go backend use, e.g.
+// "OpenBLAS 0.3.21 cblas_sgemm, Cooperlake kernel (1 thread)", or "simplego (...)" with the
+// reason when OpenBLAS is not in use. It is "simplego (blasdot not installed)" before Install.
+func InEffect() string {
+	if inEffect == "" || (!enabled.Load() && strings.HasPrefix(inEffect, "OpenBLAS")) {
+		if inEffect == "" {
+			return "simplego (blasdot not installed)"
+		}
+		return "simplego (blasdot disabled)"
+	}
+	return inEffect
+}
+
+// SetEnabled switches between OpenBLAS (true) and simplego's kernel (false) at run time, after
+// Install; for tests and benchmarks that compare the two in one process.
+func SetEnabled(on bool) { enabled.Store(on && original != nil) }
+
+// openBLASVersion is "OpenBLAS 0.3.21" from openblas_get_config's "OpenBLAS 0.3.21 DYNAMIC_ARCH …".
+func openBLASVersion() string {
+	f := strings.Fields(C.GoString(C.openblas_get_config()))
+	if len(f) >= 2 {
+		return f[0] + " " + f[1]
+	}
+	return "OpenBLAS"
+}
+
+// field returns the offset of the named field of struct type t, checking its type.
+func field(t reflect.Type, name string, want reflect.Type) (uintptr, error) {
+	f, ok := t.FieldByName(name)
+	if !ok || f.Type != want {
+		return 0, fmt.Errorf("GoMLX's %s.%s is not a %s (blasdot was written for GoMLX v0.26.0)", t, name, want)
+	}
+	return f.Offset, nil
+}
+
+var (
+	shapeType = reflect.TypeFor[shapes.Shape]()
+	anyType   = reflect.TypeFor[any]()
+	intsType  = reflect.TypeFor[[]int]()
+	intType   = reflect.TypeFor[int]()
+)
+
+// checkLayout finds and checks the unexported fields of simplego.Node and simplego.Buffer.
+func checkLayout() (err error) {
+	node, buf := reflect.TypeFor[simplego.Node](), reflect.TypeFor[simplego.Buffer]()
+	for _, f := range []struct {
+		off  *uintptr
+		t    reflect.Type
+		name string
+		want reflect.Type
+	}{
+		{&offNodeShape, node, "shape", shapeType},
+		{&offNodeData, node, "data", anyType},
+		{&offBufShape, buf, "shape", shapeType},
+		{&offBufFlat, buf, "flat", anyType},
+	} {
+		if *f.off, err = field(f.t, f.name, f.want); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// params reads the DotGeneral node data: the axes as listed and the batch size.
+func params(data any) (lc, lb, rc, rb []int, batch int, ok bool) {
+	t := reflect.TypeOf(data)
+	pl := paramsType.Load()
+	if pl == nil || pl.typ != t {
+		if pl = checkParams(t); pl == nil {
+			return nil, nil, nil, nil, 0, false
+		}
+	}
+	p := reflect.ValueOf(data).UnsafePointer() // *dotGeneralNodeData
+	lc = *(*[]int)(unsafe.Add(p, pl.lhsContracting))
+	lb = *(*[]int)(unsafe.Add(p, pl.lhsBatch))
+	rc = *(*[]int)(unsafe.Add(p, pl.rhsContracting))
+	rb = *(*[]int)(unsafe.Add(p, pl.rhsBatch))
+	batch = *(*int)(unsafe.Add(p, pl.bs))
+	return lc, lb, rc, rb, batch, true
+}
+
+// checkParams checks that t is a pointer to simplego's DotGeneral node data with the fields
+// params reads, and records their offsets; nil when it is not.
+func checkParams(t reflect.Type) *paramsLayout {
+	paramsMu.Lock()
+	defer paramsMu.Unlock()
+	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct ||
+		t.Elem().Name() != "dotGeneralNodeData" || t.Elem().PkgPath() != reflect.TypeFor[simplego.Node]().PkgPath() {
+		return nil
+	}
+	s := t.Elem()
+	pl := &paramsLayout{typ: t}
+	var err error
+	for _, f := range []struct {
+		off  *uintptr
+		name string
+		want reflect.Type
+	}{
+		{&pl.lhsContracting, "lhsContractingAxes", intsType},
+		{&pl.lhsBatch, "lhsBatchAxes", intsType},
+		{&pl.rhsContracting, "rhsContractingAxes", intsType},
+		{&pl.rhsBatch, "rhsBatchAxes", intsType},
+		{&pl.bs, "batchSize", intType},
+	} {
+		if *f.off, err = field(s, f.name, f.want); err != nil {
+			return nil
+		}
+	}
+	paramsType.Store(pl)
+	return pl
+}
+
+func nodeShape(n *simplego.Node) shapes.Shape {
+	return *(*shapes.Shape)(unsafe.Add(unsafe.Pointer(n), offNodeShape))
+}
+
+func nodeData(n *simplego.Node) any { return *(*any)(unsafe.Add(unsafe.Pointer(n), offNodeData)) }
+
+func bufShape(b *simplego.Buffer) shapes.Shape {
+	return *(*shapes.Shape)(unsafe.Add(unsafe.Pointer(b), offBufShape))
+}
+
+func bufFlat(b *simplego.Buffer) any { return *(*any)(unsafe.Add(unsafe.Pointer(b), offBufFlat)) }
+
+// execDotGeneral is the DotGeneral executor installed in simplego's table.
+func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+	if out := blasDot(backend, node, inputs); out != nil {
+		Stats.BLAS.Add(1)
+		return out, nil
+	}
+	Stats.Simplego.Add(1)
+	return original(backend, node, inputs, owned)
+}
+
+// blasDot computes the DotGeneral with sgemm, or returns nil when it cannot.
+func blasDot(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer) *simplego.Buffer {
+	if !enabled.Load() || len(inputs) != 2 {
+		return nil
+	}
+	ls, rs := bufShape(inputs[0]), bufShape(inputs[1])
+	if ls.DType != dtypes.Float32 || rs.DType != dtypes.Float32 {
+		return nil
+	}
+	lc, lb, rc, rb, batch, ok := params(nodeData(node))
+	if !ok {
+		return nil
+	}
+	p, ok := makePlan(ls.Dimensions, lc, lb, rs.Dimensions, rc, rb)
+	outShape := nodeShape(node)
+	if !ok || p.batch != batch || outShape.DType != dtypes.Float32 || outShape.Size() != p.batch*p.m*p.n {
+		return nil
+	}
+	a, _ := bufFlat(inputs[0]).([]float32)
+	b, _ := bufFlat(inputs[1]).([]float32)
+	if len(a) != ls.Size() || len(b) != rs.Size() || len(a) == 0 || len(b) == 0 {
+		return nil
+	}
+	out := getBufferForShape(backend, outShape)
+	if out == nil {
+		return nil
+	}
+	c := bufFlat(out).([]float32)
+	sgemm(p, a, b, c)
+	return out
+}
+
+// sgemm runs the plan: C[i] = op(A[i]) · op(B[i]) for every batch element.
+func sgemm(p plan, a, b, c []float32) {
+	offA, offB := make([]C.long, p.batch), make([]C.long, p.batch)
+	for i := range p.batch {
+		offA[i], offB[i] = C.long(p.offA[i]), C.long(p.offB[i])
+	}
+	C.batched_sgemm(cBool(p.a.trans), cBool(p.b.trans), C.int(p.m), C.int(p.n), C.int(p.k),
+		(*C.float)(unsafe.Pointer(&a[0])), C.int(p.a.ld), &offA[0],
+		(*C.float)(unsafe.Pointer(&b[0])), C.int(p.b.ld), &offB[0],
+		(*C.float)(unsafe.Pointer(&c[0])), C.int(p.batch))
+}
+
+func cBool(v bool) C.int {
+	if v {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,16 @@
+//go:build !cgo || noblas
+
+package blasdot
+
+// enabledBuild says this build has OpenBLAS.
+const enabledBuild = false
+
+// Install does nothing in this build (tag noblas, or cgo disabled): simplego's own kernel
+// computes every DotGeneral.
+func Install() error { return nil }
+
+// InEffect describes the matrix product in effect: simplego's own kernel in this build.
+func InEffect() string { return "simplego (noblas build)" }
+
+// SetEnabled does nothing in this build.
+func SetEnabled(bool) {}
