@@ -53,6 +53,11 @@ type Options struct {
 	// Resume continues the run whose checkpoint and training state are in Out; Config,
 	// Variant and Init are then taken from the checkpoint.
 	Resume bool
+	// TotalSteps, when positive, replaces the resumed checkpoint's total_steps (it must exceed
+	// the checkpoint's step): the run is extended. The WSD schedule is a function of the total,
+	// so the remaining steps follow the schedule of the new total (a run extended after its
+	// decay returns to the stable rate until decay_start_frac of the new total).
+	TotalSteps int
 	// Stop, when it becomes readable (closed), ends training after the current step with a
 	// checkpoint and ErrInterrupted.
 	Stop <-chan struct{}
@@ -298,6 +303,12 @@ func Run(opts Options) (Result, error) {
 			return res, fmt.Errorf("--resume: %w", err)
 		}
 		opts.Config, opts.Variant, opts.Init = ck.Meta.Config, ck.Meta.Variant, ck.Tensors
+		if opts.TotalSteps > 0 {
+			if opts.TotalSteps <= ck.Meta.Step {
+				return res, fmt.Errorf("total steps %d: the run in %s is already at step %d", opts.TotalSteps, opts.Out, ck.Meta.Step)
+			}
+			opts.Config.TotalSteps = opts.TotalSteps
+		}
 	}
 	c, v := opts.Config, opts.Variant
 	for name, ids := range map[string][]uint32{"train": opts.Train, "validation": opts.Val} {
@@ -368,7 +379,7 @@ func Run(opts Options) (Result, error) {
 		}
 		res.ValCE, res.ValAcc, res.ValCopy = ce, acc, cp
 		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "eval step %d: val CE %.4f  target acc %.3f  copy rate %.3f\n", step, ce, acc, cp)
+			fmt.Fprintf(opts.Progress, "eval step %d: val CE %.4f  next-token accuracy %.3f  copy rate %.3f\n", step, ce, acc, cp)
 		}
 		return enc.Encode(StepMetrics{Kind: "eval", Step: step, ElapsedS: time.Since(start).Seconds(), ValCE: &ce, ValAcc: &acc, ValCopy: &cp})
 	}
@@ -423,12 +434,15 @@ func Run(opts Options) (Result, error) {
 			res.TokensPerSec = float64(timedSteps) * tokensPerStep / trainTime.Seconds()
 		}
 		if opts.Progress != nil && (step%logEvery == 0 || step == c.TotalSteps-1) {
-			eta := time.Duration(0)
+			// The first step of a process includes compilation: no speed or ETA until a
+			// timed step exists.
+			speed := "  (first step: includes compilation)"
 			if res.TokensPerSec > 0 {
-				eta = time.Duration(float64(c.TotalSteps-step-1) * tokensPerStep / res.TokensPerSec * float64(time.Second))
+				eta := time.Duration(float64(c.TotalSteps-step-1) * tokensPerStep / res.TokensPerSec * float64(time.Second))
+				speed = fmt.Sprintf("  %6.0f tok/s  ETA %s", res.TokensPerSec, eta.Round(time.Second))
 			}
-			fmt.Fprintf(opts.Progress, "step %5d/%d  loss %.4f  ce %.4f  lr %.2e  |g| %.3f  %6.0f tok/s  ETA %s\n",
-				step+1, c.TotalSteps, m.Loss, m.CE, lr, m.GradNorm, res.TokensPerSec, eta.Round(time.Second))
+			fmt.Fprintf(opts.Progress, "step %5d/%d  loss %.4f  ce %.4f  lr %.2e  |g| %.3f%s\n",
+				step+1, c.TotalSteps, m.Loss, m.CE, lr, m.GradNorm, speed)
 		}
 		if opts.EvalEvery > 0 && (step+1)%opts.EvalEvery == 0 && step+1 < c.TotalSteps {
 			if err := evalNow(step + 1); err != nil {
