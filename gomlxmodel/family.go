@@ -1,0 +1,324 @@
+package gomlxmodel
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sort"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel/checkpoint"
+)
+
+// Family is one transformer architecture as the instruments see it: its parameters (names,
+// shapes, initialisers), a forward pass with hook points, and the conventions it runs under.
+// The investigated ternary model (Model), GPT2 and Llama implement it.
+//
+// Parameter names are the checkpoint's ("transformer.h.0.attn.c_attn.weight",
+// "model.layers.0.self_attn.q_proj.weight"); each is variable ScopeAndName(name) of the
+// context. Hook names follow TransformerLens (see HookNames).
+type Family interface {
+	// Arch names the family: "nanoscope", "gpt2" or "llama".
+	Arch() string
+	// Dims are the sizes the instruments need.
+	Dims() Dims
+	// ParamSpecs lists every parameter, sorted by name.
+	ParamSpecs() []ParamSpec
+	// Forward maps ids (B, T) int32 to logits (B, T, V), filling hooks when non-nil.
+	Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node
+	// Unembed maps a residual stream (…, D) through the final norm and the head to logits
+	// (…, V): the logit lens. Forward's logits are Unembed of the last residual stream.
+	Unembed(ctx *context.Context, resid *Node) *Node
+	// HookNames lists the hooks Forward fills, in forward order.
+	HookNames() []string
+	// Conventions lists the named conventions the model runs under, with their alternatives.
+	Conventions() []Convention
+	// WithConvention returns the same family under another value of one convention (the
+	// diagnosis flips them to test a hypothesis). The parameter set may change (tying).
+	WithConvention(name, value string) (Family, error)
+}
+
+// Dims are a family's sizes.
+type Dims struct {
+	VocabSize int
+	DModel    int
+	NLayers   int
+	NHeads    int
+	MaxSeq    int // longest sequence the model accepts; 0 when unbounded (RoPE)
+}
+
+// ParamSpec is one parameter: its checkpoint name, shape and initialiser.
+type ParamSpec struct {
+	Name  string
+	Shape []int
+	Init  InitKind
+}
+
+// Convention is one named convention of a family: its value in effect and the values it can
+// take, e.g. {"rope_pairing", "halves", ["halves", "interleaved"]}.
+type Convention struct {
+	Name   string
+	Value  string
+	Values []string
+}
+
+// Convention names shared by the families.
+const (
+	ConvRopePairing  = "rope_pairing"  // "halves" (HF rotate_half) | "interleaved" (pairs 2i, 2i+1)
+	ConvGQAMapping   = "gqa_mapping"   // "interleave" (HF repeat_kv: head h reads kv h / n_rep) | "tile" (h mod n_kv)
+	ConvCausal       = "causal"        // "true" | "false": the causal mask
+	ConvTiedHead     = "tied_head"     // "true" | "false"
+	ConvWeightLayout = "weight_layout" // GPT-2: "conv1d" ([in, out], HF) | "linear" ([out, in], nanoGPT)
+)
+
+func boolString(b bool) string { return fmt.Sprint(b) }
+
+func parseBool(name, value string) (bool, error) {
+	switch value {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, fmt.Errorf("convention %s: value %q is not one of [true false]", name, value)
+}
+
+func checkValue(name, value string, values ...string) error {
+	if !slices.Contains(values, value) {
+		return fmt.Errorf("convention %s: value %q is not one of %v", name, value, values)
+	}
+	return nil
+}
+
+// ParamShapes returns the shapes of f's parameters by name.
+func ParamShapes(f Family) map[string][]int {
+	out := map[string][]int{}
+	for _, p := range f.ParamSpecs() {
+		out[p.Name] = p.Shape
+	}
+	return out
+}
+
+// CheckFamilyParams checks that p holds exactly f's parameters with their shapes and sizes.
+func CheckFamilyParams(f Family, p Params) error {
+	want := ParamShapes(f)
+	for _, s := range f.ParamSpecs() {
+		t, ok := p[s.Name]
+		if !ok {
+			return fmt.Errorf("%s: missing parameter %s %v", f.Arch(), s.Name, s.Shape)
+		}
+		if !slices.Equal(t.Shape, s.Shape) {
+			return fmt.Errorf("%s: parameter %s: expected shape %v, found %v", f.Arch(), s.Name, s.Shape, t.Shape)
+		}
+		if n := numElems(t.Shape); n != len(t.Data) {
+			return fmt.Errorf("%s: parameter %s: shape %v needs %d values, found %d", f.Arch(), s.Name, t.Shape, n, len(t.Data))
+		}
+	}
+	names := make([]string, 0, len(p))
+	for n := range p {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if _, ok := want[n]; !ok {
+			return fmt.Errorf("%s: unexpected parameter %s", f.Arch(), n)
+		}
+	}
+	return nil
+}
+
+func numElems(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// InitFamilyParams draws f's parameters from their initialisers. As InitParams, each tensor
+// has its own random stream derived from (seed, name).
+func InitFamilyParams(f Family, seed int64) Params {
+	out := Params{}
+	for _, s := range f.ParamSpecs() {
+		data := make([]float32, numElems(s.Shape))
+		if s.Init.Normal {
+			h := fnv.New64a()
+			h.Write([]byte(s.Name))
+			rng := rand.New(rand.NewPCG(uint64(seed), h.Sum64()))
+			for i := range data {
+				data[i] = float32(rng.NormFloat64() * s.Init.Std)
+			}
+		} else {
+			for i := range data {
+				data[i] = s.Init.Value
+			}
+		}
+		out[s.Name] = checkpoint.Tensor{Shape: slices.Clone(s.Shape), Data: data}
+	}
+	return out
+}
+
+// NewFamilyContext puts f's parameters p into a fresh context, after CheckFamilyParams.
+func NewFamilyContext(f Family, p Params) (*context.Context, error) {
+	if err := CheckFamilyParams(f, p); err != nil {
+		return nil, err
+	}
+	ctx := context.New()
+	for _, s := range f.ParamSpecs() {
+		t := p[s.Name]
+		scope, vname := ScopeAndName(s.Name)
+		ctx.InAbsPath(scope).VariableWithValue(vname, tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
+	}
+	return ctx, nil
+}
+
+// FamilyRunner evaluates a family with fixed weights: the inference path of any family.
+type FamilyRunner struct {
+	Family  Family
+	Backend backends.Backend
+	Ctx     *context.Context
+}
+
+// NewFamilyRunner builds f with weights p on the backend of BackendConfig.
+func NewFamilyRunner(f Family, p Params) (*FamilyRunner, error) {
+	InstallDotGeneralGradient()
+	b, err := NewBackend()
+	if err != nil {
+		return nil, err
+	}
+	ctx, err := NewFamilyContext(f, p)
+	if err != nil {
+		return nil, err
+	}
+	return &FamilyRunner{Family: f, Backend: b, Ctx: ctx}, nil
+}
+
+// Logits returns the logits (B, T, V) for ids (B, T), flattened row-major.
+func (r *FamilyRunner) Logits(ids [][]int32) ([]float32, error) {
+	out, err := r.Capture(ids, nil)
+	if err != nil {
+		return nil, err
+	}
+	return out["logits"], nil
+}
+
+// Capture runs the forward pass and returns the logits under "logits" and the named hooks,
+// each flattened row-major, converted to float32.
+func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string][]float32, err error) {
+	d := r.Family.Dims()
+	if err := CheckIDs(ids, d.VocabSize); err != nil {
+		return nil, err
+	}
+	if d.MaxSeq > 0 && len(ids) > 0 && len(ids[0]) > d.MaxSeq {
+		return nil, fmt.Errorf("%d tokens exceed the %s model's %d positions", len(ids[0]), r.Family.Arch(), d.MaxSeq)
+	}
+	in, err := idsTensor(ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range hookNames {
+		if !slices.Contains(r.Family.HookNames(), n) {
+			return nil, fmt.Errorf("unknown hook %q for %s", n, r.Family.Arch())
+		}
+	}
+	defer func() { // graph construction panics on a malformed model; report it as an error
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s forward: %v", r.Family.Arch(), p)
+		}
+	}()
+	names := slices.Clone(hookNames)
+	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
+		hooks := Hooks{}
+		logits := r.Family.Forward(ctx, ids, hooks)
+		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
+		for _, n := range names {
+			outs = append(outs, ConvertDType(hooks[n], dtypes.Float32))
+		}
+		return outs
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer exec.Finalize()
+	res, err := exec.Exec(in)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]float32{}
+	for i, t := range res {
+		data, err := tensors.CopyFlatData[float32](t)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			out["logits"] = data
+		} else {
+			out[names[i-1]] = data
+		}
+	}
+	return out, nil
+}
+
+// linearIO applies a weight w stored [in, out] (HF Conv1D) or [out, in] (nn.Linear) to x
+// (…, in), giving (…, out). A nil bias is skipped.
+func linearIO(x, w, bias *Node, inOut bool) *Node {
+	wAxis := 1 // nn.Linear: contract x's last axis with w's axis 1
+	if inOut {
+		wAxis = 0
+	}
+	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{wAxis}, nil)
+	if bias != nil {
+		y = Add(y, broadcastLast(bias, y.Rank()))
+	}
+	return y
+}
+
+// pick returns x[…, i, …] along axis, dropping the axis: a product with a constant one-hot
+// vector rather than a Slice, whose gradient the Go backend cannot compute.
+func pick(x *Node, axis, i int) *Node {
+	oneHot := make([]float32, x.Shape().Dimensions[axis])
+	oneHot[i] = 1
+	sel := ConvertDType(Const(x.Graph(), oneHot), x.DType())
+	return DotGeneral(x, []int{axis}, nil, sel, []int{0}, nil)
+}
+
+// attend is scaled dot-product attention on q (B, H, T, hd), k and v (B, H, T, hd), causal when
+// asked; it records the pattern (B, H, T, T) under hookName and returns z (B, H, T, hd).
+func attend(q, k, v *Node, causal bool, hooks Hooks, hookName string) *Node {
+	hd := q.Shape().Dimensions[3]
+	t := q.Shape().Dimensions[2]
+	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
+	scores = DivScalar(scores, sqrtF(hd))
+	if causal {
+		scores = Add(scores, causalMask(q.Graph(), t, scores.DType()))
+	}
+	probs := Softmax(scores, -1)
+	hooks.set(hookName, probs)
+	return DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // (B, H, T, hd)
+}
+
+func sqrtF(n int) float64 { return math.Sqrt(float64(n)) }
+
+func sortSpecs(s []ParamSpec) {
+	sort.Slice(s, func(i, j int) bool { return s[i].Name < s[j].Name })
+}
+
+// blockHookNames lists the hooks of a single-stream pre-norm family: the embedding hooks
+// given, then per block resid_pre, attn.{hook_in, hook_pattern, hook_z, hook_out}, resid_mid,
+// mlp.{hook_in, hook_out}, resid_post, and finally ln_final.hook_out.
+func blockHookNames(embed []string, nLayers int) []string {
+	out := append([]string{}, embed...)
+	for i := 0; i < nLayers; i++ {
+		p := fmt.Sprintf("blocks.%d.", i)
+		out = append(out, p+"hook_resid_pre", p+"attn.hook_in", p+"attn.hook_pattern", p+"attn.hook_z",
+			p+"attn.hook_out", p+"hook_resid_mid", p+"mlp.hook_in", p+"mlp.hook_out", p+"hook_resid_post")
+	}
+	return append(out, "ln_final.hook_out")
+}

@@ -1,0 +1,104 @@
+package gomlxmodel
+
+import (
+	"fmt"
+	"slices"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel/config"
+)
+
+// Model is the investigated ternary model as a Family. Its conventions are the Variant's
+// switches (RopeLayout, GQAMap, NoCausalMask) and Config.WeightTied.
+var _ Family = Model{}
+
+// Arch is "nanoscope".
+func (m Model) Arch() string { return "nanoscope" }
+
+// Dims of the model. MaxSeq is 0: RoPE has no table of positions.
+func (m Model) Dims() Dims {
+	c := m.Config
+	return Dims{VocabSize: c.VocabSize, DModel: c.Dim, NLayers: c.NLayers, NHeads: c.NHeads}
+}
+
+// ParamSpecs lists the candle tensors of (Config, Variant) with the original's initialisers.
+func (m Model) ParamSpecs() []ParamSpec {
+	shapes := m.Config.TensorShapes(m.Variant)
+	out := make([]ParamSpec, 0, len(shapes))
+	for _, name := range config.SortedNames(shapes) {
+		out = append(out, ParamSpec{Name: name, Shape: slices.Clone(shapes[name]), Init: InitOf(name)})
+	}
+	return out
+}
+
+// Unembed is the final RMSNorm and the head. With mHC, callers pass the stream they lens
+// (s0, s1 or their mean, which is what Forward collapses to).
+func (m Model) Unembed(ctx *context.Context, resid *Node) *Node {
+	return m.Head(ctx, RMSNorm(resid, param(ctx, resid.Graph(), "norm_final.weight")))
+}
+
+// HookNames lists the hooks of Hooks for this configuration.
+func (m Model) HookNames() []string {
+	streams := []string{".s0"}
+	if m.Variant.MHC {
+		streams = append(streams, ".s1")
+	}
+	out := []string{"hook_embed"}
+	add := func(p string) {
+		for _, s := range streams {
+			out = append(out, p+s)
+		}
+	}
+	for i := 0; i < m.Config.NLayers; i++ {
+		p := fmt.Sprintf("blocks.%d.", i)
+		add(p + "hook_resid_pre")
+		out = append(out, p+"attn.hook_in", p+"attn.hook_pattern", p+"attn.hook_out")
+		add(p + "hook_resid_mid")
+		out = append(out, p+"ffn.hook_in", p+"ffn.hook_out")
+		add(p + "hook_resid_post")
+	}
+	return append(out, "hook_collapse", "norm_final.hook_out")
+}
+
+// Conventions of the model: RoPE pairing, GQA mapping, causal mask and tying.
+func (m Model) Conventions() []Convention {
+	return []Convention{
+		{ConvRopePairing, m.Variant.Rope(), []string{config.RopeHalves, config.RopeInterleaved}},
+		{ConvGQAMapping, m.Variant.GQA(), []string{config.GQATile, config.GQAInterleave}},
+		{ConvCausal, boolString(!m.Variant.NoCausalMask), []string{"true", "false"}},
+		{ConvTiedHead, boolString(m.Config.WeightTied), []string{"true", "false"}},
+	}
+}
+
+// WithConvention flips one convention.
+func (m Model) WithConvention(name, value string) (Family, error) {
+	switch name {
+	case ConvRopePairing:
+		if err := checkValue(name, value, config.RopeHalves, config.RopeInterleaved); err != nil {
+			return nil, err
+		}
+		m.Variant.RopeLayout = value
+	case ConvGQAMapping:
+		if err := checkValue(name, value, config.GQATile, config.GQAInterleave); err != nil {
+			return nil, err
+		}
+		m.Variant.GQAMap = value
+	case ConvCausal:
+		b, err := parseBool(name, value)
+		if err != nil {
+			return nil, err
+		}
+		m.Variant.NoCausalMask = !b
+	case ConvTiedHead:
+		b, err := parseBool(name, value)
+		if err != nil {
+			return nil, err
+		}
+		m.Config.WeightTied = b
+	default:
+		return nil, fmt.Errorf("nanoscope: no convention %q", name)
+	}
+	return m, nil
+}

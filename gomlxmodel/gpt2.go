@@ -1,0 +1,275 @@
+package gomlxmodel
+
+import (
+	"fmt"
+	"math"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+)
+
+// GPT-2 as Hugging Face transformers' GPT2LMHeadModel computes it (and nanoGPT, whose tensor
+// names are the same): learned position embeddings, pre-LayerNorm blocks with biases, fused
+// c_attn projecting to q, k, v, a GELU MLP of width n_inner (4·D by default), a final
+// LayerNorm and a head tied to the token embedding.
+//
+// Tensor names are Hugging Face's, with the "transformer." prefix:
+//
+//	transformer.wte.weight               (V, D)      token embedding
+//	transformer.wpe.weight               (P, D)      position embedding
+//	transformer.h.{i}.ln_1.{weight,bias} (D)
+//	transformer.h.{i}.attn.c_attn.weight (D, 3D)     [in, out] (Conv1D) or (3D, D) [out, in] (nn.Linear)
+//	transformer.h.{i}.attn.c_attn.bias   (3D)        q | k | v
+//	transformer.h.{i}.attn.c_proj.weight (D, D)
+//	transformer.h.{i}.attn.c_proj.bias   (D)
+//	transformer.h.{i}.ln_2.{weight,bias} (D)
+//	transformer.h.{i}.mlp.c_fc.weight    (D, F)      or (F, D)
+//	transformer.h.{i}.mlp.c_fc.bias      (F)
+//	transformer.h.{i}.mlp.c_proj.weight  (F, D)      or (D, F)
+//	transformer.h.{i}.mlp.c_proj.bias    (D)
+//	transformer.ln_f.{weight,bias}       (D)
+//	lm_head.weight                       (V, D)      only when the head is untied
+
+// GPT2Config is a GPT-2 configuration (config.json's n_embd, n_layer, ...) and its conventions.
+type GPT2Config struct {
+	VocabSize        int     // vocab_size
+	NPositions       int     // n_positions: rows of wpe, the longest sequence
+	DModel           int     // n_embd
+	NLayers          int     // n_layer
+	NHeads           int     // n_head
+	DInner           int     // n_inner, 4·n_embd when null
+	LayerNormEps     float64 // layer_norm_epsilon
+	Activation       string  // activation_function: "gelu_new" or "gelu_pytorch_tanh" (tanh approximation), "gelu" (erf)
+	InitializerRange float64 // initializer_range (0.02)
+
+	// Conventions.
+	WeightLayout string // GPT2Conv1D: weights stored [in, out] (HF Conv1D); GPT2Linear: [out, in] (nanoGPT nn.Linear)
+	TiedHead     bool   // tie_word_embeddings: logits = x · wteᵀ
+	Causal       bool   // the causal mask (false only to test the "future leakage" fault)
+}
+
+// GPT-2 weight layouts.
+const (
+	GPT2Conv1D = "conv1d"
+	GPT2Linear = "linear"
+)
+
+// GPT2 is the GPT-2 family.
+type GPT2 struct{ Config GPT2Config }
+
+var _ Family = GPT2{}
+
+// Validate checks the sizes and conventions.
+func (c GPT2Config) Validate() error {
+	switch {
+	case c.VocabSize <= 0 || c.NPositions <= 0 || c.DModel <= 0 || c.NLayers <= 0 || c.NHeads <= 0 || c.DInner <= 0:
+		return fmt.Errorf("gpt2: sizes must be positive: %+v", c)
+	case c.DModel%c.NHeads != 0:
+		return fmt.Errorf("gpt2: n_embd %d is not a multiple of n_head %d", c.DModel, c.NHeads)
+	case c.Activation != "gelu_new" && c.Activation != "gelu_pytorch_tanh" && c.Activation != "gelu":
+		return fmt.Errorf("gpt2: unsupported activation_function %q (want gelu_new, gelu_pytorch_tanh or gelu)", c.Activation)
+	case c.WeightLayout != GPT2Conv1D && c.WeightLayout != GPT2Linear:
+		return fmt.Errorf("gpt2: weight layout %q is not %q or %q", c.WeightLayout, GPT2Conv1D, GPT2Linear)
+	}
+	return nil
+}
+
+// Arch is "gpt2".
+func (m GPT2) Arch() string { return "gpt2" }
+
+// Dims of the model.
+func (m GPT2) Dims() Dims {
+	c := m.Config
+	return Dims{VocabSize: c.VocabSize, DModel: c.DModel, NLayers: c.NLayers, NHeads: c.NHeads, MaxSeq: c.NPositions}
+}
+
+// ParamSpecs lists the tensors with Hugging Face's initialisers (GPT2PreTrainedModel):
+// embeddings and weights N(0, initializer_range), the two c_proj weights of each block
+// N(0, initializer_range/√(2·n_layer)), biases 0, LayerNorm weight 1 and bias 0.
+func (m GPT2) ParamSpecs() []ParamSpec {
+	c := m.Config
+	d, f := c.DModel, c.DInner
+	normal := InitKind{Normal: true, Std: c.InitializerRange}
+	proj := InitKind{Normal: true, Std: c.InitializerRange / math.Sqrt(2*float64(c.NLayers))}
+	zero, one := InitKind{Value: 0}, InitKind{Value: 1}
+	w := func(in, out int) []int { // a weight in the configured layout
+		if c.WeightLayout == GPT2Linear {
+			return []int{out, in}
+		}
+		return []int{in, out}
+	}
+	out := []ParamSpec{
+		{"transformer.wte.weight", []int{c.VocabSize, d}, normal},
+		{"transformer.wpe.weight", []int{c.NPositions, d}, normal},
+		{"transformer.ln_f.weight", []int{d}, one},
+		{"transformer.ln_f.bias", []int{d}, zero},
+	}
+	if !c.TiedHead {
+		out = append(out, ParamSpec{"lm_head.weight", []int{c.VocabSize, d}, normal})
+	}
+	for i := 0; i < c.NLayers; i++ {
+		p := fmt.Sprintf("transformer.h.%d.", i)
+		out = append(out,
+			ParamSpec{p + "ln_1.weight", []int{d}, one},
+			ParamSpec{p + "ln_1.bias", []int{d}, zero},
+			ParamSpec{p + "attn.c_attn.weight", w(d, 3*d), normal},
+			ParamSpec{p + "attn.c_attn.bias", []int{3 * d}, zero},
+			ParamSpec{p + "attn.c_proj.weight", w(d, d), proj},
+			ParamSpec{p + "attn.c_proj.bias", []int{d}, zero},
+			ParamSpec{p + "ln_2.weight", []int{d}, one},
+			ParamSpec{p + "ln_2.bias", []int{d}, zero},
+			ParamSpec{p + "mlp.c_fc.weight", w(d, f), normal},
+			ParamSpec{p + "mlp.c_fc.bias", []int{f}, zero},
+			ParamSpec{p + "mlp.c_proj.weight", w(f, d), proj},
+			ParamSpec{p + "mlp.c_proj.bias", []int{d}, zero},
+		)
+	}
+	sortSpecs(out)
+	return out
+}
+
+// HookNames:
+//
+//	hook_embed                    (B, T, D)    token embeddings wte[ids]
+//	hook_pos_embed                (1, T, D)    position embeddings wpe[0:T]
+//	blocks.{i}.hook_resid_pre     (B, T, D)    residual stream entering block i
+//	blocks.{i}.attn.hook_in       (B, T, D)    ln_1 output
+//	blocks.{i}.attn.hook_pattern  (B, H, T, T) attention probabilities
+//	blocks.{i}.attn.hook_z        (B, T, H, hd) attention-weighted values, before c_proj
+//	blocks.{i}.attn.hook_out      (B, T, D)    attention output
+//	blocks.{i}.hook_resid_mid     (B, T, D)
+//	blocks.{i}.mlp.hook_in        (B, T, D)    ln_2 output
+//	blocks.{i}.mlp.hook_out       (B, T, D)    MLP output
+//	blocks.{i}.hook_resid_post    (B, T, D)
+//	ln_final.hook_out             (B, T, D)    the head's input
+func (m GPT2) HookNames() []string {
+	return blockHookNames([]string{"hook_embed", "hook_pos_embed"}, m.Config.NLayers)
+}
+
+// Forward maps ids (B, T) to logits (B, T, V).
+func (m GPT2) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
+	c := m.Config
+	g := ids.Graph()
+	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
+	tok := Reshape(Gather(param(ctx, g, "transformer.wte.weight"), Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
+	positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0)                                               // (T, 1): 0..T-1
+	pos := Reshape(Gather(param(ctx, g, "transformer.wpe.weight"), positions), 1, t, c.DModel)            // (1, T, D)
+	hooks.set("hook_embed", tok)
+	hooks.set("hook_pos_embed", pos)
+	x := Add(tok, pos) // (B, T, D)
+	for i := 0; i < c.NLayers; i++ {
+		x = m.block(ctx, i, x, hooks)
+	}
+	return m.unembed(ctx, x, hooks)
+}
+
+// block is one pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(·)).
+func (m GPT2) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
+	p, h := fmt.Sprintf("transformer.h.%d.", i), fmt.Sprintf("blocks.%d.", i)
+	hooks.set(h+"hook_resid_pre", x)
+	u := m.layerNorm(ctx, p+"ln_1", x) // (B, T, D)
+	hooks.set(h+"attn.hook_in", u)
+	y := m.attention(ctx, p+"attn.", h+"attn.", u, hooks)
+	hooks.set(h+"attn.hook_out", y)
+	x = Add(x, y)
+	hooks.set(h+"hook_resid_mid", x)
+	u = m.layerNorm(ctx, p+"ln_2", x)
+	hooks.set(h+"mlp.hook_in", u)
+	y = m.mlp(ctx, p+"mlp.", u)
+	hooks.set(h+"mlp.hook_out", y)
+	x = Add(x, y)
+	hooks.set(h+"hook_resid_post", x)
+	return x
+}
+
+// attention: fused c_attn → q, k, v; causal softmax(q·kᵀ/√hd)·v over H heads; c_proj.
+func (m GPT2) attention(ctx *context.Context, p, h string, u *Node, hooks Hooks) *Node {
+	c := m.Config
+	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
+	hd := c.DModel / c.NHeads
+	qkv := m.linear(ctx, p+"c_attn", u)       // (B, T, 3D)
+	qkv = Reshape(qkv, b, t, 3, c.NHeads, hd) // (B, T, 3, H, hd): q | k | v
+	heads := func(j int) *Node {              // (B, H, T, hd)
+		return TransposeAllAxes(pick(qkv, 2, j), 0, 2, 1, 3)
+	}
+	z := attend(heads(0), heads(1), heads(2), c.Causal, hooks, h+"hook_pattern") // (B, H, T, hd)
+	z = TransposeAllAxes(z, 0, 2, 1, 3)                                          // (B, T, H, hd)
+	hooks.set(h+"hook_z", z)
+	return m.linear(ctx, p+"c_proj", Reshape(z, b, t, c.DModel)) // (B, T, D)
+}
+
+// mlp: c_proj(gelu(c_fc(u))).
+func (m GPT2) mlp(ctx *context.Context, p string, u *Node) *Node {
+	return m.linear(ctx, p+"c_proj", gelu(m.linear(ctx, p+"c_fc", u), m.Config.Activation))
+}
+
+// linear applies weight p.weight in the configured layout and bias p.bias.
+func (m GPT2) linear(ctx *context.Context, p string, x *Node) *Node {
+	g := x.Graph()
+	return linearIO(x, param(ctx, g, p+".weight"), param(ctx, g, p+".bias"), m.Config.WeightLayout == GPT2Conv1D)
+}
+
+// layerNorm over the last axis: (x − mean)/√(var + eps)·weight + bias (biased variance).
+func (m GPT2) layerNorm(ctx *context.Context, p string, x *Node) *Node {
+	g := x.Graph()
+	mean := ReduceAndKeep(x, ReduceMean, -1)                        // (…, 1)
+	xc := Sub(x, mean)                                              // (…, D)
+	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)           // (…, 1)
+	xn := Div(xc, Sqrt(AddScalar(variance, m.Config.LayerNormEps))) // (…, D)
+	return Add(Mul(xn, broadcastLast(param(ctx, g, p+".weight"), x.Rank())), broadcastLast(param(ctx, g, p+".bias"), x.Rank()))
+}
+
+// Unembed is ln_f and the head.
+func (m GPT2) Unembed(ctx *context.Context, resid *Node) *Node { return m.unembed(ctx, resid, nil) }
+
+func (m GPT2) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
+	x = m.layerNorm(ctx, "transformer.ln_f", x)
+	hooks.set("ln_final.hook_out", x)
+	w := "transformer.wte.weight"
+	if !m.Config.TiedHead {
+		w = "lm_head.weight"
+	}
+	return linearIO(x, param(ctx, x.Graph(), w), nil, false) // (…, V): x · Wᵀ, W (V, D)
+}
+
+// Conventions: weight layout, tying and the causal mask.
+func (m GPT2) Conventions() []Convention {
+	c := m.Config
+	return []Convention{
+		{ConvWeightLayout, c.WeightLayout, []string{GPT2Conv1D, GPT2Linear}},
+		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}},
+		{ConvCausal, boolString(c.Causal), []string{"true", "false"}},
+	}
+}
+
+// WithConvention flips one convention. Flipping the weight layout changes which shapes the
+// family expects (a square weight reads transposed), which is the point of the test.
+func (m GPT2) WithConvention(name, value string) (Family, error) {
+	var err error
+	switch name {
+	case ConvWeightLayout:
+		err = checkValue(name, value, GPT2Conv1D, GPT2Linear)
+		m.Config.WeightLayout = value
+	case ConvTiedHead:
+		m.Config.TiedHead, err = parseBool(name, value)
+	case ConvCausal:
+		m.Config.Causal, err = parseBool(name, value)
+	default:
+		err = fmt.Errorf("gpt2: no convention %q", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// gelu is the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) ("gelu_new",
+// "gelu_pytorch_tanh"), or the exact 0.5·x·(1 + erf(x/√2)) ("gelu").
+func gelu(x *Node, kind string) *Node {
+	if kind == "gelu" {
+		return MulScalar(Mul(x, OnePlus(Erf(MulScalar(x, 1/math.Sqrt2)))), 0.5)
+	}
+	inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
+	return MulScalar(Mul(x, OnePlus(Tanh(inner))), 0.5)
+}

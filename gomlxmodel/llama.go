@@ -1,0 +1,246 @@
+package gomlxmodel
+
+import (
+	"fmt"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+
+	"nanoscope/gomlxmodel/config"
+)
+
+// Llama as Hugging Face transformers' LlamaForCausalLM computes it: RMSNorm pre-norm blocks,
+// rotary position embeddings on q and k, grouped-query attention (n_kv_heads ≤ n_heads), a
+// SwiGLU MLP, a final RMSNorm and a head tied to the embedding or not. No biases.
+//
+// Tensor names are Hugging Face's (weights nn.Linear [out, in]):
+//
+//	model.embed_tokens.weight                        (V, D)
+//	model.layers.{i}.input_layernorm.weight          (D)
+//	model.layers.{i}.self_attn.q_proj.weight         (H·hd, D)
+//	model.layers.{i}.self_attn.k_proj.weight         (Hkv·hd, D)
+//	model.layers.{i}.self_attn.v_proj.weight         (Hkv·hd, D)
+//	model.layers.{i}.self_attn.o_proj.weight         (D, H·hd)
+//	model.layers.{i}.post_attention_layernorm.weight (D)
+//	model.layers.{i}.mlp.gate_proj.weight            (F, D)
+//	model.layers.{i}.mlp.up_proj.weight              (F, D)
+//	model.layers.{i}.mlp.down_proj.weight            (D, F)
+//	model.norm.weight                                (D)
+//	lm_head.weight                                   (V, D)  only when the head is untied
+
+// LlamaConfig is a Llama configuration (config.json's hidden_size, ...) and its conventions.
+type LlamaConfig struct {
+	VocabSize        int     // vocab_size
+	DModel           int     // hidden_size
+	NLayers          int     // num_hidden_layers
+	NHeads           int     // num_attention_heads
+	NKVHeads         int     // num_key_value_heads (= NHeads without GQA)
+	HeadDim          int     // head_dim, hidden_size / num_attention_heads when absent
+	DFF              int     // intermediate_size
+	RMSNormEps       float64 // rms_norm_eps
+	RopeTheta        float64 // rope_theta, top level or under rope_parameters (transformers 5)
+	MaxPositions     int     // max_position_embeddings (informative: RoPE has no table)
+	InitializerRange float64 // initializer_range (0.02)
+
+	// Conventions.
+	RopePairing string // config.RopeHalves (HF rotate_half: i with i + hd/2) or config.RopeInterleaved (2i with 2i+1)
+	GQAMapping  string // config.GQAInterleave (HF repeat_kv: query head h reads kv head h / n_rep) or config.GQATile (h mod n_kv)
+	TiedHead    bool   // tie_word_embeddings: logits = x · embed_tokensᵀ
+	Causal      bool   // the causal mask (false only to test the "future leakage" fault)
+}
+
+// Llama is the Llama family.
+type Llama struct{ Config LlamaConfig }
+
+var _ Family = Llama{}
+
+// Validate checks the sizes and conventions.
+func (c LlamaConfig) Validate() error {
+	switch {
+	case c.VocabSize <= 0 || c.DModel <= 0 || c.NLayers <= 0 || c.NHeads <= 0 || c.NKVHeads <= 0 || c.HeadDim <= 0 || c.DFF <= 0:
+		return fmt.Errorf("llama: sizes must be positive: %+v", c)
+	case c.NHeads%c.NKVHeads != 0:
+		return fmt.Errorf("llama: num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NHeads, c.NKVHeads)
+	case c.HeadDim%2 != 0:
+		return fmt.Errorf("llama: head_dim %d is odd: RoPE rotates pairs", c.HeadDim)
+	case c.RopeTheta <= 0:
+		return fmt.Errorf("llama: rope_theta %v must be positive", c.RopeTheta)
+	case c.RopePairing != config.RopeHalves && c.RopePairing != config.RopeInterleaved:
+		return fmt.Errorf("llama: RoPE pairing %q is not %q or %q", c.RopePairing, config.RopeHalves, config.RopeInterleaved)
+	case c.GQAMapping != config.GQAInterleave && c.GQAMapping != config.GQATile:
+		return fmt.Errorf("llama: GQA mapping %q is not %q or %q", c.GQAMapping, config.GQAInterleave, config.GQATile)
+	}
+	return nil
+}
+
+// Arch is "llama".
+func (m Llama) Arch() string { return "llama" }
+
+// Dims of the model. MaxSeq is 0: RoPE runs at any length.
+func (m Llama) Dims() Dims {
+	c := m.Config
+	return Dims{VocabSize: c.VocabSize, DModel: c.DModel, NLayers: c.NLayers, NHeads: c.NHeads}
+}
+
+// ParamSpecs lists the tensors with Hugging Face's initialisers (LlamaPreTrainedModel):
+// embedding and every linear weight N(0, initializer_range), RMSNorm weights 1.
+func (m Llama) ParamSpecs() []ParamSpec {
+	c := m.Config
+	d, qd, kvd, f := c.DModel, c.NHeads*c.HeadDim, c.NKVHeads*c.HeadDim, c.DFF
+	normal, one := InitKind{Normal: true, Std: c.InitializerRange}, InitKind{Value: 1}
+	out := []ParamSpec{
+		{"model.embed_tokens.weight", []int{c.VocabSize, d}, normal},
+		{"model.norm.weight", []int{d}, one},
+	}
+	if !c.TiedHead {
+		out = append(out, ParamSpec{"lm_head.weight", []int{c.VocabSize, d}, normal})
+	}
+	for i := 0; i < c.NLayers; i++ {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		out = append(out,
+			ParamSpec{p + "input_layernorm.weight", []int{d}, one},
+			ParamSpec{p + "self_attn.q_proj.weight", []int{qd, d}, normal},
+			ParamSpec{p + "self_attn.k_proj.weight", []int{kvd, d}, normal},
+			ParamSpec{p + "self_attn.v_proj.weight", []int{kvd, d}, normal},
+			ParamSpec{p + "self_attn.o_proj.weight", []int{d, qd}, normal},
+			ParamSpec{p + "post_attention_layernorm.weight", []int{d}, one},
+			ParamSpec{p + "mlp.gate_proj.weight", []int{f, d}, normal},
+			ParamSpec{p + "mlp.up_proj.weight", []int{f, d}, normal},
+			ParamSpec{p + "mlp.down_proj.weight", []int{d, f}, normal},
+		)
+	}
+	sortSpecs(out)
+	return out
+}
+
+// HookNames:
+//
+//	hook_embed                    (B, T, D)     token embeddings
+//	blocks.{i}.hook_resid_pre     (B, T, D)     residual stream entering block i
+//	blocks.{i}.attn.hook_in       (B, T, D)     input_layernorm output
+//	blocks.{i}.attn.hook_pattern  (B, H, T, T)  attention probabilities
+//	blocks.{i}.attn.hook_z        (B, T, H, hd) attention-weighted values, before o_proj
+//	blocks.{i}.attn.hook_out      (B, T, D)     attention output
+//	blocks.{i}.hook_resid_mid     (B, T, D)
+//	blocks.{i}.mlp.hook_in        (B, T, D)     post_attention_layernorm output
+//	blocks.{i}.mlp.hook_out       (B, T, D)     MLP output
+//	blocks.{i}.hook_resid_post    (B, T, D)
+//	ln_final.hook_out             (B, T, D)     model.norm output, the head's input
+func (m Llama) HookNames() []string {
+	return blockHookNames([]string{"hook_embed"}, m.Config.NLayers)
+}
+
+// Forward maps ids (B, T) to logits (B, T, V).
+func (m Llama) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
+	c := m.Config
+	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
+	embed := param(ctx, ids.Graph(), "model.embed_tokens.weight")
+	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
+	hooks.set("hook_embed", x)
+	for i := 0; i < c.NLayers; i++ {
+		x = m.block(ctx, i, x, hooks)
+	}
+	return m.unembed(ctx, x, hooks)
+}
+
+// block is x + attn(rmsnorm(x)), then + mlp(rmsnorm(·)).
+func (m Llama) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
+	p, h := fmt.Sprintf("model.layers.%d.", i), fmt.Sprintf("blocks.%d.", i)
+	hooks.set(h+"hook_resid_pre", x)
+	u := m.rmsNorm(ctx, p+"input_layernorm.weight", x) // (B, T, D)
+	hooks.set(h+"attn.hook_in", u)
+	y := m.attention(ctx, p+"self_attn.", h+"attn.", u, hooks)
+	hooks.set(h+"attn.hook_out", y)
+	x = Add(x, y)
+	hooks.set(h+"hook_resid_mid", x)
+	u = m.rmsNorm(ctx, p+"post_attention_layernorm.weight", x)
+	hooks.set(h+"mlp.hook_in", u)
+	y = m.mlp(ctx, p+"mlp.", u)
+	hooks.set(h+"mlp.hook_out", y)
+	x = Add(x, y)
+	hooks.set(h+"hook_resid_post", x)
+	return x
+}
+
+// attention: q, k, v projections; RoPE on q and k in the configured pairing; kv heads shared
+// by n_rep = H/Hkv query heads in the configured mapping; causal softmax(q·kᵀ/√hd)·v; o_proj.
+func (m Llama) attention(ctx *context.Context, p, h string, u *Node, hooks Hooks) *Node {
+	c := m.Config
+	g := u.Graph()
+	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
+	lin := func(name string, x *Node) *Node { return linearIO(x, param(ctx, g, p+name+".weight"), nil, false) }
+	q := Reshape(lin("q_proj", u), b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
+	k := Reshape(lin("k_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	v := Reshape(lin("v_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	q = ApplyRoPELayout(q, c.RopeTheta, c.RopePairing)
+	k = ApplyRoPELayout(k, c.RopeTheta, c.RopePairing)
+	nRep := c.NHeads / c.NKVHeads
+	q = TransposeAllAxes(q, 0, 2, 1, 3)                               // (B, H, T, hd)
+	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
+	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
+	z := attend(q, k, v, c.Causal, hooks, h+"hook_pattern")           // (B, H, T, hd)
+	z = TransposeAllAxes(z, 0, 2, 1, 3)                               // (B, T, H, hd)
+	hooks.set(h+"hook_z", z)
+	return lin("o_proj", Reshape(z, b, t, c.NHeads*c.HeadDim)) // (B, T, D)
+}
+
+// mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)).
+func (m Llama) mlp(ctx *context.Context, p string, u *Node) *Node {
+	g := u.Graph()
+	lin := func(name string, x *Node) *Node { return linearIO(x, param(ctx, g, p+name+".weight"), nil, false) }
+	return lin("down_proj", Mul(silu(lin("gate_proj", u)), lin("up_proj", u)))
+}
+
+// rmsNorm: x / √(mean(x²) + rms_norm_eps) · weight.
+func (m Llama) rmsNorm(ctx *context.Context, name string, x *Node) *Node {
+	ms := ReduceAndKeep(Square(x), ReduceMean, -1) // (…, 1)
+	w := broadcastLast(param(ctx, x.Graph(), name), x.Rank())
+	return Mul(Div(x, Sqrt(AddScalar(ms, m.Config.RMSNormEps))), w) // (…, D)
+}
+
+// Unembed is model.norm and the head.
+func (m Llama) Unembed(ctx *context.Context, resid *Node) *Node { return m.unembed(ctx, resid, nil) }
+
+func (m Llama) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
+	x = m.rmsNorm(ctx, "model.norm.weight", x)
+	hooks.set("ln_final.hook_out", x)
+	w := "model.embed_tokens.weight"
+	if !m.Config.TiedHead {
+		w = "lm_head.weight"
+	}
+	return linearIO(x, param(ctx, x.Graph(), w), nil, false) // (…, V)
+}
+
+// Conventions: RoPE pairing, GQA mapping, tying and the causal mask.
+func (m Llama) Conventions() []Convention {
+	c := m.Config
+	return []Convention{
+		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}},
+		{ConvGQAMapping, c.GQAMapping, []string{config.GQAInterleave, config.GQATile}},
+		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}},
+		{ConvCausal, boolString(c.Causal), []string{"true", "false"}},
+	}
+}
+
+// WithConvention flips one convention.
+func (m Llama) WithConvention(name, value string) (Family, error) {
+	var err error
+	switch name {
+	case ConvRopePairing:
+		err = checkValue(name, value, config.RopeHalves, config.RopeInterleaved)
+		m.Config.RopePairing = value
+	case ConvGQAMapping:
+		err = checkValue(name, value, config.GQAInterleave, config.GQATile)
+		m.Config.GQAMapping = value
+	case ConvTiedHead:
+		m.Config.TiedHead, err = parseBool(name, value)
+	case ConvCausal:
+		m.Config.Causal, err = parseBool(name, value)
+	default:
+		err = fmt.Errorf("llama: no convention %q", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
