@@ -8,6 +8,8 @@ import (
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
+
+	"nanoscope/gomlxmodel/blasdot"
 )
 
 // DefaultBackend is the backend used when GOMLX_BACKEND is unset: the pure-Go backend with
@@ -61,16 +63,42 @@ func NewBackend() (backends.Backend, error) {
 	return b, nil
 }
 
-// newSimpleGo builds the pure-Go backend. simplego.New prints its parallelism setting on
-// stdout, which would corrupt the JSON our commands print there, so stdout is redirected to
-// stderr for the duration of the call.
+// newSimpleGo builds the pure-Go backend with its float32 matrix products computed by OpenBLAS
+// (package blasdot; MatMulInEffect says which kernel runs). simplego.New prints its parallelism
+// setting on stdout ("SimpleGo backend: parallelism set to -1"), which would corrupt the JSON
+// our commands print there and clutter every notebook cell, so stdout goes to /dev/null for the
+// duration of the call; its errors are returned, and GoMLX logs to stderr.
 func newSimpleGo(opts string) (backends.Backend, error) {
-	stdout := os.Stdout
-	os.Stdout = os.Stderr
-	defer func() { os.Stdout = stdout }()
-	b, err := simplego.New(opts)
+	if err := blasdot.Install(); err != nil {
+		fmt.Fprintf(os.Stderr, "nanoscope: %v; matrix products use simplego's kernel\n", err)
+	}
+	b, err := silenceStdout(func() (backends.Backend, error) { return simplego.New(opts) })
 	if err != nil {
 		return nil, fmt.Errorf("GOMLX_BACKEND go:%s: %w", opts, err)
 	}
 	return b, nil
+}
+
+// MatMulInEffect names the matrix product of the backend in effect: for the go backend the
+// kernel of float32 DotGenerals, e.g. "OpenBLAS 0.3.21 cblas_sgemm, Haswell kernel (1 thread)"
+// or "simplego (noblas build)"; "XLA" for the xla backend.
+func MatMulInEffect() string {
+	if name, _, _ := strings.Cut(BackendConfig(), ":"); name != "go" {
+		return "XLA (" + BackendConfig() + ")"
+	}
+	_ = blasdot.Install()
+	return blasdot.InEffect()
+}
+
+// silenceStdout runs f with os.Stdout pointed at /dev/null.
+func silenceStdout[T any](f func() (T, error)) (T, error) {
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return f()
+	}
+	defer null.Close()
+	stdout := os.Stdout
+	os.Stdout = null
+	defer func() { os.Stdout = stdout }()
+	return f()
 }

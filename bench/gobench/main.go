@@ -110,6 +110,7 @@ type flags struct {
 	part, optimizer                      string
 	mmM, mmK, mmN                        int
 	noTernary, noMHC                     bool
+	opProfile                            bool
 }
 
 func run() error {
@@ -137,6 +138,7 @@ func run() error {
 	flag.IntVar(&f.mmN, "n", 2048, "--part matmul: rows of w (N, K); the product is x·wᵀ (M, N), as the head's")
 	flag.StringVar(&f.optimizer, "optimizer", "muon-lion", "muon-lion (the original) or adamw: with --part step, the cost of Muon's Newton–Schulz shows as the difference")
 	flag.BoolVar(&f.noTernary, "no-ternary", false, "ablation: float linears (no BitLinear quantisation), to time its cost")
+	flag.BoolVar(&f.opProfile, "op-profile", false, "print the time per simplego op type and output shape over the timed steps on stderr")
 	flag.BoolVar(&f.noMHC, "no-mhc", false, "ablation: plain residual instead of mHC-lite, to time its cost")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -549,6 +551,9 @@ func bench(f flags) error {
 	defer stopProf()
 	clock := &stepClock{verbose: f.verbose}
 	clock.onStep = func(n int) {
+		if f.opProfile && n == f.warmup && f.steps > 0 {
+			startOpProfile()
+		}
 		if f.cpuProfile != "" && n == f.warmup && f.steps > 0 {
 			var err error
 			if prof, err = os.Create(f.cpuProfile); err == nil {
@@ -573,6 +578,9 @@ func bench(f flags) error {
 		return err
 	}
 	stopProf()
+	if f.opProfile {
+		writeOpProfile(os.Stderr, f.steps)
+	}
 	ts := clock.times
 	if len(ts) != total {
 		return fmt.Errorf("saw %d step lines from train.Run, want %d", len(ts), total)
