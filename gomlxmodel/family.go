@@ -322,3 +322,17 @@ func blockHookNames(embed []string, nLayers int) []string {
 	}
 	return append(out, "ln_final.hook_out")
 }
+
+// FamilyParameters returns the names (in ParamSpecs order), variables and graph values of f's
+// parameters in ctx, for code that differentiates with respect to all of them.
+func FamilyParameters(f Family, ctx *context.Context, g *Graph) (names []string, vars []*context.Variable, values []*Node) {
+	for _, s := range f.ParamSpecs() {
+		scope, vn := ScopeAndName(s.Name)
+		v := ctx.GetVariableByScopeAndName(scope, vn)
+		if v == nil {
+			panic(fmt.Sprintf("gomlxmodel: %s parameter %s not in context", f.Arch(), s.Name))
+		}
+		names, vars, values = append(names, s.Name), append(vars, v), append(values, v.ValueGraph(g))
+	}
+	return names, vars, values
+}
