@@ -7,6 +7,7 @@ package nbutil
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -146,4 +147,16 @@ func MustMeta(meta checkpoint.Meta, _ bool, err error) checkpoint.Meta {
 		panic(err)
 	}
 	return meta
+}
+
+// UpdateJSONFile reads the JSON at path into a T (a zero T when the file does not exist yet),
+// lets f change it and writes it back: how a notebook's cells, each a process of its own, pass
+// results on to a later cell.
+func UpdateJSONFile[T any](path string, f func(*T)) error {
+	var v T
+	if err := ReadJSONFile(path, &v); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	f(&v)
+	return WriteJSONFile(path, v)
 }
