@@ -1,7 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"nanoscope/gomlxmodel/corpus"
@@ -11,19 +17,88 @@ func init() {
 	register("corpus", "tokenize a source tree (GPT-2 BPE) into train/validation token files", runCorpus)
 }
 
+// languages maps a --lang name to the file endings taken from the tree.
+var languages = map[string][]string{
+	corpus.LangRust: {".rs"},
+	corpus.LangGo:   {".go"},
+	"python":        {".py"},
+	"c":             {".c", ".h"},
+	"cpp":           {".cc", ".cpp", ".cxx", ".hpp", ".hh"},
+	"java":          {".java"},
+	"javascript":    {".js", ".mjs"},
+	"typescript":    {".ts"},
+	"zig":           {".zig"},
+	"haskell":       {".hs"},
+}
+
+func languageNames() string {
+	names := make([]string, 0, len(languages))
+	for n := range languages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// detectLanguage returns the language with the most files under root (hidden directories and
+// testdata skipped, as the corpus builder does), and its file count.
+func detectLanguage(root string) (string, int, error) {
+	byExt := map[string]string{}
+	for lang, exts := range languages {
+		for _, e := range exts {
+			byExt[e] = lang
+		}
+	}
+	counts := map[string]int{}
+	err := filepath.WalkDir(root, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if p != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if lang, ok := byExt[filepath.Ext(d.Name())]; ok && d.Type().IsRegular() {
+			counts[lang]++
+		}
+		return nil
+	})
+	if err != nil {
+		return "", 0, err
+	}
+	best, n := "", 0
+	for lang, c := range counts {
+		if c > n || (c == n && lang < best) {
+			best, n = lang, c
+		}
+	}
+	return best, n, nil
+}
+
 func runCorpus(args []string) error {
-	fs := newFlags("corpus", "corpus [--src DIR] --out DIR [--vocab N] [--max-bytes N] [--val-frac F]")
-	src := fs.String("src", "", "source tree (default: Debian rust-src's Rust standard library, else $GOROOT/src)")
-	out := fs.String("out", "", "output directory (required)")
-	lang := fs.String("lang", "", "language of --src: rust or go (default: guessed for the default tree, rust for --src)")
-	vocab := fs.Int("vocab", 2048, "size of the compact vocabulary (most frequent ids + <unk>) for small models")
-	maxBytes := fs.Int64("max-bytes", 0, "cap on source bytes read (0: the whole tree)")
-	valFrac := fs.Float64("val-frac", 0.05, "fraction of files in the validation split")
-	if err := parse(fs, args); err != nil {
+	fs := newFlags("corpus", "corpus [--src DIR] [--lang LANG] --out DIR [--vocab N] [--max-bytes N] [--val-frac F]")
+	src := fs.String("src", "", "source `DIR` to tokenize (default: Debian rust-src's Rust standard library, else $GOROOT/src)")
+	out := fs.String("out", "", "output `DIR` (required)")
+	lang := fs.String("lang", "", "`LANG` of the files taken from --src: "+languageNames()+" (default: the language with the most files in the tree)")
+	vocab := fs.Int("vocab", 2048, "size `N` of the compact vocabulary (most frequent ids + <unk>) for small models, in [2, 50258]")
+	maxBytes := fs.Int64("max-bytes", 0, "cap `N` on source bytes read (0: the whole tree)")
+	valFrac := fs.Float64("val-frac", 0.05, "fraction `F` of files in the validation split, in (0, 1)")
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if *out == "" {
-		return fmt.Errorf("--out is required")
+	fs.require("out")
+	fs.intIn("vocab", *vocab, 2, corpus.GPT2VocabSize+1)
+	fs.intAtLeast("max-bytes", int(*maxBytes), 0)
+	fs.fraction("val-frac", *valFrac)
+	if *lang != "" {
+		if _, ok := languages[*lang]; !ok {
+			fs.fail("--lang must be one of %s (got %q)", languageNames(), *lang)
+		}
+	}
+	if err := fs.check(); err != nil {
+		return err
 	}
 	if *src == "" {
 		dir, l, err := corpus.DefaultSource()
@@ -34,9 +109,30 @@ func runCorpus(args []string) error {
 		if *lang == "" {
 			*lang = l
 		}
+	} else {
+		st, err := os.Stat(*src)
+		switch {
+		case errors.Is(err, iofs.ErrNotExist):
+			return fmt.Errorf("--src %s does not exist", *src)
+		case err != nil:
+			return fmt.Errorf("--src: %w", err)
+		case !st.IsDir():
+			return fmt.Errorf("--src %s is not a directory", *src)
+		}
+	}
+	if *lang == "" {
+		l, n, err := detectLanguage(*src)
+		if err != nil {
+			return fmt.Errorf("--src: %w", err)
+		}
+		if n == 0 {
+			return fmt.Errorf("--src %s has no source files of a known language (%s); pass --lang", *src, languageNames())
+		}
+		*lang = l
+		fmt.Fprintf(os.Stderr, "--src %s: %d %s files, the most of any language (--lang selects another)\n", *src, n, l)
 	}
 	start := time.Now()
-	st, err := corpus.Build(corpus.Options{Src: *src, Out: *out, Lang: *lang, Vocab: *vocab, MaxBytes: *maxBytes, ValFrac: *valFrac})
+	st, err := corpus.Build(corpus.Options{Src: *src, Out: *out, Lang: *lang, Ext: languages[*lang], Vocab: *vocab, MaxBytes: *maxBytes, ValFrac: *valFrac})
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,7 @@ func runDiagnose(args []string) error {
 	seeds := fs.String("seeds", "1,2,3", "seeds of the fresh initialisations the observation is checked against")
 	metrics := fs.String("metrics", "", "the run's metrics.jsonl (default: DIR/metrics.jsonl when present)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *dir == "" || *data == "" {

@@ -20,7 +20,7 @@ func runInspect(args []string) error {
 	fs := newFlags("inspect", "inspect --checkpoint DIR [--json]")
 	dir := fs.String("checkpoint", "", "checkpoint directory (required)")
 	asJSON := fs.Bool("json", false, "print the inspection as JSON")
-	if err := parse(fs, args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return err
 	}
 	if *dir == "" {

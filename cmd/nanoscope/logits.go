@@ -11,6 +11,7 @@ import (
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/config"
 	"nanoscope/gomlxmodel/corpus"
 )
 
@@ -92,43 +93,94 @@ type topJSON struct {
 	Logit   float64 `json:"logit"`
 }
 
-func parseIDs(s string) ([]int, error) {
+// parseIDs parses --tokens (see parseIDList).
+func parseIDs(s string) ([]int, error) { return parseIDList("tokens", s) }
+
+// parseIDList parses a comma-separated list of non-negative integer ids given to flag
+// flagName; an empty entry ("1,,2", a trailing comma) is an error.
+func parseIDList(flagName, s string) ([]int, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, usagef("--%s is empty", flagName)
+	}
 	var ids []int
-	for _, f := range strings.Split(s, ",") {
+	for i, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
-			continue
+			return nil, usagef("--%s %q: entry %d is empty", flagName, s, i+1)
 		}
 		id, err := strconv.Atoi(f)
 		if err != nil {
-			return nil, fmt.Errorf("--tokens: %q is not an integer id", f)
+			return nil, usagef("--%s: %q is not an integer id", flagName, f)
+		}
+		if id < 0 {
+			return nil, usagef("--%s: id %d is negative", flagName, id)
 		}
 		ids = append(ids, id)
-	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("--tokens is empty")
 	}
 	return ids, nil
 }
 
+// conventionFlags adds --rope-layout and --gqa-map, which run a checkpoint under another
+// convention than its meta.json records; apply sets them on the checkpoint's variant and
+// returns a note naming what was overridden ("" when nothing was).
+func conventionFlags(fs *flags) (apply func(ck *checkpoint.Checkpoint) string) {
+	rope := fs.String("rope-layout", "", "run under RoPE pairing `LAYOUT` (halves or interleaved) instead of the checkpoint's own")
+	gqa := fs.String("gqa-map", "", "run under query-head to kv-head `MAP` (tile or interleave) instead of the checkpoint's own")
+	return func(ck *checkpoint.Checkpoint) string {
+		v := &ck.Meta.Variant
+		var notes []string
+		if *rope != "" && *rope != v.Rope() {
+			notes = append(notes, fmt.Sprintf("rope layout %s instead of its %s", *rope, v.Rope()))
+			v.RopeLayout = *rope
+		}
+		if *gqa != "" && *gqa != v.GQA() {
+			notes = append(notes, fmt.Sprintf("gqa map %s instead of its %s", *gqa, v.GQA()))
+			v.GQAMap = *gqa
+		}
+		return strings.Join(notes, ", ")
+	}
+}
+
+// checkConventions validates --rope-layout and --gqa-map when given.
+func checkConventions(fs *flags) {
+	if fs.given("rope-layout") {
+		fs.oneOf("rope-layout", fs.Lookup("rope-layout").Value.String(), config.RopeHalves, config.RopeInterleaved)
+	}
+	if fs.given("gqa-map") {
+		fs.oneOf("gqa-map", fs.Lookup("gqa-map").Value.String(), config.GQATile, config.GQAInterleave)
+	}
+}
+
 func runLogits(args []string) error {
-	fs := newFlags("logits", "logits --checkpoint DIR --tokens 22184,1388,3419,1391 [--topk K] [--json] [--model-ids]")
-	dir := fs.String("checkpoint", "", "checkpoint directory (required)")
-	tokens := fs.String("tokens", "", "comma-separated token ids (GPT-2 ids; translated through the checkpoint's vocab.json if it has one)")
-	text := fs.String("text", "", "text to tokenize with GPT-2 BPE instead of --tokens")
-	topk := fs.Int("topk", 5, "predictions shown per position")
+	fs := newFlags("logits", "logits --checkpoint DIR (--tokens 22184,1388,3419,1391 | --text 'fn main() {') [--topk K] [--json] [--model-ids]")
+	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required)")
+	tokens := fs.String("tokens", "", "comma-separated token `IDS` (GPT-2 ids; translated through the checkpoint's vocab.json if it has one)")
+	text := fs.String("text", "", "`TEXT` to tokenize with GPT-2 BPE instead of --tokens")
+	topk := fs.Int("topk", 5, "predictions `K` shown per position, in [1, vocab_size]")
 	asJSON := fs.Bool("json", false, "print JSON: {\"tokens\":[...],\"positions\":[{\"top\":[{\"id\":..,\"logit\":..}]}]}")
 	modelIDs := fs.Bool("model-ids", false, "--tokens are the model's own ids (no vocab.json translation)")
-	if err := parse(fs, args); err != nil {
+	apply := conventionFlags(fs)
+	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || (*tokens == "") == (*text == "") {
-		return fmt.Errorf("--checkpoint and exactly one of --tokens or --text are required")
+	fs.require("checkpoint")
+	if (*tokens == "") == (*text == "") {
+		fs.fail("exactly one of --tokens and --text is required")
+	}
+	fs.intAtLeast("topk", *topk, 1)
+	fs.exclusive("text", "model-ids")
+	checkConventions(fs)
+	if err := fs.check(); err != nil {
+		return err
+	}
+	if err := checkpointDir("checkpoint", *dir); err != nil {
+		return err
 	}
 	ck, err := checkpoint.Load(*dir)
 	if err != nil {
 		return err
 	}
+	override := apply(ck)
 	tk, err := loadTokenizer(ck)
 	if err != nil {
 		return err
@@ -141,26 +193,44 @@ func runLogits(args []string) error {
 		for _, id := range tk.enc.Encode(*text) {
 			ids = append(ids, int(id))
 		}
+		if len(ids) == 0 {
+			return usagef("--text %q has no tokens", *text)
+		}
 	} else if ids, err = parseIDs(*tokens); err != nil {
 		return err
 	}
 	c := ck.Meta.Config
+	if *topk > c.VocabSize {
+		return usagef("--topk %d exceeds the checkpoint's vocab_size %d", *topk, c.VocabSize)
+	}
+	if len(ids) > c.MaxSeqLen {
+		return usagef("--tokens: %d tokens exceed the checkpoint's max_seq_len %d", len(ids), c.MaxSeqLen)
+	}
+	isUnk := func(m int) bool { return tk.vocab != nil && m == tk.vocab.Unk }
 	model := make([]int32, len(ids))
+	inputs := make([]string, len(ids)) // how each input is shown
 	for i, id := range ids {
 		m := id
 		if !*modelIDs {
 			m = tk.toModel(id)
+			if id >= corpus.GPT2VocabSize {
+				return usagef("--tokens: id %d at position %d is not a GPT-2 id (they are < %d; --model-ids takes the model's own ids)", id, i, corpus.GPT2VocabSize)
+			}
 		}
 		if m < 0 || m >= c.VocabSize {
-			return fmt.Errorf("token id %d at position %d is outside [0, vocab_size=%d)", id, i, c.VocabSize)
+			return usagef("--tokens: id %d at position %d is outside the model's ids [0, %d)", id, i, c.VocabSize)
 		}
-		if tk.vocab != nil && !*modelIDs && m == tk.vocab.Unk {
-			fmt.Fprintf(os.Stderr, "note: token %d at position %d is not in the compact vocabulary; the model sees <unk>\n", id, i)
+		inputs[i] = strconv.Itoa(id)
+		switch {
+		case !*modelIDs && tk.enc != nil:
+			inputs[i] += " " + strconv.Quote(tk.enc.DecodeOne(uint32(id)))
+		case tk.enc != nil:
+			inputs[i] += " " + strconv.Quote(tk.text(m))
+		}
+		if isUnk(m) && !*modelIDs {
+			inputs[i] += " (not in the compact vocabulary: the model sees <unk>)"
 		}
 		model[i] = int32(m)
-	}
-	if len(model) > c.MaxSeqLen {
-		return fmt.Errorf("%d tokens exceed max_seq_len %d", len(model), c.MaxSeqLen)
 	}
 	r, err := gomlxmodel.NewRunner(c, ck.Meta.Variant, ck.Tensors)
 	if err != nil {
@@ -171,7 +241,7 @@ func runLogits(args []string) error {
 		return err
 	}
 	V := c.VocabSize
-	k := min(max(*topk, 1), V)
+	k := *topk
 	out := logitsJSON{Tokens: ids}
 	for p := range model {
 		row := logits[p*V : (p+1)*V]
@@ -199,21 +269,23 @@ func runLogits(args []string) error {
 		return enc.Encode(out)
 	}
 	fmt.Printf("checkpoint %s (step %d, logged loss %.4f), vocab %d, backend %s\n", *dir, ck.Meta.Step, ck.Meta.Loss, V, gomlxmodel.BackendConfig())
+	if override != "" {
+		fmt.Printf("run with %s (--rope-layout/--gqa-map)\n", override)
+	}
+	fmt.Printf("markers: \"<- current token\" the prediction is this position's input (copying); \"<- next token\" it is the following input (the right next-token prediction); <unk> is never marked\n")
 	for p, pos := range out.Positions {
-		in := strconv.Itoa(ids[p])
-		if s := tk.text(int(model[p])); tk.enc != nil {
-			in += " " + strconv.Quote(s)
-		}
-		fmt.Printf("position %d  input %s\n", p, in)
+		fmt.Printf("position %d  input %s\n", p, inputs[p])
 		for rank, e := range pos.Top {
 			label := strconv.Itoa(e.ID)
 			if e.Text != nil {
 				label += " " + strconv.Quote(*e.Text)
 			}
-			mark := ""
-			if int(model[p]) == derefOr(e.ModelID, e.ID) {
+			mark, pred := "", derefOr(e.ModelID, e.ID)
+			switch {
+			case isUnk(pred):
+			case int(model[p]) == pred:
 				mark = "   <- current token"
-			} else if p+1 < len(model) && int(model[p+1]) == derefOr(e.ModelID, e.ID) {
+			case p+1 < len(model) && int(model[p+1]) == pred:
 				mark = "   <- next token"
 			}
 			fmt.Printf("  %d. %-28s logit %9.3f%s\n", rank+1, label, e.Logit, mark)

@@ -1,15 +1,19 @@
 // Command nanoscope is the headless face of the workbench: build a corpus, train the
 // investigated model, print its logits, inspect a checkpoint and diagnose the copying symptom.
 //
-// Every command has --help. Errors go to stderr as one line, with a non-zero exit status.
+// Every command has --help (printed on stdout). Errors go to stderr as one line; a wrong flag
+// or flag value exits with status 2 and a hint where the flags are described, any other
+// failure with status 1.
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
+	"strings"
 )
 
 type command struct {
@@ -23,40 +27,77 @@ func register(name, summary string, run func(args []string) error) {
 	commands[name] = command{summary, run}
 }
 
-func usage() {
-	fmt.Fprintf(os.Stderr, "nanoscope: reproduce and settle the \"model copies its input\" case.\n\nUsage: nanoscope COMMAND [flags]   (nanoscope COMMAND --help for its flags)\n\nCommands:\n")
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "nanoscope: reproduce and settle the \"model copies its input\" case.\n\nUsage: nanoscope COMMAND [flags]\n       nanoscope help COMMAND   (or nanoscope COMMAND --help: the command's flags)\n\nCommands:\n")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintf(os.Stderr, "\nBackend: GOMLX_BACKEND (default go:parallelism=-1; xla:<plugin> in binaries built with -tags xla).\n")
+	fmt.Fprintf(w, "\nBackend: GOMLX_BACKEND (default go:parallelism=-1; xla:<plugin> in binaries built with -tags xla).\n")
 }
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
-		if len(os.Args) < 2 {
-			os.Exit(2)
-		}
-		return
+	os.Exit(mainCode(os.Args[1:]))
+}
+
+// mainCode runs the command line args and returns the exit status.
+func mainCode(args []string) int {
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return 2
 	}
-	cmd, ok := commands[os.Args[1]]
+	switch args[0] {
+	case "-h", "-help", "--help":
+		usage(os.Stdout)
+		return 0
+	case "help":
+		if len(args) == 1 {
+			usage(os.Stdout)
+			return 0
+		}
+		if _, ok := commands[args[1]]; !ok || len(args) > 2 {
+			fmt.Fprintf(os.Stderr, "nanoscope help: unknown command %q\nRun 'nanoscope --help' for the commands.\n", strings.Join(args[1:], " "))
+			return 2
+		}
+		args = []string{args[1], "--help"}
+	}
+	name := args[0]
+	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "nanoscope: unknown command %q\n", os.Args[1])
-		usage()
-		os.Exit(2)
+		fmt.Fprintf(os.Stderr, "nanoscope: unknown command %q\nRun 'nanoscope --help' for the commands.\n", name)
+		return 2
 	}
-	if err := run(cmd, os.Args[2:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return
+	err := run(cmd, args[1:])
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(os.Stderr, "nanoscope %s: %s\nRun 'nanoscope %s --help' for its flags.\n", name, tidy(name, err.Error()), name)
+		return 2
+	}
+	fmt.Fprintf(os.Stderr, "nanoscope %s: %s\n", name, tidy(name, err.Error()))
+	return 1
+}
+
+// tidy makes an error message read once: it drops a leading segment that repeats the command's
+// name ("corpus: ..." under "nanoscope corpus:") and segments that repeat the one before
+// ("--resume: --resume: ...").
+func tidy(cmd, msg string) string {
+	msg = strings.ReplaceAll(msg, "\n", " ")
+	parts := strings.Split(msg, ": ")
+	out := parts[:0]
+	for i, p := range parts {
+		if (i == 0 && p == cmd) || (len(out) > 0 && out[len(out)-1] == p) {
+			continue
 		}
-		fmt.Fprintf(os.Stderr, "nanoscope %s: %v\n", os.Args[1], err)
-		os.Exit(1)
+		out = append(out, p)
 	}
+	return strings.Join(out, ": ")
 }
 
 // run calls the command, turning a panic from deep inside GoMLX into an ordinary error so
@@ -68,25 +109,4 @@ func run(cmd command, args []string) (err error) {
 		}
 	}()
 	return cmd.run(args)
-}
-
-// newFlags returns a FlagSet whose --help prints the command's usage and its flags.
-func newFlags(name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: nanoscope %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
-}
-
-// parse parses flags and rejects stray positional arguments.
-func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %v (see --help)", fs.Args())
-	}
-	return nil
 }

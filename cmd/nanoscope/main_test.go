@@ -49,9 +49,9 @@ func nanoscope(t *testing.T, args ...string) (stdout, stderr string, code int) {
 func TestHelpOnEveryCommand(t *testing.T) {
 	for name := range commands {
 		t.Run(name, func(t *testing.T) {
-			_, stderr, code := nanoscope(t, name, "--help")
-			if code != 0 || !strings.Contains(stderr, "Usage: nanoscope "+name) {
-				t.Fatalf("%s --help: exit %d, stderr %q", name, code, stderr)
+			stdout, stderr, code := nanoscope(t, name, "--help")
+			if code != 0 || !strings.Contains(stdout, "Usage: nanoscope "+name) || stderr != "" {
+				t.Fatalf("%s --help: exit %d, stdout %q, stderr %q", name, code, stdout, stderr)
 			}
 		})
 	}
@@ -143,7 +143,7 @@ func TestCorpusTrainLogitsAndStrictErrors(t *testing.T) {
 	}
 	// Out-of-range ids are rejected with their position.
 	_, stderr, code = nanoscope(t, "logits", "--checkpoint", ck, "--model-ids", "--tokens", "1,99999")
-	if code != 1 || !strings.Contains(stderr, "position 1") {
+	if code != 2 || !strings.Contains(stderr, "position 1") {
 		t.Fatalf("out-of-range id: exit %d, stderr %q", code, stderr)
 	}
 }
