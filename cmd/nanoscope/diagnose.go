@@ -5,12 +5,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/corpus"
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
@@ -19,41 +23,59 @@ func init() {
 }
 
 func runDiagnose(args []string) error {
-	fs := newFlags("diagnose", "diagnose --checkpoint DIR --data TOKENFILE [--observed FILE|note] [--positions N] [--json]")
-	dir := fs.String("checkpoint", "", "checkpoint directory (required)")
-	data := fs.String("data", "", "token file (u32 ids of the checkpoint's vocabulary, e.g. val.compact.bin for a compact-vocab model) (required)")
-	observed := fs.String("observed", "", `what was seen at inference: JSON {"input":[ids],"predicted":[ids],"logits":[values],"dim":D} in GPT-2 ids, or "note" for the investigation note's observation`)
-	positions := fs.Int("positions", 1024, "positions to evaluate (in windows of max_seq_len)")
-	seeds := fs.String("seeds", "1,2,3", "seeds of the fresh initialisations the observation is checked against")
-	metrics := fs.String("metrics", "", "the run's metrics.jsonl (default: DIR/metrics.jsonl when present)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
+	fs := newFlags("diagnose", "diagnose --checkpoint DIR [--data DIR|TOKENFILE] [--observed FILE|note] [--positions N] [--json | --format text|json|md|html] [--report PATH]")
+	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required)")
+	data := fs.String("data", "", "token data in the checkpoint's ids: a corpus `DIR` (its validation split: val.compact.bin for a compact-vocabulary model, else val.bin) or a token file; compact ids must have the checkpoint's vocab.json beside them (default: the corpus meta.json records)")
+	observed := fs.String("observed", "", "what was seen at inference: a JSON `FILE` {\"input\":[ids],\"predicted\":[ids],\"logits\":[values],\"dim\":D} in GPT-2 ids, or note for the investigation note's observation")
+	positions := fs.Int("positions", 1024, "`N` positions to evaluate (in windows of max_seq_len), at least 1")
+	seeds := fs.String("seeds", "1,2,3", "comma-separated `SEEDS` of the fresh initialisations the observation is checked against")
+	metrics := fs.String("metrics", "", "the run's metrics.jsonl `FILE` (default: DIR/metrics.jsonl when present)")
+	asJSON := fs.Bool("json", false, "print the whole report as JSON (the same as --format json)")
+	format := fs.String("format", "text", "report `FORMAT`: text, json, md (Markdown) or html (a self-contained page with figures)")
+	reportPath := fs.String("report", "", "write the report to `PATH` instead of stdout")
+	apply := conventionFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if *dir == "" || *data == "" {
-		return fmt.Errorf("--checkpoint and --data are required")
+	fs.require("checkpoint")
+	fs.intAtLeast("positions", *positions, 1)
+	fs.oneOf("format", *format, "text", "json", "md", "html")
+	checkConventions(fs)
+	if *asJSON {
+		if fs.given("format") && *format != "json" {
+			fs.fail("--json and --format %s exclude each other", *format)
+		}
+		*format = "json"
 	}
-	var seedList []int64
-	for _, f := range strings.Split(*seeds, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		x, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return fmt.Errorf("--seeds: %q is not an integer", f)
-		}
-		seedList = append(seedList, x)
+	if err := fs.check(); err != nil {
+		return err
+	}
+	seedIDs, err := parseIDList("seeds", *seeds)
+	if err != nil {
+		return err
+	}
+	seedList := make([]int64, len(seedIDs))
+	for i, x := range seedIDs {
+		seedList[i] = int64(x)
+	}
+	if err := checkpointDir("checkpoint", *dir); err != nil {
+		return err
 	}
 	ck, err := checkpoint.Load(*dir)
 	if err != nil {
 		return err
 	}
-	tokens, err := tokenfile.Read(*data)
+	override := apply(ck)
+	dataPath, err := tokenData(*data, ck)
 	if err != nil {
 		return err
 	}
-	if err := tokenfile.CheckRange(*data, tokens, ck.Meta.Config.VocabSize); err != nil {
+	tokens, err := tokenfile.Read(dataPath)
+	if err != nil {
 		return err
+	}
+	if err := tokenfile.CheckRange(dataPath, tokens, ck.Meta.Config.VocabSize); err != nil {
+		return fmt.Errorf("--data: %w", err)
 	}
 	var obs *analysis.Observed
 	switch *observed {
@@ -62,6 +84,11 @@ func runDiagnose(args []string) error {
 		obs = analysis.NoteObservation()
 	default:
 		if obs, err = analysis.ReadObserved(*observed); err != nil {
+			return fmt.Errorf("--observed: %w", err)
+		}
+	}
+	if obs != nil {
+		if err := observedInVocab(ck, obs, *observed); err != nil {
 			return err
 		}
 	}
@@ -69,40 +96,152 @@ func runDiagnose(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+	var w io.Writer = os.Stdout
+	var f *os.File
+	if *reportPath != "" {
+		if f, err = os.Create(*reportPath); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		defer f.Close()
+		w = f
 	}
-	printReport(os.Stdout, ck, *data, rep)
+	switch *format {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(rep)
+	case "md":
+		err = writeMarkdown(w, ck, dataPath, override, rep)
+	case "html":
+		err = writeHTML(w, ck, dataPath, override, rep)
+	default:
+		printFindings(w, rep)
+		if override != "" {
+			fmt.Fprintf(w, "run with %s (--rope-layout/--gqa-map)\n", override)
+		}
+		fmt.Fprintln(w)
+		printReport(w, ck, dataPath, rep)
+	}
+	if err != nil {
+		return err
+	}
+	if f != nil {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("--report: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "report written to %s\n", *reportPath)
+	}
 	return nil
 }
 
+// observedInVocab refuses an observation whose ids the checkpoint cannot represent: with a
+// compact vocabulary, ids outside it all read as <unk>, and the observation would be checked on
+// other inputs than the ones seen.
+func observedInVocab(ck *checkpoint.Checkpoint, obs *analysis.Observed, what string) error {
+	if !usesCompact(ck.Meta) {
+		return nil
+	}
+	path := filepath.Join(ck.Dir, ck.Meta.Variant.VocabMap)
+	voc, err := corpus.LoadVocab(path)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	seen := map[int]bool{}
+	for _, id := range append(slices.Clone(obs.Input), obs.Predicted...) {
+		if id >= 0 && id < corpus.GPT2VocabSize && int(voc.ToCompact(uint32(id))) == voc.Unk && !seen[id] {
+			seen[id] = true
+			missing = append(missing, fmt.Sprintf("%d %q", id, voc.Decode(uint32(voc.Unk))))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	enc, err := corpus.NewEncoder()
+	if err == nil {
+		missing = missing[:0]
+		for id := range seen {
+			missing = append(missing, fmt.Sprintf("%d %q", id, enc.DecodeOne(uint32(id))))
+		}
+		slices.Sort(missing)
+	}
+	ids, are := "ids", "are"
+	if len(missing) == 1 {
+		ids, are = "id", "is"
+	}
+	return fmt.Errorf("--observed %s: GPT-2 %s %s %s not in the checkpoint's vocabulary %s (the model would read <unk>), so the observation cannot be checked on this model",
+		what, ids, strings.Join(missing, ", "), are, path)
+}
+
+// printFindings writes the verdict first: healthy or not, and one line per finding.
+func printFindings(w io.Writer, r *analysis.Report) {
+	fmt.Fprintf(w, "healthy: %s\n", yesNo(r.Healthy))
+	if len(r.Findings) == 0 {
+		fmt.Fprintf(w, "findings: none\n")
+		return
+	}
+	fmt.Fprintf(w, "findings:\n")
+	for _, f := range r.Findings {
+		fmt.Fprintf(w, "  %s\n", findingLine(f))
+	}
+}
+
+// findingLine is "kind: detail (evidence k=v ...) — fix: ...".
+func findingLine(f analysis.Finding) string {
+	line := f.Kind + ": " + f.Detail
+	if ev := evidenceText(f.Evidence); ev != "" {
+		line += " (evidence " + ev + ")"
+	}
+	if len(f.Tensors) > 0 {
+		line += " [tensors " + strings.Join(f.Tensors, ", ") + "]"
+	}
+	if f.Fix != "" {
+		line += " — fix: " + f.Fix
+	}
+	return line
+}
+
+// evidenceText renders evidence as k=v pairs in key order.
+func evidenceText(ev map[string]any) string {
+	keys := make([]string, 0, len(ev))
+	for k := range ev {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		var v string
+		switch x := ev[k].(type) {
+		case float64:
+			v = strconv.FormatFloat(x, 'g', 4, 64)
+		case float32:
+			v = strconv.FormatFloat(float64(x), 'g', 4, 32)
+		default:
+			v = fmt.Sprint(x)
+		}
+		parts[i] = k + "=" + v
+	}
+	return strings.Join(parts, " ")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
 func printReport(w io.Writer, ck *checkpoint.Checkpoint, data string, r *analysis.Report) {
-	c, v, d, m := ck.Meta.Config, ck.Meta.Variant, r.Details, r.Metrics
+	c, v, d := ck.Meta.Config, ck.Meta.Variant, r.Details
 	fmt.Fprintf(w, "checkpoint %s: dim %d, %d layers, vocab %d, tied %v, ternary %v, mHC %v, target shift %d, step %d, meta loss %.4g\n",
 		ck.Dir, c.Dim, c.NLayers, c.VocabSize, c.WeightTied, v.Ternary, v.MHC, v.TargetShift, ck.Meta.Step, ck.Meta.Loss)
 	fmt.Fprintf(w, "data %s: %d positions in %d windows of %d\n\n", data, d.Positions, d.Windows, c.MaxSeqLen)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "metric\tvalue\n")
-	row := func(name string, format string, x any) { fmt.Fprintf(tw, "%s\t"+format+"\n", name, x) }
-	row("copy rate", "%.4f", m.CopyRate)
-	row("next-token accuracy", "%.4f", m.NextTokenAccuracy)
-	row("copy rate (next != current)", "%.4f", m.CopyRateNonRepeat)
-	row("next-token acc. (next != current)", "%.4f", m.NextAccuracyNonRepeat)
-	row("repeat rate (next == current)", "%.4f", m.RepeatRate)
-	row("loss shifted (CE / smoothed)", "%s", fmt.Sprintf("%.4f / %.4f", m.LossShifted, m.LossShiftedSmoothed))
-	row("loss unshifted (CE / smoothed)", "%s", fmt.Sprintf("%.4f / %.4f", m.LossUnshifted, m.LossUnshiftedSmoothed))
-	row("claimed loss (meta.json)", "%.4g", m.ClaimedLoss)
-	row("unigram entropy of the data", "%.4f", m.UnigramEntropy)
-	row("init-like", "%v", fmt.Sprintf("%v (%d/%d tensors moved from init)", m.InitLike, m.TensorsMoved, m.Tensors))
-	row("top logit within 1% of self logit", "%.4f", m.SelfSimilarityShare)
-	row("mean top / self logit", "%s", fmt.Sprintf("%.3f / %.3f", m.MeanTopLogit, m.MeanSelfLogit))
-	row("parity max |dlogits|", "%.3g", m.ParityMaxAbsDelta)
-	row("alpha_logit all 0 / grads all 0", "%s", fmt.Sprintf("%v / %v", m.AlphaLogitsAllZero, m.AlphaGradsAllZero))
-	row("dead parameters (grad exactly 0)", "%d", m.DeadParams)
-	row("loader hashes match file", "%v", m.LoaderHashesMatch)
+	for _, r := range metricRows(r) {
+		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	}
 	tw.Flush()
 
 	fmt.Fprintf(w, "\nlogit lens (copy rate / next-token accuracy):\n")
@@ -131,6 +270,29 @@ func printReport(w io.Writer, ck *checkpoint.Checkpoint, data string, r *analysi
 		fmt.Fprintf(w, "  %s %-10s %s\n     %s\n", h.ID, h.Verdict, h.Name, h.Evidence)
 	}
 	fmt.Fprintf(w, "\nsummary: %s\n", r.Summary)
+}
+
+// metricRows are the headline measurements as (name, value) rows.
+func metricRows(r *analysis.Report) [][2]string {
+	m := r.Metrics
+	return [][2]string{
+		{"copy rate", fmt.Sprintf("%.4f", m.CopyRate)},
+		{"next-token accuracy", fmt.Sprintf("%.4f", m.NextTokenAccuracy)},
+		{"copy rate (next != current)", fmt.Sprintf("%.4f", m.CopyRateNonRepeat)},
+		{"next-token acc. (next != current)", fmt.Sprintf("%.4f", m.NextAccuracyNonRepeat)},
+		{"repeat rate (next == current)", fmt.Sprintf("%.4f", m.RepeatRate)},
+		{"loss shifted (CE / smoothed)", fmt.Sprintf("%.4f / %.4f", m.LossShifted, m.LossShiftedSmoothed)},
+		{"loss unshifted (CE / smoothed)", fmt.Sprintf("%.4f / %.4f", m.LossUnshifted, m.LossUnshiftedSmoothed)},
+		{"claimed loss (meta.json)", fmt.Sprintf("%.4g", m.ClaimedLoss)},
+		{"unigram entropy of the data", fmt.Sprintf("%.4f", m.UnigramEntropy)},
+		{"init-like", fmt.Sprintf("%v (%d/%d tensors moved from init)", m.InitLike, m.TensorsMoved, m.Tensors)},
+		{"top logit within 1% of self logit", fmt.Sprintf("%.4f", m.SelfSimilarityShare)},
+		{"mean top / self logit", fmt.Sprintf("%.3f / %.3f", m.MeanTopLogit, m.MeanSelfLogit)},
+		{"parity max |dlogits|", fmt.Sprintf("%.3g", m.ParityMaxAbsDelta)},
+		{"alpha_logit all 0 / grads all 0", fmt.Sprintf("%v / %v", m.AlphaLogitsAllZero, m.AlphaGradsAllZero)},
+		{"dead parameters (grad exactly 0)", fmt.Sprintf("%d", m.DeadParams)},
+		{"loader hashes match file", fmt.Sprintf("%v", m.LoaderHashesMatch)},
+	}
 }
 
 func fmtFloats(xs []float64) string {
