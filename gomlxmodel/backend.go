@@ -10,6 +10,7 @@ import (
 	"github.com/gomlx/gomlx/backends/simplego"
 
 	"nanoscope/gomlxmodel/blasdot"
+	"nanoscope/gomlxmodel/fastops"
 )
 
 // DefaultBackend is the backend used when GOMLX_BACKEND is unset: the pure-Go backend with
@@ -64,13 +65,17 @@ func NewBackend() (backends.Backend, error) {
 }
 
 // newSimpleGo builds the pure-Go backend with its float32 matrix products computed by OpenBLAS
-// (package blasdot; MatMulInEffect says which kernel runs). simplego.New prints its parallelism
+// (package blasdot; MatMulInEffect says which kernel runs) and its float32 reductions and
+// broadcasts by strided loops (package fastops, bit-identical to simplego's). simplego.New prints its parallelism
 // setting on stdout ("SimpleGo backend: parallelism set to -1"), which would corrupt the JSON
 // our commands print there and clutter every notebook cell, so stdout goes to /dev/null for the
 // duration of the call; its errors are returned, and GoMLX logs to stderr.
 func newSimpleGo(opts string) (backends.Backend, error) {
 	if err := blasdot.Install(); err != nil {
 		fmt.Fprintf(os.Stderr, "nanoscope: %v; matrix products use simplego's kernel\n", err)
+	}
+	if err := fastops.Install(); err != nil {
+		fmt.Fprintf(os.Stderr, "nanoscope: %v; reductions use simplego's kernels\n", err)
 	}
 	b, err := silenceStdout(func() (backends.Backend, error) { return simplego.New(opts) })
 	if err != nil {

@@ -40,30 +40,19 @@ import (
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+
+	"nanoscope/gomlxmodel/internal/sgohook"
 )
 
 // enabledBuild says this build has OpenBLAS.
 const enabledBuild = true
 
-// executor is the type of simplego's nodeExecutor.
-type executor func(*simplego.Backend, *simplego.Node, []*simplego.Buffer, []bool) (*simplego.Buffer, error)
-
-//go:linkname nodeExecutors github.com/gomlx/gomlx/backends/simplego.nodeExecutors
-var nodeExecutors [backends.OpTypeLast]executor
-
-//go:linkname getBufferForShape github.com/gomlx/gomlx/backends/simplego.(*Backend).getBufferForShape
-func getBufferForShape(b *simplego.Backend, shape shapes.Shape) *simplego.Buffer
-
 var (
 	installOnce sync.Once
 	installErr  error
 	inEffect    string
-	original    executor
+	original    sgohook.Executor
 	enabled     atomic.Bool
-
-	// Offsets of the unexported fields read, checked by Install.
-	offNodeShape, offNodeData, offBufShape, offBufFlat uintptr
 
 	// The DotGeneral node data's type and field offsets, checked on first use.
 	paramsMu   sync.Mutex
@@ -85,19 +74,18 @@ func Install() error {
 			inEffect = "simplego (" + DisableEnv + "=simplego)"
 			return
 		}
-		if installErr = checkLayout(); installErr != nil {
+		if installErr = sgohook.Check(); installErr != nil {
 			inEffect = "simplego (OpenBLAS not installed: " + installErr.Error() + ")"
 			return
 		}
 		if os.Getenv("OPENBLAS_NUM_THREADS") == "" && os.Getenv("OMP_NUM_THREADS") == "" {
 			C.openblas_set_num_threads(1)
 		}
-		original = nodeExecutors[backends.OpTypeDotGeneral]
-		if original == nil {
+		if original = sgohook.Replace(backends.OpTypeDotGeneral, execDotGeneral); original == nil {
+			sgohook.Replace(backends.OpTypeDotGeneral, nil)
 			installErr = fmt.Errorf("blasdot: simplego has no DotGeneral executor")
 			return
 		}
-		nodeExecutors[backends.OpTypeDotGeneral] = execDotGeneral
 		enabled.Store(true)
 		n := int(C.openblas_get_num_threads())
 		threads := "1 thread"
@@ -136,42 +124,10 @@ func openBLASVersion() string {
 	return "OpenBLAS"
 }
 
-// field returns the offset of the named field of struct type t, checking its type.
-func field(t reflect.Type, name string, want reflect.Type) (uintptr, error) {
-	f, ok := t.FieldByName(name)
-	if !ok || f.Type != want {
-		return 0, fmt.Errorf("GoMLX's %s.%s is not a %s (blasdot was written for GoMLX v0.26.0)", t, name, want)
-	}
-	return f.Offset, nil
-}
-
 var (
-	shapeType = reflect.TypeFor[shapes.Shape]()
-	anyType   = reflect.TypeFor[any]()
-	intsType  = reflect.TypeFor[[]int]()
-	intType   = reflect.TypeFor[int]()
+	intsType = reflect.TypeFor[[]int]()
+	intType  = reflect.TypeFor[int]()
 )
-
-// checkLayout finds and checks the unexported fields of simplego.Node and simplego.Buffer.
-func checkLayout() (err error) {
-	node, buf := reflect.TypeFor[simplego.Node](), reflect.TypeFor[simplego.Buffer]()
-	for _, f := range []struct {
-		off  *uintptr
-		t    reflect.Type
-		name string
-		want reflect.Type
-	}{
-		{&offNodeShape, node, "shape", shapeType},
-		{&offNodeData, node, "data", anyType},
-		{&offBufShape, buf, "shape", shapeType},
-		{&offBufFlat, buf, "flat", anyType},
-	} {
-		if *f.off, err = field(f.t, f.name, f.want); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // params reads the DotGeneral node data: the axes as listed and the batch size.
 func params(data any) (lc, lb, rc, rb []int, batch int, ok bool) {
@@ -214,25 +170,13 @@ func checkParams(t reflect.Type) *paramsLayout {
 		{&pl.rhsBatch, "rhsBatchAxes", intsType},
 		{&pl.bs, "batchSize", intType},
 	} {
-		if *f.off, err = field(s, f.name, f.want); err != nil {
+		if *f.off, err = sgohook.FieldOffset(s, f.name, f.want); err != nil {
 			return nil
 		}
 	}
 	paramsType.Store(pl)
 	return pl
 }
-
-func nodeShape(n *simplego.Node) shapes.Shape {
-	return *(*shapes.Shape)(unsafe.Add(unsafe.Pointer(n), offNodeShape))
-}
-
-func nodeData(n *simplego.Node) any { return *(*any)(unsafe.Add(unsafe.Pointer(n), offNodeData)) }
-
-func bufShape(b *simplego.Buffer) shapes.Shape {
-	return *(*shapes.Shape)(unsafe.Add(unsafe.Pointer(b), offBufShape))
-}
-
-func bufFlat(b *simplego.Buffer) any { return *(*any)(unsafe.Add(unsafe.Pointer(b), offBufFlat)) }
 
 // execDotGeneral is the DotGeneral executor installed in simplego's table.
 func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
@@ -249,29 +193,29 @@ func blasDot(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.
 	if !enabled.Load() || len(inputs) != 2 {
 		return nil
 	}
-	ls, rs := bufShape(inputs[0]), bufShape(inputs[1])
+	ls, rs := sgohook.BufferShape(inputs[0]), sgohook.BufferShape(inputs[1])
 	if ls.DType != dtypes.Float32 || rs.DType != dtypes.Float32 {
 		return nil
 	}
-	lc, lb, rc, rb, batch, ok := params(nodeData(node))
+	lc, lb, rc, rb, batch, ok := params(sgohook.NodeData(node))
 	if !ok {
 		return nil
 	}
 	p, ok := makePlan(ls.Dimensions, lc, lb, rs.Dimensions, rc, rb)
-	outShape := nodeShape(node)
+	outShape := sgohook.NodeShape(node)
 	if !ok || p.batch != batch || outShape.DType != dtypes.Float32 || outShape.Size() != p.batch*p.m*p.n {
 		return nil
 	}
-	a, _ := bufFlat(inputs[0]).([]float32)
-	b, _ := bufFlat(inputs[1]).([]float32)
+	a, _ := sgohook.BufferFlat(inputs[0]).([]float32)
+	b, _ := sgohook.BufferFlat(inputs[1]).([]float32)
 	if len(a) != ls.Size() || len(b) != rs.Size() || len(a) == 0 || len(b) == 0 {
 		return nil
 	}
-	out := getBufferForShape(backend, outShape)
+	out := sgohook.NewBuffer(backend, outShape)
 	if out == nil {
 		return nil
 	}
-	c := bufFlat(out).([]float32)
+	c := sgohook.BufferFlat(out).([]float32)
 	sgemm(p, a, b, c)
 	return out
 }

@@ -11,14 +11,13 @@
 // rhsCross]. Every other dtype or layout goes to simplego's original executor.
 //
 // GoMLX internals it relies on (all of GoMLX v0.26.0's backends/simplego, pinned in go.mod):
-//   - the unexported executor table nodeExecutors, reached with a //go:linkname pull, and the
-//     signature of its entries (func(*Backend, *Node, []*Buffer, []bool) (*Buffer, error));
-//   - the unexported method (*Backend).getBufferForShape (the buffer pool), also by linkname;
-//   - the unexported fields Node.shape, Node.data, Buffer.shape, Buffer.flat and the fields of
-//     the DotGeneral node data (lhsContractingAxes, lhsBatchAxes, rhsContractingAxes,
-//     rhsBatchAxes, batchSize, lhsCrossSize, rhsCrossSize, contractingSize), read at offsets
-//     that Install checks by name and type through reflect: if GoMLX changes them, Install
-//     refuses and simplego's kernel stays in effect, and InEffect says why.
+//   - through gomlxmodel/internal/sgohook: the unexported executor table nodeExecutors and the
+//     buffer pool's (*Backend).getBufferForShape, reached with //go:linkname pulls, and the
+//     unexported fields Node.shape, Node.data, Buffer.shape, Buffer.flat;
+//   - the fields of the DotGeneral node data (lhsContractingAxes, lhsBatchAxes,
+//     rhsContractingAxes, rhsBatchAxes, batchSize), read at offsets checked by name and type
+//     through reflect. If GoMLX changes any of them, Install refuses, simplego's kernel stays
+//     in effect, and InEffect says why.
 //
 // OpenBLAS runs single-threaded unless OPENBLAS_NUM_THREADS is set: simplego already runs
 // independent ops on both cores, and OpenBLAS's spinning threads fight its goroutines

@@ -1,0 +1,275 @@
+package fastops
+
+import (
+	"slices"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
+	"nanoscope/gomlxmodel/internal/sgohook"
+)
+
+// execReduce is ReduceSum and ReduceMax: out[j] = out[j] ⊕ x[i] over the operand in flat
+// order, as simplego's execReduceSumGeneric / execReduceMaxGeneric do, with the index
+// arithmetic hoisted out of the inner loop.
+func execReduce(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+	op := sgohook.NodeOpType(node)
+	axes, ok := sgohook.NodeData(node).([]int)
+	if !enabled.Load() || !ok || len(axes) == 0 || len(inputs) != 1 || !isFloat32(inputs[0]) {
+		return original[op](backend, node, inputs, owned)
+	}
+	inShape, outShape := sgohook.BufferShape(inputs[0]), sgohook.NodeShape(node)
+	x := sgohook.BufferFlat(inputs[0]).([]float32)
+	out := sgohook.NewBuffer(backend, outShape)
+	if out == nil {
+		return original[op](backend, node, inputs, owned)
+	}
+	y := sgohook.BufferFlat(out).([]float32)
+	init := float32(0)
+	if op == backends.OpTypeReduceMax {
+		init = dtypes.Float32.LowestValue().(float32)
+	}
+	for i := range y {
+		y[i] = init
+	}
+	// Output strides over the operand's axes: 0 on reduced axes.
+	dims := inShape.Dimensions
+	outStrides := make([]int, len(dims))
+	acc := 1
+	for a := len(dims) - 1; a >= 0; a-- {
+		if slices.Contains(axes, a) {
+			continue
+		}
+		outStrides[a] = acc
+		acc *= dims[a]
+	}
+	cd, cs := collapse(dims, rowMajor(dims), outStrides)
+	if len(cd) == 0 { // a single element
+		cd, cs = []int{1}, [][]int{{1}, {0}}
+	}
+	n := cd[len(cd)-1]
+	innerOut := cs[1][len(cd)-1]
+	isMax := op == backends.OpTypeReduceMax
+	forRows(cd, cs, func(off []int) {
+		xs := x[off[0] : off[0]+n]
+		switch {
+		case innerOut == 0 && isMax:
+			m := y[off[1]]
+			for _, v := range xs {
+				m = max(m, v)
+			}
+			y[off[1]] = m
+		case innerOut == 0:
+			s := y[off[1]]
+			for _, v := range xs {
+				s += v
+			}
+			y[off[1]] = s
+		case isMax:
+			ys := y[off[1] : off[1]+n]
+			for i, v := range xs {
+				ys[i] = max(ys[i], v)
+			}
+		default:
+			ys := y[off[1] : off[1]+n]
+			for i, v := range xs {
+				ys[i] += v
+			}
+		}
+	})
+	return out, nil
+}
+
+// execBroadcastInDim copies the operand into the output shape, rows at a time.
+func execBroadcastInDim(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+	op := backends.OpTypeBroadcastInDim
+	bAxes, ok := sgohook.NodeData(node).([]int)
+	if !enabled.Load() || !ok || len(inputs) != 1 || !isFloat32(inputs[0]) {
+		return original[op](backend, node, inputs, owned)
+	}
+	inShape, outShape := sgohook.BufferShape(inputs[0]), sgohook.NodeShape(node)
+	if len(bAxes) != inShape.Rank() || inShape.Size() == 1 {
+		return original[op](backend, node, inputs, owned)
+	}
+	inStrides := rowMajor(inShape.Dimensions)
+	strides := make([]int, outShape.Rank())
+	for inAxis, outAxis := range bAxes {
+		if outAxis < 0 || outAxis >= len(strides) {
+			return original[op](backend, node, inputs, owned)
+		}
+		if inShape.Dimensions[inAxis] != 1 {
+			strides[outAxis] = inStrides[inAxis]
+		}
+	}
+	out := sgohook.NewBuffer(backend, outShape)
+	if out == nil {
+		return original[op](backend, node, inputs, owned)
+	}
+	x := sgohook.BufferFlat(inputs[0]).([]float32)
+	y := sgohook.BufferFlat(out).([]float32)
+	cd, cs := collapse(outShape.Dimensions, rowMajor(outShape.Dimensions), strides)
+	if len(cd) == 0 {
+		cd, cs = []int{1}, [][]int{{1}, {0}}
+	}
+	n := cd[len(cd)-1]
+	inner := cs[1][len(cd)-1]
+	forRows(cd, cs, func(off []int) {
+		ys := y[off[0] : off[0]+n]
+		if inner == 0 {
+			v := x[off[1]]
+			for i := range ys {
+				ys[i] = v
+			}
+			return
+		}
+		copy(ys, x[off[1]:off[1]+n])
+	})
+	return out, nil
+}
+
+// execBinary is Add, Sub, Mul and Div when one operand is broadcast (shapes differ and neither
+// is a scalar); simplego's executor handles the rest with plain loops already.
+func execBinary(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+	op := sgohook.NodeOpType(node)
+	if !enabled.Load() || len(inputs) != 2 || !isFloat32(inputs[0], inputs[1]) {
+		return original[op](backend, node, inputs, owned)
+	}
+	ls, rs, os := sgohook.BufferShape(inputs[0]), sgohook.BufferShape(inputs[1]), sgohook.NodeShape(node)
+	if ls.Size() == 1 || rs.Size() == 1 || ls.Equal(rs) || ls.Rank() != os.Rank() || rs.Rank() != os.Rank() {
+		return original[op](backend, node, inputs, owned)
+	}
+	lst, rst := broadcastStrides(ls.Dimensions, os.Dimensions), broadcastStrides(rs.Dimensions, os.Dimensions)
+	if lst == nil || rst == nil {
+		return original[op](backend, node, inputs, owned)
+	}
+	cd, cs := collapse(os.Dimensions, rowMajor(os.Dimensions), lst, rst)
+	if len(cd) == 0 {
+		return original[op](backend, node, inputs, owned)
+	}
+	// Reuse an owned input of the output's shape, as simplego does (element i of the output
+	// depends only on element i of that input).
+	var out *simplego.Buffer
+	switch {
+	case owned[1] && rs.Equal(os):
+		out, inputs[1] = inputs[1], nil
+	case owned[0] && ls.Equal(os):
+		out, inputs[0] = inputs[0], nil
+	default:
+		if out = sgohook.NewBuffer(backend, os); out == nil {
+			return original[op](backend, node, inputs, owned)
+		}
+	}
+	a, b := sgohook.BufferFlat(orInput(inputs[0], out)).([]float32), sgohook.BufferFlat(orInput(inputs[1], out)).([]float32)
+	y := sgohook.BufferFlat(out).([]float32)
+	n := cd[len(cd)-1]
+	sa, sb := cs[1][len(cd)-1], cs[2][len(cd)-1]
+	forRows(cd, cs, func(off []int) {
+		binaryRow(op, y[off[0]:off[0]+n], a[off[1]:], b[off[2]:], sa, sb)
+	})
+	return out, nil
+}
+
+func orInput(in, out *simplego.Buffer) *simplego.Buffer {
+	if in == nil {
+		return out
+	}
+	return in
+}
+
+// broadcastStrides returns the strides of an operand of dims broadcast to outDims (same rank):
+// 0 on axes of size 1 that grow; nil when the dims do not broadcast.
+func broadcastStrides(dims, outDims []int) []int {
+	s := rowMajor(dims)
+	for a, d := range dims {
+		switch {
+		case d == outDims[a]:
+		case d == 1:
+			s[a] = 0
+		default:
+			return nil
+		}
+	}
+	return s
+}
+
+// binaryRow computes y[i] = a[i·sa] op b[i·sb] for the n = len(y) elements of a row.
+func binaryRow(op backends.OpType, y, a, b []float32, sa, sb int) {
+	n := len(y)
+	switch {
+	case sa == 1 && sb == 1:
+		a, b = a[:n], b[:n]
+		switch op {
+		case backends.OpTypeAdd:
+			for i := range y {
+				y[i] = a[i] + b[i]
+			}
+		case backends.OpTypeSub:
+			for i := range y {
+				y[i] = a[i] - b[i]
+			}
+		case backends.OpTypeMul:
+			for i := range y {
+				y[i] = a[i] * b[i]
+			}
+		case backends.OpTypeDiv:
+			for i := range y {
+				y[i] = a[i] / b[i]
+			}
+		}
+	case sa == 1 && sb == 0:
+		a, c := a[:n], b[0]
+		switch op {
+		case backends.OpTypeAdd:
+			for i := range y {
+				y[i] = a[i] + c
+			}
+		case backends.OpTypeSub:
+			for i := range y {
+				y[i] = a[i] - c
+			}
+		case backends.OpTypeMul:
+			for i := range y {
+				y[i] = a[i] * c
+			}
+		case backends.OpTypeDiv:
+			for i := range y {
+				y[i] = a[i] / c
+			}
+		}
+	case sa == 0 && sb == 1:
+		c, b := a[0], b[:n]
+		switch op {
+		case backends.OpTypeAdd:
+			for i := range y {
+				y[i] = c + b[i]
+			}
+		case backends.OpTypeSub:
+			for i := range y {
+				y[i] = c - b[i]
+			}
+		case backends.OpTypeMul:
+			for i := range y {
+				y[i] = c * b[i]
+			}
+		case backends.OpTypeDiv:
+			for i := range y {
+				y[i] = c / b[i]
+			}
+		}
+	default:
+		for i := range y {
+			x, z := a[i*sa], b[i*sb]
+			switch op {
+			case backends.OpTypeAdd:
+				y[i] = x + z
+			case backends.OpTypeSub:
+				y[i] = x - z
+			case backends.OpTypeMul:
+				y[i] = x * z
+			case backends.OpTypeDiv:
+				y[i] = x / z
+			}
+		}
+	}
+}

@@ -1,0 +1,171 @@
+// Package fastops replaces the generic, iterator-driven float32 reductions and broadcasts of
+// GoMLX's pure-Go backend (simplego) with strided loops that compute bit-identical results.
+//
+// Why it exists: once the matrix products run in OpenBLAS (gomlxmodel/blasdot), most of a
+// training step on the go backend is spent in ReduceSum, ReduceMax, BroadcastInDim and
+// broadcasting Add/Sub/Mul/Div (log-softmax over the vocabulary, RMSNorm, the 8-bit quantiser's
+// per-token scales, the gradients of every broadcast), which simplego v0.26.0 runs through
+// per-element index iterators at 5–10 ns an element (bench/RESULTS.md, gobench --op-profile).
+// Install swaps their executors for loops over the collapsed strided layout, which visit the
+// operand in the same flat order and apply the same float32 operations as simplego, so every
+// result is bit-identical to simplego's (the tests compare bits; only a NaN's sign may differ). Other dtypes, the same-shape
+// and scalar cases of the binary ops (already plain loops in simplego) and anything unexpected
+// go to simplego's original executor.
+//
+// GoMLX internals it relies on: through gomlxmodel/internal/sgohook, simplego v0.26.0's
+// executor table, buffer pool and the fields Node.shape, Node.data, Buffer.shape and
+// Buffer.flat; and Node.data being the reduced axes ([]int) of a reduction and the broadcast
+// axes ([]int) of a BroadcastInDim. Install refuses (simplego's executors stay) when the fields
+// differ.
+//
+// When to delete it: with blasdot, when the project moves to a GoMLX version whose simplego has
+// fast kernels (upstream rewrote them after v0.26.0) or to an XLA CPU plugin.
+package fastops
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+
+	"nanoscope/gomlxmodel/internal/sgohook"
+)
+
+// DisableEnv, set to "simplego" in the environment, keeps simplego's own executors (Install does
+// nothing): used by bench/ to time both with the same binary.
+const DisableEnv = "NANOSCOPE_FASTOPS"
+
+var (
+	installOnce sync.Once
+	installErr  error
+	installed   atomic.Bool
+	enabled     atomic.Bool
+	original    [backends.OpTypeLast]sgohook.Executor
+)
+
+// Install replaces simplego's float32 reduction, broadcast and broadcasting binary-op
+// executors, once per process (every simplego backend of the process is affected).
+func Install() error {
+	installOnce.Do(func() {
+		if os.Getenv(DisableEnv) == "simplego" {
+			return
+		}
+		if installErr = sgohook.Check(); installErr != nil {
+			return
+		}
+		for op, exec := range map[backends.OpType]sgohook.Executor{
+			backends.OpTypeReduceSum:      execReduce,
+			backends.OpTypeReduceMax:      execReduce,
+			backends.OpTypeBroadcastInDim: execBroadcastInDim,
+			backends.OpTypeAdd:            execBinary,
+			backends.OpTypeSub:            execBinary,
+			backends.OpTypeMul:            execBinary,
+			backends.OpTypeDiv:            execBinary,
+		} {
+			original[op] = sgohook.Replace(op, exec)
+			if original[op] == nil { // simplego lacks it: put nothing in its place
+				sgohook.Replace(op, nil)
+			}
+		}
+		installed.Store(true)
+		enabled.Store(true)
+	})
+	return installErr
+}
+
+// InEffect says whether the fast executors are installed.
+func InEffect() bool { return enabled.Load() }
+
+// SetEnabled switches between these executors (true) and simplego's (false) at run time, after
+// Install; for tests and benchmarks.
+func SetEnabled(on bool) { enabled.Store(on && installed.Load()) }
+
+// rowMajor returns the row-major strides of dims.
+func rowMajor(dims []int) []int {
+	s := make([]int, len(dims))
+	acc := 1
+	for i := len(dims) - 1; i >= 0; i-- {
+		s[i] = acc
+		acc *= dims[i]
+	}
+	return s
+}
+
+// collapse drops the axes of size 1 and merges each axis into the previous one where every
+// operand's strides allow it (previous stride == stride·dim, which includes two broadcast axes
+// of stride 0), so that loops run over as few, as long, axes as possible. Iterating over the
+// collapsed axes in row-major order visits the same elements in the same order as iterating
+// over dims.
+func collapse(dims []int, strides ...[]int) ([]int, [][]int) {
+	outDims := make([]int, 0, len(dims))
+	outStrides := make([][]int, len(strides))
+	for a, d := range dims {
+		if d == 1 {
+			continue
+		}
+		last := len(outDims) - 1
+		mergeable := last >= 0
+		for i, s := range strides {
+			if mergeable && outStrides[i][last] != s[a]*d {
+				mergeable = false
+			}
+		}
+		if mergeable {
+			outDims[last] *= d
+			for i, s := range strides {
+				outStrides[i][last] = s[a]
+			}
+			continue
+		}
+		outDims = append(outDims, d)
+		for i, s := range strides {
+			outStrides[i] = append(outStrides[i], s[a])
+		}
+	}
+	return outDims, outStrides
+}
+
+// isFloat32 reports whether every buffer holds float32.
+func isFloat32(bufs ...*simplego.Buffer) bool {
+	for _, b := range bufs {
+		if b == nil || sgohook.BufferShape(b).DType != dtypes.Float32 {
+			return false
+		}
+	}
+	return true
+}
+
+// forRows calls row(offsets...) for every row of the collapsed iteration space (all axes but
+// the last), in row-major order, with each operand's offset of the row's first element.
+func forRows(dims []int, strides [][]int, row func(off []int)) {
+	r := len(dims) - 1
+	off := make([]int, len(strides))
+	if r <= 0 {
+		row(off)
+		return
+	}
+	idx := make([]int, r)
+	for {
+		row(off)
+		a := r - 1
+		for ; a >= 0; a-- {
+			idx[a]++
+			for i := range off {
+				off[i] += strides[i][a]
+			}
+			if idx[a] < dims[a] {
+				break
+			}
+			for i := range off {
+				off[i] -= strides[i][a] * dims[a]
+			}
+			idx[a] = 0
+		}
+		if a < 0 {
+			return
+		}
+	}
+}
