@@ -1,7 +1,10 @@
 package analysis
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -76,13 +79,47 @@ type Inspection struct {
 	TernaryApplied bool         `json:"ternary_applied"`
 	Alphas         []AlphaValue `json:"alphas"`
 	Tie            TieInfo      `json:"tie"`
+	// Remarks point out what is remarkable about the checkpoint (see Remark); empty when
+	// nothing is.
+	Remarks []Remark `json:"remarks"`
+}
+
+// Remark kinds: what Inspect points out.
+const (
+	// RemarkAtInit: constant-initialised tensors (RMSNorm weights 1, mHC logits 0, biases 0.5)
+	// exactly at their initial value — never updated, or updated by exactly zero.
+	RemarkAtInit = "at_init"
+	// RemarkInitLike: normally initialised tensors statistically indistinguishable from their
+	// initial distribution (see Drift).
+	RemarkInitLike = "init_like"
+	// RemarkConstant: a tensor whose entries are all equal, not at its initial value.
+	RemarkConstant = "constant"
+	// RemarkDuplicate: tensors with bit-identical contents.
+	RemarkDuplicate = "duplicate"
+	// RemarkHeadCopiesEmbed: an untied checkpoint whose lm_head equals tok_embed.
+	RemarkHeadCopiesEmbed = "head_copies_embed"
+	// RemarkTernaryDegenerate: a BitLinear weight whose ternary quantisation is almost all
+	// zeros (> 90%) or has almost none (< 5%).
+	RemarkTernaryDegenerate = "ternary_degenerate"
+	// RemarkAlphaSaturated: an mHC alpha within 1% of 0 or 1.
+	RemarkAlphaSaturated = "alpha_saturated"
+	// RemarkUntrained: meta.json records step 0.
+	RemarkUntrained = "step_zero"
+)
+
+// Remark is one remarkable fact about a checkpoint: its kind, the tensors concerned (sorted)
+// and a one-line explanation.
+type Remark struct {
+	Kind    string   `json:"kind"`
+	Tensors []string `json:"tensors"`
+	Detail  string   `json:"detail"`
 }
 
 // Inspect summarises a checkpoint's tensors.
 func Inspect(ck *checkpoint.Checkpoint) Inspection {
 	m := ck.Meta
 	in := Inspection{Dir: ck.Dir, Meta: MetaSummary{Step: m.Step, Loss: m.Loss, Config: m.Config, Variant: m.Variant,
-		HasVariant: m.HasVariant, Extra: m.Extra}, TernaryApplied: m.Variant.Ternary, Alphas: []AlphaValue{}, Ternary: []TernaryStats{}}
+		HasVariant: m.HasVariant, Extra: m.Extra}, TernaryApplied: m.Variant.Ternary, Alphas: []AlphaValue{}, Ternary: []TernaryStats{}, Remarks: []Remark{}}
 	names := make([]string, 0, len(ck.Tensors))
 	for n := range ck.Tensors {
 		names = append(names, n)
@@ -117,7 +154,100 @@ func Inspect(ck *checkpoint.Checkpoint) Inspection {
 		}
 		in.Tie.LMHeadEqualsEmbed = &eq
 	}
+	in.Remarks = remarks(ck, in)
 	return in
+}
+
+// remarks lists what is remarkable about a checkpoint, in the order of the Remark kinds.
+func remarks(ck *checkpoint.Checkpoint, in Inspection) []Remark {
+	out := []Remark{}
+	add := func(kind string, tensors []string, format string, args ...any) {
+		if tensors == nil {
+			tensors = []string{}
+		}
+		out = append(out, Remark{Kind: kind, Tensors: tensors, Detail: fmt.Sprintf(format, args...)})
+	}
+	if in.Meta.Step == 0 {
+		add(RemarkUntrained, nil, "meta.json records step 0: the weights are an initialisation")
+	}
+	drift := DriftFromInit(ck.Tensors)
+	var atInit, initLike []string
+	for _, t := range drift.Tensors {
+		switch {
+		case t.AtInit:
+			atInit = append(atInit, t.Name)
+		case t.InitLike:
+			initLike = append(initLike, t.Name)
+		}
+	}
+	if len(atInit) > 0 {
+		add(RemarkAtInit, atInit, "%d of %d constant-initialised tensors are exactly at their initial value (never moved by training)", len(atInit), drift.ConstCount)
+	}
+	if len(initLike) > 0 {
+		add(RemarkInitLike, initLike, "%d of %d randomly initialised tensors are statistically indistinguishable from their initial distribution", len(initLike), drift.Total-drift.ConstCount)
+	}
+	var constant []string
+	for _, t := range in.Tensors {
+		if len(ck.Tensors[t.Name].Data) > 1 && t.Min == t.Max && !slices.Contains(atInit, t.Name) {
+			constant = append(constant, t.Name)
+		}
+	}
+	if len(constant) > 0 {
+		add(RemarkConstant, constant, "%d tensors have all entries equal (and not at their initial value)", len(constant))
+	}
+	byHash := map[[32]byte][]string{}
+	for _, t := range in.Tensors {
+		data := ck.Tensors[t.Name].Data
+		if len(data) < 2 || t.Min == t.Max {
+			continue // constants are reported above
+		}
+		h := sha256.New()
+		b := make([]byte, 4)
+		for _, x := range data {
+			binary.LittleEndian.PutUint32(b, math.Float32bits(x))
+			h.Write(b)
+		}
+		fmt.Fprint(h, ck.Tensors[t.Name].Shape)
+		var k [32]byte
+		copy(k[:], h.Sum(nil))
+		byHash[k] = append(byHash[k], t.Name)
+	}
+	var dupGroups []string
+	var dups []string
+	for _, names := range byHash {
+		if len(names) > 1 {
+			slices.Sort(names)
+			dupGroups = append(dupGroups, strings.Join(names, " = "))
+			dups = append(dups, names...)
+		}
+	}
+	if len(dups) > 0 {
+		slices.Sort(dupGroups)
+		slices.Sort(dups)
+		add(RemarkDuplicate, dups, "bit-identical tensors: %s", strings.Join(dupGroups, "; "))
+	}
+	if !in.Tie.WeightTied && in.Tie.LMHeadEqualsEmbed != nil && *in.Tie.LMHeadEqualsEmbed {
+		add(RemarkHeadCopiesEmbed, []string{"lm_head.weight", "tok_embed.weight"}, "the checkpoint is untied but lm_head equals tok_embed: tied in effect")
+	}
+	var degenerate []string
+	for _, t := range in.Ternary {
+		if t.ZeroShare > 0.9 || t.ZeroShare < 0.05 {
+			degenerate = append(degenerate, t.Name)
+		}
+	}
+	if len(degenerate) > 0 {
+		add(RemarkTernaryDegenerate, degenerate, "%d BitLinear weights quantise to more than 90%% or fewer than 5%% zeros (a healthy ternary weight has about a third)", len(degenerate))
+	}
+	var saturated []string
+	for _, a := range in.Alphas {
+		if a.Alpha < 0.01 || a.Alpha > 0.99 {
+			saturated = append(saturated, a.Name)
+		}
+	}
+	if len(saturated) > 0 {
+		add(RemarkAlphaSaturated, saturated, "%d mHC alphas are within 1%% of 0 or 1 (one stream ignored)", len(saturated))
+	}
+	return out
 }
 
 func tensorStats(name string, t checkpoint.Tensor) TensorStats {

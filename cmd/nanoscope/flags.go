@@ -39,7 +39,12 @@ func newFlags(name, synopsis string) *flags {
 
 // printHelp writes the usage line and every flag with its placeholder, description and default.
 func (f *flags) printHelp(w io.Writer) {
-	fmt.Fprintf(w, "Usage: nanoscope %s\n\nFlags:\n", f.synopsis)
+	fmt.Fprintf(w, "Usage: nanoscope %s\n", f.synopsis)
+	n := 0
+	f.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintf(w, "\nFlags:\n")
+	}
 	f.VisitAll(func(fl *flag.Flag) {
 		name, desc := flag.UnquoteUsage(fl)
 		if _, isBool := fl.Value.(interface{ IsBoolFlag() bool }); isBool {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"nanoscope/analysis"
@@ -13,18 +14,22 @@ import (
 )
 
 func init() {
-	register("inspect", "tensor statistics, ternary quantisation, alphas and tying of a checkpoint", runInspect)
+	register("inspect", "what is remarkable about a checkpoint, tensor statistics, ternary quantisation, alphas, tying", runInspect)
 }
 
 func runInspect(args []string) error {
 	fs := newFlags("inspect", "inspect --checkpoint DIR [--json]")
-	dir := fs.String("checkpoint", "", "checkpoint directory (required)")
+	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required)")
 	asJSON := fs.Bool("json", false, "print the inspection as JSON")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
-	if *dir == "" {
-		return fmt.Errorf("--checkpoint is required")
+	fs.require("checkpoint")
+	if err := fs.check(); err != nil {
+		return err
+	}
+	if err := checkpointDir("checkpoint", *dir); err != nil {
+		return err
 	}
 	ck, err := checkpoint.Load(*dir)
 	if err != nil {
@@ -38,6 +43,17 @@ func runInspect(args []string) error {
 	}
 	printInspection(os.Stdout, in)
 	return nil
+}
+
+// tensorList renders " [a, b, ... and N more]" with at most n names ("" for none).
+func tensorList(names []string, n int) string {
+	if len(names) == 0 {
+		return ""
+	}
+	if len(names) <= n {
+		return " [" + strings.Join(names, ", ") + "]"
+	}
+	return fmt.Sprintf(" [%s and %d more]", strings.Join(names[:n], ", "), len(names)-n)
 }
 
 func printInspection(w io.Writer, in analysis.Inspection) {
@@ -63,6 +79,15 @@ func printInspection(w io.Writer, in analysis.Inspection) {
 			fmt.Fprintf(w, " %s=%s", k, m.Extra[k])
 		}
 		fmt.Fprintln(w)
+	}
+
+	if len(in.Remarks) == 0 {
+		fmt.Fprintf(w, "\nremarkable: nothing (no tensor at its initial value, constant, duplicated or degenerate)\n")
+	} else {
+		fmt.Fprintf(w, "\nremarkable:\n")
+		for _, r := range in.Remarks {
+			fmt.Fprintf(w, "  %s: %s%s\n", r.Kind, r.Detail, tensorList(r.Tensors, 8))
+		}
 	}
 
 	fmt.Fprintf(w, "\ntensors:\n")

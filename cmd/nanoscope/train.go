@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	register("train", "train the model (presets cpu, d20) and write a checkpoint + metrics.jsonl", runTrain)
+	register("train", "train the model (presets cpu, tiny_cpu, d20) and write a checkpoint + metrics.jsonl", runTrain)
 }
 
 // presetNames are the presets config.Preset knows, in the order the help lists them.
