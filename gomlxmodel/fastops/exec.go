@@ -1,6 +1,7 @@
 package fastops
 
 import (
+	"math"
 	"slices"
 
 	"github.com/gomlx/gomlx/backends"
@@ -272,4 +273,92 @@ func binaryRow(op backends.OpType, y, a, b []float32, sa, sb int) {
 			}
 		}
 	}
+}
+
+// execTranspose copies the operand to the permuted layout, rows at a time.
+func execTranspose(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+	op := backends.OpTypeTranspose
+	perm, ok := sgohook.NodeData(node).([]int)
+	if !enabled.Load() || !ok || len(inputs) != 1 || !isFloat32(inputs[0]) {
+		return original[op](backend, node, inputs, owned)
+	}
+	inShape, outShape := sgohook.BufferShape(inputs[0]), sgohook.NodeShape(node)
+	if len(perm) != inShape.Rank() || outShape.Rank() != len(perm) {
+		return original[op](backend, node, inputs, owned)
+	}
+	inStrides := rowMajor(inShape.Dimensions)
+	strides := make([]int, len(perm))
+	for i, a := range perm {
+		if a < 0 || a >= len(perm) || inShape.Dimensions[a] != outShape.Dimensions[i] {
+			return original[op](backend, node, inputs, owned)
+		}
+		strides[i] = inStrides[a]
+	}
+	cd, cs := collapse(outShape.Dimensions, rowMajor(outShape.Dimensions), strides)
+	if len(cd) == 0 {
+		return original[op](backend, node, inputs, owned)
+	}
+	out := sgohook.NewBuffer(backend, outShape)
+	if out == nil {
+		return original[op](backend, node, inputs, owned)
+	}
+	x := sgohook.BufferFlat(inputs[0]).([]float32)
+	y := sgohook.BufferFlat(out).([]float32)
+	n := cd[len(cd)-1]
+	s := cs[1][len(cd)-1]
+	forRows(cd, cs, func(off []int) {
+		ys := y[off[0] : off[0]+n]
+		if s == 1 {
+			copy(ys, x[off[1]:off[1]+n])
+			return
+		}
+		j := off[1]
+		for i := range ys {
+			ys[i] = x[j]
+			j += s
+		}
+	})
+	return out, nil
+}
+
+// execUnary is Abs and Sign without data-dependent branches (on random signs simplego's
+// branches mispredict half the time); the same results as simplego's execAbsGeneric
+// (x < 0 ? −x : x, so −0 and NaN pass unchanged) and execSignGeneric (−1, 1, else +0).
+func execUnary(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+	op := sgohook.NodeOpType(node)
+	if !enabled.Load() || len(inputs) != 1 || !isFloat32(inputs[0]) {
+		return original[op](backend, node, inputs, owned)
+	}
+	in := inputs[0]
+	out := in
+	if owned[0] {
+		inputs[0] = nil // the output takes over the input's buffer, as in simplego
+	} else if out = sgohook.NewBuffer(backend, sgohook.BufferShape(in)); out == nil {
+		return original[op](backend, node, inputs, owned)
+	}
+	x := sgohook.BufferFlat(in).([]float32)
+	y := sgohook.BufferFlat(out).([]float32)[:len(x)]
+	switch op {
+	case backends.OpTypeAbs:
+		for i, v := range x {
+			var m uint32
+			if v < 0 {
+				m = 1 << 31
+			}
+			y[i] = math.Float32frombits(math.Float32bits(v) ^ m)
+		}
+	default: // Sign
+		const one, minusOne = 0x3f800000, 0xbf800000
+		for i, v := range x {
+			var r uint32
+			if v > 0 {
+				r = one
+			}
+			if v < 0 {
+				r = minusOne
+			}
+			y[i] = math.Float32frombits(r)
+		}
+	}
+	return out, nil
 }

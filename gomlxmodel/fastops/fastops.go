@@ -1,11 +1,13 @@
-// Package fastops replaces the generic, iterator-driven float32 reductions and broadcasts of
-// GoMLX's pure-Go backend (simplego) with strided loops that compute bit-identical results.
+// Package fastops replaces the generic, iterator-driven float32 reductions, broadcasts and
+// transposes of GoMLX's pure-Go backend (simplego), and its branchy Abs and Sign, with strided,
+// branch-free loops that compute bit-identical results.
 //
 // Why it exists: once the matrix products run in OpenBLAS (gomlxmodel/blasdot), most of a
-// training step on the go backend is spent in ReduceSum, ReduceMax, BroadcastInDim and
-// broadcasting Add/Sub/Mul/Div (log-softmax over the vocabulary, RMSNorm, the 8-bit quantiser's
-// per-token scales, the gradients of every broadcast), which simplego v0.26.0 runs through
-// per-element index iterators at 5–10 ns an element (bench/RESULTS.md, gobench --op-profile).
+// training step on the go backend is spent in ReduceSum, ReduceMax, BroadcastInDim, Transpose,
+// Abs, Sign and broadcasting Add/Sub/Mul/Div (log-softmax over the vocabulary, RMSNorm, the 8-bit quantiser's
+// per-token scales, attention's head transposes, the gradients of every broadcast), which
+// simplego v0.26.0 runs through per-element index iterators or mispredicted branches at 5–10 ns
+// an element (bench/RESULTS.md, gobench --op-profile).
 // Install swaps their executors for loops over the collapsed strided layout, which visit the
 // operand in the same flat order and apply the same float32 operations as simplego, so every
 // result is bit-identical to simplego's (the tests compare bits; only a NaN's sign may differ). Other dtypes, the same-shape
@@ -14,8 +16,8 @@
 //
 // GoMLX internals it relies on: through gomlxmodel/internal/sgohook, simplego v0.26.0's
 // executor table, buffer pool and the fields Node.shape, Node.data, Buffer.shape and
-// Buffer.flat; and Node.data being the reduced axes ([]int) of a reduction and the broadcast
-// axes ([]int) of a BroadcastInDim. Install refuses (simplego's executors stay) when the fields
+// Buffer.flat; and Node.data being the reduced axes ([]int) of a reduction, the broadcast
+// axes ([]int) of a BroadcastInDim and the permutation ([]int) of a Transpose. Install refuses (simplego's executors stay) when the fields
 // differ.
 //
 // When to delete it: with blasdot, when the project moves to a GoMLX version whose simplego has
@@ -64,6 +66,9 @@ func Install() error {
 			backends.OpTypeSub:            execBinary,
 			backends.OpTypeMul:            execBinary,
 			backends.OpTypeDiv:            execBinary,
+			backends.OpTypeTranspose:      execTranspose,
+			backends.OpTypeAbs:            execUnary,
+			backends.OpTypeSign:           execUnary,
 		} {
 			original[op] = sgohook.Replace(op, exec)
 			if original[op] == nil { // simplego lacks it: put nothing in its place

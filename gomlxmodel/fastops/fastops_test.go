@@ -148,3 +148,26 @@ func TestBinaryBroadcasting(t *testing.T) {
 		}
 	}
 }
+
+func TestTransposeAbsSign(t *testing.T) {
+	backend := newBackend(t)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, c := range []struct{ dims, perm []int }{
+		{[]int{16, 64, 4, 16}, []int{0, 2, 1, 3}}, // attention heads
+		{[]int{16, 4, 64, 16}, []int{0, 2, 1, 3}},
+		{[]int{16, 64, 64}, []int{2, 0, 1}},
+		{[]int{3, 1, 5}, []int{2, 1, 0}},
+		{[]int{7, 9}, []int{1, 0}},
+	} {
+		x := randomTensor(rng, true, c.dims...)
+		sameBits(t, backend, func(x, _ *Node) *Node { return TransposeAllDims(x, c.perm...) }, x, x)
+		sameBits(t, backend, func(x, _ *Node) *Node { return Abs(x) }, x, x)
+		sameBits(t, backend, func(x, _ *Node) *Node { return Sign(x) }, x, x)
+		sameBits(t, backend, func(x, _ *Node) *Node { return Abs(Neg(x)) }, x, x) // owned input
+		sameBits(t, backend, func(x, _ *Node) *Node { return Sign(Neg(x)) }, x, x)
+	}
+	// −0 and NaN: Abs keeps them, Sign gives +0.
+	z := tensors.FromValue([]float32{float32(math.Copysign(0, -1)), float32(math.NaN()), -2, 3, 0})
+	sameBits(t, backend, func(x, _ *Node) *Node { return Abs(x) }, z, z)
+	sameBits(t, backend, func(x, _ *Node) *Node { return Sign(x) }, z, z)
+}
