@@ -3,7 +3,9 @@
 # missing. Safe to run again: every step checks first.
 #
 #   Debian packages  rust-src (the default corpus), Jupyter (notebook, nbconvert, nbclient,
-#                    ipykernel) and chromium (the HTML render check).
+#                    ipykernel), chromium (the HTML render check), and libopenblas-dev with gcc
+#                    (cgo): the go backend's matrix products run in OpenBLAS (gomlxmodel/blasdot;
+#                    `go build -tags noblas` builds without it).
 #   goimports        pinned golang.org/x/tools version; the GoNB kernel runs it on every cell.
 #   GoNB kernel      the version pinned in go.mod (`tool github.com/janpfeifer/gonb`), installed
 #                    as the Jupyter kernel "gonb" with its binary copied next to kernel.json.
@@ -36,9 +38,11 @@ fi
 # --- Debian packages ---------------------------------------------------------------------------
 # jupyter-notebook brings jupyter-core and ipykernel; jupyter-client the `jupyter kernelspec`
 # command; jupyter-nbconvert `jupyter nbconvert` and its HTML templates; python3-nbclient
-# executes notebooks; chromium renders the HTML for the render check.
+# executes notebooks; chromium renders the HTML for the render check; libopenblas-dev (cblas_sgemm)
+# and gcc/libc6-dev (cgo) build the OpenBLAS matrix product into every nanoscope binary and cell.
 PKGS=(rust-src jupyter-notebook jupyter-client jupyter-nbconvert python3-nbconvert python3-nbclient
-	python3-ipykernel python3-jupyterlab-pygments chromium fonts-liberation)
+	python3-ipykernel python3-jupyterlab-pygments chromium fonts-liberation
+	libopenblas-dev gcc libc6-dev)
 missing=()
 for p in "${PKGS[@]}"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
