@@ -13,6 +13,7 @@ import (
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
 	"nanoscope/gomlxmodel/corpus"
+	"nanoscope/gomlxmodel/hf"
 )
 
 func init() {
@@ -153,7 +154,7 @@ func checkConventions(fs *flags) {
 
 func runLogits(args []string) error {
 	fs := newFlags("logits", "logits --checkpoint DIR (--tokens 22184,1388,3419,1391 | --text 'fn main() {') [--topk K] [--json] [--model-ids]")
-	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required)")
+	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required): nanoscope's, or a Hugging Face GPT-2 or Llama (config.json + model.safetensors)")
 	tokens := fs.String("tokens", "", "comma-separated token `IDS` (GPT-2 ids; translated through the checkpoint's vocab.json if it has one)")
 	text := fs.String("text", "", "`TEXT` to tokenize with GPT-2 BPE instead of --tokens")
 	topk := fs.Int("topk", 5, "predictions `K` shown per position, in [1, vocab_size]")
@@ -175,6 +176,10 @@ func runLogits(args []string) error {
 	}
 	if err := checkpointDir("checkpoint", *dir); err != nil {
 		return err
+	}
+	if hf.IsDir(*dir) { // config.json and no meta.json: a Hugging Face GPT-2 or Llama
+		return runLogitsHF(*dir, *tokens, *text, *topk, *asJSON,
+			fs.Lookup("rope-layout").Value.String(), fs.Lookup("gqa-map").Value.String())
 	}
 	ck, err := checkpoint.Load(*dir)
 	if err != nil {
