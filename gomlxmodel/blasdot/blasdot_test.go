@@ -139,3 +139,15 @@ func TestOtherDTypes(t *testing.T) {
 		t.Errorf("float64 went to OpenBLAS")
 	}
 }
+
+func TestMeasureProduct(t *testing.T) {
+	backend := newBackend(t)
+	r, err := MeasureProduct(backend, 64, 32, 48, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(r)
+	if r.MaxRelDiff > 1e-5 || r.OpenBLASApplied != enabledBuild {
+		t.Errorf("%+v", r)
+	}
+}
