@@ -91,8 +91,8 @@ func tidy(cmd, msg string) string {
 	msg = strings.ReplaceAll(msg, "\n", " ")
 	parts := strings.Split(msg, ": ")
 	out := parts[:0]
-	for i, p := range parts {
-		if (i == 0 && p == cmd) || (len(out) > 0 && out[len(out)-1] == p) {
+	for _, p := range parts {
+		if (len(out) == 0 && p == cmd) || (len(out) > 0 && out[len(out)-1] == p) {
 			continue
 		}
 		out = append(out, p)

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"nanoscope/gomlxmodel/config"
+)
+
+// The command line as a user meets it. Each row is a command, its exit status and the one
+// line expected: on stderr's first line for a failure, anywhere on stdout for a success.
+// Failures must be one line (usage errors: one line plus the --help hint), read once (no
+// repeated prefix) and name flags, not Go fields.
+
+// cliFixture is what the table's commands run on: two corpora with different compact
+// vocabularies (a Rust and a Go tree), a finished tiny run on the Rust one and one on the Go
+// one (whose vocabulary lacks the investigation note's tokens).
+type cliFixture struct {
+	root, rustSrc, goSrc, emptySrc, data, godata, run, gorun string
+}
+
+var (
+	fixtureOnce sync.Once
+	fixture     cliFixture
+	fixtureErr  error
+)
+
+func writeTree(dir, ext string, body func(i int) string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for i := 0; i < 12; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%02d%s", i, ext)), []byte(strings.Repeat(body(i), 20)), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func getFixture(t *testing.T) cliFixture {
+	t.Helper()
+	fixtureOnce.Do(func() {
+		f := cliFixture{root: filepath.Join(filepath.Dir(binary), "fixture")}
+		f.rustSrc, f.goSrc, f.emptySrc = filepath.Join(f.root, "rs"), filepath.Join(f.root, "go"), filepath.Join(f.root, "empty")
+		f.data, f.godata = filepath.Join(f.root, "data"), filepath.Join(f.root, "godata")
+		f.run, f.gorun = filepath.Join(f.root, "run"), filepath.Join(f.root, "gorun")
+		fixtureErr = writeTree(f.rustSrc, ".rs", func(i int) string {
+			return fmt.Sprintf("fn main() {\n    let x%d = %d;\n    println!(\"{}\", x%d + 1);\n}\n", i, i, i)
+		})
+		if fixtureErr == nil {
+			fixtureErr = writeTree(f.goSrc, ".go", func(i int) string {
+				return fmt.Sprintf("package p\n\nfunc f%d() int {\n\treturn %d * 7\n}\n", i, i)
+			})
+		}
+		if fixtureErr == nil {
+			fixtureErr = writeTree(f.emptySrc, ".txt", func(i int) string { return "notes\n" })
+		}
+		for _, a := range [][]string{
+			{"corpus", "--src", f.rustSrc, "--out", f.data, "--vocab", "64", "--val-frac", "0.2"},
+			{"corpus", "--src", f.goSrc, "--out", f.godata, "--vocab", "64", "--val-frac", "0.2"},
+			append([]string{"train", "--data", f.data, "--out", f.run, "--steps", "3"}, tinyTrain...),
+			append([]string{"train", "--data", f.godata, "--out", f.gorun, "--steps", "2"}, tinyTrain...),
+		} {
+			if fixtureErr != nil {
+				break
+			}
+			if _, stderr, code := nanoscope(t, a...); code != 0 {
+				fixtureErr = fmt.Errorf("%s: exit %d\n%s", strings.Join(a, " "), code, stderr)
+			}
+		}
+		fixture = f
+	})
+	if fixtureErr != nil {
+		t.Fatal(fixtureErr)
+	}
+	return fixture
+}
+
+var (
+	camelCase = regexp.MustCompile(`^[A-Z][a-z]+[A-Z][a-z]+[A-Za-z]*$`)
+)
+
+// repeatedPrefix reports whether a message repeats a segment: "nanoscope corpus: corpus: ..."
+// or "a: a: ...".
+func repeatedPrefix(msg string) bool {
+	parts := strings.Split(strings.TrimPrefix(msg, "nanoscope "), ": ")
+	for i := 1; i < len(parts); i++ {
+		if parts[i] == parts[i-1] {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCLITable(t *testing.T) {
+	f := getFixture(t)
+	tmp := t.TempDir()
+	j := filepath.Join
+	train := func(args ...string) []string {
+		return append(append([]string{"train", "--data", f.data, "--out", j(tmp, "new")}, tinyTrain...), args...)
+	}
+	logits := func(args ...string) []string {
+		return append([]string{"logits", "--checkpoint", f.run}, args...)
+	}
+	diagnose := func(args ...string) []string {
+		return append([]string{"diagnose", "--checkpoint", f.run, "--positions", "16"}, args...)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		// Top level and help: help on stdout, status 0; a wrong command, status 2.
+		{nil, 2, "Usage: nanoscope COMMAND"},
+		{[]string{"--help"}, 0, "Usage: nanoscope COMMAND"},
+		{[]string{"help"}, 0, "Usage: nanoscope COMMAND"},
+		{[]string{"help", "train"}, 0, "Usage: nanoscope train --preset cpu|tiny_cpu|d20 --data DIR --out DIR"},
+		{[]string{"help", "diagnose"}, 0, "--format FORMAT"},
+		{[]string{"train", "--help"}, 0, "  --data DIR"},
+		{[]string{"corpus", "-h"}, 0, "  --src DIR"},
+		{[]string{"help", "frobnicate"}, 2, `nanoscope help: unknown command "frobnicate"`},
+		{[]string{"frobnicate"}, 2, `nanoscope: unknown command "frobnicate"`},
+		{[]string{"version"}, 0, "gomlx:   v"},
+
+		// Wrong flags and arguments: one line, status 2.
+		{[]string{"corpus", "--bogus"}, 2, "nanoscope corpus: unknown flag --bogus"},
+		{[]string{"train", "--bogus", "1"}, 2, "nanoscope train: unknown flag --bogus"},
+		{[]string{"logits", "-x"}, 2, "nanoscope logits: unknown flag --x"},
+		{[]string{"inspect", "--checkpoint", f.run, "extra"}, 2, `nanoscope inspect: unexpected argument "extra"`},
+		{[]string{"diagnose", "--checkpoint"}, 2, "nanoscope diagnose: flag needs an argument: --checkpoint"},
+		{[]string{"version", "--json"}, 2, "nanoscope version: unknown flag --json"},
+		{train("--steps", "abc"), 2, `invalid value "abc" for flag --steps`},
+		{train("--no-ternary=maybe"), 2, `invalid boolean value "maybe" for --no-ternary`},
+		{[]string{"inspect"}, 2, "--checkpoint is required"},
+		{[]string{"train", "--out", j(tmp, "x")}, 2, "--data is required"},
+
+		// Every count, size and rate is range-checked, naming the flag.
+		{train("--steps", "0"), 2, "--steps must be at least 1 (got 0)"},
+		{train("--steps", "-1"), 2, "--steps must be at least 1 (got -1)"},
+		{train("--batch", "0"), 2, "--batch must be at least 1"},
+		{train("--dim", "-8"), 2, "--dim must be at least 1"},
+		{train("--dim", "30"), 2, "--dim 30 is not a multiple of n_heads 4"},
+		{train("--dim", "12"), 2, "--dim 12 gives head_dim 3"},
+		{train("--layers", "0"), 2, "--layers must be at least 1"},
+		{train("--seq", "1"), 2, "--seq must be at least 2"},
+		{train("--kv-heads", "3"), 2, "--kv-heads 3 does not divide n_heads 4"},
+		{train("--kv-heads", "0"), 2, "--kv-heads must be at least 1"},
+		{train("--lr", "-0.1"), 2, "--lr must be a positive finite number"},
+		{train("--lr", "NaN"), 2, "--lr must be a positive finite number (got NaN)"},
+		{train("--mhc-lr", "0"), 2, "--mhc-lr must be a positive finite number"},
+		{train("--target-shift", "4"), 2, "--target-shift must be in [0, 3] (got 4)"},
+		{train("--eval-every", "0"), 2, "--eval-every must be at least 1"},
+		{train("--eval-windows", "-2"), 2, "--eval-windows must be at least 1"},
+		{train("--log-every", "0"), 2, "--log-every must be at least 1"},
+		{train("--metrics-every", "0"), 2, "--metrics-every must be at least 1"},
+		{train("--save-every", "0"), 2, "--save-every must be at least 1"},
+		{train("--preset", "huge"), 2, "--preset must be cpu or tiny_cpu or d20"},
+		{train("--optimizer", "sgd"), 2, "--optimizer must be muon-lion or adamw"},
+		{train("--ids", "bytes"), 2, "--ids must be compact or gpt2"},
+		{train("--rope-layout", "spiral"), 2, "--rope-layout must be halves or interleaved"},
+		{train("--gqa-map", "random"), 2, "--gqa-map must be tile or interleave"},
+		{[]string{"corpus", "--out", j(tmp, "c"), "--val-frac", "1.5"}, 2, "--val-frac must be in (0, 1) (got 1.5)"},
+		{[]string{"corpus", "--out", j(tmp, "c"), "--val-frac", "0"}, 2, "--val-frac must be in (0, 1) (got 0)"},
+		{[]string{"corpus", "--out", j(tmp, "c"), "--vocab", "1"}, 2, "--vocab must be in [2, 50258] (got 1)"},
+		{[]string{"corpus", "--out", j(tmp, "c"), "--vocab", "60000"}, 2, "--vocab must be in [2, 50258]"},
+		{[]string{"corpus", "--out", j(tmp, "c"), "--max-bytes", "-5"}, 2, "--max-bytes must be at least 0"},
+		{[]string{"corpus", "--out", j(tmp, "c"), "--lang", "cobol"}, 2, "--lang must be one of"},
+		{logits("--tokens", "1", "--topk", "0"), 2, "--topk must be at least 1 (got 0)"},
+		{logits("--tokens", "1", "--topk", "5000"), 2, "--topk 5000 exceeds the checkpoint's vocab_size"},
+		{logits("--tokens", "1", "--rope-layout", "spiral"), 2, "--rope-layout must be halves or interleaved"},
+		{diagnose("--positions", "0"), 2, "--positions must be at least 1 (got 0)"},
+		{diagnose("--seeds", "1,,2"), 2, `--seeds "1,,2": entry 2 is empty`},
+		{diagnose("--seeds", "x"), 2, `--seeds: "x" is not an integer id`},
+		{diagnose("--format", "pdf"), 2, "--format must be text or json or md or html"},
+		{diagnose("--json", "--format", "md"), 2, "--json and --format md exclude each other"},
+		{diagnose("--gqa-map", "x"), 2, "--gqa-map must be tile or interleave"},
+
+		// logits: strict ids.
+		{logits("--tokens", "1,,2"), 2, `--tokens "1,,2": entry 2 is empty`},
+		{logits("--tokens", "1,2,"), 2, `--tokens "1,2,": entry 3 is empty`},
+		{logits("--tokens", ","), 2, `entry 1 is empty`},
+		{logits("--tokens", "-3"), 2, "--tokens: id -3 is negative"},
+		{logits("--tokens", "one"), 2, `--tokens: "one" is not an integer id`},
+		{logits("--tokens", "99999"), 2, "id 99999 at position 0 is not a GPT-2 id"},
+		{logits("--model-ids", "--tokens", "0,500"), 2, "id 500 at position 1 is outside the model's ids"},
+		{logits("--tokens", "1", "--text", "fn"), 2, "exactly one of --tokens and --text is required"},
+		{logits(), 2, "exactly one of --tokens and --text is required"},
+		{logits("--text", " "), 0, "position 0  input 220"},
+
+		// Paths: a file inside a checkpoint names the directory to pass; a missing path is said so.
+		{[]string{"logits", "--checkpoint", j(f.run, "model.safetensors"), "--tokens", "1"}, 1, "is a file: pass the directory " + f.run},
+		{[]string{"inspect", "--checkpoint", j(f.run, "meta.json")}, 1, "is a file: pass the directory " + f.run},
+		{[]string{"diagnose", "--checkpoint", j(f.run, "meta.json")}, 1, "is a file: pass the directory " + f.run},
+		{[]string{"inspect", "--checkpoint", j(tmp, "nothing")}, 1, "--checkpoint " + j(tmp, "nothing") + " does not exist"},
+		{[]string{"logits", "--checkpoint", f.root, "--tokens", "1"}, 1, "meta.json"},
+		{train("--data", j(tmp, "nothing")), 1, "--data " + j(tmp, "nothing") + " does not exist"},
+		{train("--data", j(f.rustSrc, "f00.rs")), 1, "is a file outside a corpus directory"},
+		{diagnose("--data", j(tmp, "nothing")), 1, "--data " + j(tmp, "nothing") + " does not exist"},
+		{[]string{"corpus", "--src", j(tmp, "nothing"), "--out", j(tmp, "c")}, 1, "--src " + j(tmp, "nothing") + " does not exist"},
+		{[]string{"corpus", "--src", j(f.rustSrc, "f00.rs"), "--out", j(tmp, "c")}, 1, "is not a directory"},
+		{[]string{"corpus", "--src", f.emptySrc, "--out", j(tmp, "c")}, 1, "has no source files of a known language"},
+		{[]string{"corpus", "--src", f.goSrc, "--lang", "rust", "--out", j(tmp, "c")}, 1, "has 0 usable [.rs] files"},
+		{[]string{"corpus", "--src", f.goSrc, "--out", j(tmp, "c2"), "--vocab", "16"}, 0, "(go): 12 files"},
+
+		// Token data in another vocabulary is refused, never diagnosed.
+		{diagnose("--data", j(f.godata, "val.compact.bin")), 1, "differs from the model's"},
+		{diagnose("--data", f.godata), 1, "differs from the model's"},
+		{diagnose("--data", j(f.data, "val.bin")), 1, "holds GPT-2 ids, the checkpoint reads compact ids: pass " + j(f.data, "val.compact.bin")},
+		{diagnose("--data", j(f.data, "train.bin")), 1, "holds GPT-2 ids"},
+		{[]string{"diagnose", "--checkpoint", f.gorun, "--data", f.data, "--positions", "16"}, 1, "differs from the model's"},
+		// ... and an observation the vocabulary cannot represent.
+		{[]string{"diagnose", "--checkpoint", f.gorun, "--positions", "16", "--observed", "note"}, 1, `--observed note: GPT-2 ids 1388 " main", 22184 "fn" are not in the checkpoint's vocabulary`},
+		{diagnose("--observed", j(tmp, "nothing.json")), 1, "--observed"},
+
+		// A run is never overwritten nor mixed with another corpus.
+		{[]string{"train", "--data", f.data, "--out", f.run, "--steps", "2"}, 1, "--out " + f.run + " holds a checkpoint at step 3 of 3: pass --resume to continue it or --force to replace it"},
+		{[]string{"train", "--data", f.godata, "--out", f.run}, 1, "holds a checkpoint"},
+		{[]string{"train", "--data", f.data, "--out", f.run, "--resume"}, 1, "is complete (step 3 of 3): pass --steps N"},
+		{[]string{"train", "--data", f.godata, "--out", f.run, "--resume", "--steps", "9"}, 1, "differs from the model's"},
+		{[]string{"train", "--data", f.data, "--out", f.run, "--resume", "--steps", "2"}, 2, "--steps 2 is the run's total and must exceed its step 3"},
+		{[]string{"train", "--data", f.data, "--out", f.run, "--resume", "--dim", "64"}, 2, "--dim cannot change a resumed run"},
+		{[]string{"train", "--data", f.data, "--out", f.run, "--resume", "--untied", "--seed", "3"}, 2, "--seed, --untied cannot change a resumed run"},
+		{[]string{"train", "--data", f.data, "--out", f.run, "--resume", "--force"}, 2, "--resume and --force exclude each other"},
+		{[]string{"train", "--data", f.data, "--out", j(tmp, "fresh"), "--resume"}, 1, "--resume"},
+		{[]string{"train", "--data", f.data, "--out", j(f.data, "stats.json")}, 1, "is a file, not a directory"},
+	} {
+		name := strings.Join(tc.args, " ")
+		name = strings.ReplaceAll(name, f.root, "F")
+		name = strings.ReplaceAll(name, tmp, "T")
+		t.Run(name, func(t *testing.T) {
+			stdout, stderr, code := nanoscope(t, tc.args...)
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			first := lines[0]
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			switch {
+			case code == 0 && !strings.Contains(stdout, tc.want):
+				t.Fatalf("stdout lacks %q:\n%s", tc.want, stdout)
+			case code == 0:
+				return
+			case tc.args == nil && !strings.Contains(stderr, tc.want):
+				t.Fatalf("stderr lacks %q:\n%s", tc.want, stderr)
+			case tc.args == nil:
+				return
+			case !strings.Contains(first, tc.want):
+				t.Fatalf("first line of stderr lacks %q:\n%s", tc.want, stderr)
+			case code == 1 && len(lines) != 1:
+				t.Fatalf("want one line, got:\n%s", stderr)
+			case code == 2 && (len(lines) != 2 || !strings.HasPrefix(lines[1], "Run 'nanoscope ")):
+				t.Fatalf("want one line and the --help hint, got:\n%s", stderr)
+			case repeatedPrefix(first):
+				t.Fatalf("repeated prefix: %s", first)
+			case strings.Contains(stderr, "goroutine") || strings.Contains(stderr, "panic"):
+				t.Fatalf("panic: %s", stderr)
+			}
+			for _, w := range strings.Fields(first) {
+				if w = strings.Trim(w, `"(),;:.`); camelCase.MatchString(w) && !strings.Contains(w, "/") {
+					t.Fatalf("Go identifier %q in the message: %s", w, first)
+				}
+			}
+		})
+	}
+}
+
+// Every preset the help offers exists, and every flag description is one with a real
+// placeholder (no back-quoted prose turned into one).
+func TestHelpTellsTheTruth(t *testing.T) {
+	for _, p := range presetNames {
+		if _, err := config.Preset(p); err != nil {
+			t.Errorf("preset %q: %v", p, err)
+		}
+	}
+	for _, p := range []string{"d20", "tiny_cpu", "cpu"} {
+		found := false
+		for _, q := range presetNames {
+			found = found || q == p
+		}
+		if !found {
+			t.Errorf("preset %q missing from the help", p)
+		}
+	}
+	flagLine := regexp.MustCompile(`^  --[a-z][a-z0-9-]*( [A-Z][A-Z0-9_]*)?$`)
+	for name := range commands {
+		stdout, _, code := nanoscope(t, name, "--help")
+		if code != 0 {
+			t.Fatalf("%s --help: exit %d", name, code)
+		}
+		for _, l := range strings.Split(stdout, "\n") {
+			if strings.HasPrefix(l, "  -") && !flagLine.MatchString(l) {
+				t.Errorf("%s --help: flag line %q: want \"  --name PLACEHOLDER\"", name, l)
+			}
+		}
+	}
+}
+
+func TestTidy(t *testing.T) {
+	for _, tc := range []struct{ cmd, in, want string }{
+		{"corpus", "corpus: corpus: x", "x"},
+		{"train", "--resume: --resume: checkpoint a: cannot read", "--resume: checkpoint a: cannot read"},
+		{"logits", "a: b", "a: b"},
+	} {
+		if got := tidy(tc.cmd, tc.in); got != tc.want {
+			t.Errorf("tidy(%q, %q) = %q, want %q", tc.cmd, tc.in, got, tc.want)
+		}
+	}
+}
