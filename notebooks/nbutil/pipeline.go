@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -164,4 +165,30 @@ func TopTokensFigure(name string, ids []uint32, top int) (plots.Figure, error) {
 	}
 	return plots.GroupedBars(name, fmt.Sprintf("Top %d train tokens (%.1f%% of all)", top, covered),
 		"share of train tokens (%)", labels, []plots.BarSeries{{Label: "share of train tokens", Values: shares}})
+}
+
+// ShowTokenizerCheck encodes text with GPT-2's r50k_base, tabulates each token next to the
+// ids want, prints the round trip, and returns the ids and whether they and the decoded text
+// match.
+func ShowTokenizerCheck(text string, want []uint32) ([]uint32, bool, error) {
+	enc, err := corpus.NewEncoder()
+	if err != nil {
+		return nil, false, err
+	}
+	ids := enc.Encode(text)
+	var rows [][]string
+	for i := range max(len(ids), len(want)) {
+		got, w, tok := "", "", ""
+		if i < len(ids) {
+			got, tok = fmt.Sprint(ids[i]), strconv.Quote(enc.DecodeOne(ids[i]))
+		}
+		if i < len(want) {
+			w = fmt.Sprint(want[i])
+		}
+		rows = append(rows, []string{fmt.Sprint(i), tok, got, w, fmt.Sprint(got == w)})
+	}
+	nbdisplay.ShowTable([]string{"position", "token text", "id (computed)", "id (note)", "equal"}, rows)
+	back := enc.Decode(ids)
+	fmt.Printf("encode(%q) = %v; decode back = %q\n", text, ids, back)
+	return ids, slices.Equal(ids, want) && back == text, nil
 }

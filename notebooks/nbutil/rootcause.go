@@ -300,3 +300,32 @@ func MHCGradientFigure(name string, gf analysis.GradFlow) (plots.Figure, error) 
 	}
 	return plots.GradientFlow(name, names, norms)
 }
+
+// ShowD20Loaders tabulates, per position of ids, a fresh d20's prediction (what the buggy
+// loader runs) next to the trained d20's top prediction d20 (d20_logits.json, through the
+// strict loader), and returns the latter as SelfPredictions.
+func ShowD20Loaders(ids []int32, fresh SelfPredictions, d20 [][]Prediction) SelfPredictions {
+	var trained SelfPredictions
+	var rows [][]string
+	for t, id := range ids {
+		top, f := d20[t][0], fresh[t]
+		trained = append(trained, SelfPrediction{Input: int(id), Argmax: top.ID, Top: top.Logit})
+		rows = append(rows, []string{fmt.Sprint(t), GPT2Text(int(id)), GPT2Text(f.Argmax), fmt.Sprintf("%.1f", f.Top), fmt.Sprintf("%.1f", f.SqrtDNorm),
+			GPT2Text(int(id)) + " (248–261)", GPT2Text(top.ID), fmt.Sprintf("%.2f", top.Logit)})
+	}
+	nbdisplay.ShowTable([]string{"pos", "input", "buggy (fresh d20): argmax", "its logit", "sqrt(D)·‖e‖", "note saw (logit)", "strict (trained d20): argmax", "its logit"}, rows)
+	return trained
+}
+
+// ShowBeforeAfter tabulates the note's input through the d20 and the cpu model, each before
+// (buggy loader) and after (strict loader) the fix; mv names the cpu model's ids.
+func ShowBeforeAfter(d20Fresh, d20Trained, cpuBuggy, cpuStrict SelfPredictions, mv *ModelVocab, d20Dim, cpuDim int) {
+	var rows [][]string
+	for t, f := range d20Fresh {
+		tr, cb, cs := d20Trained[t], cpuBuggy[t], cpuStrict[t]
+		rows = append(rows, []string{GPT2Text(f.Input), fmt.Sprintf("%s (%.1f)", GPT2Text(f.Argmax), f.Top), fmt.Sprintf("%s (%.2f)", GPT2Text(tr.Argmax), tr.Top),
+			fmt.Sprintf("%s (%.1f)", mv.Text(cb.Argmax), cb.Top), fmt.Sprintf("%s (%.2f)", mv.Text(cs.Argmax), cs.Top)})
+	}
+	nbdisplay.ShowTable([]string{"input", fmt.Sprintf("d20 before: buggy loader (D = %d)", d20Dim), "d20 after: strict loader",
+		fmt.Sprintf("cpu before: buggy loader (D = %d)", cpuDim), "cpu after: strict loader"}, rows)
+}
