@@ -17,12 +17,12 @@ char *openblas_get_corename(void);
 enum { rowMajor = 101, noTrans = 111, trans = 112 };
 
 // batched_sgemm runs C[i] = op(A + offA[i]) · op(B + offB[i]) for i in [0, batch), C[i] at
-// c + i*m*n: one cgo call per DotGeneral.
+// c + i*cStride: one cgo call per DotGeneral.
 static void batched_sgemm(int ta, int tb, int m, int n, int k, const float *a, int lda,
-		const long *offA, const float *b, int ldb, const long *offB, float *c, int batch) {
+		const long *offA, const float *b, int ldb, const long *offB, float *c, int batch, long cStride) {
 	for (int i = 0; i < batch; i++) {
 		cblas_sgemm(rowMajor, ta ? trans : noTrans, tb ? trans : noTrans, m, n, k, 1.0f,
-			a + offA[i], lda, b + offB[i], ldb, 0.0f, c + (long)i * m * n, n);
+			a + offA[i], lda, b + offB[i], ldb, 0.0f, c + (long)i * cStride, n);
 	}
 }
 */
@@ -54,6 +54,9 @@ var (
 	original    sgohook.Executor
 	enabled     atomic.Bool
 
+	// split: large products run as two halves on two goroutines (SplitEnv=2).
+	split bool
+
 	// The DotGeneral node data's type and field offsets, checked on first use.
 	paramsMu   sync.Mutex
 	paramsType atomic.Pointer[paramsLayout]
@@ -63,6 +66,12 @@ type paramsLayout struct {
 	typ                                                    reflect.Type
 	lhsContracting, lhsBatch, rhsContracting, rhsBatch, bs uintptr
 }
+
+// SplitEnv=2 splits each product of at least splitFLOPs in two halves run on two goroutines
+// (each calling single-threaded OpenBLAS); measured in bench/RESULTS.md.
+const SplitEnv = "NANOSCOPE_BLAS_SPLIT"
+
+const splitFLOPs = 4 << 20
 
 // Install puts the OpenBLAS DotGeneral in simplego's executor table, once per process; it
 // affects every simplego backend of the process. It returns an error (and leaves simplego's
@@ -78,6 +87,7 @@ func Install() error {
 			inEffect = "simplego (OpenBLAS not installed: " + installErr.Error() + ")"
 			return
 		}
+		split = os.Getenv(SplitEnv) == "2"
 		if os.Getenv("OPENBLAS_NUM_THREADS") == "" && os.Getenv("OMP_NUM_THREADS") == "" {
 			C.openblas_set_num_threads(1)
 		}
@@ -91,6 +101,9 @@ func Install() error {
 		threads := "1 thread"
 		if n != 1 {
 			threads = fmt.Sprintf("%d threads", n)
+		}
+		if split {
+			threads += ", large products split over 2 goroutines"
 		}
 		inEffect = fmt.Sprintf("%s cblas_sgemm, %s kernel (%s)", openBLASVersion(),
 			C.GoString(C.openblas_get_corename()), threads)
@@ -110,6 +123,9 @@ func InEffect() string {
 	}
 	return inEffect
 }
+
+// setSplit turns the two-goroutine split on or off (tests).
+func setSplit(on bool) { split = on }
 
 // SetEnabled switches between OpenBLAS (true) and simplego's kernel (false) at run time, after
 // Install; for tests and benchmarks that compare the two in one process.
@@ -220,16 +236,44 @@ func blasDot(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.
 	return out
 }
 
-// sgemm runs the plan: C[i] = op(A[i]) · op(B[i]) for every batch element.
+// sgemm runs the plan: C[i] = op(A[i]) · op(B[i]) for every batch element. Products of at
+// least splitFLOPs are split in two halves (of the batch, else of the rows of C) run on two
+// goroutines when split is on; the halves are fixed by the shapes, so results are the same on
+// every run.
 func sgemm(p plan, a, b, c []float32) {
 	offA, offB := make([]C.long, p.batch), make([]C.long, p.batch)
 	for i := range p.batch {
 		offA[i], offB[i] = C.long(p.offA[i]), C.long(p.offB[i])
 	}
-	C.batched_sgemm(cBool(p.a.trans), cBool(p.b.trans), C.int(p.m), C.int(p.n), C.int(p.k),
-		(*C.float)(unsafe.Pointer(&a[0])), C.int(p.a.ld), &offA[0],
+	flops := 2 * p.batch * p.m * p.n * p.k
+	if !split || flops < splitFLOPs || (p.batch == 1 && p.m < 16) {
+		batched(p, a, b, c, offA, offB, 0, p.m)
+		return
+	}
+	var wg sync.WaitGroup
+	if p.batch > 1 {
+		h := p.batch / 2
+		wg.Go(func() { batched(p, a, b, c, offA[:h], offB[:h], 0, p.m) })
+		batched(p, a, b, c[h*p.m*p.n:], offA[h:], offB[h:], 0, p.m)
+	} else {
+		h := p.m / 2
+		wg.Go(func() { batched(p, a, b, c, offA, offB, 0, h) })
+		batched(p, a, b, c, offA, offB, h, p.m)
+	}
+	wg.Wait()
+}
+
+// batched runs rows [r0, r1) of C for the batch elements of offA/offB, C starting at c.
+func batched(p plan, a, b, c []float32, offA, offB []C.long, r0, r1 int) {
+	// Row r of op(A) starts at r·lda when A is stored M×K, at column r when stored K×M.
+	aOff := r0 * p.a.ld
+	if p.a.trans {
+		aOff = r0
+	}
+	C.batched_sgemm(cBool(p.a.trans), cBool(p.b.trans), C.int(r1-r0), C.int(p.n), C.int(p.k),
+		(*C.float)(unsafe.Pointer(&a[aOff])), C.int(p.a.ld), &offA[0],
 		(*C.float)(unsafe.Pointer(&b[0])), C.int(p.b.ld), &offB[0],
-		(*C.float)(unsafe.Pointer(&c[0])), C.int(p.batch))
+		(*C.float)(unsafe.Pointer(&c[r0*p.n])), C.int(len(offA)), C.long(p.m*p.n))
 }
 
 func cBool(v bool) C.int {

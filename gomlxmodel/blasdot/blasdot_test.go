@@ -88,41 +88,49 @@ func TestMatchesSimplego(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			exec := MustNewExec(backend, func(l, r *Node) *Node {
-				return DotGeneral(l, c.lc, c.lb, r, c.rc, c.rb)
-			})
-			l, r := randomTensor(rng, c.lhs), randomTensor(rng, c.rhs)
-			run := func(blas bool) ([]float32, []int) {
-				SetEnabled(blas)
-				defer SetEnabled(true)
-				out := exec.MustExec(l, r)[0]
-				return slices.Clone(tensors.MustCopyFlatData[float32](out)), out.Shape().Dimensions
-			}
-			before := Stats.BLAS.Load()
-			got, dims := run(true)
-			usedBLAS := Stats.BLAS.Load() > before
-			if usedBLAS == c.wantFallback {
-				t.Errorf("OpenBLAS used: %v, want %v", usedBLAS, !c.wantFallback)
-			}
-			again, _ := run(true)
-			want, wantDims := run(false)
-			if !slices.Equal(dims, wantDims) {
-				t.Fatalf("shape %v, simplego %v", dims, wantDims)
-			}
-			if !slices.Equal(got, again) {
-				t.Errorf("two OpenBLAS runs differ")
-			}
-			var maxDiff, maxAbs float64
-			for i := range want {
-				maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-want[i])))
-				maxAbs = math.Max(maxAbs, math.Abs(float64(want[i])))
-			}
-			rel := maxDiff / maxAbs
-			t.Logf("%v · %v -> %v: max rel. diff %.2g", c.lhs, c.rhs, dims, rel)
-			if rel > 1e-5 || math.IsNaN(rel) {
-				t.Errorf("max |blas − simplego| / max |simplego| = %.3g > 1e-5", rel)
-			}
+			compareCase(t, backend, rng, c, false)
+			compareCase(t, backend, rng, c, true)
 		})
+	}
+}
+
+// compareCase runs one case, with large products split over two goroutines when split is set.
+func compareCase(t *testing.T, backend backends.Backend, rng *rand.Rand, c dotCase, split bool) {
+	setSplit(split)
+	defer setSplit(false)
+	exec := MustNewExec(backend, func(l, r *Node) *Node {
+		return DotGeneral(l, c.lc, c.lb, r, c.rc, c.rb)
+	})
+	l, r := randomTensor(rng, c.lhs), randomTensor(rng, c.rhs)
+	run := func(blas bool) ([]float32, []int) {
+		SetEnabled(blas)
+		defer SetEnabled(true)
+		out := exec.MustExec(l, r)[0]
+		return slices.Clone(tensors.MustCopyFlatData[float32](out)), out.Shape().Dimensions
+	}
+	before := Stats.BLAS.Load()
+	got, dims := run(true)
+	usedBLAS := Stats.BLAS.Load() > before
+	if usedBLAS == c.wantFallback {
+		t.Errorf("OpenBLAS used: %v, want %v", usedBLAS, !c.wantFallback)
+	}
+	again, _ := run(true)
+	want, wantDims := run(false)
+	if !slices.Equal(dims, wantDims) {
+		t.Fatalf("shape %v, simplego %v", dims, wantDims)
+	}
+	if !slices.Equal(got, again) {
+		t.Errorf("two OpenBLAS runs differ")
+	}
+	var maxDiff, maxAbs float64
+	for i := range want {
+		maxDiff = math.Max(maxDiff, math.Abs(float64(got[i]-want[i])))
+		maxAbs = math.Max(maxAbs, math.Abs(float64(want[i])))
+	}
+	rel := maxDiff / maxAbs
+	t.Logf("%v · %v -> %v: max rel. diff %.2g", c.lhs, c.rhs, dims, rel)
+	if rel > 1e-5 || math.IsNaN(rel) {
+		t.Errorf("max |blas − simplego| / max |simplego| = %.3g > 1e-5", rel)
 	}
 }
 

@@ -14,3 +14,5 @@ func InEffect() string { return "simplego (noblas build)" }
 
 // SetEnabled does nothing in this build.
 func SetEnabled(bool) {}
+
+func setSplit(bool) {}
