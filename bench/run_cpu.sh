@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side CPU benchmark, one run: nanoscope's GoMLX training step on the pure-Go backend
-# (bench/gobench) against our PyTorch implementation (bench/bench_torch.py) on Debian's
-# python3-torch 1.13 with OpenBLAS, plus the loss check (same weights, same batch) and the
+# (bench/gobench; matrix products in OpenBLAS through gomlxmodel/blasdot, reductions and
+# broadcasts in gomlxmodel/fastops) against our PyTorch implementation (bench/bench_torch.py) on
+# Debian's python3-torch 1.13 with OpenBLAS, plus the loss check (same weights, same batch) and the
 # training check (same initial weights, batches and rates for TRAIN_STEPS steps).
 #
 #   bash bench/run_cpu.sh            # writes bench/results/cpu-YYYYMMDD.jsonl and prints a table
@@ -12,11 +13,13 @@
 # step in Go and ~25 GB; batch 4 keeps the run to a few minutes), TRAIN_STEPS (30),
 # TORCH_THREADS (torch's default), DATA (cpu-preset tokens: data/rust2k/train.compact.bin, vocab 2048;
 # random tokens when absent), TIMEOUT (600 s per measurement), T2 (1: also time PyTorch with 2
-# intra-op threads once).
+# intra-op threads once), BEFORE (1: also time the Go step once with GoMLX's own kernels,
+# NANOSCOPE_MATMUL=simplego NANOSCOPE_FASTOPS=simplego, as run "gomlx-go-simplego").
 #
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the PyTorch commands only (they pin
-# OpenBLAS to an older kernel on some machines); the "env" record keeps their original values
-# and each PyTorch record names the OpenBLAS kernel that ran (openblas_core).
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the PyTorch and Go commands (they pin
+# OpenBLAS to an older kernel on some machines); the "env" record keeps their original values,
+# each PyTorch record names the OpenBLAS kernel that ran (openblas_core) and each Go record the
+# matrix product in effect (matmul).
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -29,6 +32,7 @@ TRAIN_STEPS=${TRAIN_STEPS:-30}
 TORCH_THREADS=${TORCH_THREADS:-}
 TIMEOUT=${TIMEOUT:-600}
 DATA=${DATA:-data/rust2k/train.compact.bin}
+[ -f "$DATA" ] || [ ! -f data/rust/train.compact.bin ] || DATA=data/rust/train.compact.bin
 VAL=${VAL:-${DATA/train/val}}
 [ -f "$DATA" ] || { echo "run_cpu: $DATA not found: random tokens (no real-data loss check)" >&2; DATA=""; }
 [ -n "$DATA" ] && [ -f "$VAL" ] || VAL="$DATA"
@@ -41,12 +45,13 @@ trap 'rm -rf "$TMP"' EXIT
 
 # --- dependencies: Debian's python3-torch and OpenBLAS (with only the reference libblas3,
 # which --no-install-recommends leaves, PyTorch's matmuls are ~5x slower).
-if ! $PY -c "import torch" 2>/dev/null || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1; then
-  echo "run_cpu: installing python3-torch and libopenblas0 (Debian)" >&2
+if ! $PY -c "import torch" 2>/dev/null || ! dpkg -s libopenblas0-pthread >/dev/null 2>&1 || ! dpkg -s libopenblas-dev >/dev/null 2>&1; then
+  echo "run_cpu: installing python3-torch and libopenblas0/-dev (Debian)" >&2
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    python3-torch python3-numpy libopenblas0 >/dev/null || { echo "run_cpu: apt-get failed" >&2; exit 1; }
+    python3-torch python3-numpy libopenblas0 libopenblas-dev >/dev/null || { echo "run_cpu: apt-get failed" >&2; exit 1; }
 fi
 go build -o bin/gobench ./bench/gobench || exit 1
+GO=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./bin/gobench)
 
 # --- the machine
 $PY - "$RES" <<'EOF'
@@ -117,9 +122,14 @@ DATA_ARG=()
 for r in $(seq 1 "$ROUNDS"); do
   OUTARG=()
   [ "$r" = 1 ] && OUTARG=(--out "$TMP/ck-cpu")
-  measure gomlx-go-cpu "$r" ./bin/gobench --preset cpu --steps "$STEPS" --warmup "$WARMUP" "${DATA_ARG[@]}" "${OUTARG[@]}"
+  measure gomlx-go-cpu "$r" "${GO[@]}" --preset cpu --steps "$STEPS" --warmup "$WARMUP" "${DATA_ARG[@]}" "${OUTARG[@]}"
   measure pytorch-eager-cpu "$r" "${TORCH[@]}" --preset cpu --device cpu --steps "$STEPS" --warmup "$WARMUP" "${DATA_ARG[@]}"
 done
+
+if [ "${BEFORE:-1}" = 1 ]; then
+  measure gomlx-go-simplego-cpu 1 env NANOSCOPE_MATMUL=simplego NANOSCOPE_FASTOPS=simplego "${GO[@]}" \
+    --preset cpu --steps "$STEPS" --warmup "$WARMUP" "${DATA_ARG[@]}"
+fi
 
 if [ "${T2:-1}" = 1 ]; then
   measure pytorch-eager-cpu-threads2 1 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" bench/bench_torch.py --threads 2 \
@@ -128,13 +138,13 @@ fi
 
 # --- where the time goes: forward only and forward+backward (no optimizer), random tokens
 for part in forward backward; do
-  measure "gomlx-go-cpu-$part" 1 ./bin/gobench --preset cpu --part "$part" --steps "$STEPS" --warmup 2
+  measure "gomlx-go-cpu-$part" 1 "${GO[@]}" --preset cpu --part "$part" --steps "$STEPS" --warmup 2
   measure "pytorch-eager-cpu-$part" 1 "${TORCH[@]}" --preset cpu --device cpu --part "$part" --steps "$STEPS" --warmup 2
 done
 
 # --- d20 architecture (vocab 50257) at a reduced batch
 if [ "$D20_STEPS" -gt 0 ]; then
-  measure "gomlx-go-d20-b$D20_BATCH" 1 ./bin/gobench --preset d20 --batch-size "$D20_BATCH" --steps "$D20_STEPS" --warmup 1
+  measure "gomlx-go-d20-b$D20_BATCH" 1 "${GO[@]}" --preset d20 --batch-size "$D20_BATCH" --steps "$D20_STEPS" --warmup 1
   measure "pytorch-eager-d20-b$D20_BATCH" 1 "${TORCH[@]}" --preset d20 --device cpu --batch-size "$D20_BATCH" --steps "$D20_STEPS" --warmup 1
 fi
 
@@ -143,8 +153,8 @@ fi
 
 # --- loss check: the Go run's final weights on a fixed batch of validation windows
 if [ -f "$TMP/ck-cpu/meta.json" ] && [ -n "$VAL" ]; then
-  ./bin/gobench --write-batch "$TMP/batch.json" --data "$VAL" --preset cpu 2>"$TMP/wb.err"
-  timeout "$TIMEOUT" ./bin/gobench --loss-check "$TMP/ck-cpu" --batch "$TMP/batch.json" >"$TMP/lc-go.json" 2>"$TMP/lc-go.err"
+  "${GO[@]}" --write-batch "$TMP/batch.json" --data "$VAL" --preset cpu 2>"$TMP/wb.err"
+  timeout "$TIMEOUT" "${GO[@]}" --loss-check "$TMP/ck-cpu" --batch "$TMP/batch.json" >"$TMP/lc-go.json" 2>"$TMP/lc-go.err"
   timeout "$TIMEOUT" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY bench/bench_torch.py \
     --loss-check "$TMP/ck-cpu" --batch "$TMP/batch.json" >"$TMP/lc-torch.json" 2>"$TMP/lc-torch.err"
   $PY bench/compare.py loss "$TMP/lc-go.json" "$TMP/lc-torch.json" 1e-4 >>"$RES"
@@ -154,7 +164,7 @@ fi
 
 # --- training check: same initial weights, batches and learning rates for TRAIN_STEPS steps
 if [ "$TRAIN_STEPS" -gt 0 ] && [ -n "$DATA" ]; then
-  timeout "$TIMEOUT" ./bin/gobench --preset cpu --steps "$TRAIN_STEPS" --warmup 0 --data "$DATA" \
+  timeout "$TIMEOUT" "${GO[@]}" --preset cpu --steps "$TRAIN_STEPS" --warmup 0 --data "$DATA" \
     --dump-batches "$TMP/batches.json" --init-out "$TMP/init" >"$TMP/tc-go.json" 2>"$TMP/tc-go.err"
   timeout "$TIMEOUT" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $PY bench/bench_torch.py \
     --train-check "$TMP/init" --batches "$TMP/batches.json" >"$TMP/tc-torch.json" 2>"$TMP/tc-torch.err"

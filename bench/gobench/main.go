@@ -53,6 +53,7 @@ import (
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel/fastops"
 	"nanoscope/gomlxmodel/tokenfile"
 	"nanoscope/gomlxmodel/train"
 )
@@ -274,7 +275,7 @@ func benchPart(f flags) error {
 	o := map[string]any{"impl": gomlxImpl(), "device": deviceName(), "preset": f.preset, "part": f.part,
 		"ms_per_step": round(mean*1e3, 3), "ms_per_step_min": round(mn*1e3, 3), "ms_per_step_median": round(median(times)*1e3, 3), "tokens_per_s": round(float64(n)/mean, 1),
 		"startup_s": round(first.Sub(startTime).Seconds(), 3), "peak_mem_mb": round(vmHWM()/1024, 1),
-		"backend": gomlxmodel.BackendConfig(), "threads": runtime.GOMAXPROCS(0), "steps": f.steps, "warmup": f.warmup,
+		"backend": gomlxmodel.BackendConfig(), "matmul": gomlxmodel.MatMulInEffect(), "fastops": fastops.InEffect(), "threads": runtime.GOMAXPROCS(0), "steps": f.steps, "warmup": f.warmup,
 		"batch": c.BatchSize, "seq": c.MaxSeqLen, "vocab": c.VocabSize, "loss_first": round(loss0, 5)}
 	addVariant(o, f)
 	return printJSON(o)
@@ -318,7 +319,7 @@ func benchMatmul(f flags) error {
 	md := median(times)
 	return printJSON(map[string]any{"impl": gomlxImpl(), "part": "matmul", "m": f.mmM, "k": f.mmK, "n": f.mmN,
 		"ms_median": round(md*1e3, 3), "gflops": round(2*float64(f.mmM*f.mmK*f.mmN)/md/1e9, 2),
-		"backend": gomlxmodel.BackendConfig(), "block_log2": simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32]})
+		"backend": gomlxmodel.BackendConfig(), "matmul": gomlxmodel.MatMulInEffect(), "block_log2": simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32]})
 }
 
 // newtonSchulzBatched is the proposed variant: the same iteration on a stack (n, r, c) of
@@ -607,7 +608,7 @@ func bench(f flags) error {
 		"impl": impl, "device": deviceName(), "preset": f.preset,
 		"startup_s": round(ts[0].Sub(startTime).Seconds(), 3), "first_step_s": round(ts[0].Sub(runStart).Seconds(), 3),
 		"peak_mem_mb": round(vmHWM()/1024, 1), "go_sys_mb": round(float64(ms.Sys)/(1<<20), 1),
-		"backend": gomlxmodel.BackendConfig(), "go": runtime.Version(), "threads": runtime.GOMAXPROCS(0),
+		"backend": gomlxmodel.BackendConfig(), "matmul": gomlxmodel.MatMulInEffect(), "fastops": fastops.InEffect(), "go": runtime.Version(), "threads": runtime.GOMAXPROCS(0),
 		"steps": f.steps, "warmup": f.warmup, "batch": c.BatchSize, "seq": c.MaxSeqLen, "vocab": c.VocabSize,
 		"dim": c.Dim, "layers": c.NLayers, "data": orRandom(f.data),
 		"loss_first": round(losses[0], 5), "loss_last": round(losses[len(losses)-1], 5),
