@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -309,4 +310,106 @@ func TestTidy(t *testing.T) {
 			t.Errorf("tidy(%q, %q) = %q, want %q", tc.cmd, tc.in, got, tc.want)
 		}
 	}
+}
+
+// What the successful commands say: a resumed run extended by --steps and its closing line,
+// the progress references, --data as a file, --force, logits on <unk>, the diagnosis formats
+// and inspect's remarks.
+func TestCLIOutputs(t *testing.T) {
+	f := getFixture(t)
+	tmp := t.TempDir()
+	run := filepath.Join(tmp, "run")
+	if err := os.CopyFS(run, os.DirFS(f.run)); err != nil {
+		t.Fatal(err)
+	}
+	mustRun := func(args ...string) (string, string) {
+		t.Helper()
+		stdout, stderr, code := nanoscope(t, args...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", strings.Join(args, " "), code, stdout, stderr)
+		}
+		return stdout, stderr
+	}
+	contains := func(what, text string, wants ...string) {
+		t.Helper()
+		for _, w := range wants {
+			if !strings.Contains(text, w) {
+				t.Errorf("%s lacks %q:\n%s", what, w, text)
+			}
+		}
+	}
+
+	// --resume --steps N extends the run to N steps; the closing line counts the steps run.
+	stdout, stderr := mustRun("train", "--data", f.data, "--out", run, "--resume", "--steps", "5", "--log-every", "1")
+	contains("resume stdout", stdout, "trained 2 steps (steps 4-5 of 5)")
+	contains("resume stderr", stderr, "resuming the run in "+run+" at step 3 of 5", "ln V = ", "label-smoothed")
+	if ck, err := checkpointStep(run); err != nil || ck != 5 {
+		t.Errorf("resumed run at step %d (%v), want 5", ck, err)
+	}
+
+	// A fresh run: --data as a file of the corpus; the first progress line has no speed.
+	fresh := filepath.Join(tmp, "fresh")
+	stdout, stderr = mustRun(append([]string{"train", "--data", filepath.Join(f.data, "train.compact.bin"), "--out", fresh, "--steps", "2", "--log-every", "1"}, tinyTrain...)...)
+	contains("fresh stdout", stdout, "trained 2 steps in ", "references: ln V = ")
+	contains("fresh stderr", stderr, "unigram ", "(first step: includes compilation)")
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "step     1/") && strings.Contains(l, "tok/s") {
+			t.Errorf("step 1 shows a speed: %s", l)
+		}
+		if strings.Contains(l, "target acc") {
+			t.Errorf("progress says target acc: %s", l)
+		}
+	}
+	// --force replaces it.
+	stdout, _ = mustRun(append([]string{"train", "--data", f.data, "--out", fresh, "--steps", "1", "--force"}, tinyTrain...)...)
+	contains("forced stdout", stdout, "trained 1 step in ")
+
+	// logits: inputs shown as text, <unk> flagged and never marked as copying, a legend.
+	stdout, _ = mustRun("logits", "--checkpoint", f.gorun, "--text", "fn main() {", "--topk", "3")
+	contains("logits", stdout, `input 22184 "fn" (not in the compact vocabulary: the model sees <unk>)`, `markers: "<- current token"`)
+	for _, l := range strings.Split(stdout, "\n") {
+		if strings.Contains(l, `"<unk>"`) && strings.Contains(l, "<-") {
+			t.Errorf("<unk> marked: %s", l)
+		}
+	}
+
+	// diagnose: findings first in every format; a report file.
+	stdout, _ = mustRun("diagnose", "--checkpoint", f.run, "--positions", "16")
+	if !strings.HasPrefix(stdout, "healthy: ") {
+		t.Errorf("diagnose does not lead with the verdict:\n%s", stdout)
+	}
+	contains("diagnose", stdout, "\nhypotheses:\n", "\nsummary: ")
+	stdout, _ = mustRun("diagnose", "--checkpoint", f.run, "--positions", "16", "--json")
+	contains("diagnose --json", stdout, `"healthy":`, `"findings":`, `"hypotheses":`)
+	for _, format := range []string{"md", "html"} {
+		path := filepath.Join(tmp, "report."+format)
+		_, stderr := mustRun("diagnose", "--checkpoint", f.run, "--positions", "16", "--format", format, "--report", path,
+			"--rope-layout", "interleaved")
+		contains("diagnose --report", stderr, "report written to "+path)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		contains(path, s, "Healthy: ", "Findings", "Hypotheses", "data:image/png;base64,", "rope layout interleaved instead of its halves")
+		if strings.Index(s, "Findings") > strings.Index(s, "Hypotheses") {
+			t.Errorf("%s: findings do not come first", path)
+		}
+	}
+
+	// inspect: what is remarkable.
+	stdout, _ = mustRun("inspect", "--checkpoint", f.run)
+	contains("inspect", stdout, "\nremarkable:\n", "at_init: ")
+}
+
+func checkpointStep(dir string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "meta.json"))
+	if err != nil {
+		return 0, err
+	}
+	var m struct {
+		Step int `json:"step"`
+	}
+	err = json.Unmarshal(b, &m)
+	return m.Step, err
 }

@@ -274,10 +274,18 @@ func runTrain(args []string) error {
 	if startStep > 0 {
 		from = fmt.Sprintf(" (steps %d-%d of %d)", startStep+1, res.Steps, c.TotalSteps)
 	}
-	fmt.Printf("trained %d steps%s in %s: loss %.4f, validation CE %.4f, next-token accuracy %.4f, copy rate %.4f, %.0f tokens/s -> %s\n",
-		res.Steps-startStep, from, res.Wall.Round(1e9), res.Loss, res.ValCE, res.ValAcc, res.ValCopy, res.TokensPerSec, *out)
+	fmt.Printf("trained %s%s in %s: loss %.4f, validation CE %.4f, next-token accuracy %.4f, copy rate %.4f, %.0f tokens/s -> %s\n",
+		plural(res.Steps-startStep, "step"), from, res.Wall.Round(1e9), res.Loss, res.ValCE, res.ValAcc, res.ValCopy, res.TokensPerSec, *out)
 	fmt.Printf("references: %s\n", ref)
 	return nil
+}
+
+// plural is "1 step", "2 steps".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func orUnknown(s string) string {
