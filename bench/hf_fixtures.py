@@ -8,13 +8,13 @@ Runs where PyTorch and transformers 5 are installed (the lent GPU machine; no in
 For each fixture it builds a small GPT-2 or Llama model with transformers' own initialisation,
 optionally trains it briefly (byte-level next-token prediction on this repository's Go sources),
 saves it with save_pretrained (one single file, sharded with a small max_shard_size, or cast to
-bf16), reloads the saved directory with from_pretrained in float32 on the CPU with eager
+bf16 or f16), reloads the saved directory with from_pretrained in float32 on the CPU with eager
 attention, and records the reloaded model's logits on fixed inputs in reference.safetensors:
 
     ids     F32 (B, T)     the input token ids (exact small integers)
     logits  F32 (B, T, V)  transformers' logits for ids
 
-A bf16 fixture's reference is computed from the bf16 file upcast to float32, which is what
+A bf16 or f16 fixture's reference is computed from the file upcast to float32, which is what
 nanoscope does when it loads it. fixtures.json lists every fixture with its configuration, how it
 was saved, its training loss and the library versions.
 """
@@ -92,6 +92,13 @@ FIXTURES = [
      dict(vocab_size=260, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
           num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
           rms_norm_eps=1e-6, rope_theta=1000.0, tie_word_embeddings=False), 300, "bf16"),
+    ("llama_mqa_f16", "llama",
+     dict(vocab_size=301, hidden_size=32, intermediate_size=72, num_hidden_layers=2,
+          num_attention_heads=4, num_key_value_heads=1, max_position_embeddings=64,
+          rms_norm_eps=1e-5, rope_theta=1000000.0, tie_word_embeddings=True), 0, "f16"),
+    ("gpt2_inner_f16", "gpt2",
+     dict(vocab_size=299, n_positions=40, n_embd=32, n_layer=2, n_head=4, n_inner=80,
+          activation_function="gelu_pytorch_tanh"), 100, "f16"),
 ]
 
 
@@ -99,6 +106,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps-scale", type=float, default=1.0)
+    ap.add_argument("--only", default="", help="comma-separated fixture names to build (default: all)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -106,6 +114,8 @@ def main():
     summary = {"torch": torch.__version__, "transformers": transformers.__version__,
                "device": device, "corpus_bytes": len(data), "fixtures": []}
     for i, fixture in enumerate(FIXTURES):
+        if args.only and fixture[0] not in args.only.split(","):
+            continue
         try:
             summary["fixtures"].append(build(i, *fixture, args=args, data=data, device=device))
         except Exception:  # keep the others: one failure must not cost the whole run
@@ -125,7 +135,8 @@ def build(i, name, family, kw, steps, save, args, data, device):
     loss = None
     steps = int(steps * args.steps_scale)
     if steps:
-        loss = train(model, data, steps, seq=48, batch=32, lr=3e-3, seed=i, device=device)
+        seq = min(48, kw.get("n_positions", kw.get("max_position_embeddings", 48)))
+        loss = train(model, data, steps, seq=seq, batch=32, lr=3e-3, seed=i, device=device)
     d = os.path.join(args.out, name)
     if save == "single":
         model.save_pretrained(d)
@@ -134,6 +145,8 @@ def build(i, name, family, kw, steps, save, args, data, device):
             model.save_pretrained(d, max_shard_size="100KB")
         except (TypeError, ValueError):
             model.save_pretrained(d, max_shard_size=100_000)
+    elif save == "f16":
+        model.to(torch.float16).save_pretrained(d)
     else:
         model.to(torch.bfloat16).save_pretrained(d)
     ref = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager")
