@@ -92,6 +92,8 @@ type Details struct {
 	AlphaSwap *AlphaSwap `json:"alpha_swap,omitempty"`
 	// MHCSymmetric: every mHC pre/post logit and bias has equal entries for the two streams.
 	MHCSymmetric bool `json:"mhc_symmetric"`
+	// Catalog holds the measurements the findings are decided from.
+	Catalog *Catalog `json:"catalog"`
 }
 
 // AlphaSwap compares logits with alpha_logit replaced by AlphaLogit against the file's.
@@ -249,9 +251,20 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 			return nil, err
 		}
 	}
+	if d.Catalog, err = MeasureCatalog(s, w, UnigramEntropy(tokens), d.GradFlow); err != nil {
+		return nil, err
+	}
+	rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
+	if needsSwaps(d.Catalog, d.Alignment, rep.Findings, rep.Healthy) {
+		if err := RunSwaps(s, w, d.Catalog); err != nil {
+			return nil, err
+		}
+		rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
+	}
 	rep.Metrics = metricsOf(s, tokens, d)
-	rep.Hypotheses = verdicts(s, d, &rep.Metrics)
-	rep.Summary = summary(s, d, &rep.Metrics, rep.Hypotheses)
+	rep.Metrics.InitLike = findingOf(rep.Findings, KindWeightsUntrained) != nil
+	rep.Hypotheses = verdicts(s, d, &rep.Metrics, rep.Findings)
+	rep.Summary = summary(s, d, &rep.Metrics, rep.Hypotheses, rep.Findings)
 	return rep, nil
 }
 
@@ -367,10 +380,10 @@ func objectiveLoss(s *Subject, l Losses) float64 {
 	return l.Shifted.Smoothed
 }
 
-func verdicts(s *Subject, d *Details, m *Metrics) []Verdict {
+func verdicts(s *Subject, d *Details, m *Metrics, fs []Finding) []Verdict {
 	a, l := d.Alignment, d.Losses
 	copying := copies(a)
-	initLike := d.Drift.InitLike
+	initLike := findingOf(fs, KindWeightsUntrained) != nil
 	out := make([]Verdict, 0, 7)
 	add := func(id, verdict, evidence string) {
 		out = append(out, Verdict{ID: id, Name: hypothesisNames[id], Verdict: verdict, Evidence: evidence})
@@ -378,26 +391,35 @@ func verdicts(s *Subject, d *Details, m *Metrics) []Verdict {
 	rates := fmt.Sprintf("copy rate %.3f vs next-token accuracy %.3f on the %.0f%% of positions whose next token differs from the current one",
 		a.CopyRateNonRepeat, a.NextAccuracyNonRepeat, 100*(1-a.RepeatRate))
 
-	// H1: what the weights minimise.
+	// H1: what the weights minimise — the target_offset finding, read on the catalog's CE by
+	// offset.
 	h1 := Untestable
+	off := findingOf(fs, KindTargetOffset)
+	part := findingOf(fs, KindTensorsUntrained)
+	ce := d.Catalog.AsLoaded
+	ce0, _ := ce.at(0)
+	ce1, _ := ce.at(1)
 	switch {
 	case initLike:
-		add("H1", Untestable, fmt.Sprintf("the weights are at their initialisation (%d/%d tensors init-like), so they carry no trace of any training objective; unshifted CE %.3f < shifted CE %.3f only because a fresh tied model copies",
-			d.Drift.InitLikeCount, d.Drift.Total, l.Unshifted.CE, l.Shifted.CE))
-	case l.Unshifted.CE < l.Shifted.CE:
+		add("H1", Untestable, fmt.Sprintf("the weights are an untrained draw (weights_untrained), so they carry no trace of any training objective; CE at offset 0 %.3f vs offset 1 %.3f says nothing about one", ce0, ce1))
+	case part != nil:
+		add("H1", Untestable, fmt.Sprintf("%d tensors carry no training (tensors_untrained: %s), so the losses (CE at offset 0 %.3f, offset 1 %.3f) do not show the training objective", len(part.Tensors), shortList(part.Tensors), ce0, ce1))
+	case off != nil && off.Evidence["offset"] == 0:
 		h1 = Supported
-		ev := fmt.Sprintf("unshifted CE %.3f < shifted CE %.3f: the weights minimise reconstruction of the current token (%s)",
-			l.Unshifted.CE, l.Shifted.CE, rates)
+		ev := "target_offset 0: " + off.Detail + "; " + rates
 		if s.Variant.TargetShift == 0 {
 			ev += "; meta.json records target_shift 0"
 		}
 		add("H1", Supported, ev)
-	case l.Shifted.CE+farBelowNats < l.Unshifted.CE && a.NextAccuracyNonRepeat > a.CopyRateNonRepeat:
+	case off != nil:
 		h1 = Refuted
-		add("H1", Refuted, fmt.Sprintf("shifted CE %.3f is far below unshifted CE %.3f and %s: the model was trained on next-token targets",
-			l.Shifted.CE, l.Unshifted.CE, rates))
+		add("H1", Refuted, fmt.Sprintf("the model was trained on another offset than the current token (target_offset %v): %s", off.Evidence["offset"], off.Detail))
+	case ce.Best == 1:
+		h1 = Refuted
+		add("H1", Refuted, fmt.Sprintf("CE is lowest at offset 1 (%.3f, vs %.3f at offset 0; by offset −1…3: %s) and %s: the model was trained on next-token targets",
+			ce1, ce0, fmtCEs(ce.CE), rates))
 	default:
-		add("H1", Untestable, fmt.Sprintf("shifted CE %.3f vs unshifted CE %.3f, %s: no clear preference", l.Shifted.CE, l.Unshifted.CE, rates))
+		add("H1", Untestable, fmt.Sprintf("CE by offset −1…3 %s, %s: no offset clearly preferred", fmtCEs(ce.CE), rates))
 	}
 
 	// H2: training graph vs inference path.
@@ -477,26 +499,26 @@ func verdicts(s *Subject, d *Details, m *Metrics) []Verdict {
 			rates, 100*ss.ShareWithin1Pct, a.MeanMaxLogit, ss.MeanSelfLogit))
 	}
 
-	// H5: optimizer / degenerate minimum.
+	// H5: optimizer / degenerate minimum — the context_free finding.
 	deadWeights := 0
 	for _, n := range d.GradFlow.Dead {
 		if !strings.HasSuffix(n, ".alpha_logit") {
 			deadWeights++
 		}
 	}
+	cf := findingOf(fs, KindContextFree)
 	switch {
 	case initLike:
-		add("H5", Untestable, "the weights carry no trace of optimisation (every tensor init-like): the optimizer's behaviour cannot be read from them")
+		add("H5", Untestable, "the weights carry no trace of optimisation (weights_untrained): the optimizer's behaviour cannot be read from them")
+	case cf != nil:
+		add("H5", Supported, "context_free: "+cf.Detail)
 	case h1 == Supported:
-		add("H5", Refuted, fmt.Sprintf("the optimizer reached a low value of the objective it was given (unshifted CE %.3f); the degenerate behaviour is the objective's (H1), not a failure to optimise", l.Unshifted.CE))
-	case !copying && l.Shifted.CE < m.UnigramEntropy-unigramMarginNats && deadWeights == 0:
-		add("H5", Refuted, fmt.Sprintf("shifted CE %.3f is below the data's unigram entropy %.3f (the model uses context), every parameter but alpha_logit receives gradient, and %d/%d tensors moved from init",
-			l.Shifted.CE, m.UnigramEntropy, len(d.Drift.Moved), d.Drift.Total))
-	case l.Shifted.CE >= m.UnigramEntropy:
-		add("H5", Supported, fmt.Sprintf("shifted CE %.3f is not below the data's unigram entropy %.3f although %d/%d tensors moved from init: a degenerate, context-free solution (%s)",
-			l.Shifted.CE, m.UnigramEntropy, len(d.Drift.Moved), d.Drift.Total, rates))
+		add("H5", Refuted, fmt.Sprintf("the optimizer reached a low value of the objective it was given (CE at offset 0 %.3f); the degenerate behaviour is the objective's (H1), not a failure to optimise", ce0))
+	case ce.BestCE < d.Catalog.Unigram-minDeltaNats && d.Catalog.ContextMI >= contextMIMax && deadWeights == 0:
+		add("H5", Refuted, fmt.Sprintf("the best CE %.3f (offset %d) is below the data's unigram CE %.3f and the prediction depends on the context (mean KL(p_t ‖ p̄) %.3f nats); every parameter but alpha_logit receives gradient",
+			ce.BestCE, ce.Best, d.Catalog.Unigram, d.Catalog.ContextMI))
 	default:
-		add("H5", Untestable, fmt.Sprintf("shifted CE %.3f vs unigram entropy %.3f, %d dead parameters besides alpha_logit, %s", l.Shifted.CE, m.UnigramEntropy, deadWeights, rates))
+		add("H5", Untestable, fmt.Sprintf("best CE %.3f vs unigram CE %.3f, context dependence %.3f nats, %d dead parameters besides alpha_logit, %s", ce.BestCE, d.Catalog.Unigram, d.Catalog.ContextMI, deadWeights, rates))
 	}
 
 	// H6: weights in effect.
@@ -509,8 +531,10 @@ func verdicts(s *Subject, d *Details, m *Metrics) []Verdict {
 	oc := d.Observation
 	switch {
 	case initLike:
-		add("H6", Supported, fmt.Sprintf("the file's weights are statistically indistinguishable from a fresh initialisation (%d/%d tensors init-like: %d/%d constant tensors exactly at init, every normal tensor passes a KS test against its init distribution); %s: whatever loads this file runs an untrained model, and a fresh tied model copies its input",
-			d.Drift.InitLikeCount, d.Drift.Total, d.Drift.AtInitCount, d.Drift.ConstCount, claim))
+		add("H6", Supported, fmt.Sprintf("weights_untrained: %s; %s: whatever loads this file runs an untrained model, and a fresh tied model copies its input",
+			findingOf(fs, KindWeightsUntrained).Detail, claim))
+	case part != nil:
+		add("H6", Supported, fmt.Sprintf("tensors_untrained: %s; %s", part.Detail, loader))
 	case oc != nil && oc.FreshReproduces > 0 && !oc.FileReproduces:
 		file := oc.Conditions[0]
 		why := "argmax differs"
@@ -551,16 +575,16 @@ func verdicts(s *Subject, d *Details, m *Metrics) []Verdict {
 			}
 			run = fmt.Sprintf("; in the run's metrics %d/%d alpha_logit gradients are exactly 0 at all %d logged steps", zero, total, d.Run.Steps)
 		}
-		if m.AlphaLogitsAllZero && m.AlphaGradsAllZero {
-			ev := fmt.Sprintf("all %d alpha_logit are exactly 0.0 and their gradient on a batch is exactly 0; every mHC pre/post parameter is symmetric in the two streams: %v, streams s0, s1 identical (max|s0 − s1| = %g)%s: Lion's sign(0) = 0 never moves alpha",
-				nAlpha, d.MHCSymmetric, asym, run)
+		if af := findingOf(fs, KindAlphaNoGradient); af != nil && len(af.Tensors) == nAlpha {
+			ev := fmt.Sprintf("alpha_no_gradient: all %d alpha_logit (values all 0.0: %v) receive exactly 0 gradient on a batch; every mHC pre/post parameter is symmetric in the two streams: %v, streams s0, s1 identical (max|s0 − s1| = %g)%s: Lion's sign(0) = 0 never moves alpha",
+				nAlpha, m.AlphaLogitsAllZero, d.MHCSymmetric, asym, run)
 			if sw := d.AlphaSwap; sw != nil {
 				ev += fmt.Sprintf("; setting every alpha_logit to %.1f changes the logits by max |Δ| %.3g (max |logit| %.3g)", sw.AlphaLogit, sw.MaxAbsDelta, sw.MaxAbsLogit)
 				if sw.MaxAbsDelta <= parityRelTol*max(1, sw.MaxAbsLogit) {
 					ev += ", so the note's 5.0 → 0.0 change was a no-op"
 				}
 			}
-			add("H7", Supported, ev+"; this explains alpha = 0.0 in the checkpoint, not the copying")
+			add("H7", Supported, ev+"; this explains frozen alphas in the checkpoint, not the copying")
 		} else {
 			var nz []string
 			for n, g := range d.GradFlow.AlphaGrads {
@@ -622,23 +646,41 @@ func verdictOf(vs []Verdict, id string) string {
 }
 
 // summary names, in one sentence, the root cause the evidence supports.
-func summary(s *Subject, d *Details, m *Metrics, vs []Verdict) string {
+func summary(s *Subject, d *Details, m *Metrics, vs []Verdict, fs []Finding) string {
 	a, l := d.Alignment, d.Losses
+	var faults []Finding
+	for _, f := range fs {
+		if !informational(f.Kind) && f.Kind != KindWeightsUntrained && f.Kind != KindTensorsUntrained && !(f.Kind == KindTargetOffset && verdictOf(vs, "H1") == Supported) {
+			faults = append(faults, f)
+		}
+	}
+	part := findingOf(fs, KindTensorsUntrained)
 	switch {
 	case m.InitLike:
 		claim := ""
 		if s.Meta != nil {
 			claim = fmt.Sprintf(" although meta.json claims loss %.3g (measured %.3g)", s.Meta.Loss, objectiveLoss(s, l))
 		}
-		return fmt.Sprintf("Root cause H6: the checkpoint's weights are a fresh initialisation (all %d tensors init-like)%s, and a fresh tied model copies its input because its top logit is the current token's self logit sqrt(D)·‖e‖ ≈ %.0f (copy rate %.3f, top within 1%% of the self logit at %.0f%% of positions).",
+		return fmt.Sprintf("Root cause H6: the checkpoint's weights are a fresh initialisation (weights_untrained: all %d tensors untrained draws)%s, and a fresh tied model copies its input because its top logit is the current token's self logit sqrt(D)·‖e‖ ≈ %.0f (copy rate %.3f, top within 1%% of the self logit at %.0f%% of positions).",
 			m.Tensors, claim, a.SelfSimilarity.MeanSelfLogit, a.CopyRate, 100*a.SelfSimilarity.ShareWithin1Pct)
+	case part != nil:
+		return fmt.Sprintf("Root cause H6: %d of %d tensors carry no training while the rest does (%s): a partial or misnamed load left them at their initialisation.",
+			len(part.Tensors), m.Tensors, shortList(part.Tensors))
+	case len(faults) > 0:
+		parts := make([]string, len(faults))
+		for i, f := range faults {
+			parts[i] = f.Kind + ": " + f.Detail
+		}
+		return "Fault " + strings.Join(parts, "; ") + "."
 	case verdictOf(vs, "H1") == Supported:
 		also := ""
 		if oc := d.Observation; oc != nil && verdictOf(vs, "H6") == Supported {
 			also = fmt.Sprintf("; the observation's logit magnitudes, however, match fresh weights (%d/%d seeds), not this file (H6)", oc.FreshReproduces, oc.FreshSeeds)
 		}
-		return fmt.Sprintf("Root cause H1: the model was trained to reproduce the current token (unshifted CE %.3f < shifted CE %.3f; copy rate %.3f, next-token accuracy %.3f)%s.",
-			l.Unshifted.CE, l.Shifted.CE, a.CopyRate, a.NextTokenAccuracy, also)
+		ce0, _ := d.Catalog.AsLoaded.at(0)
+		ce1, _ := d.Catalog.AsLoaded.at(1)
+		return fmt.Sprintf("Root cause H1: the model was trained to reproduce the current token (target_offset 0: CE at offset 0 %.3f < offset 1 %.3f; copy rate %.3f, next-token accuracy %.3f)%s.",
+			ce0, ce1, a.CopyRate, a.NextTokenAccuracy, also)
 	case verdictOf(vs, "H6") == Supported:
 		oc := d.Observation
 		return fmt.Sprintf("Root cause H6: the checkpoint is a trained next-token predictor (next-token accuracy %.3f vs copy rate %.3f where they differ, shifted CE %.3f), but the observed copying with top logits in [%.1f, %.1f] (rescaled to this width) is reproduced by freshly initialised weights (%d/%d seeds) and not by the file's, so the weights in effect at inference were not the trained ones.",
@@ -657,7 +699,25 @@ func summary(s *Subject, d *Details, m *Metrics, vs []Verdict) string {
 		return fmt.Sprintf("The model copies its input (copy rate %.3f vs next-token accuracy %.3f where they differ) and the evidence supports %s as its cause.",
 			a.CopyRateNonRepeat, a.NextAccuracyNonRepeat, sup)
 	default:
-		return fmt.Sprintf("No copying: the checkpoint is a trained next-token predictor (next-token accuracy %.3f vs copy rate %.3f where they differ, shifted CE %.3f below unshifted %.3f); none of H1–H6 is needed, and H7 is %s.",
+		return fmt.Sprintf("No copying: healthy — the checkpoint is a trained next-token predictor (next-token accuracy %.3f vs copy rate %.3f where they differ, shifted CE %.3f below unshifted %.3f); none of H1–H6 is needed, and H7 is %s.",
 			a.NextAccuracyNonRepeat, a.CopyRateNonRepeat, l.Shifted.CE, l.Unshifted.CE, verdictOf(vs, "H7"))
 	}
+}
+
+// findingOf returns the finding of a kind, or nil.
+func findingOf(fs []Finding, kind string) *Finding {
+	for i := range fs {
+		if fs[i].Kind == kind {
+			return &fs[i]
+		}
+	}
+	return nil
+}
+
+func fmtCEs(ce []float64) string {
+	parts := make([]string, len(ce))
+	for i, x := range ce {
+		parts[i] = fmt.Sprintf("%.3f", x)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }

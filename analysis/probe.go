@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -67,6 +68,7 @@ type probeResult struct {
 	logits [][]float32          // per window, (T, V) row-major
 	lens   [][][]int32          // per lensSpec, per window, (T) argmax
 	actSS  map[string][]float64 // hook → per-window sum of squares
+	actMax map[string]float64   // hook (and "logits") → max |x| over all windows
 	asym   [][]float64          // per layer, per window max|s0 − s1| leaving the block (mHC only)
 	specs  []lensSpec           // the lens points, in lens order
 	hooks  []string             // the activation hooks measured
@@ -117,7 +119,7 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 		}
 		for _, name := range hooks {
 			x := ConvertDType(hk[name], dtypes.Float32)
-			outs = append(outs, ReduceSum(Square(x), 1, 2)) // (B)
+			outs = append(outs, ReduceSum(Square(x), 1, 2), ReduceMax(Abs(x), 1, 2)) // (B), (B)
 		}
 		if v.MHC {
 			for i := 0; i < c.NLayers; i++ {
@@ -135,7 +137,7 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 
 	nw := len(w.Inputs)
 	bs := max(1, min(nw, probeBatchElems/(T*V)))
-	res = &probeResult{T: T, V: V, specs: specs, hooks: hooks, actSS: map[string][]float64{}}
+	res = &probeResult{T: T, V: V, specs: specs, hooks: hooks, actSS: map[string][]float64{}, actMax: map[string]float64{}}
 	res.lens = make([][][]int32, len(specs))
 	if v.MHC {
 		res.asym = make([][]float64, c.NLayers)
@@ -160,6 +162,9 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 		}
 		for k := 0; k < n; k++ {
 			res.logits = append(res.logits, logits[k*T*V:(k+1)*T*V])
+			for _, x := range logits[k*T*V : (k+1)*T*V] {
+				res.actMax["logits"] = max(res.actMax["logits"], math.Abs(float64(x)))
+			}
 		}
 		o := 1
 		for i := range specs {
@@ -177,10 +182,15 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 			if err != nil {
 				return nil, err
 			}
+			mx, err := tensors.CopyFlatData[float32](outs[o+1])
+			if err != nil {
+				return nil, err
+			}
 			for k := 0; k < n; k++ {
 				res.actSS[name] = append(res.actSS[name], float64(ss[k]))
+				res.actMax[name] = max(res.actMax[name], float64(mx[k]))
 			}
-			o++
+			o += 2
 		}
 		for i := range res.asym {
 			mx, err := tensors.CopyFlatData[float32](outs[o])

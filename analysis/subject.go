@@ -90,14 +90,18 @@ type Windows struct {
 	Index  []int     `json:"index"` // window k covers tokens[k·T : k·T+T]
 	Inputs [][]int32 `json:"-"`     // (W, T) input ids
 	Next   [][]int32 `json:"-"`     // (W, T) the next token of each position (shift 1 targets)
+	// Span holds tokens[k·T : k·T+T+MaxShift] of each window: the targets of every offset
+	// up to tokenfile.MaxShift (nil for windows not made by SampleWindows).
+	Span [][]int32 `json:"-"`
 }
 
 // SampleWindows takes ceil(positions/seqLen) windows of seqLen tokens spread evenly over
-// tokens (all of them when fewer exist). It fails when tokens hold no full window.
+// tokens (all of them when fewer exist), each followed by tokenfile.MaxShift more tokens (the
+// targets at larger offsets). It fails when tokens hold no such window.
 func SampleWindows(tokens []uint32, seqLen, positions int) (*Windows, error) {
-	total := tokenfile.NumWindows(len(tokens), seqLen)
+	total := tokenfile.NumWindowsShift(len(tokens), seqLen, tokenfile.MaxShift)
 	if total == 0 {
-		return nil, fmt.Errorf("token stream of %d ids is too short for one window of %d+1 tokens", len(tokens), seqLen)
+		return nil, fmt.Errorf("token stream of %d ids is too short for one window of %d+%d tokens", len(tokens), seqLen, tokenfile.MaxShift)
 	}
 	if positions <= 0 {
 		return nil, fmt.Errorf("positions must be positive (got %d)", positions)
@@ -110,6 +114,7 @@ func SampleWindows(tokens []uint32, seqLen, positions int) (*Windows, error) {
 		w.Index = append(w.Index, k)
 		w.Inputs = append(w.Inputs, toInt32(in))
 		w.Next = append(w.Next, toInt32(next))
+		w.Span = append(w.Span, toInt32(tokens[k*seqLen:k*seqLen+seqLen+tokenfile.MaxShift]))
 	}
 	return w, nil
 }
@@ -133,7 +138,11 @@ func (w *Windows) Targets(shift int) [][]int32 {
 // Head returns the first n windows (all when n ≥ their number).
 func (w *Windows) Head(n int) *Windows {
 	n = min(n, len(w.Inputs))
-	return &Windows{Index: w.Index[:n], Inputs: w.Inputs[:n], Next: w.Next[:n]}
+	h := &Windows{Index: w.Index[:n], Inputs: w.Inputs[:n], Next: w.Next[:n]}
+	if w.Span != nil {
+		h.Span = w.Span[:n]
+	}
+	return h
 }
 
 // CheckTokens rejects ids outside [0, vocab_size), naming the first bad position.

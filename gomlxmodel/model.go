@@ -32,7 +32,9 @@ type Model struct {
 //	blocks.{i}.hook_resid_pre.s{0,1} (B, T, D)  residual streams entering block i (s0 only without mHC)
 //	blocks.{i}.{attn,ffn}.hook_in    (B, T, D)  normalised sub-block input u
 //	blocks.{i}.attn.hook_pattern     (B, H, T, T) attention probabilities
+//	blocks.{i}.attn.hook_z           (B, T, H·hd) heads' outputs, the input of wo
 //	blocks.{i}.attn.hook_out         (B, T, D)  attention output y
+//	blocks.{i}.ffn.hook_post         (B, T, F)  silu(gate) ⊙ up, the input of w_down
 //	blocks.{i}.hook_resid_mid.s{0,1} (B, T, D)  streams after the attention sub-block
 //	blocks.{i}.ffn.hook_out          (B, T, D)  FFN output y
 //	blocks.{i}.hook_resid_post.s{0,1}(B, T, D)  streams leaving block i
@@ -154,7 +156,7 @@ func (m Model) subBlock(ctx *context.Context, p, kind string, s0, s1 *Node, hook
 		if kind == "attn" {
 			return m.Attention(ctx, p+"attn.", u, hooks)
 		}
-		return m.FFN(ctx, p+"ffn.", u)
+		return m.FFN(ctx, p+"ffn.", u, hooks)
 	}
 	if !m.Variant.MHC {
 		u := RMSNorm(s0, norm)
@@ -221,17 +223,20 @@ func (m Model) Attention(ctx *context.Context, p string, u *Node, hooks Hooks) *
 	hooks.set(p+"hook_pattern", probs)
 	z := DotGeneral(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)
 	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd)           // (B, T, H·hd)
-	return lin("wo", z)                                                       // (B, T, D)
+	hooks.set(p+"hook_z", z)
+	return lin("wo", z) // (B, T, D)
 }
 
 // FFN is SwiGLU: w_down(silu(w_gate(u)) ⊙ w_up(u)).
-func (m Model) FFN(ctx *context.Context, p string, u *Node) *Node {
+func (m Model) FFN(ctx *context.Context, p string, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := u.Graph()
 	lin := func(name string, x *Node) *Node {
 		return BitLinear(x, param(ctx, g, p+name+".weight"), c.GroupSize, m.Variant.Ternary)
 	}
-	return lin("w_down", Mul(silu(lin("w_gate", u)), lin("w_up", u)))
+	h := Mul(silu(lin("w_gate", u)), lin("w_up", u)) // (B, T, F)
+	hooks.set(p+"hook_post", h)
+	return lin("w_down", h)
 }
 
 // Loss returns the objective the original optimises and logs — cross-entropy with label

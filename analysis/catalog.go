@@ -1,0 +1,283 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/stat"
+
+	"nanoscope/gomlxmodel/config"
+)
+
+// Offsets are the target offsets the catalog scores: the token at t+k for k = −1 (the previous
+// token), 0 (the current one), 1 (the next: what a language model is trained for), 2 and 3.
+var Offsets = []int{-1, 0, 1, 2, 3}
+
+// offsetIndex returns the index of offset k in Offsets.
+func offsetIndex(k int) int { return slices.Index(Offsets, k) }
+
+// OffsetCE is the cross-entropy (nats) of a model's distribution at position t against the
+// token at t+k, for every k of Offsets, over the positions t ≥ 1 of the windows (where every
+// offset is defined), on one run of the model: "as loaded" or a condition that changes one
+// convention ("no causal mask", "rope interleaved", …).
+type OffsetCE struct {
+	Condition string    `json:"condition"`
+	CE        []float64 `json:"ce"` // by Offsets
+	// Best is the offset of the lowest CE; BestCE that CE.
+	Best   int     `json:"best_offset"`
+	BestCE float64 `json:"best_ce"`
+	perPos [][]float64
+}
+
+// Catalog holds the measurements the fault catalog decides from (one file per kind:
+// finding_*.go). Losses are plain cross-entropy in nats.
+type Catalog struct {
+	Positions int   `json:"positions"`
+	Offsets   []int `json:"offsets"`
+	// Unigram is the cross-entropy of the data's own unigram distribution on it: what a
+	// context-free model achieves.
+	Unigram  float64  `json:"unigram_ce"`
+	AsLoaded OffsetCE `json:"as_loaded"`
+	// Conditions are the re-runs under the other conventions (causal mask removed, the other
+	// RoPE layout, the other GQA mapping).
+	Conditions []OffsetCE `json:"conditions"`
+	// ContextMI is the mean over positions of KL(p_t ‖ p̄), p̄ the mean predicted distribution:
+	// how much the prediction depends on the context (0 for a context-free model), in nats.
+	ContextMI float64 `json:"context_mi"`
+	// TopShare is the share of positions whose argmax is the most frequent argmax.
+	TopShare float64 `json:"top_share"`
+	// MeasuredSmoothed is the label-smoothed objective at the trained offset (meta.json's
+	// loss is in it); ClaimedLoss meta.json's, 0 when not recorded.
+	MeasuredSmoothed float64 `json:"measured_smoothed"`
+	ClaimedLoss      float64 `json:"claimed_loss"`
+	// MaxAbsActivation is the largest |x| over the hooks and the logits, at MaxActivationHook.
+	MaxAbsActivation  float64 `json:"max_abs_activation"`
+	MaxActivationHook string  `json:"max_activation_hook"`
+	// Traces are the per-tensor untrained tests, Swaps the confirmations by replacement.
+	Traces []TensorTrace `json:"traces"`
+	Swaps  []Swap        `json:"swaps"`
+}
+
+// offsetCE scores logits (per window, (T, V) row-major) against w.Span at every offset.
+func offsetCE(cond string, logits [][]float32, w *Windows, V int) (OffsetCE, error) {
+	if w.Span == nil {
+		return OffsetCE{}, fmt.Errorf("windows carry no span of following tokens")
+	}
+	o := OffsetCE{Condition: cond, CE: make([]float64, len(Offsets)), perPos: make([][]float64, len(Offsets))}
+	for k, lg := range logits {
+		T := len(lg) / V
+		for t := 1; t < T; t++ {
+			row := lg[t*V : (t+1)*V]
+			lse := logSumExp(row)
+			for i, off := range Offsets {
+				ce := lse - float64(row[w.Span[k][t+off]])
+				o.perPos[i] = append(o.perPos[i], ce)
+			}
+		}
+	}
+	for i := range Offsets {
+		o.CE[i] = stat.Mean(o.perPos[i], nil)
+	}
+	bi := 0
+	for i, ce := range o.CE {
+		if ce < o.CE[bi] {
+			bi = i
+		}
+	}
+	o.Best, o.BestCE = Offsets[bi], o.CE[bi]
+	return o, nil
+}
+
+// at returns the CE at offset k and its per-position values.
+func (o OffsetCE) at(k int) (float64, []float64) {
+	i := offsetIndex(k)
+	return o.CE[i], o.perPos[i]
+}
+
+func logSumExp(row []float32) float64 {
+	mx := math.Inf(-1)
+	for _, x := range row {
+		mx = max(mx, float64(x))
+	}
+	var z float64
+	for _, x := range row {
+		z += math.Exp(float64(x) - mx)
+	}
+	return mx + math.Log(z)
+}
+
+// pairedDelta is the mean of b − a over paired per-position values and its standard error
+// (gonum's stat.MeanStdDev / √n).
+func pairedDelta(a, b []float64) (mean, se float64) {
+	d := make([]float64, len(a))
+	for i := range a {
+		d[i] = b[i] - a[i]
+	}
+	m, sd := stat.MeanStdDev(d, nil)
+	return m, sd / math.Sqrt(float64(len(d)))
+}
+
+// contextDependence returns mean_t KL(p_t ‖ p̄) and the share of positions whose argmax is the
+// most frequent one.
+func contextDependence(logits [][]float32, V int) (mi, topShare float64) {
+	mean := make([]float64, V)
+	var probs [][]float64
+	argmax := map[int]int{}
+	for _, lg := range logits {
+		for t := 0; t < len(lg)/V; t++ {
+			row := lg[t*V : (t+1)*V]
+			lse := logSumExp(row)
+			p := make([]float64, V)
+			best := 0
+			for v, x := range row {
+				p[v] = math.Exp(float64(x) - lse)
+				mean[v] += p[v]
+				if x > row[best] {
+					best = v
+				}
+			}
+			argmax[best]++
+			probs = append(probs, p)
+		}
+	}
+	n := float64(len(probs))
+	for v := range mean {
+		mean[v] /= n
+	}
+	for _, p := range probs {
+		mi += stat.KullbackLeibler(p, mean)
+	}
+	top := 0
+	for _, c := range argmax {
+		top = max(top, c)
+	}
+	return mi / n, float64(top) / n
+}
+
+// conventionConditions lists the re-runs of the catalog: the causal mask removed (when the
+// model has one), the other RoPE layout, the other GQA mapping (when kv heads are shared).
+func conventionConditions(c config.Config, v config.Variant) []struct {
+	Name    string
+	Variant config.Variant
+} {
+	var out []struct {
+		Name    string
+		Variant config.Variant
+	}
+	add := func(name string, v2 config.Variant) {
+		out = append(out, struct {
+			Name    string
+			Variant config.Variant
+		}{name, v2})
+	}
+	if !v.NoCausalMask {
+		v2 := v
+		v2.NoCausalMask = true
+		add("no causal mask", v2)
+	}
+	v2 := v
+	v2.RopeLayout = config.RopeInterleaved
+	if v.Rope() == config.RopeInterleaved {
+		v2.RopeLayout = config.RopeHalves
+	}
+	add("rope "+v2.RopeLayout, v2)
+	if c.NKVHeads < c.NHeads {
+		v3 := v
+		v3.GQAMap = config.GQAInterleave
+		if v.GQA() == config.GQAInterleave {
+			v3.GQAMap = config.GQATile
+		}
+		add("gqa "+v3.GQAMap, v3)
+	}
+	return out
+}
+
+// MeasureCatalog takes the catalog's measurements of s on the windows w (made by
+// SampleWindows), with the data's unigram CE and the gradient flow gf.
+func MeasureCatalog(s *Subject, w *Windows, unigram float64, gf GradFlow) (*Catalog, error) {
+	pr, err := s.probe(w)
+	if err != nil {
+		return nil, err
+	}
+	V := s.Config.VocabSize
+	cat := &Catalog{Offsets: Offsets, Unigram: unigram}
+	if cat.AsLoaded, err = offsetCE("as loaded", pr.logits, w, V); err != nil {
+		return nil, err
+	}
+	cat.Positions = len(cat.AsLoaded.perPos[0])
+	cat.ContextMI, cat.TopShare = contextDependence(pr.logits, V)
+	for h, x := range pr.actMax {
+		if x > cat.MaxAbsActivation || (x == cat.MaxAbsActivation && h < cat.MaxActivationHook) {
+			cat.MaxAbsActivation, cat.MaxActivationHook = x, h
+		}
+	}
+	for _, cond := range conventionConditions(s.Config, s.Variant) {
+		s2, err := s.With(cond.Variant, s.Params)
+		if err != nil {
+			return nil, err
+		}
+		r, err := s2.Runner()
+		if err != nil {
+			return nil, err
+		}
+		logits, err := batchedLogits(r.Logits, w, V)
+		if err != nil {
+			return nil, err
+		}
+		o, err := offsetCE(cond.Name, logits, w, V)
+		if err != nil {
+			return nil, err
+		}
+		cat.Conditions = append(cat.Conditions, o)
+	}
+	// The label-smoothed objective at the offset the model was trained for (meta.json's).
+	if s.Meta != nil {
+		cat.ClaimedLoss = s.Meta.Loss
+	}
+	cat.MeasuredSmoothed = smoothedAt(pr.logits, w, V, s.Variant.TargetShift)
+	if cat.Traces, err = TensorTraces(s, w, gf); err != nil {
+		return nil, err
+	}
+	return cat, nil
+}
+
+// batchedLogits runs logits over the windows in batches bounded like the probe's.
+func batchedLogits(run func([][]int32) ([]float32, error), w *Windows, V int) ([][]float32, error) {
+	T := len(w.Inputs[0])
+	bs := max(1, min(len(w.Inputs), probeBatchElems/(T*V)))
+	var out [][]float32
+	for start := 0; start < len(w.Inputs); start += bs {
+		end := min(start+bs, len(w.Inputs))
+		lg, err := run(w.Inputs[start:end])
+		if err != nil {
+			return nil, err
+		}
+		for k := 0; k < end-start; k++ {
+			out = append(out, lg[k*T*V:(k+1)*T*V])
+		}
+	}
+	return out, nil
+}
+
+// smoothedAt is the label-smoothed objective 0.9·CE + 0.1·(−mean_v log p_v) against the targets
+// at offset k, over every position of the windows.
+func smoothedAt(logits [][]float32, w *Windows, V, k int) float64 {
+	var sum float64
+	n := 0
+	for i, lg := range logits {
+		T := len(lg) / V
+		for t := 0; t < T; t++ {
+			row := lg[t*V : (t+1)*V]
+			lse := logSumExp(row)
+			var mean float64
+			for _, x := range row {
+				mean += float64(x)
+			}
+			mean /= float64(V)
+			sum += 0.9*(lse-float64(row[w.Span[i][t+k]])) + 0.1*(lse-mean)
+			n++
+		}
+	}
+	return sum / float64(n)
+}

@@ -1,0 +1,28 @@
+package analysis
+
+import "fmt"
+
+// offsetFinding names target_offset: on the run the model was trained for (as loaded, or the
+// convention a finding established), the best offset k is not 1, its CE is below CE(1) by more
+// than max(0.1 nats, 4 standard errors), and below the unigram CE (the model did learn it).
+func offsetFinding(cat *Catalog, run OffsetCE) *Finding {
+	k := run.Best
+	if k == 1 {
+		return nil
+	}
+	ce1, p1 := run.at(1)
+	ck, pk := run.at(k)
+	gain, se := pairedDelta(pk, p1) // mean of CE(1) − CE(k)
+	if !significant(gain, se) || ck >= cat.Unigram-minDeltaNats {
+		return nil
+	}
+	ev := map[string]any{"offset": k, "unigram_ce": cat.Unigram, "gain_nats": gain, "se": se}
+	for i, off := range Offsets {
+		ev[fmt.Sprintf("ce_offset_%d", off)] = run.CE[i]
+	}
+	what := map[int]string{-1: "the previous token", 0: "the current token (unshifted labels)", 2: "the token two ahead (labels shifted twice)", 3: "the token three ahead"}[k]
+	return &Finding{Kind: KindTargetOffset, Tensors: []string{}, Evidence: ev,
+		Detail: fmt.Sprintf("the model predicts %s: CE at offset %d is %.3f vs %.3f at offset 1 (gain %.3f ± %.3f nats; unigram %.3f)",
+			what, k, ck, ce1, gain, se, cat.Unigram),
+		Fix: fmt.Sprintf("shift the labels exactly once (targets = inputs[1:]); with Hugging Face models pass labels = input_ids and let the model shift them, never both (offset %d found)", k)}
+}

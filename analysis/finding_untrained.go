@@ -1,0 +1,234 @@
+package analysis
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/gonum/stat"
+
+	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/checkpoint"
+)
+
+// Swap is the replacement test of one tensor: the CE at the model's best offset when the
+// tensor alone is replaced by a fresh i.i.d. normal draw with its own mean and standard
+// deviation, minus the CE as loaded, per position (mean and standard error). A tensor that
+// carries learned information costs loss when replaced; an untrained one does not.
+type Swap struct {
+	Tensor      string  `json:"tensor"`
+	Offset      int     `json:"offset"`
+	Positions   int     `json:"positions"`
+	DeltaCE     float64 `json:"delta_ce"`
+	SE          float64 `json:"se"`
+	Informative bool    `json:"informative"`
+}
+
+// Margins of the catalog's comparisons of losses: a difference counts when it exceeds both
+// minDeltaNats and sigmas standard errors of the paired per-position differences.
+const (
+	minDeltaNats = 0.1
+	sigmas       = 4.0
+	// swapPositions is the number of positions of each replacement test.
+	swapPositions = 256
+)
+
+func significant(mean, se float64) bool { return mean > max(minDeltaNats, sigmas*se) }
+
+// commonInit reports whether a constant vector sits at a value initialisers use: 0, 1/2, 1, or
+// the investigated model's own constant for that tensor.
+func commonInit(name string, v float64) bool {
+	ini := gomlxmodel.InitOf(name)
+	return v == 0 || v == 0.5 || v == 1 || (!ini.Normal && v == float64(ini.Value))
+}
+
+// untrainedLike is a trace's statistical verdict, with constant vectors counted only at a
+// common initial value (a trained mHC pair can be equal without being at init).
+func untrainedLike(t TensorTrace) bool {
+	if t.Test == "constant" {
+		return t.Constant && commonInit(t.Name, t.Value)
+	}
+	return t.Untrained
+}
+
+// allUntrained says whether every tensor is statistically an untrained draw and the model has
+// no skill at any offset but 0 (a fresh tied model copies, so offset 0 proves nothing).
+func allUntrained(cat *Catalog) (bool, float64) {
+	bestOther := cat.AsLoaded.CE[offsetIndex(1)]
+	for i, k := range Offsets {
+		if k != 0 {
+			bestOther = min(bestOther, cat.AsLoaded.CE[i])
+		}
+	}
+	for _, t := range cat.Traces {
+		if !untrainedLike(t) {
+			return false, bestOther
+		}
+	}
+	return bestOther > cat.Unigram-minDeltaNats, bestOther
+}
+
+// swapCandidates are the matrices whose statistics look untrained although they receive
+// gradient: they go through the replacement test.
+func swapCandidates(cat *Catalog) []string {
+	maxGrad := 0.0
+	for _, t := range cat.Traces {
+		maxGrad = max(maxGrad, t.GradNorm)
+	}
+	var out []string
+	for _, t := range cat.Traces {
+		if t.Test != "constant" && untrainedLike(t) && t.GradNorm > gradFloor*maxGrad {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}
+
+// RunSwaps runs the replacement test on every candidate tensor of the catalog, on the first
+// windows of w (about swapPositions positions).
+func RunSwaps(s *Subject, w *Windows, cat *Catalog) error {
+	cands := swapCandidates(cat)
+	if len(cands) == 0 {
+		return nil
+	}
+	T := len(w.Inputs[0])
+	head := w.Head(max(1, (swapPositions+T-1)/T))
+	off := cat.AsLoaded.Best
+	n := len(head.Inputs) * (T - 1) // positions t ≥ 1 of the head windows, in offsetCE order
+	_, base := cat.AsLoaded.at(off)
+	base = base[:n]
+	for _, name := range cands {
+		p := make(gomlxmodel.Params, len(s.Params))
+		for k, t := range s.Params {
+			p[k] = t
+		}
+		p[name] = freshLike(name, s.Params[name])
+		s2, err := s.With(s.Variant, p)
+		if err != nil {
+			return err
+		}
+		r, err := s2.Runner()
+		if err != nil {
+			return err
+		}
+		lg, err := batchedLogits(r.Logits, head, s.Config.VocabSize)
+		if err != nil {
+			return err
+		}
+		o, err := offsetCE("swap "+name, lg, head, s.Config.VocabSize)
+		if err != nil {
+			return err
+		}
+		_, got := o.at(off)
+		d, se := pairedDelta(base, got)
+		cat.Swaps = append(cat.Swaps, Swap{Tensor: name, Offset: off, Positions: n, DeltaCE: d, SE: se, Informative: significant(d, se)})
+	}
+	return nil
+}
+
+// freshLike draws a tensor of t's shape with i.i.d. normal entries of t's own mean and standard
+// deviation (gonum's stat.PopMeanStdDev), seeded by the name.
+func freshLike(name string, t checkpoint.Tensor) checkpoint.Tensor {
+	xs := make([]float64, len(t.Data))
+	for i, v := range t.Data {
+		xs[i] = float64(v)
+	}
+	mean, sd := stat.PopMeanStdDev(xs, nil)
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	rng := rand.New(rand.NewPCG(h.Sum64(), 17))
+	data := make([]float32, len(t.Data))
+	for i := range data {
+		data[i] = float32(mean + sd*rng.NormFloat64())
+	}
+	return checkpoint.Tensor{Shape: slices.Clone(t.Shape), Data: data}
+}
+
+// untrainedFindings decides weights_untrained (every tensor an untrained draw, no skill) and
+// tensors_untrained (constant vectors at an initial value that receive gradient, and matrices
+// whose statistics look random and whose replacement by a fresh draw costs no loss). A model
+// that performs as it should has no tensor missing — the rest of a trained model depends on
+// every trained tensor — so tensors_untrained is only decided when it underperforms: small
+// models leave some trained tensors unused, and those cost no loss when replaced either.
+//
+// Vectors at an initial constant are decided from their statistics alone; matrices only when
+// the catalog holds their replacement tests (RunSwaps), which Diagnose runs when the model has
+// no skill and no other kind explains it.
+func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
+	if all, bestOther := allUntrained(cat); all {
+		maxZ, embedKS := 0.0, 0.0
+		for _, t := range cat.Traces {
+			maxZ = max(maxZ, abs(t.AlignZ))
+			if t.Spectrum != nil {
+				embedKS = max(embedKS, t.Spectrum.KS)
+			}
+		}
+		return []Finding{{Kind: KindWeightsUntrained, Tensors: []string{},
+			Evidence: map[string]any{"tensors": len(cat.Traces), "untrained_like": len(cat.Traces),
+				"max_abs_align_z": maxZ, "align_z_threshold": alignZMax, "max_embedding_ks": embedKS, "ks_threshold": spectrumKSMax,
+				"best_ce_offset_not_0": bestOther, "unigram_ce": cat.Unigram},
+			Detail: fmt.Sprintf("every one of the %d tensors is statistically an untrained draw (matrices |align z| ≤ %.1f < %.1f, embedding spectrum KS %.3f < %.2f from Marchenko–Pastur, vectors at their initial constants) and the best CE at any offset but 0 is %.3f, not below the unigram CE %.3f",
+				len(cat.Traces), maxZ, alignZMax, embedKS, spectrumKSMax, bestOther, cat.Unigram),
+			Fix: "load the trained weights: the file holds a fresh initialisation (check that the training run saved after training, and that the loader reads this file)"}}
+	}
+	if !underperforms {
+		return nil
+	}
+	maxGrad := 0.0
+	for _, t := range cat.Traces {
+		maxGrad = max(maxGrad, t.GradNorm)
+	}
+	swaps := map[string]Swap{}
+	for _, sw := range cat.Swaps {
+		swaps[sw.Tensor] = sw
+	}
+	ev := map[string]any{}
+	var names []string
+	for _, t := range cat.Traces {
+		if !untrainedLike(t) || t.GradNorm <= gradFloor*maxGrad {
+			continue
+		}
+		switch {
+		case t.Test == "constant":
+			ev[t.Name+".constant"] = t.Value
+			ev[t.Name+".grad_norm"] = t.GradNorm
+		default:
+			sw, ok := swaps[t.Name]
+			if !ok || sw.Informative {
+				continue
+			}
+			if t.Spectrum != nil {
+				ev[t.Name+".spectrum_ks"] = t.Spectrum.KS
+			} else {
+				ev[t.Name+".align_z"] = t.AlignZ
+			}
+			ev[t.Name+".swap_delta_ce"] = sw.DeltaCE
+			ev[t.Name+".swap_se"] = sw.SE
+		}
+		names = append(names, t.Name)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	ev["untrained"], ev["tensors"] = len(names), len(cat.Traces)
+	return []Finding{{Kind: KindTensorsUntrained, Tensors: names, Evidence: ev,
+		Detail: fmt.Sprintf("%d of %d tensors carry no training while the rest does: %s (random-matrix statistics and no loss when replaced by a fresh draw, or a vector at its initial constant although it receives gradient)",
+			len(names), len(cat.Traces), shortList(names)),
+		Fix: "load these tensors from the trained checkpoint: a partial or misnamed load left them at their initialisation (compare the loader's tensor names with the file's)"}}
+}
+
+func shortList(names []string) string {
+	if len(names) <= 6 {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:6], ", ") + fmt.Sprintf(" and %d more", len(names)-6)
+}
+
+func abs(x float64) float64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -1,0 +1,191 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// TensorTrace says whether one tensor carries training, by a test that holds for any
+// initialiser that draws entries independently of the data:
+//
+//   - "input alignment" for a matrix W (m×n, [out, in]) that reads an activation x: with
+//     x̂ = x/‖x‖ and C = mean_t x̂_t x̂_tᵀ over the evaluated positions, the ratio
+//     r = n·tr(W C Wᵀ)/‖W‖²_F is 1 in expectation for any W drawn independently of x, with
+//     standard deviation √(2·tr(C²)/m) for Gaussian rows (the variance of a quadratic form,
+//     e.g. Mathai & Provost 1992). Training moves the rows of W into (or out of) the subspace the
+//     activations occupy — every gradient of W is δ·xᵀ — so AlignZ = (r − 1)/sd is far from 0.
+//   - "spectrum" for the token embedding (its input is one-hot, and a tied head reads a hidden
+//     state that carries the embedding itself): the distance of its singular values to the
+//     Marchenko–Pastur law of a random matrix (Spectrum).
+//   - "constant" for vectors (norm weights, biases, mHC logits): every entry equal to a constant
+//     (RMSNorm's 1, a bias's 0, the family's init constant) while the tensor receives gradient.
+type TensorTrace struct {
+	Name  string `json:"name"`
+	Test  string `json:"test"`
+	Input string `json:"input,omitempty"` // the hook whose activations W reads
+	// Input alignment.
+	AlignRatio float64 `json:"align_ratio,omitempty"`
+	AlignZ     float64 `json:"align_z,omitempty"`
+	// Spectrum.
+	Spectrum *Spectrum `json:"spectrum,omitempty"`
+	// Constant.
+	Constant bool    `json:"constant,omitempty"`
+	Value    float64 `json:"value,omitempty"`
+	GradNorm float64 `json:"grad_norm"`
+	// Untrained: the test finds no trace of training.
+	Untrained bool `json:"untrained"`
+}
+
+// Thresholds of the untrained tests.
+const (
+	// alignZMax: |z| below it is compatible with a draw independent of the data (a Gaussian
+	// tail of 4.5 sd has probability 7e-6 per tensor).
+	alignZMax = 4.5
+	// spectrumKSMax: KS distance to the MP law below which an embedding looks like a random
+	// draw (random matrices of our shapes measure 0.01–0.05 at ≥ 32 columns; trained embeddings
+	// 0.5–0.7).
+	spectrumKSMax = 0.15
+	// gradFloor: a gradient norm below gradFloor × the largest one counts as none (rounding noise).
+	gradFloor = 1e-6
+)
+
+// inputHook names the activation a weight matrix reads, or "" when it reads none we test
+// (the embedding).
+func inputHook(name string, tied bool) string {
+	i := strings.Index(name, ".attn.")
+	j := strings.Index(name, ".ffn.")
+	switch {
+	case name == "lm_head.weight":
+		return "norm_final.hook_out"
+	case i > 0 && strings.HasSuffix(name, ".wo.weight"):
+		return name[:i] + ".attn.hook_z"
+	case i > 0:
+		return name[:i] + ".attn.hook_in"
+	case j > 0 && strings.HasSuffix(name, ".w_down.weight"):
+		return name[:j] + ".ffn.hook_post"
+	case j > 0:
+		return name[:j] + ".ffn.hook_in"
+	}
+	return ""
+}
+
+// TensorTraces runs the untrained tests on every tensor of s, with activations from the windows
+// w and the gradient norms of gf (tensors without gradient are never called untrained: nothing
+// could have trained them).
+func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
+	names := make([]string, 0, len(s.Params))
+	for n := range s.Params {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	hookSet := map[string]bool{}
+	for _, n := range names {
+		if h := inputHook(n, s.Config.WeightTied); h != "" && len(s.Params[n].Shape) == 2 {
+			hookSet[h] = true
+		}
+	}
+	hooks := make([]string, 0, len(hookSet))
+	for h := range hookSet {
+		hooks = append(hooks, h)
+	}
+	slices.Sort(hooks)
+	r, err := s.Runner()
+	if err != nil {
+		return nil, err
+	}
+	acts, err := r.Capture(w.Inputs, hooks)
+	if err != nil {
+		return nil, err
+	}
+	covs := map[string]*mat.SymDense{}
+	for _, h := range hooks {
+		covs[h] = directionCov(acts[h], w.Positions())
+	}
+	grads := map[string]float64{}
+	maxGrad := 0.0
+	for _, g := range gf.Params {
+		grads[g.Name] = g.GradNorm
+		maxGrad = max(maxGrad, g.GradNorm)
+	}
+	out := make([]TensorTrace, 0, len(names))
+	for _, n := range names {
+		t := s.Params[n]
+		tr := TensorTrace{Name: n, GradNorm: grads[n]}
+		hasGrad := grads[n] > gradFloor*maxGrad
+		h := inputHook(n, s.Config.WeightTied)
+		switch {
+		case len(t.Shape) == 2 && h != "":
+			tr.Test, tr.Input = "input alignment", h
+			tr.AlignRatio, tr.AlignZ = inputAlignment(t.Data, t.Shape[0], t.Shape[1], covs[h])
+			tr.Untrained = math.Abs(tr.AlignZ) < alignZMax
+		case len(t.Shape) == 2:
+			sp := MatrixSpectrum(t.Data, t.Shape[0], t.Shape[1])
+			tr.Test, tr.Spectrum = "spectrum", &sp
+			tr.Untrained = sp.KS < spectrumKSMax
+		default:
+			tr.Test = "constant"
+			tr.Constant = slices.Min(t.Data) == slices.Max(t.Data)
+			tr.Value = float64(t.Data[0])
+			tr.Untrained = tr.Constant && hasGrad
+		}
+		out = append(out, tr)
+	}
+	return out, nil
+}
+
+// directionCov returns C = mean_t x̂_t x̂_tᵀ of n positions of a row-major (n, d) activation.
+func directionCov(x []float32, n int) *mat.SymDense {
+	d := len(x) / n
+	rows := make([]float64, 0, len(x))
+	for t := 0; t < n; t++ {
+		row := x[t*d : (t+1)*d]
+		var ss float64
+		for _, v := range row {
+			ss += float64(v) * float64(v)
+		}
+		inv := 0.0
+		if ss > 0 {
+			inv = 1 / math.Sqrt(ss)
+		}
+		for _, v := range row {
+			rows = append(rows, float64(v)*inv)
+		}
+	}
+	var c mat.SymDense
+	c.SymOuterK(1/float64(n), mat.NewDense(n, d, rows).T())
+	return &c
+}
+
+// inputAlignment returns r = n·tr(W C Wᵀ)/‖W‖²_F for W (m×n) and its z-score against a W
+// drawn independently of the activations (see TensorTrace).
+func inputAlignment(w []float32, m, n int, c *mat.SymDense) (ratio, z float64) {
+	if c == nil || c.SymmetricDim() != n {
+		panic(fmt.Sprintf("analysis: input alignment of a %d×%d matrix needs a %d×%d covariance", m, n, n, n))
+	}
+	wd := make([]float64, len(w))
+	var fro float64
+	for i, v := range w {
+		wd[i] = float64(v)
+		fro += wd[i] * wd[i]
+	}
+	if fro == 0 {
+		return 0, 0
+	}
+	var wtw mat.SymDense
+	wtw.SymOuterK(1, mat.NewDense(m, n, wd).T()) // WᵀW (n×n)
+	var tr, trC2 float64
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			cij := c.At(i, j)
+			tr += wtw.At(i, j) * cij
+			trC2 += cij * cij
+		}
+	}
+	ratio = float64(n) * tr / fro
+	sd := math.Sqrt(2 * trC2 / float64(m))
+	return ratio, (ratio - 1) / sd
+}
