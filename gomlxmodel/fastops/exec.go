@@ -3,6 +3,7 @@ package fastops
 import (
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/backends/simplego"
@@ -52,7 +53,9 @@ func execReduce(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	n := cd[len(cd)-1]
 	innerOut := cs[1][len(cd)-1]
 	isMax := op == backends.OpTypeReduceMax
-	forRows(cd, cs, func(off []int) {
+	// Rows may run in parallel when each output element is written by one row only.
+	disjoint := !slices.Contains(cs[1][:len(cd)-1], 0)
+	forRows(cd, cs, disjoint, func(off []int) {
 		xs := x[off[0] : off[0]+n]
 		switch {
 		case innerOut == 0 && isMax:
@@ -115,7 +118,7 @@ func execBroadcastInDim(backend *simplego.Backend, node *simplego.Node, inputs [
 	}
 	n := cd[len(cd)-1]
 	inner := cs[1][len(cd)-1]
-	forRows(cd, cs, func(off []int) {
+	forRows(cd, cs, true, func(off []int) {
 		ys := y[off[0] : off[0]+n]
 		if inner == 0 {
 			v := x[off[1]]
@@ -165,7 +168,7 @@ func execBinary(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	y := sgohook.BufferFlat(out).([]float32)
 	n := cd[len(cd)-1]
 	sa, sb := cs[1][len(cd)-1], cs[2][len(cd)-1]
-	forRows(cd, cs, func(off []int) {
+	forRows(cd, cs, true, func(off []int) {
 		binaryRow(op, y[off[0]:off[0]+n], a[off[1]:], b[off[2]:], sa, sb)
 	})
 	return out, nil
@@ -306,7 +309,7 @@ func execTranspose(backend *simplego.Backend, node *simplego.Node, inputs []*sim
 	y := sgohook.BufferFlat(out).([]float32)
 	n := cd[len(cd)-1]
 	s := cs[1][len(cd)-1]
-	forRows(cd, cs, func(off []int) {
+	forRows(cd, cs, true, func(off []int) {
 		ys := y[off[0] : off[0]+n]
 		if s == 1 {
 			copy(ys, x[off[1]:off[1]+n])
@@ -322,8 +325,9 @@ func execTranspose(backend *simplego.Backend, node *simplego.Node, inputs []*sim
 }
 
 // execUnary is Abs and Sign without data-dependent branches (on random signs simplego's
-// branches mispredict half the time); the same results as simplego's execAbsGeneric
-// (x < 0 ? −x : x, so −0 and NaN pass unchanged) and execSignGeneric (−1, 1, else +0).
+// branches mispredict half the time), with the same results as simplego's execAbsGeneric
+// (x < 0 ? −x : x, so −0 and NaN pass unchanged) and execSignGeneric (−1, 1, else +0); and Exp
+// as simplego computes it (float32(math.Exp(float64(x)))), split over two goroutines.
 func execUnary(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
 	op := sgohook.NodeOpType(node)
 	if !enabled.Load() || len(inputs) != 1 || !isFloat32(inputs[0]) {
@@ -339,6 +343,13 @@ func execUnary(backend *simplego.Backend, node *simplego.Node, inputs []*simpleg
 	x := sgohook.BufferFlat(in).([]float32)
 	y := sgohook.BufferFlat(out).([]float32)[:len(x)]
 	switch op {
+	case backends.OpTypeExp:
+		// simplego's execExpGeneric, on two goroutines for large arrays.
+		halves(len(x), func(i0, i1 int) {
+			for i := i0; i < i1; i++ {
+				y[i] = float32(math.Exp(float64(x[i])))
+			}
+		})
 	case backends.OpTypeAbs:
 		for i, v := range x {
 			var m uint32
@@ -361,4 +372,17 @@ func execUnary(backend *simplego.Backend, node *simplego.Node, inputs []*simpleg
 		}
 	}
 	return out, nil
+}
+
+// halves calls f(0, n) or, from parallelMin elements on, f(0, n/2) and f(n/2, n) on two
+// goroutines.
+func halves(n int, f func(i0, i1 int)) {
+	if n < parallelMin {
+		f(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { f(0, n/2) })
+	f(n/2, n)
+	wg.Wait()
 }

@@ -1,6 +1,8 @@
 // Package fastops replaces the generic, iterator-driven float32 reductions, broadcasts and
 // transposes of GoMLX's pure-Go backend (simplego), and its branchy Abs and Sign, with strided,
-// branch-free loops that compute bit-identical results.
+// branch-free loops that compute bit-identical results; those loops, and Exp, run on two
+// goroutines for large tensors (each output element is still computed by one goroutine in
+// simplego's order).
 //
 // Why it exists: once the matrix products run in OpenBLAS (gomlxmodel/blasdot), most of a
 // training step on the go backend is spent in ReduceSum, ReduceMax, BroadcastInDim, Transpose,
@@ -69,6 +71,7 @@ func Install() error {
 			backends.OpTypeTranspose:      execTranspose,
 			backends.OpTypeAbs:            execUnary,
 			backends.OpTypeSign:           execUnary,
+			backends.OpTypeExp:            execUnary,
 		} {
 			original[op] = sgohook.Replace(op, exec)
 			if original[op] == nil { // simplego lacks it: put nothing in its place
@@ -144,19 +147,50 @@ func isFloat32(bufs ...*simplego.Buffer) bool {
 }
 
 // forRows calls row(offsets...) for every row of the collapsed iteration space (all axes but
-// the last), in row-major order, with each operand's offset of the row's first element.
-func forRows(dims []int, strides [][]int, row func(off []int)) {
+// the last), in row-major order, with each operand's offset of the row's first element. When
+// parallel is set and the space has at least parallelMin elements, the rows are split in two
+// halves run on two goroutines (each row is still computed by one goroutine, in order).
+func forRows(dims []int, strides [][]int, parallel bool, row func(off []int)) {
+	rows := 1
+	for _, d := range dims[:max(len(dims)-1, 0)] {
+		rows *= d
+	}
+	if !parallel || rows < 2 || rows*dims[len(dims)-1] < parallelMin {
+		forRowRange(dims, strides, 0, rows, row)
+		return
+	}
+	var wg sync.WaitGroup
+	h := rows / 2
+	wg.Go(func() { forRowRange(dims, strides, 0, h, row) })
+	forRowRange(dims, strides, h, rows, row)
+	wg.Wait()
+}
+
+// parallelMin is the size from which forRows splits the work over two goroutines.
+const parallelMin = 1 << 17
+
+// forRowRange calls row for rows [r0, r1) of the collapsed iteration space.
+func forRowRange(dims []int, strides [][]int, r0, r1 int, row func(off []int)) {
 	r := len(dims) - 1
 	off := make([]int, len(strides))
 	if r <= 0 {
-		row(off)
+		if r0 < r1 {
+			row(off)
+		}
 		return
 	}
 	idx := make([]int, r)
-	for {
+	rem := r0
+	for a := r - 1; a >= 0; a-- {
+		idx[a] = rem % dims[a]
+		rem /= dims[a]
+		for i := range off {
+			off[i] += idx[a] * strides[i][a]
+		}
+	}
+	for n := r0; n < r1; n++ {
 		row(off)
-		a := r - 1
-		for ; a >= 0; a-- {
+		for a := r - 1; a >= 0; a-- {
 			idx[a]++
 			for i := range off {
 				off[i] += strides[i][a]
@@ -168,9 +202,6 @@ func forRows(dims []int, strides [][]int, row func(off []int)) {
 				off[i] -= strides[i][a] * dims[a]
 			}
 			idx[a] = 0
-		}
-		if a < 0 {
-			return
 		}
 	}
 }

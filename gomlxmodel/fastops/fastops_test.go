@@ -165,7 +165,11 @@ func TestTransposeAbsSign(t *testing.T) {
 		sameBits(t, backend, func(x, _ *Node) *Node { return Sign(x) }, x, x)
 		sameBits(t, backend, func(x, _ *Node) *Node { return Abs(Neg(x)) }, x, x) // owned input
 		sameBits(t, backend, func(x, _ *Node) *Node { return Sign(Neg(x)) }, x, x)
+		sameBits(t, backend, func(x, _ *Node) *Node { return Exp(x) }, x, x)
 	}
+	x := randomTensor(rng, true, 16, 64, 2048) // Exp in two halves
+	sameBits(t, backend, func(x, _ *Node) *Node { return Exp(x) }, x, x)
+	sameBits(t, backend, func(x, _ *Node) *Node { return Exp(Neg(x)) }, x, x)
 	// −0 and NaN: Abs keeps them, Sign gives +0.
 	z := tensors.FromValue([]float32{float32(math.Copysign(0, -1)), float32(math.NaN()), -2, 3, 0})
 	sameBits(t, backend, func(x, _ *Node) *Node { return Abs(x) }, z, z)
