@@ -6,7 +6,8 @@
 # Any notebooks/NN_name.ipynb is picked up. For each, in the order given:
 #   out/NN_name.ipynb   the executed notebook (jupyter nbconvert --execute --to notebook)
 #   out/NN_name.html    that notebook rendered for a browser (jupyter nbconvert --to html)
-#   out/report/NN_name.html  the same without its code cells (--no-input): results only
+#   out/report/NN_name.html  the same without its code cells (--no-input) and without the
+#                       kernel-wiring and stderr outputs (scripts/nbcheck.py): results only
 #   out/logs/NN_name.log  nbconvert's and the GoNB kernel's own log (printed on failure)
 # The notebooks themselves write their figures to out/plots/. A cell error stops the run with a
 # non-zero exit status. Each notebook's wall time is printed, and the table is kept in
@@ -69,14 +70,14 @@ for nb in "${notebooks[@]}"; do
 	# GoNB replies "ok" to a cell whose program panicked or exited non-zero: nbcheck.py finds
 	# those (and sets the Go lexer for the HTML export).
 	failed=
-	/usr/bin/python3 scripts/nbcheck.py "out/$name.ipynb" 2>>"$log" || failed=1
+	/usr/bin/python3 scripts/nbcheck.py "out/$name.ipynb" "out/logs/$name.report.ipynb" 2>>"$log" || failed=1
 	# Rendered even when a cell failed, so that the failure can be read in a browser too.
 	if ! jupyter nbconvert --to html --output-dir out --output "$name" "out/$name.ipynb" >>"$log" 2>&1; then
 		echo "HTML export FAILED (log: $log)"
 		tail -n 30 "$log" >&2
 		exit 1
 	fi
-	if ! jupyter nbconvert --to html --no-input --output-dir out/report --output "$name" "out/$name.ipynb" >>"$log" 2>&1; then
+	if ! jupyter nbconvert --to html --no-input --output-dir out/report --output "$name" "out/logs/$name.report.ipynb" >>"$log" 2>&1; then
 		echo "results-only HTML export FAILED (log: $log)"
 		tail -n 30 "$log" >&2
 		exit 1
