@@ -5,11 +5,15 @@ import (
 	"math"
 	"slices"
 
+	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
+
 	"nanoscope/gomlxmodel"
 )
 
 // TensorDrift says how far one tensor is from the original's initialisation of it
-// (gomlxmodel.InitOf): for a constant init (RMSNorm weights 1, mHC logits 0, biases 0.5) the
+// (gomlxmodel.InitOf) — an instrument about this model's own initialisers; the findings use
+// initialiser-agnostic tests instead (TensorTrace): for a constant init (RMSNorm weights 1, mHC logits 0, biases 0.5) the
 // largest deviation and whether it is exactly at init; for a normal init N(0, σ) the sample
 // mean and std against σ and a Kolmogorov–Smirnov test against N(0, σ).
 type TensorDrift struct {
@@ -84,16 +88,11 @@ func tensorDrift(name string, data []float32) TensorDrift {
 	init := gomlxmodel.InitOf(name)
 	n := len(data)
 	td := TensorDrift{Name: name, Size: n}
-	var sum, ss float64
-	for _, x := range data {
-		sum += float64(x)
+	xs := make([]float64, n)
+	for i, x := range data {
+		xs[i] = float64(x)
 	}
-	td.Mean = sum / float64(n)
-	for _, x := range data {
-		dx := float64(x) - td.Mean
-		ss += dx * dx
-	}
-	td.Std = math.Sqrt(ss / float64(n))
+	td.Mean, td.Std = stat.PopMeanStdDev(xs, nil)
 	if !init.Normal {
 		td.Init = fmt.Sprintf("const(%g)", init.Value)
 		for _, x := range data {
@@ -115,7 +114,9 @@ func tensorDrift(name string, data []float32) TensorDrift {
 }
 
 // ksNormal returns the Kolmogorov–Smirnov distance between the values (a strided sample of
-// at most ksSample of them) and N(0, sigma), and the critical value at ksAlpha.
+// at most ksSample of them) and N(0, sigma) (gonum's distuv.Normal CDF; gonum's
+// stat.KolmogorovSmirnov compares two samples, not a sample with a distribution), and the
+// asymptotic critical value at ksAlpha, sqrt(−ln(α/2)/2)/√n (Kolmogorov's limit distribution).
 func ksNormal(data []float32, sigma float64) (dist, crit float64) {
 	stride := max(1, (len(data)+ksSample-1)/ksSample)
 	xs := make([]float64, 0, len(data)/stride+1)
@@ -124,8 +125,9 @@ func ksNormal(data []float32, sigma float64) (dist, crit float64) {
 	}
 	slices.Sort(xs)
 	n := float64(len(xs))
+	normal := distuv.Normal{Mu: 0, Sigma: sigma}
 	for i, x := range xs {
-		cdf := 0.5 * (1 + math.Erf(x/(sigma*math.Sqrt2)))
+		cdf := normal.CDF(x)
 		dist = max(dist, math.Abs(cdf-float64(i)/n), math.Abs(float64(i+1)/n-cdf))
 	}
 	crit = math.Sqrt(-0.5*math.Log(ksAlpha/2)) / math.Sqrt(n)

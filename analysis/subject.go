@@ -6,8 +6,12 @@
 // logit alignment and the self-similarity test (alignment.go), shifted versus unshifted loss
 // (loss.go), the logit lens (lens.go), gradient flow (gradflow.go), activation norms
 // (actnorms.go), drift from initialisation (drift.go), weights in effect (effect.go),
-// train/inference parity (parity.go), checkpoint inspection (inspect.go) and the differential
-// diagnosis that combines them (hypotheses.go). Nothing here prints; errors are returned.
+// train/inference parity (parity.go), checkpoint inspection (inspect.go), the measurements of
+// the fault catalog (catalog.go: CE by target offset −1…3 as loaded and under the other
+// conventions; untrained.go and spectrum.go: per-tensor tests of training), and the diagnosis
+// that combines them (hypotheses.go: Diagnose). Each finding kind is decided in its own file
+// (finding_*.go) from those measurements; the H1–H7 verdicts (verdicts.go) are a thin mapping
+// over the findings. Nothing here prints; errors are returned.
 //
 // Parameter and activation names are those of the checkpoint and of gomlxmodel.Hooks
 // ("blocks.1.attn.wq.weight", "blocks.1.hook_resid_post.s0"), so results line up with
