@@ -23,6 +23,9 @@ import (
 // one (whose vocabulary lacks the investigation note's tokens).
 type cliFixture struct {
 	root, rustSrc, goSrc, emptySrc, data, godata, run, gorun string
+	// Corpora of the two trees with compact vocabularies of the same size (16), and a run on
+	// the Rust one: the ids of either are in range for the other's model.
+	data16, godata16, run16 string
 }
 
 var (
@@ -50,6 +53,7 @@ func getFixture(t *testing.T) cliFixture {
 		f.rustSrc, f.goSrc, f.emptySrc = filepath.Join(f.root, "rs"), filepath.Join(f.root, "go"), filepath.Join(f.root, "empty")
 		f.data, f.godata = filepath.Join(f.root, "data"), filepath.Join(f.root, "godata")
 		f.run, f.gorun = filepath.Join(f.root, "run"), filepath.Join(f.root, "gorun")
+		f.data16, f.godata16, f.run16 = filepath.Join(f.root, "data16"), filepath.Join(f.root, "godata16"), filepath.Join(f.root, "run16")
 		fixtureErr = writeTree(f.rustSrc, ".rs", func(i int) string {
 			return fmt.Sprintf("fn main() {\n    let x%d = %d;\n    println!(\"{}\", x%d + 1);\n}\n", i, i, i)
 		})
@@ -66,6 +70,9 @@ func getFixture(t *testing.T) cliFixture {
 			{"corpus", "--src", f.goSrc, "--out", f.godata, "--vocab", "64", "--val-frac", "0.2"},
 			append([]string{"train", "--data", f.data, "--out", f.run, "--steps", "3"}, tinyTrain...),
 			append([]string{"train", "--data", f.godata, "--out", f.gorun, "--steps", "2"}, tinyTrain...),
+			{"corpus", "--src", f.rustSrc, "--out", f.data16, "--vocab", "16", "--val-frac", "0.2"},
+			{"corpus", "--src", f.goSrc, "--out", f.godata16, "--vocab", "16", "--val-frac", "0.2"},
+			append([]string{"train", "--data", f.data16, "--out", f.run16, "--steps", "2"}, tinyTrain...),
 		} {
 			if fixtureErr != nil {
 				break
@@ -199,6 +206,7 @@ func TestCLITable(t *testing.T) {
 		{[]string{"diagnose", "--checkpoint", j(f.run, "meta.json")}, 1, "is a file: pass the directory " + f.run},
 		{[]string{"inspect", "--checkpoint", j(tmp, "nothing")}, 1, "--checkpoint " + j(tmp, "nothing") + " does not exist"},
 		{[]string{"logits", "--checkpoint", f.root, "--tokens", "1"}, 1, "meta.json"},
+		{train("--seq", "100000"), 1, "tokens, fewer than one window of max_seq_len 100000 needs (100001)"},
 		{train("--data", j(tmp, "nothing")), 1, "--data " + j(tmp, "nothing") + " does not exist"},
 		{train("--data", j(f.rustSrc, "f00.rs")), 1, "is a file outside a corpus directory"},
 		{diagnose("--data", j(tmp, "nothing")), 1, "--data " + j(tmp, "nothing") + " does not exist"},
@@ -210,6 +218,8 @@ func TestCLITable(t *testing.T) {
 
 		// Token data in another vocabulary is refused, never diagnosed.
 		{diagnose("--data", j(f.godata, "val.compact.bin")), 1, "differs from the model's"},
+		{[]string{"diagnose", "--checkpoint", f.run16, "--data", j(f.godata16, "val.compact.bin")}, 1, "(16 ids) differs from the model's " + j(f.run16, "vocab.json") + " (16 ids; "},
+		{[]string{"train", "--data", f.godata16, "--out", f.run16, "--resume", "--steps", "4"}, 1, "differs from the model's"},
 		{diagnose("--data", f.godata), 1, "differs from the model's"},
 		{diagnose("--data", j(f.data, "val.bin")), 1, "holds GPT-2 ids, the checkpoint reads compact ids: pass " + j(f.data, "val.compact.bin")},
 		{diagnose("--data", j(f.data, "train.bin")), 1, "holds GPT-2 ids"},

@@ -227,6 +227,15 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, split := range []struct {
+		name string
+		n    int
+	}{{trainFile, len(trainIDs)}, {valFile, len(valIDs)}} {
+		if need := c.MaxSeqLen + v.TargetShift; split.n < need {
+			return fmt.Errorf("--data: %s has %d tokens, fewer than one window of max_seq_len %d needs (%d); use a smaller --seq or a larger corpus",
+				filepath.Join(*data, split.name), split.n, c.MaxSeqLen, need)
+		}
+	}
 	if *saveEvery == 0 {
 		*saveEvery = max(1, c.TotalSteps/10)
 	}
@@ -245,8 +254,8 @@ func runTrain(args []string) error {
 	if *resume {
 		fmt.Fprintf(os.Stderr, "resuming the run in %s at step %d of %d (its saved configuration applies)\n", *out, startStep, c.TotalSteps)
 	} else {
-		fmt.Fprintf(os.Stderr, "training %s: dim %d, %d layers, vocab %d (%s ids), seq %d, batch %d, %d steps, optimizer %s, ternary %v, mHC %v, tied %v, target shift %d, causal mask %v, rope %s, gqa %s (%d kv heads), backend %s\n",
-			*preset, c.Dim, c.NLayers, c.VocabSize, *ids, c.MaxSeqLen, c.BatchSize, c.TotalSteps, v.Optimizer, v.Ternary, v.MHC, c.WeightTied, v.TargetShift, !v.NoCausalMask, v.Rope(), v.GQA(), c.NKVHeads, gomlxmodel.BackendConfig())
+		fmt.Fprintf(os.Stderr, "training %s: dim %d, %d layers, vocab %d (%s ids), seq %d, batch %d, %s, optimizer %s, ternary %v, mHC %v, tied %v, target shift %d, causal mask %v, rope %s, gqa %s (%d kv heads), backend %s\n",
+			*preset, c.Dim, c.NLayers, c.VocabSize, *ids, c.MaxSeqLen, c.BatchSize, plural(c.TotalSteps, "step"), v.Optimizer, v.Ternary, v.MHC, c.WeightTied, v.TargetShift, !v.NoCausalMask, v.Rope(), v.GQA(), c.NKVHeads, gomlxmodel.BackendConfig())
 	}
 	ref := fmt.Sprintf("ln V = %.3f (uniform guess over %d ids)", math.Log(float64(c.VocabSize)), c.VocabSize)
 	if !math.IsNaN(unigram) {
@@ -274,8 +283,12 @@ func runTrain(args []string) error {
 	if startStep > 0 {
 		from = fmt.Sprintf(" (steps %d-%d of %d)", startStep+1, res.Steps, c.TotalSteps)
 	}
-	fmt.Printf("trained %s%s in %s: loss %.4f, validation CE %.4f, next-token accuracy %.4f, copy rate %.4f, %.0f tokens/s -> %s\n",
-		plural(res.Steps-startStep, "step"), from, res.Wall.Round(1e9), res.Loss, res.ValCE, res.ValAcc, res.ValCopy, res.TokensPerSec, *out)
+	speed := "no timed step (the first includes compilation)"
+	if res.TokensPerSec > 0 {
+		speed = fmt.Sprintf("%.0f tokens/s", res.TokensPerSec)
+	}
+	fmt.Printf("trained %s%s in %s: loss %.4f, validation CE %.4f, next-token accuracy %.4f, copy rate %.4f, %s -> %s\n",
+		plural(res.Steps-startStep, "step"), from, res.Wall.Round(1e9), res.Loss, res.ValCE, res.ValAcc, res.ValCopy, speed, *out)
 	fmt.Printf("references: %s\n", ref)
 	return nil
 }
