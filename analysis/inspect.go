@@ -193,7 +193,11 @@ func remarks(ck *checkpoint.Checkpoint, in Inspection) []Remark {
 		}
 	}
 	if len(constant) > 0 {
-		add(RemarkConstant, constant, "%d tensors have all entries equal (and not at their initial value)", len(constant))
+		detail := "%d tensors have all entries equal (and not at their initial value)"
+		if slices.ContainsFunc(constant, func(n string) bool { return strings.Contains(n, ".mhc_") }) {
+			detail += "; for mHC pre/post parameters this means both streams are weighted alike, so the two streams never differ"
+		}
+		add(RemarkConstant, constant, detail, len(constant))
 	}
 	byHash := map[[32]byte][]string{}
 	for _, t := range in.Tensors {

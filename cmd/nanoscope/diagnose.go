@@ -186,14 +186,12 @@ func printFindings(w io.Writer, r *analysis.Report) {
 	}
 }
 
-// findingLine is "kind: detail (evidence k=v ...) — fix: ...".
+// findingLine is "kind: detail (evidence k=v ...) — fix: ..." (the tensors are in --json and
+// the md/html reports).
 func findingLine(f analysis.Finding) string {
 	line := f.Kind + ": " + f.Detail
 	if ev := evidenceText(f.Evidence); ev != "" {
 		line += " (evidence " + ev + ")"
-	}
-	if len(f.Tensors) > 0 {
-		line += " [tensors " + strings.Join(f.Tensors, ", ") + "]"
 	}
 	if f.Fix != "" {
 		line += " — fix: " + f.Fix

@@ -32,7 +32,7 @@ func reportFigures(r *analysis.Report) []reportFigure {
 		cp, acc := make([]float64, n), make([]float64, n)
 		for i, p := range d.Lens.Points {
 			groups[i] = p.Point
-			if p.Stream != "" {
+			if p.Stream != "" && p.Stream != p.Point {
 				groups[i] += " " + p.Stream
 			}
 			cp[i], acc[i] = p.CopyRate, p.NextTokenAccuracy
@@ -42,7 +42,22 @@ func reportFigures(r *analysis.Report) []reportFigure {
 			out = append(out, reportFigure{"Logit lens", "Where copying appears: already at the embedding (the tied head's self-similarity) or only after some block.", fig.PNG})
 		}
 	}
-	if fig, err := plots.GroupedBars("diagnose_losses", "Cross-entropy against the targets", "nats",
+	if cat := d.Catalog; cat != nil && len(cat.Offsets) > 0 && len(cat.AsLoaded.CE) == len(cat.Offsets) {
+		groups := make([]string, len(cat.Offsets))
+		for i, o := range cat.Offsets {
+			groups[i] = fmt.Sprintf("t%+d", o)
+		}
+		series := []plots.BarSeries{{Label: "as loaded", Values: cat.AsLoaded.CE}}
+		for _, c := range cat.Conditions {
+			if len(c.CE) == len(cat.Offsets) {
+				series = append(series, plots.BarSeries{Label: c.Condition, Values: c.CE})
+			}
+		}
+		if fig, err := plots.GroupedBars("diagnose_ce_by_offset", fmt.Sprintf("Cross-entropy by target offset (unigram %.2f nats)", cat.Unigram), "nats",
+			groups, series); err == nil {
+			out = append(out, reportFigure{"Cross-entropy by target offset", "The loss of predicting the token at t+k from the context up to t: a next-token model is lowest at t+1, a copying model at t+0; the other bars re-run the weights under other conventions.", fig.PNG})
+		}
+	} else if fig, err := plots.GroupedBars("diagnose_losses", "Cross-entropy against the targets", "nats",
 		[]string{"next token (shift 1)", "current token (shift 0)", "unigram entropy"},
 		[]plots.BarSeries{{Label: "cross-entropy", Values: []float64{m.LossShifted, m.LossUnshifted, m.UnigramEntropy}}}); err == nil {
 		out = append(out, reportFigure{"Losses", "A next-token model is far below the unigram entropy at shift 1; a copying model at shift 0.", fig.PNG})
