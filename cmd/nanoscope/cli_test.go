@@ -134,6 +134,9 @@ func TestCLITable(t *testing.T) {
 		{[]string{"help", "frobnicate"}, 2, `nanoscope help: unknown command "frobnicate"`},
 		{[]string{"frobnicate"}, 2, `nanoscope: unknown command "frobnicate"`},
 		{[]string{"version"}, 0, "gomlx:   v"},
+		{[]string{"completion", "bash"}, 0, "train) opts=\"--batch --cpuprofile --data"},
+		{[]string{"completion"}, 2, "nanoscope completion: which shell? nanoscope completion bash"},
+		{[]string{"completion", "zsh"}, 2, `shell "zsh" is not supported (bash is)`},
 
 		// Wrong flags and arguments: one line, status 2.
 		{[]string{"corpus", "--bogus"}, 2, "nanoscope corpus: unknown flag --bogus"},

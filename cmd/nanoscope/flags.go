@@ -11,6 +11,10 @@ import (
 	"strings"
 )
 
+// flagSink, when set, receives a command's flags instead of parsing them (the command then
+// stops with flag.ErrHelp): completion uses it to list every command's flags.
+var flagSink func(f *flags)
+
 // usageError is a wrong flag, flag value or argument: the command exits with status 2 and
 // points at its --help.
 type usageError struct{ msg string }
@@ -68,6 +72,10 @@ var flagNameRE = regexp.MustCompile(`(^|\s)-([a-zA-Z][\w-]*)`)
 // parse parses args, prints the help on stdout for --help (returning flag.ErrHelp), and rejects
 // unknown flags, malformed values and stray positional arguments as usage errors.
 func (f *flags) parse(args []string) error {
+	if flagSink != nil {
+		flagSink(f)
+		return flag.ErrHelp
+	}
 	if err := f.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			f.printHelp(os.Stdout)
