@@ -57,6 +57,8 @@ type Catalog struct {
 	// Traces are the per-tensor untrained tests, Swaps the confirmations by replacement.
 	Traces []TensorTrace `json:"traces"`
 	Swaps  []Swap        `json:"swaps"`
+	// asLoadedHead is AsLoaded on the positions of the re-runs, for paired comparisons.
+	asLoadedHead OffsetCE
 }
 
 // offsetCE scores logits (per window, (T, V) row-major) against w.Span at every offset.
@@ -194,8 +196,10 @@ func conventionConditions(c config.Config, v config.Variant) []struct {
 }
 
 // MeasureCatalog takes the catalog's measurements of s on the windows w (made by
-// SampleWindows), with the data's unigram CE and the gradient flow gf.
-func MeasureCatalog(s *Subject, w *Windows, unigram float64, gf GradFlow) (*Catalog, error) {
+// SampleWindows), with the data's unigram CE and the gradient flow gf; the re-runs under other
+// conventions and the per-tensor tests use the first windows, head (paired with the same
+// positions as loaded).
+func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) (*Catalog, error) {
 	pr, err := s.probe(w)
 	if err != nil {
 		return nil, err
@@ -212,6 +216,13 @@ func MeasureCatalog(s *Subject, w *Windows, unigram float64, gf GradFlow) (*Cata
 			cat.MaxAbsActivation, cat.MaxActivationHook = x, h
 		}
 	}
+	asLoadedHead := cat.AsLoaded
+	if len(head.Inputs) < len(w.Inputs) {
+		if asLoadedHead, err = offsetCE("as loaded", pr.logits[:len(head.Inputs)], head, V); err != nil {
+			return nil, err
+		}
+	}
+	cat.asLoadedHead = asLoadedHead
 	for _, cond := range conventionConditions(s.Config, s.Variant) {
 		s2, err := s.With(cond.Variant, s.Params)
 		if err != nil {
@@ -221,11 +232,11 @@ func MeasureCatalog(s *Subject, w *Windows, unigram float64, gf GradFlow) (*Cata
 		if err != nil {
 			return nil, err
 		}
-		logits, err := batchedLogits(r.Logits, w, V)
+		logits, err := batchedLogits(r.Logits, head, V)
 		if err != nil {
 			return nil, err
 		}
-		o, err := offsetCE(cond.Name, logits, w, V)
+		o, err := offsetCE(cond.Name, logits, head, V)
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +247,7 @@ func MeasureCatalog(s *Subject, w *Windows, unigram float64, gf GradFlow) (*Cata
 		cat.ClaimedLoss = s.Meta.Loss
 	}
 	cat.MeasuredSmoothed = smoothedAt(pr.logits, w, V, s.Variant.TargetShift)
-	if cat.Traces, err = TensorTraces(s, w, gf); err != nil {
+	if cat.Traces, err = TensorTraces(s, head, gf); err != nil {
 		return nil, err
 	}
 	return cat, nil

@@ -9,7 +9,8 @@ import (
 // of the best CE over the offsets (as loaded minus condition), with the standard error of the
 // paired per-position differences.
 func conventionGain(cat *Catalog, cond OffsetCE) (gain, se float64) {
-	_, a := cat.AsLoaded.at(cat.AsLoaded.Best)
+	as := cat.asLoadedHead
+	_, a := as.at(as.Best)
 	_, b := cond.at(cond.Best)
 	d, se := pairedDelta(b, a) // mean of a − b
 	return d, se
@@ -26,28 +27,28 @@ func conventionFindings(cat *Catalog) []Finding {
 		if !significant(gain, se) || c.BestCE >= cat.Unigram-minDeltaNats {
 			continue
 		}
-		ev := map[string]any{"ce_as_loaded": cat.AsLoaded.BestCE, "ce_" + strings.ReplaceAll(c.Condition, " ", "_"): c.BestCE,
+		ev := map[string]any{"ce_as_loaded": cat.asLoadedHead.BestCE, "positions": len(c.perPos[0]), "ce_" + strings.ReplaceAll(c.Condition, " ", "_"): c.BestCE,
 			"gain_nats": gain, "se": se, "offset": c.Best, "unigram_ce": cat.Unigram}
 		f := Finding{Tensors: []string{}, Evidence: ev}
 		switch {
 		case c.Condition == "no causal mask":
 			f.Kind = KindFutureLeakage
 			f.Detail = fmt.Sprintf("with the causal mask removed the model predicts the token at offset %d far better (CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats): it was trained where positions could see later tokens, so its training loss was too good and causal inference is garbage",
-				c.Best, c.BestCE, cat.AsLoaded.BestCE, gain, se)
+				c.Best, c.BestCE, cat.asLoadedHead.BestCE, gain, se)
 			f.Fix = "train with a causal mask (check the attention mask, is_causal, and any sliding-window or padding mask that lets a position attend forward)"
 		case strings.HasPrefix(c.Condition, "rope "):
 			layout := strings.TrimPrefix(c.Condition, "rope ")
 			f.Kind = KindRopeLayout
 			ev["trained_layout"] = layout
 			f.Detail = fmt.Sprintf("under the %s RoPE pairing the model predicts far better (CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats): it was trained with %s rotary pairs and the loader applies the other pairing",
-				layout, c.BestCE, cat.AsLoaded.BestCE, gain, se, layout)
+				layout, c.BestCE, cat.asLoadedHead.BestCE, gain, se, layout)
 			f.Fix = fmt.Sprintf("run the model with the %s RoPE layout (--rope-layout %s), or permute the q/k projection rows to the loader's layout when converting", layout, layout)
 		case strings.HasPrefix(c.Condition, "gqa "):
 			mapping := strings.TrimPrefix(c.Condition, "gqa ")
 			f.Kind = KindGQAMapping
 			ev["trained_mapping"] = mapping
 			f.Detail = fmt.Sprintf("with the %s query-head → kv-head mapping the model predicts far better (CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats): it was trained with that mapping",
-				mapping, c.BestCE, cat.AsLoaded.BestCE, gain, se)
+				mapping, c.BestCE, cat.asLoadedHead.BestCE, gain, se)
 			f.Fix = fmt.Sprintf("run the model with --gqa-map %s, or reorder the query heads (wq rows, wo columns) when converting", mapping)
 		default:
 			continue

@@ -125,10 +125,11 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 func explanatory(cat *Catalog) []Finding {
 	fs := conventionFindings(cat)
 	run := cat.AsLoaded
-	if len(fs) > 0 {
+	if len(fs) > 0 { // the condition of the strongest convention finding, on the same positions
+		best := cat.asLoadedHead.BestCE
 		for _, c := range cat.Conditions {
-			if c.BestCE < run.BestCE {
-				run = c
+			if c.BestCE < best {
+				run, best = c, c.BestCE
 			}
 		}
 	}

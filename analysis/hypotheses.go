@@ -147,7 +147,11 @@ const (
 	// positions differ by more than ParityTolerance (8-bit rounding flips; see Parity).
 	parityMinAgreement = 0.995
 	parityMaxShareOver = 0.05
-	ternaryOffWindows  = 4 // windows evaluated with quantisation off
+	// Position budgets of the instruments that run more than one forward pass (the windows
+	// are whole: at least one).
+	ternaryOffPositions = 256 // quantisation off
+	gradFlowPositions   = 512 // the gradient flow's batch
+	conditionPositions  = 512 // the catalog's re-runs and per-tensor tests
 )
 
 // Diagnose runs every instrument on the checkpoint's weights over tokens (ids of the
@@ -192,7 +196,7 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 		return nil, err
 	}
 	d.Drift = DriftFromInit(s.Params)
-	batch := w.Head(max(1, min(c.BatchSize, len(w.Inputs))))
+	batch := w.HeadPositions(gradFlowPositions)
 	if d.GradFlow, err = GradientFlow(s, batch); err != nil {
 		return nil, err
 	}
@@ -209,7 +213,7 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 		if err != nil {
 			return nil, err
 		}
-		a, err := LogitAlignment(s2, w.Head(ternaryOffWindows))
+		a, err := LogitAlignment(s2, w.HeadPositions(ternaryOffPositions))
 		if err != nil {
 			return nil, err
 		}
@@ -250,7 +254,7 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 			return nil, err
 		}
 	}
-	if d.Catalog, err = MeasureCatalog(s, w, UnigramEntropy(tokens), d.GradFlow); err != nil {
+	if d.Catalog, err = MeasureCatalog(s, w, w.HeadPositions(conditionPositions), UnigramEntropy(tokens), d.GradFlow); err != nil {
 		return nil, err
 	}
 	rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)

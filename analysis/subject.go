@@ -139,6 +139,14 @@ func (w *Windows) Targets(shift int) [][]int32 {
 	return w.Next
 }
 
+// HeadPositions returns the first windows holding about n positions (at least one window).
+func (w *Windows) HeadPositions(n int) *Windows {
+	if len(w.Inputs) == 0 {
+		return w
+	}
+	return w.Head(max(1, n/len(w.Inputs[0])))
+}
+
 // Head returns the first n windows (all when n ≥ their number).
 func (w *Windows) Head(n int) *Windows {
 	n = min(n, len(w.Inputs))
