@@ -6,6 +6,10 @@
 // exporting a notebook to HTML, while PNG survives. [ShowSVG] additionally
 // offers the vector version as an HTML output. Outside a notebook (no GoNB
 // pipe, e.g. under go test or go run) every display function does nothing.
+//
+// Every display function returns only once GoNB has received its output
+// (gonbui.Sync): GoNB v0.11.1 drops display output still in the pipe when a
+// cell's program exits, so a cell needs no flush of its own.
 package nbdisplay
 
 import (
@@ -31,6 +35,7 @@ func Show(f plots.Figure) {
 		return
 	}
 	gonbui.SendData(pngData(f))
+	gonbui.Sync()
 }
 
 // ShowSVG displays the figure's SVG inline as an HTML output, collapsed
@@ -41,6 +46,7 @@ func ShowSVG(f plots.Figure) {
 		return
 	}
 	gonbui.DisplayHTML(svgHTML(f))
+	gonbui.Sync()
 }
 
 // SaveAndShow writes dir/NAME.png and dir/NAME.svg (dir "" means
@@ -58,7 +64,11 @@ func SaveAndShow(f plots.Figure, dir string) error {
 
 // Markdown displays s as Markdown (with $...$ LaTeX maths).
 func Markdown(s string) {
+	if !gonbui.IsNotebook {
+		return
+	}
 	gonbui.DisplayMarkdown(s)
+	gonbui.Sync()
 }
 
 // ShowTable displays an HTML table. Cells are HTML-escaped; short rows are
@@ -68,6 +78,7 @@ func ShowTable(headers []string, rows [][]string) {
 		return
 	}
 	gonbui.DisplayHTML(TableHTML(headers, rows))
+	gonbui.Sync()
 }
 
 // pngData builds the display message for a figure: image/png (raw bytes;
