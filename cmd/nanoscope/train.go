@@ -319,7 +319,7 @@ func refuseOverwrite(dir string) error {
 	if !st.IsDir() {
 		return fmt.Errorf("--out %s is a file, not a directory", dir)
 	}
-	for _, f := range []string{checkpoint.MetaFile, checkpoint.ModelFile, train.StateDir} {
+	for _, f := range []string{checkpoint.MetaFile, checkpoint.ModelFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
 			what := "a checkpoint"
 			if m, err := checkpoint.ReadMeta(dir); err == nil {
