@@ -230,6 +230,7 @@ func TestCLITable(t *testing.T) {
 		// ... and an observation the vocabulary cannot represent.
 		{[]string{"diagnose", "--checkpoint", f.gorun, "--positions", "16", "--observed", "note"}, 1, `--observed note: GPT-2 ids 1388 " main", 22184 "fn" are not in the checkpoint's vocabulary`},
 		{diagnose("--observed", j(tmp, "nothing.json")), 1, "--observed"},
+		{diagnose("--metrics", j(tmp, "nothing.jsonl")), 1, "--metrics: stat " + j(tmp, "nothing.jsonl")},
 
 		// A run is never overwritten nor mixed with another corpus.
 		{[]string{"train", "--data", f.data, "--out", f.run, "--steps", "2"}, 1, "--out " + f.run + " holds a checkpoint at step 3 of 3: pass --resume to continue it or --force to replace it"},

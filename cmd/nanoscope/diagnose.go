@@ -61,6 +61,11 @@ func runDiagnose(args []string) error {
 	if err := checkpointDir("checkpoint", *dir); err != nil {
 		return err
 	}
+	if *metrics != "" {
+		if _, err := os.Stat(*metrics); err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+	}
 	ck, err := checkpoint.Load(*dir)
 	if err != nil {
 		return err

@@ -218,7 +218,7 @@ func runLogits(args []string) error {
 		m := id
 		if !*modelIDs {
 			m = tk.toModel(id)
-			if id >= corpus.GPT2VocabSize {
+			if tk.vocab != nil && id >= corpus.GPT2VocabSize {
 				return usagef("--tokens: id %d at position %d is not a GPT-2 id (they are < %d; --model-ids takes the model's own ids)", id, i, corpus.GPT2VocabSize)
 			}
 		}
