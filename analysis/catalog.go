@@ -50,6 +50,9 @@ type Catalog struct {
 	// MeasuredSmoothed is the label-smoothed objective at the trained offset (meta.json's
 	// loss is in it); ClaimedLoss meta.json's, 0 when not recorded.
 	MeasuredSmoothed float64 `json:"measured_smoothed"`
+	// MeasuredCE is the plain CE at the trained offset: a claim is compared with the lower of
+	// the two, since another implementation may log either.
+	MeasuredCE float64 `json:"measured_ce"`
 	ClaimedLoss      float64 `json:"claimed_loss"`
 	// MaxAbsActivation is the largest |x| over the hooks and the logits, at MaxActivationHook.
 	MaxAbsActivation  float64 `json:"max_abs_activation"`
@@ -247,6 +250,7 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		cat.ClaimedLoss = s.Meta.Loss
 	}
 	cat.MeasuredSmoothed = smoothedAt(pr.logits, w, V, s.Variant.TargetShift)
+	cat.MeasuredCE, _ = cat.AsLoaded.at(s.Variant.TargetShift)
 	if cat.Traces, err = TensorTraces(s, head, gf); err != nil {
 		return nil, err
 	}

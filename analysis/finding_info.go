@@ -43,7 +43,9 @@ func overflowFinding(cat *Catalog) *Finding {
 
 // underperformance lists why a checkpoint is not healthy by its own numbers: its next-token
 // CE is not below the unigram CE, its measured objective is far above the loss meta.json
-// claims (a claimed 0 counts as not recorded), or it copies its input. ev receives the numbers.
+// claims (a claimed 0 counts as not recorded; the claim is compared with the lower of the
+// measured label-smoothed objective and plain CE, with a margin of max(0.5, 25%) for the
+// difference between a training batch and held-out data), or it copies its input. ev receives the numbers.
 func underperformance(cat *Catalog, a Alignment, ev map[string]any) []string {
 	ce1 := cat.AsLoaded.CE[offsetIndex(1)]
 	var why []string
@@ -52,9 +54,10 @@ func underperformance(cat *Catalog, a Alignment, ev map[string]any) []string {
 		why = append(why, fmt.Sprintf("next-token CE %.3f is not below the unigram CE %.3f", ce1, cat.Unigram))
 	}
 	if c := cat.ClaimedLoss; c > 0 {
-		ev["claimed_loss"], ev["measured_smoothed"] = c, cat.MeasuredSmoothed
-		if cat.MeasuredSmoothed > c+max(0.5, 0.25*c) {
-			why = append(why, fmt.Sprintf("the measured objective %.3f is far above the %.3f meta.json claims", cat.MeasuredSmoothed, c))
+		measured := min(cat.MeasuredSmoothed, cat.MeasuredCE)
+		ev["claimed_loss"], ev["measured_smoothed"], ev["measured_ce"] = c, cat.MeasuredSmoothed, cat.MeasuredCE
+		if measured > c+max(0.5, 0.25*c) {
+			why = append(why, fmt.Sprintf("the measured loss %.3f (label-smoothed %.3f, plain CE %.3f) is far above the %.3f meta.json claims", measured, cat.MeasuredSmoothed, cat.MeasuredCE, c))
 		}
 	}
 	if copies(a) {

@@ -53,8 +53,10 @@ func untrainedLike(t TensorTrace) bool {
 	return t.Untrained
 }
 
-// allUntrained says whether every tensor is statistically an untrained draw and the model has
-// no skill at any offset but 0 (a fresh tied model copies, so offset 0 proves nothing).
+// allUntrained says whether every tensor that receives gradient is statistically an untrained
+// draw and the model has no skill at any offset but 0 (a fresh tied model copies, so offset 0
+// proves nothing). Tensors without gradient (alpha_logit at any value) could not have been
+// trained and say nothing either way.
 func allUntrained(cat *Catalog) (bool, float64) {
 	bestOther := cat.AsLoaded.CE[offsetIndex(1)]
 	for i, k := range Offsets {
@@ -62,8 +64,12 @@ func allUntrained(cat *Catalog) (bool, float64) {
 			bestOther = min(bestOther, cat.AsLoaded.CE[i])
 		}
 	}
+	maxGrad := 0.0
 	for _, t := range cat.Traces {
-		if !untrainedLike(t) {
+		maxGrad = max(maxGrad, t.GradNorm)
+	}
+	for _, t := range cat.Traces {
+		if !untrainedLike(t) && t.GradNorm > gradFloor*maxGrad {
 			return false, bestOther
 		}
 	}

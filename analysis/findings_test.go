@@ -115,6 +115,22 @@ func TestFaultGallery(t *testing.T) {
 			if informational(b.Kind) != rep.Healthy {
 				t.Errorf("%s: healthy %v", b.Kind, rep.Healthy)
 			}
+			// The verdicts follow the findings: alpha_logit without gradient supports H7 whatever
+			// its value; an untrained draw supports H6 and leaves H1 untestable.
+			switch b.Kind {
+			case KindAlphaNoGradient:
+				checkVerdicts(t, rep, map[string]string{"H7": Supported})
+			case KindWeightsUntrained, KindTensorsUntrained:
+				checkVerdicts(t, rep, map[string]string{"H1": Untestable, "H6": Supported})
+			case KindTargetOffset:
+				want := Refuted
+				if f.Evidence["offset"] == 0 {
+					want = Supported
+				}
+				checkVerdicts(t, rep, map[string]string{"H1": want})
+			case KindContextFree:
+				checkVerdicts(t, rep, map[string]string{"H5": Supported})
+			}
 		})
 	}
 }

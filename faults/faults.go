@@ -177,6 +177,14 @@ func Gallery() []Build {
 		{"gqa interleave (trained)", "-", "", "", trained(func(_ *config.Config, v *config.Variant) { v.GQAMap = config.GQAInterleave }, nil)},
 		{"fresh init (candle)", "weights_untrained", "every tensor replaced by the original's initialisation", "load the trained file", editOf("healthy", fresh)},
 		{"fresh init (PyTorch)", "weights_untrained", "every tensor replaced by PyTorch-style initialisers", "load the trained file", editOf("healthy untied", func(p gomlxmodel.Params, m *checkpoint.Meta) { fresh(p, m); TorchInit(p, 5) })},
+		{"fresh init, alpha_logit 5.0", "weights_untrained", "a fresh initialisation whose alpha_logit start at 5.0 (another implementation's init)", "load the trained file", editOf("healthy", func(p gomlxmodel.Params, m *checkpoint.Meta) {
+			fresh(p, m)
+			for n, x := range p {
+				if strings.HasSuffix(n, ".alpha_logit") {
+					x.Data[0] = 5
+				}
+			}
+		})},
 		{"fresh tok_embed", "tensors_untrained", "the embedding replaced by a fresh N(0,1) draw", "load every tensor", editOf("healthy", func(p gomlxmodel.Params, m *checkpoint.Meta) {
 			p["tok_embed.weight"] = gomlxmodel.InitParams(m.Config, m.Variant, 9)["tok_embed.weight"]
 		})},
