@@ -115,6 +115,16 @@ func TestCLITable(t *testing.T) {
 	logits := func(args ...string) []string {
 		return append([]string{"logits", "--checkpoint", f.run}, args...)
 	}
+	// other is the run's corpus with another train split (the same vocab.json).
+	other := j(tmp, "other")
+	if err := os.CopyFS(other, os.DirFS(f.data)); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(j(other, "train.compact.bin")); err != nil {
+		t.Fatal(err)
+	} else if err := os.WriteFile(j(other, "train.compact.bin"), b[:len(b)/8*4], 0o644); err != nil {
+		t.Fatal(err)
+	}
 	diagnose := func(args ...string) []string {
 		return append([]string{"diagnose", "--checkpoint", f.run, "--positions", "16"}, args...)
 	}
@@ -237,6 +247,7 @@ func TestCLITable(t *testing.T) {
 		{[]string{"train", "--data", f.godata, "--out", f.run}, 1, "holds a checkpoint"},
 		{[]string{"train", "--data", f.data, "--out", f.run, "--resume"}, 1, "is complete (step 3 of 3): pass --steps N"},
 		{[]string{"train", "--data", f.godata, "--out", f.run, "--resume", "--steps", "9"}, 1, "differs from the model's"},
+		{[]string{"train", "--data", other, "--out", f.run, "--resume", "--steps", "9"}, 1, "--data " + other + " is not the corpus this run was trained on: its train.compact.bin differs"},
 		{[]string{"train", "--data", f.data, "--out", f.run, "--resume", "--steps", "2"}, 2, "--steps 2 is the run's total and must exceed its step 3"},
 		{[]string{"train", "--data", f.data, "--out", f.run, "--resume", "--dim", "64"}, 2, "--dim cannot change a resumed run"},
 		{[]string{"train", "--data", f.data, "--out", f.run, "--resume", "--untied", "--seed", "3"}, 2, "--seed, --untied cannot change a resumed run"},
