@@ -240,6 +240,10 @@ func TestCLITable(t *testing.T) {
 		// ... and an observation the vocabulary cannot represent.
 		{[]string{"diagnose", "--checkpoint", f.gorun, "--positions", "16", "--observed", "note"}, 1, `--observed note: GPT-2 ids 1388 " main", 22184 "fn" are not in the checkpoint's vocabulary`},
 		{diagnose("--observed", j(tmp, "nothing.json")), 1, "--observed"},
+		{diagnose("--report", j(f.run, "model.safetensors")), 1, "--report " + j(f.run, "model.safetensors") + " is part of a checkpoint or corpus"},
+		{diagnose("--format", "json", "--report", j(f.run, "meta.json")), 1, "is part of a checkpoint or corpus"},
+		{diagnose("--report", f.run), 1, "--report " + f.run + " is a directory"},
+		{train("--cpuprofile", j(f.data, "train.bin")), 1, "--cpuprofile " + j(f.data, "train.bin") + " is part of a checkpoint or corpus"},
 		{diagnose("--metrics", j(tmp, "nothing.jsonl")), 1, "--metrics: stat " + j(tmp, "nothing.jsonl")},
 
 		// A run is never overwritten nor mixed with another corpus.

@@ -19,7 +19,7 @@ import (
 )
 
 func init() {
-	register("diagnose", "measure a checkpoint and settle hypotheses H1-H7 of the copying symptom", runDiagnose)
+	register("diagnose", "diagnose a checkpoint: healthy or not, its findings (with fixes), hypotheses H1-H7 of the copying symptom", runDiagnose)
 }
 
 func runDiagnose(args []string) error {
@@ -60,6 +60,11 @@ func runDiagnose(args []string) error {
 	}
 	if err := checkpointDir("checkpoint", *dir); err != nil {
 		return err
+	}
+	if *reportPath != "" {
+		if err := outputFile("report", *reportPath); err != nil {
+			return err
+		}
 	}
 	if *metrics != "" {
 		if _, err := os.Stat(*metrics); err != nil {

@@ -167,3 +167,27 @@ func fileSHA256(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// protectedFiles are what checkpoints and corpora are made of: an output flag never
+// overwrites them.
+var protectedFiles = map[string]bool{checkpoint.ModelFile: true, checkpoint.MetaFile: true, corpus.VocabFile: true,
+	corpus.StatsFile: true, "metrics.jsonl": true}
+
+// outputFile checks the value of a flag naming a file to write (--report, --cpuprofile): not a
+// directory, and not a file of a checkpoint or corpus.
+func outputFile(flagName, p string) error {
+	st, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("--%s: %w", flagName, err)
+	}
+	base := filepath.Base(p)
+	switch {
+	case st.IsDir():
+		return fmt.Errorf("--%s %s is a directory: pass a file name", flagName, p)
+	case protectedFiles[base] || strings.HasSuffix(base, ".bin") || strings.HasSuffix(base, ".safetensors"):
+		return fmt.Errorf("--%s %s is part of a checkpoint or corpus: choose another file name", flagName, p)
+	}
+	return nil
+}

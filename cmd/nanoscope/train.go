@@ -106,6 +106,9 @@ func runTrain(args []string) error {
 	}
 	*data = dataDir
 	if *cpuProfile != "" {
+		if err := outputFile("cpuprofile", *cpuProfile); err != nil {
+			return err
+		}
 		f, err := os.Create(*cpuProfile)
 		if err != nil {
 			return fmt.Errorf("--cpuprofile: %w", err)
