@@ -258,6 +258,8 @@ func TestCLITable(t *testing.T) {
 		{[]string{"train", "--data", f.data, "--out", f.run, "--resume", "--force"}, 2, "--resume and --force exclude each other"},
 		{[]string{"train", "--data", f.data, "--out", j(tmp, "fresh"), "--resume"}, 1, "--resume"},
 		{[]string{"train", "--data", f.data, "--out", j(f.data, "stats.json")}, 1, "is a file, not a directory"},
+		{[]string{"train", "--data", f.data, "--out", f.godata}, 1, "--out " + f.godata + " is a corpus directory"},
+		{[]string{"corpus", "--src", f.rustSrc, "--out", f.run}, 1, "--out " + f.run + " holds a checkpoint, whose vocab.json a corpus would replace"},
 	} {
 		name := strings.Join(tc.args, " ")
 		name = strings.ReplaceAll(name, f.root, "F")

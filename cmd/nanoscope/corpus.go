@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/corpus"
 )
 
@@ -99,6 +100,9 @@ func runCorpus(args []string) error {
 	}
 	if err := fs.check(); err != nil {
 		return err
+	}
+	if _, err := os.Stat(filepath.Join(*out, checkpoint.MetaFile)); err == nil {
+		return fmt.Errorf("--out %s holds a checkpoint, whose vocab.json a corpus would replace: choose another directory", *out)
 	}
 	if *src == "" {
 		dir, l, err := corpus.DefaultSource()

@@ -183,6 +183,9 @@ func runTrain(args []string) error {
 			return err
 		}
 	}
+	if isCorpusDir(*out) {
+		return fmt.Errorf("--out %s is a corpus directory: write the checkpoint elsewhere", *out)
+	}
 	if *ids == "" {
 		*ids = "gpt2"
 		if *preset == "cpu" {
