@@ -396,7 +396,10 @@ func TestCLIOutputs(t *testing.T) {
 	contains("forced stdout", stdout, "trained 1 step in ")
 
 	// logits: inputs shown as text, <unk> flagged and never marked as copying, a legend.
-	stdout, _ = mustRun("logits", "--checkpoint", f.gorun, "--text", "fn main() {", "--topk", "3")
+	stdout, stderr = mustRun("logits", "--checkpoint", f.gorun, "--text", "fn main() {", "--topk", "3")
+	if stderr != "" {
+		t.Errorf("logits wrote to stderr (backend chatter?): %q", stderr)
+	}
 	contains("logits", stdout, `input 22184 "fn" (not in the compact vocabulary: the model sees <unk>)`, `markers: "<- current token"`)
 	for _, l := range strings.Split(stdout, "\n") {
 		if strings.Contains(l, `"<unk>"`) && strings.Contains(l, "<-") {
