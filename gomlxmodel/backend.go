@@ -65,18 +65,16 @@ func NewBackend() (backends.Backend, error) {
 }
 
 // newSimpleGo builds the pure-Go backend with its float32 matrix products computed by OpenBLAS
-// (package blasdot; MatMulInEffect says which kernel runs) and its float32 reductions and
-// broadcasts by strided loops (package fastops, bit-identical to simplego's). simplego.New prints its parallelism
-// setting on stdout ("SimpleGo backend: parallelism set to -1"), which would corrupt the JSON
-// our commands print there and clutter every notebook cell, so stdout goes to /dev/null for the
-// duration of the call; its errors are returned, and GoMLX logs to stderr.
+// (package blasdot) and its float32 reductions, broadcasts and transposes by strided loops
+// (package fastops, bit-identical to simplego's). Either one that cannot install (a GoMLX other
+// than v0.26.0) leaves simplego's kernels in place; MatMulInEffect says which product runs and
+// why. simplego.New prints its parallelism setting on stdout ("SimpleGo backend: parallelism set
+// to -1"), which would corrupt the JSON our commands print there and clutter every notebook
+// cell, so stdout goes to /dev/null for the duration of the call; its errors are returned, and
+// GoMLX logs to stderr.
 func newSimpleGo(opts string) (backends.Backend, error) {
-	if err := blasdot.Install(); err != nil {
-		fmt.Fprintf(os.Stderr, "nanoscope: %v; matrix products use simplego's kernel\n", err)
-	}
-	if err := fastops.Install(); err != nil {
-		fmt.Fprintf(os.Stderr, "nanoscope: %v; reductions use simplego's kernels\n", err)
-	}
+	_ = blasdot.Install()
+	_ = fastops.Install()
 	b, err := silenceStdout(func() (backends.Backend, error) { return simplego.New(opts) })
 	if err != nil {
 		return nil, fmt.Errorf("GOMLX_BACKEND go:%s: %w", opts, err)
