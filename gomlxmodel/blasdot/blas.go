@@ -84,7 +84,7 @@ func Install() error {
 			return
 		}
 		if installErr = sgohook.Check(); installErr != nil {
-			inEffect = "simplego (OpenBLAS not installed: " + installErr.Error() + ")"
+			inEffect = "simplego (OpenBLAS not in use: " + installErr.Error() + ")"
 			return
 		}
 		split = os.Getenv(SplitEnv) == "2"
