@@ -59,11 +59,7 @@ func execReduce(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 		xs := x[off[0] : off[0]+n]
 		switch {
 		case innerOut == 0 && isMax:
-			m := y[off[1]]
-			for _, v := range xs {
-				m = max(m, v)
-			}
-			y[off[1]] = m
+			y[off[1]] = rowMax(y[off[1]], xs)
 		case innerOut == 0:
 			s := y[off[1]]
 			for _, v := range xs {
@@ -385,4 +381,26 @@ func halves(n int, f func(i0, i1 int)) {
 	wg.Go(func() { f(0, n/2) })
 	f(n/2, n)
 	wg.Wait()
+}
+
+// rowMax is max(…max(max(m, xs[0]), xs[1])…, xs[n-1]) with Go's max (simplego's ReduceMax):
+// NaN if any value is NaN, max(−0, +0) = +0. The loop keeps the running maximum with a
+// comparison that is almost always false (well predicted) and redoes the row with max only in
+// the rare cases where those rules matter (a NaN, or a maximum of zero).
+func rowMax(m float32, xs []float32) float32 {
+	m0 := m
+	nan := false
+	for _, v := range xs {
+		if v > m {
+			m = v
+		}
+		nan = nan || v != v
+	}
+	if nan || m == 0 || m0 != m0 {
+		m = m0
+		for _, v := range xs {
+			m = max(m, v)
+		}
+	}
+	return m
 }

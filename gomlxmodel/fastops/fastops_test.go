@@ -37,7 +37,7 @@ func randomTensor(rng *rand.Rand, special bool, dims ...int) *tensors.Tensor {
 	for i := range v {
 		v[i] = float32(rng.NormFloat64())
 		if special && rng.IntN(50) == 0 {
-			v[i] = []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0}[rng.IntN(4)]
+			v[i] = []float32{float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0, float32(math.Copysign(0, -1))}[rng.IntN(5)]
 		}
 	}
 	return tensors.FromFlatDataAndDimensions(v, dims...)
@@ -170,6 +170,10 @@ func TestTransposeAbsSign(t *testing.T) {
 	x := randomTensor(rng, true, 4, 64, 2048) // Exp in two halves
 	sameBits(t, backend, func(x, _ *Node) *Node { return Exp(x) }, x, x)
 	sameBits(t, backend, func(x, _ *Node) *Node { return Exp(Neg(x)) }, x, x)
+	// Maxima of zeros of both signs: +0 wins, as with Go's max.
+	zs := tensors.FromValue([][]float32{{float32(math.Copysign(0, -1)), 0, -1}, {0, float32(math.Copysign(0, -1)), -3},
+		{float32(math.Copysign(0, -1)), -2, float32(math.Copysign(0, -1))}, {-5, float32(math.NaN()), 7}})
+	sameBits(t, backend, func(x, _ *Node) *Node { return ReduceMax(x, 1) }, zs, zs)
 	// −0 and NaN: Abs keeps them, Sign gives +0.
 	z := tensors.FromValue([]float32{float32(math.Copysign(0, -1)), float32(math.NaN()), -2, 3, 0})
 	sameBits(t, backend, func(x, _ *Node) *Node { return Abs(x) }, z, z)
