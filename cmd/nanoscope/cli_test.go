@@ -26,6 +26,8 @@ type cliFixture struct {
 	// Corpora of the two trees with compact vocabularies of the same size (16), and a run on
 	// the Rust one: the ids of either are in range for the other's model.
 	data16, godata16, run16 string
+	// gpt2run reads GPT-2 ids (no compact vocabulary).
+	gpt2run string
 }
 
 var (
@@ -54,6 +56,7 @@ func getFixture(t *testing.T) cliFixture {
 		f.data, f.godata = filepath.Join(f.root, "data"), filepath.Join(f.root, "godata")
 		f.run, f.gorun = filepath.Join(f.root, "run"), filepath.Join(f.root, "gorun")
 		f.data16, f.godata16, f.run16 = filepath.Join(f.root, "data16"), filepath.Join(f.root, "godata16"), filepath.Join(f.root, "run16")
+		f.gpt2run = filepath.Join(f.root, "gpt2run")
 		fixtureErr = writeTree(f.rustSrc, ".rs", func(i int) string {
 			return fmt.Sprintf("fn main() {\n    let x%d = %d;\n    println!(\"{}\", x%d + 1);\n}\n", i, i, i)
 		})
@@ -73,6 +76,7 @@ func getFixture(t *testing.T) cliFixture {
 			{"corpus", "--src", f.rustSrc, "--out", f.data16, "--vocab", "16", "--val-frac", "0.2"},
 			{"corpus", "--src", f.goSrc, "--out", f.godata16, "--vocab", "16", "--val-frac", "0.2"},
 			append([]string{"train", "--data", f.data16, "--out", f.run16, "--steps", "2"}, tinyTrain...),
+			append([]string{"train", "--data", f.data, "--out", f.gpt2run, "--steps", "1", "--ids", "gpt2"}, tinyTrain...),
 		} {
 			if fixtureErr != nil {
 				break
@@ -236,6 +240,9 @@ func TestCLITable(t *testing.T) {
 		{diagnose("--data", f.godata), 1, "differs from the model's"},
 		{diagnose("--data", j(f.data, "val.bin")), 1, "holds GPT-2 ids, the checkpoint reads compact ids: pass " + j(f.data, "val.compact.bin")},
 		{diagnose("--data", j(f.data, "train.bin")), 1, "holds GPT-2 ids"},
+		{[]string{"diagnose", "--checkpoint", f.gpt2run, "--data", j(f.data, "val.compact.bin")}, 1, "holds compact ids, the checkpoint reads GPT-2 ids: pass " + j(f.data, "val.bin")},
+		{[]string{"diagnose", "--checkpoint", f.gpt2run, "--data", f.data, "--positions", "16"}, 0, "data " + j(f.data, "val.bin") + ": 16 positions"},
+		{[]string{"logits", "--checkpoint", f.gpt2run, "--tokens", "50256,50257"}, 2, "id 50257 at position 1 is outside the model's ids [0, 50257)"},
 		{[]string{"diagnose", "--checkpoint", f.gorun, "--data", f.data, "--positions", "16"}, 1, "differs from the model's"},
 		// ... and an observation the vocabulary cannot represent.
 		{[]string{"diagnose", "--checkpoint", f.gorun, "--positions", "16", "--observed", "note"}, 1, `--observed note: GPT-2 ids 1388 " main", 22184 "fn" are not in the checkpoint's vocabulary`},
