@@ -1,0 +1,62 @@
+package nbutil
+
+import (
+	"strings"
+	"testing"
+
+	"nanoscope/analysis"
+)
+
+// galleryEntry is an entry with a catalog (CE by offset ce, unigram CE 3) and findings of kinds.
+func galleryEntry(name, kind string, healthy bool, kinds ...string) GalleryEntry {
+	e := GalleryEntry{Name: name, Kind: kind}
+	e.Report.Healthy = healthy
+	e.Report.Details.Catalog = &analysis.Catalog{Unigram: 3, AsLoaded: analysis.OffsetCE{CE: []float64{4, 4, 1, 4, 4}, Best: 1, BestCE: 1}}
+	for _, k := range kinds {
+		e.Report.Findings = append(e.Report.Findings, analysis.Finding{Kind: k, Detail: k + " detail", Fix: k + " fix", Evidence: map[string]any{"offset": 2.0}})
+	}
+	return e
+}
+
+func TestGalleryCheck(t *testing.T) {
+	g := Gallery{
+		galleryEntry("healthy", "", true, analysis.KindAlphaNoGradient),
+		galleryEntry("shifted", analysis.KindTargetOffset, false, analysis.KindTargetOffset, analysis.KindAlphaNoGradient),
+		galleryEntry("overflow", analysis.KindActivationOverflow16, true, analysis.KindActivationOverflow16),
+	}
+	if err := CheckGallery(g); err != nil {
+		t.Fatal(err)
+	}
+	if got := g.OfKind(analysis.KindTargetOffset); len(got) != 1 || got[0] != "shifted" {
+		t.Fatalf("OfKind = %v", got)
+	}
+	if g.Entry("healthy").CE(1) != 1 {
+		t.Fatal("CE(1) is not the CE at offset 1")
+	}
+	rows := GalleryTable(g)
+	if len(rows) != 3 || !strings.Contains(rows[1].Catches, "target_offset detail") || rows[1].Fix != "target_offset fix" {
+		t.Fatalf("table: %+v", rows)
+	}
+	for _, bad := range []Gallery{
+		{galleryEntry("healthy", "", false, analysis.KindContextFree)},                        // a healthy build called unhealthy
+		{galleryEntry("shifted", analysis.KindTargetOffset, false, analysis.KindUnexplained)}, // the wrong kind
+		{galleryEntry("overflow", analysis.KindActivationOverflow16, false, analysis.KindActivationOverflow16)},
+	} {
+		if err := CheckGallery(bad); err == nil {
+			t.Errorf("%s (%v): no error", bad[0].Name, bad[0].Kinds())
+		}
+		if r := GalleryTable(bad)[0]; !strings.HasPrefix(r.Catches, "NOT AS EXPECTED") {
+			t.Errorf("%s: table says %q", bad[0].Name, r.Catches)
+		}
+	}
+}
+
+func TestEvidenceText(t *testing.T) {
+	ev := map[string]any{"b": 0.123456, "a": "interleaved", "c": 2.0}
+	if got, want := EvidenceText(ev, 0), "a=interleaved b=0.1235 c=2"; got != want {
+		t.Fatalf("EvidenceText = %q, want %q", got, want)
+	}
+	if got, want := EvidenceText(ev, 2), "a=interleaved b=0.1235 … and 1 more"; got != want {
+		t.Fatalf("EvidenceText(2) = %q, want %q", got, want)
+	}
+}
