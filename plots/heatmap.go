@@ -55,7 +55,7 @@ func sequentialMap(min, max float64) (palette.ColorMap, error) {
 // signs use a diverging blue-white-red map centred on 0; otherwise a
 // sequential dark-to-yellow map spans [min, max]. A colour bar on the right
 // shows the scale and the exact data range, and says when a sequential
-// scale does not start (or end) at 0. Grids of at most 12x12 cells
+// scale starts (or ends) far from 0. Grids of at most 12x12 cells
 // have their values printed in the cells; long label lists are thinned.
 func Heatmap(name, title, xlabel, ylabel string, rows, cols []string, values [][]float64) (Figure, error) {
 	const fn = "Heatmap"
@@ -117,11 +117,12 @@ func Heatmap(name, title, xlabel, ylabel string, rows, cols []string, values [][
 
 	// Colour bar column to the right: gap, bar, ticks and labels.
 	cbar := &colorBar{cmap: cmap, min: cmin, max: cmax, lo: lo, hi: hi, tick: p.Y.Tick.Label}
-	// A sequential scale spans the data, so its darkest colour need not mean 0: say so.
-	switch {
-	case cmin > 0:
+	// A sequential scale spans the data, so its darkest colour need not mean 0: say so when 0
+	// lies far (over a fifth of the span) outside it.
+	switch span := cmax - cmin; {
+	case cmin > 0.2*span:
 		cbar.note = []string{"colours start", "at " + formatValue(cmin) + ",", "not at 0"}
-	case cmax < 0:
+	case cmax < -0.2*span:
 		cbar.note = []string{"colours end", "at " + formatValue(cmax) + ",", "not at 0"}
 	}
 	cbar.tick.Font.Size = 9
