@@ -1,6 +1,8 @@
 package gomlxmodel
 
 import (
+	"fmt"
+
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 )
@@ -62,11 +64,24 @@ func Int8Activations(x *Node) *Node {
 	return Mul(q, MulScalar(a, float32(1.0)/float32(127)))
 }
 
+// QuantizedInput is x through the straight-through 8-bit activation quantiser, built once per
+// graph node: q, k and v read the same normalised input, as do the FFN's gate and up, and the
+// quantiser (a reduction and about twenty element-wise ops on the whole activation) would
+// otherwise run once per projection. The result is recorded under an alias named after x's node
+// id, and a second call for the same x in the same graph returns it.
+func QuantizedInput(x *Node) *Node {
+	alias := fmt.Sprintf("/nanoscope/int8_ste/%d", x.Id())
+	if q := x.Graph().GetNodeByAlias(alias); q != nil {
+		return q
+	}
+	return straightThrough(x, Int8Activations(x)).WithAlias(alias)
+}
+
 // BitLinear applies the linear layer: x (…, in) · wᵀ → (…, out). With ternary off it is a
 // plain float linear layer (the ablation of H3).
 func BitLinear(x, w *Node, groupSize int, ternary bool) *Node {
 	if ternary {
-		x = straightThrough(x, Int8Activations(x))
+		x = QuantizedInput(x)
 		w = straightThrough(w, TernaryWeights(w, groupSize))
 	}
 	return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
