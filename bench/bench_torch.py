@@ -4,7 +4,7 @@
 Benchmark (prints ONE JSON line on stdout; progress and warnings go to stderr):
 
     python3 bench/bench_torch.py --preset cpu|d20 --device cpu|cuda --steps N --warmup K \
-        [--compile] [--data FILE.bin] [--attn math|sdpa] [--tf32]
+        [--compile] [--data FILE.bin] [--attn math|sdpa] [--tf32] [--bf16]
 
   Trains K untimed + N timed steps on random tokens (or on windows of a flat little-endian u32
   token file, in a seeded shuffled order) and reports tokens_per_s and ms_per_step over the N
@@ -180,6 +180,13 @@ def add_variant(out, a):
         out["mhc"] = False
 
 
+def cpu_seconds():
+    """User + system CPU time of this process so far, all threads (OpenBLAS's included)."""
+    import resource
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def blas_info():
     """The BLAS library this process loaded and, for OpenBLAS, the kernel it runs (corename)."""
     info = {}
@@ -217,8 +224,10 @@ def bench(a):
     v = variant(a)
     if a.part != "step":
         return bench_part(a, c, v)
-    tr = tm.Trainer(c, v, device=a.device, seed=a.seed, compile=a.compile,
+    tr = tm.Trainer(c, v, device=a.device, seed=a.seed, compile=a.compile and not a.bf16,
                     compile_opt=not a.no_compile_opt, attn=a.attn, compile_mode=a.compile_mode)
+    if a.bf16:
+        autocast_bf16(tr, a)
     data = Batches(c, c["batch_size"], c["max_seq_len"], a.device, a.data, a.seed)
     tokens_per_step = c["batch_size"] * c["max_seq_len"]
     times, losses = [], []
@@ -226,6 +235,7 @@ def bench(a):
     startup_s = None
     total = a.warmup + a.steps
     t_prev = None
+    cpu0 = None
     if a.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     for step in range(total):
@@ -235,6 +245,8 @@ def bench(a):
         loss, ce, gnorm = tr.step(ids, tg, c["lr"] * mult, c["mhc_lr"] * mult)
         sync(a.device)
         t1 = time.perf_counter()
+        if step == a.warmup - 1 or (a.warmup == 0 and step == 0):
+            cpu0 = cpu_seconds() if a.warmup > 0 else None
         if step == 0:
             first_step_s = t1 - t0
             startup_s = time.time() - T_START
@@ -246,17 +258,19 @@ def bench(a):
         if a.verbose:
             log("step %d/%d loss %.4f ce %.4f |g| %.3f %.1f ms" % (step + 1, total, loss, ce, gnorm, (t1 - t0) * 1e3))
     ms = 1e3 * sum(times) / max(1, len(times))
+    cpu_ms = 1e3 * (cpu_seconds() - cpu0) / len(times) if times and cpu0 is not None else None
     impl = "pytorch-compile" if a.compile else "pytorch-eager"
     out = {
         "impl": impl, "device": a.device, "preset": a.preset,
         "tokens_per_s": round(tokens_per_step / (ms / 1e3), 1) if times else None,
         "ms_per_step": round(ms, 3) if times else None,
+        "cpu_ms_per_step": round(cpu_ms, 3) if cpu_ms is not None else None,
         "startup_s": round(startup_s, 3), "first_step_s": round(first_step_s, 3),
         "peak_mem_mb": round(peak_mem_mb(a.device), 1),
         "torch": torch.__version__, "threads": torch.get_num_threads(),
         "steps": a.steps, "warmup": a.warmup, "batch": c["batch_size"], "seq": c["max_seq_len"],
         "vocab": c["vocab_size"], "dim": c["dim"], "layers": c["n_layers"],
-        "data": a.data or "random", "attn": a.attn, "tf32": bool(a.tf32),
+        "data": a.data or "random", "attn": a.attn, "tf32": bool(a.tf32), "bf16_autocast": bool(a.bf16),
         "ms_per_step_min": round(1e3 * min(times), 3) if times else None,
         "ms_per_step_median": round(1e3 * median(times), 3) if times else None,
         "loss_first": round(losses[0], 5), "loss_last": round(losses[-1], 5),
@@ -273,6 +287,29 @@ def bench(a):
         if os.environ.get(k):
             out["env_" + k] = os.environ[k]
     print(json.dumps(out), flush=True)
+
+
+def autocast_bf16(tr, a):
+    """The usual mixed-precision recipe: the forward pass and loss (hence their backward) under
+    torch.autocast(bfloat16) — matmuls in bfloat16, softmax/log_softmax/norm reductions in float32
+    by autocast's own lists — with float32 master weights and optimizer state (the update is left
+    as it is). Compiled after wrapping, so torch.compile traces the autocast region."""
+    dev = "cuda" if a.device.startswith("cuda") else "cpu"
+    raw = tr.fwd
+
+    def fwd(params, ids, targets):
+        with torch.autocast(device_type=dev, dtype=torch.bfloat16):
+            return raw(params, ids, targets)
+
+    tr.fwd = fwd
+    if a.compile:
+        kw = {"mode": a.compile_mode} if a.compile_mode else {}
+        tr.fwd = torch.compile(tr.fwd, **kw)
+        tr.compiled = True
+        if not a.no_compile_opt:
+            tr._upd_eager = tr.upd
+            tr.upd = torch.compile(tr.upd, **kw)
+            tr.opt_compiled = True
 
 
 def load_batch(path, device):
@@ -325,6 +362,7 @@ def main():
     ap.add_argument("--no-compile-opt", action="store_true", help="with --compile, keep the optimizer update eager")
     ap.add_argument("--attn", default="math", choices=["math", "sdpa"], help="attention: explicit (same work as Go) or F.scaled_dot_product_attention")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on CUDA (default: full float32)")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast of the forward pass and loss (float32 master weights and optimizer state)")
     ap.add_argument("--data", default=None, help="flat little-endian u32 token file (default: random tokens)")
     ap.add_argument("--vocab", type=int, default=0, help="override vocab_size")
     ap.add_argument("--batch-size", type=int, default=0, help="override batch_size")

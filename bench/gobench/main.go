@@ -42,6 +42,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gomlx/gomlx/backends/simplego"
@@ -551,7 +552,14 @@ func bench(f flags) error {
 	}
 	defer stopProf()
 	clock := &stepClock{verbose: f.verbose}
+	var cpu0, cpu1 time.Duration
 	clock.onStep = func(n int) {
+		if n == f.warmup {
+			cpu0 = cpuTime()
+		}
+		if n == total {
+			cpu1 = cpuTime()
+		}
 		if f.opProfile && n == f.warmup && f.steps > 0 {
 			startOpProfile()
 		}
@@ -614,6 +622,9 @@ func bench(f flags) error {
 		"loss_first": round(losses[0], 5), "loss_last": round(losses[len(losses)-1], 5),
 		"block_log2": simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32],
 		"final_loss": round(res.Loss, 5), "part": "step",
+	}
+	if f.warmup > 0 && f.steps > 0 {
+		o["cpu_ms_per_step"] = round(float64(cpu1-cpu0)/1e6/float64(f.steps), 3)
 	}
 	addVariant(o, f)
 	if len(timed) > 0 {
@@ -904,4 +915,15 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// cpuTime is the user + system CPU time of this process so far (all threads, OpenBLAS's
+// included): per step, a measure that load from other processes inflates much less than wall
+// time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
