@@ -230,6 +230,7 @@ func benchPart(f flags) error {
 	total := f.warmup + f.steps
 	toks := randomTokens(n*total+1, c.VocabSize, f.seed)
 	var times []float64
+	var cpuParts time.Duration
 	var first time.Time
 	var loss0 float64
 	for s := 0; s < total; s++ {
@@ -249,7 +250,7 @@ func benchPart(f flags) error {
 		for i := range n {
 			in[i], tg[i] = int32(toks[s*n+i]), int32(toks[s*n+i+1])
 		}
-		t0 := time.Now()
+		t0, cpuStart := time.Now(), cpuTime()
 		res, err := exec.Exec(tensors.FromFlatDataAndDimensions(in, c.BatchSize, c.MaxSeqLen),
 			tensors.FromFlatDataAndDimensions(tg, c.BatchSize, c.MaxSeqLen))
 		if err != nil {
@@ -265,6 +266,7 @@ func benchPart(f flags) error {
 		}
 		if s >= f.warmup {
 			times = append(times, dt)
+			cpuParts += cpuTime() - cpuStart
 		}
 	}
 	mean, mn := 0.0, math.Inf(1)
@@ -277,7 +279,8 @@ func benchPart(f flags) error {
 		"ms_per_step": round(mean*1e3, 3), "ms_per_step_min": round(mn*1e3, 3), "ms_per_step_median": round(median(times)*1e3, 3), "tokens_per_s": round(float64(n)/mean, 1),
 		"startup_s": round(first.Sub(startTime).Seconds(), 3), "peak_mem_mb": round(vmHWM()/1024, 1),
 		"backend": gomlxmodel.BackendConfig(), "matmul": gomlxmodel.MatMulInEffect(), "fastops": fastops.InEffect(), "threads": runtime.GOMAXPROCS(0), "steps": f.steps, "warmup": f.warmup,
-		"batch": c.BatchSize, "seq": c.MaxSeqLen, "vocab": c.VocabSize, "loss_first": round(loss0, 5)}
+		"batch": c.BatchSize, "seq": c.MaxSeqLen, "vocab": c.VocabSize, "loss_first": round(loss0, 5),
+		"cpu_ms_per_step": round(float64(cpuParts)/1e6/float64(max(1, len(times))), 3)}
 	addVariant(o, f)
 	return printJSON(o)
 }
