@@ -45,6 +45,6 @@ for v in "${variants[@]}"; do
   IFS='|' read -r name envs <<<"$v"
   for mkn in "1024 64 2048" "1024 2048 64" "1024 64 128" "1024 128 64" "1024 256 50257"; do
     read -r m k n <<<"$mkn"
-    run "$name" 1 "matmul ${m}x${k}x${n}" "$envs" --part matmul --m "$m" --k "$k" --n "$n" --steps 5 --warmup 1
+    run "$name" 1 "matmul ${m}x${k}x${n}" "$envs" --part matmul --m "$m" --k "$k" --n "$n" --steps 7 --warmup 1
   done
 done
