@@ -298,7 +298,7 @@ func (b *colorBar) ticks() []plot.Tick {
 }
 
 func (b *colorBar) rangeText() []string {
-	return append([]string{"min " + formatValue(b.lo), "max " + formatValue(b.hi)}, b.note...)
+	return []string{"min " + formatValue(b.lo), "max " + formatValue(b.hi)}
 }
 
 // width returns the width of the colour-bar column.
@@ -308,7 +308,7 @@ func (b *colorBar) width() vg.Length {
 		tw = max(tw, b.tick.Width(t.Label))
 	}
 	w := cbGap + cbBar + cbTickL + vg.Points(2) + tw
-	for _, s := range b.rangeText() {
+	for _, s := range append(b.rangeText(), b.note...) {
 		w = max(w, cbGap+b.tick.Width(s))
 	}
 	return w + vg.Points(6)
@@ -331,16 +331,21 @@ func (b *colorBar) draw(dc, data draw.Canvas) {
 		}
 	}
 	x0 := data.Max.X + cbGap
-	rect := vg.Rectangle{Min: vg.Point{X: x0, Y: data.Min.Y}, Max: vg.Point{X: x0 + cbBar, Y: data.Max.Y}}
+	// The note, if any, goes under the bar inside the data area's height: the bar is shortened.
+	bottom := data.Min.Y
+	if len(b.note) > 0 {
+		bottom += vg.Length(len(b.note))*b.tick.Height("0") + vg.Points(8)
+	}
+	rect := vg.Rectangle{Min: vg.Point{X: x0, Y: bottom}, Max: vg.Point{X: x0 + cbBar, Y: data.Max.Y}}
 	dc.DrawImage(rect, img)
 	frame := draw.LineStyle{Color: textColor, Width: vg.Points(0.5)}
 	dc.StrokeLines(frame, append(rectPts(rect.Min.X, rect.Min.Y, rect.Max.X, rect.Max.Y), rect.Min))
 
 	sty := b.tick
 	sty.XAlign, sty.YAlign = draw.XLeft, draw.YCenter
-	h := data.Max.Y - data.Min.Y
+	h := data.Max.Y - bottom
 	for _, t := range b.ticks() {
-		y := data.Min.Y + h*vg.Length((t.Value-b.min)/(b.max-b.min))
+		y := bottom + h*vg.Length((t.Value-b.min)/(b.max-b.min))
 		if t.Label == "" {
 			dc.StrokeLine2(frame, rect.Max.X, y, rect.Max.X+cbTickL/2, y)
 			continue
@@ -350,7 +355,12 @@ func (b *colorBar) draw(dc, data draw.Canvas) {
 	}
 
 	sty.YAlign = draw.YTop
-	y := data.Min.Y - vg.Points(6)
+	y := bottom - vg.Points(4)
+	for _, s := range b.note {
+		dc.FillText(sty, vg.Point{X: x0, Y: y}, s)
+		y -= sty.Height(s)
+	}
+	y = data.Min.Y - vg.Points(6)
 	for _, s := range b.rangeText() {
 		dc.FillText(sty, vg.Point{X: x0, Y: y}, s)
 		y -= sty.Height(s)
