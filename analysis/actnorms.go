@@ -9,7 +9,7 @@ import (
 )
 
 // ActLayer holds the RMS of one block's sub-block outputs and of the residual streams around
-// them (both mHC streams pooled), and the ratios that say how much each sub-block changes the
+// them (both mHC streams pooled; FFNOut is the MLP's output for GPT-2 and Llama), and the ratios that say how much each sub-block changes the
 // residual. Ratios near 0 mean the block is close to the identity (the note's next step 1).
 type ActLayer struct {
 	Layer     int     `json:"layer"`
@@ -39,7 +39,7 @@ func ActivationNorms(s *Subject, w *Windows) (ActNorms, error) {
 	if err != nil {
 		return ActNorms{}, err
 	}
-	elems := float64(w.Positions() * s.Config.Dim)
+	elems := float64(w.Positions() * s.dims().DModel)
 	rms := func(names ...string) float64 {
 		var ss float64
 		for _, n := range names {
@@ -49,17 +49,12 @@ func ActivationNorms(s *Subject, w *Windows) (ActNorms, error) {
 		}
 		return math.Sqrt(ss / (elems * float64(len(names))))
 	}
-	streams := func(base string) []string {
-		if s.Variant.MHC {
-			return []string{base + ".s0", base + ".s1"}
-		}
-		return []string{base + ".s0"}
-	}
+	streams := s.streams
 	out := ActNorms{Positions: w.Positions(), Embed: rms("hook_embed")}
-	for i := 0; i < s.Config.NLayers; i++ {
+	for i := 0; i < s.dims().NLayers; i++ {
 		p := fmt.Sprintf("blocks.%d.", i)
 		l := ActLayer{Layer: i, ResidPre: rms(streams(p + "hook_resid_pre")...), AttnOut: rms(p + "attn.hook_out"),
-			ResidMid: rms(streams(p + "hook_resid_mid")...), FFNOut: rms(p + "ffn.hook_out"),
+			ResidMid: rms(streams(p + "hook_resid_mid")...), FFNOut: rms(s.mlpOut(i)),
 			ResidPost: rms(streams(p + "hook_resid_post")...), StreamAsymmetry: -1}
 		l.AttnRatio, l.FFNRatio = ratio(l.AttnOut, l.ResidPre), ratio(l.FFNOut, l.ResidMid)
 		if pr.asym != nil {

@@ -3,6 +3,8 @@ package analysis
 import (
 	"math"
 	"slices"
+
+	"nanoscope/gomlxmodel"
 )
 
 // Alignment says what the logits point at, position by position: the current input token
@@ -92,29 +94,69 @@ func rankStats(ranks []int) RankStats {
 	return st
 }
 
-// headName is the tensor the head multiplies with: tok_embed when tied, lm_head otherwise.
-func (s *Subject) headName() string {
-	if s.Config.WeightTied {
-		return "tok_embed.weight"
+// selfNames are the tensors of the self logit: the token embedding, the head it is scored
+// against (the embedding itself when tied) and the final norm's weight and bias ("" for none).
+func (s *Subject) selfNames() (embed, head, normW, normB string) {
+	switch s.Family.Arch() {
+	case "gpt2":
+		embed, normW, normB = "transformer.wte.weight", "transformer.ln_f.weight", "transformer.ln_f.bias"
+	case "llama":
+		embed, normW = "model.embed_tokens.weight", "model.norm.weight"
+	default:
+		embed, normW = "tok_embed.weight", "norm_final.weight"
 	}
-	return "lm_head.weight"
+	head = "lm_head.weight"
+	if s.tied() {
+		head = embed
+	}
+	return embed, head, normW, normB
 }
 
-// selfLogit returns norm_final(e_id) · head_id and sqrt(D)·‖e_id‖, in float64.
+// normEps is the final norm's epsilon.
+func (s *Subject) normEps() float64 {
+	switch m := s.Family.(type) {
+	case gomlxmodel.GPT2:
+		return m.Config.LayerNormEps
+	case gomlxmodel.Llama:
+		return m.Config.RMSNormEps
+	}
+	return 1e-6
+}
+
+// selfLogit returns norm_final(e_id) · head_id and sqrt(D)·‖e_id‖, in float64. The final norm
+// is RMSNorm (the ternary model, Llama) or LayerNorm with its bias (GPT-2).
 func (s *Subject) selfLogit(id int32) (self, sqrtDNorm float64) {
-	d := s.Config.Dim
-	e := s.Params["tok_embed.weight"].Data[int(id)*d : int(id+1)*d]
-	h := s.Params[s.headName()].Data[int(id)*d : int(id+1)*d]
-	w := s.Params["norm_final.weight"].Data
-	var ss float64
+	d := s.dims().DModel
+	en, hn, wn, bn := s.selfNames()
+	e := s.Params[en].Data[int(id)*d : int(id+1)*d]
+	h := s.Params[hn].Data[int(id)*d : int(id+1)*d]
+	w := s.Params[wn].Data
+	var ss, mean float64
 	for _, x := range e {
 		ss += float64(x) * float64(x)
 	}
-	rms := math.Sqrt(ss/float64(d) + 1e-6)
-	for j := range e {
-		self += float64(e[j]) / rms * float64(w[j]) * float64(h[j])
+	sqrtDNorm = math.Sqrt(float64(d) * ss)
+	if bn == "" { // RMSNorm
+		rms := math.Sqrt(ss/float64(d) + s.normEps())
+		for j := range e {
+			self += float64(e[j]) / rms * float64(w[j]) * float64(h[j])
+		}
+		return self, sqrtDNorm
 	}
-	return self, math.Sqrt(float64(d) * ss)
+	for _, x := range e { // LayerNorm: (e − mean)/√(var + eps)·w + b
+		mean += float64(x)
+	}
+	mean /= float64(d)
+	var v float64
+	for _, x := range e {
+		v += (float64(x) - mean) * (float64(x) - mean)
+	}
+	sd := math.Sqrt(v/float64(d) + s.normEps())
+	b := s.Params[bn].Data
+	for j := range e {
+		self += ((float64(e[j])-mean)/sd*float64(w[j]) + float64(b[j])) * float64(h[j])
+	}
+	return self, sqrtDNorm
 }
 
 // LogitAlignment measures copy rate, next-token accuracy, rank distributions and the
@@ -126,7 +168,7 @@ func LogitAlignment(s *Subject, w *Windows) (Alignment, error) {
 	}
 	V := pr.V
 	var a Alignment
-	a.SelfSimilarity.Tied = s.Config.WeightTied
+	a.SelfSimilarity.Tied = s.tied()
 	var copies, hits, repeats, copiesNR, hitsNR int
 	var sumCur, sumNext, sumMax, sumSelf, sumNorm, sumAbs, maxAbs float64
 	var within int

@@ -7,7 +7,7 @@ import (
 
 	"gonum.org/v1/gonum/stat"
 
-	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel"
 )
 
 // Offsets are the target offsets the catalog scores: the token at t+k for k = −1 (the previous
@@ -39,8 +39,8 @@ type Catalog struct {
 	// context-free model achieves.
 	Unigram  float64  `json:"unigram_ce"`
 	AsLoaded OffsetCE `json:"as_loaded"`
-	// Conditions are the re-runs under the other conventions (causal mask removed, the other
-	// RoPE layout, the other GQA mapping).
+	// Conditions are the re-runs under the other conventions of the family (causal mask
+	// removed, the other RoPE pairing, the other GQA mapping).
 	Conditions []OffsetCE `json:"conditions"`
 	// ContextMI is the mean over positions of KL(p_t ‖ p̄), p̄ the mean predicted distribution:
 	// how much the prediction depends on the context (0 for a context-free model), in nats.
@@ -52,8 +52,8 @@ type Catalog struct {
 	MeasuredSmoothed float64 `json:"measured_smoothed"`
 	// MeasuredCE is the plain CE at the trained offset: a claim is compared with the lower of
 	// the two, since another implementation may log either.
-	MeasuredCE float64 `json:"measured_ce"`
-	ClaimedLoss      float64 `json:"claimed_loss"`
+	MeasuredCE  float64 `json:"measured_ce"`
+	ClaimedLoss float64 `json:"claimed_loss"`
 	// MaxAbsActivation is the largest |x| over the hooks and the logits, at MaxActivationHook.
 	MaxAbsActivation  float64 `json:"max_abs_activation"`
 	MaxActivationHook string  `json:"max_activation_hook"`
@@ -160,42 +160,46 @@ func contextDependence(logits [][]float32, V int) (mi, topShare float64) {
 	return mi / n, float64(top) / n
 }
 
-// conventionConditions lists the re-runs of the catalog: the causal mask removed (when the
-// model has one), the other RoPE layout, the other GQA mapping (when kv heads are shared).
-func conventionConditions(c config.Config, v config.Variant) []struct {
-	Name    string
-	Variant config.Variant
-} {
-	var out []struct {
-		Name    string
-		Variant config.Variant
-	}
-	add := func(name string, v2 config.Variant) {
-		out = append(out, struct {
-			Name    string
-			Variant config.Variant
-		}{name, v2})
-	}
-	if !v.NoCausalMask {
-		v2 := v
-		v2.NoCausalMask = true
-		add("no causal mask", v2)
-	}
-	v2 := v
-	v2.RopeLayout = config.RopeInterleaved
-	if v.Rope() == config.RopeInterleaved {
-		v2.RopeLayout = config.RopeHalves
-	}
-	add("rope "+v2.RopeLayout, v2)
-	if c.NKVHeads < c.NHeads {
-		v3 := v
-		v3.GQAMap = config.GQAInterleave
-		if v.GQA() == config.GQAInterleave {
-			v3.GQAMap = config.GQATile
+// condition is one re-run of the catalog: a name and the convention it flips.
+type condition struct {
+	Name, Convention, Value string
+}
+
+// conventionConditions lists the re-runs of the catalog from the family's conventions: the
+// causal mask removed (when the model has one), the other RoPE pairing (when it has RoPE), the
+// other GQA mapping (when kv heads are shared).
+func conventionConditions(s *Subject) []condition {
+	var out []condition
+	for _, c := range s.Family.Conventions() {
+		other := ""
+		for _, v := range c.Values {
+			if v != c.Value {
+				other = v
+			}
 		}
-		add("gqa "+v3.GQAMap, v3)
+		switch {
+		case c.Name == gomlxmodel.ConvCausal && c.Value == "true":
+			out = append(out, condition{"no causal mask", c.Name, "false"})
+		case c.Name == gomlxmodel.ConvRopePairing:
+			out = append(out, condition{"rope " + other, c.Name, other})
+		case c.Name == gomlxmodel.ConvGQAMapping && kvShared(s.Family):
+			out = append(out, condition{"gqa " + other, c.Name, other})
+		}
 	}
+	order := map[string]int{gomlxmodel.ConvCausal: 0, gomlxmodel.ConvRopePairing: 1, gomlxmodel.ConvGQAMapping: 2}
+	slices.SortStableFunc(out, func(a, b condition) int { return order[a.Convention] - order[b.Convention] })
 	return out
+}
+
+// kvShared reports whether query heads share kv heads (the GQA mapping matters).
+func kvShared(f gomlxmodel.Family) bool {
+	switch m := f.(type) {
+	case gomlxmodel.Model:
+		return m.Config.NKVHeads < m.Config.NHeads
+	case gomlxmodel.Llama:
+		return m.Config.NKVHeads < m.Config.NHeads
+	}
+	return false
 }
 
 // MeasureCatalog takes the catalog's measurements of s on the windows w (made by
@@ -207,7 +211,7 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 	if err != nil {
 		return nil, err
 	}
-	V := s.Config.VocabSize
+	V := s.dims().VocabSize
 	cat := &Catalog{Offsets: Offsets, Unigram: unigram}
 	if cat.AsLoaded, err = offsetCE("as loaded", pr.logits, w, V); err != nil {
 		return nil, err
@@ -226,16 +230,16 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		}
 	}
 	cat.asLoadedHead = asLoadedHead
-	for _, cond := range conventionConditions(s.Config, s.Variant) {
-		s2, err := s.With(cond.Variant, s.Params)
+	for _, cond := range conventionConditions(s) {
+		s2, err := s.WithConvention(cond.Convention, cond.Value)
 		if err != nil {
 			return nil, err
 		}
-		r, err := s2.Runner()
+		r, err := s2.engine()
 		if err != nil {
 			return nil, err
 		}
-		logits, err := batchedLogits(r.Logits, head, V)
+		logits, err := batchedLogits(r.logits, head, V)
 		if err != nil {
 			return nil, err
 		}
@@ -249,8 +253,8 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 	if s.Meta != nil {
 		cat.ClaimedLoss = s.Meta.Loss
 	}
-	cat.MeasuredSmoothed = smoothedAt(pr.logits, w, V, s.Variant.TargetShift)
-	cat.MeasuredCE, _ = cat.AsLoaded.at(s.Variant.TargetShift)
+	cat.MeasuredSmoothed = smoothedAt(pr.logits, w, V, s.targetShift())
+	cat.MeasuredCE, _ = cat.AsLoaded.at(s.targetShift())
 	if cat.Traces, err = TensorTraces(s, head, gf); err != nil {
 		return nil, err
 	}

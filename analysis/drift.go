@@ -57,8 +57,23 @@ const (
 	ksSample = 1 << 20
 )
 
-// DriftFromInit compares every tensor of p with its initial distribution.
-func DriftFromInit(p gomlxmodel.Params) Drift {
+// DriftFromInit compares every tensor of p with its initial distribution in the ternary model.
+func DriftFromInit(p gomlxmodel.Params) Drift { return driftFrom(p, gomlxmodel.InitOf) }
+
+// drift is DriftFromInit against the subject's family's initialisers (Hugging Face's for
+// GPT-2 and Llama).
+func (s *Subject) drift() Drift {
+	if s.IsNanoscope() {
+		return DriftFromInit(s.Params)
+	}
+	inits := map[string]gomlxmodel.InitKind{}
+	for _, sp := range s.Family.ParamSpecs() {
+		inits[sp.Name] = sp.Init
+	}
+	return driftFrom(s.Params, func(n string) gomlxmodel.InitKind { return inits[n] })
+}
+
+func driftFrom(p gomlxmodel.Params, initOf func(string) gomlxmodel.InitKind) Drift {
 	names := make([]string, 0, len(p))
 	for n := range p {
 		names = append(names, n)
@@ -66,13 +81,13 @@ func DriftFromInit(p gomlxmodel.Params) Drift {
 	slices.Sort(names)
 	d := Drift{Total: len(names), Moved: []string{}}
 	for _, n := range names {
-		td := tensorDrift(n, p[n].Data)
+		td := tensorDrift(n, p[n].Data, initOf(n))
 		if td.InitLike {
 			d.InitLikeCount++
 		} else {
 			d.Moved = append(d.Moved, n)
 		}
-		if !gomlxmodel.InitOf(n).Normal {
+		if !initOf(n).Normal {
 			d.ConstCount++
 			if td.AtInit {
 				d.AtInitCount++
@@ -84,8 +99,7 @@ func DriftFromInit(p gomlxmodel.Params) Drift {
 	return d
 }
 
-func tensorDrift(name string, data []float32) TensorDrift {
-	init := gomlxmodel.InitOf(name)
+func tensorDrift(name string, data []float32, init gomlxmodel.InitKind) TensorDrift {
 	n := len(data)
 	td := TensorDrift{Name: name, Size: n}
 	xs := make([]float64, n)

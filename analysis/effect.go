@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"nanoscope/gomlxmodel"
@@ -77,6 +78,45 @@ func WeightsInEffect(ck *checkpoint.Checkpoint, load Loader) (Effect, error) {
 		return Effect{}, fmt.Errorf("reading the loaded variables back: %w", err)
 	}
 	return CompareParams(ck.Tensors, built), nil
+}
+
+// weightsInEffect is WeightsInEffect of the subject's weights with nanoscope's loader: the
+// ternary model's DirectLoader, or the family's context (gomlxmodel.NewFamilyContext) read
+// back variable by variable.
+func (s *Subject) weightsInEffect() (Effect, error) {
+	if s.IsNanoscope() {
+		ctx, err := DirectLoader(s.Config, s.Variant, s.Params)
+		if err != nil {
+			return Effect{}, err
+		}
+		built, err := gomlxmodel.ContextParams(ctx, s.Config, s.Variant)
+		if err != nil {
+			return Effect{}, fmt.Errorf("reading the loaded variables back: %w", err)
+		}
+		return CompareParams(s.Params, built), nil
+	}
+	ctx, err := gomlxmodel.NewFamilyContext(s.Family, s.Params)
+	if err != nil {
+		return Effect{}, err
+	}
+	built := gomlxmodel.Params{}
+	for _, sp := range s.Family.ParamSpecs() {
+		scope, vn := gomlxmodel.ScopeAndName(sp.Name)
+		v := ctx.GetVariableByScopeAndName(scope, vn)
+		if v == nil {
+			continue // reported as differing
+		}
+		val, err := v.Value()
+		if err != nil {
+			return Effect{}, err
+		}
+		data, err := tensors.CopyFlatData[float32](val)
+		if err != nil {
+			return Effect{}, err
+		}
+		built[sp.Name] = checkpoint.Tensor{Shape: val.Shape().Dimensions, Data: data}
+	}
+	return CompareParams(s.Params, built), nil
 }
 
 // CompareParams compares the tensors in effect with the file's, per tensor, by hash; a tensor

@@ -129,10 +129,10 @@ func explanatory(cat *Catalog) []Finding {
 	fs := conventionFindings(cat)
 	run := cat.AsLoaded
 	if len(fs) > 0 { // the condition of the strongest convention finding, on the same positions
-		best := cat.asLoadedHead.BestCE
+		best := 0.0
 		for _, c := range cat.Conditions {
-			if c.BestCE < best {
-				run, best = c, c.BestCE
+			if gain, _, ok := conventionHolds(cat, c); ok && gain > best {
+				run, best = c, gain
 			}
 		}
 	}
@@ -149,9 +149,12 @@ func explanatory(cat *Catalog) []Finding {
 
 func onlyKind(fs []Finding, kind string) bool { return len(fs) == 1 && fs[0].Kind == kind }
 
-// headIn reports whether the output head (lm_head, or the tied embedding) is among names.
+// headIn reports whether the output head (lm_head, or a token embedding that a tied head
+// reads: the ternary model's, GPT-2's or Llama's) is among names.
 func headIn(names []string) bool {
-	return slices.Contains(names, "lm_head.weight") || slices.Contains(names, "tok_embed.weight")
+	return slices.ContainsFunc(names, func(n string) bool {
+		return n == "lm_head.weight" || n == "tok_embed.weight" || n == "transformer.wte.weight" || n == "model.embed_tokens.weight"
+	})
 }
 
 // needsSwaps says whether Diagnose should run the replacement tests: the model has no skill

@@ -111,19 +111,19 @@ func RunSwaps(s *Subject, w *Windows, cat *Catalog) error {
 			p[k] = t
 		}
 		p[name] = freshLike(name, s.Params[name])
-		s2, err := s.With(s.Variant, p)
+		s2, err := s.withParams(p)
 		if err != nil {
 			return err
 		}
-		r, err := s2.Runner()
+		r, err := s2.engine()
 		if err != nil {
 			return err
 		}
-		lg, err := batchedLogits(r.Logits, head, s.Config.VocabSize)
+		lg, err := batchedLogits(r.logits, head, s.dims().VocabSize)
 		if err != nil {
 			return err
 		}
-		o, err := offsetCE("swap "+name, lg, head, s.Config.VocabSize)
+		o, err := offsetCE("swap "+name, lg, head, s.dims().VocabSize)
 		if err != nil {
 			return err
 		}

@@ -63,24 +63,33 @@ func optimizerOf(v config.Variant, name string) string {
 }
 
 // GradientFlow builds the training objective (label-smoothed cross-entropy with the
-// variant's target shift) on the windows w as one batch, differentiates it with respect to
+// variant's target shift for the ternary model; plain cross-entropy on the next token, with
+// AdamW as the optimizer named, for GPT-2 and Llama) on the windows w as one batch, differentiates it with respect to
 // every parameter (graph.Gradient) and reports per-parameter gradient norms, the parameters
 // whose gradient is exactly zero, and the raw alpha_logit gradients.
 func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 	defer catch(&err)
 	gomlxmodel.InstallDotGeneralGradient()
-	r, err := s.Runner()
+	r, err := s.engine()
 	if err != nil {
 		return GradFlow{}, err
 	}
 	c, v := s.Config, s.Variant
-	names := config.SortedNames(c.TensorShapes(v))
-	targets := w.Targets(v.TargetShift)
-	model := r.Model
-	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
+	nano := s.IsNanoscope()
+	if !nano {
+		v = config.Variant{Optimizer: "adamw"}
+	}
+	var names []string
+	targets := w.Targets(s.targetShift())
+	model := r.family
+	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
 		logits := model.Forward(ctx, ids, nil)
-		loss, _ := gomlxmodel.Loss(logits, tg)
-		_, _, values := model.Parameters(ctx, ids.Graph())
+		loss, ce := gomlxmodel.Loss(logits, tg)
+		if !nano { // transformers' objective: plain cross-entropy
+			loss = ce
+		}
+		var values []*Node
+		names, values = r.params(ctx, ids.Graph())
 		grads := Gradient(loss, values...)
 		outs := []*Node{ConvertDType(loss, dtypes.Float32)}
 		for _, g := range grads {
@@ -99,7 +108,7 @@ func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 		return GradFlow{}, err
 	}
 	f := func(t *tensors.Tensor) float64 { return float64(tensors.ToScalar[float32](t)) }
-	gf = GradFlow{Windows: len(w.Inputs), TargetShift: v.TargetShift, Loss: f(outs[0]), Dead: []string{}}
+	gf = GradFlow{Windows: len(w.Inputs), TargetShift: s.targetShift(), Loss: f(outs[0]), Dead: []string{}}
 	for i, n := range names {
 		o := outs[1+4*i:]
 		p := s.Params[n]
@@ -111,8 +120,9 @@ func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 			WeightNorm: math.Sqrt(wss), NonZero: int(f(o[2])), Optimizer: optimizerOf(v, n)}
 		pg.Dead = pg.NonZero == 0
 		pg.Ratio = ratio(pg.GradNorm, pg.WeightNorm)
-		switch pg.Optimizer {
-		case "muon":
+		switch {
+		case !nano: // the learning rate of another family's run is not known
+		case pg.Optimizer == "muon":
 			rows, cols := p.Shape[0], p.Shape[1]
 			scale := 1.0
 			if rows > cols {
@@ -121,7 +131,7 @@ func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 			if pg.NonZero > 0 {
 				pg.NominalUpdateRatio = ratio(c.LR*scale*math.Sqrt(float64(min(rows, cols))), pg.WeightNorm)
 			}
-		case "lion":
+		case pg.Optimizer == "lion":
 			pg.NominalUpdateRatio = ratio(c.MHCLR*math.Sqrt(float64(pg.NonZero)), pg.WeightNorm)
 		default:
 			pg.NominalUpdateRatio = ratio(c.LR*math.Sqrt(float64(pg.NonZero)), pg.WeightNorm)

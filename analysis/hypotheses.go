@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/config"
 )
 
 // Verdicts.
@@ -16,6 +18,9 @@ const (
 	Supported  = "supported"
 	Refuted    = "refuted"
 	Untestable = "untestable"
+	// NotApplicable is the verdict of a hypothesis about the ternary/mHC model on another
+	// family (GPT-2, Llama).
+	NotApplicable = "not applicable"
 )
 
 // Hypothesis names, REFERENCE.md §3.
@@ -134,6 +139,8 @@ type Options struct {
 	// directory, when present); NoRunMetrics skips it.
 	MetricsPath  string
 	NoRunMetrics bool
+	// SeqLen overrides the length of the evaluation windows (default: the subject's SeqLen).
+	SeqLen int
 }
 
 // Thresholds of the verdicts.
@@ -172,15 +179,41 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 	if err != nil {
 		return nil, err
 	}
-	c, v := s.Config, s.Variant
-	if err := CheckTokens("token stream", tokens, c.VocabSize); err != nil {
+	return DiagnoseSubject(s, tokens, observed, &o)
+}
+
+// DiagnoseSubject is Diagnose on any subject: the ternary model, or a GPT-2 or Llama (FromFamily,
+// e.g. of hf.Load), for which observed must be nil (the note's observation is in the ternary
+// model's terms), the hypotheses about ternary weights and mHC (H3, H7) are not applicable,
+// and the run's metrics are read only when opts.MetricsPath names them.
+func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Options) (*Report, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Positions <= 0 {
+		o.Positions = 1024
+	}
+	if o.FreshSeeds == nil {
+		o.FreshSeeds = []int64{1, 2, 3}
+	}
+	nano := s.IsNanoscope()
+	if observed != nil && !nano {
+		return nil, fmt.Errorf("the observation check applies to nanoscope's ternary model only, not to a %s checkpoint", s.Family.Arch())
+	}
+	v := s.Variant
+	if err := CheckTokens("token stream", tokens, s.dims().VocabSize); err != nil {
 		return nil, err
 	}
-	w, err := SampleWindows(tokens, c.MaxSeqLen, o.Positions)
+	seq := s.SeqLen
+	if o.SeqLen > 0 {
+		seq = o.SeqLen
+	}
+	w, err := SampleWindows(tokens, seq, o.Positions)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Checkpoint: ck.Dir}
+	rep := &Report{Checkpoint: s.Dir}
 	d := &rep.Details
 	d.Positions, d.Windows = w.Positions(), len(w.Inputs)
 	if d.Alignment, err = LogitAlignment(s, w); err != nil {
@@ -195,7 +228,7 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 	if d.ActNorms, err = ActivationNorms(s, w); err != nil {
 		return nil, err
 	}
-	d.Drift = DriftFromInit(s.Params)
+	d.Drift = s.drift()
 	batch := w.HeadPositions(gradFlowPositions)
 	if d.GradFlow, err = GradientFlow(s, batch); err != nil {
 		return nil, err
@@ -203,8 +236,11 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 	if d.Parity, err = TrainInferenceParity(s, w.Head(min(2, len(w.Inputs)))); err != nil {
 		return nil, err
 	}
-	if d.Effect, err = WeightsInEffect(ck, DirectLoader); err != nil {
+	if d.Effect, err = s.weightsInEffect(); err != nil {
 		return nil, err
+	}
+	if !nano {
+		v = config.Variant{}
 	}
 	if v.Ternary {
 		v2 := v
@@ -232,10 +268,10 @@ func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, op
 		}
 		d.Observation = &oc
 	}
-	if !o.NoRunMetrics {
+	if !o.NoRunMetrics && (nano || o.MetricsPath != "") {
 		path := o.MetricsPath
 		if path == "" {
-			path = filepath.Join(ck.Dir, "metrics.jsonl")
+			path = filepath.Join(s.Dir, "metrics.jsonl")
 		}
 		ms, err := ReadMetrics(path)
 		switch {
@@ -285,7 +321,7 @@ func alphaSwap(s *Subject, w *Windows, value float32) (*AlphaSwap, error) {
 		}
 		p[n] = t
 	}
-	s2, err := s.With(s.Variant, p)
+	s2, err := s.withParams(p)
 	if err != nil {
 		return nil, err
 	}
@@ -349,7 +385,7 @@ func metricsOf(s *Subject, tokens []uint32, d *Details) Metrics {
 	if s.Meta != nil {
 		m.ClaimedLoss = s.Meta.Loss
 	}
-	if s.Variant.MHC {
+	if s.mhc() {
 		m.AlphaLogitsAllZero, m.AlphaGradsAllZero = true, true
 		for n, t := range s.Params {
 			if strings.HasSuffix(n, ".alpha_logit") && slices.ContainsFunc(t.Data, func(x float32) bool { return x != 0 }) {
@@ -377,7 +413,7 @@ func copies(a Alignment) bool {
 
 // objectiveLoss is the measured smoothed loss of the objective the variant trains with.
 func objectiveLoss(s *Subject, l Losses) float64 {
-	if s.Variant.TargetShift == 0 {
+	if s.targetShift() == 0 {
 		return l.Unshifted.Smoothed
 	}
 	return l.Shifted.Smoothed

@@ -41,21 +41,20 @@ const ParityTolerance = 1e-3
 func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 	defer catch(&err)
 	gomlxmodel.InstallDotGeneralGradient()
-	r, err := s.Runner()
+	r, err := s.engine()
 	if err != nil {
 		return Parity{}, err
 	}
-	infer, err := r.Logits(w.Inputs)
+	infer, err := r.logits(w.Inputs)
 	if err != nil {
 		return Parity{}, err
 	}
-	c, v := s.Config, s.Variant
-	targets := w.Targets(v.TargetShift)
-	model := r.Model
-	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
+	targets := w.Targets(s.targetShift())
+	model := r.family
+	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
 		logits := model.Forward(ctx, ids, nil)
 		loss, _ := gomlxmodel.Loss(logits, tg)
-		_, _, values := model.Parameters(ctx, ids.Graph())
+		_, values := r.params(ctx, ids.Graph())
 		sumSq := ScalarZero(ids.Graph(), loss.DType())
 		for _, g := range Gradient(loss, values...) {
 			sumSq = Add(sumSq, ReduceAllSum(Square(g)))
@@ -75,7 +74,7 @@ func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 		return Parity{}, err
 	}
 	p = Parity{Windows: len(w.Inputs), Positions: w.Positions(), GradNorm: float64(tensors.ToScalar[float32](outs[1]))}
-	V := c.VocabSize
+	V := s.dims().VocabSize
 	agree, over := 0, 0
 	for pos := 0; pos < len(trainLogits)/V; pos++ {
 		a, b := trainLogits[pos*V:(pos+1)*V], infer[pos*V:(pos+1)*V]

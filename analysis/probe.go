@@ -19,7 +19,8 @@ import (
 // last window set it saw, so running several instruments costs one pass.
 
 // lensSpec names one decoded stream: Point "embed" or "blocks.{i}", Stream "embed", "s0",
-// "s1" or "mean" ((s0+s1)/2, what the real head sees after the last block).
+// "s1" or "mean" ((s0+s1)/2, what the real head sees after the last block) for the ternary
+// model, "resid" (the residual stream) for the single-stream families.
 type lensSpec struct {
 	Point  string
 	Layer  int // −1 for the embedding
@@ -28,37 +29,51 @@ type lensSpec struct {
 
 func (s *Subject) lensSpecs() []lensSpec {
 	out := []lensSpec{{"embed", -1, "embed"}}
-	for i := 0; i < s.Config.NLayers; i++ {
+	for i := 0; i < s.dims().NLayers; i++ {
 		p := fmt.Sprintf("blocks.%d", i)
-		if s.Variant.MHC {
+		switch {
+		case s.mhc():
 			out = append(out, lensSpec{p, i, "s0"}, lensSpec{p, i, "s1"}, lensSpec{p, i, "mean"})
-		} else {
+		case s.IsNanoscope():
 			out = append(out, lensSpec{p, i, "s0"})
+		default:
+			out = append(out, lensSpec{p, i, "resid"})
 		}
 	}
 	return out
 }
 
+// streams returns the hook names of a residual-stream hook base ("blocks.0.hook_resid_pre"):
+// one per mHC stream for the ternary model (".s0", ".s1"), the base itself for the others.
+func (s *Subject) streams(base string) []string {
+	switch {
+	case s.mhc():
+		return []string{base + ".s0", base + ".s1"}
+	case s.IsNanoscope():
+		return []string{base + ".s0"}
+	}
+	return []string{base}
+}
+
+// mlpOut is the hook of block i's feed-forward output: "ffn.hook_out" for the ternary model,
+// "mlp.hook_out" (TransformerLens) for the others.
+func (s *Subject) mlpOut(i int) string {
+	if s.IsNanoscope() {
+		return fmt.Sprintf("blocks.%d.ffn.hook_out", i)
+	}
+	return fmt.Sprintf("blocks.%d.mlp.hook_out", i)
+}
+
 // actHooks lists the activations whose RMS the probe measures.
 func (s *Subject) actHooks() []string {
 	out := []string{"hook_embed"}
-	streams := []string{".s0"}
-	if s.Variant.MHC {
-		streams = append(streams, ".s1")
-	}
-	for i := 0; i < s.Config.NLayers; i++ {
+	for i := 0; i < s.dims().NLayers; i++ {
 		p := fmt.Sprintf("blocks.%d.", i)
-		for _, st := range streams {
-			out = append(out, p+"hook_resid_pre"+st)
-		}
+		out = append(out, s.streams(p+"hook_resid_pre")...)
 		out = append(out, p+"attn.hook_out")
-		for _, st := range streams {
-			out = append(out, p+"hook_resid_mid"+st)
-		}
-		out = append(out, p+"ffn.hook_out")
-		for _, st := range streams {
-			out = append(out, p+"hook_resid_post"+st)
-		}
+		out = append(out, s.streams(p+"hook_resid_mid")...)
+		out = append(out, s.mlpOut(i))
+		out = append(out, s.streams(p+"hook_resid_post")...)
 	}
 	return out
 }
@@ -86,25 +101,24 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 	if len(w.Inputs) == 0 {
 		return nil, fmt.Errorf("no windows to evaluate")
 	}
-	r, err := s.Runner()
+	r, err := s.engine()
 	if err != nil {
 		return nil, err
 	}
+	d := s.dims()
 	for i, row := range w.Inputs {
-		if err := gomlxmodel.CheckIDs([][]int32{row}, s.Config.VocabSize); err != nil {
+		if err := gomlxmodel.CheckIDs([][]int32{row}, d.VocabSize); err != nil {
 			return nil, fmt.Errorf("window %d: %w", w.Index[i], err)
 		}
 	}
-	c, v := s.Config, s.Variant
-	T, V := len(w.Inputs[0]), c.VocabSize
+	mhc, nLayers := s.mhc(), d.NLayers
+	T, V := len(w.Inputs[0]), d.VocabSize
 	specs, hooks := s.lensSpecs(), s.actHooks()
-	model := r.Model
-	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
+	model := r.family
+	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
 		hk := gomlxmodel.Hooks{}
 		logits := model.Forward(ctx, ids, hk)
 		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
-		scope, name := gomlxmodel.ScopeAndName("norm_final.weight")
-		normW := ctx.GetVariableByScopeAndName(scope, name).ValueGraph(ids.Graph())
 		for _, sp := range specs {
 			var h *Node
 			switch sp.Stream {
@@ -112,17 +126,19 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 				h = hk["hook_embed"]
 			case "mean":
 				h = DivScalar(Add(hk[sp.Point+".hook_resid_post.s0"], hk[sp.Point+".hook_resid_post.s1"]), 2)
+			case "resid":
+				h = hk[sp.Point+".hook_resid_post"]
 			default:
 				h = hk[sp.Point+".hook_resid_post."+sp.Stream]
 			}
-			outs = append(outs, ArgMax(model.Head(ctx, gomlxmodel.RMSNorm(h, normW)), -1, dtypes.Int32)) // (B, T)
+			outs = append(outs, ArgMax(model.Unembed(ctx, h), -1, dtypes.Int32)) // (B, T)
 		}
 		for _, name := range hooks {
 			x := ConvertDType(hk[name], dtypes.Float32)
 			outs = append(outs, ReduceSum(Square(x), 1, 2), ReduceMax(Abs(x), 1, 2)) // (B), (B)
 		}
-		if v.MHC {
-			for i := 0; i < c.NLayers; i++ {
+		if mhc {
+			for i := 0; i < nLayers; i++ {
 				p := fmt.Sprintf("blocks.%d.hook_resid_post.", i)
 				d := ConvertDType(Abs(Sub(hk[p+"s0"], hk[p+"s1"])), dtypes.Float32)
 				outs = append(outs, ReduceMax(d, 1, 2)) // (B)
@@ -139,8 +155,8 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 	bs := max(1, min(nw, probeBatchElems/(T*V)))
 	res = &probeResult{T: T, V: V, specs: specs, hooks: hooks, actSS: map[string][]float64{}, actMax: map[string]float64{}}
 	res.lens = make([][][]int32, len(specs))
-	if v.MHC {
-		res.asym = make([][]float64, c.NLayers)
+	if mhc {
+		res.asym = make([][]float64, nLayers)
 	}
 	for start := 0; start < nw; start += bs {
 		n := min(bs, nw-start)

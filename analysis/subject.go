@@ -21,7 +21,10 @@ package analysis
 import (
 	"fmt"
 
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -29,23 +32,35 @@ import (
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
-// Subject is a model under analysis: its configuration, variant and weights, and, when it
-// came from a checkpoint directory, the directory and meta.json. The instruments build the
-// inference path once and cache the last forward pass, so Params must not be modified after
-// the first instrument ran (use With for other weights).
+// Subject is a model under analysis: its family (the investigated ternary model, GPT-2 or
+// Llama), its weights, and, when it came from a checkpoint directory, the directory and (for
+// nanoscope's own checkpoints) meta.json. Config and Variant are the ternary model's and hold
+// their zero values for the other families. The instruments build the inference path once and
+// cache the last forward pass, so Params must not be modified after the first instrument ran
+// (use With or WithConvention for other weights or conventions).
 type Subject struct {
+	Family  gomlxmodel.Family
 	Config  config.Config
 	Variant config.Variant
 	Params  gomlxmodel.Params
 	Dir     string           // "" when not from a checkpoint
-	Meta    *checkpoint.Meta // nil when not from a checkpoint
+	Meta    *checkpoint.Meta // nil when not from a nanoscope checkpoint
+	// SeqLen is the length of the evaluation windows: max_seq_len for the ternary model; for
+	// the other families the positions they accept (n_positions, max_position_embeddings),
+	// at most DefaultFamilySeqLen, unless set.
+	SeqLen int
 
 	runner *gomlxmodel.Runner
+	frun   *gomlxmodel.FamilyRunner
 	cache  struct {
 		w *Windows
 		r *probeResult
 	}
 }
+
+// DefaultFamilySeqLen bounds the evaluation windows of a GPT-2 or Llama checkpoint (a long
+// context costs a T×V logits matrix per window on the CPU).
+const DefaultFamilySeqLen = 256
 
 // NewSubject checks that p holds exactly the tensors of (c, v) and returns the subject.
 func NewSubject(c config.Config, v config.Variant, p gomlxmodel.Params) (*Subject, error) {
@@ -55,7 +70,94 @@ func NewSubject(c config.Config, v config.Variant, p gomlxmodel.Params) (*Subjec
 	if err := gomlxmodel.CheckParams(c, v, p); err != nil {
 		return nil, err
 	}
-	return &Subject{Config: c, Variant: v, Params: p}, nil
+	return &Subject{Family: gomlxmodel.Model{Config: c, Variant: v}, Config: c, Variant: v, Params: p, SeqLen: c.MaxSeqLen}, nil
+}
+
+// FromFamily returns the subject of a GPT-2 or Llama model (e.g. hf.Load's Family and Params)
+// with weights p, checked against the family's parameters; dir is where it came from ("" for
+// none). The ternary model goes through NewSubject instead.
+func FromFamily(f gomlxmodel.Family, p gomlxmodel.Params, dir string) (*Subject, error) {
+	if m, ok := f.(gomlxmodel.Model); ok {
+		s, err := NewSubject(m.Config, m.Variant, p)
+		if s != nil {
+			s.Dir = dir
+		}
+		return s, err
+	}
+	if err := gomlxmodel.CheckFamilyParams(f, p); err != nil {
+		return nil, err
+	}
+	seq := DefaultFamilySeqLen
+	switch m := f.(type) {
+	case gomlxmodel.GPT2:
+		seq = min(seq, m.Config.NPositions)
+	case gomlxmodel.Llama:
+		if m.Config.MaxPositions > 0 {
+			seq = min(seq, m.Config.MaxPositions)
+		}
+	}
+	return &Subject{Family: f, Params: p, Dir: dir, SeqLen: seq}, nil
+}
+
+// IsNanoscope reports whether the subject is the investigated ternary model.
+func (s *Subject) IsNanoscope() bool { return s.Family.Arch() == "nanoscope" }
+
+// dims are the family's sizes.
+func (s *Subject) dims() gomlxmodel.Dims { return s.Family.Dims() }
+
+// convention returns the value of a named convention of the family ("" when it has none).
+func (s *Subject) convention(name string) string {
+	for _, c := range s.Family.Conventions() {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// tied reports whether the head is the token embedding.
+func (s *Subject) tied() bool { return s.convention(gomlxmodel.ConvTiedHead) == "true" }
+
+// mhc reports whether the subject has the ternary model's two mHC streams.
+func (s *Subject) mhc() bool { return s.IsNanoscope() && s.Variant.MHC }
+
+// targetShift is the offset of the training targets: the variant's for the ternary model, 1
+// for the other families (transformers shifts labels = input_ids inside the model).
+func (s *Subject) targetShift() int {
+	if s.IsNanoscope() {
+		return s.Variant.TargetShift
+	}
+	return 1
+}
+
+// WithConvention returns the subject with the same weights under another value of one of its
+// family's conventions (for the catalog's re-runs). Dir and Meta are not carried over.
+func (s *Subject) WithConvention(name, value string) (*Subject, error) {
+	f, err := s.Family.WithConvention(name, value)
+	if err != nil {
+		return nil, err
+	}
+	if m, ok := f.(gomlxmodel.Model); ok {
+		return NewSubject(m.Config, m.Variant, s.Params)
+	}
+	return s.withFamily(f, s.Params)
+}
+
+// withParams returns the subject with other weights under the same family and conventions.
+func (s *Subject) withParams(p gomlxmodel.Params) (*Subject, error) {
+	if s.IsNanoscope() {
+		return s.With(s.Variant, p)
+	}
+	return s.withFamily(s.Family, p)
+}
+
+func (s *Subject) withFamily(f gomlxmodel.Family, p gomlxmodel.Params) (*Subject, error) {
+	s2, err := FromFamily(f, p, "")
+	if err != nil {
+		return nil, err
+	}
+	s2.SeqLen = s.SeqLen
+	return s2, nil
 }
 
 // FromCheckpoint returns the subject of a loaded checkpoint: the weights of the file, exactly.
@@ -76,8 +178,54 @@ func (s *Subject) With(v config.Variant, p gomlxmodel.Params) (*Subject, error) 
 	return NewSubject(s.Config, v, p)
 }
 
-// Runner returns the inference path for the subject's weights (built once).
+// engine is the inference path of any family: the family, its backend and its context of
+// weights, with the forward pass evaluated by Logits and Capture.
+type engine struct {
+	family  gomlxmodel.Family
+	backend backends.Backend
+	ctx     *context.Context
+	logits  func(ids [][]int32) ([]float32, error)
+	capture func(ids [][]int32, hooks []string) (map[string][]float32, error)
+	// params returns the names and graph values of every parameter, in one order.
+	params func(ctx *context.Context, g *graph.Graph) ([]string, []*graph.Node)
+}
+
+// engine returns the subject's inference path (built once): the ternary model's Runner, or a
+// FamilyRunner for the other families.
+func (s *Subject) engine() (*engine, error) {
+	if s.IsNanoscope() {
+		r, err := s.Runner()
+		if err != nil {
+			return nil, err
+		}
+		m := r.Model
+		return &engine{family: m, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture,
+			params: func(ctx *context.Context, g *graph.Graph) ([]string, []*graph.Node) {
+				names, _, values := m.Parameters(ctx, g)
+				return names, values
+			}}, nil
+	}
+	if s.frun == nil {
+		r, err := gomlxmodel.NewFamilyRunner(s.Family, s.Params)
+		if err != nil {
+			return nil, err
+		}
+		s.frun = r
+	}
+	r := s.frun
+	return &engine{family: r.Family, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture,
+		params: func(ctx *context.Context, g *graph.Graph) ([]string, []*graph.Node) {
+			names, _, values := gomlxmodel.FamilyParameters(r.Family, ctx, g)
+			return names, values
+		}}, nil
+}
+
+// Runner returns the inference path for the subject's weights (built once); the ternary
+// model only.
 func (s *Subject) Runner() (*gomlxmodel.Runner, error) {
+	if !s.IsNanoscope() {
+		return nil, fmt.Errorf("analysis: Runner is the ternary model's; a %s subject runs through its Family", s.Family.Arch())
+	}
 	if s.runner == nil {
 		r, err := gomlxmodel.NewRunner(s.Config, s.Variant, s.Params)
 		if err != nil {

@@ -7,12 +7,15 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/mat"
+
+	"nanoscope/gomlxmodel"
 )
 
 // TensorTrace says whether one tensor carries training, by a test that holds for any
 // initialiser that draws entries independently of the data:
 //
-//   - "input alignment" for a matrix W (m×n, [out, in]) that reads an activation x: with
+//   - "input alignment" for a matrix W (m×n, [out, in]; GPT-2's Conv1D weights, stored
+//     [in, out], are transposed first) that reads an activation x: with
 //     x̂ = x/‖x‖ and C = mean_t x̂_t x̂_tᵀ over the evaluated positions, the ratio
 //     r = n·tr(W C Wᵀ)/‖W‖²_F is 1 in expectation for any W drawn independently of x, with
 //     standard deviation √(2·tr(C²)/m) for Gaussian rows (the variance of a quadratic form,
@@ -53,8 +56,8 @@ const (
 	gradFloor = 1e-6
 )
 
-// inputHook names the activation a weight matrix reads, or "" when it reads none we test
-// (the embedding).
+// inputHook names the activation a weight matrix of the ternary model reads, or "" when it
+// reads none we test (the embedding).
 func inputHook(name string, tied bool) string {
 	i := strings.Index(name, ".attn.")
 	j := strings.Index(name, ".ffn.")
@@ -73,6 +76,76 @@ func inputHook(name string, tied bool) string {
 	return ""
 }
 
+// familyInputHook names the hook (TransformerLens names) a GPT-2 or Llama weight matrix reads,
+// or "" for the embeddings (token and GPT-2's positions), whose input is one-hot.
+func familyInputHook(name string) string {
+	block := func(prefix string) (string, string, bool) { // "blocks.{i}", the rest
+		if !strings.HasPrefix(name, prefix) {
+			return "", "", false
+		}
+		rest := name[len(prefix):]
+		k := strings.IndexByte(rest, '.')
+		if k < 0 {
+			return "", "", false
+		}
+		return "blocks." + rest[:k], rest[k+1:], true
+	}
+	if name == "lm_head.weight" {
+		return "ln_final.hook_out"
+	}
+	if b, rest, ok := block("transformer.h."); ok { // GPT-2
+		switch rest {
+		case "attn.c_attn.weight":
+			return b + ".attn.hook_in"
+		case "attn.c_proj.weight":
+			return b + ".attn.hook_z"
+		case "mlp.c_fc.weight":
+			return b + ".mlp.hook_in"
+		case "mlp.c_proj.weight":
+			return b + ".mlp.hook_post"
+		}
+	}
+	if b, rest, ok := block("model.layers."); ok { // Llama
+		switch {
+		case rest == "self_attn.o_proj.weight":
+			return b + ".attn.hook_z"
+		case strings.HasPrefix(rest, "self_attn."):
+			return b + ".attn.hook_in"
+		case rest == "mlp.down_proj.weight":
+			return b + ".mlp.hook_post"
+		case strings.HasPrefix(rest, "mlp."):
+			return b + ".mlp.hook_in"
+		}
+	}
+	return ""
+}
+
+// readHook names the activation weight name reads on s's family ("" for none).
+func (s *Subject) readHook(name string) string {
+	if s.IsNanoscope() {
+		return inputHook(name, s.Config.WeightTied)
+	}
+	return familyInputHook(name)
+}
+
+// outIn returns a weight matrix as [out, in] (rows m, columns n), what the input-alignment
+// test reads: GPT-2's Conv1D stores [in, out], so its block weights are transposed.
+func (s *Subject) outIn(name string) (data []float32, m, n int) {
+	t := s.Params[name]
+	g, ok := s.Family.(gomlxmodel.GPT2)
+	if !ok || g.Config.WeightLayout != gomlxmodel.GPT2Conv1D || !strings.HasPrefix(name, "transformer.h.") {
+		return t.Data, t.Shape[0], t.Shape[1]
+	}
+	rows, cols := t.Shape[0], t.Shape[1]
+	out := make([]float32, len(t.Data))
+	for i := 0; i < rows; i++ {
+		for j := 0; j < cols; j++ {
+			out[j*rows+i] = t.Data[i*cols+j]
+		}
+	}
+	return out, cols, rows
+}
+
 // TensorTraces runs the untrained tests on every tensor of s, with activations from the windows
 // w and the gradient norms of gf (tensors without gradient are never called untrained: nothing
 // could have trained them).
@@ -84,7 +157,7 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 	slices.Sort(names)
 	hookSet := map[string]bool{}
 	for _, n := range names {
-		if h := inputHook(n, s.Config.WeightTied); h != "" && len(s.Params[n].Shape) == 2 {
+		if h := s.readHook(n); h != "" && len(s.Params[n].Shape) == 2 {
 			hookSet[h] = true
 		}
 	}
@@ -93,11 +166,11 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 		hooks = append(hooks, h)
 	}
 	slices.Sort(hooks)
-	r, err := s.Runner()
+	r, err := s.engine()
 	if err != nil {
 		return nil, err
 	}
-	acts, err := r.Capture(w.Inputs, hooks)
+	acts, err := r.capture(w.Inputs, hooks)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +189,12 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 		t := s.Params[n]
 		tr := TensorTrace{Name: n, GradNorm: grads[n]}
 		hasGrad := grads[n] > gradFloor*maxGrad
-		h := inputHook(n, s.Config.WeightTied)
+		h := s.readHook(n)
 		switch {
 		case len(t.Shape) == 2 && h != "":
 			tr.Test, tr.Input = "input alignment", h
-			tr.AlignRatio, tr.AlignZ = inputAlignment(t.Data, t.Shape[0], t.Shape[1], covs[h])
+			data, rows, cols := s.outIn(n)
+			tr.AlignRatio, tr.AlignZ = inputAlignment(data, rows, cols, covs[h])
 			tr.Untrained = math.Abs(tr.AlignZ) < alignZMax
 		case len(t.Shape) == 2:
 			sp := MatrixSpectrum(t.Data, t.Shape[0], t.Shape[1])

@@ -55,7 +55,7 @@ func (v *verdictInput) h1Verdict() Verdict {
 		return verdict("H1", Untestable, fmt.Sprintf("%d tensors carry no training (tensors_untrained: %s), so the losses (CE at offset 0 %.3f, offset 1 %.3f) do not show the training objective", len(v.part.Tensors), shortList(v.part.Tensors), v.ce0, v.ce1))
 	case v.off != nil && v.off.Evidence["offset"] == 0:
 		ev := "target_offset 0: " + v.off.Detail + "; " + v.rates
-		if s.Variant.TargetShift == 0 {
+		if s.IsNanoscope() && s.Variant.TargetShift == 0 {
 			ev += "; meta.json records target_shift 0"
 		}
 		return verdict("H1", Supported, ev)
@@ -95,6 +95,8 @@ func (v *verdictInput) h3() Verdict {
 	s, d := v.s, v.d
 	zeroShare := meanTernaryZero(s)
 	switch {
+	case !s.IsNanoscope():
+		return verdict("H3", NotApplicable, fmt.Sprintf("a %s model has no ternary quantisation", s.Family.Arch()))
 	case !s.Variant.Ternary:
 		return verdict("H3", Untestable, "the variant has no ternary quantisation")
 	case !v.copying:
@@ -136,7 +138,7 @@ func (v *verdictInput) h4() Verdict {
 		embedCopy = d.Lens.Points[0].CopyRate
 	}
 	switch {
-	case !s.Config.WeightTied:
+	case !s.tied():
 		return verdict("H4", Refuted, fmt.Sprintf("the head is untied (lm_head), so there is no embedding/head self-similarity; %s", v.rates))
 	case v.copying && ss.ShareWithin1Pct >= selfSimThreshold:
 		ev := fmt.Sprintf("as the mechanism of the copying: the top logit is within 1%% of the self logit norm_final(e)·e of the current token at %.0f%% of positions (mean |top − self| %.3g; mean self logit %.1f, sqrt(D)·‖e‖ %.1f): the output is ≈ the input embedding and the tied head scores it against itself; the embedding alone, decoded, copies at %.0f%%",
@@ -174,8 +176,8 @@ func (v *verdictInput) h5() Verdict {
 	case v.h1 == Supported:
 		return verdict("H5", Refuted, fmt.Sprintf("the optimizer reached a low value of the objective it was given (CE at offset 0 %.3f); the degenerate behaviour is the objective's (H1), not a failure to optimise", v.ce0))
 	case v.ce.BestCE < d.Catalog.Unigram-minDeltaNats && d.Catalog.ContextMI >= contextMIMax && deadWeights == 0:
-		return verdict("H5", Refuted, fmt.Sprintf("the best CE %.3f (offset %d) is below the data's unigram CE %.3f and the prediction depends on the context (mean KL(p_t ‖ p̄) %.3f nats); every parameter but alpha_logit receives gradient",
-			v.ce.BestCE, v.ce.Best, d.Catalog.Unigram, d.Catalog.ContextMI))
+		return verdict("H5", Refuted, fmt.Sprintf("the best CE %.3f (offset %d) is below the data's unigram CE %.3f and the prediction depends on the context (mean KL(p_t ‖ p̄) %.3f nats); every parameter%s receives gradient",
+			v.ce.BestCE, v.ce.Best, d.Catalog.Unigram, d.Catalog.ContextMI, map[bool]string{true: " but alpha_logit"}[v.s.IsNanoscope()]))
 	default:
 		return verdict("H5", Untestable, fmt.Sprintf("best CE %.3f vs unigram CE %.3f, context dependence %.3f nats, %d dead parameters besides alpha_logit, %s", v.ce.BestCE, d.Catalog.Unigram, d.Catalog.ContextMI, deadWeights, v.rates))
 	}
@@ -187,7 +189,7 @@ func (v *verdictInput) h6() Verdict {
 	l := d.Losses
 	loader := fmt.Sprintf("nanoscope's loader uses the file's weights (%d/%d tensor hashes match)", d.Effect.Matched, d.Effect.Total)
 	measured := objectiveLoss(s, l)
-	claim := ""
+	claim := "no meta.json loss to compare"
 	if s.Meta != nil {
 		claim = fmt.Sprintf("meta.json claims loss %.3g at step %d, measured %.3g", s.Meta.Loss, s.Meta.Step, measured)
 	}
@@ -220,6 +222,9 @@ func (v *verdictInput) h6() Verdict {
 // H7: alpha_logit gradient.
 func (v *verdictInput) h7() Verdict {
 	s, d, m, fs := v.s, v.d, v.m, v.fs
+	if !s.IsNanoscope() {
+		return verdict("H7", NotApplicable, fmt.Sprintf("a %s model has no mHC streams nor alpha_logit", s.Family.Arch()))
+	}
 	if !s.Variant.MHC {
 		return verdict("H7", Untestable, "the variant has no mHC streams")
 	} else {
@@ -276,6 +281,9 @@ func summary(s *Subject, d *Details, m *Metrics, vs []Verdict, fs []Finding) str
 	}
 	part := findingOf(fs, KindTensorsUntrained)
 	switch {
+	case m.InitLike && !(s.tied() && a.SelfSimilarity.ShareWithin1Pct >= selfSimThreshold) && !s.IsNanoscope():
+		return fmt.Sprintf("Root cause H6: the checkpoint's weights are a fresh initialisation (weights_untrained: all %d tensors untrained draws): whatever loads this file runs an untrained model (copy rate %.3f, next-token accuracy %.3f; top logit within 1%% of the self logit at %.0f%% of positions).",
+			m.Tensors, a.CopyRate, a.NextTokenAccuracy, 100*a.SelfSimilarity.ShareWithin1Pct)
 	case m.InitLike:
 		claim := ""
 		if s.Meta != nil {

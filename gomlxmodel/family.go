@@ -312,13 +312,13 @@ func sortSpecs(s []ParamSpec) {
 
 // blockHookNames lists the hooks of a single-stream pre-norm family: the embedding hooks
 // given, then per block resid_pre, attn.{hook_in, hook_pattern, hook_z, hook_out}, resid_mid,
-// mlp.{hook_in, hook_out}, resid_post, and finally ln_final.hook_out.
+// mlp.{hook_in, hook_post, hook_out}, resid_post, and finally ln_final.hook_out.
 func blockHookNames(embed []string, nLayers int) []string {
 	out := append([]string{}, embed...)
 	for i := 0; i < nLayers; i++ {
 		p := fmt.Sprintf("blocks.%d.", i)
 		out = append(out, p+"hook_resid_pre", p+"attn.hook_in", p+"attn.hook_pattern", p+"attn.hook_z",
-			p+"attn.hook_out", p+"hook_resid_mid", p+"mlp.hook_in", p+"mlp.hook_out", p+"hook_resid_post")
+			p+"attn.hook_out", p+"hook_resid_mid", p+"mlp.hook_in", p+"mlp.hook_post", p+"mlp.hook_out", p+"hook_resid_post")
 	}
 	return append(out, "ln_final.hook_out")
 }

@@ -140,6 +140,7 @@ func (m GPT2) ParamSpecs() []ParamSpec {
 //	blocks.{i}.attn.hook_out      (B, T, D)    attention output
 //	blocks.{i}.hook_resid_mid     (B, T, D)
 //	blocks.{i}.mlp.hook_in        (B, T, D)    ln_2 output
+//	blocks.{i}.mlp.hook_post      (B, T, F)    gelu(c_fc(·)), what mlp.c_proj reads
 //	blocks.{i}.mlp.hook_out       (B, T, D)    MLP output
 //	blocks.{i}.hook_resid_post    (B, T, D)
 //	ln_final.hook_out             (B, T, D)    the head's input
@@ -176,7 +177,7 @@ func (m GPT2) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
 	hooks.set(h+"hook_resid_mid", x)
 	u = m.layerNorm(ctx, p+"ln_2", x)
 	hooks.set(h+"mlp.hook_in", u)
-	y = m.mlp(ctx, p+"mlp.", u)
+	y = m.mlp(ctx, p+"mlp.", h+"mlp.", u, hooks)
 	hooks.set(h+"mlp.hook_out", y)
 	x = Add(x, y)
 	hooks.set(h+"hook_resid_post", x)
@@ -200,8 +201,10 @@ func (m GPT2) attention(ctx *context.Context, p, h string, u *Node, hooks Hooks)
 }
 
 // mlp: c_proj(gelu(c_fc(u))).
-func (m GPT2) mlp(ctx *context.Context, p string, u *Node) *Node {
-	return m.linear(ctx, p+"c_proj", gelu(m.linear(ctx, p+"c_fc", u), m.Config.Activation))
+func (m GPT2) mlp(ctx *context.Context, p, h string, u *Node, hooks Hooks) *Node {
+	post := gelu(m.linear(ctx, p+"c_fc", u), m.Config.Activation) // (B, T, F)
+	hooks.set(h+"hook_post", post)
+	return m.linear(ctx, p+"c_proj", post)
 }
 
 // linear applies weight p.weight in the configured layout and bias p.bias.

@@ -123,6 +123,7 @@ func (m Llama) ParamSpecs() []ParamSpec {
 //	blocks.{i}.attn.hook_out      (B, T, D)     attention output
 //	blocks.{i}.hook_resid_mid     (B, T, D)
 //	blocks.{i}.mlp.hook_in        (B, T, D)     post_attention_layernorm output
+//	blocks.{i}.mlp.hook_post      (B, T, F)     silu(gate_proj(·)) ⊙ up_proj(·), what down_proj reads
 //	blocks.{i}.mlp.hook_out       (B, T, D)     MLP output
 //	blocks.{i}.hook_resid_post    (B, T, D)
 //	ln_final.hook_out             (B, T, D)     model.norm output, the head's input
@@ -155,7 +156,7 @@ func (m Llama) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
 	hooks.set(h+"hook_resid_mid", x)
 	u = m.rmsNorm(ctx, p+"post_attention_layernorm.weight", x)
 	hooks.set(h+"mlp.hook_in", u)
-	y = m.mlp(ctx, p+"mlp.", u)
+	y = m.mlp(ctx, p+"mlp.", h+"mlp.", u, hooks)
 	hooks.set(h+"mlp.hook_out", y)
 	x = Add(x, y)
 	hooks.set(h+"hook_resid_post", x)
@@ -185,10 +186,12 @@ func (m Llama) attention(ctx *context.Context, p, h string, u *Node, hooks Hooks
 }
 
 // mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)).
-func (m Llama) mlp(ctx *context.Context, p string, u *Node) *Node {
+func (m Llama) mlp(ctx *context.Context, p, h string, u *Node, hooks Hooks) *Node {
 	g := u.Graph()
 	lin := func(name string, x *Node) *Node { return linearIO(x, param(ctx, g, p+name+".weight"), nil, false) }
-	return lin("down_proj", Mul(silu(lin("gate_proj", u)), lin("up_proj", u)))
+	post := Mul(silu(lin("gate_proj", u)), lin("up_proj", u)) // (B, T, F)
+	hooks.set(h+"hook_post", post)
+	return lin("down_proj", post)
 }
 
 // rmsNorm: x / √(mean(x²) + rms_norm_eps) · weight.

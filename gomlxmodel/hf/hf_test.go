@@ -279,7 +279,7 @@ func TestConventions(t *testing.T) {
 			t.Errorf("hook %s: %d values, want %d", h, len(out[h]), size)
 		}
 	}
-	if len(hooks) != 1+3*9+1 || !slices.Contains(hooks, "blocks.0.hook_resid_pre") {
+	if len(hooks) != 1+3*10+1 || !slices.Contains(hooks, "blocks.0.hook_resid_pre") || !slices.Contains(hooks, "blocks.2.mlp.hook_post") {
 		t.Errorf("hooks: %v", hooks)
 	}
 }
