@@ -15,6 +15,7 @@ import (
 	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/corpus"
+	"nanoscope/gomlxmodel/hf"
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
@@ -23,8 +24,10 @@ func init() {
 }
 
 func runDiagnose(args []string) error {
-	fs := newFlags("diagnose", "diagnose --checkpoint DIR [--data DIR|TOKENFILE] [--observed FILE|note] [--positions N] [--json | --format text|json|md|html] [--report PATH]")
-	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required)")
+	fs := newFlags("diagnose", "diagnose --checkpoint DIR [--data DIR|TOKENFILE | --tokens IDS | --text TEXT] [--observed FILE|note] [--positions N] [--json | --format text|json|md|html] [--report PATH]")
+	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required): nanoscope's, or a Hugging Face GPT-2 or Llama (config.json + model.safetensors)")
+	hfTokens := fs.String("tokens", "", "Hugging Face checkpoints: comma-separated evaluation `IDS` in the model's own ids, instead of --data")
+	hfText := fs.String("text", "", "Hugging Face checkpoints: evaluation `TEXT` tokenized with GPT-2 BPE (only for a model with GPT-2's vocabulary)")
 	data := fs.String("data", "", "token data in the checkpoint's ids: a corpus `DIR` (its validation split: val.compact.bin for a compact-vocabulary model, else val.bin) or a token file; compact ids must have the checkpoint's vocab.json beside them (default: the corpus meta.json records)")
 	observed := fs.String("observed", "", "what was seen at inference: a JSON `FILE` {\"input\":[ids],\"predicted\":[ids],\"logits\":[values],\"dim\":D} in GPT-2 ids, or note for the investigation note's observation")
 	positions := fs.Int("positions", 1024, "`N` positions to evaluate (in windows of max_seq_len), at least 1")
@@ -65,6 +68,22 @@ func runDiagnose(args []string) error {
 		if err := outputFile("report", *reportPath); err != nil {
 			return err
 		}
+	}
+	if hf.IsDir(*dir) { // config.json and no meta.json: a Hugging Face GPT-2 or Llama
+		if *observed != "" {
+			return usagef("--observed: the observation check is for nanoscope's checkpoints (its ids are the investigation's), not a Hugging Face checkpoint")
+		}
+		fs.exclusive("data", "tokens")
+		fs.exclusive("data", "text")
+		fs.exclusive("tokens", "text")
+		if err := fs.check(); err != nil {
+			return err
+		}
+		return runDiagnoseHF(*dir, *data, *hfTokens, *hfText, *positions, *metrics, *format, *reportPath,
+			fs.Lookup("rope-layout").Value.String(), fs.Lookup("gqa-map").Value.String())
+	}
+	if *hfTokens != "" || *hfText != "" {
+		return usagef("--tokens and --text are for Hugging Face checkpoints; pass --data for a nanoscope checkpoint")
 	}
 	if *metrics != "" {
 		if _, err := os.Stat(*metrics); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/hf"
 )
 
 func init() {
@@ -19,7 +20,7 @@ func init() {
 
 func runInspect(args []string) error {
 	fs := newFlags("inspect", "inspect --checkpoint DIR [--json]")
-	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required)")
+	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required): nanoscope's, or a Hugging Face GPT-2 or Llama (config.json + model.safetensors)")
 	asJSON := fs.Bool("json", false, "print the inspection as JSON")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -30,6 +31,9 @@ func runInspect(args []string) error {
 	}
 	if err := checkpointDir("checkpoint", *dir); err != nil {
 		return err
+	}
+	if hf.IsDir(*dir) { // config.json and no meta.json: a Hugging Face GPT-2 or Llama
+		return runInspectHF(*dir, *asJSON)
 	}
 	ck, err := checkpoint.Load(*dir)
 	if err != nil {
