@@ -141,9 +141,10 @@ def bench_part(a, c, v):
         fwd = torch.compile(fwd, **({"mode": a.compile_mode} if a.compile_mode else {}))
     data = Batches(c, c["batch_size"], c["max_seq_len"], a.device, a.data, a.seed)
     times, first, startup, loss0 = [], None, None, None
+    cpu = 0.0
     for step in range(a.warmup + a.steps):
         ids, tg = data.next()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         if a.part == "forward":
             with torch.no_grad():
                 host = fwd(plist, ids, tg).reshape(1)
@@ -157,10 +158,12 @@ def bench_part(a, c, v):
             first, startup, loss0 = t1 - t0, time.time() - T_START, float(host[0])
         if step >= a.warmup:
             times.append(t1 - t0)
+            cpu += cpu_seconds() - c0
     n = c["batch_size"] * c["max_seq_len"]
     ms = 1e3 * sum(times) / max(1, len(times))
     out = {"impl": "pytorch-compile" if a.compile else "pytorch-eager", "device": a.device,
            "preset": a.preset, "part": a.part, "ms_per_step": round(ms, 3),
+           "cpu_ms_per_step": round(1e3 * cpu / len(times), 3) if times else None,
            "ms_per_step_min": round(1e3 * min(times), 3) if times else None,
            "ms_per_step_median": round(1e3 * median(times), 3) if times else None,
            "tokens_per_s": round(n / (ms / 1e3), 1) if times else None,
