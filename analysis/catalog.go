@@ -45,6 +45,10 @@ type Catalog struct {
 	// ContextMI is the mean over positions of KL(p_t ‖ p̄), p̄ the mean predicted distribution:
 	// how much the prediction depends on the context (0 for a context-free model), in nats.
 	ContextMI float64 `json:"context_mi"`
+	// SelfSimShare is the share of positions whose top logit is within 1% of the current
+	// token's self logit (Alignment.SelfSimilarity): near 1, the output is the input embedding
+	// scored by a tied head — the signature of blocks that carry no training.
+	SelfSimShare float64 `json:"self_sim_share"`
 	// TopShare is the share of positions whose argmax is the most frequent argmax.
 	TopShare float64 `json:"top_share"`
 	// MeasuredSmoothed is the label-smoothed objective at the trained offset (meta.json's

@@ -5,9 +5,13 @@ import "fmt"
 // offsetFinding names target_offset: on the run the model was trained for (as loaded, or the
 // convention a finding established), the best offset k is not 1, its CE is below CE(1) by more
 // than max(0.1 nats, 4 standard errors), and below the unigram CE (the model did learn it).
+//
+// Offset 0 through a tied head's self-similarity (the top logit is the current token's self
+// logit at ≥ selfSimThreshold of positions) is not an objective: a fresh or barely trained tied
+// model copies that way, while a model trained on unshifted labels learns calibrated logits.
 func offsetFinding(cat *Catalog, run OffsetCE) *Finding {
 	k := run.Best
-	if k == 1 {
+	if k == 1 || (k == 0 && cat.SelfSimShare >= selfSimThreshold) {
 		return nil
 	}
 	ce1, p1 := run.at(1)

@@ -37,11 +37,19 @@ const (
 
 func significant(mean, se float64) bool { return mean > max(minDeltaNats, sigmas*se) }
 
-// commonInit reports whether a constant vector sits at a value initialisers use: 0, 1/2, 1, or
-// the investigated model's own constant for that tensor.
+// commonInit reports whether a constant vector sits (within constTol) at a value initialisers
+// use: 0, 1/2, 1, or the investigated model's own constant for that tensor.
 func commonInit(name string, v float64) bool {
-	ini := gomlxmodel.InitOf(name)
-	return v == 0 || v == 0.5 || v == 1 || (!ini.Normal && v == float64(ini.Value))
+	consts := []float64{0, 0.5, 1}
+	if ini := gomlxmodel.InitOf(name); !ini.Normal {
+		consts = append(consts, float64(ini.Value))
+	}
+	for _, c := range consts {
+		if abs(v-c) <= constTol*max(1, abs(c)) {
+			return true
+		}
+	}
+	return false
 }
 
 // untrainedLike is a trace's statistical verdict, with constant vectors counted only at a
@@ -56,7 +64,7 @@ func untrainedLike(t TensorTrace) bool {
 // allUntrained says whether every tensor that receives gradient is statistically an untrained
 // draw and the model has no skill at any offset but 0 (a fresh tied model copies, so offset 0
 // proves nothing). Tensors without gradient (alpha_logit at any value) could not have been
-// trained and say nothing either way.
+// trained and say nothing either way; nor do vectors when the output is the tied self logit.
 func allUntrained(cat *Catalog) (bool, float64) {
 	bestOther := cat.AsLoaded.CE[offsetIndex(1)]
 	for i, k := range Offsets {
@@ -68,8 +76,11 @@ func allUntrained(cat *Catalog) (bool, float64) {
 	for _, t := range cat.Traces {
 		maxGrad = max(maxGrad, t.GradNorm)
 	}
+	selfCopy := cat.SelfSimShare >= selfSimThreshold
 	for _, t := range cat.Traces {
-		if !untrainedLike(t) && t.GradNorm > gradFloor*maxGrad {
+		// When the output is the input embedding scored by a tied head, the vectors a few
+		// optimizer steps moved off their constants carry nothing either.
+		if !untrainedLike(t) && t.GradNorm > gradFloor*maxGrad && !(selfCopy && t.Test == "constant") {
 			return false, bestOther
 		}
 	}

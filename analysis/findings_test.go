@@ -167,3 +167,23 @@ func kinds(rep *Report) []string {
 	}
 	return out
 }
+
+// A tied model trained for a few steps copies through its embedding's self logit; that is no
+// training objective: never target_offset, never healthy (fresh: weights_untrained).
+func TestBarelyTrainedIsNotAnObjective(t *testing.T) {
+	for _, steps := range []int{1, 4} {
+		t.Run(fmt.Sprint(steps, " steps"), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ck")
+			if err := faults.Train(dir, func(c *config.Config, _ *config.Variant) { c.TotalSteps, c.WarmupSteps = steps, 1 }, nil); err != nil {
+				t.Fatal(err)
+			}
+			rep := diagnoseDir(t, dir)
+			if f := findingOf(rep.Findings, KindTargetOffset); f != nil || rep.Healthy {
+				t.Fatalf("a model trained %d steps: healthy %v, findings %v", steps, rep.Healthy, kinds(rep))
+			}
+			if steps == 1 && findingOf(rep.Findings, KindWeightsUntrained) == nil {
+				t.Fatalf("one step: findings %v, want weights_untrained", kinds(rep))
+			}
+		})
+	}
+}

@@ -293,6 +293,7 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 	if d.Catalog, err = MeasureCatalog(s, w, w.HeadPositions(conditionPositions), UnigramEntropy(tokens), d.GradFlow); err != nil {
 		return nil, err
 	}
+	d.Catalog.SelfSimShare = d.Alignment.SelfSimilarity.ShareWithin1Pct
 	rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
 	if needsSwaps(d.Catalog, d.Alignment, rep.Findings, rep.Healthy) {
 		if err := RunSwaps(s, w, d.Catalog); err != nil {

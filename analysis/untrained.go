@@ -24,8 +24,9 @@ import (
 //   - "spectrum" for the token embedding (its input is one-hot, and a tied head reads a hidden
 //     state that carries the embedding itself): the distance of its singular values to the
 //     Marchenko–Pastur law of a random matrix (Spectrum).
-//   - "constant" for vectors (norm weights, biases, mHC logits): every entry equal to a constant
-//     (RMSNorm's 1, a bias's 0, the family's init constant) while the tensor receives gradient.
+//   - "constant" for vectors (norm weights, biases, mHC logits): every entry within constTol of a
+//     constant (RMSNorm's 1, a bias's 0, the family's init constant) while the tensor receives
+//     gradient.
 type TensorTrace struct {
 	Name  string `json:"name"`
 	Test  string `json:"test"`
@@ -54,6 +55,9 @@ const (
 	spectrumKSMax = 0.15
 	// gradFloor: a gradient norm below gradFloor × the largest one counts as none (rounding noise).
 	gradFloor = 1e-6
+	// constTol: a vector whose entries lie within constTol·max(1, |c|) of a constant c is at c
+	// (a few optimizer steps at a small rate move a fresh norm weight by less).
+	constTol = 1e-3
 )
 
 // inputHook names the activation a weight matrix of the ternary model reads, or "" when it
@@ -202,8 +206,9 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 			tr.Untrained = sp.KS < spectrumKSMax
 		default:
 			tr.Test = "constant"
-			tr.Constant = slices.Min(t.Data) == slices.Max(t.Data)
-			tr.Value = float64(t.Data[0])
+			lo, hi := float64(slices.Min(t.Data)), float64(slices.Max(t.Data))
+			tr.Value = (lo + hi) / 2
+			tr.Constant = hi-lo <= 2*constTol*max(1, abs(tr.Value))
 			tr.Untrained = tr.Constant && hasGrad
 		}
 		out = append(out, tr)
