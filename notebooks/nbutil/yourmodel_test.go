@@ -1,0 +1,29 @@
+package nbutil
+
+import "testing"
+
+// The notebook-12 helpers on a fixture: it loads with its byte ids, and a small fresh tied
+// GPT-2 copies with its top logit near the self logit with the position embedding.
+func TestYourModel(t *testing.T) {
+	root, err := Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := LoadYourModel(root, "gomlxmodel/hf/testdata/hf/gpt2_random", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(y.Tokens) < 10000 || y.Checkpoint.Arch != "gpt2" {
+		t.Fatalf("%s: %d ids", y.Checkpoint.Arch, len(y.Tokens))
+	}
+	fc, err := FreshGPT2Copying(48, 3, y.Tokens, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fc.CopyRate < 0.2 || fc.MeanTop > fc.MeanSelf {
+		t.Errorf("fresh GPT-2 D=48: %+v", fc)
+	}
+	if _, err := LoadYourModel(root, "gomlxmodel/hf/testdata", ""); err == nil {
+		t.Error("a directory without config.json loaded")
+	}
+}
