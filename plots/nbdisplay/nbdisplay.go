@@ -25,6 +25,10 @@ import (
 	"nanoscope/plots"
 )
 
+// syncDisplay waits until GoNB has received the outputs sent so far (gonbui.Sync); tests that
+// write to a fake pipe with no kernel reading it replace it.
+var syncDisplay = gonbui.Sync
+
 // DefaultDir is where SaveAndShow writes figures when dir is "".
 const DefaultDir = "out/plots"
 
@@ -35,7 +39,7 @@ func Show(f plots.Figure) {
 		return
 	}
 	gonbui.SendData(pngData(f))
-	gonbui.Sync()
+	syncDisplay()
 }
 
 // ShowSVG displays the figure's SVG inline as an HTML output, collapsed
@@ -46,7 +50,7 @@ func ShowSVG(f plots.Figure) {
 		return
 	}
 	gonbui.DisplayHTML(svgHTML(f))
-	gonbui.Sync()
+	syncDisplay()
 }
 
 // SaveAndShow writes dir/NAME.png and dir/NAME.svg (dir "" means
@@ -68,7 +72,7 @@ func Markdown(s string) {
 		return
 	}
 	gonbui.DisplayMarkdown(s)
-	gonbui.Sync()
+	syncDisplay()
 }
 
 // ShowTable displays an HTML table. Cells are HTML-escaped; short rows are
@@ -78,7 +82,7 @@ func ShowTable(headers []string, rows [][]string) {
 		return
 	}
 	gonbui.DisplayHTML(TableHTML(headers, rows))
-	gonbui.Sync()
+	syncDisplay()
 }
 
 // pngData builds the display message for a figure: image/png (raw bytes;

@@ -44,6 +44,10 @@ func TestDisplayThroughGonbPipe(t *testing.T) {
 	wasNotebook := gonbui.IsNotebook
 	gonbui.IsNotebook = true
 	defer func() { gonbui.IsNotebook = wasNotebook }()
+	// No kernel reads the fake pipe, so nothing would answer gonbui.Sync; count the waits.
+	syncs := 0
+	syncDisplay = func() { syncs++ }
+	defer func() { syncDisplay = gonbui.Sync }()
 
 	fig := testFigure(t)
 	outDir := filepath.Join(dir, "out", "plots")
@@ -56,6 +60,9 @@ func TestDisplayThroughGonbPipe(t *testing.T) {
 	}
 	if err := gonbui.Error(); err != nil {
 		t.Fatalf("gonbui pipe error: %v", err)
+	}
+	if syncs < 5 {
+		t.Errorf("%d waits for GoNB after 5 displays, want one each", syncs)
 	}
 	for _, ext := range []string{".png", ".svg"} {
 		if _, err := os.Stat(filepath.Join(outDir, fig.Name+ext)); err != nil {
