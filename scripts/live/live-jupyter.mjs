@@ -87,7 +87,7 @@ try {
     // The classic UI scrolls the notebook inside #notebook, so a tall viewport shows more of it.
     const shot = path.join(outDir, "live_" + name + ".png");
     await page.setViewportSize({ width: 1400, height: 4000 });
-    await page.evaluate(() => document.querySelector("#notebook").scrollTo(0, 0));
+    await page.evaluate(() => ["#site", "#notebook"].forEach((sel) => document.querySelector(sel)?.scrollTo(0, 0)));
     await page.screenshot({ path: shot });
     await page.setViewportSize({ width: 1400, height: 1000 });
     const secs = since(t0);
