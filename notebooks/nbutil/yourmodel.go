@@ -304,10 +304,13 @@ func FreshCopyFigure(name string, fs []FreshCopy) (plots.Figure, error) {
 	var groups []string
 	var cp []float64
 	for _, f := range fs {
-		groups = append(groups, fmt.Sprintf("D=%d, L=%d", f.D, f.Layers))
-		cp = append(cp, f.CopyRate)
+		g := fmt.Sprintf("GPT-2 %d×%d", f.D, f.Layers)
+		if math.IsNaN(f.ResidRatio) {
+			g = "note's d20"
+		}
+		groups, cp = append(groups, g), append(cp, f.CopyRate)
 	}
-	return plots.GroupedBars(name, "Copy rate of fresh tied GPT-2s (Hugging Face's initialisers) by size", "copy rate", groups, []plots.BarSeries{{Label: "copy rate", Values: cp}})
+	return plots.GroupedBars(name, "Fresh tied models: copy rate (GPT-2 width×layers)", "copy rate", groups, []plots.BarSeries{{Label: "copy rate", Values: cp}})
 }
 
 // ReadYourReport reads the report DiagnoseYourModel wrote.
