@@ -4,7 +4,7 @@ is sent: one line per notebook, in order, linking its results-only rendering
 OUT_DIR/report/NN_name.html (nbconvert's --no-input export, written by run-notebooks.sh).
 
 Each line is the notebook's title (its first "# " heading) and the first sentence of the verdict
-its last cells computed (the first Markdown output that starts with "**Verdict"), both read from
+its cells computed (the first Markdown output that starts with "**Verdict"), both read from
 the executed notebook OUT_DIR/NN_name.ipynb. A notebook that has no report page is left out; one
 whose verdict is missing is listed with "(no verdict in the executed notebook)".
 """
@@ -38,7 +38,10 @@ def verdict_of(nb):
             if md.lstrip().startswith("**Verdict"):
                 first = md.strip().split("\n", 1)[0]
                 m = re.match(r"\*\*(.+?)\*\*", first)
-                return (m.group(1) if m else first).strip()
+                v = (m.group(1) if m else first).strip()
+                # Its first sentence: one line in the index.
+                m = re.match(r"(.+?[.!?])\s", v + " ")
+                return m.group(1) if m else v
     return None
 
 
