@@ -149,6 +149,9 @@ func (v *verdictInput) h4() Verdict {
 			}
 		}
 		return verdict("H4", Supported, ev)
+	case v.copying && v.initLike && embedCopy >= copyThreshold:
+		return verdict("H4", Supported, fmt.Sprintf("as the mechanism of an untrained model's copying: the weights are an untrained draw (weights_untrained), so the output is mostly the input embedding, which the tied head scores against itself — the embedding alone, decoded, copies at %.0f%% (%s); the top logit is within 1%% of the self logit norm_final(e)·e at only %.0f%% of positions (mean top %.3g vs self %.3g): the blocks and, in GPT-2, the position embedding add to the embedding before the head",
+			100*embedCopy, v.rates, 100*ss.ShareWithin1Pct, a.MeanMaxLogit, ss.MeanSelfLogit))
 	case v.copying:
 		return verdict("H4", Refuted, fmt.Sprintf("the model copies (%s) but its top logits are not the self logits (within 1%% at only %.0f%% of positions, mean |top − self| %.3g): the copying is learned, not self-similarity",
 			v.rates, 100*ss.ShareWithin1Pct, ss.MeanAbsTopMinusSelf))
