@@ -35,7 +35,20 @@ func BackendConfig() string {
 // NewBackend returns the backend named by BackendConfig, creating it once per process.
 // It never lets GoMLX pick a backend on its own.
 func NewBackend() (backends.Backend, error) {
+	return NewBackendWith()
+}
+
+// NewBackendWith is NewBackend with extra plugin options appended to the xla backend's
+// configuration (e.g. "tf32", see Precision.BackendOptions), one backend per distinct
+// configuration. The go backend takes no options: they are an error there.
+func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
 	cfg := BackendConfig()
+	if len(xlaOptions) > 0 {
+		if name, _, _ := strings.Cut(cfg, ":"); name != "xla" {
+			return nil, fmt.Errorf("backend options %q need the xla backend (GOMLX_BACKEND=%s)", xlaOptions, cfg)
+		}
+		cfg += "," + strings.Join(xlaOptions, ",")
+	}
 	backendOnce.Lock()
 	defer backendOnce.Unlock()
 	if b, ok := backendOnce.cache[cfg]; ok {

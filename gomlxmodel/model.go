@@ -24,6 +24,8 @@ import (
 type Model struct {
 	Config  config.Config
 	Variant config.Variant
+	// Precision of the blocks' matrix products (precision.go); "" is fp32.
+	Precision Precision
 }
 
 // Hooks maps activation names to graph nodes, filled by Forward when capture is on:
@@ -203,7 +205,7 @@ func (m Model) Attention(ctx *context.Context, p string, u *Node, hooks Hooks) *
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
 	hd := c.HeadDim()
 	lin := func(name string, x *Node) *Node {
-		return BitLinear(x, param(ctx, g, p+name+".weight"), c.GroupSize, m.Variant.Ternary)
+		return m.bitLinear(x, param(ctx, g, p+name+".weight"))
 	}
 	q := Reshape(lin("wq", u), b, t, c.NHeads, hd)   // (B, T, H, hd)
 	k := Reshape(lin("wk", u), b, t, c.NKVHeads, hd) // (B, T, Hkv, hd)
@@ -214,25 +216,24 @@ func (m Model) Attention(ctx *context.Context, p string, u *Node, hooks Hooks) *
 	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 
-	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
+	scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
 	scores = MulScalar(scores, 1/math.Sqrt(float64(hd)))
 	if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
 		scores = Add(scores, causalMask(g, t, scores.DType()))
 	}
 	probs := Softmax(scores, -1)
 	hooks.set(p+"hook_pattern", probs)
-	z := DotGeneral(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)
-	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd)           // (B, T, H·hd)
+	z := m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)
+	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd)      // (B, T, H·hd)
 	hooks.set(p+"hook_z", z)
 	return lin("wo", z) // (B, T, D)
 }
 
 // FFN is SwiGLU: w_down(silu(w_gate(u)) ⊙ w_up(u)).
 func (m Model) FFN(ctx *context.Context, p string, u *Node, hooks Hooks) *Node {
-	c := m.Config
 	g := u.Graph()
 	lin := func(name string, x *Node) *Node {
-		return BitLinear(x, param(ctx, g, p+name+".weight"), c.GroupSize, m.Variant.Ternary)
+		return m.bitLinear(x, param(ctx, g, p+name+".weight"))
 	}
 	h := Mul(silu(lin("w_gate", u)), lin("w_up", u)) // (B, T, F)
 	hooks.set(p+"hook_post", h)

@@ -141,7 +141,7 @@ func TestCLITable(t *testing.T) {
 		{nil, 2, "Usage: nanoscope COMMAND"},
 		{[]string{"--help"}, 0, "Usage: nanoscope COMMAND"},
 		{[]string{"help"}, 0, "Usage: nanoscope COMMAND"},
-		{[]string{"help", "train"}, 0, "Usage: nanoscope train --preset cpu|tiny_cpu|d20 --data DIR --out DIR"},
+		{[]string{"help", "train"}, 0, "Usage: nanoscope train --preset cpu|tiny_cpu|d20|d40|d60 --data DIR --out DIR"},
 		{[]string{"help", "diagnose"}, 0, "--format FORMAT"},
 		{[]string{"train", "--help"}, 0, "  --data DIR"},
 		{[]string{"corpus", "-h"}, 0, "  --src DIR"},

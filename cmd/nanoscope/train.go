@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -24,19 +25,19 @@ import (
 )
 
 func init() {
-	register("train", "train the model (presets cpu, tiny_cpu, d20) and write a checkpoint + metrics.jsonl", runTrain)
+	register("train", "train the model (presets cpu, tiny_cpu, d20, d40, d60) and write a checkpoint + metrics.jsonl", runTrain)
 }
 
 // presetNames are the presets config.Preset knows, in the order the help lists them.
-var presetNames = []string{"cpu", "tiny_cpu", "d20"}
+var presetNames = []string{"cpu", "tiny_cpu", "d20", "d40", "d60"}
 
 // resumeFlags may be given with --resume: they do not change the run's configuration.
 var resumeFlags = map[string]bool{"data": true, "out": true, "resume": true, "steps": true, "eval-every": true, "eval-windows": true,
-	"log-every": true, "metrics-every": true, "save-every": true, "cpuprofile": true}
+	"log-every": true, "metrics-every": true, "save-every": true, "cpuprofile": true, "precision": true, "devices": true}
 
 func runTrain(args []string) error {
 	fs := newFlags("train", "train --preset "+strings.Join(presetNames, "|")+" --data DIR --out DIR [--steps N] [--seed S] [ablation flags]\n       nanoscope train --data DIR --out DIR --resume [--steps N]")
-	preset := fs.String("preset", "cpu", "configuration `NAME`: cpu (minutes on 2 cores), tiny_cpu (the original's small preset), d20 (the original)")
+	preset := fs.String("preset", "cpu", "configuration `NAME`: cpu (minutes on 2 cores), tiny_cpu (the original's small preset), d20 (the original), d40 and d60 (d20 widened to dim 512 and 768, head_dim kept at 64)")
 	data := fs.String("data", "", "corpus `DIR` written by nanoscope corpus, or a file in it (required)")
 	out := fs.String("out", "", "checkpoint `DIR` to write (required); one that holds a checkpoint needs --resume or --force")
 	steps := fs.Int("steps", 0, "total training steps `N` of the run (default: the preset's total_steps); with --resume a larger N extends a run: the WSD schedule is recomputed for the new total, so a run extended after its decay trains at the peak rate again until decay_start_frac of N")
@@ -65,6 +66,8 @@ func runTrain(args []string) error {
 	resume := fs.Bool("resume", false, "continue the run saved in --out (its checkpoint and train_state/) bit-identically, on the corpus it started with; its configuration flags cannot be changed")
 	saveEvery := fs.Int("save-every", 0, "`N` steps between checkpoints, each with the optimizer state and data position for --resume (default: total/10)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to `FILE`")
+	precision := fs.String("precision", "fp32", "matrix products in `P`: fp32 (float32 throughout), tf32 (TensorFloat-32 products) or bf16 (bfloat16 products of the blocks, float32 master weights, optimizer state, head, logits and loss); tf32 and bf16 need the xla backend on an NVIDIA GPU")
+	devices := fs.String("devices", "1", "data-parallel over `N` devices of the backend (or all): the batch is split across them, the parameters replicated, XLA's SPMD partitioner all-reduces the gradients; batch_size must be a multiple of N")
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -75,6 +78,8 @@ func runTrain(args []string) error {
 	fs.oneOf("rope-layout", *ropeLayout, config.RopeHalves, config.RopeInterleaved)
 	fs.oneOf("gqa-map", *gqaMap, config.GQATile, config.GQAInterleave)
 	fs.oneOf("optimizer", *optimizer, "muon-lion", "adamw")
+	fs.oneOf("precision", *precision, gomlxmodel.Precisions...)
+	nDevices := parseDevices(fs, *devices)
 	if fs.given("ids") {
 		fs.oneOf("ids", *ids, "compact", "gpt2")
 	}
@@ -98,6 +103,10 @@ func runTrain(args []string) error {
 		}
 	}
 	if err := fs.check(); err != nil {
+		return err
+	}
+	prec := gomlxmodel.Precision(*precision)
+	if err := gomlxmodel.CheckPrecision(prec); err != nil {
 		return err
 	}
 	dataDir, err := corpusDir(*data)
@@ -277,7 +286,7 @@ func runTrain(args []string) error {
 	}
 	res, err := train.Run(train.Options{Resume: *resume, TotalSteps: total, SaveEvery: *saveEvery, Stop: sigCtx.Done(), Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: *out,
 		EvalEvery: *evalEvery, EvalWindows: *evalWindows, Progress: os.Stderr, LogEvery: *logEvery, MetricsEvery: *metricsEvery, Extra: extra,
-		Files: copyVocab(vocab, *data)})
+		Files: copyVocab(vocab, *data), Precision: prec, Devices: nDevices})
 	if errors.Is(err, train.ErrInterrupted) {
 		fmt.Fprintf(os.Stderr, "nanoscope train: %s (%d steps run in this process)\n", err, res.Steps-startStep)
 		os.Exit(130)
@@ -343,4 +352,17 @@ func copyVocab(v *corpus.Vocab, data string) map[string]string {
 		return nil
 	}
 	return map[string]string{corpus.VocabFile: filepath.Join(data, corpus.VocabFile)}
+}
+
+// parseDevices reads --devices: a count of at least 1, or all (−1).
+func parseDevices(fs *flags, v string) int {
+	if v == "all" {
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		fs.fail("--devices %q: want a device count of at least 1, or all", v)
+		return 1
+	}
+	return n
 }

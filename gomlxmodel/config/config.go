@@ -155,17 +155,46 @@ func CPU() Config {
 	return c
 }
 
+// D40 and D60 answer the note's last next step — "maybe d20 (256 dim) is too small? Try d40
+// or d60" — by widening d20 to dim 512 and 768, the note's meaning of the names (d20's 20 is
+// not a depth: it has 6 layers). Only the width and what must follow it change:
+//   - n_heads (and n_kv_heads, no GQA as in d20) grow with dim, 8 and 12, so head_dim stays
+//     64: attention per head is the same; only the number of heads grows;
+//   - the FFN keeps ffn_mult 2.6875 (FFNDim rounds it up to a multiple of group_size: 1408
+//     and 2176 hidden units).
+//
+// Depth (6 layers), vocabulary, sequence, batch, group size, the schedule and the optimizers'
+// rates stay those of d20, so that width is the only variable of the comparison (Muon's update
+// is orthogonalised and scaled by sqrt(rows/cols), so its rate needs no width correction;
+// Lion's sign update is width-free too).
+func D40() Config {
+	c := D20()
+	c.Dim, c.NHeads, c.NKVHeads = 512, 8, 8
+	return c
+}
+
+// D60 is d20 widened to dim 768 with 12 heads of 64; see D40.
+func D60() Config {
+	c := D20()
+	c.Dim, c.NHeads, c.NKVHeads = 768, 12, 12
+	return c
+}
+
 // Preset returns a named preset.
 func Preset(name string) (Config, error) {
 	switch name {
 	case "d20":
 		return D20(), nil
+	case "d40":
+		return D40(), nil
+	case "d60":
+		return D60(), nil
 	case "tiny_cpu":
 		return TinyCPU(), nil
 	case "cpu":
 		return CPU(), nil
 	}
-	return Config{}, fmt.Errorf("unknown preset %q (want cpu, d20 or tiny_cpu)", name)
+	return Config{}, fmt.Errorf("unknown preset %q (want cpu, tiny_cpu, d20, d40 or d60)", name)
 }
 
 // HeadDim is the width of one attention head.

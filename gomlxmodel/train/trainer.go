@@ -64,6 +64,13 @@ type Options struct {
 	// Files are copied into Out before the checkpoint is saved: name in Out → source path
 	// (e.g. the compact vocabulary the checkpoint's ids refer to).
 	Files map[string]string
+	// Precision of the matrix products ("" or fp32: float32 throughout; tf32, bf16: see
+	// gomlxmodel.Precision). Neither it nor Devices is part of the checkpoint's
+	// configuration: a run may resume under another; meta.json records the last one.
+	Precision gomlxmodel.Precision
+	// Devices is the number of devices the step is data-parallel over (0 or 1: one; −1: all
+	// of the backend's); see devices.go.
+	Devices int
 }
 
 // Result summarises a finished run.
@@ -104,7 +111,8 @@ type Trainer struct {
 	names   []string // parameter names, sorted
 	step    *context.Exec
 	eval    *context.Exec
-	actKeys []string // activation-norm names, in output order
+	plan    *devicePlan // nil on one device
+	actKeys []string    // activation-norm names, in output order
 	alphaKs []string
 }
 
@@ -128,10 +136,23 @@ func New(opts Options) (*Trainer, error) {
 		return nil, fmt.Errorf("unknown optimizer %q (want muon-lion or adamw)", v.Optimizer)
 	}
 	gomlxmodel.InstallDotGeneralGradient()
-	b, err := gomlxmodel.NewBackend()
+	prec, err := gomlxmodel.ParsePrecision(string(opts.Precision))
 	if err != nil {
 		return nil, err
 	}
+	if err := gomlxmodel.CheckPrecision(prec); err != nil {
+		return nil, err
+	}
+	opts.Precision = prec
+	b, err := gomlxmodel.NewBackendWith(prec.BackendOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	nDev, err := resolveDevices(b, opts.Devices, c.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	opts.Devices = nDev
 	params := opts.Init
 	if params == nil {
 		params = gomlxmodel.InitParams(c, v, v.Seed)
@@ -140,7 +161,7 @@ func New(opts Options) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Trainer{opts: opts, model: gomlxmodel.Model{Config: c, Variant: v}, backend: b, ctx: ctx,
+	t := &Trainer{opts: opts, model: gomlxmodel.Model{Config: c, Variant: v, Precision: prec}, backend: b, ctx: ctx,
 		names: config.SortedNames(c.TensorShapes(v))}
 	t.initOptState(params)
 	for i := 0; i < c.NLayers; i++ {
@@ -154,6 +175,12 @@ func New(opts Options) (*Trainer, error) {
 	t.step, err = context.NewExec(b, ctx.Reuse(), t.stepGraph)
 	if err != nil {
 		return nil, err
+	}
+	if nDev > 1 {
+		if t.plan, err = newDevicePlan(nDev); err != nil {
+			return nil, err
+		}
+		t.step = t.plan.distribute(t.step)
 	}
 	t.eval, err = context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, ids, targets *Node) []*Node {
 		ce, next, cp := t.model.EvalSums(ctx, ids, targets)
@@ -238,6 +265,18 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 	}
 	return outs
 }
+
+// Step runs one training step on ids and targets (B, T) with rates lr, lr1d and the 1-based
+// step number, on one device or data-parallel over the plan's; the outputs are stepGraph's.
+func (t *Trainer) Step(ids, targets *tensors.Tensor, lr, lr1d, stepT float32) ([]*tensors.Tensor, error) {
+	if t.plan != nil {
+		return t.plan.exec(t.step, ids, targets, lr, lr1d, stepT)
+	}
+	return t.step.Exec(ids, targets, lr, lr1d, stepT)
+}
+
+// Devices is the number of devices the step runs on.
+func (t *Trainer) Devices() int { return max(1, t.opts.Devices) }
 
 // Params returns the current model weights.
 func (t *Trainer) Params() (gomlxmodel.Params, error) {
@@ -404,7 +443,7 @@ func Run(opts Options) (Result, error) {
 		mult := WSD(step, c.WarmupSteps, c.TotalSteps, c.DecayStartFrac)
 		lr, lr1d := c.LR*mult, c.MHCLR*mult
 		t0 := time.Now()
-		outs, err := t.step.Exec(
+		outs, err := t.Step(
 			tensors.FromFlatDataAndDimensions(in, c.BatchSize, c.MaxSeqLen),
 			tensors.FromFlatDataAndDimensions(tg, c.BatchSize, c.MaxSeqLen),
 			float32(lr), float32(lr1d), float32(step+1))
@@ -493,6 +532,8 @@ func (t *Trainer) meta(step int, loss float64, res Result) (checkpoint.Meta, err
 	if res.TokensPerSec > 0 {
 		extra["tokens_per_s"], _ = json.Marshal(res.TokensPerSec)
 	}
+	extra["precision"], _ = json.Marshal(t.model.Precision)
+	extra["devices"], _ = json.Marshal(t.Devices())
 	return checkpoint.Meta{Config: t.model.Config, Step: step, Loss: loss, Variant: t.model.Variant, HasVariant: true, Extra: extra}, nil
 }
 
