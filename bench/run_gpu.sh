@@ -20,7 +20,7 @@
 # PJRT CUDA plugin, found under PY's site-packages), BIN (bin/gobench-xla), DEVICE (cuda; cpu
 # for a dry run of the PyTorch parts on a machine without GPU), DATA (a u32 token file with ids
 # < 50257 for d20; random tokens by default, as carrying the corpus is optional), EXTRA (1: also
-# torch.compile with TF32 and with SDPA attention), TRAIN_STEPS (10) / TRAIN_PRESET (d20) for the
+# torch.compile with TF32, with SDPA attention and with bf16 autocast + TF32), TRAIN_STEPS (10) / TRAIN_PRESET (d20) for the
 # training check, LOSS_PRESET (d20) for the loss check, BACKEND (xla:$PLUGIN; go:parallelism=-1
 # with BIN=bin/gobench for a CPU dry run of the whole script).
 set -u
@@ -185,6 +185,7 @@ if [ "$EXTRA" = 1 ]; then
     [ -n "$DATA" ] && [ "$preset" = d20 ] && DATA_ARG=(--data "$DATA")
     measure "pytorch-compile-tf32-$preset" "${TORCH[@]}" --preset "$preset" --steps "$STEPS" --warmup "$WARMUP" --compile --tf32 "${DATA_ARG[@]}"
     measure "pytorch-compile-sdpa-$preset" "${TORCH[@]}" --preset "$preset" --steps "$STEPS" --warmup "$WARMUP" --compile --attn sdpa "${DATA_ARG[@]}"
+    measure "pytorch-compile-bf16-$preset" "${TORCH[@]}" --preset "$preset" --steps "$STEPS" --warmup "$WARMUP" --compile --bf16 --tf32 "${DATA_ARG[@]}"
   done
 fi
 
