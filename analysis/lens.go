@@ -20,17 +20,19 @@ type Lens struct {
 // LogitLens decodes every stream after every block (and the embedding) through the final
 // RMSNorm and the head, and measures copy rate and next-token accuracy of each. Where the
 // copying appears — already at the embedding, or only after some block — tells whether it is
-// the tied head's self-similarity or something the blocks learned.
+// the tied head's self-similarity or something the blocks learned. On a large vocabulary only
+// the first windows are decoded (Positions says how many positions).
 func LogitLens(s *Subject, w *Windows) (Lens, error) {
 	pr, err := s.probe(w)
 	if err != nil {
 		return Lens{}, err
 	}
-	out := Lens{Positions: w.Positions()}
-	n := float64(w.Positions())
+	nl := len(pr.lens[0]) // the probe decodes the first windows only (lensElems)
+	out := Lens{Positions: w.Head(nl).Positions()}
+	n := float64(out.Positions)
 	for i, sp := range pr.specs {
 		var copies, hits int
-		for k, row := range w.Inputs {
+		for k, row := range w.Inputs[:nl] {
 			for t, cur := range row {
 				a := pr.lens[i][k][t]
 				if a == cur {

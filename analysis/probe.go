@@ -89,8 +89,13 @@ type probeResult struct {
 	hooks  []string             // the activation hooks measured
 }
 
-// probeBatchElems bounds the logits of one batch (B·T·V values).
-const probeBatchElems = 16 << 20
+// probeBatchElems bounds the logits of one batch (B·T·V values); lensElems the logits decoded
+// by the logit lens per stream (all of a small vocabulary's 1024 positions, one 256-token
+// window of GPT-2's).
+const (
+	probeBatchElems = 16 << 20
+	lensElems       = 16 << 20
+)
 
 // probe runs (or returns the cached) probe of w.
 func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
@@ -115,51 +120,66 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 	T, V := len(w.Inputs[0]), d.VocabSize
 	specs, hooks := s.lensSpecs(), s.actHooks()
 	model := r.family
-	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
-		hk := gomlxmodel.Hooks{}
-		logits := model.Forward(ctx, ids, hk)
-		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
-		for _, sp := range specs {
-			var h *Node
-			switch sp.Stream {
-			case "embed":
-				h = hk["hook_embed"]
-			case "mean":
-				h = DivScalar(Add(hk[sp.Point+".hook_resid_post.s0"], hk[sp.Point+".hook_resid_post.s1"]), 2)
-			case "resid":
-				h = hk[sp.Point+".hook_resid_post"]
-			default:
-				h = hk[sp.Point+".hook_resid_post."+sp.Stream]
+	build := func(lens []lensSpec) (*context.Exec, error) {
+		return context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
+			hk := gomlxmodel.Hooks{}
+			logits := model.Forward(ctx, ids, hk)
+			outs := []*Node{ConvertDType(logits, dtypes.Float32)}
+			for _, sp := range lens {
+				var h *Node
+				switch sp.Stream {
+				case "embed":
+					h = hk["hook_embed"]
+				case "mean":
+					h = DivScalar(Add(hk[sp.Point+".hook_resid_post.s0"], hk[sp.Point+".hook_resid_post.s1"]), 2)
+				case "resid":
+					h = hk[sp.Point+".hook_resid_post"]
+				default:
+					h = hk[sp.Point+".hook_resid_post."+sp.Stream]
+				}
+				outs = append(outs, ArgMax(model.Unembed(ctx, h), -1, dtypes.Int32)) // (B, T)
 			}
-			outs = append(outs, ArgMax(model.Unembed(ctx, h), -1, dtypes.Int32)) // (B, T)
-		}
-		for _, name := range hooks {
-			x := ConvertDType(hk[name], dtypes.Float32)
-			outs = append(outs, ReduceSum(Square(x), 1, 2), ReduceMax(Abs(x), 1, 2)) // (B), (B)
-		}
-		if mhc {
-			for i := 0; i < nLayers; i++ {
-				p := fmt.Sprintf("blocks.%d.hook_resid_post.", i)
-				d := ConvertDType(Abs(Sub(hk[p+"s0"], hk[p+"s1"])), dtypes.Float32)
-				outs = append(outs, ReduceMax(d, 1, 2)) // (B)
+			for _, name := range hooks {
+				x := ConvertDType(hk[name], dtypes.Float32)
+				outs = append(outs, ReduceSum(Square(x), 1, 2), ReduceMax(Abs(x), 1, 2)) // (B), (B)
 			}
-		}
-		return outs
-	})
+			if mhc {
+				for i := 0; i < nLayers; i++ {
+					p := fmt.Sprintf("blocks.%d.hook_resid_post.", i)
+					d := ConvertDType(Abs(Sub(hk[p+"s0"], hk[p+"s1"])), dtypes.Float32)
+					outs = append(outs, ReduceMax(d, 1, 2)) // (B)
+				}
+			}
+			return outs
+		})
+	}
+	// The logit lens decodes every stream through the head: on a large vocabulary that is most
+	// of the probe's cost, so only the first windows (lensElems logits) are decoded.
+	execLens, err := build(specs)
 	if err != nil {
 		return nil, err
 	}
-	defer exec.Finalize()
+	defer execLens.Finalize()
+	execPlain, err := build(nil)
+	if err != nil {
+		return nil, err
+	}
+	defer execPlain.Finalize()
 
 	nw := len(w.Inputs)
 	bs := max(1, min(nw, probeBatchElems/(T*V)))
+	nl := min(nw, max(1, lensElems/(T*V))) // windows with the lens
 	res = &probeResult{T: T, V: V, specs: specs, hooks: hooks, actSS: map[string][]float64{}, actMax: map[string]float64{}}
 	res.lens = make([][][]int32, len(specs))
 	if mhc {
 		res.asym = make([][]float64, nLayers)
 	}
-	for start := 0; start < nw; start += bs {
-		n := min(bs, nw-start)
+	for start := 0; start < nw; {
+		end, exec := min(start+bs, nw), execPlain
+		if start < nl {
+			end, exec = min(end, nl), execLens
+		}
+		n := end - start
 		flat := make([]int32, 0, bs*T)
 		for k := 0; k < bs; k++ {
 			src := start + k
@@ -184,6 +204,9 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 		}
 		o := 1
 		for i := range specs {
+			if exec != execLens {
+				break
+			}
 			am, err := tensors.CopyFlatData[int32](outs[o])
 			if err != nil {
 				return nil, err
@@ -218,6 +241,7 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 			}
 			o++
 		}
+		start = end
 	}
 	s.cache.w, s.cache.r = w, res
 	return res, nil

@@ -132,15 +132,31 @@ func (s *Subject) targetShift() int {
 
 // WithConvention returns the subject with the same weights under another value of one of its
 // family's conventions (for the catalog's re-runs). Dir and Meta are not carried over.
+//
+// A convention changes the graph, not the weights: the new subject shares the weights already
+// on the backend (a d20 embedding is 51 MB).
 func (s *Subject) WithConvention(name, value string) (*Subject, error) {
 	f, err := s.Family.WithConvention(name, value)
 	if err != nil {
 		return nil, err
 	}
+	var s2 *Subject
 	if m, ok := f.(gomlxmodel.Model); ok {
-		return NewSubject(m.Config, m.Variant, s.Params)
+		s2, err = NewSubject(m.Config, m.Variant, s.Params)
+	} else {
+		s2, err = s.withFamily(f, s.Params)
 	}
-	return s.withFamily(f, s.Params)
+	if err != nil {
+		return nil, err
+	}
+	if e, err := s.engine(); err == nil {
+		if m, ok := f.(gomlxmodel.Model); ok {
+			s2.runner = &gomlxmodel.Runner{Model: m, Backend: e.backend, Ctx: e.ctx}
+		} else {
+			s2.frun = &gomlxmodel.FamilyRunner{Family: f, Backend: e.backend, Ctx: e.ctx}
+		}
+	}
+	return s2, nil
 }
 
 // withParams returns the subject with other weights under the same family and conventions.
