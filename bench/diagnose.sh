@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Wall time of `nanoscope diagnose` (the instruments and the fault catalog) on this machine, one
+# run: the cpu preset checkpoint (out/cpu, trained by `make train-cpu` when missing) on its
+# validation data, a fault of the gallery that takes the replacement tests (a fresh tok_embed in
+# the cpu checkpoint: the slowest path), and a d20 checkpoint (the original configuration, GPT-2
+# ids, one training step at batch 1: the cost of the measurements does not depend on the
+# weights). Targets (issue 9): cpu preset ≤ 5 s, d20 ≤ 30 s on two cores.
+#
+#   bash bench/diagnose.sh     # writes bench/results/diagnose-YYYYMMDD.jsonl and prints a table
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s build corpus >/dev/null
+[ -f out/cpu/meta.json ] || make -s train-cpu
+BIN=bin/nanoscope
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+DAY=$(date -u +%Y%m%d)
+OUT=bench/results/diagnose-$DAY.jsonl
+mkdir -p bench/results
+: >"$OUT"
+
+# A fresh tok_embed in the trained cpu checkpoint (tensors_untrained through the swap tests).
+go run ./bench/faultedit --src out/cpu --dst "$TMP/fresh_embed" --fresh tok_embed.weight
+# d20: one step at batch 1.
+$BIN train --preset d20 --ids gpt2 --data data/rust --out "$TMP/d20" --steps 1 --batch 1 --log-every 1 >/dev/null 2>&1
+
+run() { # name checkpoint data
+	local start end
+	start=$(date +%s.%N)
+	$BIN diagnose --checkpoint "$2" --data "$3" --json >"$TMP/$1.json"
+	end=$(date +%s.%N)
+	python3 - "$1" "$start" "$end" "$TMP/$1.json" "$OUT" <<'EOF'
+import json, sys
+name, start, end, path, out = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+rep = json.load(open(path))
+rec = {"bench": "diagnose", "checkpoint": name, "seconds": round(end - start, 2),
+       "healthy": rep["healthy"], "findings": [f["kind"] for f in rep["findings"]],
+       "positions": rep["details"]["positions"], "swaps": len(rep["details"]["catalog"].get("swaps") or [])}
+open(out, "a").write(json.dumps(rec) + "\n")
+print(f'{name:12s} {rec["seconds"]:7.2f} s  healthy {rec["healthy"]!s:5s}  {", ".join(rec["findings"])}  ({rec["swaps"]} replacement tests)')
+EOF
+}
+echo "nanoscope diagnose, $(nproc) cores, $($BIN version 2>/dev/null | tr '\n' ' ')"
+run cpu out/cpu data/rust
+run fresh_embed "$TMP/fresh_embed" data/rust/val.compact.bin
+run d20 "$TMP/d20" data/rust/val.bin
+echo "-> $OUT"
