@@ -94,6 +94,7 @@ func Install() error {
 		if original = sgohook.Replace(backends.OpTypeDotGeneral, execDotGeneral); original == nil {
 			sgohook.Replace(backends.OpTypeDotGeneral, nil)
 			installErr = fmt.Errorf("blasdot: simplego has no DotGeneral executor")
+			inEffect = "simplego (OpenBLAS not in use: " + installErr.Error() + ")"
 			return
 		}
 		enabled.Store(true)
