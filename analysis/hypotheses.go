@@ -165,21 +165,11 @@ const (
 // checkpoint's vocabulary, checked) and, when observed is given, checks which simulated
 // condition reproduces it; it then settles each of H1–H7 from the measured numbers.
 func Diagnose(ck *checkpoint.Checkpoint, tokens []uint32, observed *Observed, opts *Options) (*Report, error) {
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Positions <= 0 {
-		o.Positions = 1024
-	}
-	if o.FreshSeeds == nil {
-		o.FreshSeeds = []int64{1, 2, 3}
-	}
 	s, err := FromCheckpoint(ck)
 	if err != nil {
 		return nil, err
 	}
-	return DiagnoseSubject(s, tokens, observed, &o)
+	return DiagnoseSubject(s, tokens, observed, opts)
 }
 
 // DiagnoseSubject is Diagnose on any subject: the ternary model, or a GPT-2 or Llama (FromFamily,
