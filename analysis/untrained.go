@@ -201,7 +201,7 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 			tr.AlignRatio, tr.AlignZ = inputAlignment(data, rows, cols, covs[h])
 			tr.Untrained = math.Abs(tr.AlignZ) < alignZMax
 		case len(t.Shape) == 2:
-			sp := MatrixSpectrum(t.Data, t.Shape[0], t.Shape[1])
+			sp := MatrixSpectrum(spectrumRows(t.Data, t.Shape[0], t.Shape[1]))
 			tr.Test, tr.Spectrum = "spectrum", &sp
 			tr.Untrained = sp.KS < spectrumKSMax
 		default:
@@ -267,4 +267,22 @@ func inputAlignment(w []float32, m, n int, c *mat.SymDense) (ratio, z float64) {
 	ratio = float64(n) * tr / fro
 	sd := math.Sqrt(2 * trC2 / float64(m))
 	return ratio, (ratio - 1) / sd
+}
+
+// spectrumRowsMax bounds the rows of the spectrum test: rows of an untrained draw are
+// independent, so every subset of them follows the Marchenko–Pastur law of its own shape, and
+// 8192 rows of a 50257-token embedding decide as well as all of them at a sixth of the cost.
+const spectrumRowsMax = 8192
+
+// spectrumRows returns at most spectrumRowsMax evenly strided rows of a row-major matrix.
+func spectrumRows(data []float32, rows, cols int) ([]float32, int, int) {
+	if rows <= spectrumRowsMax {
+		return data, rows, cols
+	}
+	out := make([]float32, 0, spectrumRowsMax*cols)
+	for i := 0; i < spectrumRowsMax; i++ {
+		r := i * rows / spectrumRowsMax
+		out = append(out, data[r*cols:(r+1)*cols]...)
+	}
+	return out, spectrumRowsMax, cols
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
 
 	"nanoscope/gomlxmodel/config"
 )
@@ -58,49 +59,47 @@ func ApplyRoPELayout(x *Node, theta float64, layout string) *Node {
 	t, hd := dims[1], dims[3]
 	half := hd / 2
 	cosT, sinT := RopeTables(t, hd, theta)
-	// pos[i] = the two dimensions of pair i; rot[j][k] = coefficient of x[j] in rotated(x)[k].
+	// pair(i) = the two dimensions of pair i; rot[j][k] = coefficient of x[j] in rotated(x)[k].
 	pair := func(i int) (a, b int) {
 		if layout == config.RopeInterleaved {
 			return 2 * i, 2*i + 1
 		}
 		return i, half + i
 	}
-	cos2, sin2 := make([][]float32, t), make([][]float32, t)
+	// Flat tables: a Const of [][]float32 walks every row by reflection, which costs more than
+	// the rotation itself on long sequences.
+	cos2, sin2 := make([]float32, t*hd), make([]float32, t*hd) // (T, hd)
 	for p := range cosT {
-		cos2[p], sin2[p] = make([]float32, hd), make([]float32, hd)
 		for i := 0; i < half; i++ {
 			a, b := pair(i)
-			cos2[p][a], cos2[p][b] = cosT[p][i], cosT[p][i]
-			sin2[p][a], sin2[p][b] = sinT[p][i], sinT[p][i]
+			cos2[p*hd+a], cos2[p*hd+b] = cosT[p][i], cosT[p][i]
+			sin2[p*hd+a], sin2[p*hd+b] = sinT[p][i], sinT[p][i]
 		}
 	}
-	rot := make([][]float32, hd)
-	for j := range rot {
-		rot[j] = make([]float32, hd)
-	}
+	rot := make([]float32, hd*hd) // (hd, hd) row-major
 	for i := 0; i < half; i++ {
 		a, b := pair(i)
-		rot[b][a] = -1 // out[a] = −x[b]
-		rot[a][b] = 1  // out[b] = x[a]
+		rot[b*hd+a] = -1 // out[a] = −x[b]
+		rot[a*hd+b] = 1  // out[b] = x[a]
 	}
 	g := x.Graph()
-	cos := ConvertDType(Reshape(Const(g, cos2), 1, t, 1, hd), x.DType()) // (1, T, 1, hd)
-	sin := ConvertDType(Reshape(Const(g, sin2), 1, t, 1, hd), x.DType())
-	rotated := DotGeneral(x, []int{3}, nil, ConvertDType(Const(g, rot), x.DType()), []int{0}, nil) // (B, T, H, hd)
+	cos := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(cos2, 1, t, 1, hd)), x.DType()) // (1, T, 1, hd)
+	sin := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(sin2, 1, t, 1, hd)), x.DType())
+	rotM := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(rot, hd, hd)), x.DType())
+	rotated := DotGeneral(x, []int{3}, nil, rotM, []int{0}, nil) // (B, T, H, hd)
 	return Add(Mul(x, cos), Mul(rotated, sin))
 }
 
 // causalMask is (1, 1, T, T): 0 on and below the diagonal, −inf above it, so position i attends
 // to positions 0..i only.
 func causalMask(g *Graph, t int, dtype dtypes.DType) *Node {
-	m := make([][]float32, t)
-	for i := range m {
-		m[i] = make([]float32, t)
+	m := make([]float32, t*t)
+	for i := 0; i < t; i++ {
 		for j := i + 1; j < t; j++ {
-			m[i][j] = float32(math.Inf(-1))
+			m[i*t+j] = float32(math.Inf(-1))
 		}
 	}
-	return ConvertDType(Reshape(Const(g, m), 1, 1, t, t), dtype)
+	return ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(m, 1, 1, t, t)), dtype)
 }
 
 // repeatKV expands the kv heads (B, Hkv, T, hd) to (B, H, T, hd), H = nRep·Hkv, with the
