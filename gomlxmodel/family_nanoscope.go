@@ -54,9 +54,9 @@ func (m Model) HookNames() []string {
 	for i := 0; i < m.Config.NLayers; i++ {
 		p := fmt.Sprintf("blocks.%d.", i)
 		add(p + "hook_resid_pre")
-		out = append(out, p+"attn.hook_in", p+"attn.hook_pattern", p+"attn.hook_out")
+		out = append(out, p+"attn.hook_in", p+"attn.hook_pattern", p+"attn.hook_z", p+"attn.hook_out")
 		add(p + "hook_resid_mid")
-		out = append(out, p+"ffn.hook_in", p+"ffn.hook_out")
+		out = append(out, p+"ffn.hook_in", p+"ffn.hook_post", p+"ffn.hook_out")
 		add(p + "hook_resid_post")
 	}
 	return append(out, "hook_collapse", "norm_final.hook_out")

@@ -2,11 +2,8 @@ package gomlxmodel
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -71,53 +68,8 @@ func (r *Runner) Logits(ids [][]int32) ([]float32, error) {
 }
 
 // Capture runs the forward pass and returns the logits under "logits" and the named hooks
-// (see Hooks), each flattened row-major, converted to float32.
+// (see Hooks), each flattened row-major, converted to float32 (FamilyRunner.Capture on the
+// runner's weights).
 func (r *Runner) Capture(ids [][]int32, hookNames []string) (map[string][]float32, error) {
-	if err := CheckIDs(ids, r.Model.Config.VocabSize); err != nil {
-		return nil, err
-	}
-	in, err := idsTensor(ids)
-	if err != nil {
-		return nil, err
-	}
-	names := slices.Clone(hookNames)
-	var missing []string
-	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
-		hooks := Hooks{}
-		logits := r.Model.Forward(ctx, ids, hooks)
-		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
-		for _, n := range names {
-			h, ok := hooks[n]
-			if !ok {
-				missing = append(missing, n)
-				h = logits
-			}
-			outs = append(outs, ConvertDType(h, dtypes.Float32))
-		}
-		return outs
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer exec.Finalize()
-	res, err := exec.Exec(in)
-	if err != nil {
-		return nil, err
-	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("unknown hooks %v", missing)
-	}
-	out := map[string][]float32{}
-	for i, t := range res {
-		data, err := tensors.CopyFlatData[float32](t)
-		if err != nil {
-			return nil, err
-		}
-		if i == 0 {
-			out["logits"] = data
-		} else {
-			out[names[i-1]] = data
-		}
-	}
-	return out, nil
+	return (&FamilyRunner{Family: r.Model, Backend: r.Backend, Ctx: r.Ctx}).Capture(ids, hookNames)
 }
