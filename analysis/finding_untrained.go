@@ -61,7 +61,7 @@ func untrainedLike(t TensorTrace) bool {
 	return t.Untrained
 }
 
-// allUntrained says whether every tensor that receives gradient is statistically an untrained
+// allUntrained says whether every matrix that receives gradient is statistically an untrained
 // draw and the model has no skill at any offset but 0 (a fresh tied model copies, so offset 0
 // proves nothing). Tensors without gradient (alpha_logit at any value) could not have been
 // trained and say nothing either way; nor do vectors when the output is the tied self logit.
@@ -76,11 +76,10 @@ func allUntrained(cat *Catalog) (bool, float64) {
 	for _, t := range cat.Traces {
 		maxGrad = max(maxGrad, t.GradNorm)
 	}
-	selfCopy := cat.SelfSimShare >= selfSimThreshold
 	for _, t := range cat.Traces {
-		// When the output is the input embedding scored by a tied head, the vectors a few
-		// optimizer steps moved off their constants carry nothing either.
-		if !untrainedLike(t) && t.GradNorm > gradFloor*maxGrad && !(selfCopy && t.Test == "constant") {
+		// Vectors do not decide: a few optimizer steps move them off their constants, and
+		// other implementations draw them at random; the matrices carry the training.
+		if !untrainedLike(t) && t.GradNorm > gradFloor*maxGrad && t.Test != "constant" {
 			return false, bestOther
 		}
 	}

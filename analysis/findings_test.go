@@ -187,3 +187,23 @@ func TestBarelyTrainedIsNotAnObjective(t *testing.T) {
 		})
 	}
 }
+
+// Random checkpoints written by the independent numpy implementation (another initialiser:
+// random norm weights and mHC parameters) are untrained draws, never a training objective.
+func TestIndependentRandomCheckpointsAreUntrained(t *testing.T) {
+	for _, d := range []string{"tied_mhc", "tied_mhc_d20like", "untied_mhc"} {
+		t.Run(d, func(t *testing.T) {
+			ck, err := checkpoint.Load(filepath.Join("..", "gomlxmodel", "testdata", "reference", d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := Diagnose(ck, faults.Contextual(4000, ck.Meta.Config.VocabSize, 3), nil, &Options{NoRunMetrics: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Healthy || findingOf(rep.Findings, KindWeightsUntrained) == nil {
+				t.Fatalf("healthy %v, findings %v; want weights_untrained", rep.Healthy, kinds(rep))
+			}
+		})
+	}
+}
