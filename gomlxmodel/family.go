@@ -316,11 +316,11 @@ func sortSpecs(s []ParamSpec) {
 func blockHookNames(embed []string, nLayers int) []string {
 	out := append([]string{}, embed...)
 	for i := 0; i < nLayers; i++ {
-		p := fmt.Sprintf("blocks.%d.", i)
-		out = append(out, p+"hook_resid_pre", p+"attn.hook_in", p+"attn.hook_pattern", p+"attn.hook_z",
-			p+"attn.hook_out", p+"hook_resid_mid", p+"mlp.hook_in", p+"mlp.hook_post", p+"mlp.hook_out", p+"hook_resid_post")
+		out = append(out, BlockHook(i, HookResidPre), SubHook(i, SubAttn, HookIn), SubHook(i, SubAttn, HookPattern),
+			SubHook(i, SubAttn, HookZ), SubHook(i, SubAttn, HookOut), BlockHook(i, HookResidMid), SubHook(i, SubMLP, HookIn),
+			SubHook(i, SubMLP, HookPost), SubHook(i, SubMLP, HookOut), BlockHook(i, HookResidPost))
 	}
-	return append(out, "ln_final.hook_out")
+	return append(out, HookLnFinal)
 }
 
 // FamilyParameters returns the names (in ParamSpecs order), variables and graph values of f's

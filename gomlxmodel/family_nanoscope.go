@@ -36,30 +36,27 @@ func (m Model) ParamSpecs() []ParamSpec {
 // Unembed is the final RMSNorm and the head. With mHC, callers pass the stream they lens
 // (s0, s1 or their mean, which is what Forward collapses to).
 func (m Model) Unembed(ctx *context.Context, resid *Node) *Node {
-	return m.Head(ctx, RMSNorm(resid, param(ctx, resid.Graph(), "norm_final.weight")))
+	return m.Head(ctx, RMSNorm(resid, param(ctx, resid.Graph(), ParamNormFinal)))
 }
 
 // HookNames lists the hooks of Hooks for this configuration.
 func (m Model) HookNames() []string {
-	streams := []string{".s0"}
-	if m.Variant.MHC {
-		streams = append(streams, ".s1")
-	}
-	out := []string{"hook_embed"}
-	add := func(p string) {
-		for _, s := range streams {
-			out = append(out, p+s)
+	out := []string{HookEmbed}
+	add := func(i int, hook string) {
+		out = append(out, StreamHook(i, hook, 0))
+		if m.Variant.MHC {
+			out = append(out, StreamHook(i, hook, 1))
 		}
 	}
 	for i := 0; i < m.Config.NLayers; i++ {
-		p := fmt.Sprintf("blocks.%d.", i)
-		add(p + "hook_resid_pre")
-		out = append(out, p+"attn.hook_in", p+"attn.hook_pattern", p+"attn.hook_z", p+"attn.hook_out")
-		add(p + "hook_resid_mid")
-		out = append(out, p+"ffn.hook_in", p+"ffn.hook_post", p+"ffn.hook_out")
-		add(p + "hook_resid_post")
+		add(i, HookResidPre)
+		out = append(out, SubHook(i, SubAttn, HookIn), SubHook(i, SubAttn, HookPattern), SubHook(i, SubAttn, HookZ),
+			SubHook(i, SubAttn, HookOut))
+		add(i, HookResidMid)
+		out = append(out, SubHook(i, SubFFN, HookIn), SubHook(i, SubFFN, HookPost), SubHook(i, SubFFN, HookOut))
+		add(i, HookResidPost)
 	}
-	return append(out, "hook_collapse", "norm_final.hook_out")
+	return append(out, HookCollapse, HookNormFinal)
 }
 
 // Conventions of the model: RoPE pairing, GQA mapping, causal mask and tying.

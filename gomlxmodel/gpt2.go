@@ -100,52 +100,40 @@ func (m GPT2) ParamSpecs() []ParamSpec {
 		return []int{in, out}
 	}
 	out := []ParamSpec{
-		{"transformer.wte.weight", []int{c.VocabSize, d}, normal},
-		{"transformer.wpe.weight", []int{c.NPositions, d}, normal},
-		{"transformer.ln_f.weight", []int{d}, one},
-		{"transformer.ln_f.bias", []int{d}, zero},
+		{GPT2Wte, []int{c.VocabSize, d}, normal},
+		{GPT2Wpe, []int{c.NPositions, d}, normal},
+		{GPT2LnF + ".weight", []int{d}, one},
+		{GPT2LnF + ".bias", []int{d}, zero},
 	}
 	if !c.TiedHead {
-		out = append(out, ParamSpec{"lm_head.weight", []int{c.VocabSize, d}, normal})
+		out = append(out, ParamSpec{ParamLMHead, []int{c.VocabSize, d}, normal})
 	}
 	for i := 0; i < c.NLayers; i++ {
-		p := fmt.Sprintf("transformer.h.%d.", i)
+		p := func(path string) string { return GPT2Param(i, path) }
 		out = append(out,
-			ParamSpec{p + "ln_1.weight", []int{d}, one},
-			ParamSpec{p + "ln_1.bias", []int{d}, zero},
-			ParamSpec{p + "attn.c_attn.weight", w(d, 3*d), normal},
-			ParamSpec{p + "attn.c_attn.bias", []int{3 * d}, zero},
-			ParamSpec{p + "attn.c_proj.weight", w(d, d), proj},
-			ParamSpec{p + "attn.c_proj.bias", []int{d}, zero},
-			ParamSpec{p + "ln_2.weight", []int{d}, one},
-			ParamSpec{p + "ln_2.bias", []int{d}, zero},
-			ParamSpec{p + "mlp.c_fc.weight", w(d, f), normal},
-			ParamSpec{p + "mlp.c_fc.bias", []int{f}, zero},
-			ParamSpec{p + "mlp.c_proj.weight", w(f, d), proj},
-			ParamSpec{p + "mlp.c_proj.bias", []int{d}, zero},
+			ParamSpec{p("ln_1.weight"), []int{d}, one},
+			ParamSpec{p("ln_1.bias"), []int{d}, zero},
+			ParamSpec{p("attn.c_attn.weight"), w(d, 3*d), normal},
+			ParamSpec{p("attn.c_attn.bias"), []int{3 * d}, zero},
+			ParamSpec{p("attn.c_proj.weight"), w(d, d), proj},
+			ParamSpec{p("attn.c_proj.bias"), []int{d}, zero},
+			ParamSpec{p("ln_2.weight"), []int{d}, one},
+			ParamSpec{p("ln_2.bias"), []int{d}, zero},
+			ParamSpec{p("mlp.c_fc.weight"), w(d, f), normal},
+			ParamSpec{p("mlp.c_fc.bias"), []int{f}, zero},
+			ParamSpec{p("mlp.c_proj.weight"), w(f, d), proj},
+			ParamSpec{p("mlp.c_proj.bias"), []int{d}, zero},
 		)
 	}
 	sortSpecs(out)
 	return out
 }
 
-// HookNames:
-//
-//	hook_embed                    (B, T, D)    token embeddings wte[ids]
-//	hook_pos_embed                (1, T, D)    position embeddings wpe[0:T]
-//	blocks.{i}.hook_resid_pre     (B, T, D)    residual stream entering block i
-//	blocks.{i}.attn.hook_in       (B, T, D)    ln_1 output
-//	blocks.{i}.attn.hook_pattern  (B, H, T, T) attention probabilities
-//	blocks.{i}.attn.hook_z        (B, T, H, hd) attention-weighted values, before c_proj
-//	blocks.{i}.attn.hook_out      (B, T, D)    attention output
-//	blocks.{i}.hook_resid_mid     (B, T, D)
-//	blocks.{i}.mlp.hook_in        (B, T, D)    ln_2 output
-//	blocks.{i}.mlp.hook_post      (B, T, F)    gelu(c_fc(·)), what mlp.c_proj reads
-//	blocks.{i}.mlp.hook_out       (B, T, D)    MLP output
-//	blocks.{i}.hook_resid_post    (B, T, D)
-//	ln_final.hook_out             (B, T, D)    the head's input
+// HookNames are the single-stream hooks of names.go, with hook_pos_embed: in GPT-2's terms
+// attn.hook_in is ln_1's output, attn.hook_z (B, T, H, hd) what attn.c_proj reads, mlp.hook_in
+// ln_2's output, mlp.hook_post gelu(c_fc(·)) what mlp.c_proj reads, ln_final.hook_out ln_f's.
 func (m GPT2) HookNames() []string {
-	return blockHookNames([]string{"hook_embed", "hook_pos_embed"}, m.Config.NLayers)
+	return blockHookNames([]string{HookEmbed, HookPosEmbed}, m.Config.NLayers)
 }
 
 // Forward maps ids (B, T) to logits (B, T, V).
@@ -153,11 +141,11 @@ func (m GPT2) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := ids.Graph()
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
-	tok := Reshape(Gather(param(ctx, g, "transformer.wte.weight"), Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
-	positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0)                                               // (T, 1): 0..T-1
-	pos := Reshape(Gather(param(ctx, g, "transformer.wpe.weight"), positions), 1, t, c.DModel)            // (1, T, D)
-	hooks.set("hook_embed", tok)
-	hooks.set("hook_pos_embed", pos)
+	tok := Reshape(Gather(param(ctx, g, GPT2Wte), Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
+	positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0)                              // (T, 1): 0..T-1
+	pos := Reshape(Gather(param(ctx, g, GPT2Wpe), positions), 1, t, c.DModel)            // (1, T, D)
+	hooks.set(HookEmbed, tok)
+	hooks.set(HookPosEmbed, pos)
 	x := Add(tok, pos) // (B, T, D)
 	for i := 0; i < c.NLayers; i++ {
 		x = m.block(ctx, i, x, hooks)
@@ -167,44 +155,43 @@ func (m GPT2) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 
 // block is one pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(·)).
 func (m GPT2) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
-	p, h := fmt.Sprintf("transformer.h.%d.", i), fmt.Sprintf("blocks.%d.", i)
-	hooks.set(h+"hook_resid_pre", x)
-	u := m.layerNorm(ctx, p+"ln_1", x) // (B, T, D)
-	hooks.set(h+"attn.hook_in", u)
-	y := m.attention(ctx, p+"attn.", h+"attn.", u, hooks)
-	hooks.set(h+"attn.hook_out", y)
+	hooks.set(BlockHook(i, HookResidPre), x)
+	u := m.layerNorm(ctx, GPT2Param(i, "ln_1"), x) // (B, T, D)
+	hooks.set(SubHook(i, SubAttn, HookIn), u)
+	y := m.attention(ctx, i, u, hooks)
+	hooks.set(SubHook(i, SubAttn, HookOut), y)
 	x = Add(x, y)
-	hooks.set(h+"hook_resid_mid", x)
-	u = m.layerNorm(ctx, p+"ln_2", x)
-	hooks.set(h+"mlp.hook_in", u)
-	y = m.mlp(ctx, p+"mlp.", h+"mlp.", u, hooks)
-	hooks.set(h+"mlp.hook_out", y)
+	hooks.set(BlockHook(i, HookResidMid), x)
+	u = m.layerNorm(ctx, GPT2Param(i, "ln_2"), x)
+	hooks.set(SubHook(i, SubMLP, HookIn), u)
+	y = m.mlp(ctx, i, u, hooks)
+	hooks.set(SubHook(i, SubMLP, HookOut), y)
 	x = Add(x, y)
-	hooks.set(h+"hook_resid_post", x)
+	hooks.set(BlockHook(i, HookResidPost), x)
 	return x
 }
 
 // attention: fused c_attn → q, k, v; causal softmax(q·kᵀ/√hd)·v over H heads; c_proj.
-func (m GPT2) attention(ctx *context.Context, p, h string, u *Node, hooks Hooks) *Node {
+func (m GPT2) attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
 	hd := c.DModel / c.NHeads
-	qkv := m.linear(ctx, p+"c_attn", u)       // (B, T, 3D)
-	qkv = Reshape(qkv, b, t, 3, c.NHeads, hd) // (B, T, 3, H, hd): q | k | v
-	heads := func(j int) *Node {              // (B, H, T, hd)
+	qkv := m.linear(ctx, GPT2Param(i, "attn.c_attn"), u) // (B, T, 3D)
+	qkv = Reshape(qkv, b, t, 3, c.NHeads, hd)            // (B, T, 3, H, hd): q | k | v
+	heads := func(j int) *Node {                         // (B, H, T, hd)
 		return TransposeAllAxes(pick(qkv, 2, j), 0, 2, 1, 3)
 	}
-	z := attend(heads(0), heads(1), heads(2), c.Causal, hooks, h+"hook_pattern") // (B, H, T, hd)
-	z = TransposeAllAxes(z, 0, 2, 1, 3)                                          // (B, T, H, hd)
-	hooks.set(h+"hook_z", z)
-	return m.linear(ctx, p+"c_proj", Reshape(z, b, t, c.DModel)) // (B, T, D)
+	z := attend(heads(0), heads(1), heads(2), c.Causal, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
+	z = TransposeAllAxes(z, 0, 2, 1, 3)                                                          // (B, T, H, hd)
+	hooks.set(SubHook(i, SubAttn, HookZ), z)
+	return m.linear(ctx, GPT2Param(i, "attn.c_proj"), Reshape(z, b, t, c.DModel)) // (B, T, D)
 }
 
 // mlp: c_proj(gelu(c_fc(u))).
-func (m GPT2) mlp(ctx *context.Context, p, h string, u *Node, hooks Hooks) *Node {
-	post := gelu(m.linear(ctx, p+"c_fc", u), m.Config.Activation) // (B, T, F)
-	hooks.set(h+"hook_post", post)
-	return m.linear(ctx, p+"c_proj", post)
+func (m GPT2) mlp(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
+	post := gelu(m.linear(ctx, GPT2Param(i, "mlp.c_fc"), u), m.Config.Activation) // (B, T, F)
+	hooks.set(SubHook(i, SubMLP, HookPost), post)
+	return m.linear(ctx, GPT2Param(i, "mlp.c_proj"), post)
 }
 
 // linear applies weight p.weight in the configured layout and bias p.bias.
@@ -227,11 +214,11 @@ func (m GPT2) layerNorm(ctx *context.Context, p string, x *Node) *Node {
 func (m GPT2) Unembed(ctx *context.Context, resid *Node) *Node { return m.unembed(ctx, resid, nil) }
 
 func (m GPT2) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
-	x = m.layerNorm(ctx, "transformer.ln_f", x)
-	hooks.set("ln_final.hook_out", x)
-	w := "transformer.wte.weight"
+	x = m.layerNorm(ctx, GPT2LnF, x)
+	hooks.set(HookLnFinal, x)
+	w := GPT2Wte
 	if !m.Config.TiedHead {
-		w = "lm_head.weight"
+		w = ParamLMHead
 	}
 	return linearIO(x, param(ctx, x.Graph(), w), nil, false) // (…, V): x · Wᵀ, W (V, D)
 }

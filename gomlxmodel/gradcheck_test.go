@@ -122,8 +122,8 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 				}
 				// With asymmetric streams alpha matters, except in the last sub-block: the collapse
 				// (s0' + s1')/2 = (r0 + r1)/2 does not depend on alpha there.
-				if tc.mhc && vn == "alpha_logit" {
-					last := name == fmt.Sprintf("blocks.%d.mhc_ffn.alpha_logit", c.NLayers-1)
+				if tc.mhc && vn == MHCAlphaLogit {
+					last := name == MHCParam(c.NLayers-1, SubFFN, MHCAlphaLogit)
 					if last != (grad[0] == 0) {
 						t.Errorf("%s: gradient %v (last sub-block: %v)", name, grad[0], last)
 					}

@@ -89,55 +89,45 @@ func (m Llama) ParamSpecs() []ParamSpec {
 	d, qd, kvd, f := c.DModel, c.NHeads*c.HeadDim, c.NKVHeads*c.HeadDim, c.DFF
 	normal, one := InitKind{Normal: true, Std: c.InitializerRange}, InitKind{Value: 1}
 	out := []ParamSpec{
-		{"model.embed_tokens.weight", []int{c.VocabSize, d}, normal},
-		{"model.norm.weight", []int{d}, one},
+		{LlamaEmbed, []int{c.VocabSize, d}, normal},
+		{LlamaNorm, []int{d}, one},
 	}
 	if !c.TiedHead {
-		out = append(out, ParamSpec{"lm_head.weight", []int{c.VocabSize, d}, normal})
+		out = append(out, ParamSpec{ParamLMHead, []int{c.VocabSize, d}, normal})
 	}
 	for i := 0; i < c.NLayers; i++ {
-		p := fmt.Sprintf("model.layers.%d.", i)
+		p := func(path string) string { return LlamaParam(i, path) }
 		out = append(out,
-			ParamSpec{p + "input_layernorm.weight", []int{d}, one},
-			ParamSpec{p + "self_attn.q_proj.weight", []int{qd, d}, normal},
-			ParamSpec{p + "self_attn.k_proj.weight", []int{kvd, d}, normal},
-			ParamSpec{p + "self_attn.v_proj.weight", []int{kvd, d}, normal},
-			ParamSpec{p + "self_attn.o_proj.weight", []int{d, qd}, normal},
-			ParamSpec{p + "post_attention_layernorm.weight", []int{d}, one},
-			ParamSpec{p + "mlp.gate_proj.weight", []int{f, d}, normal},
-			ParamSpec{p + "mlp.up_proj.weight", []int{f, d}, normal},
-			ParamSpec{p + "mlp.down_proj.weight", []int{d, f}, normal},
+			ParamSpec{p("input_layernorm.weight"), []int{d}, one},
+			ParamSpec{p("self_attn.q_proj.weight"), []int{qd, d}, normal},
+			ParamSpec{p("self_attn.k_proj.weight"), []int{kvd, d}, normal},
+			ParamSpec{p("self_attn.v_proj.weight"), []int{kvd, d}, normal},
+			ParamSpec{p("self_attn.o_proj.weight"), []int{d, qd}, normal},
+			ParamSpec{p("post_attention_layernorm.weight"), []int{d}, one},
+			ParamSpec{p("mlp.gate_proj.weight"), []int{f, d}, normal},
+			ParamSpec{p("mlp.up_proj.weight"), []int{f, d}, normal},
+			ParamSpec{p("mlp.down_proj.weight"), []int{d, f}, normal},
 		)
 	}
 	sortSpecs(out)
 	return out
 }
 
-// HookNames:
-//
-//	hook_embed                    (B, T, D)     token embeddings
-//	blocks.{i}.hook_resid_pre     (B, T, D)     residual stream entering block i
-//	blocks.{i}.attn.hook_in       (B, T, D)     input_layernorm output
-//	blocks.{i}.attn.hook_pattern  (B, H, T, T)  attention probabilities
-//	blocks.{i}.attn.hook_z        (B, T, H, hd) attention-weighted values, before o_proj
-//	blocks.{i}.attn.hook_out      (B, T, D)     attention output
-//	blocks.{i}.hook_resid_mid     (B, T, D)
-//	blocks.{i}.mlp.hook_in        (B, T, D)     post_attention_layernorm output
-//	blocks.{i}.mlp.hook_post      (B, T, F)     silu(gate_proj(·)) ⊙ up_proj(·), what down_proj reads
-//	blocks.{i}.mlp.hook_out       (B, T, D)     MLP output
-//	blocks.{i}.hook_resid_post    (B, T, D)
-//	ln_final.hook_out             (B, T, D)     model.norm output, the head's input
+// HookNames are the single-stream hooks of names.go: in Llama's terms attn.hook_in is
+// input_layernorm's output, attn.hook_z (B, T, H, hd) what o_proj reads, mlp.hook_in
+// post_attention_layernorm's output, mlp.hook_post silu(gate_proj(·)) ⊙ up_proj(·) what
+// down_proj reads, ln_final.hook_out model.norm's output.
 func (m Llama) HookNames() []string {
-	return blockHookNames([]string{"hook_embed"}, m.Config.NLayers)
+	return blockHookNames([]string{HookEmbed}, m.Config.NLayers)
 }
 
 // Forward maps ids (B, T) to logits (B, T, V).
 func (m Llama) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 	c := m.Config
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
-	embed := param(ctx, ids.Graph(), "model.embed_tokens.weight")
+	embed := param(ctx, ids.Graph(), LlamaEmbed)
 	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
-	hooks.set("hook_embed", x)
+	hooks.set(HookEmbed, x)
 	for i := 0; i < c.NLayers; i++ {
 		x = m.block(ctx, i, x, hooks)
 	}
@@ -146,51 +136,54 @@ func (m Llama) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 
 // block is x + attn(rmsnorm(x)), then + mlp(rmsnorm(·)).
 func (m Llama) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
-	p, h := fmt.Sprintf("model.layers.%d.", i), fmt.Sprintf("blocks.%d.", i)
-	hooks.set(h+"hook_resid_pre", x)
-	u := m.rmsNorm(ctx, p+"input_layernorm.weight", x) // (B, T, D)
-	hooks.set(h+"attn.hook_in", u)
-	y := m.attention(ctx, p+"self_attn.", h+"attn.", u, hooks)
-	hooks.set(h+"attn.hook_out", y)
+	hooks.set(BlockHook(i, HookResidPre), x)
+	u := m.rmsNorm(ctx, LlamaParam(i, "input_layernorm.weight"), x) // (B, T, D)
+	hooks.set(SubHook(i, SubAttn, HookIn), u)
+	y := m.attention(ctx, i, u, hooks)
+	hooks.set(SubHook(i, SubAttn, HookOut), y)
 	x = Add(x, y)
-	hooks.set(h+"hook_resid_mid", x)
-	u = m.rmsNorm(ctx, p+"post_attention_layernorm.weight", x)
-	hooks.set(h+"mlp.hook_in", u)
-	y = m.mlp(ctx, p+"mlp.", h+"mlp.", u, hooks)
-	hooks.set(h+"mlp.hook_out", y)
+	hooks.set(BlockHook(i, HookResidMid), x)
+	u = m.rmsNorm(ctx, LlamaParam(i, "post_attention_layernorm.weight"), x)
+	hooks.set(SubHook(i, SubMLP, HookIn), u)
+	y = m.mlp(ctx, i, u, hooks)
+	hooks.set(SubHook(i, SubMLP, HookOut), y)
 	x = Add(x, y)
-	hooks.set(h+"hook_resid_post", x)
+	hooks.set(BlockHook(i, HookResidPost), x)
 	return x
 }
 
 // attention: q, k, v projections; RoPE on q and k in the configured pairing; kv heads shared
 // by n_rep = H/Hkv query heads in the configured mapping; causal softmax(q·kᵀ/√hd)·v; o_proj.
-func (m Llama) attention(ctx *context.Context, p, h string, u *Node, hooks Hooks) *Node {
+func (m Llama) attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := u.Graph()
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
-	lin := func(name string, x *Node) *Node { return linearIO(x, param(ctx, g, p+name+".weight"), nil, false) }
+	lin := func(proj string, x *Node) *Node {
+		return linearIO(x, param(ctx, g, LlamaParam(i, "self_attn."+proj+".weight")), nil, false)
+	}
 	q := Reshape(lin("q_proj", u), b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
 	k := Reshape(lin("k_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
 	v := Reshape(lin("v_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
 	q = ApplyRoPELayout(q, c.RopeTheta, c.RopePairing)
 	k = ApplyRoPELayout(k, c.RopeTheta, c.RopePairing)
 	nRep := c.NHeads / c.NKVHeads
-	q = TransposeAllAxes(q, 0, 2, 1, 3)                               // (B, H, T, hd)
-	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
-	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
-	z := attend(q, k, v, c.Causal, hooks, h+"hook_pattern")           // (B, H, T, hd)
-	z = TransposeAllAxes(z, 0, 2, 1, 3)                               // (B, T, H, hd)
-	hooks.set(h+"hook_z", z)
+	q = TransposeAllAxes(q, 0, 2, 1, 3)                                     // (B, H, T, hd)
+	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping)       // (B, H, T, hd)
+	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping)       // (B, H, T, hd)
+	z := attend(q, k, v, c.Causal, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
+	z = TransposeAllAxes(z, 0, 2, 1, 3)                                     // (B, T, H, hd)
+	hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("o_proj", Reshape(z, b, t, c.NHeads*c.HeadDim)) // (B, T, D)
 }
 
 // mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)).
-func (m Llama) mlp(ctx *context.Context, p, h string, u *Node, hooks Hooks) *Node {
+func (m Llama) mlp(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 	g := u.Graph()
-	lin := func(name string, x *Node) *Node { return linearIO(x, param(ctx, g, p+name+".weight"), nil, false) }
+	lin := func(proj string, x *Node) *Node {
+		return linearIO(x, param(ctx, g, LlamaParam(i, "mlp."+proj+".weight")), nil, false)
+	}
 	post := Mul(silu(lin("gate_proj", u)), lin("up_proj", u)) // (B, T, F)
-	hooks.set(h+"hook_post", post)
+	hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return lin("down_proj", post)
 }
 
@@ -205,11 +198,11 @@ func (m Llama) rmsNorm(ctx *context.Context, name string, x *Node) *Node {
 func (m Llama) Unembed(ctx *context.Context, resid *Node) *Node { return m.unembed(ctx, resid, nil) }
 
 func (m Llama) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
-	x = m.rmsNorm(ctx, "model.norm.weight", x)
-	hooks.set("ln_final.hook_out", x)
-	w := "model.embed_tokens.weight"
+	x = m.rmsNorm(ctx, LlamaNorm, x)
+	hooks.set(HookLnFinal, x)
+	w := LlamaEmbed
 	if !m.Config.TiedHead {
-		w = "lm_head.weight"
+		w = ParamLMHead
 	}
 	return linearIO(x, param(ctx, x.Graph(), w), nil, false) // (…, V)
 }

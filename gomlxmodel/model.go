@@ -4,7 +4,7 @@
 //
 // Parameters live in a GoMLX context under scopes that spell the candle tensor names:
 // "blocks.3.attn.wq.weight" is variable "weight" in scope "/blocks/3/attn/wq". Activations are
-// captured under TransformerLens-style hook names derived from the same vocabulary (see Hooks).
+// captured under TransformerLens-style hook names derived from the same vocabulary (names.go).
 package gomlxmodel
 
 import (
@@ -28,20 +28,8 @@ type Model struct {
 	Precision Precision
 }
 
-// Hooks maps activation names to graph nodes, filled by Forward when capture is on:
-//
-//	hook_embed                       (B, T, D)  token embeddings
-//	blocks.{i}.hook_resid_pre.s{0,1} (B, T, D)  residual streams entering block i (s0 only without mHC)
-//	blocks.{i}.{attn,ffn}.hook_in    (B, T, D)  normalised sub-block input u
-//	blocks.{i}.attn.hook_pattern     (B, H, T, T) attention probabilities
-//	blocks.{i}.attn.hook_z           (B, T, H·hd) heads' outputs, the input of wo
-//	blocks.{i}.attn.hook_out         (B, T, D)  attention output y
-//	blocks.{i}.ffn.hook_post         (B, T, F)  silu(gate) ⊙ up, the input of w_down
-//	blocks.{i}.hook_resid_mid.s{0,1} (B, T, D)  streams after the attention sub-block
-//	blocks.{i}.ffn.hook_out          (B, T, D)  FFN output y
-//	blocks.{i}.hook_resid_post.s{0,1}(B, T, D)  streams leaving block i
-//	hook_collapse                    (B, T, D)  (s0 + s1)/2 before the final norm
-//	norm_final.hook_out              (B, T, D)  the head's input
+// Hooks maps activation names to graph nodes, filled by Forward when capture is on. The names
+// and their shapes are listed in names.go.
 type Hooks map[string]*Node
 
 func (h Hooks) set(name string, x *Node) {
@@ -101,9 +89,9 @@ func (m Model) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 	c, v := m.Config, m.Variant
 	g := ids.Graph()
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
-	embed := param(ctx, g, "tok_embed.weight")                     // (V, D)
+	embed := param(ctx, g, ParamTokEmbed)                          // (V, D)
 	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.Dim) // (B, T, D)
-	hooks.set("hook_embed", x)
+	hooks.set(HookEmbed, x)
 
 	var s0, s1 *Node
 	if v.MHC {
@@ -112,69 +100,67 @@ func (m Model) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 		s0 = x
 	}
 	for i := 0; i < c.NLayers; i++ {
-		p := fmt.Sprintf("blocks.%d.", i)
-		hooks.setStreams(p+"hook_resid_pre", s0, s1)
-		s0, s1 = m.subBlock(ctx, p, "attn", s0, s1, hooks)
-		hooks.setStreams(p+"hook_resid_mid", s0, s1)
-		s0, s1 = m.subBlock(ctx, p, "ffn", s0, s1, hooks)
-		hooks.setStreams(p+"hook_resid_post", s0, s1)
+		hooks.setStreams(BlockHook(i, HookResidPre), s0, s1)
+		s0, s1 = m.subBlock(ctx, i, SubAttn, s0, s1, hooks)
+		hooks.setStreams(BlockHook(i, HookResidMid), s0, s1)
+		s0, s1 = m.subBlock(ctx, i, SubFFN, s0, s1, hooks)
+		hooks.setStreams(BlockHook(i, HookResidPost), s0, s1)
 	}
 	x = s0
 	if v.MHC {
 		x = DivScalar(Add(s0, s1), 2) // mHC collapse
 	}
-	hooks.set("hook_collapse", x)
-	x = RMSNorm(x, param(ctx, g, "norm_final.weight"))
-	hooks.set("norm_final.hook_out", x)
+	hooks.set(HookCollapse, x)
+	x = RMSNorm(x, param(ctx, g, ParamNormFinal))
+	hooks.set(HookNormFinal, x)
 	return m.Head(ctx, x)
 }
 
 // Head maps final hidden states (…, D) to logits (…, V): x · tok_embedᵀ when tied, else
 // x · lm_headᵀ. It is a plain float product (no BitLinear), as in the original.
 func (m Model) Head(ctx *context.Context, x *Node) *Node {
-	name := "tok_embed.weight"
+	name := ParamTokEmbed
 	if !m.Config.WeightTied {
-		name = "lm_head.weight"
+		name = ParamLMHead
 	}
 	w := param(ctx, x.Graph(), name)
 	return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
 }
 
 func (h Hooks) setStreams(name string, s0, s1 *Node) {
-	h.set(name+".s0", s0)
+	h.set(WithStream(name, 0), s0)
 	if s1 != nil {
-		h.set(name+".s1", s1)
+		h.set(WithStream(name, 1), s1)
 	}
 }
 
-// subBlock runs one residual sub-block ("attn" or "ffn") of block prefix p on the streams.
+// subBlock runs one residual sub-block (SubAttn or SubFFN) of block i on the streams.
 // With mHC: prepare (mix the streams with sigmoid weights), norm, layer, apply (add the output
 // to both streams with 2·sigmoid gains, then mix the streams with alpha). Without mHC: the
 // plain pre-norm residual s0 + layer(norm(s0)).
-func (m Model) subBlock(ctx *context.Context, p, kind string, s0, s1 *Node, hooks Hooks) (*Node, *Node) {
+func (m Model) subBlock(ctx *context.Context, i int, kind string, s0, s1 *Node, hooks Hooks) (*Node, *Node) {
 	g := s0.Graph()
-	norm := param(ctx, g, p+"norm_"+kind+".weight")
+	norm := param(ctx, g, NormWeight(i, kind))
 	layer := func(u *Node) *Node {
-		if kind == "attn" {
-			return m.Attention(ctx, p+"attn.", u, hooks)
+		if kind == SubAttn {
+			return m.Attention(ctx, i, u, hooks)
 		}
-		return m.FFN(ctx, p+"ffn.", u, hooks)
+		return m.FFN(ctx, i, u, hooks)
 	}
 	if !m.Variant.MHC {
 		u := RMSNorm(s0, norm)
-		hooks.set(p+kind+".hook_in", u)
+		hooks.set(SubHook(i, kind, HookIn), u)
 		y := layer(u)
-		hooks.set(p+kind+".hook_out", y)
+		hooks.set(SubHook(i, kind, HookOut), y)
 		return Add(s0, y), nil
 	}
-	mp := p + "mhc_" + kind + "."
-	pre := func(n string) *Node { return param(ctx, g, mp+n) }
-	u := MHCPrepare(s0, s1, pre("pre_logits"), pre("pre_bias"))
+	pre := func(leaf string) *Node { return param(ctx, g, MHCParam(i, kind, leaf)) }
+	u := MHCPrepare(s0, s1, pre(MHCPreLogits), pre(MHCPreBias))
 	u = RMSNorm(u, norm)
-	hooks.set(p+kind+".hook_in", u)
+	hooks.set(SubHook(i, kind, HookIn), u)
 	y := layer(u) // (B, T, D)
-	hooks.set(p+kind+".hook_out", y)
-	return MHCApply(s0, s1, y, pre("post_logits"), pre("post_bias"), pre("alpha_logit"))
+	hooks.set(SubHook(i, kind, HookOut), y)
+	return MHCApply(s0, s1, y, pre(MHCPostLogits), pre(MHCPostBias), pre(MHCAlphaLogit))
 }
 
 // MHCPrepare mixes the two streams into the sub-block input:
@@ -197,15 +183,15 @@ func MHCApply(s0, s1, y, postLogits, postBias, alphaLogit *Node) (*Node, *Node) 
 	return Add(Mul(alpha, r0), Mul(oneMinus, r1)), Add(Mul(oneMinus, r0), Mul(alpha, r1))
 }
 
-// Attention is causal multi-head attention with GQA and RoPE on u (B, T, D) → (B, T, D), under
-// the variant's RoPE layout, GQA mapping and causal mask (config.Variant).
-func (m Model) Attention(ctx *context.Context, p string, u *Node, hooks Hooks) *Node {
+// Attention is block i's causal multi-head attention with GQA and RoPE on u (B, T, D) →
+// (B, T, D), under the variant's RoPE layout, GQA mapping and causal mask (config.Variant).
+func (m Model) Attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := u.Graph()
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
 	hd := c.HeadDim()
-	lin := func(name string, x *Node) *Node {
-		return m.bitLinear(x, param(ctx, g, p+name+".weight"))
+	lin := func(w string, x *Node) *Node {
+		return m.bitLinear(x, param(ctx, g, AttnWeight(i, w)))
 	}
 	q := Reshape(lin("wq", u), b, t, c.NHeads, hd)   // (B, T, H, hd)
 	k := Reshape(lin("wk", u), b, t, c.NKVHeads, hd) // (B, T, Hkv, hd)
@@ -222,21 +208,21 @@ func (m Model) Attention(ctx *context.Context, p string, u *Node, hooks Hooks) *
 		scores = Add(scores, causalMask(g, t, scores.DType()))
 	}
 	probs := Softmax(scores, -1)
-	hooks.set(p+"hook_pattern", probs)
+	hooks.set(SubHook(i, SubAttn, HookPattern), probs)
 	z := m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)
 	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd)      // (B, T, H·hd)
-	hooks.set(p+"hook_z", z)
+	hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("wo", z) // (B, T, D)
 }
 
-// FFN is SwiGLU: w_down(silu(w_gate(u)) ⊙ w_up(u)).
-func (m Model) FFN(ctx *context.Context, p string, u *Node, hooks Hooks) *Node {
+// FFN is block i's SwiGLU: w_down(silu(w_gate(u)) ⊙ w_up(u)).
+func (m Model) FFN(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 	g := u.Graph()
-	lin := func(name string, x *Node) *Node {
-		return m.bitLinear(x, param(ctx, g, p+name+".weight"))
+	lin := func(w string, x *Node) *Node {
+		return m.bitLinear(x, param(ctx, g, FFNWeight(i, w)))
 	}
 	h := Mul(silu(lin("w_gate", u)), lin("w_up", u)) // (B, T, F)
-	hooks.set(p+"hook_post", h)
+	hooks.set(SubHook(i, SubFFN, HookPost), h)
 	return lin("w_down", h)
 }
 

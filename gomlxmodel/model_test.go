@@ -1,7 +1,6 @@
 package gomlxmodel
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -61,7 +60,7 @@ func TestGQAMappingsArePermutations(t *testing.T) {
 		q[n] = tn
 	}
 	for i := 0; i < c.NLayers; i++ {
-		wq, wo := p[fmt.Sprintf("blocks.%d.attn.wq.weight", i)], p[fmt.Sprintf("blocks.%d.attn.wo.weight", i)]
+		wq, wo := p[AttnWeight(i, "wq")], p[AttnWeight(i, "wo")]
 		nq, no := slices.Clone(wq.Data), slices.Clone(wo.Data)
 		for j, h := range perm {
 			copy(nq[j*hd*c.Dim:(j+1)*hd*c.Dim], wq.Data[h*hd*c.Dim:(h+1)*hd*c.Dim]) // rows of head h
@@ -69,8 +68,8 @@ func TestGQAMappingsArePermutations(t *testing.T) {
 				copy(no[r*c.NHeads*hd+j*hd:r*c.NHeads*hd+(j+1)*hd], wo.Data[r*c.NHeads*hd+h*hd:r*c.NHeads*hd+(h+1)*hd])
 			}
 		}
-		q[fmt.Sprintf("blocks.%d.attn.wq.weight", i)] = checkpoint.Tensor{Shape: wq.Shape, Data: nq}
-		q[fmt.Sprintf("blocks.%d.attn.wo.weight", i)] = checkpoint.Tensor{Shape: wo.Shape, Data: no}
+		q[AttnWeight(i, "wq")] = checkpoint.Tensor{Shape: wq.Shape, Data: nq}
+		q[AttnWeight(i, "wo")] = checkpoint.Tensor{Shape: wo.Shape, Data: no}
 	}
 	ids := randomIDs(rand.New(rand.NewPCG(7, 8)), 2, c.MaxSeqLen, c.VocabSize)
 	logits := func(v config.Variant, p Params) []float32 {

@@ -28,13 +28,13 @@ type InitKind struct {
 // and the mHC logits 0, the mHC biases 0.5.
 func InitOf(name string) InitKind {
 	switch {
-	case name == "tok_embed.weight":
+	case name == ParamTokEmbed:
 		return InitKind{Normal: true, Std: 1}
-	case hasSuffix(name, "alpha_logit", "pre_logits", "post_logits"):
+	case hasSuffix(name, MHCAlphaLogit, MHCPreLogits, MHCPostLogits):
 		return InitKind{Value: 0}
-	case hasSuffix(name, "pre_bias", "post_bias"):
+	case hasSuffix(name, MHCPreBias, MHCPostBias):
 		return InitKind{Value: 0.5}
-	case hasSuffix(name, "norm_attn.weight", "norm_ffn.weight") || name == "norm_final.weight":
+	case hasSuffix(name, "norm_attn.weight", "norm_ffn.weight") || name == ParamNormFinal:
 		return InitKind{Value: 1}
 	}
 	return InitKind{Normal: true, Std: 0.02} // attention, FFN and lm_head weights
