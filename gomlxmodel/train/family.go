@@ -67,9 +67,8 @@ func TrainFamily(f gomlxmodel.Family, p gomlxmodel.Params, tokens []int32, o Fam
 		}
 	}
 	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, ids, targets, lr, stepT *Node) *Node {
-		names, vars, values := gomlxmodel.FamilyParameters(f, ctx, ids.Graph())
-		_, ce := gomlxmodel.Loss(f.Forward(ctx, ids, nil), targets)
-		grads := Gradient(ce, values...)
+		obj := gomlxmodel.Objective{Family: f}.WithGradients(ctx, ids, targets, nil) // plain cross-entropy
+		names, vars, values, ce, grads := obj.Names, obj.Vars, obj.Values, obj.CE, obj.Grads
 		if o.GradClip > 0 {
 			sumSq := ScalarZero(ids.Graph(), ce.DType())
 			for _, gr := range grads {

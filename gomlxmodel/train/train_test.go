@@ -1,13 +1,14 @@
 package train
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel/metrics"
 )
 
 // patterned returns a token stream where each token determines the next (t → 3t+1 mod V) with
@@ -67,27 +69,78 @@ func TestTrainingLearnsNextToken(t *testing.T) {
 	}
 }
 
-// readLosses returns the training losses logged in metrics.jsonl.
+// readLosses returns the training losses and gradient norms logged in metrics.jsonl.
 func readLosses(t *testing.T, dir string) []float64 {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, "metrics.jsonl"))
+	rs, err := metrics.Read(filepath.Join(dir, metrics.File))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
 	var out []float64
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var m StepMetrics
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatal(err)
-		}
-		if m.Kind == "train" {
-			out = append(out, m.Loss, m.GradNorm)
-		}
+	for _, m := range metrics.Split(rs).Train {
+		out = append(out, m.Loss, m.GradNorm)
 	}
 	return out
+}
+
+// OnStep is called once per step, in order, with the record metrics.jsonl holds for that step
+// (with MetricsEvery, for the steps written), and the progress lines are unchanged consumers
+// of the same numbers.
+func TestOnStepOncePerStep(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		steps, every int
+		written      []int
+	}{
+		{"every step", 5, 1, []int{1, 2, 3, 4, 5}},
+		{"every 2nd step", 5, 2, []int{1, 2, 4, 5}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := smallConfig()
+			c.TotalSteps = tc.steps
+			out := filepath.Join(t.TempDir(), "ckpt")
+			var seen []StepInfo
+			var progress strings.Builder
+			res, err := Run(Options{Config: c, Variant: config.DefaultVariant(), Train: patterned(5000, c.VocabSize, 1),
+				Val: patterned(1000, c.VocabSize, 2), Out: out, EvalWindows: 2, MetricsEvery: tc.every,
+				Progress: &progress, LogEvery: 1, OnStep: func(s StepInfo) { seen = append(seen, s) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(seen) != tc.steps {
+				t.Fatalf("OnStep called %d times, want %d", len(seen), tc.steps)
+			}
+			for i, s := range seen {
+				if s.Step != i+1 || s.TotalSteps != tc.steps || s.Kind != metrics.KindTrain || s.First != (i == 0) || s.Duration <= 0 || s.Tokens != c.BatchSize*c.MaxSeqLen {
+					t.Fatalf("call %d: step %d/%d kind %q first %v duration %v tokens %d", i, s.Step, s.TotalSteps, s.Kind, s.First, s.Duration, s.Tokens)
+				}
+				if (i == 0) != (s.AvgTokensPerSec == 0) {
+					t.Errorf("step %d: average tokens/s %g (0 only before a timed step)", s.Step, s.AvgTokensPerSec)
+				}
+			}
+			if res.Loss != seen[tc.steps-1].Loss {
+				t.Errorf("Result.Loss %v, last OnStep loss %v", res.Loss, seen[tc.steps-1].Loss)
+			}
+			rs, err := metrics.Read(filepath.Join(out, metrics.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			train := metrics.Split(rs).Train
+			if len(train) != len(tc.written) {
+				t.Fatalf("%d train records, want %d", len(train), len(tc.written))
+			}
+			for i, m := range train {
+				s := seen[tc.written[i]-1]
+				if m.Step != tc.written[i] || !reflect.DeepEqual(m, s.Record) {
+					t.Fatalf("record of step %d differs from what OnStep got:\n%+v\n%+v", m.Step, m, s.Record)
+				}
+			}
+			lines := strings.Split(strings.TrimSpace(progress.String()), "\n")
+			if n := len(lines); n != tc.steps+1 || !strings.HasPrefix(lines[0], "step     1/") || !strings.Contains(lines[0], fmt.Sprintf("loss %.4f", seen[0].Loss)) {
+				t.Fatalf("progress: %d lines, first %q", n, lines[0])
+			}
+		})
+	}
 }
 
 // Same seed, same run: losses, gradient norms and final weights are bit-identical; a

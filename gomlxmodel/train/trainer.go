@@ -4,7 +4,6 @@
 package train
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel/metrics"
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
@@ -43,6 +43,9 @@ type Options struct {
 	// Progress receives one human-readable line per LogEvery steps (nil: none).
 	Progress io.Writer
 	LogEvery int
+	// OnStep, when set, is called after every training step (after its record is written to
+	// metrics.jsonl, before any evaluation or checkpoint of that step) with the step's metrics.
+	OnStep func(StepInfo)
 	// MetricsEvery writes a training record to metrics.jsonl every that many steps (0 or 1:
 	// every step); long GPU runs use it to keep the file small.
 	MetricsEvery int
@@ -82,24 +85,25 @@ type Result struct {
 	Wall                   time.Duration
 }
 
-// StepMetrics is one line of metrics.jsonl.
-type StepMetrics struct {
-	Kind      string             `json:"kind"` // "train" or "eval"
-	Step      int                `json:"step"`
-	Loss      float64            `json:"loss,omitempty"`
-	CE        float64            `json:"ce,omitempty"`
-	LR        float64            `json:"lr,omitempty"`
-	GradNorm  float64            `json:"grad_norm,omitempty"`
-	GradNorms map[string]float64 `json:"grad_norms,omitempty"`
-	// UpdateRatios is ‖w_new − w‖ / ‖w‖ of this step's optimizer update, per parameter.
-	UpdateRatios map[string]float64 `json:"update_ratios,omitempty"`
-	ActNorms     map[string]float64 `json:"act_norms,omitempty"`
-	Alphas       map[string]float64 `json:"alphas,omitempty"`
-	TokensPerSec float64            `json:"tokens_per_s,omitempty"`
-	ElapsedS     float64            `json:"elapsed_s"`
-	ValCE        *float64           `json:"val_ce,omitempty"`
-	ValAcc       *float64           `json:"val_acc,omitempty"`
-	ValCopy      *float64           `json:"val_copy,omitempty"`
+// StepMetrics is one line of metrics.jsonl; the type lives in package metrics, which readers
+// import without the trainer.
+type StepMetrics = metrics.Record
+
+// StepInfo is one training step as Step returns it and Options.OnStep receives it.
+type StepInfo struct {
+	// Record is the step's metrics.jsonl record (Kind "train", Step 1-based, its LR and
+	// TokensPerSec; ElapsedS since Run started, set by Run), whether or not MetricsEvery
+	// writes it to the file.
+	metrics.Record
+	TotalSteps int
+	Tokens     int // tokens in the batch, BatchSize·MaxSeqLen
+	// Duration is the time of the compiled step's execution; First marks the first step of
+	// the process, whose Duration includes building and compiling the step.
+	Duration time.Duration
+	First    bool
+	// AvgTokensPerSec is the run's throughput over its timed steps so far (first steps of a
+	// process excluded, across resumes); 0 until one exists. Set by Run.
+	AvgTokensPerSec float64
 }
 
 // Trainer holds the model, its optimizer state and the compiled step.
@@ -110,6 +114,7 @@ type Trainer struct {
 	ctx     *context.Context
 	names   []string // parameter names, sorted
 	step    *context.Exec
+	ran     bool // a step has run in this process (the first one compiles)
 	eval    *context.Exec
 	plan    *devicePlan // nil on one device
 	actKeys []string    // activation-norm names, in output order
@@ -206,6 +211,10 @@ func (t *Trainer) initOptState(params gomlxmodel.Params) {
 	}
 }
 
+// Objective is the objective the trainer differentiates: the model's training objective
+// (gomlxmodel.TrainingObjective, label-smoothed), under the run's precision.
+func (t *Trainer) Objective() gomlxmodel.Objective { return gomlxmodel.TrainingObjective(t.model) }
+
 // stepGraph: inputs ids, targets (B, T) int32, lr and lr1d scalars, step t (1-based, f32).
 // Outputs: loss, ce, global grad norm (before clipping), per-parameter grad norms (P),
 // activation RMS norms (A), per-parameter update/weight ratios (P), sigmoid(alpha_logit) (L).
@@ -214,11 +223,8 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 	c, v := t.model.Config, t.model.Variant
 	g := ids.Graph()
 	hooks := gomlxmodel.Hooks{}
-	logits := t.model.Forward(ctx, ids, hooks)
-	loss, ce := gomlxmodel.Loss(logits, targets)
-
-	_, vars, values := t.model.Parameters(ctx, g)
-	grads := Gradient(loss, values...)
+	obj := t.Objective().WithGradients(ctx, ids, targets, hooks)
+	loss, ce, vars, values, grads := obj.Loss, obj.CE, obj.Vars, obj.Values, obj.Grads
 
 	norms := make([]*Node, len(grads))
 	sumSq := ScalarZero(g, loss.DType())
@@ -266,13 +272,37 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 	return outs
 }
 
-// Step runs one training step on ids and targets (B, T) with rates lr, lr1d and the 1-based
+// exec runs the compiled step on ids and targets (B, T) with rates lr, lr1d and the 1-based
 // step number, on one device or data-parallel over the plan's; the outputs are stepGraph's.
-func (t *Trainer) Step(ids, targets *tensors.Tensor, lr, lr1d, stepT float32) ([]*tensors.Tensor, error) {
+func (t *Trainer) exec(ids, targets *tensors.Tensor, lr, lr1d, stepT float32) ([]*tensors.Tensor, error) {
 	if t.plan != nil {
 		return t.plan.exec(t.step, ids, targets, lr, lr1d, stepT)
 	}
 	return t.step.Exec(ids, targets, lr, lr1d, stepT)
+}
+
+// Step runs one optimisation step, step (0-based) of the run, on the batch ids and targets
+// (BatchSize·MaxSeqLen int32 each, row-major (B, T)) at the WSD schedule's rates, and returns
+// its metrics. A non-finite loss or gradient is an error naming the step and the first
+// non-finite activation and gradient; the weights have then already been updated.
+func (t *Trainer) Step(step int, ids, targets []int32) (StepInfo, error) {
+	c := t.model.Config
+	mult := WSD(step, c.WarmupSteps, c.TotalSteps, c.DecayStartFrac)
+	lr, lr1d := c.LR*mult, c.MHCLR*mult
+	t0 := time.Now()
+	outs, err := t.exec(
+		tensors.FromFlatDataAndDimensions(ids, c.BatchSize, c.MaxSeqLen),
+		tensors.FromFlatDataAndDimensions(targets, c.BatchSize, c.MaxSeqLen),
+		float32(lr), float32(lr1d), float32(step+1))
+	if err != nil {
+		return StepInfo{}, fmt.Errorf("step %d: %w", step+1, err)
+	}
+	info := StepInfo{TotalSteps: c.TotalSteps, Tokens: c.BatchSize * c.MaxSeqLen, Duration: time.Since(t0), First: !t.ran}
+	t.ran = true
+	info.Record = t.metrics(step, outs)
+	info.LR = lr
+	info.TokensPerSec = float64(info.Tokens) / info.Duration.Seconds()
+	return info, checkFinite(info.Record, t.actKeys)
 }
 
 // Devices is the number of devices the step runs on.
@@ -366,7 +396,7 @@ func Run(opts Options) (Result, error) {
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return res, err
 	}
-	metricsPath := filepath.Join(opts.Out, "metrics.jsonl")
+	metricsPath := filepath.Join(opts.Out, metrics.File)
 	if opts.Resume {
 		st, err := t.loadState(opts.Out, ck.Meta.Step)
 		if err != nil {
@@ -377,7 +407,7 @@ func Run(opts Options) (Result, error) {
 		}
 		startStep, prevTrain = st.Step, st.TrainTimeS
 		res.Steps, res.Loss = st.Step, ck.Meta.Loss
-		if err := truncateMetrics(metricsPath, st.Step); err != nil {
+		if err := metrics.Truncate(metricsPath, st.Step); err != nil {
 			return res, err
 		}
 	} else {
@@ -395,12 +425,11 @@ func Run(opts Options) (Result, error) {
 			return res, err
 		}
 	}
-	mf, err := os.OpenFile(metricsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	mw, err := metrics.Append(metricsPath)
 	if err != nil {
 		return res, err
 	}
-	defer mf.Close()
-	enc := json.NewEncoder(mf)
+	defer mw.Close()
 	evalWindows := opts.EvalWindows
 	if evalWindows <= 0 {
 		evalWindows = 64
@@ -420,7 +449,7 @@ func Run(opts Options) (Result, error) {
 		if opts.Progress != nil {
 			fmt.Fprintf(opts.Progress, "eval step %d: val CE %.4f  next-token accuracy %.3f  copy rate %.3f\n", step, ce, acc, cp)
 		}
-		return enc.Encode(StepMetrics{Kind: "eval", Step: step, ElapsedS: time.Since(start).Seconds(), ValCE: &ce, ValAcc: &acc, ValCopy: &cp})
+		return mw.Write(metrics.Record{Kind: metrics.KindEval, Step: step, ElapsedS: time.Since(start).Seconds(), ValCE: &ce, ValAcc: &acc, ValCopy: &cp})
 	}
 	save := func(step int, loss float64) error {
 		params, err := t.Params()
@@ -437,34 +466,20 @@ func Run(opts Options) (Result, error) {
 		}
 		return checkpoint.Save(opts.Out, params, meta)
 	}
-	firstInProcess := true
 	for step := startStep; step < c.TotalSteps; step++ {
 		in, tg, _ := batcher.Next()
-		mult := WSD(step, c.WarmupSteps, c.TotalSteps, c.DecayStartFrac)
-		lr, lr1d := c.LR*mult, c.MHCLR*mult
-		t0 := time.Now()
-		outs, err := t.Step(
-			tensors.FromFlatDataAndDimensions(in, c.BatchSize, c.MaxSeqLen),
-			tensors.FromFlatDataAndDimensions(tg, c.BatchSize, c.MaxSeqLen),
-			float32(lr), float32(lr1d), float32(step+1))
+		info, err := t.Step(step, in, tg)
 		if err != nil {
-			return res, fmt.Errorf("step %d: %w", step+1, err)
-		}
-		dt := time.Since(t0)
-		if !firstInProcess {
-			trainTime += dt
-			timedSteps++
-		}
-		firstInProcess = false
-		m := t.metrics(step, outs)
-		m.LR = lr
-		m.TokensPerSec = tokensPerStep / dt.Seconds()
-		m.ElapsedS = time.Since(start).Seconds()
-		if err := checkFinite(m, t.actKeys); err != nil {
 			return res, err
 		}
+		if !info.First {
+			trainTime += info.Duration
+			timedSteps++
+		}
+		m := info.Record
+		m.ElapsedS = time.Since(start).Seconds()
 		if opts.MetricsEvery <= 1 || (step+1)%opts.MetricsEvery == 0 || step == startStep || step+1 == c.TotalSteps {
-			if err := enc.Encode(m); err != nil {
+			if err := mw.Write(m); err != nil {
 				return res, err
 			}
 		}
@@ -472,16 +487,12 @@ func Run(opts Options) (Result, error) {
 		if timedSteps > 0 {
 			res.TokensPerSec = float64(timedSteps) * tokensPerStep / trainTime.Seconds()
 		}
+		info.Record, info.AvgTokensPerSec = m, res.TokensPerSec
 		if opts.Progress != nil && (step%logEvery == 0 || step == c.TotalSteps-1) {
-			// The first step of a process includes compilation: no speed or ETA until a
-			// timed step exists.
-			speed := "  (first step: includes compilation)"
-			if res.TokensPerSec > 0 {
-				eta := time.Duration(float64(c.TotalSteps-step-1) * tokensPerStep / res.TokensPerSec * float64(time.Second))
-				speed = fmt.Sprintf("  %6.0f tok/s  ETA %s", res.TokensPerSec, eta.Round(time.Second))
-			}
-			fmt.Fprintf(opts.Progress, "step %5d/%d  loss %.4f  ce %.4f  lr %.2e  |g| %.3f%s\n",
-				step+1, c.TotalSteps, m.Loss, m.CE, lr, m.GradNorm, speed)
+			printProgress(opts.Progress, info)
+		}
+		if opts.OnStep != nil {
+			opts.OnStep(info)
 		}
 		if opts.EvalEvery > 0 && (step+1)%opts.EvalEvery == 0 && step+1 < c.TotalSteps {
 			if err := evalNow(step + 1); err != nil {
@@ -537,30 +548,21 @@ func (t *Trainer) meta(step int, loss float64, res Result) (checkpoint.Meta, err
 	return checkpoint.Meta{Config: t.model.Config, Step: step, Loss: loss, Variant: t.model.Variant, HasVariant: true, Extra: extra}, nil
 }
 
-// truncateMetrics keeps the records of metrics.jsonl up to step (a resumed run rewrites the
-// steps after its checkpoint).
-func truncateMetrics(path string, step int) error {
-	raw, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return err
+// printProgress writes the progress line of a step.
+func printProgress(w io.Writer, info StepInfo) {
+	// The first step of a process includes compilation: no speed or ETA until a timed step
+	// exists.
+	speed := "  (first step: includes compilation)"
+	if info.AvgTokensPerSec > 0 {
+		eta := time.Duration(float64((info.TotalSteps-info.Step)*info.Tokens) / info.AvgTokensPerSec * float64(time.Second))
+		speed = fmt.Sprintf("  %6.0f tok/s  ETA %s", info.AvgTokensPerSec, eta.Round(time.Second))
 	}
-	var keep []byte
-	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
-		var m struct {
-			Step int `json:"step"`
-		}
-		if json.Unmarshal(line, &m) != nil || m.Step > step {
-			continue // a torn last line from a kill, or a step after the checkpoint
-		}
-		keep = append(keep, line...)
-	}
-	return writeFileAtomic(path, keep)
+	fmt.Fprintf(w, "step %5d/%d  loss %.4f  ce %.4f  lr %.2e  |g| %.3f%s\n",
+		info.Step, info.TotalSteps, info.Loss, info.CE, info.LR, info.GradNorm, speed)
 }
 
 // metrics decodes the step outputs.
-func (t *Trainer) metrics(step int, outs []*tensors.Tensor) StepMetrics {
+func (t *Trainer) metrics(step int, outs []*tensors.Tensor) metrics.Record {
 	f := func(x *tensors.Tensor) float64 { return float64(tensors.ToScalar[float32](x)) }
 	vec := func(x *tensors.Tensor, keys []string) map[string]float64 {
 		data := tensors.MustCopyFlatData[float32](x)
@@ -570,7 +572,7 @@ func (t *Trainer) metrics(step int, outs []*tensors.Tensor) StepMetrics {
 		}
 		return m
 	}
-	m := StepMetrics{Kind: "train", Step: step + 1, Loss: f(outs[0]), CE: f(outs[1]), GradNorm: f(outs[2]),
+	m := metrics.Record{Kind: metrics.KindTrain, Step: step + 1, Loss: f(outs[0]), CE: f(outs[1]), GradNorm: f(outs[2]),
 		GradNorms: vec(outs[3], t.names), ActNorms: vec(outs[4], t.actKeys), UpdateRatios: vec(outs[5], t.names)}
 	if len(outs) > 6 {
 		m.Alphas = vec(outs[6], t.alphaKs)
@@ -581,7 +583,7 @@ func (t *Trainer) metrics(step int, outs []*tensors.Tensor) StepMetrics {
 // checkFinite stops training on a non-finite loss or gradient. The report names the first
 // activation (in forward order) that went non-finite, which locates the fault, and the first
 // parameter gradient (by name) that did.
-func checkFinite(m StepMetrics, actOrder []string) error {
+func checkFinite(m metrics.Record, actOrder []string) error {
 	bad := func(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
 	if !bad(m.Loss) && !bad(m.GradNorm) {
 		return nil
