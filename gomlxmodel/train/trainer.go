@@ -170,11 +170,12 @@ func New(opts Options) (*Trainer, error) {
 		names: config.SortedNames(c.TensorShapes(v))}
 	t.initOptState(params)
 	for i := 0; i < c.NLayers; i++ {
-		p := fmt.Sprintf("blocks.%d.", i)
-		t.actKeys = append(t.actKeys, p+"attn.hook_out", p+"ffn.hook_out", p+"hook_resid_post.s0")
+		t.actKeys = append(t.actKeys, gomlxmodel.SubHook(i, gomlxmodel.SubAttn, gomlxmodel.HookOut),
+			gomlxmodel.SubHook(i, gomlxmodel.SubFFN, gomlxmodel.HookOut), gomlxmodel.StreamHook(i, gomlxmodel.HookResidPost, 0))
 		if v.MHC {
-			t.actKeys = append(t.actKeys, p+"hook_resid_post.s1")
-			t.alphaKs = append(t.alphaKs, p+"mhc_attn.alpha_logit", p+"mhc_ffn.alpha_logit")
+			t.actKeys = append(t.actKeys, gomlxmodel.StreamHook(i, gomlxmodel.HookResidPost, 1))
+			t.alphaKs = append(t.alphaKs, gomlxmodel.MHCParam(i, gomlxmodel.SubAttn, gomlxmodel.MHCAlphaLogit),
+				gomlxmodel.MHCParam(i, gomlxmodel.SubFFN, gomlxmodel.MHCAlphaLogit))
 		}
 	}
 	t.step, err = context.NewExec(b, ctx.Reuse(), t.stepGraph)
