@@ -12,7 +12,7 @@ import (
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/config"
-	"nanoscope/gomlxmodel/train"
+	"nanoscope/gomlxmodel/metrics"
 )
 
 // ParamGrad is the gradient of the label-smoothed training objective with respect to one
@@ -62,11 +62,12 @@ func optimizerOf(v config.Variant, name string) string {
 	return "lion"
 }
 
-// GradientFlow builds the training objective (label-smoothed cross-entropy with the
-// variant's target shift for the ternary model; plain cross-entropy on the next token, with
-// AdamW as the optimizer named, for GPT-2 and Llama) on the windows w as one batch, differentiates it with respect to
-// every parameter (graph.Gradient) and reports per-parameter gradient norms, the parameters
-// whose gradient is exactly zero, and the raw alpha_logit gradients.
+// GradientFlow builds the training objective — gomlxmodel.TrainingObjective, the trainer's
+// own: label-smoothed cross-entropy with the variant's target shift for the ternary model;
+// plain cross-entropy on the next token, with AdamW as the optimizer named, for GPT-2 and
+// Llama — on the windows w as one batch, differentiates it with respect to every parameter
+// and reports per-parameter gradient norms, the parameters whose gradient is exactly zero,
+// and the raw alpha_logit gradients.
 func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 	defer catch(&err)
 	gomlxmodel.InstallDotGeneralGradient()
@@ -81,18 +82,12 @@ func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 	}
 	var names []string
 	targets := w.Targets(s.targetShift())
-	model := r.family
+	objective := gomlxmodel.TrainingObjective(r.family)
 	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
-		logits := model.Forward(ctx, ids, nil)
-		loss, ce := gomlxmodel.Loss(logits, tg)
-		if !nano { // transformers' objective: plain cross-entropy
-			loss = ce
-		}
-		var values []*Node
-		names, values = r.params(ctx, ids.Graph())
-		grads := Gradient(loss, values...)
-		outs := []*Node{ConvertDType(loss, dtypes.Float32)}
-		for _, g := range grads {
+		obj := objective.WithGradients(ctx, ids, tg, nil)
+		names = obj.Names
+		outs := []*Node{ConvertDType(obj.Loss, dtypes.Float32)}
+		for _, g := range obj.Grads {
 			g = ConvertDType(g, dtypes.Float32)
 			nz := ReduceAllSum(ConvertDType(NotEqual(g, ZerosLike(g)), dtypes.Float32))
 			outs = append(outs, ReduceAllSum(Square(g)), ReduceAllMax(Abs(g)), nz, Reshape(ReduceAllSum(g)))
@@ -172,7 +167,7 @@ type GradSeries struct {
 }
 
 // RunGradientFlow extracts per-parameter gradient-norm series from a run's metrics.
-func RunGradientFlow(ms []train.StepMetrics) (RunGradFlow, error) {
+func RunGradientFlow(ms []metrics.Record) (RunGradFlow, error) {
 	steps := trainSteps(ms)
 	if len(steps) == 0 {
 		return RunGradFlow{}, fmt.Errorf("metrics hold no training steps")

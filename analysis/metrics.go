@@ -1,44 +1,15 @@
 package analysis
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"math"
-	"os"
 
-	"nanoscope/gomlxmodel/train"
+	"nanoscope/gomlxmodel/metrics"
 )
 
-// ReadMetrics reads a metrics.jsonl written by train.Run: one train.StepMetrics per line.
-// A malformed line is an error naming its line number.
-func ReadMetrics(path string) ([]train.StepMetrics, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var out []train.StepMetrics
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		var m train.StepMetrics
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		out = append(out, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return out, nil
+// ReadMetrics reads a metrics.jsonl written by train.Run (metrics.Read): one metrics.Record
+// per line. A malformed line is an error naming the file and its line number.
+func ReadMetrics(path string) ([]metrics.Record, error) {
+	return metrics.Read(path)
 }
 
 // Series is one quantity over the logged training steps.
@@ -63,13 +34,5 @@ func newSeries(name string, values []float64) Series {
 	return s
 }
 
-// trainSteps returns the kind=="train" lines.
-func trainSteps(ms []train.StepMetrics) []train.StepMetrics {
-	var out []train.StepMetrics
-	for _, m := range ms {
-		if m.Kind == "train" {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+// trainSteps returns the training records.
+func trainSteps(ms []metrics.Record) []metrics.Record { return metrics.Split(ms).Train }

@@ -11,9 +11,9 @@ import (
 	"nanoscope/gomlxmodel"
 )
 
-// Parity compares the logits of the same input through the training graph (the forward pass
-// inside a graph that also differentiates the label-smoothed loss with respect to every
-// parameter, as a training step does) and through the inference Runner (H2).
+// Parity compares the logits of the same input through the training graph (the trainer's
+// objective, gomlxmodel.TrainingObjective, differentiated with respect to every parameter as a
+// training step does) and through the inference Runner (H2).
 type Parity struct {
 	Windows   int `json:"windows"`
 	Positions int `json:"positions"`
@@ -50,16 +50,14 @@ func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 		return Parity{}, err
 	}
 	targets := w.Targets(s.targetShift())
-	model := r.family
+	objective := gomlxmodel.TrainingObjective(r.family)
 	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
-		logits := model.Forward(ctx, ids, nil)
-		loss, _ := gomlxmodel.Loss(logits, tg)
-		_, values := r.params(ctx, ids.Graph())
-		sumSq := ScalarZero(ids.Graph(), loss.DType())
-		for _, g := range Gradient(loss, values...) {
+		obj := objective.WithGradients(ctx, ids, tg, nil)
+		sumSq := ScalarZero(ids.Graph(), obj.Loss.DType())
+		for _, g := range obj.Grads {
 			sumSq = Add(sumSq, ReduceAllSum(Square(g)))
 		}
-		return []*Node{ConvertDType(logits, dtypes.Float32), ConvertDType(Sqrt(sumSq), dtypes.Float32)}
+		return []*Node{ConvertDType(obj.Logits, dtypes.Float32), ConvertDType(Sqrt(sumSq), dtypes.Float32)}
 	})
 	if err != nil {
 		return Parity{}, err
