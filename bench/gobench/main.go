@@ -8,7 +8,8 @@
 // trains K untimed + N timed steps through train.Run (the real training loop: batcher, compiled
 // step, metrics) on random tokens or on a flat u32 token file, in a temporary directory (or
 // --out DIR, which keeps the final checkpoint). The time of a step is the interval between the
-// progress lines Run prints after each step, so it includes everything a training step costs.
+// train.Options.OnStep calls Run makes after each step, so it includes everything a training
+// step costs.
 // startup_s is process start to the end of the first step (graph building and compilation
 // included); first_step_s is the first step alone. peak_mem_mb is VmHWM (peak RSS).
 //
@@ -28,14 +29,12 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -203,25 +202,17 @@ func benchPart(f flags) error {
 	if err != nil {
 		return err
 	}
-	m := gomlxmodel.Model{Config: c, Variant: v}
-	names := config.SortedNames(c.TensorShapes(v))
+	objective := gomlxmodel.TrainingObjective(gomlxmodel.Model{Config: c, Variant: v})
 	exec, err := context.NewExec(backend, ctx.Reuse(), func(ctx *context.Context, ids, targets *Node) []*Node {
-		loss, _ := gomlxmodel.Loss(m.Forward(ctx, ids, nil), targets)
 		if f.part == "forward" {
-			return []*Node{loss}
+			return []*Node{objective.Build(ctx, ids, targets, nil).Loss}
 		}
-		g := ids.Graph()
-		values := make([]*Node, len(names))
-		for i, name := range names {
-			scope, vn := gomlxmodel.ScopeAndName(name)
-			values[i] = ctx.GetVariableByScopeAndName(scope, vn).ValueGraph(g)
-		}
-		grads := Gradient(loss, values...)
-		sq := make([]*Node, len(grads))
-		for i, gr := range grads {
+		obj := objective.WithGradients(ctx, ids, targets, nil)
+		sq := make([]*Node, len(obj.Grads))
+		for i, gr := range obj.Grads {
 			sq[i] = ReduceAllSum(Square(gr))
 		}
-		return []*Node{loss, Stack(sq, 0)}
+		return []*Node{obj.Loss, Stack(sq, 0)}
 	})
 	if err != nil {
 		return err
@@ -473,31 +464,6 @@ func presetConfig(f flags) (config.Config, error) {
 	return c, nil
 }
 
-// stepClock records when Run reports each finished step (one "step ..." progress line per step).
-type stepClock struct {
-	mu      sync.Mutex
-	times   []time.Time
-	onStep  func(n int)
-	verbose bool
-}
-
-func (s *stepClock) Write(p []byte) (int, error) {
-	now := time.Now()
-	if s.verbose {
-		os.Stderr.Write(p)
-	}
-	if strings.HasPrefix(string(p), "step ") {
-		s.mu.Lock()
-		s.times = append(s.times, now)
-		n := len(s.times)
-		s.mu.Unlock()
-		if s.onStep != nil {
-			s.onStep(n)
-		}
-	}
-	return len(p), nil
-}
-
 func randomTokens(n, vocab int, seed int64) []uint32 {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x6e616e6f))
 	out := make([]uint32, n)
@@ -555,9 +521,11 @@ func bench(f flags) error {
 		})
 	}
 	defer stopProf()
-	clock := &stepClock{verbose: f.verbose}
+	// Run calls onStep after every step (n steps done); the first call is before any step.
+	var ts []time.Time          // when each step was reported
+	var losses, execS []float64 // each step's loss and the execution time of its compiled step
 	var cpu0, cpu1 time.Duration
-	clock.onStep = func(n int) {
+	onStep := func(n int) {
 		if n == f.warmup {
 			cpu0 = cpuTime()
 		}
@@ -582,11 +550,19 @@ func bench(f flags) error {
 		}
 	}
 	if f.cpuProfile != "" && f.warmup == 0 {
-		clock.onStep(0)
+		onStep(0)
+	}
+	opts := train.Options{Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: out, EvalWindows: 1,
+		OnStep: func(s train.StepInfo) {
+			ts = append(ts, time.Now())
+			losses, execS = append(losses, s.Loss), append(execS, s.Duration.Seconds())
+			onStep(len(ts))
+		}}
+	if f.verbose {
+		opts.Progress, opts.LogEvery = os.Stderr, 1
 	}
 	runStart := time.Now()
-	res, err := train.Run(train.Options{Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: out,
-		EvalWindows: 1, Progress: clock, LogEvery: 1})
+	res, err := train.Run(opts)
 	if err != nil {
 		return err
 	}
@@ -594,9 +570,8 @@ func bench(f flags) error {
 	if f.opProfile {
 		writeOpProfile(os.Stderr, f.steps)
 	}
-	ts := clock.times
 	if len(ts) != total {
-		return fmt.Errorf("saw %d step lines from train.Run, want %d", len(ts), total)
+		return fmt.Errorf("train.Run reported %d steps, want %d", len(ts), total)
 	}
 	var timed []float64
 	for i := f.warmup; i < total; i++ {
@@ -605,10 +580,6 @@ func bench(f flags) error {
 			prev = ts[i-1]
 		}
 		timed = append(timed, ts[i].Sub(prev).Seconds())
-	}
-	losses, execS, err := readMetrics(filepath.Join(out, "metrics.jsonl"), tokensPerStep)
-	if err != nil {
-		return err
 	}
 	impl := "gomlx-go"
 	if strings.HasPrefix(gomlxmodel.BackendConfig(), "xla") {
@@ -701,28 +672,6 @@ func rows(flat []int32, t int) [][]int32 {
 	return out
 }
 
-// readMetrics returns the loss and the Exec time (tokens/tokens_per_s) of every train record.
-func readMetrics(path string, tokensPerStep int) (losses, execS []float64, err error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer fh.Close()
-	sc := bufio.NewScanner(fh)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var m train.StepMetrics
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", path, err)
-		}
-		if m.Kind == "train" {
-			losses = append(losses, m.Loss)
-			execS = append(execS, float64(tokensPerStep)/m.TokensPerSec)
-		}
-	}
-	return losses, execS, sc.Err()
-}
-
 type batchFile struct {
 	Source  string    `json:"source,omitempty"`
 	Windows []int     `json:"windows,omitempty"`
@@ -793,9 +742,10 @@ func lossCheck(f flags) error {
 	if err != nil {
 		return err
 	}
+	objective := gomlxmodel.TrainingObjective(r.Model)
 	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids, targets *Node) []*Node {
-		loss, ce := gomlxmodel.Loss(r.Model.Forward(ctx, ids, nil), targets)
-		return []*Node{loss, ce}
+		obj := objective.Build(ctx, ids, targets, nil)
+		return []*Node{obj.Loss, obj.CE}
 	})
 	if err != nil {
 		return err
