@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 
 	"nanoscope/gomlxmodel"
@@ -114,21 +113,16 @@ type ObservationCheck struct {
 // modelIDs translates GPT-2 ids into the subject's ids (through its compact vocabulary when
 // it has one) and checks them against vocab_size.
 func (s *Subject) modelIDs(gpt2 []int) ([]int, error) {
-	out := slices.Clone(gpt2)
-	if s.Variant.VocabMap != "" {
-		if s.Dir == "" {
-			return nil, fmt.Errorf("variant has vocab map %q but the subject has no checkpoint directory", s.Variant.VocabMap)
-		}
-		vocab, err := corpus.LoadVocab(filepath.Join(s.Dir, s.Variant.VocabMap))
-		if err != nil {
-			return nil, err
-		}
-		for i, id := range gpt2 {
-			out[i] = int(vocab.ToCompact(uint32(id)))
-		}
+	mv, err := corpus.LoadModelVocab(s.Dir, s.Variant.VocabMap, s.Config.VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(gpt2))
+	for i, id := range gpt2 {
+		out[i] = mv.ToModel(id)
 	}
 	for i, id := range out {
-		if id >= s.Config.VocabSize {
+		if id < 0 || id >= s.Config.VocabSize {
 			return nil, fmt.Errorf("observed id %d at position %d is outside [0, vocab_size=%d)", id, i, s.Config.VocabSize)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,16 +29,11 @@ type tokenizer struct {
 func loadTokenizer(ck *checkpoint.Checkpoint) (*tokenizer, error) {
 	v, c := ck.Meta.Variant, ck.Meta.Config
 	tk := &tokenizer{}
-	if v.VocabMap != "" {
-		voc, err := corpus.LoadVocab(filepath.Join(ck.Dir, v.VocabMap))
-		if err != nil {
-			return nil, err
-		}
-		if voc.Size() != c.VocabSize {
-			return nil, fmt.Errorf("%s: %d ids, but the checkpoint's vocab_size is %d", filepath.Join(ck.Dir, v.VocabMap), voc.Size(), c.VocabSize)
-		}
-		tk.vocab = voc
+	mv, err := corpus.LoadModelVocab(ck.Dir, v.VocabMap, c.VocabSize)
+	if err != nil {
+		return nil, err
 	}
+	tk.vocab = mv.Compact
 	if v.Tokenizer == corpus.TokenizerName && (tk.vocab != nil || c.VocabSize == corpus.GPT2VocabSize) {
 		enc, err := corpus.NewEncoder()
 		if err != nil {
@@ -50,31 +44,21 @@ func loadTokenizer(ck *checkpoint.Checkpoint) (*tokenizer, error) {
 	return tk, nil
 }
 
+// ids is the GPT-2 ↔ model id mapping (corpus.ModelVocab).
+func (tk *tokenizer) ids() corpus.ModelVocab { return corpus.ModelVocab{Compact: tk.vocab} }
+
 // toModel maps a user id (GPT-2 id when a compact vocabulary is in use) to a model id.
-func (tk *tokenizer) toModel(id int) int {
-	if tk.vocab != nil && id >= 0 && id < corpus.GPT2VocabSize {
-		return int(tk.vocab.ToCompact(uint32(id)))
-	}
-	return id
-}
+func (tk *tokenizer) toModel(id int) int { return tk.ids().ToModel(id) }
 
 // fromModel maps a model id to the id shown to the user (−1 for the compact <unk>).
-func (tk *tokenizer) fromModel(id int) int {
-	if tk.vocab != nil {
-		return tk.vocab.ToGPT2(uint32(id))
-	}
-	return id
-}
+func (tk *tokenizer) fromModel(id int) int { return tk.ids().ToGPT2(id) }
 
 // text decodes a model id, or returns "" when no tokenizer is known.
 func (tk *tokenizer) text(id int) string {
-	switch {
-	case tk.enc == nil:
+	if tk.enc == nil {
 		return ""
-	case tk.vocab != nil:
-		return tk.vocab.Decode(uint32(id))
 	}
-	return tk.enc.DecodeOne(uint32(id))
+	return tk.ids().Text(id)
 }
 
 // Output of --json.

@@ -38,13 +38,8 @@ func GPT2Text(id int) string {
 // TopK runs the GPT-2 ids through s as one sequence (translated to its compact ids when vocab
 // is not nil) and returns the top k predictions at every position, as GPT-2 ids.
 func TopK(s *analysis.Subject, vocab *corpus.Vocab, ids []int, k int) ([][]Prediction, error) {
-	in := make([]int32, len(ids))
-	for i, id := range ids {
-		in[i] = int32(id)
-		if vocab != nil {
-			in[i] = int32(vocab.ToCompact(uint32(id)))
-		}
-	}
+	mv := corpus.ModelVocab{Compact: vocab}
+	in := mv.ToModelIDs(ids)
 	r, err := s.Runner()
 	if err != nil {
 		return nil, err
@@ -58,10 +53,7 @@ func TopK(s *analysis.Subject, vocab *corpus.Vocab, ids []int, k int) ([][]Predi
 	for t := range ids {
 		row := logits[t*V : (t+1)*V]
 		for _, j := range TopIndices(row, k) {
-			g := j
-			if vocab != nil {
-				g = vocab.ToGPT2(uint32(j))
-			}
+			g := mv.ToGPT2(j)
 			out[t] = append(out[t], Prediction{ID: g, Text: GPT2Text(g), Logit: float64(row[j])})
 		}
 	}

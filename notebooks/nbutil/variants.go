@@ -89,44 +89,25 @@ func EnsureFreshClaimsCheckpoint(root string, progress io.Writer) (meta checkpoi
 }
 
 // ModelVocab turns a checkpoint's ids into text and GPT-2 ids into the checkpoint's ids
-// (through its compact vocabulary when it has one).
+// (corpus.ModelVocab: through its compact vocabulary when it has one).
 type ModelVocab struct {
-	compact *corpus.Vocab // nil: the model's ids are GPT-2 ids
-	enc     *corpus.Encoder
+	ids corpus.ModelVocab
 }
 
 // VocabOfCheckpoint returns the vocabulary of checkpoint ck.
 func VocabOfCheckpoint(ck *checkpoint.Checkpoint) (*ModelVocab, error) {
-	enc, err := corpus.NewEncoder()
+	ids, err := corpus.LoadModelVocab(ck.Dir, ck.Meta.Variant.VocabMap, ck.Meta.Config.VocabSize)
 	if err != nil {
 		return nil, err
 	}
-	compact, err := CompactVocab(ck)
-	if err != nil {
-		return nil, err
-	}
-	return &ModelVocab{compact: compact, enc: enc}, nil
+	return &ModelVocab{ids: ids}, nil
 }
 
 // FromGPT2 translates GPT-2 ids into the model's ids.
-func (mv *ModelVocab) FromGPT2(ids []int) []int32 {
-	out := make([]int32, len(ids))
-	for i, id := range ids {
-		if mv.compact != nil {
-			id = int(mv.compact.ToCompact(uint32(id)))
-		}
-		out[i] = int32(id)
-	}
-	return out
-}
+func (mv *ModelVocab) FromGPT2(ids []int) []int32 { return mv.ids.ToModelIDs(ids) }
 
 // Text returns the text of a model id, quoted in Go syntax, e.g. `" main"`.
-func (mv *ModelVocab) Text(id int) string {
-	if mv.compact != nil {
-		return fmt.Sprintf("%q", mv.compact.Decode(uint32(id)))
-	}
-	return fmt.Sprintf("%q", mv.enc.DecodeOne(uint32(id)))
-}
+func (mv *ModelVocab) Text(id int) string { return fmt.Sprintf("%q", mv.ids.Text(id)) }
 
 // WriteJSONFile writes v as indented JSON to path, creating its directory.
 func WriteJSONFile(path string, v any) error {
