@@ -1,10 +1,10 @@
 package analysis
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/train"
 )
 
@@ -50,12 +50,13 @@ func ActivationNorms(s *Subject, w *Windows) (ActNorms, error) {
 		return math.Sqrt(ss / (elems * float64(len(names))))
 	}
 	streams := s.streams
-	out := ActNorms{Positions: w.Positions(), Embed: rms("hook_embed")}
+	out := ActNorms{Positions: w.Positions(), Embed: rms(gomlxmodel.HookEmbed)}
 	for i := 0; i < s.dims().NLayers; i++ {
-		p := fmt.Sprintf("blocks.%d.", i)
-		l := ActLayer{Layer: i, ResidPre: rms(streams(p + "hook_resid_pre")...), AttnOut: rms(p + "attn.hook_out"),
-			ResidMid: rms(streams(p + "hook_resid_mid")...), FFNOut: rms(s.mlpOut(i)),
-			ResidPost: rms(streams(p + "hook_resid_post")...), StreamAsymmetry: -1}
+		resid := func(hook string) []string { return streams(gomlxmodel.BlockHook(i, hook)) }
+		l := ActLayer{Layer: i, ResidPre: rms(resid(gomlxmodel.HookResidPre)...),
+			AttnOut:  rms(gomlxmodel.SubHook(i, gomlxmodel.SubAttn, gomlxmodel.HookOut)),
+			ResidMid: rms(resid(gomlxmodel.HookResidMid)...), FFNOut: rms(s.mlpOut(i)),
+			ResidPost: rms(resid(gomlxmodel.HookResidPost)...), StreamAsymmetry: -1}
 		l.AttnRatio, l.FFNRatio = ratio(l.AttnOut, l.ResidPre), ratio(l.FFNOut, l.ResidMid)
 		if pr.asym != nil {
 			l.StreamAsymmetry = slices.Max(pr.asym[i])
@@ -80,6 +81,13 @@ type RunActNorms struct {
 	Steps  []int    `json:"steps"`
 	Series []Series `json:"series"`
 	Ratios []Series `json:"ratios"`
+}
+
+// RatioName names the series of RunActNorms.Ratios of sub-block sub (gomlxmodel.SubAttn or
+// SubFFN) of block i, its output RMS over that of stream s0 leaving the block:
+// RatioName(1, "ffn") = "blocks.1.ffn.hook_out/hook_resid_post.s0".
+func RatioName(i int, sub string) string {
+	return gomlxmodel.SubHook(i, sub, gomlxmodel.HookOut) + "/" + gomlxmodel.WithStream(gomlxmodel.HookResidPost, 0)
 }
 
 // RunActivationNorms extracts the activation-norm series of a training run.
@@ -109,21 +117,22 @@ func RunActivationNorms(ms []train.StepMetrics) RunActNorms {
 		out.Series = append(out.Series, newSeries(n, get(n)))
 	}
 	for i := 0; ; i++ {
-		p := fmt.Sprintf("blocks.%d.", i)
-		if !keys[p+"hook_resid_post.s0"] {
+		s0 := gomlxmodel.StreamHook(i, gomlxmodel.HookResidPost, 0)
+		if !keys[s0] {
 			break
 		}
-		res := get(p + "hook_resid_post.s0")
-		for _, sub := range []string{"attn", "ffn"} {
-			if !keys[p+sub+".hook_out"] {
+		res := get(s0)
+		for _, sub := range []string{gomlxmodel.SubAttn, gomlxmodel.SubFFN} {
+			name := gomlxmodel.SubHook(i, sub, gomlxmodel.HookOut)
+			if !keys[name] {
 				continue
 			}
-			y := get(p + sub + ".hook_out")
+			y := get(name)
 			r := make([]float64, len(y))
 			for j := range y {
 				r[j] = ratio(y[j], res[j])
 			}
-			out.Ratios = append(out.Ratios, newSeries(p+sub+".hook_out/hook_resid_post.s0", r))
+			out.Ratios = append(out.Ratios, newSeries(RatioName(i, sub), r))
 		}
 	}
 	return out

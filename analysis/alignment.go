@@ -99,13 +99,13 @@ func rankStats(ranks []int) RankStats {
 func (s *Subject) selfNames() (embed, head, normW, normB string) {
 	switch s.Family.Arch() {
 	case "gpt2":
-		embed, normW, normB = "transformer.wte.weight", "transformer.ln_f.weight", "transformer.ln_f.bias"
+		embed, normW, normB = gomlxmodel.GPT2Wte, gomlxmodel.GPT2LnF+".weight", gomlxmodel.GPT2LnF+".bias"
 	case "llama":
-		embed, normW = "model.embed_tokens.weight", "model.norm.weight"
+		embed, normW = gomlxmodel.LlamaEmbed, gomlxmodel.LlamaNorm
 	default:
-		embed, normW = "tok_embed.weight", "norm_final.weight"
+		embed, normW = gomlxmodel.ParamTokEmbed, gomlxmodel.ParamNormFinal
 	}
-	head = "lm_head.weight"
+	head = gomlxmodel.ParamLMHead
 	if s.tied() {
 		head = embed
 	}

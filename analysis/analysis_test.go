@@ -98,13 +98,12 @@ func TestIdentityModelCopiesWithSelfLogits(t *testing.T) {
 			c := tinyConfig()
 			p := gomlxmodel.InitParams(c, tc.v, 1)
 			for i := 0; i < c.NLayers; i++ {
-				pre := "blocks." + string(rune('0'+i)) + "."
-				scale(p, pre+"attn.wo.weight", 0)
+				scale(p, gomlxmodel.AttnWeight(i, "wo"), 0)
 				if tc.zeroFFN {
-					scale(p, pre+"ffn.w_down.weight", 0)
+					scale(p, gomlxmodel.FFNWeight(i, "w_down"), 0)
 				} else {
-					for _, n := range []string{"ffn.w_down.weight", "ffn.w_up.weight", "ffn.w_gate.weight"} {
-						scale(p, pre+n, 40) // std 0.8: the FFN now rewrites the residual
+					for _, w := range []string{"w_down", "w_up", "w_gate"} {
+						scale(p, gomlxmodel.FFNWeight(i, w), 40) // std 0.8: the FFN now rewrites the residual
 					}
 				}
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"nanoscope/gomlxmodel"
 )
 
 // fp16Max is the largest finite float16.
@@ -153,7 +155,7 @@ func onlyKind(fs []Finding, kind string) bool { return len(fs) == 1 && fs[0].Kin
 // reads: the ternary model's, GPT-2's or Llama's) is among names.
 func headIn(names []string) bool {
 	return slices.ContainsFunc(names, func(n string) bool {
-		return n == "lm_head.weight" || n == "tok_embed.weight" || n == "transformer.wte.weight" || n == "model.embed_tokens.weight"
+		return n == gomlxmodel.ParamLMHead || n == gomlxmodel.ParamTokEmbed || n == gomlxmodel.GPT2Wte || n == gomlxmodel.LlamaEmbed
 	})
 }
 

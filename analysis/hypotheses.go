@@ -7,8 +7,8 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"strings"
 
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
 )
@@ -303,7 +303,7 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 func alphaSwap(s *Subject, w *Windows, value float32) (*AlphaSwap, error) {
 	p := make(map[string]checkpoint.Tensor, len(s.Params))
 	for n, t := range s.Params {
-		if strings.HasSuffix(n, ".alpha_logit") {
+		if gomlxmodel.IsAlphaLogit(n) {
 			data := slices.Clone(t.Data)
 			for i := range data {
 				data[i] = value
@@ -344,7 +344,7 @@ func alphaSwap(s *Subject, w *Windows, value float32) (*AlphaSwap, error) {
 // streams: then s0 ≡ s1 throughout, and alpha has no effect and no gradient.
 func mhcSymmetric(s *Subject) bool {
 	for n, t := range s.Params {
-		if strings.Contains(n, ".mhc_") && !strings.HasSuffix(n, ".alpha_logit") && len(t.Data) == 2 && t.Data[0] != t.Data[1] {
+		if pn, err := gomlxmodel.ParseName(n); err == nil && pn.IsMHC() && pn.Leaf != gomlxmodel.MHCAlphaLogit && len(t.Data) == 2 && t.Data[0] != t.Data[1] {
 			return false
 		}
 	}
@@ -379,7 +379,7 @@ func metricsOf(s *Subject, tokens []uint32, d *Details) Metrics {
 	if s.mhc() {
 		m.AlphaLogitsAllZero, m.AlphaGradsAllZero = true, true
 		for n, t := range s.Params {
-			if strings.HasSuffix(n, ".alpha_logit") && slices.ContainsFunc(t.Data, func(x float32) bool { return x != 0 }) {
+			if gomlxmodel.IsAlphaLogit(n) && slices.ContainsFunc(t.Data, func(x float32) bool { return x != 0 }) {
 				m.AlphaLogitsAllZero = false
 			}
 		}

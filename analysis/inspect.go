@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
 )
@@ -129,17 +130,17 @@ func Inspect(ck *checkpoint.Checkpoint) Inspection {
 		t := ck.Tensors[n]
 		in.Params += len(t.Data)
 		in.Tensors = append(in.Tensors, tensorStats(n, t))
-		if len(t.Shape) == 2 && (strings.Contains(n, ".attn.w") || strings.Contains(n, ".ffn.w_")) {
+		if pn, err := gomlxmodel.ParseName(n); err == nil && pn.IsBitLinear() && len(t.Shape) == 2 {
 			in.Ternary = append(in.Ternary, ternaryStats(n, t.Data, m.Config.GroupSize))
 		}
-		if strings.HasSuffix(n, ".alpha_logit") {
+		if gomlxmodel.IsAlphaLogit(n) {
 			for _, x := range t.Data {
 				in.Alphas = append(in.Alphas, AlphaValue{Name: n, Logit: float64(x), Alpha: 1 / (1 + math.Exp(-float64(x)))})
 			}
 		}
 	}
-	emb, okE := ck.Tensors["tok_embed.weight"]
-	head, okH := ck.Tensors["lm_head.weight"]
+	emb, okE := ck.Tensors[gomlxmodel.ParamTokEmbed]
+	head, okH := ck.Tensors[gomlxmodel.ParamLMHead]
 	in.Tie = TieInfo{WeightTied: m.Config.WeightTied, HasLMHead: okH}
 	if okE && okH {
 		eq := slices.Equal(emb.Shape, head.Shape)
@@ -231,7 +232,7 @@ func remarks(ck *checkpoint.Checkpoint, in Inspection) []Remark {
 		add(RemarkDuplicate, dups, "bit-identical tensors: %s", strings.Join(dupGroups, "; "))
 	}
 	if !in.Tie.WeightTied && in.Tie.LMHeadEqualsEmbed != nil && *in.Tie.LMHeadEqualsEmbed {
-		add(RemarkHeadCopiesEmbed, []string{"lm_head.weight", "tok_embed.weight"}, "the checkpoint is untied but lm_head equals tok_embed: tied in effect")
+		add(RemarkHeadCopiesEmbed, []string{gomlxmodel.ParamLMHead, gomlxmodel.ParamTokEmbed}, "the checkpoint is untied but lm_head equals tok_embed: tied in effect")
 	}
 	var degenerate []string
 	for _, t := range in.Ternary {

@@ -34,7 +34,7 @@ func InspectFamily(s *Subject) FamilyInspection {
 		in.Tensors = append(in.Tensors, tensorStats(sp.Name, t))
 	}
 	embed, _, _, _ := s.selfNames()
-	head, ok := s.Params["lm_head.weight"]
+	head, ok := s.Params[gomlxmodel.ParamLMHead]
 	in.Tie = TieInfo{WeightTied: s.tied(), HasLMHead: ok}
 	if ok {
 		e := s.Params[embed]
@@ -97,7 +97,7 @@ func InspectFamily(s *Subject) FamilyInspection {
 		add(RemarkDuplicate, dups, "bit-identical tensors: %s", strings.Join(groups, "; "))
 	}
 	if !in.Tie.WeightTied && in.Tie.LMHeadEqualsEmbed != nil && *in.Tie.LMHeadEqualsEmbed {
-		add(RemarkHeadCopiesEmbed, []string{"lm_head.weight", embed}, "config.json unties the head but lm_head equals %s: tied in effect", embed)
+		add(RemarkHeadCopiesEmbed, []string{gomlxmodel.ParamLMHead, embed}, "config.json unties the head but lm_head equals %s: tied in effect", embed)
 	}
 	return in
 }

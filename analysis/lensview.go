@@ -3,6 +3,8 @@ package analysis
 import (
 	"fmt"
 	"math"
+
+	"nanoscope/gomlxmodel"
 )
 
 // TokenLens is the logit lens on one short sequence, position by position: the residual
@@ -28,9 +30,9 @@ type TokenLens struct {
 func LogitLensTokens(s *Subject, ids []int32) (TokenLens, error) {
 	c := s.Config
 	D, V := c.Dim, c.VocabSize
-	hooks := []string{"hook_embed"}
+	hooks := []string{gomlxmodel.HookEmbed}
 	for i := 0; i < c.NLayers; i++ {
-		hooks = append(hooks, fmt.Sprintf("blocks.%d.hook_resid_post.s0", i), fmt.Sprintf("blocks.%d.hook_resid_post.s1", i))
+		hooks = append(hooks, gomlxmodel.StreamHook(i, gomlxmodel.HookResidPost, 0), gomlxmodel.StreamHook(i, gomlxmodel.HookResidPost, 1))
 	}
 	r, err := s.Runner()
 	if err != nil {
@@ -40,16 +42,16 @@ func LogitLensTokens(s *Subject, ids []int32) (TokenLens, error) {
 	if err != nil {
 		return TokenLens{}, err
 	}
-	head := s.Params["tok_embed.weight"].Data
-	if h, ok := s.Params["lm_head.weight"]; ok && !c.WeightTied {
+	head := s.Params[gomlxmodel.ParamTokEmbed].Data
+	if h, ok := s.Params[gomlxmodel.ParamLMHead]; ok && !c.WeightTied {
 		head = h.Data
 	}
-	normW := s.Params["norm_final.weight"].Data
+	normW := s.Params[gomlxmodel.ParamNormFinal].Data
 	out := TokenLens{MinMargin: math.Inf(1)}
 	for i := 0; i < c.NLayers; i++ {
-		p := fmt.Sprintf("blocks.%d.hook_resid_post.", i)
-		for j, a := range act[p+"s0"] {
-			out.StreamAsymmetry = max(out.StreamAsymmetry, math.Abs(float64(a-act[p+"s1"][j])))
+		s1 := act[gomlxmodel.StreamHook(i, gomlxmodel.HookResidPost, 1)]
+		for j, a := range act[gomlxmodel.StreamHook(i, gomlxmodel.HookResidPost, 0)] {
+			out.StreamAsymmetry = max(out.StreamAsymmetry, math.Abs(float64(a-s1[j])))
 		}
 	}
 	for k, hook := range hooks {

@@ -30,7 +30,7 @@ type lensSpec struct {
 func (s *Subject) lensSpecs() []lensSpec {
 	out := []lensSpec{{"embed", -1, "embed"}}
 	for i := 0; i < s.dims().NLayers; i++ {
-		p := fmt.Sprintf("blocks.%d", i)
+		p := gomlxmodel.Block(i)
 		switch {
 		case s.mhc():
 			out = append(out, lensSpec{p, i, "s0"}, lensSpec{p, i, "s1"}, lensSpec{p, i, "mean"})
@@ -48,9 +48,9 @@ func (s *Subject) lensSpecs() []lensSpec {
 func (s *Subject) streams(base string) []string {
 	switch {
 	case s.mhc():
-		return []string{base + ".s0", base + ".s1"}
+		return []string{gomlxmodel.WithStream(base, 0), gomlxmodel.WithStream(base, 1)}
 	case s.IsNanoscope():
-		return []string{base + ".s0"}
+		return []string{gomlxmodel.WithStream(base, 0)}
 	}
 	return []string{base}
 }
@@ -59,21 +59,20 @@ func (s *Subject) streams(base string) []string {
 // "mlp.hook_out" (TransformerLens) for the others.
 func (s *Subject) mlpOut(i int) string {
 	if s.IsNanoscope() {
-		return fmt.Sprintf("blocks.%d.ffn.hook_out", i)
+		return gomlxmodel.SubHook(i, gomlxmodel.SubFFN, gomlxmodel.HookOut)
 	}
-	return fmt.Sprintf("blocks.%d.mlp.hook_out", i)
+	return gomlxmodel.SubHook(i, gomlxmodel.SubMLP, gomlxmodel.HookOut)
 }
 
 // actHooks lists the activations whose RMS the probe measures.
 func (s *Subject) actHooks() []string {
-	out := []string{"hook_embed"}
+	out := []string{gomlxmodel.HookEmbed}
 	for i := 0; i < s.dims().NLayers; i++ {
-		p := fmt.Sprintf("blocks.%d.", i)
-		out = append(out, s.streams(p+"hook_resid_pre")...)
-		out = append(out, p+"attn.hook_out")
-		out = append(out, s.streams(p+"hook_resid_mid")...)
+		out = append(out, s.streams(gomlxmodel.BlockHook(i, gomlxmodel.HookResidPre))...)
+		out = append(out, gomlxmodel.SubHook(i, gomlxmodel.SubAttn, gomlxmodel.HookOut))
+		out = append(out, s.streams(gomlxmodel.BlockHook(i, gomlxmodel.HookResidMid))...)
 		out = append(out, s.mlpOut(i))
-		out = append(out, s.streams(p+"hook_resid_post")...)
+		out = append(out, s.streams(gomlxmodel.BlockHook(i, gomlxmodel.HookResidPost))...)
 	}
 	return out
 }
@@ -127,15 +126,18 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 			outs := []*Node{ConvertDType(logits, dtypes.Float32)}
 			for _, sp := range lens {
 				var h *Node
+				post := gomlxmodel.BlockHook(sp.Layer, gomlxmodel.HookResidPost)
 				switch sp.Stream {
 				case "embed":
-					h = hk["hook_embed"]
+					h = hk[gomlxmodel.HookEmbed]
 				case "mean":
-					h = DivScalar(Add(hk[sp.Point+".hook_resid_post.s0"], hk[sp.Point+".hook_resid_post.s1"]), 2)
+					h = DivScalar(Add(hk[gomlxmodel.WithStream(post, 0)], hk[gomlxmodel.WithStream(post, 1)]), 2)
 				case "resid":
-					h = hk[sp.Point+".hook_resid_post"]
-				default:
-					h = hk[sp.Point+".hook_resid_post."+sp.Stream]
+					h = hk[post]
+				case "s0":
+					h = hk[gomlxmodel.WithStream(post, 0)]
+				case "s1":
+					h = hk[gomlxmodel.WithStream(post, 1)]
 				}
 				outs = append(outs, ArgMax(model.Unembed(ctx, h), -1, dtypes.Int32)) // (B, T)
 			}
@@ -145,8 +147,8 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 			}
 			if mhc {
 				for i := 0; i < nLayers; i++ {
-					p := fmt.Sprintf("blocks.%d.hook_resid_post.", i)
-					d := ConvertDType(Abs(Sub(hk[p+"s0"], hk[p+"s1"])), dtypes.Float32)
+					post := gomlxmodel.BlockHook(i, gomlxmodel.HookResidPost)
+					d := ConvertDType(Abs(Sub(hk[gomlxmodel.WithStream(post, 0)], hk[gomlxmodel.WithStream(post, 1)])), dtypes.Float32)
 					outs = append(outs, ReduceMax(d, 1, 2)) // (B)
 				}
 			}

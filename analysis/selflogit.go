@@ -20,7 +20,7 @@ type SelfLogits struct {
 
 // EmbeddingSelfLogits measures the rows of tok_embed.weight of p (D columns).
 func EmbeddingSelfLogits(p gomlxmodel.Params, D int) SelfLogits {
-	e := p["tok_embed.weight"].Data
+	e := p[gomlxmodel.ParamTokEmbed].Data
 	s := SelfLogits{D: D, Norms: make([]float64, len(e)/D), Self: make([]float64, len(e)/D)}
 	sq := math.Sqrt(float64(D))
 	for v := range s.Norms {

@@ -13,7 +13,7 @@
 // (finding_*.go) from those measurements; the H1–H7 verdicts (verdicts.go) are a thin mapping
 // over the findings. Nothing here prints; errors are returned.
 //
-// Parameter and activation names are those of the checkpoint and of gomlxmodel.Hooks
+// Parameter and activation names are those of the checkpoint and of gomlxmodel's names.go
 // ("blocks.1.attn.wq.weight", "blocks.1.hook_resid_post.s0"), so results line up with
 // metrics.jsonl, plots and notebooks.
 package analysis

@@ -63,19 +63,23 @@ const (
 // inputHook names the activation a weight matrix of the ternary model reads, or "" when it
 // reads none we test (the embedding).
 func inputHook(name string, tied bool) string {
-	i := strings.Index(name, ".attn.")
-	j := strings.Index(name, ".ffn.")
+	if name == gomlxmodel.ParamLMHead {
+		return gomlxmodel.HookNormFinal
+	}
+	n, err := gomlxmodel.ParseName(name)
+	if err != nil || n.Root != gomlxmodel.RootBlocks {
+		return ""
+	}
+	sub, _, _ := strings.Cut(n.Sub, ".")
 	switch {
-	case name == "lm_head.weight":
-		return "norm_final.hook_out"
-	case i > 0 && strings.HasSuffix(name, ".wo.weight"):
-		return name[:i] + ".attn.hook_z"
-	case i > 0:
-		return name[:i] + ".attn.hook_in"
-	case j > 0 && strings.HasSuffix(name, ".w_down.weight"):
-		return name[:j] + ".ffn.hook_post"
-	case j > 0:
-		return name[:j] + ".ffn.hook_in"
+	case n.Sub == "attn.wo":
+		return gomlxmodel.SubHook(n.Block, gomlxmodel.SubAttn, gomlxmodel.HookZ)
+	case sub == gomlxmodel.SubAttn && n.Sub != sub:
+		return gomlxmodel.SubHook(n.Block, gomlxmodel.SubAttn, gomlxmodel.HookIn)
+	case n.Sub == "ffn.w_down":
+		return gomlxmodel.SubHook(n.Block, gomlxmodel.SubFFN, gomlxmodel.HookPost)
+	case sub == gomlxmodel.SubFFN && n.Sub != sub:
+		return gomlxmodel.SubHook(n.Block, gomlxmodel.SubFFN, gomlxmodel.HookIn)
 	}
 	return ""
 }
@@ -83,42 +87,38 @@ func inputHook(name string, tied bool) string {
 // familyInputHook names the hook (TransformerLens names) a GPT-2 or Llama weight matrix reads,
 // or "" for the embeddings (token and GPT-2's positions), whose input is one-hot.
 func familyInputHook(name string) string {
-	block := func(prefix string) (string, string, bool) { // "blocks.{i}", the rest
-		if !strings.HasPrefix(name, prefix) {
-			return "", "", false
-		}
-		rest := name[len(prefix):]
-		k := strings.IndexByte(rest, '.')
-		if k < 0 {
-			return "", "", false
-		}
-		return "blocks." + rest[:k], rest[k+1:], true
+	if name == gomlxmodel.ParamLMHead {
+		return gomlxmodel.HookLnFinal
 	}
-	if name == "lm_head.weight" {
-		return "ln_final.hook_out"
+	n, err := gomlxmodel.ParseName(name)
+	if err != nil {
+		return ""
 	}
-	if b, rest, ok := block("transformer.h."); ok { // GPT-2
-		switch rest {
+	i, path := n.Block, n.Sub+"."+n.Leaf
+	attn := func(hook string) string { return gomlxmodel.SubHook(i, gomlxmodel.SubAttn, hook) }
+	mlp := func(hook string) string { return gomlxmodel.SubHook(i, gomlxmodel.SubMLP, hook) }
+	switch n.Root {
+	case gomlxmodel.RootGPT2:
+		switch path {
 		case "attn.c_attn.weight":
-			return b + ".attn.hook_in"
+			return attn(gomlxmodel.HookIn)
 		case "attn.c_proj.weight":
-			return b + ".attn.hook_z"
+			return attn(gomlxmodel.HookZ)
 		case "mlp.c_fc.weight":
-			return b + ".mlp.hook_in"
+			return mlp(gomlxmodel.HookIn)
 		case "mlp.c_proj.weight":
-			return b + ".mlp.hook_post"
+			return mlp(gomlxmodel.HookPost)
 		}
-	}
-	if b, rest, ok := block("model.layers."); ok { // Llama
+	case gomlxmodel.RootLlama:
 		switch {
-		case rest == "self_attn.o_proj.weight":
-			return b + ".attn.hook_z"
-		case strings.HasPrefix(rest, "self_attn."):
-			return b + ".attn.hook_in"
-		case rest == "mlp.down_proj.weight":
-			return b + ".mlp.hook_post"
-		case strings.HasPrefix(rest, "mlp."):
-			return b + ".mlp.hook_in"
+		case path == "self_attn.o_proj.weight":
+			return attn(gomlxmodel.HookZ)
+		case strings.HasPrefix(path, "self_attn."):
+			return attn(gomlxmodel.HookIn)
+		case path == "mlp.down_proj.weight":
+			return mlp(gomlxmodel.HookPost)
+		case strings.HasPrefix(path, "mlp."):
+			return mlp(gomlxmodel.HookIn)
 		}
 	}
 	return ""
@@ -137,7 +137,7 @@ func (s *Subject) readHook(name string) string {
 func (s *Subject) outIn(name string) (data []float32, m, n int) {
 	t := s.Params[name]
 	g, ok := s.Family.(gomlxmodel.GPT2)
-	if !ok || g.Config.WeightLayout != gomlxmodel.GPT2Conv1D || !strings.HasPrefix(name, "transformer.h.") {
+	if !ok || g.Config.WeightLayout != gomlxmodel.GPT2Conv1D || !strings.HasPrefix(name, gomlxmodel.RootGPT2+".") {
 		return t.Data, t.Shape[0], t.Shape[1]
 	}
 	rows, cols := t.Shape[0], t.Shape[1]

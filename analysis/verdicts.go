@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"nanoscope/gomlxmodel"
 )
 
 // The verdicts on H1–H7 (REFERENCE.md §3) are a thin mapping over the findings and the
@@ -166,7 +168,7 @@ func (v *verdictInput) h5() Verdict {
 	d, fs := v.d, v.fs
 	deadWeights := 0
 	for _, n := range d.GradFlow.Dead {
-		if !strings.HasSuffix(n, ".alpha_logit") {
+		if !gomlxmodel.IsAlphaLogit(n) {
 			deadWeights++
 		}
 	}
@@ -240,7 +242,7 @@ func (v *verdictInput) h7() Verdict {
 		if d.Run != nil {
 			zero, total := 0, 0
 			for _, g := range d.Run.GradFlow.Params {
-				if strings.HasSuffix(g.Name, ".alpha_logit") {
+				if gomlxmodel.IsAlphaLogit(g.Name) {
 					total++
 					if g.ZeroSteps == d.Run.Steps {
 						zero++

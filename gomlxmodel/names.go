@@ -151,6 +151,25 @@ type Name struct {
 // IsHook reports whether n names an activation.
 func (n Name) IsHook() bool { return strings.HasPrefix(n.Leaf, "hook_") }
 
+// IsMHC reports whether n is a parameter of the ternary model's mHC mixing:
+// "blocks.{i}.mhc_{attn,ffn}.{leaf}".
+func (n Name) IsMHC() bool {
+	return n.Root == RootBlocks && strings.HasPrefix(n.Sub, "mhc_") && !strings.Contains(n.Sub, ".")
+}
+
+// IsBitLinear reports whether n is a BitLinear (ternary) weight of the ternary model:
+// "blocks.{i}.attn.{wq,wk,wv,wo}.weight" or "blocks.{i}.ffn.{w_gate,w_up,w_down}.weight".
+func (n Name) IsBitLinear() bool {
+	sub, w, ok := strings.Cut(n.Sub, ".")
+	return n.Root == RootBlocks && ok && (sub == SubAttn || sub == SubFFN) && n.Leaf == "weight" && !strings.Contains(w, ".")
+}
+
+// IsAlphaLogit reports whether name is an mHC alpha_logit ("blocks.{i}.mhc_ffn.alpha_logit").
+func IsAlphaLogit(name string) bool {
+	n, err := ParseName(name)
+	return err == nil && n.IsMHC() && n.Leaf == MHCAlphaLogit
+}
+
 // String is the name n was parsed from.
 func (n Name) String() string {
 	var parts []string

@@ -51,6 +51,24 @@ func TestNamesRoundTrip(t *testing.T) {
 			}
 		}
 	}
+	for name, want := range map[string][3]bool{ // IsMHC, IsBitLinear, IsAlphaLogit
+		MHCParam(10, SubFFN, MHCAlphaLogit): {true, false, true},
+		MHCParam(0, SubAttn, MHCPreBias):    {true, false, false},
+		AttnWeight(11, "wo"):                {false, true, false},
+		FFNWeight(9, "w_gate"):              {false, true, false},
+		NormWeight(1, SubAttn):              {false, false, false},
+		GPT2Param(1, "attn.c_attn.weight"):  {false, false, false},
+		ParamTokEmbed:                       {false, false, false},
+		StreamHook(2, HookResidPost, 0):     {false, false, false},
+	} {
+		n, err := ParseName(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [3]bool{n.IsMHC(), n.IsBitLinear(), IsAlphaLogit(name)}; got != want {
+			t.Errorf("%s: IsMHC, IsBitLinear, IsAlphaLogit = %v, want %v", name, got, want)
+		}
+	}
 	// The exact strings, which checkpoints, metrics.jsonl and plots carry.
 	for got, want := range map[string]string{
 		StreamHook(10, HookResidPost, 1):    "blocks.10.hook_resid_post.s1",

@@ -234,7 +234,9 @@ func (c Config) Validate() error {
 }
 
 // TensorShapes lists every tensor a checkpoint of this configuration holds, with its shape
-// ([out, in] for linear weights), under the candle VarBuilder names of REFERENCE.md §2.
+// ([out, in] for linear weights), under the candle VarBuilder names of REFERENCE.md §2. The
+// names are those gomlxmodel's names.go builds (this package cannot import it; its
+// TestFamilyNamesParse checks that the two agree).
 func (c Config) TensorShapes(v Variant) map[string][]int {
 	d, hd, f := c.Dim, c.HeadDim(), c.FFNDim()
 	m := map[string][]int{
