@@ -4,12 +4,12 @@ package nbutil
 // checkpoint and over a run's metrics.
 
 import (
-	"fmt"
 	"math"
 	"strconv"
 	"strings"
 
 	"nanoscope/analysis"
+	"nanoscope/gomlxmodel"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
 )
@@ -30,11 +30,27 @@ func SeriesValues(ss []analysis.Series, name string) []float64 {
 	panic("no series " + name)
 }
 
-// ActLabel turns a hook name into a plot label: "blocks.1.ffn.hook_out" → "block 1 FFN out".
+// ActLabel turns a hook name of a block, or a ratio name of analysis.RatioName, into a plot
+// label: "blocks.1.ffn.hook_out" → "block 1 FFN out", "blocks.1.hook_resid_post.s0" →
+// "block 1 residual s0", "blocks.1.attn.hook_out/hook_resid_post.s0" → "block 1 attn / resid".
+// Other names are returned as they are.
 func ActLabel(name string) string {
-	return strings.NewReplacer("blocks.", "block ", ".attn.hook_out/hook_resid_post.s0", " attn / resid",
-		".ffn.hook_out/hook_resid_post.s0", " FFN / resid", ".attn.hook_out", " attention out", ".ffn.hook_out", " FFN out",
-		".hook_resid_post.s0", " residual s0").Replace(name)
+	hook, _, ratio := strings.Cut(name, "/")
+	n, err := gomlxmodel.ParseName(hook)
+	if err != nil || n.Root != gomlxmodel.RootBlocks {
+		return name
+	}
+	block := "block " + strconv.Itoa(n.Block)
+	out := map[string]string{gomlxmodel.SubAttn: " attention out", gomlxmodel.SubFFN: " FFN out"}[n.Sub]
+	switch {
+	case ratio && out != "" && name == analysis.RatioName(n.Block, n.Sub):
+		return block + map[string]string{gomlxmodel.SubAttn: " attn / resid", gomlxmodel.SubFFN: " FFN / resid"}[n.Sub]
+	case !ratio && out != "" && n.Leaf == gomlxmodel.HookOut:
+		return block + out
+	case !ratio && n.Sub == "" && n.Leaf == gomlxmodel.HookResidPost && n.Stream >= 0:
+		return block + " residual s" + strconv.Itoa(n.Stream)
+	}
+	return name
 }
 
 // RatioRange is the range over blocks of the attention and FFN output RMS relative to the
@@ -75,15 +91,14 @@ func RunChangeOf(an analysis.RunActNorms) RunChange {
 	n := len(an.Steps)
 	rc := RunChange{Steps: n, FirstStep: an.Steps[0], LastStep: an.Steps[n-1], From: -1, LateFrom: an.Steps[n/10], MinLate: math.Inf(1)}
 	for _, s := range an.Series {
-		if strings.HasSuffix(s.Name, ".hook_resid_post.s0") {
+		if n, err := gomlxmodel.ParseName(s.Name); err == nil && n.Sub == "" && n.Leaf == gomlxmodel.HookResidPost && n.Stream == 0 {
 			rc.Layers++
 		}
 	}
 	change := func(i int) (lo, hi float64) {
 		lo, hi = math.Inf(1), math.Inf(-1)
 		for l := 0; l < rc.Layers; l++ {
-			p := fmt.Sprintf("blocks.%d.", l)
-			r := max(SeriesValues(an.Ratios, p+"attn.hook_out/hook_resid_post.s0")[i], SeriesValues(an.Ratios, p+"ffn.hook_out/hook_resid_post.s0")[i])
+			r := max(SeriesValues(an.Ratios, analysis.RatioName(l, gomlxmodel.SubAttn))[i], SeriesValues(an.Ratios, analysis.RatioName(l, gomlxmodel.SubFFN))[i])
 			lo, hi = min(lo, r), max(hi, r)
 		}
 		return lo, hi
@@ -102,8 +117,8 @@ func RunChangeOf(an analysis.RunActNorms) RunChange {
 	}
 	for i := range an.Steps {
 		for l := 0; l < rc.Layers; l++ {
-			p := fmt.Sprintf("blocks.%d.hook_resid_post.", l)
-			if SeriesValues(an.Series, p+"s0")[i] != SeriesValues(an.Series, p+"s1")[i] {
+			s0, s1 := gomlxmodel.StreamHook(l, gomlxmodel.HookResidPost, 0), gomlxmodel.StreamHook(l, gomlxmodel.HookResidPost, 1)
+			if SeriesValues(an.Series, s0)[i] != SeriesValues(an.Series, s1)[i] {
 				rc.StreamsDiffer++
 				break
 			}
@@ -118,7 +133,7 @@ func PlotRunActs(an analysis.RunActNorms, normsName, normsTitle, ratiosName, rat
 	var norms, ratios []plots.Series
 	for l := 0; l < RunChangeOf(an).Layers; l++ {
 		for _, h := range hooks {
-			n := fmt.Sprintf("blocks.%d.%s", l, h)
+			n := gomlxmodel.BlockHook(l, h)
 			norms = append(norms, StepSeries(ActLabel(n), an.Steps, SeriesValues(an.Series, n)))
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"nanoscope/analysis"
 	"nanoscope/faults"
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
@@ -484,6 +485,29 @@ func ShowConventions(g Gallery, names ...string) {
 	nbdisplay.ShowTable(head, rows)
 }
 
+// shortName is a parameter name without "blocks." and ".weight", a figure's row or group
+// label: "blocks.0.attn.wq.weight" → "0.attn.wq", "tok_embed.weight" → "tok_embed".
+func shortName(name string) string {
+	n, err := gomlxmodel.ParseName(name)
+	if err != nil {
+		return name
+	}
+	var parts []string
+	if n.Root != gomlxmodel.RootBlocks && n.Root != "" {
+		parts = append(parts, n.Root)
+	}
+	if n.Block >= 0 {
+		parts = append(parts, strconv.Itoa(n.Block))
+	}
+	if n.Sub != "" {
+		parts = append(parts, n.Sub)
+	}
+	if n.Leaf != "weight" || len(parts) == 0 {
+		parts = append(parts, n.Leaf)
+	}
+	return strings.Join(parts, ".")
+}
+
 // AlignZFigure draws the input-alignment z of every weight matrix of the blocks (the untrained
 // test of analysis.TensorTraces; |z| below threshold is what a draw independent of the data
 // gives) for the named builds.
@@ -491,9 +515,9 @@ func AlignZFigure(name string, g Gallery, threshold float64, names ...string) (p
 	es := g.Entries(names...)
 	var tensors, rows []string
 	for _, t := range es[0].Catalog().Traces {
-		if t.Test == "input alignment" && strings.HasPrefix(t.Name, "blocks.") {
+		if n, err := gomlxmodel.ParseName(t.Name); err == nil && t.Test == "input alignment" && n.Root == gomlxmodel.RootBlocks {
 			tensors = append(tensors, t.Name)
-			rows = append(rows, strings.TrimSuffix(strings.TrimPrefix(t.Name, "blocks."), ".weight"))
+			rows = append(rows, shortName(t.Name))
 		}
 	}
 	vals := make([][]float64, len(tensors))
@@ -543,7 +567,7 @@ func SwapFigure(name string, g Gallery, build string) (plots.Figure, error) {
 	yes := plots.BarSeries{Label: "costs loss: carries training"}
 	no := plots.BarSeries{Label: "within the margin: no trace"}
 	for _, sw := range sws {
-		groups = append(groups, strings.TrimSuffix(strings.TrimPrefix(sw.Tensor, "blocks."), ".weight"))
+		groups = append(groups, shortName(sw.Tensor))
 		a, b := sw.DeltaCE, 0.0
 		if !sw.Informative {
 			a, b = 0, sw.DeltaCE

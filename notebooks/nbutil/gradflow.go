@@ -4,7 +4,6 @@ package nbutil
 // edited mHC parameters.
 
 import (
-	"fmt"
 	"math"
 	"path/filepath"
 	"slices"
@@ -137,10 +136,18 @@ func PlotAlphas(name, title string, ms []train.StepMetrics) {
 				steps, v = append(steps, m.Step), append(v, m.Alphas[n])
 			}
 		}
-		lbl := strings.NewReplacer("blocks.", "block ", ".mhc_attn.alpha_logit", " attention", ".mhc_ffn.alpha_logit", " FFN").Replace(n)
-		ss = append(ss, StepSeries(lbl, steps, v))
+		ss = append(ss, StepSeries(alphaLabel(n), steps, v))
 	}
 	Save(plots.LinesOverSteps(name, title, "alpha = sigmoid(alpha_logit)", ss, false))
+}
+
+// alphaLabel is the plot label of an alpha_logit: "blocks.1.mhc_ffn.alpha_logit" → "block 1 FFN".
+func alphaLabel(name string) string {
+	n, err := gomlxmodel.ParseName(name)
+	if err != nil || !gomlxmodel.IsAlphaLogit(name) {
+		return name
+	}
+	return "block " + strconv.Itoa(n.Block) + map[string]string{"mhc_attn": " attention", "mhc_ffn": " FFN"}[n.Sub]
 }
 
 // ShiftMHC returns a copy of p with every mHC sub-block's pre_logits and post_logits shifted by
@@ -149,12 +156,14 @@ func ShiftMHC(p gomlxmodel.Params, preDelta, postDelta [2]float32, alpha float32
 	out := make(gomlxmodel.Params, len(p))
 	for n, t := range p {
 		d := slices.Clone(t.Data)
+		pn, err := gomlxmodel.ParseName(n)
 		switch {
-		case strings.HasSuffix(n, ".pre_logits"):
+		case err != nil || !pn.IsMHC():
+		case pn.Leaf == gomlxmodel.MHCPreLogits:
 			d[0], d[1] = d[0]+preDelta[0], d[1]+preDelta[1]
-		case strings.HasSuffix(n, ".post_logits"):
+		case pn.Leaf == gomlxmodel.MHCPostLogits:
 			d[0], d[1] = d[0]+postDelta[0], d[1]+postDelta[1]
-		case strings.HasSuffix(n, ".alpha_logit"):
+		case pn.Leaf == gomlxmodel.MHCAlphaLogit:
 			d[0] = alpha
 		}
 		out[n] = checkpoint.Tensor{Shape: t.Shape, Data: d}
@@ -176,7 +185,7 @@ type SymmetryBreak struct {
 // and 5, and tabulates them.
 func ShowSymmetryBreak(ck *checkpoint.Checkpoint, w *analysis.Windows) (SymmetryBreak, error) {
 	c, v := ck.Meta.Config, ck.Meta.Variant
-	sb := SymmetryBreak{LastName: fmt.Sprintf("blocks.%d.mhc_ffn.alpha_logit", c.NLayers-1)}
+	sb := SymmetryBreak{LastName: gomlxmodel.MHCParam(c.NLayers-1, gomlxmodel.SubFFN, gomlxmodel.MHCAlphaLogit)}
 	cases := []struct {
 		name      string
 		pre, post [2]float32
@@ -189,11 +198,13 @@ func ShowSymmetryBreak(ck *checkpoint.Checkpoint, w *analysis.Windows) (Symmetry
 	}
 	var alphaNames []string
 	for i := 0; i < c.NLayers; i++ {
-		alphaNames = append(alphaNames, fmt.Sprintf("blocks.%d.mhc_attn.alpha_logit", i), fmt.Sprintf("blocks.%d.mhc_ffn.alpha_logit", i))
+		alphaNames = append(alphaNames, gomlxmodel.MHCParam(i, gomlxmodel.SubAttn, gomlxmodel.MHCAlphaLogit),
+			gomlxmodel.MHCParam(i, gomlxmodel.SubFFN, gomlxmodel.MHCAlphaLogit))
 	}
 	head := []string{"case", "max|s0 − s1|"}
 	for _, n := range alphaNames {
-		head = append(head, "∂L/∂ "+strings.TrimSuffix(strings.TrimPrefix(n, "blocks."), ".alpha_logit"))
+		pn, _ := gomlxmodel.ParseName(n)
+		head = append(head, "∂L/∂ "+strconv.Itoa(pn.Block)+"."+pn.Sub) // "∂L/∂ 0.mhc_attn"
 	}
 	var rows [][]string
 	for i, cs := range cases {

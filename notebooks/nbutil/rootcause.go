@@ -96,7 +96,8 @@ func ShowLoaderEffects(buggy, strict analysis.Effect) (same []string) {
 		{"strict: checkpoint.Load + DirectLoader", fmt.Sprintf("%d/%d", strict.Matched, strict.Total), fmt.Sprint(len(strict.Differ))},
 	})
 	var rows [][]string
-	for _, name := range []string{"tok_embed.weight", "norm_final.weight", "blocks.0.attn.wq.weight", "blocks.1.ffn.w_down.weight", "blocks.0.mhc_attn.alpha_logit"} {
+	for _, name := range []string{gomlxmodel.ParamTokEmbed, gomlxmodel.ParamNormFinal, gomlxmodel.AttnWeight(0, "wq"),
+		gomlxmodel.FFNWeight(1, "w_down"), gomlxmodel.MHCParam(0, gomlxmodel.SubAttn, gomlxmodel.MHCAlphaLogit)} {
 		for i, t := range buggy.Tensors {
 			if t.Name == name {
 				rows = append(rows, []string{name, t.FileHash[:12], t.EffectHash[:12], strict.Tensors[i].EffectHash[:12], fmt.Sprintf("%.3g", t.MaxAbsDiff)})

@@ -223,8 +223,8 @@ func FreshGPT2Copying(d, layers int, tokens []uint32, T int) (FreshCopy, error) 
 	for i := range ids {
 		ids[i] = int32(tokens[i])
 	}
-	last := fmt.Sprintf("blocks.%d.hook_resid_post", layers-1)
-	out, err := r.Capture([][]int32{ids}, []string{"hook_embed", last})
+	last := gomlxmodel.BlockHook(layers-1, gomlxmodel.HookResidPost)
+	out, err := r.Capture([][]int32{ids}, []string{gomlxmodel.HookEmbed, last})
 	if err != nil {
 		return FreshCopy{}, err
 	}
@@ -251,7 +251,7 @@ func FreshGPT2Copying(d, layers int, tokens []uint32, T int) (FreshCopy, error) 
 	}
 	n := float64(T)
 	fc.CopyRate, fc.SelfShare, fc.MeanTop, fc.MeanSelf, fc.MeanSelfPos = fc.CopyRate/n, fc.SelfShare/n, fc.MeanTop/n, fc.MeanSelf/n, fc.MeanSelfPos/n
-	fc.ResidRatio = rms(out[last]) / rms(out["hook_embed"])
+	fc.ResidRatio = rms(out[last]) / rms(out[gomlxmodel.HookEmbed])
 	return fc, nil
 }
 
