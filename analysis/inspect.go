@@ -195,7 +195,7 @@ func remarks(ck *checkpoint.Checkpoint, in Inspection) []Remark {
 	}
 	if len(constant) > 0 {
 		detail := "%d tensors have all entries equal (and not at their initial value)"
-		if slices.ContainsFunc(constant, func(n string) bool { return strings.Contains(n, ".mhc_") }) {
+		if slices.ContainsFunc(constant, func(n string) bool { pn, err := gomlxmodel.ParseName(n); return err == nil && pn.IsMHC() }) {
 			detail += "; for mHC pre/post parameters this means both streams are weighted alike, so the two streams never differ"
 		}
 		add(RemarkConstant, constant, detail, len(constant))

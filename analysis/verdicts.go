@@ -371,7 +371,7 @@ func meanTernaryZero(s *Subject) float64 {
 	var sum float64
 	n := 0
 	for name, t := range s.Params {
-		if strings.Contains(name, ".attn.w") || strings.Contains(name, ".ffn.w_") {
+		if pn, err := gomlxmodel.ParseName(name); err == nil && pn.IsBitLinear() {
 			sum += ternaryStats(name, t.Data, s.Config.GroupSize).ZeroShare
 			n++
 		}

@@ -71,7 +71,7 @@ func FamilyGallery() []FamilyBuild {
 	var out []FamilyBuild
 	for _, f := range []gomlxmodel.Family{g, l} {
 		a := f.Arch()
-		embed := map[string]string{"gpt2": "transformer.wte.weight", "llama": "model.embed_tokens.weight"}[a]
+		embed := map[string]string{"gpt2": gomlxmodel.GPT2Wte, "llama": gomlxmodel.LlamaEmbed}[a]
 		out = append(out,
 			FamilyBuild{Name: a + " healthy", Arch: a, Family: f, Shift: 1},
 			FamilyBuild{Name: a + " unshifted labels", Arch: a, Kind: "target_offset", Fault: "trained on labels = inputs (offset 0)", Family: f, Shift: 0},
@@ -85,7 +85,7 @@ func FamilyGallery() []FamilyBuild {
 			out = append(out,
 				FamilyBuild{Name: a + " rope interleaved", Arch: a, Kind: "rope_layout", Fault: "trained with interleaved RoPE pairs, loaded with rotate_half", Family: flip(f, gomlxmodel.ConvRopePairing, config.RopeInterleaved), Shift: 1},
 				FamilyBuild{Name: a + " gqa tile", Arch: a, Kind: "gqa_mapping", Fault: "trained with kv heads tiled (h mod n_kv), loaded with repeat_kv", Family: flip(f, gomlxmodel.ConvGQAMapping, config.GQATile), Shift: 1},
-				FamilyBuild{Name: a + " head at init", Arch: a, Kind: "tensors_untrained", Fault: "the untied lm_head left at its initialisation", Family: f, Shift: 1, Fresh: "lm_head.weight"},
+				FamilyBuild{Name: a + " head at init", Arch: a, Kind: "tensors_untrained", Fault: "the untied lm_head left at its initialisation", Family: f, Shift: 1, Fresh: gomlxmodel.ParamLMHead},
 			)
 		}
 	}

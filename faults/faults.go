@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -119,7 +118,7 @@ func TorchInit(p gomlxmodel.Params, seed uint64) {
 		}
 		b := 1 / math.Sqrt(float64(x.Shape[1]))
 		for i := range x.Data {
-			if n == "tok_embed.weight" || n == "lm_head.weight" {
+			if n == gomlxmodel.ParamTokEmbed || n == gomlxmodel.ParamLMHead {
 				x.Data[i] = float32(0.02 * rng.NormFloat64())
 			} else {
 				x.Data[i] = float32((2*rng.Float64() - 1) * b)
@@ -180,20 +179,20 @@ func Gallery() []Build {
 		{"fresh init, alpha_logit 5.0", "weights_untrained", "a fresh initialisation whose alpha_logit start at 5.0 (another implementation's init)", "load the trained file", editOf("healthy", func(p gomlxmodel.Params, m *checkpoint.Meta) {
 			fresh(p, m)
 			for n, x := range p {
-				if strings.HasSuffix(n, ".alpha_logit") {
+				if gomlxmodel.IsAlphaLogit(n) {
 					x.Data[0] = 5
 				}
 			}
 		})},
 		{"fresh tok_embed", "tensors_untrained", "the embedding replaced by a fresh N(0,1) draw", "load every tensor", editOf("healthy", func(p gomlxmodel.Params, m *checkpoint.Meta) {
-			p["tok_embed.weight"] = gomlxmodel.InitParams(m.Config, m.Variant, 9)["tok_embed.weight"]
+			p[gomlxmodel.ParamTokEmbed] = gomlxmodel.InitParams(m.Config, m.Variant, 9)[gomlxmodel.ParamTokEmbed]
 		})},
 		{"head at init", "tensors_untrained", "the untied lm_head left at its initialisation", "load every tensor", editOf("healthy untied", func(p gomlxmodel.Params, m *checkpoint.Meta) {
-			p["lm_head.weight"] = gomlxmodel.InitParams(m.Config, m.Variant, 9)["lm_head.weight"]
+			p[gomlxmodel.ParamLMHead] = gomlxmodel.InitParams(m.Config, m.Variant, 9)[gomlxmodel.ParamLMHead]
 		})},
 		{"norms not loaded", "tensors_untrained", "every RMSNorm weight left at 1", "load every tensor", editOf("healthy", func(p gomlxmodel.Params, _ *checkpoint.Meta) {
 			for n, x := range p {
-				if strings.Contains(n, "norm") {
+				if pn, err := gomlxmodel.ParseName(n); err == nil && pn.IsNorm() {
 					for i := range x.Data {
 						x.Data[i] = 1
 					}
@@ -204,14 +203,15 @@ func Gallery() []Build {
 		{"claimed loss 0.05", "unexplained", "meta.json claims a loss far below what the weights achieve", "evaluate on the training distribution; look at the run", editOf("healthy", func(_ gomlxmodel.Params, m *checkpoint.Meta) { m.Loss = 0.05 })},
 		{"alpha_logit 5.0", "alpha_no_gradient", "every mHC alpha_logit set to 5.0 (informational)", "break the mHC stream symmetry", editOf("healthy", func(p gomlxmodel.Params, _ *checkpoint.Meta) {
 			for n, x := range p {
-				if strings.HasSuffix(n, ".alpha_logit") {
+				if gomlxmodel.IsAlphaLogit(n) {
 					x.Data[0] = 5
 				}
 			}
 		})},
 		{"fp16 overflow", "activation_overflow_fp16", "residual stream scaled by 1e4: embedding, wo and w_down ×1e4 of an untied model, the same predictions (informational)", "run in float32 or bfloat16", editOf("healthy untied", func(p gomlxmodel.Params, _ *checkpoint.Meta) {
 			for n, x := range p {
-				if n == "tok_embed.weight" || strings.HasSuffix(n, ".wo.weight") || strings.HasSuffix(n, ".w_down.weight") {
+				if pn, err := gomlxmodel.ParseName(n); err == nil && (n == gomlxmodel.ParamTokEmbed || pn.Block >= 0 &&
+					(n == gomlxmodel.AttnWeight(pn.Block, "wo") || n == gomlxmodel.FFNWeight(pn.Block, "w_down"))) {
 					for i := range x.Data {
 						x.Data[i] *= 1e4
 					}

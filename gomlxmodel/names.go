@@ -164,6 +164,13 @@ func (n Name) IsBitLinear() bool {
 	return n.Root == RootBlocks && ok && (sub == SubAttn || sub == SubFFN) && n.Leaf == "weight" && !strings.Contains(w, ".")
 }
 
+// IsNorm reports whether n is an RMSNorm weight of the ternary model: "norm_final.weight" or
+// "blocks.{i}.norm_{attn,ffn}.weight".
+func (n Name) IsNorm() bool {
+	return n.Leaf == "weight" && (n.Block < 0 && n.Sub == "norm_final" ||
+		n.Root == RootBlocks && (n.Sub == "norm_"+SubAttn || n.Sub == "norm_"+SubFFN))
+}
+
 // IsAlphaLogit reports whether name is an mHC alpha_logit ("blocks.{i}.mhc_ffn.alpha_logit").
 func IsAlphaLogit(name string) bool {
 	n, err := ParseName(name)

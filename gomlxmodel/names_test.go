@@ -51,22 +51,26 @@ func TestNamesRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	for name, want := range map[string][3]bool{ // IsMHC, IsBitLinear, IsAlphaLogit
-		MHCParam(10, SubFFN, MHCAlphaLogit): {true, false, true},
-		MHCParam(0, SubAttn, MHCPreBias):    {true, false, false},
-		AttnWeight(11, "wo"):                {false, true, false},
-		FFNWeight(9, "w_gate"):              {false, true, false},
-		NormWeight(1, SubAttn):              {false, false, false},
-		GPT2Param(1, "attn.c_attn.weight"):  {false, false, false},
-		ParamTokEmbed:                       {false, false, false},
-		StreamHook(2, HookResidPost, 0):     {false, false, false},
+	for name, want := range map[string][4]bool{ // IsMHC, IsBitLinear, IsAlphaLogit, IsNorm
+		MHCParam(10, SubFFN, MHCAlphaLogit): {true, false, true, false},
+		MHCParam(0, SubAttn, MHCPreBias):    {true, false, false, false},
+		AttnWeight(11, "wo"):                {false, true, false, false},
+		FFNWeight(9, "w_gate"):              {false, true, false, false},
+		NormWeight(1, SubAttn):              {false, false, false, true},
+		NormWeight(12, SubFFN):              {false, false, false, true},
+		ParamNormFinal:                      {false, false, false, true},
+		GPT2Param(1, "attn.c_attn.weight"):  {false, false, false, false},
+		GPT2Param(1, "ln_1.weight"):         {false, false, false, false},
+		ParamTokEmbed:                       {false, false, false, false},
+		StreamHook(2, HookResidPost, 0):     {false, false, false, false},
+		HookNormFinal:                       {false, false, false, false},
 	} {
 		n, err := ParseName(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := [3]bool{n.IsMHC(), n.IsBitLinear(), IsAlphaLogit(name)}; got != want {
-			t.Errorf("%s: IsMHC, IsBitLinear, IsAlphaLogit = %v, want %v", name, got, want)
+		if got := [4]bool{n.IsMHC(), n.IsBitLinear(), IsAlphaLogit(name), n.IsNorm()}; got != want {
+			t.Errorf("%s: IsMHC, IsBitLinear, IsAlphaLogit, IsNorm = %v, want %v", name, got, want)
 		}
 	}
 	// The exact strings, which checkpoints, metrics.jsonl and plots carry.

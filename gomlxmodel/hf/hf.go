@@ -82,13 +82,13 @@ func Load(dir string) (*Checkpoint, error) {
 		ts = ck.normaliseGPT2(ts)
 		gcfg.WeightLayout = ck.gpt2Layout(ts)
 		ck.Family = gomlxmodel.GPT2{Config: gcfg}
-		if err := ck.untie(ts, gcfg.TiedHead, "transformer.wte.weight"); err != nil {
+		if err := ck.untie(ts, gcfg.TiedHead, gomlxmodel.GPT2Wte); err != nil {
 			return nil, err
 		}
 	case "llama":
 		ck.skipBuffers(ts, ".rotary_emb.inv_freq")
 		ck.Family = gomlxmodel.Llama{Config: lcfg}
-		if err := ck.untie(ts, lcfg.TiedHead, "model.embed_tokens.weight"); err != nil {
+		if err := ck.untie(ts, lcfg.TiedHead, gomlxmodel.LlamaEmbed); err != nil {
 			return nil, err
 		}
 	}
@@ -99,7 +99,7 @@ func Load(dir string) (*Checkpoint, error) {
 		t, ok := ts[s.Name]
 		if !ok {
 			hint := ""
-			if s.Name == "lm_head.weight" {
+			if s.Name == gomlxmodel.ParamLMHead {
 				hint = " (config.json: tie_word_embeddings is false)"
 			}
 			return nil, &checkpoint.Error{File: where(s.Name), Tensor: s.Name, Msg: "missing tensor" + hint,
@@ -154,14 +154,14 @@ func fileOf(dir string, files []string) func(string) string {
 func (ck *Checkpoint) normaliseGPT2(ts map[string]tensor) map[string]tensor {
 	bare := 0
 	for name := range ts {
-		if !strings.HasPrefix(name, "transformer.") && name != "lm_head.weight" {
+		if !strings.HasPrefix(name, "transformer.") && name != gomlxmodel.ParamLMHead {
 			bare++
 		}
 	}
-	if bare > 0 && bare == len(ts)-btoi(ts["lm_head.weight"].file != "") {
+	if bare > 0 && bare == len(ts)-btoi(ts[gomlxmodel.ParamLMHead].file != "") {
 		out := make(map[string]tensor, len(ts))
 		for name, t := range ts {
-			if name != "lm_head.weight" {
+			if name != gomlxmodel.ParamLMHead {
 				name = "transformer." + name
 			}
 			out[name] = t
@@ -199,7 +199,7 @@ func (ck *Checkpoint) skipBuffers(ts map[string]tensor, suffixes ...string) {
 // gpt2Layout detects the weight layout from transformer.h.0.attn.c_attn.weight: [D, 3D] is
 // Conv1D, [3D, D] nn.Linear. Anything else keeps Conv1D and lets the shape check report it.
 func (ck *Checkpoint) gpt2Layout(ts map[string]tensor) string {
-	t, ok := ts["transformer.h.0.attn.c_attn.weight"]
+	t, ok := ts[gomlxmodel.GPT2Param(0, "attn.c_attn.weight")]
 	if ok && len(t.Shape) == 2 && t.Shape[0] == 3*t.Shape[1] {
 		ck.note("weights stored [out, in] (nn.Linear, nanoGPT's layout), detected from c_attn %v", t.Shape)
 		return gomlxmodel.GPT2Linear
@@ -213,16 +213,16 @@ func (ck *Checkpoint) gpt2Layout(ts map[string]tensor) string {
 // untie handles lm_head.weight under a tied head: saved files usually omit it; when present it
 // must equal the embedding bit for bit, and is dropped.
 func (ck *Checkpoint) untie(ts map[string]tensor, tied bool, embed string) error {
-	head, ok := ts["lm_head.weight"]
+	head, ok := ts[gomlxmodel.ParamLMHead]
 	if !tied || !ok {
 		return nil
 	}
 	e, ok := ts[embed]
 	if !ok || !slices.Equal(e.Shape, head.Shape) || !slices.Equal(e.Data, head.Data) {
-		return &checkpoint.Error{File: head.file, Tensor: "lm_head.weight",
+		return &checkpoint.Error{File: head.file, Tensor: gomlxmodel.ParamLMHead,
 			Msg: "config.json ties the head (tie_word_embeddings) but lm_head.weight is not a copy of " + embed}
 	}
-	delete(ts, "lm_head.weight")
+	delete(ts, gomlxmodel.ParamLMHead)
 	ck.note("lm_head.weight present and equal to %s (tied head): dropped", embed)
 	return nil
 }

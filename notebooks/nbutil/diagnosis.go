@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"nanoscope/analysis"
+	"nanoscope/gomlxmodel"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
 )
@@ -200,7 +201,7 @@ func ShowAlphaState(rs []analysis.Report) {
 		if r.Details.Run != nil {
 			zero, total := 0, 0
 			for _, g := range r.Details.Run.GradFlow.Params {
-				if strings.HasSuffix(g.Name, ".alpha_logit") {
+				if gomlxmodel.IsAlphaLogit(g.Name) {
 					total++
 					if g.ZeroSteps == r.Details.Run.Steps {
 						zero++

@@ -92,7 +92,7 @@ type RunZeros struct{ AlphaZero, AlphaTotal, OtherZero int }
 
 func RunZerosOf(gf analysis.RunGradFlow) (z RunZeros) {
 	for _, p := range gf.Params {
-		if strings.HasSuffix(p.Name, ".alpha_logit") {
+		if gomlxmodel.IsAlphaLogit(p.Name) {
 			z.AlphaTotal++
 			if p.ZeroSteps == len(gf.Steps) {
 				z.AlphaZero++

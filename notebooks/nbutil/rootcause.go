@@ -119,7 +119,7 @@ func Predict(c config.Config, v config.Variant, p gomlxmodel.Params, ids []int32
 		return nil, err
 	}
 	V, D := c.VocabSize, c.Dim
-	emb := p["tok_embed.weight"].Data
+	emb := p[gomlxmodel.ParamTokEmbed].Data
 	var out SelfPredictions
 	for t, id := range ids {
 		row := logits[t*V : (t+1)*V]
@@ -210,7 +210,7 @@ func LoadWithMissingTensor(ck *checkpoint.Checkpoint, missing string, seed int64
 func WithMHC(p gomlxmodel.Params, suffix string, vals ...float32) gomlxmodel.Params {
 	out := make(gomlxmodel.Params, len(p))
 	for n, t := range p {
-		if strings.Contains(n, ".mhc_") && strings.HasSuffix(n, suffix) {
+		if pn, err := gomlxmodel.ParseName(n); err == nil && pn.IsMHC() && strings.HasSuffix(n, suffix) {
 			data := slices.Clone(t.Data)
 			for i := range data {
 				data[i] = vals[i%len(vals)]
@@ -295,7 +295,7 @@ func MHCGradientFigure(name string, gf analysis.GradFlow) (plots.Figure, error) 
 	var names []string
 	var norms []float64
 	for _, pg := range gf.Params {
-		if strings.Contains(pg.Name, ".mhc_") {
+		if pn, err := gomlxmodel.ParseName(pg.Name); err == nil && pn.IsMHC() {
 			names, norms = append(names, pg.Name), append(norms, pg.GradNorm)
 		}
 	}

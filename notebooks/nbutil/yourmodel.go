@@ -229,7 +229,7 @@ func FreshGPT2Copying(d, layers int, tokens []uint32, T int) (FreshCopy, error) 
 		return FreshCopy{}, err
 	}
 	fc := FreshCopy{Model: fmt.Sprintf("GPT-2 D=%d, %d layers", d, layers), D: d, Layers: layers}
-	V, e, pe := c.VocabSize, p["transformer.wte.weight"].Data, p["transformer.wpe.weight"].Data
+	V, e, pe := c.VocabSize, p[gomlxmodel.GPT2Wte].Data, p[gomlxmodel.GPT2Wpe].Data
 	for t, id := range ids {
 		row := out["logits"][t*V : (t+1)*V]
 		top := slices.Max(row)
