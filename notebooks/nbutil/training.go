@@ -95,6 +95,16 @@ func (r Run) TrainCE() (ce, mean []float64) {
 	return ce, RunningMean(ce, MeanWindow)
 }
 
+// FinalTrainCE is the mean training CE over the last MeanWindow steps.
+func (r Run) FinalTrainCE() float64 {
+	ce, _ := r.TrainCE()
+	mean := 0.0
+	for _, x := range ce[len(ce)-MeanWindow:] {
+		mean += x / MeanWindow
+	}
+	return mean
+}
+
 // Curves returns the series of the loss plot: per-step training CE, its running mean, and the
 // validation CE, restricted to steps >= from.
 func (r Run) Curves(from int) []plots.Series {
