@@ -6,12 +6,100 @@ package nbutil
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"nanoscope/analysis"
+	"nanoscope/gomlxmodel/corpus"
+	"nanoscope/gomlxmodel/tokenfile"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
 )
+
+// ObjectiveResultsFile is where notebook 07's experiment writes its measurements for the cells
+// after it, relative to the repository root.
+const ObjectiveResultsFile = "out/results/07_shifted_loss.json"
+
+// ObjectiveResults are the measurements of notebook 07's models on the same validation windows.
+type ObjectiveResults struct {
+	Positions int        `json:"positions"`
+	Unigram   float64    `json:"unigram_entropy"` // of the compact validation split, nats
+	Dim       int        `json:"dim"`             // the models' width
+	Models    []Measured `json:"models"`
+}
+
+// MeasureObjectives measures the losses against the next and the current token and the logit
+// alignment of every ObjectiveSubject on windows of its context length spread evenly over the
+// compact validation split, positions positions in all.
+func MeasureObjectives(root string, positions int) (ObjectiveResults, error) {
+	val, err := tokenfile.Read(filepath.Join(root, CorpusDir, corpus.ValCompactFile))
+	if err != nil {
+		return ObjectiveResults{}, err
+	}
+	r := ObjectiveResults{Unigram: analysis.UnigramEntropy(val)}
+	ss, err := ObjectiveSubjects(root)
+	if err != nil {
+		return r, err
+	}
+	for _, s := range ss {
+		w, err := analysis.SampleWindows(val, s.S.Config.MaxSeqLen, positions)
+		if err != nil {
+			return r, err
+		}
+		r.Positions, r.Dim = w.Positions(), s.S.Config.Dim
+		m := Measured{Name: s.Name, Trained: s.Trained}
+		if m.Losses, err = analysis.ShiftedLoss(s.S, w); err != nil {
+			return r, err
+		}
+		if m.Alignment, err = analysis.LogitAlignment(s.S, w); err != nil {
+			return r, err
+		}
+		r.Models = append(r.Models, m)
+	}
+	return r, nil
+}
+
+// ReadObjectiveResults reads what MeasureObjectives measured, from root/ObjectiveResultsFile.
+func ReadObjectiveResults(root string) (r ObjectiveResults, err error) {
+	return r, ReadJSONFile(filepath.Join(root, ObjectiveResultsFile), &r)
+}
+
+// ObjectiveTable is a Markdown table of the models: both losses, the objective each minimises,
+// and their copy rate, next-token accuracy (on positions whose next token differs from the
+// current one) and mean top logit.
+func ObjectiveTable(ms []Measured) string {
+	table := "| model | CE shifted | CE unshifted | minimises | copy rate (next ≠ current) | next-token acc. (next ≠ current) | mean top logit |\n|---|---|---|---|---|---|---|\n"
+	for _, m := range ms {
+		table += fmt.Sprintf("| %s | %.3f | %.3f | %s | %s | %s | %.1f |\n", m.Name, m.Losses.Shifted.CE, m.Losses.Unshifted.CE, m.Minimises(),
+			Pct(m.Alignment.CopyRateNonRepeat), Pct(m.Alignment.NextAccuracyNonRepeat), m.Alignment.MeanMaxLogit)
+	}
+	return table
+}
+
+// ShowRepeats shows how often the validation split repeats its current token as the next one,
+// in compact ids (with the share of those repeats that are <unk> <unk>, given the cpu model's
+// vocabulary) and in GPT-2 ids.
+func ShowRepeats(root string) error {
+	vocab, err := corpus.LoadVocab(filepath.Join(root, CPUModelDir, "vocab.json"))
+	if err != nil {
+		return err
+	}
+	compact, err := tokenfile.Read(filepath.Join(root, CorpusDir, corpus.ValCompactFile))
+	if err != nil {
+		return err
+	}
+	gpt2, err := tokenfile.Read(filepath.Join(root, CorpusDir, corpus.ValFile))
+	if err != nil {
+		return err
+	}
+	n, unkPairs, total := Repeats(compact, vocab.Unk)
+	ng, _, totalg := Repeats(gpt2, -1)
+	nbdisplay.ShowTable([]string{"validation split", "positions", "next == current", "repeat rate", "of which <unk> <unk>"}, [][]string{
+		{"compact ids (the cpu models')", fmt.Sprint(total), fmt.Sprint(n), Pct(float64(n) / float64(total)), Pct(float64(unkPairs) / float64(max(n, 1)))},
+		{"GPT-2 ids", fmt.Sprint(totalg), fmt.Sprint(ng), Pct(float64(ng) / float64(totalg)), "—"},
+	})
+	return nil
+}
 
 // Measured is one model's losses and logit alignment on validation windows.
 type Measured struct {
