@@ -5,7 +5,7 @@ import (
 	"slices"
 
 	"nanoscope/gomlxmodel"
-	"nanoscope/gomlxmodel/train"
+	"nanoscope/gomlxmodel/metrics"
 )
 
 // ActLayer holds the RMS of one block's sub-block outputs and of the residual streams around
@@ -91,7 +91,7 @@ func RatioName(i int, sub string) string {
 }
 
 // RunActivationNorms extracts the activation-norm series of a training run.
-func RunActivationNorms(ms []train.StepMetrics) RunActNorms {
+func RunActivationNorms(ms []metrics.Record) RunActNorms {
 	steps := trainSteps(ms)
 	out := RunActNorms{}
 	keys := map[string]bool{}

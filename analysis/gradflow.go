@@ -3,7 +3,6 @@ package analysis
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -56,7 +55,7 @@ func optimizerOf(v config.Variant, name string) string {
 	if v.Optimizer == "adamw" {
 		return "adamw"
 	}
-	if strings.Contains(name, ".attn.w") || strings.Contains(name, ".ffn.w_") {
+	if gomlxmodel.IsBitLinearWeight(name) {
 		return "muon"
 	}
 	return "lion"
@@ -134,7 +133,7 @@ func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 		if pg.Dead {
 			gf.Dead = append(gf.Dead, n)
 		}
-		if strings.HasSuffix(n, ".alpha_logit") {
+		if gomlxmodel.IsAlphaLogit(n) {
 			if gf.AlphaGrads == nil {
 				gf.AlphaGrads = map[string]float64{}
 			}

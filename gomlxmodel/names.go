@@ -171,6 +171,13 @@ func (n Name) IsNorm() bool {
 		n.Root == RootBlocks && (n.Sub == "norm_"+SubAttn || n.Sub == "norm_"+SubFFN))
 }
 
+// IsBitLinearWeight reports whether name is the weight of one of the ternary model's BitLinears
+// ("blocks.{i}.attn.wq.weight", "blocks.{i}.ffn.w_down.weight", …): the 2-D matrices Muon trains.
+func IsBitLinearWeight(name string) bool {
+	n, err := ParseName(name)
+	return err == nil && n.IsBitLinear()
+}
+
 // IsAlphaLogit reports whether name is an mHC alpha_logit ("blocks.{i}.mhc_ffn.alpha_logit").
 func IsAlphaLogit(name string) bool {
 	n, err := ParseName(name)

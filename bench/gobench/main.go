@@ -355,7 +355,7 @@ func benchNS(f flags) error {
 	shapesByName := c.TensorShapes(variant(f))
 	var names []string
 	for _, n := range config.SortedNames(shapesByName) {
-		if strings.Contains(n, ".attn.w") || strings.Contains(n, ".ffn.w_") {
+		if gomlxmodel.IsBitLinearWeight(n) {
 			names = append(names, n)
 		}
 	}

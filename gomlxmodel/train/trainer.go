@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gomlx/gomlx/backends"
@@ -124,7 +123,7 @@ type Trainer struct {
 // usesMuon reports whether the original trains this tensor with Muon: the 2-D weights of the
 // attention and FFN BitLinears. The embedding, lm_head and 1-D parameters use Lion.
 func usesMuon(name string) bool {
-	return strings.Contains(name, ".attn.w") || strings.Contains(name, ".ffn.w_")
+	return gomlxmodel.IsBitLinearWeight(name)
 }
 
 // New builds a trainer: parameters (seeded init unless opts.Init), zeroed optimizer state and
