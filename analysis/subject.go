@@ -22,7 +22,6 @@ import (
 	"fmt"
 
 	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
@@ -202,8 +201,6 @@ type engine struct {
 	ctx     *context.Context
 	logits  func(ids [][]int32) ([]float32, error)
 	capture func(ids [][]int32, hooks []string) (map[string][]float32, error)
-	// params returns the names and graph values of every parameter, in one order.
-	params func(ctx *context.Context, g *graph.Graph) ([]string, []*graph.Node)
 }
 
 // engine returns the subject's inference path (built once): the ternary model's Runner, or a
@@ -214,12 +211,7 @@ func (s *Subject) engine() (*engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		m := r.Model
-		return &engine{family: m, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture,
-			params: func(ctx *context.Context, g *graph.Graph) ([]string, []*graph.Node) {
-				names, _, values := m.Parameters(ctx, g)
-				return names, values
-			}}, nil
+		return &engine{family: r.Model, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture}, nil
 	}
 	if s.frun == nil {
 		r, err := gomlxmodel.NewFamilyRunner(s.Family, s.Params)
@@ -229,11 +221,7 @@ func (s *Subject) engine() (*engine, error) {
 		s.frun = r
 	}
 	r := s.frun
-	return &engine{family: r.Family, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture,
-		params: func(ctx *context.Context, g *graph.Graph) ([]string, []*graph.Node) {
-			names, _, values := gomlxmodel.FamilyParameters(r.Family, ctx, g)
-			return names, values
-		}}, nil
+	return &engine{family: r.Family, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture}, nil
 }
 
 // Runner returns the inference path for the subject's weights (built once); the ternary
