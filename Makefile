@@ -24,6 +24,10 @@ CPU_OUT := out/cpu
 TEST_NOTEBOOKS ?= 00 01 02 03 09 10
 NB_TIMEOUT ?= 1200
 export NB_TIMEOUT
+# Notebooks executed at a time (scripts/run-notebooks.sh): on two cores, two overlap one
+# notebook's compiling and linking with the other's computing (NB_JOBS=1: one after another).
+NB_JOBS ?= 2
+export NB_JOBS
 # Notebooks that `make live-check` runs through a live Jupyter server's UI in Chromium.
 LIVE_NOTEBOOKS ?= 00 03
 

@@ -69,9 +69,10 @@ func RootFrom(dir string) (string, error) {
 }
 
 // Flush waits until the GoNB kernel has taken everything the cell sent for display (tables,
-// figures, Markdown). Start every cell that displays something with `defer nbutil.Flush()`:
-// GoNB v0.11.1 stops reading a cell's display pipe when the program exits, and output sent
-// just before the exit is otherwise lost at random. Outside a notebook it does nothing.
+// figures, Markdown): GoNB v0.11.1 stops reading a cell's display pipe when the program exits,
+// and output sent just before the exit is otherwise lost at random. Cells need not call it,
+// since nbdisplay waits the same way after every output; it is for output sent through gonbui
+// directly. Outside a notebook it does nothing.
 func Flush() { gonbui.Sync() }
 
 // Must returns v, or panics with err: in a notebook cell a panic is a cell error, which stops

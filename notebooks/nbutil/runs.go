@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"syscall"
 
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/corpus"
@@ -30,6 +31,27 @@ const (
 	UntiedModelDir = "out/cpu_untied"
 )
 
+// TrainLock is the lock file, relative to the repository root, that EnsureVariantRun holds
+// while it builds bin/nanoscope and trains.
+const TrainLock = "out/.train.lock"
+
+// lockFile creates path (and its directory) when missing and takes an exclusive lock on it,
+// waiting for whoever holds it; unlock releases it.
+func lockFile(path string) (unlock func(), err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("nbutil: lock %s: %w", path, err)
+	}
+	return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+}
+
 // NoteText and NoteTokens are the investigation note's input, "fn main() {", and its GPT-2
 // (r50k_base) ids.
 const NoteText = "fn main() {"
@@ -43,8 +65,16 @@ func NoteTokens() []int { return []int{22184, 1388, 3419, 1391} }
 // `nanoscope train --preset cpu --data data/rust --out DIR --log-every 50 ARGS...` in root,
 // with the command's output going to progress. It returns the checkpoint's meta.json and
 // whether it trained now. An existing meta.json that does not parse is an error, never
-// overwritten.
+// overwritten. Notebooks that run at the same time (scripts/run-notebooks.sh with NB_JOBS=2)
+// train one at a time and never read a run that is being written: the check and the training
+// hold the lock TrainLock, so a notebook that needs a run another one is training waits for it
+// and then reuses it.
 func EnsureVariantRun(root, dir string, progress io.Writer, args ...string) (meta checkpoint.Meta, trained bool, err error) {
+	unlock, err := lockFile(filepath.Join(root, TrainLock))
+	if err != nil {
+		return meta, false, err
+	}
+	defer unlock()
 	abs := filepath.Join(root, dir)
 	if meta, err = checkpoint.ReadMeta(abs); err == nil {
 		return meta, false, nil
