@@ -50,8 +50,15 @@ func TestDataParallelMatchesOneDevice(t *testing.T) {
 		return losses
 	}
 	one, two, bf := run(1, gomlxmodel.FP32), run(2, gomlxmodel.FP32), run(1, gomlxmodel.BF16)
+	// The two devices sum the halves' gradients in another order, and the difference grows with
+	// the steps (the loss falls chaotically around step 15): measured on two H200s (2026-11-29),
+	// at most 1e-4 through step 13 and 7.4e-4 by step 20, with or without deterministic kernels.
 	for i := range one {
-		if d := math.Abs(one[i]-two[i]) / one[i]; d > 1e-4 {
+		tol := 1e-4
+		if i >= 10 {
+			tol = 2e-3
+		}
+		if d := math.Abs(one[i]-two[i]) / one[i]; d > tol {
 			t.Errorf("step %d: loss %v on 1 device, %v on 2 (relative %.2e)", i+1, one[i], two[i], d)
 		}
 		if d := math.Abs(one[i]-bf[i]) / one[i]; d > 2e-2 {
