@@ -4,9 +4,11 @@ package nbutil
 // validation positions, and the d20 run an H100 left in the repository.
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"nanoscope/analysis"
@@ -82,9 +84,9 @@ func ShowRuns(root, name string, cks ...*checkpoint.Checkpoint) {
 	Save(plots.LossCurves(name, series, []plots.HLine{{Label: "unigram CE (validation)", Y: MetaValue(cks[0].Meta, "unigram_xent_val")}}))
 }
 
-// ShowSized tabulates measured models and the trained d20's diagnosis, and plots copy rate
+// ShowSized tabulates measured models and the diagnoses of the GPU runs, and plots copy rate
 // against next-token accuracy where the next token differs from the current one.
-func ShowSized(name string, ms []Sized, d20 D20Run) {
+func ShowSized(name string, ms []Sized, gpu []GPURun) {
 	var rows [][]string
 	var groups []string
 	var cNR, nNR []float64
@@ -97,8 +99,10 @@ func ShowSized(name string, ms []Sized, d20 D20Run) {
 	for _, m := range ms {
 		add(m.Name, m.Params, m.Steps, m.Alignment, m.Losses.Shifted.CE, m.Losses.Unshifted.CE)
 	}
-	dc, dm := d20.Meta.Config, d20.Diagnose.Metrics
-	add(fmt.Sprintf("d20 (dim %d x %d) trained", dc.Dim, dc.NLayers), ParamCount(dc, d20.Meta.Variant), d20.Meta.Step, d20.Diagnose.Details.Alignment, dm.LossShifted, dm.LossUnshifted)
+	for _, r := range gpu {
+		c, dm := r.Meta.Config, r.Diagnose.Metrics
+		add(fmt.Sprintf("%s (dim %d x %d) trained", r.Name, c.Dim, c.NLayers), ParamCount(c, r.Meta.Variant), r.Meta.Step, r.Diagnose.Details.Alignment, dm.LossShifted, dm.LossUnshifted)
+	}
 	nbdisplay.ShowTable([]string{"model", "parameters", "steps", "copy rate", "next-token acc.", "copy rate, next ≠ current", "next-token acc., next ≠ current",
 		"CE shifted", "CE unshifted", "mean top logit"}, rows)
 	Save(plots.GroupedBars(name, "Copy vs predict, where next ≠ current", "share of positions (%)", groups, []plots.BarSeries{
@@ -169,4 +173,114 @@ func ShowD20Curves(name string, d D20Run, uni float64) {
 		{Label: "train CE (every 100th step)", X: d.Train[from:], Y: d.TrainCE[from:]},
 		{Label: "validation CE", X: d.Eval[j:], Y: d.EvalCE[j:]},
 	}, []plots.HLine{{Label: "unigram CE (validation)", Y: uni}}))
+}
+
+// SizesRunDir holds d40 and d60 trained on two H200s by bench/run_sizes_gpu.sh (their
+// checkpoints are not kept; their metrics, logits and diagnosis are).
+const SizesRunDir = "bench/results/sizes_h200"
+
+// GPURun is what a run trained on a GPU left in the repository: meta.json, the validation
+// passes of metrics.jsonl, NAME_diagnose.json and NAME_logits.json (top 5 on the note's tokens).
+type GPURun struct {
+	Name                            string
+	Meta                            checkpoint.Meta
+	Eval, EvalCE, EvalAcc, EvalCopy []float64 // steps and figures of the validation passes
+	Diagnose                        analysis.Report
+	Logits                          [][]Prediction
+}
+
+// LoadGPURun reads the run NAME in dir.
+func LoadGPURun(dir, name string) (r GPURun, err error) {
+	r.Name = name
+	if r.Meta, err = checkpoint.ReadMeta(dir); err != nil {
+		return r, err
+	}
+	ms, err := ReadMetrics(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		return r, err
+	}
+	for _, m := range ms {
+		if m.Kind == "eval" && m.ValCE != nil && m.ValAcc != nil && m.ValCopy != nil {
+			r.Eval, r.EvalCE = append(r.Eval, float64(m.Step)), append(r.EvalCE, *m.ValCE)
+			r.EvalAcc, r.EvalCopy = append(r.EvalAcc, *m.ValAcc), append(r.EvalCopy, *m.ValCopy)
+		}
+	}
+	if err = ReadJSONFile(filepath.Join(dir, name+"_diagnose.json"), &r.Diagnose); err != nil {
+		return r, err
+	}
+	var lg struct {
+		Tokens    []int `json:"tokens"`
+		Positions []struct {
+			Top []Prediction `json:"top"`
+		} `json:"positions"`
+	}
+	if err = ReadJSONFile(filepath.Join(dir, name+"_logits.json"), &lg); err != nil {
+		return r, err
+	}
+	if !slices.Equal(lg.Tokens, NoteTokens()) {
+		return r, fmt.Errorf("%s_logits.json holds tokens %v, not the note's", name, lg.Tokens)
+	}
+	for _, p := range lg.Positions {
+		var top []Prediction
+		for _, e := range p.Top {
+			top = append(top, Prediction{ID: e.ID, Text: GPT2Text(e.ID), Logit: e.Logit})
+		}
+		r.Logits = append(r.Logits, top)
+	}
+	return r, nil
+}
+
+// GPURuns reads d20 (D20RunDir, an H100) and d40 and d60 (SizesRunDir, two H200s).
+func GPURuns(root string) ([]GPURun, error) {
+	var out []GPURun
+	for _, d := range []struct{ dir, name string }{{D20RunDir, "d20"}, {filepath.Join(SizesRunDir, "d40"), "d40"}, {filepath.Join(SizesRunDir, "d60"), "d60"}} {
+		r, err := LoadGPURun(filepath.Join(root, d.dir), d.name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// HealthyOf is the report's verdict "true" or "false", or "not recorded" for a report written
+// before diagnose had findings (the d20 run's).
+func HealthyOf(r analysis.Report) string {
+	if r.Findings == nil {
+		return "not recorded"
+	}
+	return fmt.Sprint(r.Healthy)
+}
+
+// precisionOf is the run's train --precision (fp32 when meta.json does not record it).
+func precisionOf(m checkpoint.Meta) string {
+	var p string
+	if json.Unmarshal(m.Extra["precision"], &p) != nil || p == "" {
+		return "fp32"
+	}
+	return p
+}
+
+// ShowGPURuns tabulates the GPU runs (size, training, last validation pass, diagnosis) and
+// plots their validation CE, copy rate and next-token accuracy over the steps (every preset has
+// batch 32 x window 256: a step is 8,192 tokens in each).
+func ShowGPURuns(name string, runs []GPURun) {
+	var rows [][]string
+	var ce, cp []plots.Series
+	for _, r := range runs {
+		c, m, dm := r.Meta.Config, r.Meta, r.Diagnose.Metrics
+		tok := float64(c.BatchSize * c.MaxSeqLen)
+		rows = append(rows, []string{r.Name, fmt.Sprintf("dim %d, %d layers, %d heads", c.Dim, c.NLayers, c.NHeads), fmt.Sprintf("%.1f M", float64(ParamCount(c, m.Variant))/1e6),
+			fmt.Sprintf("%d (%.1f M tokens)", m.Step, float64(m.Step)*tok/1e6), precisionOf(m), fmt.Sprintf("%.0f", MetaValue(m, "tokens_per_s")),
+			fmt.Sprintf("%.3f", MetaValue(m, "val_ce")), Pct(MetaValue(m, "val_acc")), Pct(MetaValue(m, "val_copy")),
+			Pct(dm.NextAccuracyNonRepeat), Pct(dm.CopyRateNonRepeat), HealthyOf(r.Diagnose)})
+		x := r.Eval
+		ce = append(ce, plots.Series{Label: r.Name + " val. CE", X: x, Y: r.EvalCE})
+		cp = append(cp, plots.Series{Label: r.Name + " val. copy rate", X: x, Y: r.EvalCopy}, plots.Series{Label: r.Name + " val. next-token acc.", X: x, Y: r.EvalAcc})
+	}
+	nbdisplay.ShowTable([]string{"run", "model", "parameters", "steps", "products", "tokens/s", "val CE (last pass)", "val next-token acc.", "val copy rate",
+		"next-token acc., next ≠ current", "copy rate, next ≠ current", "diagnose: healthy"}, rows)
+	uni := MetaValue(runs[0].Meta, "unigram_xent_val")
+	Save(plots.LossCurves(name+"_validation_loss", ce, []plots.HLine{{Label: "unigram CE (validation)", Y: uni}}))
+	Save(plots.LinesOverSteps(name+"_copy_vs_next", "Validation copy rate and next-token accuracy", "share of positions", cp, false))
 }
