@@ -12,6 +12,7 @@
 # Other presets and settings (issue 13): PRESET=d40|d60 (checkpoint in /tmp/$PRESET, outputs
 # named $PRESET_*), PRECISION=fp32|tf32|bf16 and DEVICES=N|all (train --precision/--devices;
 # both may change between calls of one run), STEPS (20000).
+# d40 and d60 side by side in one call, for the steps the call allows: bench/run_sizes_gpu.sh.
 set -u
 LIMIT=${1:-520}
 PLUGIN=$(ls /opt/torch/.venv/lib/python3*/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so | head -1)
