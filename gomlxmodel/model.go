@@ -232,11 +232,11 @@ func (m Model) FFN(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 func Loss(logits, targets *Node) (smoothed, ce *Node) {
 	dims := logits.Shape().Dimensions
 	n, vocab := dims[0]*dims[1], dims[2]
-	logp := Reshape(LogSoftmax(logits, -1), n*vocab) // (N·V)
-	// Index of each target in the flattened log-probabilities: row·V + target.
-	row := IotaFull(logits.Graph(), shapes.Make(targets.DType(), n)) // (N)
-	flatIdx := Add(MulScalar(row, vocab), Reshape(targets, n))
-	picked := Gather(logp, Reshape(flatIdx, n, 1)) // (N, 1)
+	logp := Reshape(LogSoftmax(logits, -1), n, vocab) // (N, V)
+	// Each row's target is gathered by its (row, target) pair, never by a flat row·V + target
+	// index: that overflows int32 once N·V reaches 2³¹ (d20 at batch 167 with GPT-2's vocabulary).
+	row := IotaFull(logits.Graph(), shapes.Make(targets.DType(), n, 1))           // (N, 1)
+	picked := Gather(logp, Concatenate([]*Node{row, Reshape(targets, n, 1)}, -1)) // (N)
 	ce = Neg(ReduceAllMean(picked))
 	uniform := Neg(ReduceAllMean(logp)) // −mean over positions and vocab of log p
 	smoothed = Add(MulScalar(ce, 0.9), MulScalar(uniform, 0.1))

@@ -125,3 +125,41 @@ func TestTrainingObjectiveOfFamilies(t *testing.T) {
 		t.Error("GPT-2 or Llama trained with label smoothing")
 	}
 }
+
+// Loss picks each target's log-probability by its (row, target) pair: with int16 targets and
+// N·V = 2·128·300 = 76,800 > 2¹⁵ a flat row·V + target index in the targets' dtype would wrap
+// (the same fault as int32 at N·V ≥ 2³¹, seen on 2 GPUs at d20 batch 192). The CE must equal
+// the hand-computed one for rows whose flat index exceeds the dtype's range.
+func TestLossIndexBeyondTargetsDType(t *testing.T) {
+	const B, T, V = 2, 128, 300
+	logits := make([]float32, B*T*V)
+	targets := make([]int16, B*T)
+	for i := range targets {
+		targets[i] = int16((i*37 + 11) % V)
+		for j := 0; j < V; j++ {
+			logits[i*V+j] = float32(math.Sin(float64(i*V+j) * 0.37))
+		}
+	}
+	var ce float64
+	for i, tg := range targets {
+		lse := 0.0
+		for j := 0; j < V; j++ {
+			lse += math.Exp(float64(logits[i*V+j]))
+		}
+		ce -= (float64(logits[i*V+int(tg)]) - math.Log(lse)) / (B * T)
+	}
+	backend, err := NewBackend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ExecOnce(backend, func(lg, tg *Node) *Node {
+		_, c := Loss(lg, tg)
+		return c
+	}, tensors.FromFlatDataAndDimensions(logits, B, T, V), tensors.FromFlatDataAndDimensions(targets, B, T))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := tensors.ToScalar[float32](got); math.Abs(float64(g)-ce) > 1e-5*ce {
+		t.Errorf("CE = %.7g, want %.7g (hand-computed)", g, ce)
+	}
+}
