@@ -154,6 +154,12 @@ const (
 	// positions differ by more than ParityTolerance (8-bit rounding flips; see Parity).
 	parityMinAgreement = 0.995
 	parityMaxShareOver = 0.05
+	// H2 is also refuted when the train/inference difference is within parityNoiseFactor × the
+	// inference path's own rounding noise (Parity.Noise) and its argmax agreement no more than
+	// parityArgmaxSlack below the noise's: rounding scales with the backend's arithmetic (TF32
+	// on a GPU), a real mismatch (another mask, dropout, another RoPE) moves logits by O(1).
+	parityNoiseFactor = 4.0
+	parityArgmaxSlack = 0.01
 	// Position budgets of the instruments that run more than one forward pass (the windows
 	// are whole: at least one).
 	ternaryOffPositions = 256 // quantisation off

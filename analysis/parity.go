@@ -31,6 +31,20 @@ type Parity struct {
 	// GradNorm is the global gradient norm the training graph computed (proof that the
 	// backward pass was built).
 	GradNorm float64 `json:"grad_norm"`
+	// Noise is the same comparison between two runs of the inference path itself: the windows
+	// as one batch against one window at a time — the same function compiled for another
+	// shape, so only the arithmetic's rounding differs (summation order, fusion, and on a GPU
+	// the TF32 products XLA uses for float32 by default). It is the floor under which a
+	// train/inference difference is rounding, whatever the backend and precision.
+	Noise ParityNoise `json:"noise"`
+}
+
+// ParityNoise is the rounding floor of Parity: max and mean |Δlogit| and argmax agreement
+// between the inference path on a batch and on its windows one at a time.
+type ParityNoise struct {
+	MaxAbsDelta     float64 `json:"max_abs_delta"`
+	MeanAbsDelta    float64 `json:"mean_abs_delta"`
+	ArgmaxAgreement float64 `json:"argmax_agreement"`
 }
 
 // ParityTolerance is the largest |Δlogit| at a position that counts as "the same" between the
@@ -102,5 +116,40 @@ func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 	p.ArgmaxAgreement = float64(agree) / float64(n)
 	p.PositionsOverTol = float64(over) / float64(n)
 	p.MeanAbsDelta /= float64(len(trainLogits))
+
+	single := make([]float32, 0, len(infer))
+	for _, win := range w.Inputs {
+		l, err := r.logits([][]int32{win})
+		if err != nil {
+			return Parity{}, err
+		}
+		single = append(single, l...)
+	}
+	p.Noise.MaxAbsDelta, p.Noise.MeanAbsDelta, p.Noise.ArgmaxAgreement = compareLogits(single, infer, V)
 	return p, nil
+}
+
+// compareLogits returns max and mean |a − b| over all logits and the share of positions (rows
+// of V) whose argmax agrees.
+func compareLogits(a, b []float32, V int) (maxAbs, meanAbs, agreement float64) {
+	agree := 0
+	for pos := 0; pos < len(a)/V; pos++ {
+		ra, rb := a[pos*V:(pos+1)*V], b[pos*V:(pos+1)*V]
+		ia, ib := 0, 0
+		for j := range ra {
+			d := math.Abs(float64(ra[j]) - float64(rb[j]))
+			maxAbs = max(maxAbs, d)
+			meanAbs += d
+			if ra[j] > ra[ia] {
+				ia = j
+			}
+			if rb[j] > rb[ib] {
+				ib = j
+			}
+		}
+		if ia == ib {
+			agree++
+		}
+	}
+	return maxAbs, meanAbs / float64(len(a)), float64(agree) / float64(len(a)/V)
 }
