@@ -43,12 +43,13 @@ deps:
 build:
 	$(GO) build -o $(BIN) ./cmd/nanoscope
 
-# Rebuilt only when stats.json (written last) is missing or describes another vocabulary size.
+# Rebuilt only when stats.json (written last) is missing or describes another vocabulary size
+# or another language than Rust (a corpus built by hand from another tree into $(DATA)).
 corpus: build
-	@if [ -f $(DATA)/stats.json ] && grep -q '"vocab_size": $(VOCAB),' $(DATA)/stats.json; then \
-		echo "corpus: $(DATA) present (compact vocab $(VOCAB)); skipping"; \
+	@if [ -f $(DATA)/stats.json ] && grep -q '"vocab_size": $(VOCAB),' $(DATA)/stats.json && grep -q '"lang": "rust"' $(DATA)/stats.json; then \
+		echo "corpus: $(DATA) present (Rust, compact vocab $(VOCAB)); skipping"; \
 	else \
-		[ ! -f $(DATA)/stats.json ] || echo "corpus: $(DATA) has another compact vocab size; rebuilding with $(VOCAB)"; \
+		[ ! -f $(DATA)/stats.json ] || echo "corpus: $(DATA) holds another language or compact vocab size; rebuilding (Rust, $(VOCAB))"; \
 		echo "$(BIN) corpus --out $(DATA) --vocab $(VOCAB)"; \
 		$(BIN) corpus --out $(DATA) --vocab $(VOCAB); \
 	fi
