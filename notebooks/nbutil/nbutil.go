@@ -84,6 +84,15 @@ func Must[T any](v T, err error) T {
 	return v
 }
 
+// Must2 returns a and b, or panics with err, like Must for functions of two results:
+// tied, untied := nbutil.Must2(nbutil.TiedAndUntied(root)).
+func Must2[A, B any](a A, b B, err error) (A, B) {
+	if err != nil {
+		panic(err)
+	}
+	return a, b
+}
+
 // EnsureCorpus returns the statistics of the corpus in root/CorpusDir, building it first (with
 // the default source tree and CorpusVocab, as `make corpus` does) when stats.json is missing or
 // describes another compact vocabulary size. built tells whether it was built now.

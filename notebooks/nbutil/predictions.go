@@ -35,6 +35,15 @@ func GPT2Text(id int) string {
 	return strings.ReplaceAll(strconv.Quote(encoder.DecodeOne(uint32(id))), " ", "·")
 }
 
+// GPT2Texts returns the text of every GPT-2 id in ids (GPT2Text).
+func GPT2Texts(ids []int) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = GPT2Text(id)
+	}
+	return out
+}
+
 // TopK runs the GPT-2 ids through s as one sequence (translated to its compact ids when vocab
 // is not nil) and returns the top k predictions at every position, as GPT-2 ids.
 func TopK(s *analysis.Subject, vocab *corpus.Vocab, ids []int, k int) ([][]Prediction, error) {
