@@ -14,7 +14,7 @@ import (
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
-	"nanoscope/gomlxmodel/train"
+	"nanoscope/gomlxmodel/metrics"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
 )
@@ -27,7 +27,7 @@ func TrainingBatch(root string, ck *checkpoint.Checkpoint) (*analysis.Windows, e
 }
 
 // RunMetrics reads the metrics.jsonl of the run in dir (relative to root).
-func RunMetrics(root, dir string) ([]train.StepMetrics, error) {
+func RunMetrics(root, dir string) ([]metrics.Record, error) {
 	return ReadMetrics(filepath.Join(root, dir, "metrics.jsonl"))
 }
 
@@ -106,7 +106,7 @@ func RunZerosOf(gf analysis.RunGradFlow) (z RunZeros) {
 
 // AlphaValues returns every sigmoid(alpha_logit) a run logged, deduplicated, and the number of
 // training steps.
-func AlphaValues(ms []train.StepMetrics) (values []float64, steps int) {
+func AlphaValues(ms []metrics.Record) (values []float64, steps int) {
 	for _, m := range ms {
 		if m.Kind != "train" {
 			continue
@@ -122,7 +122,7 @@ func AlphaValues(ms []train.StepMetrics) (values []float64, steps int) {
 }
 
 // PlotAlphas draws sigmoid(alpha_logit) of every mHC sub-block over a run.
-func PlotAlphas(name, title string, ms []train.StepMetrics) {
+func PlotAlphas(name, title string, ms []metrics.Record) {
 	shapes := map[string][]int{}
 	for n := range ms[0].Alphas {
 		shapes[n] = nil

@@ -8,7 +8,6 @@
 package nbutil
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -23,7 +22,7 @@ import (
 
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/corpus"
-	"nanoscope/gomlxmodel/train"
+	"nanoscope/gomlxmodel/metrics"
 )
 
 // Paths (relative to the repository root) and settings shared with the Makefile's corpus and
@@ -141,31 +140,8 @@ func shellJoin(args []string) string {
 	return b.String()
 }
 
-// ReadMetrics reads a metrics.jsonl file written by train.Run.
-func ReadMetrics(path string) ([]train.StepMetrics, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var ms []train.StepMetrics
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for line := 1; sc.Scan(); line++ {
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		var m train.StepMetrics
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", path, line, err)
-		}
-		ms = append(ms, m)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return ms, nil
-}
+// ReadMetrics reads a metrics.jsonl file written by train.Run (metrics.Read).
+func ReadMetrics(path string) ([]metrics.Record, error) { return metrics.Read(path) }
 
 // MetaFloat returns the number stored under key among meta.json's extra fields (e.g. "val_ce",
 // "unigram_xent_val", "tokens_per_s").

@@ -10,8 +10,8 @@ import (
 
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/corpus"
+	"nanoscope/gomlxmodel/metrics"
 	"nanoscope/gomlxmodel/tokenfile"
-	"nanoscope/gomlxmodel/train"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
 )
@@ -26,8 +26,8 @@ const EvalWindows = 64
 // Run is a training run read back from its checkpoint directory.
 type Run struct {
 	Meta  checkpoint.Meta
-	Train []train.StepMetrics // kind "train", in step order
-	Eval  []train.StepMetrics // kind "eval"
+	Train []metrics.Record // kind "train", in step order
+	Eval  []metrics.Record // kind "eval"
 	// Unigram is the unigram cross-entropy of the validation split in the run's ids (meta.json's
 	// unigram_xent_val); Data the corpus directory the run trained on.
 	Unigram float64

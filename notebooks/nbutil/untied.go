@@ -12,8 +12,8 @@ import (
 
 	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/metrics"
 	"nanoscope/gomlxmodel/tokenfile"
-	"nanoscope/gomlxmodel/train"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
 )
@@ -50,7 +50,7 @@ func HeadModels(tied, untied *checkpoint.Checkpoint) ([]string, []*analysis.Subj
 }
 
 // Evals returns a run's validation passes from its metrics.jsonl.
-func Evals(ck *checkpoint.Checkpoint) (out []train.StepMetrics, err error) {
+func Evals(ck *checkpoint.Checkpoint) (out []metrics.Record, err error) {
 	ms, err := ReadMetrics(filepath.Join(ck.Dir, "metrics.jsonl"))
 	for _, m := range ms {
 		if m.Kind == "eval" {
