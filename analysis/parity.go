@@ -87,35 +87,9 @@ func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 	}
 	p = Parity{Windows: len(w.Inputs), Positions: w.Positions(), GradNorm: float64(tensors.ToScalar[float32](outs[1]))}
 	V := s.dims().VocabSize
-	agree, over := 0, 0
-	for pos := 0; pos < len(trainLogits)/V; pos++ {
-		a, b := trainLogits[pos*V:(pos+1)*V], infer[pos*V:(pos+1)*V]
-		ia, ib := 0, 0
-		posMax := 0.0
-		for j := range a {
-			d := math.Abs(float64(a[j]) - float64(b[j]))
-			posMax = max(posMax, d)
-			p.MeanAbsDelta += d
-			p.MaxAbsDelta = max(p.MaxAbsDelta, d)
-			p.MaxAbsLogit = max(p.MaxAbsLogit, math.Abs(float64(b[j])))
-			if a[j] > a[ia] {
-				ia = j
-			}
-			if b[j] > b[ib] {
-				ib = j
-			}
-		}
-		if ia == ib {
-			agree++
-		}
-		if posMax > ParityTolerance {
-			over++
-		}
-	}
-	n := len(trainLogits) / V
-	p.ArgmaxAgreement = float64(agree) / float64(n)
-	p.PositionsOverTol = float64(over) / float64(n)
-	p.MeanAbsDelta /= float64(len(trainLogits))
+	d := compareLogits(trainLogits, infer, V)
+	p.MaxAbsDelta, p.MeanAbsDelta, p.ArgmaxAgreement, p.PositionsOverTol, p.MaxAbsLogit =
+		d.maxAbs, d.meanAbs, d.agreement, d.shareOverTol, d.maxAbsB
 
 	single := make([]float32, 0, len(infer))
 	for _, win := range w.Inputs {
@@ -125,21 +99,30 @@ func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 		}
 		single = append(single, l...)
 	}
-	p.Noise.MaxAbsDelta, p.Noise.MeanAbsDelta, p.Noise.ArgmaxAgreement = compareLogits(single, infer, V)
+	d = compareLogits(single, infer, V)
+	p.Noise = ParityNoise{MaxAbsDelta: d.maxAbs, MeanAbsDelta: d.meanAbs, ArgmaxAgreement: d.agreement}
 	return p, nil
 }
 
-// compareLogits returns max and mean |a − b| over all logits and the share of positions (rows
-// of V) whose argmax agrees.
-func compareLogits(a, b []float32, V int) (maxAbs, meanAbs, agreement float64) {
-	agree := 0
+// logitDiff compares two (positions × V) logit arrays a and b.
+type logitDiff struct {
+	maxAbs, meanAbs float64 // max and mean |a − b| over all logits
+	agreement       float64 // share of positions whose argmax agrees
+	shareOverTol    float64 // share of positions with some |a − b| > ParityTolerance
+	maxAbsB         float64 // max |b|, for scale
+}
+
+func compareLogits(a, b []float32, V int) (d logitDiff) {
+	agree, over := 0, 0
 	for pos := 0; pos < len(a)/V; pos++ {
 		ra, rb := a[pos*V:(pos+1)*V], b[pos*V:(pos+1)*V]
 		ia, ib := 0, 0
+		posMax := 0.0
 		for j := range ra {
-			d := math.Abs(float64(ra[j]) - float64(rb[j]))
-			maxAbs = max(maxAbs, d)
-			meanAbs += d
+			x := math.Abs(float64(ra[j]) - float64(rb[j]))
+			posMax = max(posMax, x)
+			d.meanAbs += x
+			d.maxAbsB = max(d.maxAbsB, math.Abs(float64(rb[j])))
 			if ra[j] > ra[ia] {
 				ia = j
 			}
@@ -147,9 +130,16 @@ func compareLogits(a, b []float32, V int) (maxAbs, meanAbs, agreement float64) {
 				ib = j
 			}
 		}
+		d.maxAbs = max(d.maxAbs, posMax)
 		if ia == ib {
 			agree++
 		}
+		if posMax > ParityTolerance {
+			over++
+		}
 	}
-	return maxAbs, meanAbs / float64(len(a)), float64(agree) / float64(len(a)/V)
+	n := float64(len(a) / V)
+	d.meanAbs /= float64(len(a))
+	d.agreement, d.shareOverTol = float64(agree)/n, float64(over)/n
+	return d
 }
