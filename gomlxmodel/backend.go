@@ -86,6 +86,11 @@ func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
 // cell, so stdout goes to /dev/null for the duration of the call; its errors are returned, and
 // GoMLX logs to stderr.
 func newSimpleGo(opts string) (backends.Backend, error) {
+	for _, env := range []string{blasdot.DisableEnv, fastops.DisableEnv} {
+		if v := os.Getenv(env); v != "" && v != "simplego" {
+			return nil, fmt.Errorf("%s=%q: the only value is simplego (GoMLX's own kernels); unset it for nanoscope's", env, v)
+		}
+	}
 	_ = blasdot.Install()
 	_ = fastops.Install()
 	b, err := silenceStdout(func() (backends.Backend, error) { return simplego.New(opts) })

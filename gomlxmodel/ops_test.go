@@ -1,6 +1,7 @@
 package gomlxmodel
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gomlx/gomlx/pkg/core/graph"
@@ -54,4 +55,21 @@ func evalRoPELayout(t *testing.T, x []float64, seqLen, pos int, theta float64, l
 		return ApplyRoPELayout(graph.Reshape(n, 1, seqLen, 1, hd), theta, layout)
 	}, tensors.FromFlatDataAndDimensions(in, seqLen*hd))
 	return out[pos*hd : (pos+1)*hd]
+}
+
+// The kernel switches take "simplego" or nothing: any other value is refused, naming the
+// variable, instead of silently keeping the default kernels.
+func TestKernelEnvRefusesUnknownValues(t *testing.T) {
+	for _, tc := range []struct{ env, value, want string }{
+		{"NANOSCOPE_MATMUL", "bogus", `NANOSCOPE_MATMUL="bogus"`},
+		{"NANOSCOPE_FASTOPS", "openblas", `NANOSCOPE_FASTOPS="openblas"`},
+	} {
+		t.Run(tc.env, func(t *testing.T) {
+			t.Setenv(tc.env, tc.value)
+			_, err := newSimpleGo("parallelism=-1")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("newSimpleGo with %s=%s: error %v, want one naming %s", tc.env, tc.value, err, tc.want)
+			}
+		})
+	}
 }

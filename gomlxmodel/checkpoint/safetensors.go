@@ -133,7 +133,11 @@ func parseHeader(path string, buf []byte) ([]headerEntry, error) {
 			return nil, fail(name, msg, "non-negative dimensions with a product that fits the file", fmt.Sprint(*info.Shape))
 		}
 		off := *info.Offsets
-		if len(off) != 2 || off[0] < 0 || off[0] > off[1] || off[1] > int64(len(data)) {
+		if len(off) == 2 && 0 <= off[0] && off[0] <= off[1] && off[1] > int64(len(data)) {
+			return nil, fail(name, fmt.Sprintf("data ends past the end of the file (truncated file? %d bytes missing)", off[1]-int64(len(data))),
+				fmt.Sprintf("data_offsets end <= %d", len(data)), fmt.Sprint(off))
+		}
+		if len(off) != 2 || off[0] < 0 || off[0] > off[1] {
 			return nil, fail(name, "data_offsets out of range",
 				fmt.Sprintf("[begin end] with 0 <= begin <= end <= %d", len(data)), fmt.Sprint(off))
 		}

@@ -313,13 +313,16 @@ func (t *Trainer) Params() (gomlxmodel.Params, error) {
 	return gomlxmodel.ContextParams(t.ctx, t.model.Config, t.model.Variant)
 }
 
-// Evaluate returns mean plain cross-entropy, next-token accuracy and copy rate over the first
-// n windows of ids with the variant's target shift.
+// Evaluate returns mean plain cross-entropy, next-token accuracy and copy rate over n windows
+// of ids with the variant's target shift, spread evenly over the split (window ⌊k·W/n⌋ of its
+// W windows, k = 0…n−1): the start of a split is not a fair sample (the Rust corpus's first
+// 64 windows repeat tokens at 32 % of positions against 26 % over the whole split).
 func (t *Trainer) Evaluate(ids []uint32, n int) (ce, acc, copyRate float64, err error) {
 	c := t.model.Config
 	T, B := c.MaxSeqLen, c.BatchSize
 	shift := t.model.Variant.TargetShift
-	nw := min(n, tokenfile.NumWindowsShift(len(ids), T, shift))
+	total := tokenfile.NumWindowsShift(len(ids), T, shift)
+	nw := min(n, total)
 	if nw == 0 {
 		return 0, 0, 0, fmt.Errorf("validation data too short for one window of %d tokens", T+max(shift, 1))
 	}
@@ -329,7 +332,7 @@ func (t *Trainer) Evaluate(ids []uint32, n int) (ce, acc, copyRate float64, err 
 		in := make([]int32, 0, bs*T)
 		tg := make([]int32, 0, bs*T)
 		for k := start; k < start+bs; k++ {
-			x, y := tokenfile.Window(ids, k, T, shift)
+			x, y := tokenfile.Window(ids, k*total/nw, T, shift)
 			in = append(in, toInt32(x)...)
 			tg = append(tg, toInt32(y)...)
 		}
