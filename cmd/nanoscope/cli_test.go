@@ -148,6 +148,7 @@ func TestCLITable(t *testing.T) {
 		{[]string{"help", "frobnicate"}, 2, `nanoscope help: unknown command "frobnicate"`},
 		{[]string{"frobnicate"}, 2, `nanoscope: unknown command "frobnicate"`},
 		{[]string{"version"}, 0, "gomlx:   v"},
+		{train("--devices", "2"), 2, "nanoscope train: --devices 2: the backend (go:parallelism=-1) has 1 device(s)"},
 		{[]string{"completion", "bash"}, 0, "train) opts=\"--batch --cpuprofile --data"},
 		{[]string{"completion"}, 2, "nanoscope completion: which shell? nanoscope completion bash"},
 		{[]string{"completion", "zsh"}, 2, `shell "zsh" is not supported (bash is)`},

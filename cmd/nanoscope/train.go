@@ -109,6 +109,15 @@ func runTrain(args []string) error {
 	if err := gomlxmodel.CheckPrecision(prec); err != nil {
 		return err
 	}
+	if nDevices > 1 { // before any output: a device count the backend lacks is a usage error
+		b, err := gomlxmodel.NewBackendWith(prec.BackendOptions()...)
+		if err != nil {
+			return err
+		}
+		if have := b.NumDevices(); nDevices > have {
+			return usagef("--devices %d: the backend (%s) has %d device(s)", nDevices, gomlxmodel.BackendConfig(), have)
+		}
+	}
 	dataDir, err := corpusDir(*data)
 	if err != nil {
 		return err

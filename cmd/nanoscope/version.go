@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	"nanoscope/gomlxmodel"
 )
@@ -29,9 +31,18 @@ func runVersion(args []string) error {
 			}
 		}
 	}
+	// The backend is opened, so that a configuration every other command would refuse (an xla
+	// backend in a binary built without XLA, an unknown kernel switch) is refused here too.
+	if _, err := gomlxmodel.NewBackend(); err != nil {
+		return err
+	}
+	source := "GOMLX_BACKEND"
+	if strings.TrimSpace(os.Getenv("GOMLX_BACKEND")) == "" {
+		source = "default; GOMLX_BACKEND unset"
+	}
 	fmt.Printf("go:      %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("gomlx:   %s\n", gomlx)
-	fmt.Printf("backend: %s (GOMLX_BACKEND)\n", gomlxmodel.BackendConfig())
+	fmt.Printf("backend: %s (%s)\n", gomlxmodel.BackendConfig(), source)
 	fmt.Printf("matmul:  %s\n", gomlxmodel.MatMulInEffect())
 	return nil
 }
