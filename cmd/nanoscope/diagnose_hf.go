@@ -82,6 +82,9 @@ func loadHF(dir, data, tokens, text, rope, gqa string) (*hfRun, error) {
 		r.data = path
 	}
 	if err := tokenfile.CheckRange(r.data, r.tokens, V); err != nil {
+		if tokens != "" { // a flag's value: a usage error, as in logits
+			return nil, usagef("the ids are not the model's: %v", err)
+		}
 		return nil, fmt.Errorf("the ids are not the model's: %w", err)
 	}
 	return r, nil
@@ -105,7 +108,11 @@ func runDiagnoseHF(dir, data, tokens, text string, positions int, metrics, forma
 	opts := &analysis.Options{Positions: positions, MetricsPath: metrics}
 	if n := len(r.tokens) - tokenfile.MaxShift; n < s.SeqLen {
 		if n < 2 {
-			return fmt.Errorf("%s: %d ids are too few: the diagnosis needs at least %d (a window of 2 and the %d targets after it)", r.data, len(r.tokens), 2+tokenfile.MaxShift, tokenfile.MaxShift)
+			fail := fmt.Errorf
+			if tokens != "" {
+				fail = usagef
+			}
+			return fail("%s: %d ids are too few: the diagnosis needs at least %d (a window of 2 and the %d targets after it)", r.data, len(r.tokens), 2+tokenfile.MaxShift, tokenfile.MaxShift)
 		}
 		opts.SeqLen = n
 	}

@@ -66,21 +66,23 @@ func TestDiagnoseInspectHuggingFace(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "init_like") || !strings.Contains(stdout, "Conv1D") {
 		t.Errorf("inspect: exit %d, stderr %q, stdout %.400q", code, stderr, stdout)
 	}
+	// code: the exit status when it matters (2: a flag's value, as in logits), else any non-zero.
 	for _, tc := range []struct {
 		args []string
 		want string
+		code int
 	}{
-		{[]string{"--text", "fn main"}, "vocabulary has 301 ids, not GPT-2's 50257"},
-		{[]string{}, "needs evaluation ids: --data TOKENFILE, --tokens IDS or --text TEXT"},
-		{[]string{"--tokens", "1,2,3"}, "3 ids are too few"},
-		{[]string{"--tokens", "1,2,301,4,5,6,7"}, "token id 301 at position 2 >= vocab_size 301"},
-		{[]string{"--tokens", "1,2,3", "--observed", "note"}, "--observed: the observation check is for nanoscope's checkpoints"},
-		{[]string{"--data", "."}, "is a corpus directory"},
-		{[]string{"--tokens", "1,2,3,4,5,6", "--format", "html"}, "use text or json for a Hugging Face checkpoint"},
+		{[]string{"--text", "fn main"}, "vocabulary has 301 ids, not GPT-2's 50257", 0},
+		{[]string{}, "needs evaluation ids: --data TOKENFILE, --tokens IDS or --text TEXT", 2},
+		{[]string{"--tokens", "1,2,3"}, "3 ids are too few", 2},
+		{[]string{"--tokens", "1,2,301,4,5,6,7"}, "token id 301 at position 2 >= vocab_size 301", 2},
+		{[]string{"--tokens", "1,2,3", "--observed", "note"}, "--observed: the observation check is for nanoscope's checkpoints", 0},
+		{[]string{"--data", "."}, "is a corpus directory", 0},
+		{[]string{"--tokens", "1,2,3,4,5,6", "--format", "html"}, "use text or json for a Hugging Face checkpoint", 2},
 	} {
 		args := append([]string{"diagnose", "--checkpoint", filepath.Join(fix, "gpt2_random")}, tc.args...)
 		_, stderr, code := nanoscope(t, args...)
-		if code == 0 || !strings.Contains(stderr, tc.want) || !strings.HasPrefix(stderr, "nanoscope diagnose: ") {
+		if code == 0 || tc.code != 0 && code != tc.code || !strings.Contains(stderr, tc.want) || !strings.HasPrefix(stderr, "nanoscope diagnose: ") {
 			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, stderr, tc.want)
 		}
 	}
