@@ -147,3 +147,17 @@ func ksNormal(data []float32, sigma float64) (dist, crit float64) {
 	crit = math.Sqrt(-0.5*math.Log(ksAlpha/2)) / math.Sqrt(n)
 	return dist, crit
 }
+
+// untouched returns the names of the tensors exactly at their constant initial value and of
+// those statistically indistinguishable from their initial random draw, in Tensors order.
+func (d Drift) untouched() (atInit, initLike []string) {
+	for _, t := range d.Tensors {
+		switch {
+		case t.AtInit:
+			atInit = append(atInit, t.Name)
+		case t.InitLike:
+			initLike = append(initLike, t.Name)
+		}
+	}
+	return atInit, initLike
+}

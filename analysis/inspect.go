@@ -172,15 +172,7 @@ func remarks(ck *checkpoint.Checkpoint, in Inspection) []Remark {
 		add(RemarkUntrained, nil, "meta.json records step 0: the weights are an initialisation")
 	}
 	drift := DriftFromInit(ck.Tensors)
-	var atInit, initLike []string
-	for _, t := range drift.Tensors {
-		switch {
-		case t.AtInit:
-			atInit = append(atInit, t.Name)
-		case t.InitLike:
-			initLike = append(initLike, t.Name)
-		}
-	}
+	atInit, initLike := drift.untouched()
 	if len(atInit) > 0 {
 		add(RemarkAtInit, atInit, "%d of %d constant-initialised tensors are exactly at their initial value (never moved by training)", len(atInit), drift.ConstCount)
 	}

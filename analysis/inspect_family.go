@@ -50,15 +50,7 @@ func InspectFamily(s *Subject) FamilyInspection {
 		in.Remarks = append(in.Remarks, Remark{Kind: kind, Tensors: tensors, Detail: fmt.Sprintf(format, args...)})
 	}
 	drift := s.drift()
-	var atInit, initLike []string
-	for _, t := range drift.Tensors {
-		switch {
-		case t.AtInit:
-			atInit = append(atInit, t.Name)
-		case t.InitLike:
-			initLike = append(initLike, t.Name)
-		}
-	}
+	atInit, initLike := drift.untouched()
 	if len(atInit) > 0 {
 		add(RemarkAtInit, atInit, "%d of %d constant-initialised tensors (norm weights 1, biases 0) are exactly at their initial value (never moved by training)", len(atInit), drift.ConstCount)
 	}

@@ -271,12 +271,7 @@ func printReport(w io.Writer, ck *checkpoint.Checkpoint, data string, r *analysi
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\nlogit lens (copy rate / next-token accuracy):\n")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, p := range d.Lens.Points {
-		fmt.Fprintf(tw, "  %s\t%s\t%.3f\t%.3f\n", p.Point, p.Stream, p.CopyRate, p.NextTokenAccuracy)
-	}
-	tw.Flush()
+	printLens(w, d.Lens)
 	fmt.Fprintf(w, "\nactivation RMS per layer (embed %.3f):\n", d.ActNorms.Embed)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  layer\tresid_pre\tattn_out\tffn_out\tresid_post\tattn/resid\tffn/resid\tmax|s0-s1|\n")
@@ -328,4 +323,15 @@ func fmtFloats(xs []float64) string {
 		parts[i] = strconv.FormatFloat(x, 'f', 1, 64)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+// printLens writes the logit lens table of a diagnosis: copy rate and next-token accuracy at
+// every decoded point of the residual stream.
+func printLens(w io.Writer, lens analysis.Lens) {
+	fmt.Fprintf(w, "\nlogit lens (copy rate / next-token accuracy):\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range lens.Points {
+		fmt.Fprintf(tw, "  %s\t%s\t%.3f\t%.3f\n", p.Point, p.Stream, p.CopyRate, p.NextTokenAccuracy)
+	}
+	tw.Flush()
 }

@@ -179,12 +179,7 @@ func printHFReport(w io.Writer, r *hfRun, rep *analysis.Report) {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "\nlogit lens (copy rate / next-token accuracy):\n")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, p := range d.Lens.Points {
-		fmt.Fprintf(tw, "  %s\t%s\t%.3f\t%.3f\n", p.Point, p.Stream, p.CopyRate, p.NextTokenAccuracy)
-	}
-	tw.Flush()
+	printLens(w, d.Lens)
 	fmt.Fprintf(w, "\nactivation RMS per layer (embed %.3f):\n", d.ActNorms.Embed)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  layer\tresid_pre\tattn_out\tmlp_out\tresid_post\tattn/resid\tmlp/resid\n")
