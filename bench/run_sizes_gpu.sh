@@ -18,7 +18,8 @@
 # On the device machine (run tool, kind nvidia-h200-x2, carry ["bin/nanoscope-xla.gz", "bin/gd"],
 # timeout_s 600):
 #   BUDGET=575 bash bench/run_sizes_gpu.sh
-# Knobs: BUDGET (seconds for the whole call, 575), PROBE (300), PRECISION (bf16), MODELS
+# Knobs: BUDGET (seconds for the whole call, 575), PROBE (300; 0: no probe, MAXSTEPS steps from
+# scratch), PRECISION (bf16), MODELS
 # ("d40:0 d60:1": preset:GPU, run concurrently), AFTER ("d20:0": run after the model on that
 # GPU, with the same N, when it fits), POST (seconds kept for logits/diagnose/inspect, 130),
 # EXTRA (flags for the first train call; a dry run on the CPU:
@@ -73,8 +74,17 @@ outputs() {
   log "$p inspect rc=$? ($((SECONDS - t0)) s)"
 }
 
-# Phase 1: provisional runs up to step PROBE.
 declare -A PID GPU T0 C R N
+n=$MAXSTEPS
+if [ "$PROBE" = 0 ]; then
+  # No probe: MAXSTEPS steps from scratch, when the caller knows they fit.
+  for m in $MODELS; do
+    p=${m%%:*}
+    GPU[$p]=${m##*:} C[$p]=0 R[$p]=0
+    rm -rf $W/$p
+  done
+else
+# Phase 1: provisional runs up to step PROBE.
 for m in $MODELS; do
   p=${m%%:*} g=${m##*:}
   GPU[$p]=$g
@@ -122,15 +132,17 @@ done
 log "N = $n steps for ${!GPU[*]} ($left s left for training)"
 [ $n -gt $PROBE ] || exit 1
 
+fi
+
 # Phase 2: resume with the real total; then the AFTER model on a freed GPU, when it fits.
 declare -A PID2
 for p in "${!GPU[@]}"; do
   (
     t=$SECONDS
-    CUDA_VISIBLE_DEVICES=${GPU[$p]} timeout -s TERM $((BUDGET - SECONDS - POST)) "$BIN" train --data $D --out $W/$p --resume --steps $n \
-      --precision $PRECISION --log-every 500 --metrics-every 100 --eval-every $((n / 10)) --save-every $n >>"$OUT/${p}_stdout.txt" 2>>"$OUT/${p}_stderr.txt"
+    CUDA_VISIBLE_DEVICES=${GPU[$p]} timeout -s TERM $((BUDGET - SECONDS - POST)) "$BIN" train --data $D --out $W/$p $([ "$PROBE" = 0 ] || echo --resume) --steps $n \
+      $([ "$PROBE" = 0 ] && echo --preset $p --precision $PRECISION $EXTRA || echo --precision $PRECISION) --log-every 500 --metrics-every 100 --eval-every $((n / 10)) --save-every $n >>"$OUT/${p}_stdout.txt" 2>>"$OUT/${p}_stderr.txt"
     rc=$?
-    log "$p: resumed run rc=$rc wall $((SECONDS - t)) s"
+    log "$p: $([ "$PROBE" = 0 ] && echo run || echo resumed run) rc=$rc wall $((SECONDS - t)) s"
     echo "{\"model\":\"$p\",\"gpu\":${GPU[$p]},\"steps\":$n,\"probe\":$PROBE,\"precision\":\"$PRECISION\",\"first_step_s\":${C[$p]},\"probe_steps_per_s\":${R[$p]},\"resumed_wall_s\":$((SECONDS - t)),\"rc\":$rc}" >>"$OUT/summary.jsonl"
     [ $rc -eq 0 ] || [ $rc -eq 130 ] && outputs $p ${GPU[$p]} # 130: stopped early, with a checkpoint
     for a in $AFTER; do

@@ -11,7 +11,8 @@
 // train.Options.OnStep calls Run makes after each step, so it includes everything a training
 // step costs.
 // startup_s is process start to the end of the first step (graph building and compilation
-// included); first_step_s is the first step alone. peak_mem_mb is VmHWM (peak RSS).
+// included); first_step_s is the first step alone, graph_build_s the part of it spent in Go
+// building the step graph (the rest: the backend's compilation and one run). peak_mem_mb is VmHWM (peak RSS).
 //
 // Loss check:
 //
@@ -318,31 +319,9 @@ func benchMatmul(f flags) error {
 		"backend": gomlxmodel.BackendConfig(), "matmul": gomlxmodel.MatMulInEffect(), "block_log2": simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32]})
 }
 
-// newtonSchulzBatched is the proposed variant: the same iteration on a stack (n, r, c) of
-// same-shape matrices, with the stack as a DotGeneral batch axis, so that the Muon update of
-// all attention (or all FFN) weights of a model is one chain of ops instead of one per matrix.
-func newtonSchulzBatched(g *Node, steps int) *Node {
-	const a, b, c = 3.4445, -4.7750, 2.0315
-	norm := Sqrt(ReduceAndKeep(Square(g), ReduceSum, 1, 2)) // (n, 1, 1)
-	x := Div(g, AddScalar(norm, 1e-7))
-	transposed := x.Shape().Dimensions[1] > x.Shape().Dimensions[2]
-	if transposed {
-		x = TransposeAllAxes(x, 0, 2, 1)
-	}
-	for i := 0; i < steps; i++ {
-		aa := DotGeneral(x, []int{2}, []int{0}, x, []int{2}, []int{0})
-		bb := Add(MulScalar(aa, b), MulScalar(DotGeneral(aa, []int{2}, []int{0}, aa, []int{1}, []int{0}), c))
-		x = Add(MulScalar(x, a), DotGeneral(bb, []int{2}, []int{0}, x, []int{1}, []int{0}))
-	}
-	if transposed {
-		x = TransposeAllAxes(x, 0, 2, 1)
-	}
-	return x
-}
-
 // benchNS times the Newton–Schulz orthogonalisation of every Muon matrix of the preset, one
-// matrix at a time (as train does) against batched by shape, and reports their largest
-// difference.
+// matrix at a time against batched by wide shape (train.NewtonSchulzAll, as train does), and
+// reports their largest difference.
 func benchNS(f flags) error {
 	c, err := presetConfig(f)
 	if err != nil {
@@ -379,30 +358,7 @@ func benchNS(f flags) error {
 	if err != nil {
 		return err
 	}
-	batched, err := NewExec(backend, func(gs []*Node) []*Node {
-		byShape := map[[2]int][]int{}
-		var order [][2]int
-		for i, g := range gs {
-			k := [2]int{g.Shape().Dimensions[0], g.Shape().Dimensions[1]}
-			if _, ok := byShape[k]; !ok {
-				order = append(order, k)
-			}
-			byShape[k] = append(byShape[k], i)
-		}
-		out := make([]*Node, len(gs))
-		for _, k := range order {
-			idx := byShape[k]
-			parts := make([]*Node, len(idx))
-			for j, i := range idx {
-				parts[j] = InsertAxes(gs[i], 0)
-			}
-			o := newtonSchulzBatched(Concatenate(parts, 0), c.NSSteps)
-			for j, i := range idx {
-				out[i] = Reshape(Slice(o, AxisRange(j, j+1)), k[0], k[1])
-			}
-		}
-		return out
-	})
+	batched, err := NewExec(backend, func(gs []*Node) []*Node { return train.NewtonSchulzAll(gs, c.NSSteps) })
 	if err != nil {
 		return err
 	}
@@ -552,9 +508,13 @@ func bench(f flags) error {
 	if f.cpuProfile != "" && f.warmup == 0 {
 		onStep(0)
 	}
+	graphBuild := 0.0 // seconds spent in Go building the step graph (part of the first step)
 	opts := train.Options{Config: c, Variant: v, Train: trainIDs, Val: valIDs, Out: out, EvalWindows: 1,
 		OnStep: func(s train.StepInfo) {
 			ts = append(ts, time.Now())
+			if s.First {
+				graphBuild = s.GraphBuild.Seconds()
+			}
 			losses, execS = append(losses, s.Loss), append(execS, s.Duration.Seconds())
 			onStep(len(ts))
 		}}
@@ -590,7 +550,8 @@ func bench(f flags) error {
 	o := map[string]any{
 		"impl": impl, "device": deviceName(), "preset": f.preset,
 		"startup_s": round(ts[0].Sub(startTime).Seconds(), 3), "first_step_s": round(ts[0].Sub(runStart).Seconds(), 3),
-		"peak_mem_mb": round(vmHWM()/1024, 1), "go_sys_mb": round(float64(ms.Sys)/(1<<20), 1),
+		"graph_build_s": round(graphBuild, 3),
+		"peak_mem_mb":   round(vmHWM()/1024, 1), "go_sys_mb": round(float64(ms.Sys)/(1<<20), 1),
 		"backend": gomlxmodel.BackendConfig(), "matmul": gomlxmodel.MatMulInEffect(), "fastops": fastops.InEffect(), "go": runtime.Version(), "threads": runtime.GOMAXPROCS(0),
 		"steps": f.steps, "warmup": f.warmup, "batch": c.BatchSize, "seq": c.MaxSeqLen, "vocab": c.VocabSize,
 		"dim": c.Dim, "layers": c.NLayers, "data": orRandom(f.data),

@@ -100,6 +100,9 @@ type StepInfo struct {
 	// the process, whose Duration includes building and compiling the step.
 	Duration time.Duration
 	First    bool
+	// GraphBuild (first step only) is the part of Duration spent in Go building the step's
+	// graph; the rest of a first step is the backend's compilation and one execution.
+	GraphBuild time.Duration
 	// AvgTokensPerSec is the run's throughput over its timed steps so far (first steps of a
 	// process excluded, across resumes); 0 until one exists. Set by Run.
 	AvgTokensPerSec float64
@@ -114,10 +117,12 @@ type Trainer struct {
 	names   []string // parameter names, sorted
 	step    *context.Exec
 	ran     bool // a step has run in this process (the first one compiles)
-	eval    *context.Exec
-	plan    *devicePlan // nil on one device
-	actKeys []string    // activation-norm names, in output order
-	alphaKs []string
+	// graphBuild is the time spent in stepGraph (Go building the step's graph).
+	graphBuild time.Duration
+	eval       *context.Exec
+	plan       *devicePlan // nil on one device
+	actKeys    []string    // activation-norm names, in output order
+	alphaKs    []string
 }
 
 // usesMuon reports whether the original trains this tensor with Muon: the 2-D weights of the
@@ -219,6 +224,7 @@ func (t *Trainer) Objective() gomlxmodel.Objective { return gomlxmodel.TrainingO
 // Outputs: loss, ce, global grad norm (before clipping), per-parameter grad norms (P),
 // activation RMS norms (A), per-parameter update/weight ratios (P), sigmoid(alpha_logit) (L).
 func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
+	defer func(t0 time.Time) { t.graphBuild += time.Since(t0) }(time.Now())
 	ids, targets, lr, lr1d, stepT := in[0], in[1], in[2], in[3], in[4]
 	c, v := t.model.Config, t.model.Variant
 	g := ids.Graph()
@@ -240,6 +246,19 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 			grads[i] = Mul(grads[i], scale)
 		}
 	}
+	// Muon's directions first, orthogonalised together (one batched chain per shape).
+	var muonIdx []int
+	var dirs []*Node
+	for i, name := range t.names {
+		if v.Optimizer != "adamw" && usesMuon(name) {
+			muonIdx = append(muonIdx, i)
+			dirs = append(dirs, muonDirection(ctx, name, grads[i], c.MuonMomentum))
+		}
+	}
+	orth := make([]*Node, len(t.names))
+	for j, o := range NewtonSchulzAll(dirs, c.NSSteps) {
+		orth[muonIdx[j]] = o
+	}
 	ratios := make([]*Node, len(t.names))
 	for i, name := range t.names {
 		w, gr := values[i], grads[i]
@@ -247,8 +266,8 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 		switch {
 		case v.Optimizer == "adamw":
 			nw = adamwUpdate(ctx, name, w, gr, lr, stepT, c.WeightDecay)
-		case usesMuon(name):
-			nw = muonUpdate(ctx, name, w, gr, lr, c.MuonMomentum, c.WeightDecay, c.NSSteps)
+		case orth[i] != nil:
+			nw = muonApply(w, orth[i], lr, c.WeightDecay)
 		default:
 			nw = lionUpdate(ctx, name, w, gr, lr1d, c.LionBetas[0], c.LionBetas[1], 0)
 		}
@@ -298,6 +317,9 @@ func (t *Trainer) Step(step int, ids, targets []int32) (StepInfo, error) {
 		return StepInfo{}, fmt.Errorf("step %d: %w", step+1, err)
 	}
 	info := StepInfo{TotalSteps: c.TotalSteps, Tokens: c.BatchSize * c.MaxSeqLen, Duration: time.Since(t0), First: !t.ran}
+	if info.First {
+		info.GraphBuild = t.graphBuild
+	}
 	t.ran = true
 	info.Record = t.metrics(step, outs)
 	info.LR = lr
@@ -555,7 +577,10 @@ func (t *Trainer) meta(step int, loss float64, res Result) (checkpoint.Meta, err
 func printProgress(w io.Writer, info StepInfo) {
 	// The first step of a process includes compilation: no speed or ETA until a timed step
 	// exists.
-	speed := "  (first step: includes compilation)"
+	speed := ""
+	if info.First {
+		speed = fmt.Sprintf("  (first step %.1f s: graph built in %.1f s, then compiled and run)", info.Duration.Seconds(), info.GraphBuild.Seconds())
+	}
 	if info.AvgTokensPerSec > 0 {
 		eta := time.Duration(float64((info.TotalSteps-info.Step)*info.Tokens) / info.AvgTokensPerSec * float64(time.Second))
 		speed = fmt.Sprintf("  %6.0f tok/s  ETA %s", info.AvgTokensPerSec, eta.Round(time.Second))

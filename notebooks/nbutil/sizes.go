@@ -175,8 +175,8 @@ func ShowD20Curves(name string, d D20Run, uni float64) {
 	}, []plots.HLine{{Label: "unigram CE (validation)", Y: uni}}))
 }
 
-// SizesRunDir holds d40 and d60 trained on two H200s by bench/run_sizes_gpu.sh (their
-// checkpoints are not kept; their metrics, logits and diagnosis are).
+// SizesRunDir holds d20, d40 and d60 trained for the same 6,300 steps on H200s by
+// bench/run_sizes_gpu.sh (their checkpoints are not kept; their metrics, logits and diagnosis are).
 const SizesRunDir = "bench/results/sizes_h200"
 
 // GPURun is what a run trained on a GPU left in the repository: meta.json, the validation
@@ -189,9 +189,10 @@ type GPURun struct {
 	Logits                          [][]Prediction
 }
 
-// LoadGPURun reads the run NAME in dir.
-func LoadGPURun(dir, name string) (r GPURun, err error) {
-	r.Name = name
+// LoadGPURun reads the run whose files in dir are prefixed NAME_ (NAME_diagnose.json,
+// NAME_logits.json); label names it in tables and plots.
+func LoadGPURun(dir, name, label string) (r GPURun, err error) {
+	r.Name = label
 	if r.Meta, err = checkpoint.ReadMeta(dir); err != nil {
 		return r, err
 	}
@@ -230,11 +231,17 @@ func LoadGPURun(dir, name string) (r GPURun, err error) {
 	return r, nil
 }
 
-// GPURuns reads d20 (D20RunDir, an H100) and d40 and d60 (SizesRunDir, two H200s).
+// GPURuns reads d20, d40 and d60 (SizesRunDir: 6,300 steps each on H200s) and the longer d20
+// run of D20RunDir (20,000 steps on an H100), labelled "d20 (20k, H100)".
 func GPURuns(root string) ([]GPURun, error) {
 	var out []GPURun
-	for _, d := range []struct{ dir, name string }{{D20RunDir, "d20"}, {filepath.Join(SizesRunDir, "d40"), "d40"}, {filepath.Join(SizesRunDir, "d60"), "d60"}} {
-		r, err := LoadGPURun(filepath.Join(root, d.dir), d.name)
+	for _, d := range []struct{ dir, name, label string }{
+		{filepath.Join(SizesRunDir, "d20"), "d20", "d20"},
+		{filepath.Join(SizesRunDir, "d40"), "d40", "d40"},
+		{filepath.Join(SizesRunDir, "d60"), "d60", "d60"},
+		{D20RunDir, "d20", "d20 (20k, H100)"},
+	} {
+		r, err := LoadGPURun(filepath.Join(root, d.dir), d.name, d.label)
 		if err != nil {
 			return nil, err
 		}
