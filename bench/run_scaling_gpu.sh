@@ -14,7 +14,7 @@
 # the steps between the records at step 10 and the last (compilation excluded). Outputs in $OUT:
 # test_det_*.txt, scaling.jsonl (one line per run), runs.tgz (runs/NAME_metrics.jsonl, _meta.json, _out.txt), log.txt, gpus.txt.
 # Knobs: RUNS ("d20:256 d20:512 d60:128": preset:global batch[:devices], both 1 and 2 devices
-# unless given), STEPS (40), BUDGET (540 s), DET ("true false": the test's deterministic-ops settings).
+# unless given; on an nvidia-h200-x4 e.g. "d20:128:1 d20:128:2 d20:128:4"), STEPS (40), BUDGET (540 s), DET ("true false": the test's deterministic-ops settings).
 set -u
 cd "$(dirname "$0")/.."
 PY=/opt/torch/.venv/bin/python3
@@ -60,8 +60,7 @@ for r in $RUNS; do
   for dev in ${devs:-1 2}; do
     name=${p}_b${b}_${dev}gpu
     [ $((BUDGET - SECONDS)) -gt 60 ] || { log "skip $name (budget)"; continue; }
-    vis=0
-    [ $dev = 2 ] && vis=0,1
+    vis=$(seq -s, 0 $((dev - 1))) # GPUs 0..dev-1
     rm -rf $W/$name
     t=$SECONDS
     CUDA_VISIBLE_DEVICES=$vis timeout -s TERM $((BUDGET - SECONDS - 5)) ./bin/nanoscope-xla train --preset $p --batch $b --data $D --out $W/$name \
