@@ -21,6 +21,13 @@ type Alignment struct {
 	RepeatRate            float64 `json:"repeat_rate"`
 	CopyRateNonRepeat     float64 `json:"copy_rate_non_repeat"`
 	NextAccuracyNonRepeat float64 `json:"next_token_accuracy_non_repeat"`
+	// Windows is the number of windows the positions come from; the *SE fields are the
+	// standard errors of the four rates above over those windows (ratioSE; 0 for one window).
+	Windows                 int     `json:"windows"`
+	CopyRateSE              float64 `json:"copy_rate_se"`
+	NextTokenAccuracySE     float64 `json:"next_token_accuracy_se"`
+	CopyRateNonRepeatSE     float64 `json:"copy_rate_non_repeat_se"`
+	NextAccuracyNonRepeatSE float64 `json:"next_token_accuracy_non_repeat_se"`
 	// Ranks of the current and of the next token among all vocabulary entries (0 = top).
 	CurrentRank RankStats `json:"current_rank"`
 	NextRank    RankStats `json:"next_rank"`
@@ -175,7 +182,12 @@ func LogitAlignment(s *Subject, w *Windows) (Alignment, error) {
 	var curRanks, nextRanks []int
 	type selfVal struct{ self, norm float64 }
 	selfCache := map[int32]selfVal{}
+	W := len(w.Inputs)
+	// per window: positions, copies, hits, positions with next ≠ current, copies and hits there
+	perPos, perCopy, perHit := make([]float64, W), make([]float64, W), make([]float64, W)
+	perNR, perCopyNR, perHitNR := make([]float64, W), make([]float64, W), make([]float64, W)
 	for k, row := range w.Inputs {
+		perPos[k] = float64(len(row))
 		for t, cur := range row {
 			nxt := w.Next[k][t]
 			lg := pr.logits[k][t*V : (t+1)*V]
@@ -202,18 +214,23 @@ func LogitAlignment(s *Subject, w *Windows) (Alignment, error) {
 			isCopy, isHit := arg == int(cur), arg == int(nxt)
 			if isCopy {
 				copies++
+				perCopy[k]++
 			}
 			if isHit {
 				hits++
+				perHit[k]++
 			}
 			if cur == nxt {
 				repeats++
 			} else {
+				perNR[k]++
 				if isCopy {
 					copiesNR++
+					perCopyNR[k]++
 				}
 				if isHit {
 					hitsNR++
+					perHitNR[k]++
 				}
 			}
 			sv, ok := selfCache[cur]
@@ -238,6 +255,9 @@ func LogitAlignment(s *Subject, w *Windows) (Alignment, error) {
 	if nr := a.Positions - repeats; nr > 0 {
 		a.CopyRateNonRepeat, a.NextAccuracyNonRepeat = float64(copiesNR)/float64(nr), float64(hitsNR)/float64(nr)
 	}
+	a.Windows = W
+	a.CopyRateSE, a.NextTokenAccuracySE = ratioSE(perCopy, perPos), ratioSE(perHit, perPos)
+	a.CopyRateNonRepeatSE, a.NextAccuracyNonRepeatSE = ratioSE(perCopyNR, perNR), ratioSE(perHitNR, perNR)
 	a.CurrentRank, a.NextRank = rankStats(curRanks), rankStats(nextRanks)
 	a.MeanLogitCurrent, a.MeanLogitNext, a.MeanMaxLogit = sumCur/n, sumNext/n, sumMax/n
 	a.SelfSimilarity.MeanSelfLogit = sumSelf / n

@@ -51,10 +51,19 @@ type Metrics struct {
 	CopyRateNonRepeat     float64 `json:"copy_rate_non_repeat"`
 	NextAccuracyNonRepeat float64 `json:"next_token_accuracy_non_repeat"`
 	RepeatRate            float64 `json:"repeat_rate"`
-	LossShifted           float64 `json:"loss_shifted"`
-	LossUnshifted         float64 `json:"loss_unshifted"`
-	LossShiftedSmoothed   float64 `json:"loss_shifted_smoothed"`
-	LossUnshiftedSmoothed float64 `json:"loss_unshifted_smoothed"`
+	// Windows is the number of windows the positions come from; the *SE fields are standard
+	// errors over those windows (see ratioSE; 0 for one window).
+	Windows                 int     `json:"windows"`
+	CopyRateSE              float64 `json:"copy_rate_se"`
+	NextTokenAccuracySE     float64 `json:"next_token_accuracy_se"`
+	CopyRateNonRepeatSE     float64 `json:"copy_rate_non_repeat_se"`
+	NextAccuracyNonRepeatSE float64 `json:"next_token_accuracy_non_repeat_se"`
+	LossShiftedSE           float64 `json:"loss_shifted_se"`
+	LossUnshiftedSE         float64 `json:"loss_unshifted_se"`
+	LossShifted             float64 `json:"loss_shifted"`
+	LossUnshifted           float64 `json:"loss_unshifted"`
+	LossShiftedSmoothed     float64 `json:"loss_shifted_smoothed"`
+	LossUnshiftedSmoothed   float64 `json:"loss_unshifted_smoothed"`
 	// ClaimedLoss is meta.json's loss (the smoothed objective at the last training step).
 	ClaimedLoss    float64 `json:"claimed_loss"`
 	UnigramEntropy float64 `json:"unigram_entropy"`
@@ -373,6 +382,9 @@ func metricsOf(s *Subject, tokens []uint32, d *Details) Metrics {
 	a, l := d.Alignment, d.Losses
 	m := Metrics{CopyRate: a.CopyRate, NextTokenAccuracy: a.NextTokenAccuracy, CopyRateNonRepeat: a.CopyRateNonRepeat,
 		NextAccuracyNonRepeat: a.NextAccuracyNonRepeat, RepeatRate: a.RepeatRate,
+		Windows: a.Windows, CopyRateSE: a.CopyRateSE, NextTokenAccuracySE: a.NextTokenAccuracySE,
+		CopyRateNonRepeatSE: a.CopyRateNonRepeatSE, NextAccuracyNonRepeatSE: a.NextAccuracyNonRepeatSE,
+		LossShiftedSE: l.Shifted.CESE, LossUnshiftedSE: l.Unshifted.CESE,
 		LossShifted: l.Shifted.CE, LossUnshifted: l.Unshifted.CE, LossShiftedSmoothed: l.Shifted.Smoothed,
 		LossUnshiftedSmoothed: l.Unshifted.Smoothed, UnigramEntropy: UnigramEntropy(tokens),
 		InitLike: d.Drift.InitLike, TensorsMoved: len(d.Drift.Moved), Tensors: d.Drift.Total,

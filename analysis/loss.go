@@ -16,10 +16,12 @@ type Losses struct {
 	Unshifted LossPair `json:"unshifted"`
 }
 
-// LossPair is the mean plain cross-entropy and the mean label-smoothed objective, in nats.
+// LossPair is the mean plain cross-entropy and the mean label-smoothed objective, in nats;
+// CESE is the standard error of CE over the windows (ratioSE; 0 for one window).
 type LossPair struct {
 	CE       float64 `json:"ce"`
 	Smoothed float64 `json:"smoothed"`
+	CESE     float64 `json:"ce_se"`
 }
 
 // ShiftedLoss computes Losses over the windows w on the subject's inference path, in float64
@@ -31,7 +33,10 @@ func ShiftedLoss(s *Subject, w *Windows) (Losses, error) {
 	}
 	V := pr.V
 	var ceS, ceU, uni float64
+	W := len(w.Inputs)
+	perS, perU, perPos := make([]float64, W), make([]float64, W), make([]float64, W) // per-window sums
 	for k, row := range w.Inputs {
+		perPos[k] = float64(len(row))
 		for t, cur := range row {
 			lg := pr.logits[k][t*V : (t+1)*V]
 			mx := math.Inf(-1)
@@ -46,8 +51,9 @@ func ShiftedLoss(s *Subject, w *Windows) (Losses, error) {
 				z += math.Exp(float64(x) - mx)
 			}
 			lse := mx + math.Log(z)
-			ceS += lse - float64(lg[w.Next[k][t]])
-			ceU += lse - float64(lg[cur])
+			cs, cu := lse-float64(lg[w.Next[k][t]]), lse-float64(lg[cur])
+			ceS, ceU = ceS+cs, ceU+cu
+			perS[k], perU[k] = perS[k]+cs, perU[k]+cu
 			uni += lse - mean // −mean_v log p_v
 		}
 	}
@@ -55,8 +61,8 @@ func ShiftedLoss(s *Subject, w *Windows) (Losses, error) {
 	ceS, ceU, uni = ceS/n, ceU/n, uni/n
 	return Losses{
 		Positions: w.Positions(),
-		Shifted:   LossPair{CE: ceS, Smoothed: 0.9*ceS + 0.1*uni},
-		Unshifted: LossPair{CE: ceU, Smoothed: 0.9*ceU + 0.1*uni},
+		Shifted:   LossPair{CE: ceS, Smoothed: 0.9*ceS + 0.1*uni, CESE: ratioSE(perS, perPos)},
+		Unshifted: LossPair{CE: ceU, Smoothed: 0.9*ceU + 0.1*uni, CESE: ratioSE(perU, perPos)},
 	}, nil
 }
 

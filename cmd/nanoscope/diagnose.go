@@ -262,7 +262,7 @@ func printReport(w io.Writer, ck *checkpoint.Checkpoint, data string, r *analysi
 	c, v, d := ck.Meta.Config, ck.Meta.Variant, r.Details
 	fmt.Fprintf(w, "checkpoint %s: dim %d, %d layers, vocab %d, tied %v, ternary %v, mHC %v, target shift %d, step %d, meta loss %.4g\n",
 		ck.Dir, c.Dim, c.NLayers, c.VocabSize, c.WeightTied, v.Ternary, v.MHC, v.TargetShift, ck.Meta.Step, ck.Meta.Loss)
-	fmt.Fprintf(w, "data %s: %d positions in %d windows of %d\n\n", data, d.Positions, d.Windows, c.MaxSeqLen)
+	fmt.Fprintf(w, "data %s: %d positions in %d windows of %d (± : standard error over the windows)\n\n", data, d.Positions, d.Windows, c.MaxSeqLen)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "metric\tvalue\n")
@@ -294,17 +294,24 @@ func printReport(w io.Writer, ck *checkpoint.Checkpoint, data string, r *analysi
 	fmt.Fprintf(w, "\nsummary: %s\n", r.Summary)
 }
 
-// metricRows are the headline measurements as (name, value) rows.
+// metricRows are the headline measurements as (name, value) rows; rates and plain CE carry
+// "± SE", their standard error over the windows, when there are two windows or more.
 func metricRows(r *analysis.Report) [][2]string {
 	m := r.Metrics
+	se := func(x, e float64) string {
+		if m.Windows < 2 {
+			return fmt.Sprintf("%.4f", x)
+		}
+		return fmt.Sprintf("%.4f ± %.4f", x, e)
+	}
 	return [][2]string{
-		{"copy rate", fmt.Sprintf("%.4f", m.CopyRate)},
-		{"next-token accuracy", fmt.Sprintf("%.4f", m.NextTokenAccuracy)},
-		{"copy rate (next != current)", fmt.Sprintf("%.4f", m.CopyRateNonRepeat)},
-		{"next-token acc. (next != current)", fmt.Sprintf("%.4f", m.NextAccuracyNonRepeat)},
+		{"copy rate", se(m.CopyRate, m.CopyRateSE)},
+		{"next-token accuracy", se(m.NextTokenAccuracy, m.NextTokenAccuracySE)},
+		{"copy rate (next != current)", se(m.CopyRateNonRepeat, m.CopyRateNonRepeatSE)},
+		{"next-token acc. (next != current)", se(m.NextAccuracyNonRepeat, m.NextAccuracyNonRepeatSE)},
 		{"repeat rate (next == current)", fmt.Sprintf("%.4f", m.RepeatRate)},
-		{"loss shifted (CE / smoothed)", fmt.Sprintf("%.4f / %.4f", m.LossShifted, m.LossShiftedSmoothed)},
-		{"loss unshifted (CE / smoothed)", fmt.Sprintf("%.4f / %.4f", m.LossUnshifted, m.LossUnshiftedSmoothed)},
+		{"loss shifted (CE / smoothed)", fmt.Sprintf("%s / %.4f", se(m.LossShifted, m.LossShiftedSE), m.LossShiftedSmoothed)},
+		{"loss unshifted (CE / smoothed)", fmt.Sprintf("%s / %.4f", se(m.LossUnshifted, m.LossUnshiftedSE), m.LossUnshiftedSmoothed)},
 		{"claimed loss (meta.json)", fmt.Sprintf("%.4g", m.ClaimedLoss)},
 		{"unigram entropy of the data", fmt.Sprintf("%.4f", m.UnigramEntropy)},
 		{"init-like", fmt.Sprintf("%v (%d/%d tensors moved from init)", m.InitLike, m.TensorsMoved, m.Tensors)},

@@ -169,7 +169,7 @@ func printHFReport(w io.Writer, r *hfRun, rep *analysis.Report) {
 	if d.Windows > 0 {
 		seq = d.Positions / d.Windows
 	}
-	fmt.Fprintf(w, "data %s: %d positions in %d windows of %d\n\n", r.data, d.Positions, d.Windows, seq)
+	fmt.Fprintf(w, "data %s: %d positions in %d windows of %d (± : standard error over the windows)\n\n", r.data, d.Positions, d.Windows, seq)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "metric\tvalue\n")
 	for _, row := range metricRows(rep) {

@@ -74,7 +74,7 @@ func reportSetup(ck *checkpoint.Checkpoint, data, override string, r *analysis.R
 	lines := []string{
 		fmt.Sprintf("checkpoint %s: dim %d, %d layers, vocab %d, tied %v, ternary %v, mHC %v, target shift %d, rope %s, gqa %s, step %d, meta loss %.4g",
 			ck.Dir, c.Dim, c.NLayers, c.VocabSize, c.WeightTied, v.Ternary, v.MHC, v.TargetShift, v.Rope(), v.GQA(), ck.Meta.Step, ck.Meta.Loss),
-		fmt.Sprintf("data %s: %d positions in %d windows of %d", data, r.Details.Positions, r.Details.Windows, c.MaxSeqLen),
+		fmt.Sprintf("data %s: %d positions in %d windows of %d (± : standard error over the windows)", data, r.Details.Positions, r.Details.Windows, c.MaxSeqLen),
 	}
 	if override != "" {
 		lines = append(lines, "run with "+override+" (--rope-layout/--gqa-map)")
