@@ -579,7 +579,7 @@ func printProgress(w io.Writer, info StepInfo) {
 	// exists.
 	speed := ""
 	if info.First {
-		speed = fmt.Sprintf("  (first step %.1f s: graph built in %.1f s, then compiled and run)", info.Duration.Seconds(), info.GraphBuild.Seconds())
+		speed = fmt.Sprintf("  (first step %.1f s: graph built in %.2f s, then compiled and run)", info.Duration.Seconds(), info.GraphBuild.Seconds())
 	}
 	if info.AvgTokensPerSec > 0 {
 		eta := time.Duration(float64((info.TotalSteps-info.Step)*info.Tokens) / info.AvgTokensPerSec * float64(time.Second))
