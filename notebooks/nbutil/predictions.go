@@ -125,17 +125,23 @@ func CopyingOf(ids []int, preds [][]Prediction) Copying {
 // D20Logits reads the top-5 predictions of the d20 checkpoint trained on an H100 on the note's
 // tokens (D20RunDir/d20_logits.json, `nanoscope logits --topk 5 --json`).
 func D20Logits(root string) ([][]Prediction, error) {
+	return readNoteLogits(filepath.Join(root, D20RunDir, "d20_logits.json"))
+}
+
+// readNoteLogits reads `nanoscope logits --topk K --json` output at path, which must hold the
+// note's tokens: the top K per position, texts from the GPT-2 vocabulary.
+func readNoteLogits(path string) ([][]Prediction, error) {
 	var d struct {
 		Tokens    []int `json:"tokens"`
 		Positions []struct {
 			Top []Prediction `json:"top"`
 		} `json:"positions"`
 	}
-	if err := ReadJSONFile(filepath.Join(root, D20RunDir, "d20_logits.json"), &d); err != nil {
+	if err := ReadJSONFile(path, &d); err != nil {
 		return nil, err
 	}
 	if !slices.Equal(d.Tokens, NoteTokens()) {
-		return nil, fmt.Errorf("d20_logits.json holds tokens %v, not the note's", d.Tokens)
+		return nil, fmt.Errorf("%s holds tokens %v, not the note's", path, d.Tokens)
 	}
 	out := make([][]Prediction, len(d.Positions))
 	for t, p := range d.Positions {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"nanoscope/analysis"
@@ -109,20 +108,20 @@ func ShowSized(name string, ms []Sized, gpu []GPURun) {
 		{Label: "copy rate", Values: cNR}, {Label: "next-token accuracy", Values: nNR}}))
 }
 
-// D20Run is what the d20 run on an H100 left: its meta.json, the logged training and
-// validation CE, its diagnosis and its top-5 on the note's tokens.
+// D20Run is what the d20 run on an H100 left: the files every GPU run keeps (GPURun) and the
+// logged training CE.
 type D20Run struct {
-	Meta           checkpoint.Meta
+	GPURun
 	Train, TrainCE []float64 // steps and CE of the logged training steps
-	Eval, EvalCE   []float64
-	Diagnose       analysis.Report
-	Logits         [][]Prediction
 }
+
+// D20Label names the H100 d20 run in tables and plots.
+const D20Label = "d20 (20k, H100)"
 
 // LoadD20 reads the d20 run in D20RunDir.
 func LoadD20(root string) (r D20Run, err error) {
 	dir := filepath.Join(root, D20RunDir)
-	if r.Meta, err = checkpoint.ReadMeta(dir); err != nil {
+	if r.GPURun, err = LoadGPURun(dir, "d20", D20Label); err != nil {
 		return r, err
 	}
 	ms, err := ReadMetrics(filepath.Join(dir, "metrics.jsonl"))
@@ -130,18 +129,11 @@ func LoadD20(root string) (r D20Run, err error) {
 		return r, err
 	}
 	for _, m := range ms {
-		switch {
-		case m.Kind == "train":
+		if m.Kind == "train" {
 			r.Train, r.TrainCE = append(r.Train, float64(m.Step)), append(r.TrainCE, m.CE)
-		case m.Kind == "eval" && m.ValCE != nil:
-			r.Eval, r.EvalCE = append(r.Eval, float64(m.Step)), append(r.EvalCE, *m.ValCE)
 		}
 	}
-	if r.Diagnose, err = D20Diagnosis(root); err != nil {
-		return r, err
-	}
-	r.Logits, err = D20Logits(root)
-	return r, err
+	return r, nil
 }
 
 // Passes says how many times a run on GPT-2 ids went over the train split of the corpus in
@@ -209,26 +201,8 @@ func LoadGPURun(dir, name, label string) (r GPURun, err error) {
 	if err = ReadJSONFile(filepath.Join(dir, name+"_diagnose.json"), &r.Diagnose); err != nil {
 		return r, err
 	}
-	var lg struct {
-		Tokens    []int `json:"tokens"`
-		Positions []struct {
-			Top []Prediction `json:"top"`
-		} `json:"positions"`
-	}
-	if err = ReadJSONFile(filepath.Join(dir, name+"_logits.json"), &lg); err != nil {
-		return r, err
-	}
-	if !slices.Equal(lg.Tokens, NoteTokens()) {
-		return r, fmt.Errorf("%s_logits.json holds tokens %v, not the note's", name, lg.Tokens)
-	}
-	for _, p := range lg.Positions {
-		var top []Prediction
-		for _, e := range p.Top {
-			top = append(top, Prediction{ID: e.ID, Text: GPT2Text(e.ID), Logit: e.Logit})
-		}
-		r.Logits = append(r.Logits, top)
-	}
-	return r, nil
+	r.Logits, err = readNoteLogits(filepath.Join(dir, name+"_logits.json"))
+	return r, err
 }
 
 // GPURuns reads d20, d40 and d60 (SizesRunDir: 6,300 steps each on H200s) and the longer d20
@@ -239,7 +213,7 @@ func GPURuns(root string) ([]GPURun, error) {
 		{filepath.Join(SizesRunDir, "d20"), "d20", "d20"},
 		{filepath.Join(SizesRunDir, "d40"), "d40", "d40"},
 		{filepath.Join(SizesRunDir, "d60"), "d60", "d60"},
-		{D20RunDir, "d20", "d20 (20k, H100)"},
+		{D20RunDir, "d20", D20Label},
 	} {
 		r, err := LoadGPURun(filepath.Join(root, d.dir), d.name, d.label)
 		if err != nil {
