@@ -6,8 +6,6 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/stat"
-
-	"nanoscope/gomlxmodel"
 )
 
 // Offsets are the target offsets the catalog scores: the token at t+k for k = −1 (the previous
@@ -23,7 +21,8 @@ func offsetIndex(k int) int { return slices.Index(Offsets, k) }
 // convention ("no causal mask", "rope interleaved", …).
 type OffsetCE struct {
 	Condition string    `json:"condition"`
-	CE        []float64 `json:"ce"` // by Offsets
+	Flips     []Flip    `json:"flips,omitempty"` // the conventions changed from the model as loaded
+	CE        []float64 `json:"ce"`              // by Offsets
 	// Best is the offset of the lowest CE; BestCE that CE.
 	Best   int     `json:"best_offset"`
 	BestCE float64 `json:"best_ce"`
@@ -39,9 +38,15 @@ type Catalog struct {
 	// context-free model achieves.
 	Unigram  float64  `json:"unigram_ce"`
 	AsLoaded OffsetCE `json:"as_loaded"`
-	// Conditions are the re-runs under the other conventions of the family (causal mask
-	// removed, the other RoPE pairing, the other GQA mapping).
-	Conditions []OffsetCE `json:"conditions"`
+	// Search is every candidate of the convention search's screen (search.go); Conditions the
+	// candidates confirmed on the catalog's windows, each under its flips.
+	Search     []Candidate `json:"search"`
+	Conditions []OffsetCE  `json:"conditions"`
+	// PositionCE is the CE as loaded at its best offset by position bin, PositionBreak its
+	// largest rise with position, LensDepth the logit lens's check (earned.go).
+	PositionCE    []PositionBin `json:"position_ce"`
+	PositionBreak PositionBreak `json:"position_break"`
+	LensDepth     LensDepth     `json:"lens_depth"`
 	// ContextMI is the mean over positions of KL(p_t ‖ p̄), p̄ the mean predicted distribution:
 	// how much the prediction depends on the context (0 for a context-free model), in nats.
 	ContextMI float64 `json:"context_mi"`
@@ -164,51 +169,9 @@ func contextDependence(logits [][]float32, V int) (mi, topShare float64) {
 	return mi / n, float64(top) / n
 }
 
-// condition is one re-run of the catalog: a name and the convention it flips.
-type condition struct {
-	Name, Convention, Value string
-}
-
-// conventionConditions lists the re-runs of the catalog from the family's conventions: the
-// causal mask removed (when the model has one), the other RoPE pairing (when it has RoPE), the
-// other GQA mapping (when kv heads are shared).
-func conventionConditions(s *Subject) []condition {
-	var out []condition
-	for _, c := range s.Family.Conventions() {
-		other := ""
-		for _, v := range c.Values {
-			if v != c.Value {
-				other = v
-			}
-		}
-		switch {
-		case c.Name == gomlxmodel.ConvCausal && c.Value == "true":
-			out = append(out, condition{"no causal mask", c.Name, "false"})
-		case c.Name == gomlxmodel.ConvRopePairing:
-			out = append(out, condition{"rope " + other, c.Name, other})
-		case c.Name == gomlxmodel.ConvGQAMapping && kvShared(s.Family):
-			out = append(out, condition{"gqa " + other, c.Name, other})
-		}
-	}
-	order := map[string]int{gomlxmodel.ConvCausal: 0, gomlxmodel.ConvRopePairing: 1, gomlxmodel.ConvGQAMapping: 2}
-	slices.SortStableFunc(out, func(a, b condition) int { return order[a.Convention] - order[b.Convention] })
-	return out
-}
-
-// kvShared reports whether query heads share kv heads (the GQA mapping matters).
-func kvShared(f gomlxmodel.Family) bool {
-	switch m := f.(type) {
-	case gomlxmodel.Model:
-		return m.Config.NKVHeads < m.Config.NHeads
-	case gomlxmodel.Llama:
-		return m.Config.NKVHeads < m.Config.NHeads
-	}
-	return false
-}
-
 // MeasureCatalog takes the catalog's measurements of s on the windows w (made by
-// SampleWindows), with the data's unigram CE and the gradient flow gf; the re-runs under other
-// conventions and the per-tensor tests use the first windows, head (paired with the same
+// SampleWindows), with the data's unigram CE and the gradient flow gf; the convention search
+// (search.go) and the per-tensor tests use the first windows, head (paired with the same
 // positions as loaded).
 func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) (*Catalog, error) {
 	pr, err := s.probe(w)
@@ -221,6 +184,8 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		return nil, err
 	}
 	cat.Positions = len(cat.AsLoaded.perPos[0])
+	cat.PositionCE = positionBins(cat.AsLoaded, cat.AsLoaded.Best, len(w.Inputs[0]))
+	cat.PositionBreak = positionBreak(cat.PositionCE)
 	cat.ContextMI, cat.TopShare = contextDependence(pr.logits, V)
 	for h, x := range pr.actMax {
 		if x > cat.MaxAbsActivation || (x == cat.MaxAbsActivation && h < cat.MaxActivationHook) {
@@ -234,24 +199,8 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		}
 	}
 	cat.asLoadedHead = asLoadedHead
-	for _, cond := range conventionConditions(s) {
-		s2, err := s.WithConvention(cond.Convention, cond.Value)
-		if err != nil {
-			return nil, err
-		}
-		r, err := s2.engine()
-		if err != nil {
-			return nil, err
-		}
-		logits, err := batchedLogits(r.logits, head, V)
-		if err != nil {
-			return nil, err
-		}
-		o, err := offsetCE(cond.Name, logits, head, V)
-		if err != nil {
-			return nil, err
-		}
-		cat.Conditions = append(cat.Conditions, o)
+	if cat.Search, cat.Conditions, err = searchConventions(s, head, asLoadedHead, unigram); err != nil {
+		return nil, err
 	}
 	// The label-smoothed objective at the offset the model was trained for (meta.json's).
 	if s.Meta != nil {

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -10,46 +11,66 @@ import (
 	"nanoscope/gomlxmodel/hf"
 )
 
-// TestFamilyFaults: the fault builds of GPT-2 and Llama (trained with AdamW, saved and loaded in
-// Hugging Face layout) are diagnosed with their kind; the healthy ones are healthy.
+// TestFamilyFaults: the fault builds of GPT-2 and Llama (trained with AdamW under a known
+// fault, saved and loaded in Hugging Face layout) are diagnosed blind, and the gallery's scores
+// meet the targets: no faulty build called healthy, none given a wrong kind, no healthy control
+// flagged. Per-kind recall and precision are logged. FAMILY_FAULT=substring runs part of the
+// gallery; FAMILY_GALLERY_DIR keeps the builds between runs.
 func TestFamilyFaults(t *testing.T) {
-	root := t.TempDir()
+	root := os.Getenv("FAMILY_GALLERY_DIR")
+	if root == "" {
+		root = t.TempDir()
+	}
 	data := faults.Data()
+	var cases []Case
 	for _, b := range faults.FamilyGallery() {
 		if only := os.Getenv("FAMILY_FAULT"); only != "" && !strings.Contains(b.Name, only) {
 			continue
 		}
-		t.Run(b.Name, func(t *testing.T) {
-			start := time.Now()
-			dir, err := faults.FamilyDir(root, b.Name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			built := time.Since(start)
-			ck, err := hf.Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := FromFamily(ck.Family, ck.Params, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := DiagnoseSubject(s, data, nil, &Options{Positions: 1024})
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := rep.Details.Catalog
-			t.Logf("%s: healthy %v %v (CE by offset %s, unigram %.3f; built %.1fs, diagnosed %.1fs)", b.Name, rep.Healthy, kinds(rep),
-				fmtCEs(c.AsLoaded.CE), c.Unigram, built.Seconds(), (time.Since(start) - built).Seconds())
-			for _, cond := range c.Conditions {
-				t.Logf("  %s: CE by offset %s", cond.Condition, fmtCEs(cond.CE))
-			}
-			switch {
-			case b.Kind == "" && !rep.Healthy:
-				t.Errorf("%s: not healthy: %v", b.Name, rep.Findings)
-			case b.Kind != "" && findingOf(rep.Findings, b.Kind) == nil:
-				t.Errorf("%s: want %s, found %v", b.Name, b.Kind, kinds(rep))
-			}
-		})
+		start := time.Now()
+		dir, err := faults.FamilyDir(root, b.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		built := time.Since(start)
+		ck, err := hf.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := FromFamily(ck.Family, ck.Params, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := DiagnoseSubject(s, data, nil, &Options{Positions: 1024})
+		if err != nil {
+			t.Fatalf("%s: %v", b.Name, err)
+		}
+		c := rep.Details.Catalog
+		t.Logf("%s: healthy %v %v %s (CE by offset %s, unigram %.3f; built %.1fs, diagnosed %.1fs)", b.Name, rep.Healthy, kinds(rep), named(rep),
+			fmtCEs(c.AsLoaded.CE), c.Unigram, built.Seconds(), (time.Since(start) - built).Seconds())
+		for _, cond := range c.Conditions {
+			t.Logf("  %s: CE by offset %s", cond.Condition, fmtCEs(cond.CE))
+		}
+		cases = append(cases, Case{Name: b.Name, Want: b.Kind, Convention: b.Convention, Report: rep})
 	}
+	sc := Score(cases)
+	for _, k := range sc.Kinds {
+		t.Logf("%-20s recall %.2f (%d/%d)  precision %.2f (%d/%d)", k.Kind, k.Recall, k.TP, k.TP+k.FN, k.Precision, k.TP, k.TP+k.FP)
+	}
+	t.Logf("%d faulty: false healthy %.3f %v, wrong kind %.3f %v, unexplained %v; %d healthy: flagged %.3f %v",
+		sc.Faulty, sc.FalseHealthyRate(), sc.FalseHealthy, sc.WrongKindRate(), sc.WrongKind, sc.Unexplained, sc.Healthy, sc.HealthyFlaggedRate(), sc.HealthyFlagged)
+	if len(sc.FalseHealthy)+len(sc.WrongKind)+len(sc.HealthyFlagged) > 0 {
+		t.Errorf("targets missed: false healthy %v, wrong kind %v, healthy flagged %v", sc.FalseHealthy, sc.WrongKind, sc.HealthyFlagged)
+	}
+}
+
+// named lists the conventions the findings name.
+func named(r *Report) string {
+	var out []string
+	for _, f := range r.Findings {
+		if c, ok := f.Evidence["convention"]; ok {
+			out = append(out, fmt.Sprintf("%v=%v", c, f.Evidence["trained_value"]))
+		}
+	}
+	return strings.Join(out, " ")
 }

@@ -3,9 +3,11 @@ package analysis
 import (
 	"fmt"
 	"strings"
+
+	"nanoscope/gomlxmodel"
 )
 
-// conventionGain compares a re-run under another convention with the run as loaded: the drop
+// conventionGain compares a re-run under other conventions with the run as loaded: the drop
 // of the best CE over the offsets (as loaded minus condition), with the standard error of the
 // paired per-position differences. When that drop is not significant but the condition's best
 // CE is within minDeltaNats of the best as loaded, the drop is measured at the offset the
@@ -13,60 +15,82 @@ import (
 // previous token about as well as it predicts the next one without the mask, so the best CEs
 // tie while the offset moved.
 func conventionGain(cat *Catalog, cond OffsetCE) (gain, se float64) {
-	as := cat.asLoadedHead
-	_, a := as.at(as.Best)
-	_, b := cond.at(cond.Best)
-	gain, se = pairedDelta(b, a) // mean of a − b
-	if significant(gain, se) || cond.BestCE > as.BestCE+minDeltaNats {
-		return gain, se
-	}
-	_, a = as.at(cond.Best)
-	return pairedDelta(b, a)
+	return gainOver(cat.asLoadedHead, cond)
 }
 
-// conventionHolds reports whether a re-run shows the model was trained under its convention
+// conventionHolds reports whether a re-run shows the model was trained under its conventions
 // (see conventionFindings), with the gain.
 func conventionHolds(cat *Catalog, c OffsetCE) (gain, se float64, ok bool) {
-	gain, se = conventionGain(cat, c)
-	return gain, se, significant(gain, se) && c.BestCE < cat.Unigram-minDeltaNats
+	return holdsOver(cat.asLoadedHead, c, cat.Unigram)
 }
 
-// conventionFindings names future_leakage, rope_layout and gqa_mapping: the model predicts
-// significantly better (by more than max(0.1 nats, 4 standard errors)) with the causal mask
-// removed, under the other RoPE layout or under the other GQA mapping than as loaded, and under
-// that condition it beats the unigram CE — so it was trained that way.
-func conventionFindings(cat *Catalog) []Finding {
-	var out []Finding
-	for _, c := range cat.Conditions {
-		gain, se, ok := conventionHolds(cat, c)
-		if !ok {
-			continue
+// bestCondition returns the confirmed run of the convention search that predicts best among
+// those that hold (significantly better than as loaded, by more than max(0.1 nats, 4 standard
+// errors), and below the unigram CE), and its gain; nil when none holds.
+func bestCondition(cat *Catalog) (best *OffsetCE, gain, se float64) {
+	for i, c := range cat.Conditions {
+		if g, e, ok := conventionHolds(cat, c); ok && (best == nil || c.BestCE < best.BestCE) {
+			best, gain, se = &cat.Conditions[i], g, e
 		}
-		ev := map[string]any{"ce_as_loaded": cat.asLoadedHead.BestCE, "positions": len(c.perPos[0]), "ce_" + strings.ReplaceAll(c.Condition, " ", "_"): c.BestCE,
-			"gain_nats": gain, "se": se, "offset": c.Best, "unigram_ce": cat.Unigram}
+	}
+	return best, gain, se
+}
+
+// conventionFindings names the conventions of the best run of the search that holds: the
+// model predicts significantly better with them changed than as loaded, and beats the unigram
+// CE there — so it was trained that way. Each changed convention is one finding:
+// future_leakage (the causal mask), rope_layout (the RoPE pairing), gqa_mapping (the kv-head
+// mapping) for the kinds the catalog always named, convention_mismatch for any other. The
+// evidence holds both cross-entropies, the gain and its margin in standard errors, and the
+// runner-up: the best confirmed run under other conventions.
+func conventionFindings(cat *Catalog) []Finding {
+	best, gain, se := bestCondition(cat)
+	if best == nil {
+		return nil
+	}
+	runnerUp, runnerCE := "", 0.0
+	for _, c := range cat.Conditions {
+		if c.Condition != best.Condition && !strings.HasPrefix(best.Condition, c.Condition+" + ") && (runnerUp == "" || c.BestCE < runnerCE) {
+			runnerUp, runnerCE = c.Condition, c.BestCE
+		}
+	}
+	var out []Finding
+	for _, fl := range best.Flips {
+		ev := map[string]any{"ce_as_loaded": cat.asLoadedHead.BestCE, "positions": len(best.perPos[0]),
+			"ce_" + strings.ReplaceAll(best.Condition, " ", "_"): best.BestCE, "ce_trained_convention": best.BestCE,
+			"gain_nats": gain, "se": se, "margin_se": gain / max(se, 1e-12), "offset": best.Best, "unigram_ce": cat.Unigram,
+			"convention": fl.Convention, "loaded_value": fl.Loaded, "trained_value": fl.Value}
+		if runnerUp != "" {
+			ev["runner_up"], ev["ce_runner_up"] = runnerUp, runnerCE
+		}
+		if len(best.Flips) > 1 {
+			ev["with"] = best.Condition
+		}
 		f := Finding{Tensors: []string{}, Evidence: ev}
-		switch {
-		case c.Condition == "no causal mask":
+		nums := fmt.Sprintf("CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats", best.BestCE, cat.asLoadedHead.BestCE, gain, se)
+		switch fl.Convention {
+		case gomlxmodel.ConvCausal:
 			f.Kind = KindFutureLeakage
-			f.Detail = fmt.Sprintf("with the causal mask removed the model predicts the token at offset %d far better (CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats): it was trained where positions could see later tokens, so its training loss was too good and causal inference is garbage",
-				c.Best, c.BestCE, cat.asLoadedHead.BestCE, gain, se)
+			f.Detail = fmt.Sprintf("with the causal mask removed the model predicts the token at offset %d far better (%s): it was trained where positions could see later tokens, so its training loss was too good and causal inference is garbage",
+				best.Best, nums)
 			f.Fix = "train with a causal mask (check the attention mask, is_causal, and any sliding-window or padding mask that lets a position attend forward)"
-		case strings.HasPrefix(c.Condition, "rope "):
-			layout := strings.TrimPrefix(c.Condition, "rope ")
+		case gomlxmodel.ConvRopePairing:
 			f.Kind = KindRopeLayout
-			ev["trained_layout"] = layout
-			f.Detail = fmt.Sprintf("under the %s RoPE pairing the model predicts far better (CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats): it was trained with %s rotary pairs and the loader applies the other pairing",
-				layout, c.BestCE, cat.asLoadedHead.BestCE, gain, se, layout)
-			f.Fix = fmt.Sprintf("run the model with the %s RoPE layout (--rope-layout %s), or permute the q/k projection rows to the loader's layout when converting", layout, layout)
-		case strings.HasPrefix(c.Condition, "gqa "):
-			mapping := strings.TrimPrefix(c.Condition, "gqa ")
+			ev["trained_layout"] = fl.Value
+			f.Detail = fmt.Sprintf("under the %s RoPE pairing the model predicts far better (%s): it was trained with %s rotary pairs and the loader applies the other pairing",
+				fl.Value, nums, fl.Value)
+			f.Fix = fmt.Sprintf("run the model with the %s RoPE layout (--rope-layout %s), or permute the q/k projection rows to the loader's layout when converting", fl.Value, fl.Value)
+		case gomlxmodel.ConvGQAMapping:
 			f.Kind = KindGQAMapping
-			ev["trained_mapping"] = mapping
-			f.Detail = fmt.Sprintf("with the %s query-head → kv-head mapping the model predicts far better (CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats): it was trained with that mapping",
-				mapping, c.BestCE, cat.asLoadedHead.BestCE, gain, se)
-			f.Fix = fmt.Sprintf("run the model with --gqa-map %s, or reorder the query heads (wq rows, wo columns) when converting", mapping)
+			ev["trained_mapping"] = fl.Value
+			f.Detail = fmt.Sprintf("with the %s query-head → kv-head mapping the model predicts far better (%s): it was trained with that mapping",
+				fl.Value, nums)
+			f.Fix = fmt.Sprintf("run the model with --gqa-map %s, or reorder the query heads (wq rows, wo columns) when converting", fl.Value)
 		default:
-			continue
+			f.Kind = KindConventionMismatch
+			f.Detail = fmt.Sprintf("with %s = %s instead of %s as loaded the model predicts far better (%s): it was trained under that convention and the inference path applies another",
+				fl.Convention, fl.Value, fl.Loaded, nums)
+			f.Fix = fmt.Sprintf("set %s to %s (%s): confirm with --convention %s=%s", fl.Convention, fl.Value, fl.Key, fl.Convention, fl.Value)
 		}
 		out = append(out, f)
 	}

@@ -95,12 +95,17 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 	if all, _ := allUntrained(cat); all {
 		fs = untrainedFindings(cat, true)
 	} else {
-		strong := *cat
-		strong.Swaps = nil
-		fs = untrainedFindings(&strong, under)
-	}
-	if len(fs) == 0 {
+		// A convention or target offset that explains the loss comes first: a vector at its
+		// initial constant is not evidence of a partial load when the model was trained under
+		// other conventions.
 		fs = explanatory(cat)
+		if len(fs) == 0 || onlyKind(fs, KindContextFree) {
+			strong := *cat
+			strong.Swaps = nil
+			if tu := untrainedFindings(&strong, under); len(tu) > 0 {
+				fs = tu
+			}
+		}
 	}
 	if len(cat.Swaps) > 0 {
 		switch tu := untrainedFindings(cat, under); {
@@ -111,7 +116,11 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 		}
 	}
 	if len(fs) == 0 {
-		if f := unexplainedFinding(cat, a); f != nil {
+		f := unexplainedFinding(cat, a)
+		if f == nil {
+			f = unearnedFinding(cat)
+		}
+		if f != nil {
 			fs = append(fs, *f)
 		}
 	}
@@ -130,13 +139,8 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 func explanatory(cat *Catalog) []Finding {
 	fs := conventionFindings(cat)
 	run := cat.AsLoaded
-	if len(fs) > 0 { // the condition of the strongest convention finding, on the same positions
-		best := 0.0
-		for _, c := range cat.Conditions {
-			if gain, _, ok := conventionHolds(cat, c); ok && gain > best {
-				run, best = c, gain
-			}
-		}
+	if best, _, _ := bestCondition(cat); best != nil { // the run under the found conventions
+		run = *best
 	}
 	if f := offsetFinding(cat, run); f != nil {
 		fs = append(fs, *f)

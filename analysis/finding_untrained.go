@@ -201,7 +201,7 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 		swaps[sw.Tensor] = sw
 	}
 	ev := map[string]any{}
-	var names []string
+	var names, contradicted []string
 	for _, t := range cat.Traces {
 		if !untrainedLike(t) || t.GradNorm <= gradFloor*maxGrad {
 			continue
@@ -215,6 +215,11 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 			if !ok || sw.Informative {
 				continue
 			}
+			if !sw.noCost() { // random-looking, yet its replacement costs loss: not decided
+				ev[t.Name+".swap_delta_ce"], ev[t.Name+".swap_se"] = sw.DeltaCE, sw.SE
+				contradicted = append(contradicted, t.Name)
+				continue
+			}
 			if t.Spectrum != nil {
 				ev[t.Name+".spectrum_ks"] = t.Spectrum.KS
 			} else {
@@ -225,6 +230,13 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 		}
 		names = append(names, t.Name)
 	}
+	if len(contradicted) > 0 {
+		ev["contradicted"], ev["tensors"] = len(contradicted), len(cat.Traces)
+		return []Finding{{Kind: KindUnexplained, Tensors: contradicted, Evidence: ev,
+			Detail: fmt.Sprintf("%s look like untrained draws by their statistics, but replacing them with a fresh draw costs loss (%s): the evidence contradicts itself, so no tensor is called untrained",
+				shortList(contradicted), swapText(contradicted, swaps)),
+			Fix: "compare the loader's tensor names and the training code's initialisers with the file's; look at the run's gradient flow for these tensors"}}
+	}
 	if len(names) == 0 {
 		return nil
 	}
@@ -233,6 +245,18 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 		Detail: fmt.Sprintf("%d of %d tensors carry no training while the rest does: %s (random-matrix statistics and no loss when replaced by a fresh draw, or a vector at its initial constant although it receives gradient)",
 			len(names), len(cat.Traces), shortList(names)),
 		Fix: "load these tensors from the trained checkpoint: a partial or misnamed load left them at their initialisation (compare the loader's tensor names with the file's)"}}
+}
+
+// noCost reports whether the replacement costs no loss within its standard error: ΔCE at most
+// max(minDeltaNats, 2·SE). Between that and significant, the test is inconclusive.
+func (sw Swap) noCost() bool { return sw.DeltaCE <= max(minDeltaNats, 2*sw.SE) }
+
+func swapText(names []string, swaps map[string]Swap) string {
+	var parts []string
+	for _, n := range names[:min(3, len(names))] {
+		parts = append(parts, fmt.Sprintf("%s +%.3f ± %.3f nats", n, swaps[n].DeltaCE, swaps[n].SE))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func shortList(names []string) string {

@@ -4,12 +4,15 @@ package analysis
 // (issue "fault catalog"). Each kind has its own file (finding_*.go) with the function that
 // decides it from measurements.
 const (
-	KindWeightsUntrained     = "weights_untrained"
-	KindTensorsUntrained     = "tensors_untrained"
-	KindTargetOffset         = "target_offset"
-	KindFutureLeakage        = "future_leakage"
-	KindRopeLayout           = "rope_layout"
-	KindGQAMapping           = "gqa_mapping"
+	KindWeightsUntrained = "weights_untrained"
+	KindTensorsUntrained = "tensors_untrained"
+	KindTargetOffset     = "target_offset"
+	KindFutureLeakage    = "future_leakage"
+	KindRopeLayout       = "rope_layout"
+	KindGQAMapping       = "gqa_mapping"
+	// KindConventionMismatch is any other convention of the family's space (search.go) under
+	// which the model predicts significantly better than as loaded.
+	KindConventionMismatch   = "convention_mismatch"
 	KindContextFree          = "context_free"
 	KindAlphaNoGradient      = "alpha_no_gradient"
 	KindActivationOverflow16 = "activation_overflow_fp16"

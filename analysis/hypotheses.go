@@ -299,6 +299,7 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 		return nil, err
 	}
 	d.Catalog.SelfSimShare = d.Alignment.SelfSimilarity.ShareWithin1Pct
+	d.Catalog.LensDepth = lensDepth(d.Lens, s.dims().NLayers)
 	rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
 	if needsSwaps(d.Catalog, d.Alignment, rep.Findings, rep.Healthy) {
 		if err := RunSwaps(s, w, d.Catalog); err != nil {

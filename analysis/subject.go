@@ -142,6 +142,9 @@ func (s *Subject) WithConvention(name, value string) (*Subject, error) {
 	var s2 *Subject
 	if m, ok := f.(gomlxmodel.Model); ok {
 		s2, err = NewSubject(m.Config, m.Variant, s.Params)
+		if err == nil {
+			s2.Family = m // with its run conventions
+		}
 	} else {
 		s2, err = s.withFamily(f, s.Params)
 	}
@@ -234,6 +237,9 @@ func (s *Subject) Runner() (*gomlxmodel.Runner, error) {
 		r, err := gomlxmodel.NewRunner(s.Config, s.Variant, s.Params)
 		if err != nil {
 			return nil, err
+		}
+		if m, ok := s.Family.(gomlxmodel.Model); ok {
+			r.Model = m // with its run conventions
 		}
 		s.runner = r
 	}

@@ -50,15 +50,52 @@ type FamilyBuild struct {
 	Kind   string
 	Fault  string
 	Family gomlxmodel.Family // what it is trained as (conventions included)
+	// Saved is what the file says: the family's reference configuration (Hugging Face's
+	// conventions), whatever Family was trained under; nil saves Family.
+	Saved gomlxmodel.Family
+	// Convention and Value name the convention a convention fault was trained under (the
+	// finding must name it); "" for other kinds.
+	Convention, Value string
 	// Shift is the target offset of training (1, or 0 and 2 for the label mistakes);
 	// Unigram trains on the Unigram stream.
 	Shift   int
 	Unigram bool
 	// Fresh names a tensor replaced by a fresh draw of the family's initialiser after training.
 	Fresh string
+	// Seed draws the initial weights and the batches.
+	Seed int64
 }
 
-// FamilyGallery lists the family builds of the tests and of notebook 12.
+// gallerySeeds are the seeds every kind of the family gallery is built with.
+var gallerySeeds = []int64{1, 2}
+
+// familyConventionFaults are the convention faults of each family: trained under the value,
+// saved (and so loaded) under the reference. They are the mechanism's examples, not a list the
+// diagnosis knows: it searches the family's whole convention space.
+var familyConventionFaults = map[string][][2]string{
+	"gpt2": {{gomlxmodel.ConvQKVOrder, "kqv"}, {gomlxmodel.ConvAttnScale, gomlxmodel.AttnInvHeadDim}, {gomlxmodel.ConvEmbedScale, "sqrt_d_model"},
+		{gomlxmodel.ConvNormWeight, "1+w"}},
+	"llama": {{gomlxmodel.ConvRopePairing, config.RopeInterleaved}, {gomlxmodel.ConvGQAMapping, config.GQATile}, {gomlxmodel.ConvRopeTheta, "1e+06"},
+		{gomlxmodel.ConvAttnScale, gomlxmodel.AttnInvHeadDim}, {gomlxmodel.ConvEmbedScale, "sqrt_d_model"}, {gomlxmodel.ConvNormWeight, "1+w"},
+		{gomlxmodel.ConvRopeScaling, "4"}},
+}
+
+// kindOfConvention is the finding kind a convention fault is named by.
+func kindOfConvention(name string) string {
+	switch name {
+	case gomlxmodel.ConvCausal:
+		return "future_leakage"
+	case gomlxmodel.ConvRopePairing:
+		return "rope_layout"
+	case gomlxmodel.ConvGQAMapping:
+		return "gqa_mapping"
+	}
+	return "convention_mismatch"
+}
+
+// FamilyGallery lists the family builds of the tests and of notebook 11: every kind on GPT-2
+// and Llama with each seed of gallerySeeds, and healthy controls of other sizes and
+// initialisers.
 func FamilyGallery() []FamilyBuild {
 	g, l := gomlxmodel.GPT2{Config: GPT2Config()}, gomlxmodel.Llama{Config: LlamaConfig()}
 	flip := func(f gomlxmodel.Family, name, value string) gomlxmodel.Family {
@@ -69,43 +106,52 @@ func FamilyGallery() []FamilyBuild {
 		return f2
 	}
 	var out []FamilyBuild
-	for _, f := range []gomlxmodel.Family{g, l} {
-		a := f.Arch()
-		embed := map[string]string{"gpt2": gomlxmodel.GPT2Wte, "llama": gomlxmodel.LlamaEmbed}[a]
-		out = append(out,
-			FamilyBuild{Name: a + " healthy", Arch: a, Family: f, Shift: 1},
-			FamilyBuild{Name: a + " unshifted labels", Arch: a, Kind: "target_offset", Fault: "trained on labels = inputs (offset 0)", Family: f, Shift: 0},
-			FamilyBuild{Name: a + " labels shifted twice", Arch: a, Kind: "target_offset", Fault: "labels pre-shifted, then shifted again by the model (offset 2)", Family: f, Shift: 2},
-			FamilyBuild{Name: a + " no causal mask", Arch: a, Kind: "future_leakage", Fault: "trained without the causal mask", Family: flip(f, gomlxmodel.ConvCausal, "false"), Shift: 1},
-			FamilyBuild{Name: a + " collapse to unigram", Arch: a, Kind: "context_free", Fault: "trained on a stream with no context", Family: f, Shift: 1, Unigram: true},
-		)
-		if a == "gpt2" {
-			out = append(out, FamilyBuild{Name: a + " fresh wte", Arch: a, Kind: "tensors_untrained", Fault: "the tied embedding replaced by a fresh N(0, 0.02) draw", Family: f, Shift: 1, Fresh: embed})
-		} else {
+	for _, seed := range gallerySeeds {
+		for _, f := range []gomlxmodel.Family{g, l} {
+			a := f.Arch()
+			name := func(what string) string { return fmt.Sprintf("%s %s (seed %d)", a, what, seed) }
+			fresh := map[string]string{"gpt2": gomlxmodel.GPT2Wte, "llama": gomlxmodel.ParamLMHead}[a]
 			out = append(out,
-				FamilyBuild{Name: a + " rope interleaved", Arch: a, Kind: "rope_layout", Fault: "trained with interleaved RoPE pairs, loaded with rotate_half", Family: flip(f, gomlxmodel.ConvRopePairing, config.RopeInterleaved), Shift: 1},
-				FamilyBuild{Name: a + " gqa tile", Arch: a, Kind: "gqa_mapping", Fault: "trained with kv heads tiled (h mod n_kv), loaded with repeat_kv", Family: flip(f, gomlxmodel.ConvGQAMapping, config.GQATile), Shift: 1},
-				FamilyBuild{Name: a + " head at init", Arch: a, Kind: "tensors_untrained", Fault: "the untied lm_head left at its initialisation", Family: f, Shift: 1, Fresh: gomlxmodel.ParamLMHead},
+				FamilyBuild{Name: name("healthy"), Arch: a, Family: f, Shift: 1, Seed: seed},
+				FamilyBuild{Name: name("unshifted labels"), Arch: a, Kind: "target_offset", Fault: "trained on labels = inputs (offset 0)", Family: f, Shift: 0, Seed: seed},
+				FamilyBuild{Name: name("labels shifted twice"), Arch: a, Kind: "target_offset", Fault: "labels pre-shifted, then shifted again by the model (offset 2)", Family: f, Shift: 2, Seed: seed},
+				FamilyBuild{Name: name("no causal mask"), Arch: a, Kind: "future_leakage", Fault: "trained without the causal mask", Family: flip(f, gomlxmodel.ConvCausal, "false"), Saved: f,
+					Convention: gomlxmodel.ConvCausal, Value: "false", Shift: 1, Seed: seed},
+				FamilyBuild{Name: name("collapse to unigram"), Arch: a, Kind: "context_free", Fault: "trained on a stream with no context", Family: f, Shift: 1, Unigram: true, Seed: seed},
+				FamilyBuild{Name: name("fresh " + fresh), Arch: a, Kind: "tensors_untrained", Fault: fresh + " replaced by a fresh draw of its initialiser", Family: f, Shift: 1, Fresh: fresh, Seed: seed},
 			)
+			for _, cv := range familyConventionFaults[a] {
+				out = append(out, FamilyBuild{Name: name(cv[0] + "=" + cv[1]), Arch: a, Kind: kindOfConvention(cv[0]),
+					Fault: fmt.Sprintf("trained with %s = %s, saved in Hugging Face's convention", cv[0], cv[1]), Family: flip(f, cv[0], cv[1]), Saved: f,
+					Convention: cv[0], Value: cv[1], Shift: 1, Seed: seed})
+			}
 		}
 	}
+	// Healthy controls of another size and another initialiser range.
+	gc, lc := GPT2Config(), LlamaConfig()
+	gc.DModel, gc.NLayers, gc.DInner, gc.InitializerRange = 48, 3, 96, 0.05
+	lc.DModel, lc.NLayers, lc.HeadDim, lc.DFF, lc.InitializerRange = 48, 3, 12, 96, 0.05
+	out = append(out,
+		FamilyBuild{Name: "gpt2 healthy, width 48, 3 layers, init 0.05", Arch: "gpt2", Family: gomlxmodel.GPT2{Config: gc}, Shift: 1, Seed: 3},
+		FamilyBuild{Name: "llama healthy, width 48, 3 layers, init 0.05", Arch: "llama", Family: gomlxmodel.Llama{Config: lc}, Shift: 1, Seed: 3},
+	)
 	return out
 }
 
-// Make trains the build (seed 1 from the family's initialisers) and saves it in Hugging Face
-// layout in dir (replacing what is there).
+// Make trains the build (its seed, from the family's initialisers) and saves it in Hugging Face
+// layout in dir (replacing what is there), under Saved's configuration.
 func (b FamilyBuild) Make(dir string) error {
-	ids := Contextual(30000, Config().VocabSize, 1)
+	ids := Contextual(30000, Config().VocabSize, uint64(b.Seed))
 	if b.Unigram {
-		ids = Unigram(30000, Config().VocabSize, 1)
+		ids = Unigram(30000, Config().VocabSize, uint64(b.Seed))
 	}
 	tokens := make([]int32, len(ids))
 	for i, x := range ids {
 		tokens[i] = int32(x)
 	}
 	o := FamilyOptions()
-	o.TargetShift = b.Shift
-	p, _, err := train.TrainFamily(b.Family, gomlxmodel.InitFamilyParams(b.Family, 1), tokens, o)
+	o.TargetShift, o.Seed = b.Shift, b.Seed
+	p, _, err := train.TrainFamily(b.Family, gomlxmodel.InitFamilyParams(b.Family, b.Seed), tokens, o)
 	if err != nil {
 		return fmt.Errorf("faults: training %q: %w", b.Name, err)
 	}
@@ -115,7 +161,11 @@ func (b FamilyBuild) Make(dir string) error {
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
-	return hf.Save(dir, b.Family, p)
+	saved := b.Saved
+	if saved == nil {
+		saved = b.Family
+	}
+	return hf.Save(dir, saved, p)
 }
 
 // FamilyDir returns the directory of the named family build under root, making it when it is

@@ -63,10 +63,15 @@ type ParamSpec struct {
 
 // Convention is one named convention of a family: its value in effect and the values it can
 // take, e.g. {"rope_pairing", "halves", ["halves", "interleaved"]}.
+//
+// Values are the alternatives the diagnosis tries (WithConvention may accept more, e.g. any
+// positive rope_theta); Key says what sets the convention in the user's config or code, for the
+// fix a finding prints.
 type Convention struct {
 	Name   string
 	Value  string
 	Values []string
+	Key    string
 }
 
 // Convention names shared by the families.
@@ -289,13 +294,18 @@ func pick(x *Node, axis, i int) *Node {
 	return DotGeneral(x, []int{axis}, nil, sel, []int{0}, nil)
 }
 
-// attend is scaled dot-product attention on q (B, H, T, hd), k and v (B, H, T, hd), causal when
-// asked; it records the pattern (B, H, T, T) under hookName and returns z (B, H, T, hd).
-func attend(q, k, v *Node, causal bool, hooks Hooks, hookName string) *Node {
+// attend is scaled dot-product attention softmax(scale·q·kᵀ)·v on q (B, H, T, hd), k and v
+// (B, H, T, hd), causal when asked, with the scale of run (1/√hd by default); it records the
+// pattern (B, H, T, T) under hookName and returns z (B, H, T, hd).
+func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookName string) *Node {
 	hd := q.Shape().Dimensions[3]
 	t := q.Shape().Dimensions[2]
 	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
-	scores = DivScalar(scores, sqrtF(hd))
+	if run.AttnScale == "" {
+		scores = DivScalar(scores, sqrtF(hd))
+	} else {
+		scores = MulScalar(scores, run.attnScale(hd))
+	}
 	if causal {
 		scores = Add(scores, causalMask(q.Graph(), t, scores.DType()))
 	}

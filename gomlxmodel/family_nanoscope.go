@@ -36,7 +36,7 @@ func (m Model) ParamSpecs() []ParamSpec {
 // Unembed is the final RMSNorm and the head. With mHC, callers pass the stream they lens
 // (s0, s1 or their mean, which is what Forward collapses to).
 func (m Model) Unembed(ctx *context.Context, resid *Node) *Node {
-	return m.Head(ctx, RMSNorm(resid, param(ctx, resid.Graph(), ParamNormFinal)))
+	return m.Head(ctx, RMSNorm(resid, m.Run.normWeight(param(ctx, resid.Graph(), ParamNormFinal))))
 }
 
 // HookNames lists the hooks of Hooks for this configuration.
@@ -59,14 +59,20 @@ func (m Model) HookNames() []string {
 	return append(out, HookCollapse, HookNormFinal)
 }
 
-// Conventions of the model: RoPE pairing, GQA mapping, causal mask and tying.
+// Conventions of the model: RoPE pairing and base, GQA mapping (searched only when kv heads
+// are shared), causal mask, tying, and the run conventions.
 func (m Model) Conventions() []Convention {
-	return []Convention{
-		{ConvRopePairing, m.Variant.Rope(), []string{config.RopeHalves, config.RopeInterleaved}},
-		{ConvGQAMapping, m.Variant.GQA(), []string{config.GQATile, config.GQAInterleave}},
-		{ConvCausal, boolString(!m.Variant.NoCausalMask), []string{"true", "false"}},
-		{ConvTiedHead, boolString(m.Config.WeightTied), []string{"true", "false"}},
+	gqa := []string{config.GQATile, config.GQAInterleave}
+	if m.Config.NKVHeads == m.Config.NHeads {
+		gqa = []string{m.Variant.GQA()}
 	}
+	return append([]Convention{
+		{ConvRopePairing, m.Variant.Rope(), []string{config.RopeHalves, config.RopeInterleaved}, "meta.json's variant.rope_layout (--rope-layout)"},
+		ropeThetaConvention(m.Config.RopeTheta),
+		{ConvGQAMapping, m.Variant.GQA(), gqa, "meta.json's variant.gqa_map (--gqa-map)"},
+		{ConvCausal, boolString(!m.Variant.NoCausalMask), []string{"true", "false"}, "meta.json's variant.no_causal_mask"},
+		{ConvTiedHead, boolString(m.Config.WeightTied), []string{"true", "false"}, "config.weight_tied"},
+	}, m.Run.conventions(true)...)
 }
 
 // WithConvention flips one convention.
@@ -94,8 +100,20 @@ func (m Model) WithConvention(name, value string) (Family, error) {
 			return nil, err
 		}
 		m.Config.WeightTied = b
+	case ConvRopeTheta:
+		t, err := positiveFloat(name, value)
+		if err != nil {
+			return nil, err
+		}
+		m.Config.RopeTheta = t
 	default:
-		return nil, fmt.Errorf("nanoscope: no convention %q", name)
+		ok, err := m.Run.set(name, value)
+		if !ok {
+			return nil, fmt.Errorf("nanoscope: no convention %q", name)
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
 }

@@ -3,6 +3,8 @@ package gomlxmodel
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/shapes"
@@ -47,6 +49,13 @@ type GPT2Config struct {
 	WeightLayout string // GPT2Conv1D: weights stored [in, out] (HF Conv1D); GPT2Linear: [out, in] (nanoGPT nn.Linear)
 	TiedHead     bool   // tie_word_embeddings: logits = x · wteᵀ
 	Causal       bool   // the causal mask (false only to test the "future leakage" fault)
+	// QKVOrder is the order of c_attn's three output blocks ("" is "qkv", GPT-2's); QKVSplit
+	// how each block is laid out: "" or "blocks" (q | k | v, each over all heads: GPT-2's),
+	// "per_head" (per head q | k | v: GPT-NeoX's fused layout).
+	QKVOrder string
+	QKVSplit string
+	// Run are the conventions of the inference path shared by every family.
+	Run RunConventions
 }
 
 // GPT-2 weight layouts.
@@ -71,6 +80,10 @@ func (c GPT2Config) Validate() error {
 		return fmt.Errorf("gpt2: unsupported activation_function %q (want gelu_new, gelu_pytorch_tanh or gelu)", c.Activation)
 	case c.WeightLayout != GPT2Conv1D && c.WeightLayout != GPT2Linear:
 		return fmt.Errorf("gpt2: weight layout %q is not %q or %q", c.WeightLayout, GPT2Conv1D, GPT2Linear)
+	case c.QKVOrder != "" && !slices.Contains(QKVOrders, c.QKVOrder):
+		return fmt.Errorf("gpt2: qkv order %q is not one of %v", c.QKVOrder, QKVOrders)
+	case c.QKVSplit != "" && c.QKVSplit != "blocks" && c.QKVSplit != "per_head":
+		return fmt.Errorf("gpt2: qkv split %q is not blocks or per_head", c.QKVSplit)
 	}
 	return nil
 }
@@ -141,9 +154,16 @@ func (m GPT2) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := ids.Graph()
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
+	if off := c.Run.PositionOffset; t+off > c.NPositions {
+		panic(fmt.Sprintf("gpt2: %d positions from position id %d exceed n_positions %d", t, off, c.NPositions))
+	}
 	tok := Reshape(Gather(param(ctx, g, GPT2Wte), Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
-	positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0)                              // (T, 1): 0..T-1
-	pos := Reshape(Gather(param(ctx, g, GPT2Wpe), positions), 1, t, c.DModel)            // (1, T, D)
+	tok = c.Run.embed(tok)
+	positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0) // (T, 1): 0..T-1
+	if off := c.Run.PositionOffset; off != 0 {
+		positions = AddScalar(positions, float64(off))
+	}
+	pos := Reshape(Gather(param(ctx, g, GPT2Wpe), positions), 1, t, c.DModel) // (1, T, D)
 	hooks.set(HookEmbed, tok)
 	hooks.set(HookPosEmbed, pos)
 	x := Add(tok, pos) // (B, T, D)
@@ -177,12 +197,21 @@ func (m GPT2) attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Node
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
 	hd := c.DModel / c.NHeads
 	qkv := m.linear(ctx, GPT2Param(i, "attn.c_attn"), u) // (B, T, 3D)
-	qkv = Reshape(qkv, b, t, 3, c.NHeads, hd)            // (B, T, 3, H, hd): q | k | v
-	heads := func(j int) *Node {                         // (B, H, T, hd)
-		return TransposeAllAxes(pick(qkv, 2, j), 0, 2, 1, 3)
+	axis := 2
+	if c.QKVSplit == "per_head" {
+		qkv, axis = Reshape(qkv, b, t, c.NHeads, 3, hd), 3 // (B, T, H, 3, hd): per head q | k | v
+	} else {
+		qkv = Reshape(qkv, b, t, 3, c.NHeads, hd) // (B, T, 3, H, hd): q | k | v
 	}
-	z := attend(heads(0), heads(1), heads(2), c.Causal, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
-	z = TransposeAllAxes(z, 0, 2, 1, 3)                                                          // (B, T, H, hd)
+	order := c.QKVOrder
+	if order == "" {
+		order = "qkv"
+	}
+	heads := func(role string) *Node { // (B, H, T, hd)
+		return TransposeAllAxes(pick(qkv, axis, strings.Index(order, role)), 0, 2, 1, 3)
+	}
+	z := attend(heads("q"), heads("k"), heads("v"), c.Causal, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
+	z = TransposeAllAxes(z, 0, 2, 1, 3)                                                                       // (B, T, H, hd)
 	hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return m.linear(ctx, GPT2Param(i, "attn.c_proj"), Reshape(z, b, t, c.DModel)) // (B, T, D)
 }
@@ -207,7 +236,8 @@ func (m GPT2) layerNorm(ctx *context.Context, p string, x *Node) *Node {
 	xc := Sub(x, mean)                                              // (…, D)
 	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)           // (…, 1)
 	xn := Div(xc, Sqrt(AddScalar(variance, m.Config.LayerNormEps))) // (…, D)
-	return Add(Mul(xn, broadcastLast(param(ctx, g, p+".weight"), x.Rank())), broadcastLast(param(ctx, g, p+".bias"), x.Rank()))
+	w := m.Config.Run.normWeight(param(ctx, g, p+".weight"))
+	return Add(Mul(xn, broadcastLast(w, x.Rank())), broadcastLast(param(ctx, g, p+".bias"), x.Rank()))
 }
 
 // Unembed is ln_f and the head.
@@ -220,17 +250,32 @@ func (m GPT2) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
 	if !m.Config.TiedHead {
 		w = ParamLMHead
 	}
-	return linearIO(x, param(ctx, x.Graph(), w), nil, false) // (…, V): x · Wᵀ, W (V, D)
+	return m.Config.Run.softCap(linearIO(x, param(ctx, x.Graph(), w), nil, false)) // (…, V): x · Wᵀ, W (V, D)
 }
 
-// Conventions: weight layout, tying and the causal mask.
+// Conventions: weight layout, tying, the causal mask, the order and split of the fused q, k,
+// v projection, the activation, and the run conventions.
 func (m GPT2) Conventions() []Convention {
 	c := m.Config
-	return []Convention{
-		{ConvWeightLayout, c.WeightLayout, []string{GPT2Conv1D, GPT2Linear}},
-		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}},
-		{ConvCausal, boolString(c.Causal), []string{"true", "false"}},
+	order, split := c.QKVOrder, c.QKVSplit
+	if order == "" {
+		order = "qkv"
 	}
+	if split == "" {
+		split = "blocks"
+	}
+	act := []string{"gelu_new", "gelu"}
+	if c.Activation == "gelu_pytorch_tanh" {
+		act = []string{"gelu_pytorch_tanh", "gelu"}
+	}
+	return append([]Convention{
+		{ConvWeightLayout, c.WeightLayout, []string{GPT2Conv1D, GPT2Linear}, "the weight layout ([in, out] Conv1D or [out, in] nn.Linear)"},
+		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings"},
+		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)"},
+		{ConvQKVOrder, order, QKVOrders, "the order of q, k, v in c_attn's output (split(n_embd, dim=2))"},
+		{ConvQKVSplit, split, []string{"blocks", "per_head"}, "the layout of c_attn's output: q|k|v blocks, or q|k|v per head"},
+		{ConvActivation, c.Activation, act, "activation_function"},
+	}, c.Run.conventions(false)...)
 }
 
 // WithConvention flips one convention. Flipping the weight layout changes which shapes the
@@ -245,8 +290,20 @@ func (m GPT2) WithConvention(name, value string) (Family, error) {
 		m.Config.TiedHead, err = parseBool(name, value)
 	case ConvCausal:
 		m.Config.Causal, err = parseBool(name, value)
+	case ConvQKVOrder:
+		err = checkValue(name, value, QKVOrders...)
+		m.Config.QKVOrder = value
+	case ConvQKVSplit:
+		err = checkValue(name, value, "blocks", "per_head")
+		m.Config.QKVSplit = value
+	case ConvActivation:
+		err = checkValue(name, value, "gelu_new", "gelu_pytorch_tanh", "gelu")
+		m.Config.Activation = value
 	default:
-		err = fmt.Errorf("gpt2: no convention %q", name)
+		var ok bool
+		if ok, err = m.Config.Run.set(name, value); !ok {
+			err = fmt.Errorf("gpt2: no convention %q", name)
+		}
 	}
 	if err != nil {
 		return nil, err

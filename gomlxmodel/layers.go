@@ -29,13 +29,33 @@ func broadcastLast(w *Node, rank int) *Node {
 // RopeTables returns cos and sin of the rotary angles, each (T, hd/2), for positions 0..T-1:
 // angle[t][i] = t · theta^(−2i/hd), computed in float32 as the original does.
 func RopeTables(seqLen, headDim int, theta float64) (cos, sin [][]float32) {
+	return Rope{Theta: theta}.tables(seqLen, headDim)
+}
+
+// Rope is a rotary position embedding: its base, pairing (config.RopeHalves or
+// config.RopeInterleaved), the id of the first position and a linear position scale (Hugging
+// Face's rope_scaling "linear": positions divided by the factor; 0 or 1 is none).
+type Rope struct {
+	Theta  float64
+	Layout string
+	Offset int
+	Scale  float64
+}
+
+// tables are cos and sin of angle[t][i] = ((t + Offset)/Scale) · Theta^(−2i/hd), (T, hd/2), in
+// float32 as the original computes them.
+func (r Rope) tables(seqLen, headDim int) (cos, sin [][]float32) {
 	half := headDim / 2
 	cos, sin = make([][]float32, seqLen), make([][]float32, seqLen)
 	for t := 0; t < seqLen; t++ {
 		cos[t], sin[t] = make([]float32, half), make([]float32, half)
+		pos := float32(t + r.Offset)
+		if r.Scale > 0 && r.Scale != 1 {
+			pos /= float32(r.Scale)
+		}
 		for i := 0; i < half; i++ {
-			invFreq := float32(1.0 / math.Pow(theta, float64(2*i)/float64(headDim)))
-			angle := float32(t) * invFreq
+			invFreq := float32(1.0 / math.Pow(r.Theta, float64(2*i)/float64(headDim)))
+			angle := pos * invFreq
 			cos[t][i] = float32(math.Cos(float64(angle)))
 			sin[t][i] = float32(math.Sin(float64(angle)))
 		}
@@ -55,13 +75,18 @@ func ApplyRoPE(x *Node, theta float64) *Node { return ApplyRoPELayout(x, theta, 
 // Llama apply_rotary_emb on complex pairs): out[2i] = x[2i]·cos_i − x[2i+1]·sin_i,
 // out[2i+1] = x[2i+1]·cos_i + x[2i]·sin_i. Pair i turns at frequency theta^(−2i/hd) in both.
 func ApplyRoPELayout(x *Node, theta float64, layout string) *Node {
+	return Rope{Theta: theta, Layout: layout}.Apply(x)
+}
+
+// Apply rotates x (B, T, H, hd) as ApplyRoPELayout does, at positions (t + Offset)/Scale.
+func (r Rope) Apply(x *Node) *Node {
 	dims := x.Shape().Dimensions
 	t, hd := dims[1], dims[3]
 	half := hd / 2
-	cosT, sinT := RopeTables(t, hd, theta)
+	cosT, sinT := r.tables(t, hd)
 	// pair(i) = the two dimensions of pair i; rot[j][k] = coefficient of x[j] in rotated(x)[k].
 	pair := func(i int) (a, b int) {
-		if layout == config.RopeInterleaved {
+		if r.Layout == config.RopeInterleaved {
 			return 2 * i, 2*i + 1
 		}
 		return i, half + i

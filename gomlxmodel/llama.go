@@ -47,6 +47,10 @@ type LlamaConfig struct {
 	GQAMapping  string // config.GQAInterleave (HF repeat_kv: query head h reads kv head h / n_rep) or config.GQATile (h mod n_kv)
 	TiedHead    bool   // tie_word_embeddings: logits = x · embed_tokensᵀ
 	Causal      bool   // the causal mask (false only to test the "future leakage" fault)
+	HiddenAct   string // hidden_act: "silu" ("" is silu) or "gelu_pytorch_tanh"
+	// Run are the conventions of the inference path shared by every family (attention scale,
+	// embedding scale, norm weight offset, logit soft-cap, position offset, rope scaling).
+	Run RunConventions
 }
 
 // Llama is the Llama family.
@@ -69,6 +73,8 @@ func (c LlamaConfig) Validate() error {
 		return fmt.Errorf("llama: RoPE pairing %q is not %q or %q", c.RopePairing, config.RopeHalves, config.RopeInterleaved)
 	case c.GQAMapping != config.GQAInterleave && c.GQAMapping != config.GQATile:
 		return fmt.Errorf("llama: GQA mapping %q is not %q or %q", c.GQAMapping, config.GQAInterleave, config.GQATile)
+	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "gelu_pytorch_tanh":
+		return fmt.Errorf("llama: hidden_act %q is not silu or gelu_pytorch_tanh", c.HiddenAct)
 	}
 	return nil
 }
@@ -127,6 +133,7 @@ func (m Llama) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
 	embed := param(ctx, ids.Graph(), LlamaEmbed)
 	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
+	x = c.Run.embed(x)
 	hooks.set(HookEmbed, x)
 	for i := 0; i < c.NLayers; i++ {
 		x = m.block(ctx, i, x, hooks)
@@ -164,33 +171,38 @@ func (m Llama) attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Nod
 	q := Reshape(lin("q_proj", u), b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
 	k := Reshape(lin("k_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
 	v := Reshape(lin("v_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
-	q = ApplyRoPELayout(q, c.RopeTheta, c.RopePairing)
-	k = ApplyRoPELayout(k, c.RopeTheta, c.RopePairing)
+	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
+	q, k = rope.Apply(q), rope.Apply(k)
 	nRep := c.NHeads / c.NKVHeads
-	q = TransposeAllAxes(q, 0, 2, 1, 3)                                     // (B, H, T, hd)
-	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping)       // (B, H, T, hd)
-	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping)       // (B, H, T, hd)
-	z := attend(q, k, v, c.Causal, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
-	z = TransposeAllAxes(z, 0, 2, 1, 3)                                     // (B, T, H, hd)
+	q = TransposeAllAxes(q, 0, 2, 1, 3)                                            // (B, H, T, hd)
+	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping)              // (B, H, T, hd)
+	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping)              // (B, H, T, hd)
+	z := attend(q, k, v, c.Causal, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
+	z = TransposeAllAxes(z, 0, 2, 1, 3)                                            // (B, T, H, hd)
 	hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("o_proj", Reshape(z, b, t, c.NHeads*c.HeadDim)) // (B, T, D)
 }
 
-// mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)).
+// mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)) (GeGLU with the tanh GELU when
+// hidden_act is gelu_pytorch_tanh).
 func (m Llama) mlp(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 	g := u.Graph()
 	lin := func(proj string, x *Node) *Node {
 		return linearIO(x, param(ctx, g, LlamaParam(i, "mlp."+proj+".weight")), nil, false)
 	}
-	post := Mul(silu(lin("gate_proj", u)), lin("up_proj", u)) // (B, T, F)
+	act := silu
+	if m.Config.HiddenAct == "gelu_pytorch_tanh" {
+		act = func(x *Node) *Node { return gelu(x, "gelu_pytorch_tanh") }
+	}
+	post := Mul(act(lin("gate_proj", u)), lin("up_proj", u)) // (B, T, F)
 	hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return lin("down_proj", post)
 }
 
-// rmsNorm: x / √(mean(x²) + rms_norm_eps) · weight.
+// rmsNorm: x / √(mean(x²) + rms_norm_eps) · weight (· (1 + weight) under Run.NormOffset).
 func (m Llama) rmsNorm(ctx *context.Context, name string, x *Node) *Node {
 	ms := ReduceAndKeep(Square(x), ReduceMean, -1) // (…, 1)
-	w := broadcastLast(param(ctx, x.Graph(), name), x.Rank())
+	w := broadcastLast(m.Config.Run.normWeight(param(ctx, x.Graph(), name)), x.Rank())
 	return Mul(Div(x, Sqrt(AddScalar(ms, m.Config.RMSNormEps))), w) // (…, D)
 }
 
@@ -204,18 +216,29 @@ func (m Llama) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
 	if !m.Config.TiedHead {
 		w = ParamLMHead
 	}
-	return linearIO(x, param(ctx, x.Graph(), w), nil, false) // (…, V)
+	return m.Config.Run.softCap(linearIO(x, param(ctx, x.Graph(), w), nil, false)) // (…, V)
 }
 
-// Conventions: RoPE pairing, GQA mapping, tying and the causal mask.
+// Conventions: RoPE pairing and base, GQA mapping (searched only when kv heads are shared),
+// tying, the causal mask, the MLP's activation, and the run conventions.
 func (m Llama) Conventions() []Convention {
 	c := m.Config
-	return []Convention{
-		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}},
-		{ConvGQAMapping, c.GQAMapping, []string{config.GQAInterleave, config.GQATile}},
-		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}},
-		{ConvCausal, boolString(c.Causal), []string{"true", "false"}},
+	gqa := []string{config.GQAInterleave, config.GQATile}
+	if c.NKVHeads == c.NHeads {
+		gqa = []string{c.GQAMapping}
 	}
+	act := c.HiddenAct
+	if act == "" {
+		act = "silu"
+	}
+	return append([]Convention{
+		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}, "the rotary pairing (rotate_half, or interleaved pairs 2i, 2i+1)"},
+		ropeThetaConvention(c.RopeTheta),
+		{ConvGQAMapping, c.GQAMapping, gqa, "which kv head each query head reads (repeat_kv, or tiled)"},
+		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings"},
+		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)"},
+		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh"}, "hidden_act"},
+	}, c.Run.conventions(true)...)
 }
 
 // WithConvention flips one convention.
@@ -232,8 +255,16 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 		m.Config.TiedHead, err = parseBool(name, value)
 	case ConvCausal:
 		m.Config.Causal, err = parseBool(name, value)
+	case ConvRopeTheta:
+		m.Config.RopeTheta, err = positiveFloat(name, value)
+	case ConvActivation:
+		err = checkValue(name, value, "silu", "gelu_pytorch_tanh")
+		m.Config.HiddenAct = value
 	default:
-		err = fmt.Errorf("llama: no convention %q", name)
+		var ok bool
+		if ok, err = m.Config.Run.set(name, value); !ok {
+			err = fmt.Errorf("llama: no convention %q", name)
+		}
 	}
 	if err != nil {
 		return nil, err

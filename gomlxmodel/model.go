@@ -9,7 +9,6 @@ package gomlxmodel
 
 import (
 	"fmt"
-	"math"
 	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
@@ -26,6 +25,10 @@ type Model struct {
 	Variant config.Variant
 	// Precision of the blocks' matrix products (precision.go); "" is fp32.
 	Precision Precision
+	// Run are the conventions of the inference path shared by every family (attention scale,
+	// embedding scale, norm weight offset, logit soft-cap, position offset, rope scaling); the
+	// zero value is the original's.
+	Run RunConventions
 }
 
 // Hooks maps activation names to graph nodes, filled by Forward when capture is on. The names
@@ -91,6 +94,7 @@ func (m Model) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
 	embed := param(ctx, g, ParamTokEmbed)                          // (V, D)
 	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.Dim) // (B, T, D)
+	x = m.Run.embed(x)
 	hooks.set(HookEmbed, x)
 
 	var s0, s1 *Node
@@ -111,7 +115,7 @@ func (m Model) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 		x = DivScalar(Add(s0, s1), 2) // mHC collapse
 	}
 	hooks.set(HookCollapse, x)
-	x = RMSNorm(x, param(ctx, g, ParamNormFinal))
+	x = RMSNorm(x, m.Run.normWeight(param(ctx, g, ParamNormFinal)))
 	hooks.set(HookNormFinal, x)
 	return m.Head(ctx, x)
 }
@@ -124,7 +128,7 @@ func (m Model) Head(ctx *context.Context, x *Node) *Node {
 		name = ParamLMHead
 	}
 	w := param(ctx, x.Graph(), name)
-	return DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil)
+	return m.Run.softCap(DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil))
 }
 
 func (h Hooks) setStreams(name string, s0, s1 *Node) {
@@ -140,7 +144,7 @@ func (h Hooks) setStreams(name string, s0, s1 *Node) {
 // plain pre-norm residual s0 + layer(norm(s0)).
 func (m Model) subBlock(ctx *context.Context, i int, kind string, s0, s1 *Node, hooks Hooks) (*Node, *Node) {
 	g := s0.Graph()
-	norm := param(ctx, g, NormWeight(i, kind))
+	norm := m.Run.normWeight(param(ctx, g, NormWeight(i, kind)))
 	layer := func(u *Node) *Node {
 		if kind == SubAttn {
 			return m.Attention(ctx, i, u, hooks)
@@ -197,13 +201,14 @@ func (m Model) Attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Nod
 	k := Reshape(lin("wk", u), b, t, c.NKVHeads, hd) // (B, T, Hkv, hd)
 	val := Reshape(lin("wv", u), b, t, c.NKVHeads, hd)
 	rope, gqa := m.Variant.Rope(), m.Variant.GQA()
-	q, k = ApplyRoPELayout(q, c.RopeTheta, rope), ApplyRoPELayout(k, c.RopeTheta, rope)
+	rot := m.Run.rope(c.RopeTheta, rope)
+	q, k = rot.Apply(q), rot.Apply(k)
 	q = TransposeAllAxes(q, 0, 2, 1, 3) // (B, H, T, hd)
 	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 
 	scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
-	scores = MulScalar(scores, 1/math.Sqrt(float64(hd)))
+	scores = MulScalar(scores, m.Run.attnScale(hd))
 	if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
 		scores = Add(scores, causalMask(g, t, scores.DType()))
 	}

@@ -1,0 +1,153 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"gonum.org/v1/gonum/stat"
+)
+
+// "Healthy" is earned, not assumed from a loss below the unigram: besides the convention search
+// finding nothing better, the cross-entropy must not break with position (a model that reads
+// more context predicts at least as well: a rise at later positions is a position fault — a
+// RoPE base or scaling, a position table or a window the inference path gets wrong — whether or
+// not the search can name it) and the logit lens must improve with depth (no earlier block
+// predicts the next token better than the model's output). Either abnormality, unexplained by
+// any kind, makes the diagnosis unexplained with its numbers.
+
+// PositionBin is the cross-entropy at the model's best offset over positions [From, To) of the
+// windows: mean, standard error over the positions, and their number.
+type PositionBin struct {
+	From int     `json:"from"`
+	To   int     `json:"to"`
+	CE   float64 `json:"ce"`
+	SE   float64 `json:"se"`
+	N    int     `json:"n"`
+}
+
+// PositionBreak is the largest rise of the CE from an earlier position bin to a later one, in
+// nats, with its standard error; Break when it exceeds max(posBreakNats, sigmas·SE).
+type PositionBreak struct {
+	Early  PositionBin `json:"early"`
+	Late   PositionBin `json:"late"`
+	Excess float64     `json:"excess_nats"`
+	SE     float64     `json:"se"`
+	Break  bool        `json:"break"`
+}
+
+// LensDepth compares the best logit-lens point before the last block with the model's output:
+// next-token accuracy of each on the lens positions, the difference and its standard error;
+// Abnormal when the earlier point is better by more than max(lensMarginAcc, sigmas·SE).
+type LensDepth struct {
+	Point     string  `json:"point"`
+	Accuracy  float64 `json:"accuracy"`
+	Final     float64 `json:"final_accuracy"`
+	Positions int     `json:"positions"`
+	Excess    float64 `json:"excess"`
+	SE        float64 `json:"se"`
+	Abnormal  bool    `json:"abnormal"`
+}
+
+// Margins of the earned-health checks.
+const (
+	posBreakNats   = 0.25 // a rise of the CE with position smaller than this is not a break
+	posBinMin      = 30   // bins with fewer positions are not compared (too noisy)
+	lensMarginAcc  = 0.05 // an earlier lens point must beat the output by this much accuracy
+	lensMinLayers  = 2    // the lens check needs at least this many blocks
+	lensNeedsFinal = 0.05 // and an output that predicts at all (accuracy above this)
+)
+
+// positionBins groups the per-position CE of o at offset k (positions t ≥ 1 of windows of T,
+// in offsetCE's order) into bins [1, 2), [2, 4), [4, 8), … up to T.
+func positionBins(o OffsetCE, k, T int) []PositionBin {
+	_, per := o.at(k)
+	var bins []PositionBin
+	for from := 1; from < T; from *= 2 {
+		to := min(2*from, T)
+		var xs []float64
+		for i, x := range per {
+			if t := i%(T-1) + 1; t >= from && t < to {
+				xs = append(xs, x)
+			}
+		}
+		b := PositionBin{From: from, To: to, N: len(xs)}
+		if len(xs) > 0 {
+			var sd float64
+			b.CE, sd = stat.MeanStdDev(xs, nil)
+			if len(xs) > 1 {
+				b.SE = sd / math.Sqrt(float64(len(xs)))
+			}
+		}
+		bins = append(bins, b)
+	}
+	return bins
+}
+
+// positionBreak finds the largest rise of the CE from an earlier bin to a later one among bins
+// of at least posBinMin positions.
+func positionBreak(bins []PositionBin) PositionBreak {
+	var out PositionBreak
+	for j, late := range bins {
+		if late.N < posBinMin {
+			continue
+		}
+		for _, early := range bins[:j] {
+			if early.N < posBinMin {
+				continue
+			}
+			ex := late.CE - early.CE
+			if ex > out.Excess || out.Late.N == 0 {
+				out = PositionBreak{Early: early, Late: late, Excess: ex, SE: math.Hypot(early.SE, late.SE)}
+			}
+		}
+	}
+	out.Break = out.Excess > max(posBreakNats, sigmas*out.SE)
+	return out
+}
+
+// lensDepth compares the lens points of blocks before the last with the last point (the
+// model's output).
+func lensDepth(l Lens, nLayers int) LensDepth {
+	out := LensDepth{Positions: l.Positions}
+	if len(l.Points) == 0 || nLayers < lensMinLayers || l.Positions == 0 {
+		return out
+	}
+	out.Final = l.Points[len(l.Points)-1].NextTokenAccuracy
+	out.Point, out.Accuracy = "", math.Inf(-1)
+	for _, p := range l.Points {
+		if p.Layer < nLayers-1 && p.NextTokenAccuracy > out.Accuracy {
+			out.Point, out.Accuracy = p.Point+"."+p.Stream, p.NextTokenAccuracy
+		}
+	}
+	n := float64(l.Positions)
+	out.Excess = out.Accuracy - out.Final
+	out.SE = math.Sqrt(out.Accuracy*(1-out.Accuracy)/n + out.Final*(1-out.Final)/n)
+	out.Abnormal = out.Final > lensNeedsFinal && out.Excess > max(lensMarginAcc, sigmas*out.SE)
+	return out
+}
+
+// unearnedFinding names a model that underperforms nothing else explains by the earned-health
+// checks: unexplained, with the numbers of the check that failed. nil when both pass.
+func unearnedFinding(cat *Catalog) *Finding {
+	ev := map[string]any{}
+	var why []string
+	if b := cat.PositionBreak; b.Break {
+		ev["ce_positions_early"], ev["ce_positions_late"] = b.Early.CE, b.Late.CE
+		ev["positions_early"], ev["positions_late"] = fmt.Sprintf("%d-%d", b.Early.From, b.Early.To-1), fmt.Sprintf("%d-%d", b.Late.From, b.Late.To-1)
+		ev["position_excess_nats"], ev["position_excess_se"] = b.Excess, b.SE
+		why = append(why, fmt.Sprintf("the CE rises with position: %.3f at positions %d–%d vs %.3f at %d–%d (+%.3f ± %.3f nats), where more context should predict better",
+			b.Late.CE, b.Late.From, b.Late.To-1, b.Early.CE, b.Early.From, b.Early.To-1, b.Excess, b.SE))
+	}
+	if l := cat.LensDepth; l.Abnormal {
+		ev["lens_best_point"], ev["lens_best_accuracy"], ev["lens_final_accuracy"], ev["lens_excess_se"] = l.Point, l.Accuracy, l.Final, l.SE
+		why = append(why, fmt.Sprintf("the logit lens does not improve with depth: %s predicts the next token with accuracy %.3f, the output %.3f (+%.3f ± %.3f)",
+			l.Point, l.Accuracy, l.Final, l.Excess, l.SE))
+	}
+	if len(why) == 0 {
+		return nil
+	}
+	return &Finding{Kind: KindUnexplained, Tensors: []string{}, Evidence: ev,
+		Detail: "abnormal and no convention of the family's space or catalogued fault explains it: " + strings.Join(why, "; "),
+		Fix:    "compare how the model was trained and how it is run at the positions or depth named (position handling, context length, the last blocks and the final norm); try --convention with other values"}
+}

@@ -1,0 +1,196 @@
+package analysis
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+
+	"nanoscope/gomlxmodel"
+)
+
+// The convention search: the general form of "it behaves differently at inference than its
+// training loss promised" is a mismatch between the convention the weights were trained under
+// and the one the inference path applies (RoPE pairing or base, attention scale, kv-head
+// mapping, fused-QKV order, an embedding scale, a norm offset, a soft-cap, the mask, ...). The
+// family declares its conventions and their alternatives (gomlxmodel.Family.Conventions); the
+// search re-runs the same weights under each alternative on a few windows (the screen), keeps
+// the ones that predict better, confirms them on the catalog's windows, and from the best one
+// that holds searches once more for a second mismatch. No list of known faults is consulted.
+
+// Flip is one convention changed from its value as loaded.
+type Flip struct {
+	Convention string `json:"convention"`
+	Value      string `json:"value"`
+	Loaded     string `json:"loaded"`
+	// Key says what sets the convention in the user's config or code.
+	Key string `json:"key"`
+}
+
+// Candidate is one point of the convention space on the screen: the same weights with Flips
+// applied on top of Base (the flips of an earlier round), its best CE over the offsets and its
+// gain over Base on the same positions (paired). Skipped says why it could not run (the flip
+// changes the parameter set, or the positions exceed the model's).
+type Candidate struct {
+	Round     int     `json:"round"`
+	Flip      Flip    `json:"flip"`
+	Positions int     `json:"positions"`
+	CE        float64 `json:"ce"`
+	Offset    int     `json:"offset"`
+	Gain      float64 `json:"gain_nats"`
+	SE        float64 `json:"se"`
+	Skipped   string  `json:"skipped,omitempty"`
+}
+
+// Search budgets: the screen's positions, how many candidates of a round are confirmed on the
+// catalog's windows, and how many rounds (a second round finds a second mismatch on top of the
+// first).
+const (
+	screenPositions = 256
+	maxConfirm      = 3
+	searchRounds    = 2
+)
+
+// conditionName names a run by its flips: "no causal mask", "rope interleaved", "gqa tile" for
+// the conventions the catalog always had, "name=value" for the others, joined by " + ".
+func conditionName(flips []Flip) string {
+	var parts []string
+	for _, f := range flips {
+		switch f.Convention {
+		case gomlxmodel.ConvCausal:
+			if f.Value == "false" {
+				parts = append(parts, "no causal mask")
+			} else {
+				parts = append(parts, "causal mask")
+			}
+		case gomlxmodel.ConvRopePairing:
+			parts = append(parts, "rope "+f.Value)
+		case gomlxmodel.ConvGQAMapping:
+			parts = append(parts, "gqa "+f.Value)
+		default:
+			parts = append(parts, f.Convention+"="+f.Value)
+		}
+	}
+	return strings.Join(parts, " + ")
+}
+
+// gainOver is the drop of the best CE over the offsets from base to cond on the same positions,
+// with the standard error of the paired differences (see conventionGain).
+func gainOver(base, cond OffsetCE) (gain, se float64) {
+	_, a := base.at(base.Best)
+	_, b := cond.at(cond.Best)
+	n := min(len(a), len(b))
+	a, b = a[:n], b[:n]
+	gain, se = pairedDelta(b, a) // mean of a − b
+	if significant(gain, se) || cond.BestCE > base.BestCE+minDeltaNats {
+		return gain, se
+	}
+	_, a = base.at(cond.Best)
+	return pairedDelta(b, a[:n])
+}
+
+// holdsOver reports whether cond predicts significantly better than base and beats the unigram.
+func holdsOver(base, cond OffsetCE, unigram float64) (gain, se float64, ok bool) {
+	gain, se = gainOver(base, cond)
+	return gain, se, significant(gain, se) && cond.BestCE < unigram-minDeltaNats
+}
+
+// truncate returns o restricted to its first n per-position values (the first windows).
+func (o OffsetCE) truncate(n int) OffsetCE {
+	out := o
+	out.perPos = make([][]float64, len(o.perPos))
+	for i, p := range o.perPos {
+		out.perPos[i] = p[:min(n, len(p))]
+	}
+	return out
+}
+
+// searchConventions runs the search on the windows head (the catalog's), where the subject as
+// loaded scores asHead. It returns every candidate of the screen and the confirmed runs, each
+// with its flips.
+func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float64) ([]Candidate, []OffsetCE, error) {
+	V := s.dims().VocabSize
+	T := len(head.Inputs[0])
+	screen := head.HeadPositions(screenPositions)
+	nScreen := len(screen.Inputs) * (T - 1)
+	base, baseRun := s, asHead
+	var baseFlips []Flip
+	var cands []Candidate
+	var confirmed []OffsetCE
+	for round := 1; round <= searchRounds; round++ {
+		baseScreen := baseRun.truncate(nScreen)
+		type tried struct {
+			c  Candidate
+			s2 *Subject
+		}
+		var runs []tried
+		for _, conv := range base.Family.Conventions() {
+			if slices.ContainsFunc(baseFlips, func(f Flip) bool { return f.Convention == conv.Name }) {
+				continue
+			}
+			for _, v := range conv.Values {
+				if v == conv.Value {
+					continue
+				}
+				c := Candidate{Round: round, Flip: Flip{Convention: conv.Name, Value: v, Loaded: conv.Value, Key: conv.Key}, Positions: nScreen}
+				s2, err := base.WithConvention(conv.Name, v)
+				if err != nil {
+					c.Skipped = err.Error()
+					cands = append(cands, c)
+					continue
+				}
+				o, err := runOffsets(s2, screen, V)
+				if err != nil {
+					c.Skipped = err.Error()
+					cands = append(cands, c)
+					continue
+				}
+				c.CE, c.Offset = o.BestCE, o.Best
+				c.Gain, c.SE = gainOver(baseScreen, o)
+				cands = append(cands, c)
+				runs = append(runs, tried{c, s2})
+			}
+		}
+		slices.SortStableFunc(runs, func(a, b tried) int { return cmp.Compare(b.c.Gain, a.c.Gain) })
+		var best *tried
+		var bestRun OffsetCE
+		bestGain := 0.0
+		for i := range runs[:min(maxConfirm, len(runs))] {
+			r := &runs[i]
+			if !(r.c.Gain > 0) || math.IsNaN(r.c.Gain) {
+				break
+			}
+			o, err := runOffsets(r.s2, head, V)
+			if err != nil {
+				return nil, nil, err
+			}
+			o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
+			o.Condition = conditionName(o.Flips)
+			gain, _, ok := holdsOver(baseRun, o, unigram)
+			if round == 1 || ok { // a second flip counts only where it improves on the first
+				confirmed = append(confirmed, o)
+			}
+			if ok && gain > bestGain {
+				best, bestRun, bestGain = r, o, gain
+			}
+		}
+		if best == nil {
+			break
+		}
+		base, baseRun, baseFlips = best.s2, bestRun, bestRun.Flips
+	}
+	return cands, confirmed, nil
+}
+
+// runOffsets scores s on the windows w at every offset.
+func runOffsets(s *Subject, w *Windows, V int) (OffsetCE, error) {
+	e, err := s.engine()
+	if err != nil {
+		return OffsetCE{}, err
+	}
+	logits, err := batchedLogits(e.logits, w, V)
+	if err != nil {
+		return OffsetCE{}, err
+	}
+	return offsetCE("", logits, w, V)
+}

@@ -1,0 +1,215 @@
+package gomlxmodel
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	. "github.com/gomlx/gomlx/pkg/core/graph"
+)
+
+// RunConventions are the conventions of an inference path that the weights do not fix and that
+// codebases disagree on: each is a way to run the same tensors, and a checkpoint trained under
+// one and run under another "behaves differently at inference". Every family carries them (its
+// config's Run field) and lists them among its Conventions, so the diagnosis can search them.
+// The zero value is the family's reference convention (Hugging Face's or the original's), and
+// costs no operation in the graph.
+type RunConventions struct {
+	// AttnScale multiplies q·kᵀ before the softmax: "" or AttnRsqrtHeadDim is 1/√head_dim (the
+	// Transformer's), AttnInvHeadDim 1/head_dim (µP), AttnOne 1 (no scale).
+	AttnScale string
+	// EmbedScale multiplies the token embedding by √d_model (Gemma's normalizer, the original
+	// Transformer's embedding scale).
+	EmbedScale bool
+	// NormOffset applies every norm weight as (1 + w) (Gemma's RMSNorm) instead of w.
+	NormOffset bool
+	// LogitSoftCap caps the final logits as c·tanh(x/c) (Gemma 2's final_logit_softcapping);
+	// 0 is none.
+	LogitSoftCap float64
+	// PositionOffset is the id of the first position (0 in every reference; 1 where a
+	// conversion or a cache is off by one).
+	PositionOffset int
+	// RopeScale divides the rotary positions (linear rope_scaling's factor); 0 or 1 is none.
+	// Rotary families only.
+	RopeScale float64
+}
+
+// Attention scales.
+const (
+	AttnRsqrtHeadDim = "rsqrt_head_dim"
+	AttnInvHeadDim   = "inv_head_dim"
+	AttnOne          = "one"
+)
+
+// Names of the run conventions (shared by every family) and of the family conventions that
+// more than one family has.
+const (
+	ConvAttnScale      = "attn_scale"      // AttnRsqrtHeadDim | AttnInvHeadDim | AttnOne
+	ConvEmbedScale     = "embed_scale"     // "none" | "sqrt_d_model"
+	ConvNormWeight     = "norm_weight"     // "w" | "1+w"
+	ConvLogitSoftCap   = "logit_softcap"   // "none" or c > 0
+	ConvPositionOffset = "position_offset" // first position id, ≥ 0
+	ConvRopeScaling    = "rope_scaling"    // linear factor ≥ 1 ("1" is none)
+	ConvRopeTheta      = "rope_theta"      // the rotary base, > 0
+	ConvActivation     = "activation"      // the MLP's nonlinearity
+	ConvQKVOrder       = "qkv_order"       // the order of q, k, v in a fused projection
+	ConvQKVSplit       = "qkv_split"       // "blocks" (q|k|v, each all heads) | "per_head" (per head q|k|v)
+)
+
+// RopeThetaLadder are the rotary bases the diagnosis tries besides the config's: the values
+// public models use.
+var RopeThetaLadder = []float64{1e4, 1e5, 5e5, 1e6}
+
+// QKVOrders are the six orders of a fused projection's three blocks.
+var QKVOrders = []string{"qkv", "qvk", "kqv", "kvq", "vqk", "vkq"}
+
+// conventions lists the run conventions with the values the diagnosis tries: rope scaling for
+// rotary families, the position offset for the others.
+func (r RunConventions) conventions(rotary bool) []Convention {
+	out := []Convention{
+		{Name: ConvAttnScale, Value: r.attnScaleName(), Values: []string{AttnRsqrtHeadDim, AttnInvHeadDim, AttnOne},
+			Key: "the attention softmax scale (attention scaling, query_pre_attn_scalar)"},
+		{Name: ConvEmbedScale, Value: map[bool]string{false: "none", true: "sqrt_d_model"}[r.EmbedScale], Values: []string{"none", "sqrt_d_model"},
+			Key: "the embedding multiplier √hidden_size (Gemma's normalizer)"},
+		{Name: ConvNormWeight, Value: map[bool]string{false: "w", true: "1+w"}[r.NormOffset], Values: []string{"w", "1+w"},
+			Key: "how norms apply their weight: w, or (1 + w) as Gemma's RMSNorm"},
+		{Name: ConvLogitSoftCap, Value: softCapName(r.LogitSoftCap), Values: uniq(softCapName(r.LogitSoftCap), "none", "30"),
+			Key: "final_logit_softcapping"},
+	}
+	if !rotary { // rotary attention scores depend on relative positions only: an offset is inert
+		out = append(out, Convention{Name: ConvPositionOffset, Value: strconv.Itoa(r.PositionOffset), Values: uniq(strconv.Itoa(r.PositionOffset), "0", "1"),
+			Key: "the first position id (position_ids, a cache's offset)"})
+	} else {
+		out = append(out, Convention{Name: ConvRopeScaling, Value: formatFloat(r.ropeScale()), Values: uniq(formatFloat(r.ropeScale()), "1", "2", "4", "8"),
+			Key: `rope_scaling {"rope_type": "linear", "factor"}`})
+	}
+	return out
+}
+
+// set changes one run convention; ok is false when name is not one.
+func (r *RunConventions) set(name, value string) (ok bool, err error) {
+	switch name {
+	case ConvAttnScale:
+		err = checkValue(name, value, AttnRsqrtHeadDim, AttnInvHeadDim, AttnOne)
+		r.AttnScale = value
+	case ConvEmbedScale:
+		err = checkValue(name, value, "none", "sqrt_d_model")
+		r.EmbedScale = value == "sqrt_d_model"
+	case ConvNormWeight:
+		err = checkValue(name, value, "w", "1+w")
+		r.NormOffset = value == "1+w"
+	case ConvLogitSoftCap:
+		r.LogitSoftCap = 0
+		if value != "none" {
+			r.LogitSoftCap, err = positiveFloat(name, value)
+		}
+	case ConvPositionOffset:
+		r.PositionOffset, err = strconv.Atoi(value)
+		if err != nil || r.PositionOffset < 0 {
+			err = fmt.Errorf("convention %s: value %q is not an integer ≥ 0", name, value)
+		}
+	case ConvRopeScaling:
+		r.RopeScale, err = positiveFloat(name, value)
+		if err == nil && r.RopeScale < 1 {
+			err = fmt.Errorf("convention %s: factor %q is below 1", name, value)
+		}
+	default:
+		return false, nil
+	}
+	return true, err
+}
+
+func (r RunConventions) attnScaleName() string {
+	if r.AttnScale == "" {
+		return AttnRsqrtHeadDim
+	}
+	return r.AttnScale
+}
+
+func (r RunConventions) ropeScale() float64 {
+	if r.RopeScale == 0 {
+		return 1
+	}
+	return r.RopeScale
+}
+
+// attnScale is the factor of q·kᵀ for heads of hd dimensions.
+func (r RunConventions) attnScale(hd int) float64 {
+	switch r.AttnScale {
+	case AttnInvHeadDim:
+		return 1 / float64(hd)
+	case AttnOne:
+		return 1
+	}
+	return 1 / math.Sqrt(float64(hd))
+}
+
+// embed scales a token embedding (…, D) by √D when EmbedScale is on.
+func (r RunConventions) embed(x *Node) *Node {
+	if !r.EmbedScale {
+		return x
+	}
+	return MulScalar(x, math.Sqrt(float64(x.Shape().Dimensions[x.Rank()-1])))
+}
+
+// normWeight is the weight a norm applies: w, or 1 + w under NormOffset.
+func (r RunConventions) normWeight(w *Node) *Node {
+	if !r.NormOffset {
+		return w
+	}
+	return OnePlus(w)
+}
+
+// softCap caps logits as c·tanh(x/c) when LogitSoftCap is set.
+func (r RunConventions) softCap(x *Node) *Node {
+	if r.LogitSoftCap <= 0 {
+		return x
+	}
+	return MulScalar(Tanh(DivScalar(x, r.LogitSoftCap)), r.LogitSoftCap)
+}
+
+// rope is the rotary embedding of the positions under these conventions.
+func (r RunConventions) rope(theta float64, layout string) Rope {
+	return Rope{Theta: theta, Layout: layout, Offset: r.PositionOffset, Scale: r.ropeScale()}
+}
+
+func softCapName(c float64) string {
+	if c <= 0 {
+		return "none"
+	}
+	return formatFloat(c)
+}
+
+func formatFloat(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+
+func positiveFloat(name, value string) (float64, error) {
+	x, err := strconv.ParseFloat(value, 64)
+	if err != nil || !(x > 0) || math.IsInf(x, 0) {
+		return 0, fmt.Errorf("convention %s: value %q is not a positive number", name, value)
+	}
+	return x, nil
+}
+
+// uniq returns the values in order without repeats.
+func uniq(values ...string) []string {
+	var out []string
+	for _, v := range values {
+		dup := false
+		for _, o := range out {
+			dup = dup || o == v
+		}
+		if !dup {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// ropeThetaConvention is the rotary base with the ladder of RopeThetaLadder.
+func ropeThetaConvention(theta float64) Convention {
+	vals := []string{formatFloat(theta)}
+	for _, t := range RopeThetaLadder {
+		vals = append(vals, formatFloat(t))
+	}
+	return Convention{Name: ConvRopeTheta, Value: formatFloat(theta), Values: uniq(vals...), Key: "rope_theta"}
+}
