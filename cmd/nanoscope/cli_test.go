@@ -198,13 +198,19 @@ func TestCLITable(t *testing.T) {
 		{[]string{"corpus", "--out", j(tmp, "c"), "--lang", "cobol"}, 2, "--lang must be one of"},
 		{logits("--tokens", "1", "--topk", "0"), 2, "--topk must be at least 1 (got 0)"},
 		{logits("--tokens", "1", "--topk", "5000"), 2, "--topk 5000 exceeds the checkpoint's vocab_size"},
-		{logits("--tokens", "1", "--rope-layout", "spiral"), 2, "--rope-layout must be halves or interleaved"},
+		{logits("--tokens", "1", "--rope-layout", "spiral"), 2, "--rope-layout must be halves or interleaved (got \"spiral\"; the nanoscope convention rope_pairing)"},
+		{logits("--tokens", "1", "--convention", "causal=no"), 2, "--convention causal must be true or false (got \"no\")"},
+		{logits("--tokens", "1", "--convention", "attn=1"), 2, "--convention: nanoscope has no convention \"attn\" (its conventions: rope_pairing, gqa_mapping, causal, tied_head"},
+		{logits("--tokens", "1", "--convention", "=1"), 2, "invalid value \"=1\" for flag --convention: \"=1\" is not name=value"},
+		{logits("--tokens", "1,2", "--convention", "causal=false"), 0, "run with causal false instead of its true (--convention)"},
 		{diagnose("--positions", "0"), 2, "--positions must be at least 1 (got 0)"},
 		{diagnose("--seeds", "1,,2"), 2, `--seeds "1,,2": entry 2 is empty`},
 		{diagnose("--seeds", "x"), 2, `--seeds: "x" is not an integer id`},
 		{diagnose("--format", "pdf"), 2, "--format must be text or json or md or html"},
 		{diagnose("--json", "--format", "md"), 2, "--json and --format md exclude each other"},
 		{diagnose("--gqa-map", "x"), 2, "--gqa-map must be tile or interleave"},
+		{diagnose("--convention", "tied_head=false"), 1, "--convention: checkpoint " + f.run + " under tied_head=false: nanoscope: missing parameter lm_head.weight"},
+		{diagnose("--convention", "causal=false"), 0, "run with causal false instead of its true (--convention)"},
 
 		// logits: strict ids.
 		{logits("--tokens", "1,,2"), 2, `--tokens "1,,2": entry 2 is empty`},
@@ -433,7 +439,7 @@ func TestCLIOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := string(b)
-		contains(path, s, "Healthy: ", "Findings", "Hypotheses", "data:image/png;base64,", "rope layout interleaved instead of its halves")
+		contains(path, s, "Healthy: ", "Findings", "Hypotheses", "data:image/png;base64,", "run with rope_pairing interleaved instead of its halves (--convention)")
 		if strings.Index(s, "Findings") > strings.Index(s, "Hypotheses") {
 			t.Errorf("%s: findings do not come first", path)
 		}

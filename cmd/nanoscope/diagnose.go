@@ -13,9 +13,10 @@ import (
 	"text/tabwriter"
 
 	"nanoscope/analysis"
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/corpus"
-	"nanoscope/gomlxmodel/hf"
+	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
@@ -36,14 +37,16 @@ func runDiagnose(args []string) error {
 	asJSON := fs.Bool("json", false, "print the whole report as JSON (the same as --format json)")
 	format := fs.String("format", "text", "report `FORMAT`: text, json, md (Markdown) or html (a self-contained page with figures)")
 	reportPath := fs.String("report", "", "write the report to `PATH` instead of stdout")
-	apply := conventionFlags(fs)
+	conventions := conventionFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
 	fs.require("checkpoint")
 	fs.intAtLeast("positions", *positions, 1)
 	fs.oneOf("format", *format, "text", "json", "md", "html")
-	checkConventions(fs)
+	fs.exclusive("data", "tokens")
+	fs.exclusive("data", "text")
+	fs.exclusive("tokens", "text")
 	if *asJSON {
 		if fs.given("format") && *format != "json" {
 			fs.fail("--json and --format %s exclude each other", *format)
@@ -69,47 +72,25 @@ func runDiagnose(args []string) error {
 			return err
 		}
 	}
-	if hf.IsDir(*dir) { // config.json and no meta.json: a Hugging Face GPT-2 or Llama
-		if *observed != "" {
-			return usagef("--observed: the observation check is for nanoscope's checkpoints (its ids are the investigation's), not a Hugging Face checkpoint")
-		}
-		fs.exclusive("data", "tokens")
-		fs.exclusive("data", "text")
-		fs.exclusive("tokens", "text")
-		if err := fs.check(); err != nil {
-			return err
-		}
-		return runDiagnoseHF(*dir, *data, *hfTokens, *hfText, *positions, *metrics, *format, *reportPath,
-			fs.Lookup("rope-layout").Value.String(), fs.Lookup("gqa-map").Value.String())
-	}
-	if *hfTokens != "" || *hfText != "" {
-		return usagef("--tokens and --text are for Hugging Face checkpoints; pass --data for a nanoscope checkpoint")
-	}
 	if *metrics != "" {
 		if _, err := os.Stat(*metrics); err != nil {
 			return fmt.Errorf("--metrics: %w", err)
 		}
 	}
-	ck, err := checkpoint.Load(*dir)
+	l, err := openCheckpoint("checkpoint", *dir, *conventions)
 	if err != nil {
 		return err
 	}
-	override := apply(ck)
-	dataPath, err := tokenData(*data, ck)
+	ev, err := evalTokens(l, *data, *hfTokens, *hfText)
 	if err != nil {
 		return err
-	}
-	tokens, err := tokenfile.Read(dataPath)
-	if err != nil {
-		return err
-	}
-	if err := tokenfile.CheckRange(dataPath, tokens, ck.Meta.Config.VocabSize); err != nil {
-		return fmt.Errorf("--data: %w", err)
 	}
 	var obs *analysis.Observed
-	switch *observed {
-	case "":
-	case "note":
+	switch {
+	case *observed == "":
+	case l.Checkpoint() == nil:
+		return usagef("--observed: the observation check is for nanoscope's checkpoints (its ids are the investigation's), not a %s checkpoint", l.Arch())
+	case *observed == "note":
 		obs = analysis.NoteObservation()
 	default:
 		if obs, err = analysis.ReadObserved(*observed); err != nil {
@@ -117,11 +98,26 @@ func runDiagnose(args []string) error {
 		}
 	}
 	if obs != nil {
-		if err := observedInVocab(ck, obs, *observed); err != nil {
+		if err := observedInVocab(l.Checkpoint(), obs, *observed); err != nil {
 			return err
 		}
 	}
-	rep, err := analysis.Diagnose(ck, tokens, obs, &analysis.Options{Positions: *positions, FreshSeeds: seedList, MetricsPath: *metrics})
+	s, err := subjectOf(l)
+	if err != nil {
+		return err
+	}
+	opts := &analysis.Options{Positions: *positions, FreshSeeds: seedList, MetricsPath: *metrics}
+	if n := len(ev.tokens) - tokenfile.MaxShift; n < s.SeqLen {
+		if n < 2 {
+			fail := fmt.Errorf
+			if ev.flag {
+				fail = usagef
+			}
+			return fail("%s: %d ids are too few: the diagnosis needs at least %d (a window of 2 and the %d targets after it)", ev.name, len(ev.tokens), 2+tokenfile.MaxShift, tokenfile.MaxShift)
+		}
+		opts.SeqLen = n
+	}
+	rep, err := analysis.DiagnoseSubject(s, ev.tokens, obs, opts)
 	if err != nil {
 		return err
 	}
@@ -134,22 +130,20 @@ func runDiagnose(args []string) error {
 		defer f.Close()
 		w = f
 	}
+	setup := setupLines(l, ev.name, rep)
 	switch *format {
 	case "json":
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		err = enc.Encode(rep)
 	case "md":
-		err = writeMarkdown(w, ck, dataPath, override, rep)
+		err = writeMarkdown(w, l, setup, rep)
 	case "html":
-		err = writeHTML(w, ck, dataPath, override, rep)
+		err = writeHTML(w, l, setup, rep)
 	default:
 		printFindings(w, rep)
-		if override != "" {
-			fmt.Fprintf(w, "run with %s (--rope-layout/--gqa-map)\n", override)
-		}
 		fmt.Fprintln(w)
-		printReport(w, ck, dataPath, rep)
+		printReport(w, l, setup, rep)
 	}
 	if err != nil {
 		return err
@@ -161,6 +155,85 @@ func runDiagnose(args []string) error {
 		fmt.Fprintf(os.Stderr, "report written to %s\n", *reportPath)
 	}
 	return nil
+}
+
+// evaluation is the token stream a diagnosis runs on and where it came from.
+type evaluation struct {
+	tokens []uint32
+	name   string // the file read, or the flag
+	flag   bool   // the ids are a flag's value (--tokens, --text): too few is a usage error
+}
+
+// evalTokens reads the evaluation ids in the checkpoint's id space. A checkpoint with
+// meta.json takes --data only: a corpus directory (its validation split in the checkpoint's
+// ids; default: the corpus meta.json records) or a token file, checked against its vocab.json.
+// Any other takes --tokens (the model's ids), --text (GPT-2 BPE, only for a model with GPT-2's
+// 50257 ids) or --data (a token file of the model's ids, or, for a GPT-2 vocabulary, a corpus
+// directory's val.bin).
+func evalTokens(l *load.Loaded, data, tokens, text string) (*evaluation, error) {
+	V := l.Family.Dims().VocabSize
+	if ck := l.Checkpoint(); ck != nil {
+		if tokens != "" || text != "" {
+			return nil, usagef("--tokens and --text are for Hugging Face checkpoints; pass --data for a nanoscope checkpoint")
+		}
+		path, err := tokenData(data, ck)
+		if err != nil {
+			return nil, err
+		}
+		ids, err := tokenfile.Read(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := tokenfile.CheckRange(path, ids, V); err != nil {
+			return nil, fmt.Errorf("--data: %w", err)
+		}
+		return &evaluation{tokens: ids, name: path}, nil
+	}
+	gpt2Vocab := V == corpus.GPT2VocabSize
+	r := &evaluation{}
+	switch {
+	case tokens != "":
+		ids, err := parseIDs(tokens)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			r.tokens = append(r.tokens, uint32(id))
+		}
+		r.name, r.flag = "--tokens", true
+	case text != "" && !gpt2Vocab:
+		return nil, fmt.Errorf("--text: the %s checkpoint's vocabulary has %d ids, not GPT-2's %d: nanoscope has no tokenizer for it; pass its ids with --tokens or a token file with --data",
+			l.Arch(), V, corpus.GPT2VocabSize)
+	case text != "":
+		enc, err := corpus.NewEncoder()
+		if err != nil {
+			return nil, err
+		}
+		r.tokens, r.name, r.flag = enc.Encode(text), "--text (GPT-2 BPE)", true
+	case data == "":
+		return nil, usagef("a Hugging Face checkpoint needs evaluation ids: --data TOKENFILE, --tokens IDS or --text TEXT")
+	default:
+		path := data
+		if st, err := os.Stat(data); err == nil && st.IsDir() {
+			if !gpt2Vocab {
+				return nil, fmt.Errorf("--data %s is a corpus directory (GPT-2 or compact ids) but the %s checkpoint's vocabulary has %d ids, not GPT-2's %d: pass a token file of the model's own ids",
+					data, l.Arch(), V, corpus.GPT2VocabSize)
+			}
+			path = filepath.Join(data, corpus.ValFile)
+		}
+		ids, err := tokenfile.Read(path)
+		if err != nil {
+			return nil, fmt.Errorf("--data: %w", err)
+		}
+		r.tokens, r.name = ids, path
+	}
+	if err := tokenfile.CheckRange(r.name, r.tokens, V); err != nil {
+		if tokens != "" { // a flag's value: a usage error, as in logits
+			return nil, usagef("the ids are not the model's: %v", err)
+		}
+		return nil, fmt.Errorf("the ids are not the model's: %w", err)
+	}
+	return r, nil
 }
 
 // observedInVocab refuses an observation whose ids the checkpoint cannot represent: with a
@@ -258,27 +331,73 @@ func yesNo(b bool) string {
 	return "no"
 }
 
-func printReport(w io.Writer, ck *checkpoint.Checkpoint, data string, r *analysis.Report) {
-	c, v, d := ck.Meta.Config, ck.Meta.Variant, r.Details
-	fmt.Fprintf(w, "checkpoint %s: dim %d, %d layers, vocab %d, tied %v, ternary %v, mHC %v, target shift %d, step %d, meta loss %.4g\n",
-		ck.Dir, c.Dim, c.NLayers, c.VocabSize, c.WeightTied, v.Ternary, v.MHC, v.TargetShift, ck.Meta.Step, ck.Meta.Loss)
-	fmt.Fprintf(w, "data %s: %d positions in %d windows of %d (± : standard error over the windows)\n\n", data, d.Positions, d.Windows, c.MaxSeqLen)
+// setupLines say what was diagnosed on what: the checkpoint with its sizes and the
+// conventions in effect, what the loader inferred, the conventions run other than the
+// checkpoint's own, and the evaluation data.
+func setupLines(l *load.Loaded, data string, r *analysis.Report) []string {
+	dims, d := l.Family.Dims(), r.Details
+	var lines []string
+	if ck := l.Checkpoint(); ck != nil {
+		c, v := ck.Meta.Config, ck.Meta.Variant
+		lines = append(lines, fmt.Sprintf("checkpoint %s: dim %d, %d layers, vocab %d, tied %v, ternary %v, mHC %v, target shift %d, step %d, meta loss %.4g; %s",
+			l.Dir, c.Dim, c.NLayers, c.VocabSize, c.WeightTied, v.Ternary, v.MHC, v.TargetShift, ck.Meta.Step, ck.Meta.Loss, conventionsText(l)))
+	} else {
+		lines = append(lines, fmt.Sprintf("checkpoint %s (Hugging Face %s): dim %d, %d layers, %d heads, vocab %d; %s",
+			l.Dir, l.Arch(), dims.DModel, dims.NLayers, dims.NHeads, dims.VocabSize, conventionsText(l)))
+	}
+	if len(l.Notes) > 0 {
+		lines = append(lines, "loaded: "+strings.Join(l.Notes, "; "))
+	}
+	if o := overrideLine(l); o != "" {
+		lines = append(lines, o)
+	}
+	seq := 0
+	if d.Windows > 0 {
+		seq = d.Positions / d.Windows
+	}
+	return append(lines, fmt.Sprintf("data %s: %d positions in %d windows of %d (± : standard error over the windows)", data, d.Positions, d.Windows, seq))
+}
 
+// printReport writes the report after the findings: setup, headline measurements, logit
+// lens, activation norms, CE by target offset, hypotheses and summary.
+func printReport(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report) {
+	d := r.Details
+	for _, line := range setup {
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "metric\tvalue\n")
-	for _, r := range metricRows(r) {
-		fmt.Fprintf(tw, "%s\t%s\n", r[0], r[1])
+	for _, row := range metricRows(r, l) {
+		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
 	tw.Flush()
 
 	printLens(w, d.Lens)
+	ffn, streams := blockParts(l.Family)
 	fmt.Fprintf(w, "\nactivation RMS per layer (embed %.3f):\n", d.ActNorms.Embed)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  layer\tresid_pre\tattn_out\tffn_out\tresid_post\tattn/resid\tffn/resid\tmax|s0-s1|\n")
-	for _, l := range d.ActNorms.Layers {
-		fmt.Fprintf(tw, "  %d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3g\n", l.Layer, l.ResidPre, l.AttnOut, l.FFNOut, l.ResidPost, l.AttnRatio, l.FFNRatio, l.StreamAsymmetry)
+	fmt.Fprintf(tw, "  layer\tresid_pre\tattn_out\t%s_out\tresid_post\tattn/resid\t%s/resid", ffn, ffn)
+	if streams {
+		fmt.Fprintf(tw, "\tmax|s0-s1|")
+	}
+	fmt.Fprintln(tw)
+	for _, a := range d.ActNorms.Layers {
+		fmt.Fprintf(tw, "  %d\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f", a.Layer, a.ResidPre, a.AttnOut, a.FFNOut, a.ResidPost, a.AttnRatio, a.FFNRatio)
+		if streams {
+			fmt.Fprintf(tw, "\t%.3g", a.StreamAsymmetry)
+		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
+	if cat := d.Catalog; cat != nil {
+		fmt.Fprintf(w, "\ncross-entropy by target offset %v (unigram %.3f):\n", cat.Offsets, cat.Unigram)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, o := range append([]analysis.OffsetCE{cat.AsLoaded}, cat.Conditions...) {
+			fmt.Fprintf(tw, "  %s\t%s\n", o.Condition, fmtFloats3(o.CE))
+		}
+		tw.Flush()
+	}
 	if oc := d.Observation; oc != nil {
 		fmt.Fprintf(w, "\nobservation: input %v, predicted %v (model ids); accepted top-logit band [%.1f, %.1f]\n", oc.Input, oc.Predicted, oc.Band[0], oc.Band[1])
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -289,14 +408,36 @@ func printReport(w io.Writer, ck *checkpoint.Checkpoint, data string, r *analysi
 	}
 	fmt.Fprintf(w, "\nhypotheses:\n")
 	for _, h := range r.Hypotheses {
-		fmt.Fprintf(w, "  %s %-10s %s\n     %s\n", h.ID, h.Verdict, h.Name, h.Evidence)
+		fmt.Fprintf(w, "  %s %-14s %s\n     %s\n", h.ID, h.Verdict, h.Name, h.Evidence)
 	}
 	fmt.Fprintf(w, "\nsummary: %s\n", r.Summary)
 }
 
+// blockParts reads off the family's hook names what a block's parts are called: the
+// feed-forward sub-block ("ffn" for the ternary model, "mlp" for GPT-2 and Llama), and
+// whether the residual runs in two streams (mHC).
+func blockParts(f gomlxmodel.Family) (ffn string, streams bool) {
+	hooks := f.HookNames()
+	ffn = gomlxmodel.SubFFN
+	if slices.Contains(hooks, gomlxmodel.SubHook(0, gomlxmodel.SubMLP, gomlxmodel.HookOut)) {
+		ffn = gomlxmodel.SubMLP
+	}
+	return ffn, slices.Contains(hooks, gomlxmodel.StreamHook(0, gomlxmodel.HookResidPre, 1))
+}
+
+func fmtFloats3(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.3f", x)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
 // metricRows are the headline measurements as (name, value) rows; rates and plain CE carry
-// "± SE", their standard error over the windows, when there are two windows or more.
-func metricRows(r *analysis.Report) [][2]string {
+// "± SE", their standard error over the windows, when there are two windows or more. The
+// claimed loss is meta.json's, and the alphas are the ternary model's: rows for them only when
+// the checkpoint has them.
+func metricRows(r *analysis.Report, l *load.Loaded) [][2]string {
 	m := r.Metrics
 	se := func(x, e float64) string {
 		if m.Windows < 2 {
@@ -304,7 +445,8 @@ func metricRows(r *analysis.Report) [][2]string {
 		}
 		return fmt.Sprintf("%.4f ± %.4f", x, e)
 	}
-	return [][2]string{
+	nano := l.Checkpoint() != nil
+	rows := [][2]string{
 		{"copy rate", se(m.CopyRate, m.CopyRateSE)},
 		{"next-token accuracy", se(m.NextTokenAccuracy, m.NextTokenAccuracySE)},
 		{"copy rate (next != current)", se(m.CopyRateNonRepeat, m.CopyRateNonRepeatSE)},
@@ -322,6 +464,9 @@ func metricRows(r *analysis.Report) [][2]string {
 		{"dead parameters (grad exactly 0)", fmt.Sprintf("%d", m.DeadParams)},
 		{"loader hashes match file", fmt.Sprintf("%v", m.LoaderHashesMatch)},
 	}
+	return slices.DeleteFunc(rows, func(row [2]string) bool {
+		return !nano && (row[0] == "claimed loss (meta.json)" || strings.HasPrefix(row[0], "alpha_logit"))
+	})
 }
 
 func fmtFloats(xs []float64) string {

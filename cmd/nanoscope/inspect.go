@@ -10,8 +10,7 @@ import (
 	"text/tabwriter"
 
 	"nanoscope/analysis"
-	"nanoscope/gomlxmodel/checkpoint"
-	"nanoscope/gomlxmodel/hf"
+	"nanoscope/gomlxmodel/load"
 )
 
 func init() {
@@ -29,23 +28,35 @@ func runInspect(args []string) error {
 	if err := fs.check(); err != nil {
 		return err
 	}
-	if err := checkpointDir("checkpoint", *dir); err != nil {
-		return err
-	}
-	if hf.IsDir(*dir) { // config.json and no meta.json: a Hugging Face GPT-2 or Llama
-		return runInspectHF(*dir, *asJSON)
-	}
-	ck, err := checkpoint.Load(*dir)
+	l, err := openCheckpoint("checkpoint", *dir, nil)
 	if err != nil {
 		return err
 	}
-	in := analysis.Inspect(ck)
+	var in any
+	show := func() {}
+	if ck := l.Checkpoint(); ck != nil { // the ternary model: ternary quantisation, mHC alphas
+		ni := analysis.Inspect(ck)
+		in, show = ni, func() { printInspection(os.Stdout, ni) }
+	} else {
+		s, err := analysis.FromFamily(l.Family, l.Params, l.Dir)
+		if err != nil {
+			return err
+		}
+		fi := analysis.InspectFamily(s)
+		in = struct {
+			analysis.FamilyInspection
+			Files  []string          `json:"files"`
+			DTypes map[string]string `json:"dtypes"`
+			Notes  []string          `json:"notes"`
+		}{fi, l.Files, l.DTypes, l.Notes}
+		show = func() { printFamilyInspection(os.Stdout, l, fi) }
+	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(in)
 	}
-	printInspection(os.Stdout, in)
+	show()
 	return nil
 }
 
@@ -128,6 +139,47 @@ func printInspection(w io.Writer, in analysis.Inspection) {
 	fmt.Fprintf(w, "\ntying: weight_tied %v, lm_head present %v", t.WeightTied, t.HasLMHead)
 	if t.LMHeadEqualsEmbed != nil {
 		fmt.Fprintf(w, ", lm_head equals tok_embed %v (max |diff| %.4g)", *t.LMHeadEqualsEmbed, t.MaxAbsDiff)
+	}
+	fmt.Fprintln(w)
+}
+
+// printFamilyInspection is printInspection for a family other than the ternary model: what the
+// loader inferred, the sizes and conventions, what is remarkable, tensor statistics and tying
+// (no ternary quantisation nor mHC alpha to show).
+func printFamilyInspection(w io.Writer, ck *load.Loaded, in analysis.FamilyInspection) {
+	d := in.Dims
+	fmt.Fprintf(w, "checkpoint %s (Hugging Face %s, %d file(s)): %d parameters in %d tensors\n", in.Dir, in.Arch, len(ck.Files), in.Params, len(in.Tensors))
+	fmt.Fprintf(w, "config: dim %d, %d layers, %d heads, vocab %d", d.DModel, d.NLayers, d.NHeads, d.VocabSize)
+	if d.MaxSeq > 0 {
+		fmt.Fprintf(w, ", %d positions", d.MaxSeq)
+	}
+	var conv []string
+	for _, c := range in.Conventions {
+		conv = append(conv, c.Name+" "+c.Value)
+	}
+	fmt.Fprintf(w, "\nconventions: %s\n", strings.Join(conv, ", "))
+	if len(ck.Notes) > 0 {
+		fmt.Fprintf(w, "loaded: %s\n", strings.Join(ck.Notes, "; "))
+	}
+	if len(in.Remarks) == 0 {
+		fmt.Fprintf(w, "\nremarkable: nothing (no tensor at its initial value or distribution, constant or duplicated)\n")
+	} else {
+		fmt.Fprintf(w, "\nremarkable:\n")
+		for _, r := range in.Remarks {
+			fmt.Fprintf(w, "  %s: %s%s\n", r.Kind, r.Detail, tensorList(r.Tensors, 8))
+		}
+	}
+	fmt.Fprintf(w, "\ntensors:\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "name\tshape\tdtype\tmean\tstd\tmin\tmax\tzeros\t\n")
+	for _, t := range in.Tensors {
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%.4g\t%.4g\t%.4g\t%.4g\t%.3f\t\n", t.Name, t.Shape, ck.DTypes[t.Name], t.Mean, t.Std, t.Min, t.Max, t.ZeroShare)
+	}
+	tw.Flush()
+	t := in.Tie
+	fmt.Fprintf(w, "\ntying: tie_word_embeddings %v, lm_head present %v", t.WeightTied, t.HasLMHead)
+	if t.LMHeadEqualsEmbed != nil {
+		fmt.Fprintf(w, ", lm_head equals the embedding %v (max |diff| %.4g)", *t.LMHeadEqualsEmbed, t.MaxAbsDiff)
 	}
 	fmt.Fprintln(w)
 }

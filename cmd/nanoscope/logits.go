@@ -9,10 +9,7 @@ import (
 	"strings"
 
 	"nanoscope/gomlxmodel"
-	"nanoscope/gomlxmodel/checkpoint"
-	"nanoscope/gomlxmodel/config"
 	"nanoscope/gomlxmodel/corpus"
-	"nanoscope/gomlxmodel/hf"
 )
 
 func init() {
@@ -20,28 +17,11 @@ func init() {
 }
 
 // tokenizer translates between the ids a user types (GPT-2 ids when the checkpoint records
-// a GPT-2 tokenizer) and the model's ids, and decodes them.
+// a GPT-2 tokenizer) and the model's ids, and decodes them (loadTokenizer).
 type tokenizer struct {
 	vocab *corpus.Vocab   // compact vocabulary, when the checkpoint has one
 	enc   *corpus.Encoder // GPT-2 BPE, when the ids are GPT-2's (possibly through vocab)
-}
-
-func loadTokenizer(ck *checkpoint.Checkpoint) (*tokenizer, error) {
-	v, c := ck.Meta.Variant, ck.Meta.Config
-	tk := &tokenizer{}
-	mv, err := corpus.LoadModelVocab(ck.Dir, v.VocabMap, c.VocabSize)
-	if err != nil {
-		return nil, err
-	}
-	tk.vocab = mv.Compact
-	if v.Tokenizer == corpus.TokenizerName && (tk.vocab != nil || c.VocabSize == corpus.GPT2VocabSize) {
-		enc, err := corpus.NewEncoder()
-		if err != nil {
-			return nil, err
-		}
-		tk.enc = enc
-	}
-	return tk, nil
+	none  string          // why there is no tokenizer, when enc is nil
 }
 
 // ids is the GPT-2 ↔ model id mapping (corpus.ModelVocab).
@@ -105,37 +85,6 @@ func parseIDList(flagName, s string) ([]int, error) {
 	return ids, nil
 }
 
-// conventionFlags adds --rope-layout and --gqa-map, which run a checkpoint under another
-// convention than its meta.json records; apply sets them on the checkpoint's variant and
-// returns a note naming what was overridden ("" when nothing was).
-func conventionFlags(fs *flags) (apply func(ck *checkpoint.Checkpoint) string) {
-	rope := fs.String("rope-layout", "", "run under RoPE pairing `LAYOUT` (halves or interleaved) instead of the checkpoint's own")
-	gqa := fs.String("gqa-map", "", "run under query-head to kv-head `MAP` (tile or interleave) instead of the checkpoint's own")
-	return func(ck *checkpoint.Checkpoint) string {
-		v := &ck.Meta.Variant
-		var notes []string
-		if *rope != "" && *rope != v.Rope() {
-			notes = append(notes, fmt.Sprintf("rope layout %s instead of its %s", *rope, v.Rope()))
-			v.RopeLayout = *rope
-		}
-		if *gqa != "" && *gqa != v.GQA() {
-			notes = append(notes, fmt.Sprintf("gqa map %s instead of its %s", *gqa, v.GQA()))
-			v.GQAMap = *gqa
-		}
-		return strings.Join(notes, ", ")
-	}
-}
-
-// checkConventions validates --rope-layout and --gqa-map when given.
-func checkConventions(fs *flags) {
-	if fs.given("rope-layout") {
-		fs.oneOf("rope-layout", fs.Lookup("rope-layout").Value.String(), config.RopeHalves, config.RopeInterleaved)
-	}
-	if fs.given("gqa-map") {
-		fs.oneOf("gqa-map", fs.Lookup("gqa-map").Value.String(), config.GQATile, config.GQAInterleave)
-	}
-}
-
 func runLogits(args []string) error {
 	fs := newFlags("logits", "logits --checkpoint DIR (--tokens 22184,1388,3419,1391 | --text 'fn main() {') [--topk K] [--json] [--model-ids]")
 	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required): nanoscope's, or a Hugging Face GPT-2 or Llama (config.json + model.safetensors)")
@@ -144,7 +93,7 @@ func runLogits(args []string) error {
 	topk := fs.Int("topk", 5, "predictions `K` shown per position, in [1, vocab_size]")
 	asJSON := fs.Bool("json", false, "print JSON: {\"tokens\":[...],\"positions\":[{\"top\":[{\"id\":..,\"logit\":..}]}]}")
 	modelIDs := fs.Bool("model-ids", false, "--tokens are the model's own ids (no vocab.json translation)")
-	apply := conventionFlags(fs)
+	conventions := conventionFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
 	}
@@ -154,30 +103,21 @@ func runLogits(args []string) error {
 	}
 	fs.intAtLeast("topk", *topk, 1)
 	fs.exclusive("text", "model-ids")
-	checkConventions(fs)
 	if err := fs.check(); err != nil {
 		return err
 	}
-	if err := checkpointDir("checkpoint", *dir); err != nil {
-		return err
-	}
-	if hf.IsDir(*dir) { // config.json and no meta.json: a Hugging Face GPT-2 or Llama
-		return runLogitsHF(*dir, *tokens, *text, *topk, *asJSON,
-			fs.Lookup("rope-layout").Value.String(), fs.Lookup("gqa-map").Value.String())
-	}
-	ck, err := checkpoint.Load(*dir)
+	l, err := openCheckpoint("checkpoint", *dir, *conventions)
 	if err != nil {
 		return err
 	}
-	override := apply(ck)
-	tk, err := loadTokenizer(ck)
+	tk, err := loadTokenizer(l)
 	if err != nil {
 		return err
 	}
 	var ids []int
 	if *text != "" {
 		if tk.enc == nil {
-			return fmt.Errorf("--text: the checkpoint records no GPT-2 tokenizer; pass --tokens")
+			return fmt.Errorf("--text: %s; pass its ids with --tokens", tk.none)
 		}
 		for _, id := range tk.enc.Encode(*text) {
 			ids = append(ids, int(id))
@@ -188,12 +128,12 @@ func runLogits(args []string) error {
 	} else if ids, err = parseIDs(*tokens); err != nil {
 		return err
 	}
-	c := ck.Meta.Config
-	if *topk > c.VocabSize {
-		return usagef("--topk %d exceeds the checkpoint's vocab_size %d", *topk, c.VocabSize)
+	V := l.Family.Dims().VocabSize
+	if *topk > V {
+		return usagef("--topk %d exceeds the checkpoint's vocab_size %d", *topk, V)
 	}
-	if len(ids) > c.MaxSeqLen {
-		return usagef("--tokens: %d tokens exceed the checkpoint's max_seq_len %d", len(ids), c.MaxSeqLen)
+	if n := contextLen(l); n > 0 && len(ids) > n {
+		return usagef("--tokens: %d tokens exceed the checkpoint's context of %d positions", len(ids), n)
 	}
 	isUnk := func(m int) bool { return tk.vocab != nil && m == tk.vocab.Unk }
 	model := make([]int32, len(ids))
@@ -206,8 +146,8 @@ func runLogits(args []string) error {
 				return usagef("--tokens: id %d at position %d is not a GPT-2 id (they are < %d; --model-ids takes the model's own ids)", id, i, corpus.GPT2VocabSize)
 			}
 		}
-		if m < 0 || m >= c.VocabSize {
-			return usagef("--tokens: id %d at position %d is outside the model's ids [0, %d)", id, i, c.VocabSize)
+		if m < 0 || m >= V {
+			return usagef("--tokens: id %d at position %d is outside the model's ids [0, %d)", id, i, V)
 		}
 		inputs[i] = strconv.Itoa(id)
 		switch {
@@ -221,7 +161,7 @@ func runLogits(args []string) error {
 		}
 		model[i] = int32(m)
 	}
-	r, err := gomlxmodel.NewRunner(c, ck.Meta.Variant, ck.Tensors)
+	r, err := gomlxmodel.NewFamilyRunner(l.Family, l.Params)
 	if err != nil {
 		return err
 	}
@@ -229,7 +169,6 @@ func runLogits(args []string) error {
 	if err != nil {
 		return err
 	}
-	V := c.VocabSize
 	k := *topk
 	out := logitsJSON{Tokens: ids}
 	for p := range model {
@@ -257,9 +196,12 @@ func runLogits(args []string) error {
 		enc := json.NewEncoder(os.Stdout)
 		return enc.Encode(out)
 	}
-	fmt.Printf("checkpoint %s (step %d, logged loss %.4f), vocab %d, backend %s\n", *dir, ck.Meta.Step, ck.Meta.Loss, V, gomlxmodel.BackendConfig())
-	if override != "" {
-		fmt.Printf("run with %s (--rope-layout/--gqa-map)\n", override)
+	fmt.Printf("checkpoint %s (%s), vocab %d, backend %s\n", *dir, origin(l), V, gomlxmodel.BackendConfig())
+	if len(l.Notes) > 0 {
+		fmt.Printf("loaded: %s\n", strings.Join(l.Notes, "; "))
+	}
+	if o := overrideLine(l); o != "" {
+		fmt.Println(o)
 	}
 	fmt.Printf("markers: \"<- current token\" the prediction is this position's input (copying); \"<- next token\" it is the following input (the right next-token prediction); <unk> is never marked\n")
 	for p, pos := range out.Positions {

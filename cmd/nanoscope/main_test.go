@@ -1,8 +1,10 @@
 package main
 
 import (
+	le "encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"nanoscope/analysis"
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/load"
 )
 
 // The CLI is tested as a user runs it: a built binary, its exit status, stdout and stderr.
@@ -248,5 +253,192 @@ func TestCorruptCheckpointsFailCleanly(t *testing.T) {
 				t.Fatalf("peak memory %d MiB", ru.Maxrss/1024)
 			}
 		})
+	}
+}
+
+// byteTokens writes the bytes of this package's Go sources (the kind of text the trained
+// Hugging Face fixtures learned, one id per byte) as a u32 token file.
+func byteTokens(t *testing.T, n int) string {
+	files, _ := filepath.Glob("*.go")
+	var b []byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(b, data...)
+	}
+	b = b[:min(n, len(b))]
+	out := make([]byte, 4*len(b))
+	for i, c := range b {
+		le.LittleEndian.PutUint32(out[4*i:], uint32(c))
+	}
+	path := filepath.Join(t.TempDir(), "bytes.bin")
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// `diagnose` and `inspect --checkpoint HF_DIR` take the path of nanoscope's checkpoints: a
+// trained fixture is healthy, a random one is weights_untrained; ids come from --data or
+// --tokens; the md report works for every family; what cannot be done is one line.
+func TestDiagnoseInspectHuggingFace(t *testing.T) {
+	fix := filepath.Join("..", "..", "gomlxmodel", "hf", "testdata", "hf")
+	data := byteTokens(t, 20000)
+	for name, healthy := range map[string]bool{"llama_trained_tied_sharded": true, "gpt2_random": false} {
+		stdout, stderr, code := nanoscope(t, "diagnose", "--checkpoint", filepath.Join(fix, name), "--data", data, "--positions", "256", "--json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, stderr)
+		}
+		var rep analysis.Report
+		if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Healthy != healthy || (!healthy && (len(rep.Findings) == 0 || rep.Findings[0].Kind != analysis.KindWeightsUntrained)) {
+			t.Errorf("%s: healthy %v, findings %+v", name, rep.Healthy, rep.Findings)
+		}
+		if rep.Hypotheses[2].Verdict != analysis.NotApplicable || rep.Hypotheses[6].Verdict != analysis.NotApplicable {
+			t.Errorf("%s: H3 %s, H7 %s, want not applicable", name, rep.Hypotheses[2].Verdict, rep.Hypotheses[6].Verdict)
+		}
+	}
+	stdout, stderr, code := nanoscope(t, "diagnose", "--checkpoint", filepath.Join(fix, "llama_trained_bf16"),
+		"--tokens", "112,97,99,107,97,103,101,32,109,97,105,110,10,10,105,109,112,111,114,116")
+	if code != 0 || !strings.HasPrefix(stdout, "healthy: ") || !strings.Contains(stdout, "H3 not applicable") {
+		t.Errorf("diagnose --tokens: exit %d, stderr %q, stdout %.300q", code, stderr, stdout)
+	}
+	report := filepath.Join(t.TempDir(), "report.md")
+	_, stderr, code = nanoscope(t, "diagnose", "--checkpoint", filepath.Join(fix, "llama_trained_bf16"), "--format", "md", "--report", report,
+		"--tokens", "112,97,99,107,97,103,101,32,109,97,105,110,10,10,105,109,112,111,114,116", "--convention", "gqa_mapping=tile")
+	if b, err := os.ReadFile(report); code != 0 || err != nil || !strings.Contains(string(b), "**Healthy: ") ||
+		!strings.Contains(string(b), "- run with gqa_mapping tile instead of its interleave (--convention)") || !strings.Contains(string(b), "data:image/png;base64,") {
+		t.Errorf("diagnose --format md: exit %d, stderr %q, report %.300q (%v)", code, stderr, b, err)
+	}
+	stdout, stderr, code = nanoscope(t, "inspect", "--checkpoint", filepath.Join(fix, "gpt2_random"))
+	if code != 0 || !strings.Contains(stdout, "init_like") || !strings.Contains(stdout, "Conv1D") {
+		t.Errorf("inspect: exit %d, stderr %q, stdout %.400q", code, stderr, stdout)
+	}
+	// code: the exit status when it matters (2: a flag's value, as in logits), else any non-zero.
+	for _, tc := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"--text", "fn main"}, "vocabulary has 301 ids, not GPT-2's 50257", 0},
+		{[]string{}, "needs evaluation ids: --data TOKENFILE, --tokens IDS or --text TEXT", 2},
+		{[]string{"--tokens", "1,2,3"}, "3 ids are too few", 2},
+		{[]string{"--tokens", "1,2,301,4,5,6,7"}, "token id 301 at position 2 >= vocab_size 301", 2},
+		{[]string{"--tokens", "1,2,3", "--observed", "note"}, "--observed: the observation check is for nanoscope's checkpoints", 0},
+		{[]string{"--data", "."}, "is a corpus directory", 0},
+		{[]string{"--tokens", "1,2,3,4,5,6", "--convention", "rope_pairing=interleaved"}, `--convention: gpt2 has no convention "rope_pairing"`, 2},
+		{[]string{"--tokens", "1,2,3,4,5,6", "--convention", "weight_layout=linear"}, "c_attn.weight: expected shape [144 48], found [48 144]", 1},
+	} {
+		args := append([]string{"diagnose", "--checkpoint", filepath.Join(fix, "gpt2_random")}, tc.args...)
+		_, stderr, code := nanoscope(t, args...)
+		if code == 0 || tc.code != 0 && code != tc.code || !strings.Contains(stderr, tc.want) || !strings.HasPrefix(stderr, "nanoscope diagnose: ") {
+			t.Errorf("%v: exit %d, stderr %q, want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+// `logits` runs a checkpoint of either format, under any convention of its family: the
+// top-1 prediction at every position is that of the family loaded by load.Open under the same
+// conventions, whether asked by --convention or by its aliases; what cannot be done is one line.
+func TestLogitsAnyFormat(t *testing.T) {
+	ref := filepath.Join("..", "..", "gomlxmodel", "testdata", "reference", "tied_mhc")
+	llama := filepath.Join("..", "..", "gomlxmodel", "hf", "testdata", "hf", "llama_random_gqa")
+	gpt2 := filepath.Join(filepath.Dir(llama), "gpt2_random")
+	for _, tc := range []struct {
+		dir         string
+		flags       []string // convention flags
+		conventions []string // what load.WithConventions is given for the same run
+		override    string   // the line naming the conventions run, "" for none
+	}{
+		{llama, nil, nil, ""},
+		{llama, []string{"--gqa-map", "tile"}, []string{"gqa_mapping=tile"}, "run with gqa_mapping tile instead of its interleave (--convention)"},
+		{llama, []string{"--convention", "gqa_mapping=tile", "--convention", "rope_pairing=interleaved"}, []string{"gqa_mapping=tile", "rope_pairing=interleaved"},
+			"run with gqa_mapping tile instead of its interleave, rope_pairing interleaved instead of its halves (--convention)"},
+		{llama, []string{"--convention", "causal=false"}, []string{"causal=false"}, "run with causal false instead of its true (--convention)"},
+		{gpt2, []string{"--convention", "causal=false"}, []string{"causal=false"}, "run with causal false instead of its true (--convention)"},
+		{ref, []string{"--model-ids"}, nil, ""},
+		{ref, []string{"--model-ids", "--rope-layout", "interleaved", "--convention", "gqa_mapping=interleave"}, []string{"rope_pairing=interleaved", "gqa_mapping=interleave"},
+			"run with rope_pairing interleaved instead of its halves, gqa_mapping interleave instead of its tile (--convention)"},
+		{ref, []string{"--model-ids", "--convention", "causal=false"}, []string{"causal=false"}, "run with causal false instead of its true (--convention)"},
+		{ref, []string{"--model-ids", "--convention", "rope_pairing=halves"}, nil, ""}, // its own value: nothing overridden
+	} {
+		name := filepath.Base(tc.dir) + " " + strings.Join(tc.flags, " ")
+		l, err := load.Open(tc.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.WithConventions(tc.conventions...); err != nil {
+			t.Fatal(err)
+		}
+		ids := []int32{5, 17, 20, 3, 42}
+		r, err := gomlxmodel.NewFamilyRunner(l.Family, l.Params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := r.Logits([][]int32{ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := append([]string{"logits", "--checkpoint", tc.dir, "--tokens", "5,17,20,3,42", "--topk", "1"}, tc.flags...)
+		stdout, stderr, code := nanoscope(t, append(args, "--json")...)
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", name, code, stderr)
+		}
+		var out logitsJSON
+		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
+			t.Fatal(err)
+		}
+		V := l.Family.Dims().VocabSize
+		for p, pos := range out.Positions {
+			row := want[p*V : (p+1)*V]
+			best := 0
+			for i, v := range row {
+				if v > row[best] {
+					best = i
+				}
+			}
+			if pos.Top[0].ID != best || math.Abs(pos.Top[0].Logit-float64(row[best])) > 1e-6 {
+				t.Errorf("%s: position %d: top %+v, want id %d logit %v", name, p, pos.Top[0], best, row[best])
+			}
+		}
+		stdout, stderr, code = nanoscope(t, args...)
+		lines := strings.Split(stdout, "\n")
+		if code != 0 || len(lines) < 3 {
+			t.Fatalf("%s: exit %d: %s", name, code, stderr)
+		}
+		override := ""
+		for _, line := range lines[1:3] { // after the first line and the loader's notes
+			if strings.HasPrefix(line, "run with ") {
+				override = line
+			}
+		}
+		if override != tc.override {
+			t.Errorf("%s: override line %q, want %q", name, override, tc.override)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"--text", "fn main"}, "vocabulary has 301 ids, not GPT-2's 50257", 1},
+		{[]string{"--tokens", "1,301"}, "id 301 at position 1 is outside the model's ids [0, 301)", 2},
+		{[]string{"--tokens", "1", "--rope-layout", "interleaved", "--checkpoint", gpt2}, `--rope-layout: gpt2 has no convention "rope_pairing" (its conventions: weight_layout, tied_head, causal`, 2},
+		{[]string{"--tokens", "1", "--gqa-map", "repeat"}, `--gqa-map must be interleave or tile (got "repeat"; the llama convention gqa_mapping)`, 2},
+		{[]string{"--tokens", "1", "--convention", "gqa_mapping=repeat"}, `--convention gqa_mapping must be interleave or tile (got "repeat")`, 2},
+		{[]string{"--tokens", "1", "--convention", "gqa_mapping"}, `invalid value "gqa_mapping" for flag --convention: "gqa_mapping" is not name=value`, 2},
+		{[]string{"--tokens", "1", "--convention", "tied_head=true"}, "under tied_head=true: llama: unexpected parameter lm_head.weight", 1},
+		{[]string{"--tokens", "1", "--checkpoint", ref, "--convention", "tied_head=false"}, "under tied_head=false: nanoscope: missing parameter lm_head.weight [61 32]", 1},
+		{[]string{"--tokens", "1", "--checkpoint", filepath.Dir(ref)}, "not a checkpoint: neither meta.json (nanoscope: with model.safetensors) nor config.json", 1},
+	} {
+		args := append([]string{"logits", "--checkpoint", llama}, tc.args...)
+		_, stderr, code := nanoscope(t, args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) || !strings.HasPrefix(stderr, "nanoscope logits: ") {
+			t.Errorf("%v: exit %d, stderr %q, want %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
 	}
 }

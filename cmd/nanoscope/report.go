@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"nanoscope/analysis"
-	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/load"
 	"nanoscope/plots"
 )
 
@@ -65,21 +65,8 @@ func reportFigures(r *analysis.Report) []reportFigure {
 	return out
 }
 
-func reportTitle(ck *checkpoint.Checkpoint) string {
-	return "nanoscope diagnosis of " + ck.Dir
-}
-
-func reportSetup(ck *checkpoint.Checkpoint, data, override string, r *analysis.Report) []string {
-	c, v := ck.Meta.Config, ck.Meta.Variant
-	lines := []string{
-		fmt.Sprintf("checkpoint %s: dim %d, %d layers, vocab %d, tied %v, ternary %v, mHC %v, target shift %d, rope %s, gqa %s, step %d, meta loss %.4g",
-			ck.Dir, c.Dim, c.NLayers, c.VocabSize, c.WeightTied, v.Ternary, v.MHC, v.TargetShift, v.Rope(), v.GQA(), ck.Meta.Step, ck.Meta.Loss),
-		fmt.Sprintf("data %s: %d positions in %d windows of %d (± : standard error over the windows)", data, r.Details.Positions, r.Details.Windows, c.MaxSeqLen),
-	}
-	if override != "" {
-		lines = append(lines, "run with "+override+" (--rope-layout/--gqa-map)")
-	}
-	return lines
+func reportTitle(l *load.Loaded) string {
+	return "nanoscope diagnosis of " + l.Dir
 }
 
 // mdCell escapes a Markdown table cell.
@@ -87,9 +74,9 @@ func mdCell(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
 }
 
-func writeMarkdown(w io.Writer, ck *checkpoint.Checkpoint, data, override string, r *analysis.Report) error {
+func writeMarkdown(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "# %s\n\n**Healthy: %s**\n\n## Findings\n\n", reportTitle(ck), yesNo(r.Healthy))
+	fmt.Fprintf(&b, "# %s\n\n**Healthy: %s**\n\n## Findings\n\n", reportTitle(l), yesNo(r.Healthy))
 	if len(r.Findings) == 0 {
 		b.WriteString("None.\n\n")
 	} else {
@@ -100,15 +87,15 @@ func writeMarkdown(w io.Writer, ck *checkpoint.Checkpoint, data, override string
 		b.WriteString("\n")
 	}
 	fmt.Fprintf(&b, "## Summary\n\n%s\n\n## Setup\n\n", r.Summary)
-	for _, l := range reportSetup(ck, data, override, r) {
-		fmt.Fprintf(&b, "- %s\n", l)
+	for _, line := range setup {
+		fmt.Fprintf(&b, "- %s\n", line)
 	}
 	b.WriteString("\n## Hypotheses\n\n| | verdict | hypothesis | evidence |\n|---|---|---|---|\n")
 	for _, h := range r.Hypotheses {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", h.ID, h.Verdict, mdCell(h.Name), mdCell(h.Evidence))
 	}
 	b.WriteString("\n## Measurements\n\n| metric | value |\n|---|---|\n")
-	for _, row := range metricRows(r) {
+	for _, row := range metricRows(r, l) {
 		fmt.Fprintf(&b, "| %s | %s |\n", mdCell(row[0]), mdCell(row[1]))
 	}
 	for _, f := range reportFigures(r) {
@@ -118,12 +105,12 @@ func writeMarkdown(w io.Writer, ck *checkpoint.Checkpoint, data, override string
 	return err
 }
 
-func writeHTML(w io.Writer, ck *checkpoint.Checkpoint, data, override string, r *analysis.Report) error {
+func writeHTML(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report) error {
 	e := html.EscapeString
 	var b strings.Builder
-	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title>\n", e(reportTitle(ck)))
+	fmt.Fprintf(&b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title>\n", e(reportTitle(l)))
 	b.WriteString("<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;line-height:1.4}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .5em;vertical-align:top;text-align:left}.no{color:#b00}.yes{color:#070}img{max-width:100%}</style></head><body>\n")
-	fmt.Fprintf(&b, "<h1>%s</h1>\n<p><strong class=\"%s\">Healthy: %s</strong></p>\n<h2>Findings</h2>\n", e(reportTitle(ck)), yesNo(r.Healthy), yesNo(r.Healthy))
+	fmt.Fprintf(&b, "<h1>%s</h1>\n<p><strong class=\"%s\">Healthy: %s</strong></p>\n<h2>Findings</h2>\n", e(reportTitle(l)), yesNo(r.Healthy), yesNo(r.Healthy))
 	if len(r.Findings) == 0 {
 		b.WriteString("<p>None.</p>\n")
 	} else {
@@ -135,15 +122,15 @@ func writeHTML(w io.Writer, ck *checkpoint.Checkpoint, data, override string, r 
 		b.WriteString("</table>\n")
 	}
 	fmt.Fprintf(&b, "<h2>Summary</h2>\n<p>%s</p>\n<h2>Setup</h2>\n<ul>\n", e(r.Summary))
-	for _, l := range reportSetup(ck, data, override, r) {
-		fmt.Fprintf(&b, "<li>%s</li>\n", e(l))
+	for _, line := range setup {
+		fmt.Fprintf(&b, "<li>%s</li>\n", e(line))
 	}
 	b.WriteString("</ul>\n<h2>Hypotheses</h2>\n<table><tr><th></th><th>verdict</th><th>hypothesis</th><th>evidence</th></tr>\n")
 	for _, h := range r.Hypotheses {
 		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n", e(h.ID), e(h.Verdict), e(h.Name), e(h.Evidence))
 	}
 	b.WriteString("</table>\n<h2>Measurements</h2>\n<table><tr><th>metric</th><th>value</th></tr>\n")
-	for _, row := range metricRows(r) {
+	for _, row := range metricRows(r, l) {
 		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td></tr>\n", e(row[0]), e(row[1]))
 	}
 	b.WriteString("</table>\n")

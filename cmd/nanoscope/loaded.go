@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"nanoscope/analysis"
+	"nanoscope/gomlxmodel/corpus"
+	"nanoscope/gomlxmodel/load"
+)
+
+// The commands open every checkpoint through load.Open and run it as one value. What differs
+// between the formats for the command line — what the checkpoint records besides its
+// weights (meta.json: the step, the logged loss, the tokenizer, the corpus) — is read here,
+// from the loaded value, and nowhere else.
+
+// conventionSetting is one convention asked for on the command line, and the flag that asked.
+type conventionSetting struct {
+	flag    string // "convention", or an alias: "rope-layout", "gqa-map"
+	setting string // name=value
+}
+
+// conventionValue is the flag.Value of --convention (name "") and of its aliases, which set
+// one named convention: every flag appends to one list, in command-line order.
+type conventionValue struct {
+	list       *[]conventionSetting
+	flag, name string
+}
+
+func (c conventionValue) String() string { return "" }
+
+func (c conventionValue) Set(v string) error {
+	s := v
+	if c.name != "" {
+		s = c.name + "=" + v
+	} else if _, _, err := load.ParseSetting(v); err != nil {
+		return err
+	}
+	*c.list = append(*c.list, conventionSetting{c.flag, s})
+	return nil
+}
+
+// conventionFlags adds --convention name=value (repeatable) and its aliases --rope-layout and
+// --gqa-map, which run a checkpoint under other values of its family's conventions.
+func conventionFlags(fs *flags) *[]conventionSetting {
+	var list []conventionSetting
+	fs.Var(conventionValue{&list, "convention", ""}, "convention",
+		"run under another value of a convention of the checkpoint's family: `SETTING` is name=value, e.g. rope_pairing=interleaved, gqa_mapping=tile, causal=false (repeatable; a wrong name or value lists the family's)")
+	fs.Var(conventionValue{&list, "rope-layout", "rope_pairing"}, "rope-layout", "run under RoPE pairing `LAYOUT` (halves or interleaved): --convention rope_pairing=LAYOUT")
+	fs.Var(conventionValue{&list, "gqa-map", "gqa_mapping"}, "gqa-map", "run under query-head to kv-head `MAP` (tile or interleave): --convention gqa_mapping=MAP")
+	return &list
+}
+
+// openCheckpoint opens the checkpoint of --flagName dir and sets the conventions asked for; a
+// convention the family lacks or a value it does not take is a usage error naming the flag.
+func openCheckpoint(flagName, dir string, conventions []conventionSetting) (*load.Loaded, error) {
+	if err := checkpointDir(flagName, dir); err != nil {
+		return nil, err
+	}
+	l, err := load.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range conventions {
+		err := l.WithConventions(c.setting)
+		var ce *load.ConventionError
+		switch {
+		case errors.As(err, &ce) && ce.Allowed == nil && ce.Err == nil:
+			return nil, usagef("--%s: %s has no convention %q (its conventions: %s)", c.flag, ce.Arch, ce.Name, strings.Join(ce.Known, ", "))
+		case errors.As(err, &ce) && ce.Err == nil && c.flag == "convention":
+			return nil, usagef("--convention %s must be %s (got %q)", ce.Name, strings.Join(ce.Allowed, " or "), ce.Value)
+		case errors.As(err, &ce) && ce.Err == nil:
+			return nil, usagef("--%s must be %s (got %q; the %s convention %s)", c.flag, strings.Join(ce.Allowed, " or "), ce.Value, ce.Arch, ce.Name)
+		case err != nil:
+			return nil, fmt.Errorf("--%s: %w", c.flag, err)
+		}
+	}
+	return l, nil
+}
+
+// overrideLine says which conventions run other than the checkpoint's own ("" for none).
+func overrideLine(l *load.Loaded) string {
+	if len(l.Overrides) == 0 {
+		return ""
+	}
+	parts := make([]string, len(l.Overrides))
+	for i, o := range l.Overrides {
+		parts[i] = fmt.Sprintf("%s %s instead of its %s", o.Name, o.Value, o.Own)
+	}
+	return "run with " + strings.Join(parts, ", ") + " (--convention)"
+}
+
+// conventionsText lists the conventions in effect: "rope_pairing halves, gqa_mapping tile, ...".
+func conventionsText(l *load.Loaded) string {
+	var conv []string
+	for _, c := range l.Family.Conventions() {
+		conv = append(conv, c.Name+" "+c.Value)
+	}
+	return strings.Join(conv, ", ")
+}
+
+// origin is what the checkpoint says of itself besides its weights, for the first line of
+// logits: meta.json's step and logged loss, or the Hugging Face family and its depth.
+func origin(l *load.Loaded) string {
+	if m := l.Meta; m != nil {
+		return fmt.Sprintf("step %d, logged loss %.4f", m.Step, m.Loss)
+	}
+	return fmt.Sprintf("Hugging Face %s, %d layers", l.Arch(), l.Family.Dims().NLayers)
+}
+
+// contextLen is the longest input the checkpoint takes: meta.json's max_seq_len, or the
+// family's table of positions (0: unbounded).
+func contextLen(l *load.Loaded) int {
+	if l.Meta != nil {
+		return l.Meta.Config.MaxSeqLen
+	}
+	return l.Family.Dims().MaxSeq
+}
+
+// subjectOf is the analysis subject of the loaded weights, with meta.json when there is one.
+func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
+	if ck := l.Checkpoint(); ck != nil {
+		return analysis.FromCheckpoint(ck)
+	}
+	return analysis.FromFamily(l.Family, l.Params, l.Dir)
+}
+
+// loadTokenizer returns the translation between the ids a user types and the model's: the
+// tokenizer and compact vocabulary meta.json records, or GPT-2 BPE for a model with GPT-2's
+// vocabulary. Without a tokenizer, tk.none says why.
+func loadTokenizer(l *load.Loaded) (*tokenizer, error) {
+	tk := &tokenizer{}
+	V := l.Family.Dims().VocabSize
+	gpt2 := V == corpus.GPT2VocabSize
+	if m := l.Meta; m != nil {
+		v := m.Variant
+		mv, err := corpus.LoadModelVocab(l.Dir, v.VocabMap, m.Config.VocabSize)
+		if err != nil {
+			return nil, err
+		}
+		tk.vocab = mv.Compact
+		gpt2 = v.Tokenizer == corpus.TokenizerName && (tk.vocab != nil || gpt2)
+		tk.none = "the checkpoint records no GPT-2 tokenizer"
+	} else {
+		tk.none = fmt.Sprintf("the %s checkpoint's vocabulary has %d ids, not GPT-2's %d: nanoscope has no tokenizer for it", l.Arch(), V, corpus.GPT2VocabSize)
+	}
+	if gpt2 {
+		enc, err := corpus.NewEncoder()
+		if err != nil {
+			return nil, err
+		}
+		tk.enc, tk.none = enc, ""
+	}
+	return tk, nil
+}

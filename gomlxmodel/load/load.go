@@ -1,0 +1,224 @@
+// Package load opens a checkpoint directory of any format nanoscope reads and returns one
+// value: the model family, its parameters, and where they came from. The format is decided
+// here, once — by the file that holds the configuration — so that callers never ask which
+// format they hold:
+//
+//   - nanoscope's own layout: meta.json + model.safetensors (package checkpoint);
+//   - Hugging Face's layout: config.json + model.safetensors or its shards (package hf).
+//
+// A directory with meta.json is nanoscope's even when it also has a config.json. Parsing and
+// strictness are the readers' own: Open adds no check of its own to what they refuse.
+//
+// Conventions (RoPE pairing, GQA mapping, the causal mask, and any other a family names in
+// Conventions) are applied through the loaded value for every family alike: WithConventions.
+package load
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/hf"
+)
+
+// Format names.
+const (
+	FormatNanoscope   = "nanoscope"    // meta.json + model.safetensors
+	FormatHuggingFace = "hugging face" // config.json + model.safetensors (or its shards)
+)
+
+// Loaded is a checkpoint read and validated by its format's reader: the family and its
+// parameters, ready for gomlxmodel.NewFamilyRunner or analysis, and their provenance.
+type Loaded struct {
+	Format string // FormatNanoscope or FormatHuggingFace
+	Dir    string
+	// Family is the architecture with the conventions in effect: the checkpoint's own, or
+	// those set by WithConventions. For nanoscope's checkpoints it is a gomlxmodel.Model.
+	Family gomlxmodel.Family
+	Params gomlxmodel.Params // by the family's parameter names, float32
+	// ConfigFile is the file the configuration came from (meta.json or config.json); Files are
+	// the weight files read (model.safetensors, or the shards of an index).
+	ConfigFile string
+	Files      []string
+	DTypes     map[string]string // each parameter's dtype in its file: "F32", "BF16", "F16", "F64"
+	Notes      []string          // what the reader inferred or converted, one line each
+	// Meta is meta.json as read (nanoscope's checkpoints only; nil otherwise). WithConventions
+	// leaves it as read: the conventions in effect are the Family's.
+	Meta *checkpoint.Meta
+	// Overrides are the conventions run other than the checkpoint's own, in the order set.
+	Overrides []Override
+}
+
+// Override is one convention run under another value than the checkpoint's.
+type Override struct {
+	Name  string // e.g. gomlxmodel.ConvRopePairing
+	Value string // the value in effect
+	Own   string // the checkpoint's own value
+}
+
+// Open reads the checkpoint in dir with the reader of its format. A directory that is neither
+// format is a one-line error naming the directory and the files looked for.
+func Open(dir string) (*Loaded, error) {
+	switch {
+	case exists(filepath.Join(dir, checkpoint.MetaFile)):
+		return openNanoscope(dir)
+	case exists(filepath.Join(dir, hf.ConfigFile)):
+		return openHF(dir)
+	}
+	e := &checkpoint.Error{File: dir, Msg: fmt.Sprintf("not a checkpoint: neither %s (nanoscope: with %s) nor %s (Hugging Face: with %s or %s) found",
+		checkpoint.MetaFile, checkpoint.ModelFile, hf.ConfigFile, hf.ModelFile, hf.IndexFile)}
+	// The nanoscope reader knows what an interrupted Save leaves beside dir: say so.
+	var ce *checkpoint.Error
+	if _, err := checkpoint.ReadMeta(dir); errors.As(err, &ce) && ce.Msg != "cannot read" {
+		e.Msg += " (" + ce.Msg + ")"
+	}
+	return nil, e
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func openNanoscope(dir string) (*Loaded, error) {
+	ck, err := checkpoint.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	meta := ck.Meta
+	l := &Loaded{
+		Format:     FormatNanoscope,
+		Dir:        ck.Dir,
+		Family:     gomlxmodel.Model{Config: meta.Config, Variant: meta.Variant},
+		Params:     ck.Tensors,
+		ConfigFile: filepath.Join(dir, checkpoint.MetaFile),
+		Files:      []string{filepath.Join(dir, checkpoint.ModelFile)},
+		DTypes:     map[string]string{},
+		Meta:       &meta,
+	}
+	for name := range ck.Tensors {
+		l.DTypes[name] = "F32" // the reader refuses any other dtype
+	}
+	return l, nil
+}
+
+func openHF(dir string) (*Loaded, error) {
+	ck, err := hf.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Loaded{
+		Format:     FormatHuggingFace,
+		Dir:        ck.Dir,
+		Family:     ck.Family,
+		Params:     ck.Params,
+		ConfigFile: filepath.Join(dir, hf.ConfigFile),
+		Files:      ck.Files,
+		DTypes:     ck.DTypes,
+		Notes:      ck.Notes,
+	}, nil
+}
+
+// Arch names the family: "nanoscope", "gpt2" or "llama".
+func (l *Loaded) Arch() string { return l.Family.Arch() }
+
+// Checkpoint returns the loaded weights as a nanoscope checkpoint under the conventions in
+// effect (meta.json's config and variant as the Family has them), for the instruments that
+// read one; nil for a checkpoint of another format.
+func (l *Loaded) Checkpoint() *checkpoint.Checkpoint {
+	m, ok := l.Family.(gomlxmodel.Model)
+	if !ok || l.Meta == nil {
+		return nil
+	}
+	meta := *l.Meta
+	meta.Config, meta.Variant = m.Config, m.Variant
+	return &checkpoint.Checkpoint{Dir: l.Dir, Meta: meta, Tensors: l.Params}
+}
+
+// ConventionError is a convention that the family does not have, or a value it does not take.
+type ConventionError struct {
+	Arch    string
+	Name    string
+	Value   string
+	Allowed []string // the convention's values; nil when the family has no convention Name
+	Known   []string // the family's convention names
+	Err     error    // the family's own refusal, when the value list did not decide
+}
+
+func (e *ConventionError) Error() string {
+	switch {
+	case e.Allowed == nil && e.Err == nil:
+		return fmt.Sprintf("%s has no convention %q (its conventions: %s)", e.Arch, e.Name, strings.Join(e.Known, ", "))
+	case e.Err != nil:
+		return fmt.Sprintf("%s convention %s=%s: %v", e.Arch, e.Name, e.Value, e.Err)
+	}
+	return fmt.Sprintf("%s convention %s: %q is not one of %s", e.Arch, e.Name, e.Value, strings.Join(e.Allowed, ", "))
+}
+
+// ParseSetting splits "name=value".
+func ParseSetting(s string) (name, value string, err error) {
+	name, value, ok := strings.Cut(s, "=")
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if !ok || name == "" || value == "" {
+		return "", "", fmt.Errorf("%q is not name=value", s)
+	}
+	return name, value, nil
+}
+
+// WithConventions runs the checkpoint under other values of named conventions of its family,
+// each setting "name=value" (e.g. "rope_pairing=interleaved", "gqa_mapping=tile",
+// "causal=false"), applied in order through Family.WithConvention, for every family alike. A
+// name the family lacks or a value outside the convention's values is a *ConventionError; the
+// parameters are checked again against the family so changed (a tying flip that needs another
+// tensor set is refused naming the tensor). A setting equal to the value in effect changes
+// nothing. On error l is unchanged.
+func (l *Loaded) WithConventions(settings ...string) error {
+	f := l.Family
+	overrides := slices.Clone(l.Overrides)
+	for _, s := range settings {
+		name, value, err := ParseSetting(s)
+		if err != nil {
+			return fmt.Errorf("convention %w", err)
+		}
+		convs := f.Conventions()
+		i := slices.IndexFunc(convs, func(c gomlxmodel.Convention) bool { return c.Name == name })
+		if i < 0 {
+			known := make([]string, len(convs))
+			for j, c := range convs {
+				known[j] = c.Name
+			}
+			return &ConventionError{Arch: f.Arch(), Name: name, Value: value, Known: known}
+		}
+		c := convs[i]
+		if len(c.Values) > 0 && !slices.Contains(c.Values, value) {
+			return &ConventionError{Arch: f.Arch(), Name: name, Value: value, Allowed: slices.Clone(c.Values)}
+		}
+		if value == c.Value {
+			continue
+		}
+		nf, err := f.WithConvention(name, value)
+		if err != nil {
+			return &ConventionError{Arch: f.Arch(), Name: name, Value: value, Allowed: slices.Clone(c.Values), Err: err}
+		}
+		f = nf
+		// The first override of a name keeps the checkpoint's own value.
+		if j := slices.IndexFunc(overrides, func(o Override) bool { return o.Name == name }); j >= 0 {
+			overrides[j].Value = value
+			if overrides[j].Own == value {
+				overrides = slices.Delete(overrides, j, j+1)
+			}
+		} else {
+			overrides = append(overrides, Override{Name: name, Value: value, Own: c.Value})
+		}
+	}
+	if err := gomlxmodel.CheckFamilyParams(f, l.Params); err != nil {
+		return fmt.Errorf("checkpoint %s under %s: %w", l.Dir, strings.Join(settings, ", "), err)
+	}
+	l.Family, l.Overrides = f, overrides
+	return nil
+}
