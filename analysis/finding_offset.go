@@ -4,7 +4,11 @@ import "fmt"
 
 // offsetFinding names target_offset: on the run the model was trained for (as loaded, or the
 // convention a finding established), the best offset k is not 1, its CE is below CE(1) by more
-// than max(0.1 nats, 4 standard errors), and below the unigram CE (the model did learn it).
+// than max(0.1 nats, 4 standard errors), and below the unigram CE (the model did learn it); and
+// either the model has no skill at offset 1 (CE(1) not below the unigram CE) or offset k wins by
+// more than farBelowNats. A model trained at offset 1 that learned it only partly can predict a
+// neighbouring token slightly better (the previous token is in its input); a model trained at
+// another offset has no skill at offset 1, or far less than at its own.
 //
 // Offset 0 through a tied head's self-similarity (the top logit is the current token's self
 // logit at ≥ selfSimThreshold of positions) is not an objective: a fresh or barely trained tied
@@ -17,7 +21,7 @@ func offsetFinding(cat *Catalog, run OffsetCE) *Finding {
 	ce1, p1 := run.at(1)
 	ck, pk := run.at(k)
 	gain, se := pairedDelta(pk, p1) // mean of CE(1) − CE(k)
-	if !significant(gain, se) || ck >= cat.Unigram-minDeltaNats {
+	if !significant(gain, se) || ck >= cat.Unigram-minDeltaNats || (ce1 < cat.Unigram-minDeltaNats && gain < farBelowNats) {
 		return nil
 	}
 	ev := map[string]any{"offset": k, "unigram_ce": cat.Unigram, "gain_nats": gain, "se": se}
