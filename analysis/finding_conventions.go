@@ -54,9 +54,10 @@ func conventionFindings(cat *Catalog) []Finding {
 			runnerUp, runnerCE = c.Condition, c.BestCE
 		}
 	}
+	asLoaded := comparable(cat.asLoadedHead)
 	var out []Finding
 	for _, fl := range best.Flips {
-		ev := map[string]any{"ce_as_loaded": cat.asLoadedHead.BestCE, "positions": len(best.perPos[0]),
+		ev := map[string]any{"ce_as_loaded": asLoaded.BestCE, "positions": len(best.perPos[0]),
 			"ce_" + strings.ReplaceAll(best.Condition, " ", "_"): best.BestCE, "ce_trained_convention": best.BestCE,
 			"gain_nats": gain, "se": se, "margin_se": gain / max(se, 1e-12), "offset": best.Best, "unigram_ce": cat.Unigram,
 			"convention": fl.Convention, "loaded_value": fl.Loaded, "trained_value": fl.Value}
@@ -67,7 +68,7 @@ func conventionFindings(cat *Catalog) []Finding {
 			ev["with"] = best.Condition
 		}
 		f := Finding{Tensors: []string{}, Evidence: ev}
-		nums := fmt.Sprintf("CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats", best.BestCE, cat.asLoadedHead.BestCE, gain, se)
+		nums := fmt.Sprintf("CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats", best.BestCE, asLoaded.BestCE, gain, se)
 		switch fl.Convention {
 		case gomlxmodel.ConvCausal:
 			f.Kind = KindFutureLeakage

@@ -95,17 +95,15 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 	if all, _ := allUntrained(cat); all {
 		fs = untrainedFindings(cat, true)
 	} else {
-		// A convention or target offset that explains the loss comes first: a vector at its
-		// initial constant is not evidence of a partial load when the model was trained under
-		// other conventions.
+		// Vectors exactly at their initial constant although they receive gradient come first:
+		// a convention can partly compensate a missing norm (a larger attention scale stands
+		// in for norm weights above 1), the constant cannot arise from training.
+		strong := *cat
+		strong.Swaps = nil
+		fs = untrainedFindings(&strong, under)
+	}
+	if len(fs) == 0 {
 		fs = explanatory(cat)
-		if len(fs) == 0 || onlyKind(fs, KindContextFree) {
-			strong := *cat
-			strong.Swaps = nil
-			if tu := untrainedFindings(&strong, under); len(tu) > 0 {
-				fs = tu
-			}
-		}
 	}
 	if len(cat.Swaps) > 0 {
 		switch tu := untrainedFindings(cat, under); {

@@ -215,8 +215,8 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 			if !ok || sw.Informative {
 				continue
 			}
-			if !sw.noCost() { // random-looking, yet its replacement costs loss: not decided
-				ev[t.Name+".swap_delta_ce"], ev[t.Name+".swap_se"] = sw.DeltaCE, sw.SE
+			if !sw.noCost() { // random-looking, yet its replacement costs loss: undecided
+				ev[t.Name+".undecided_swap_delta_ce"], ev[t.Name+".undecided_swap_se"] = sw.DeltaCE, sw.SE
 				contradicted = append(contradicted, t.Name)
 				continue
 			}
@@ -230,7 +230,7 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 		}
 		names = append(names, t.Name)
 	}
-	if len(contradicted) > 0 {
+	if len(contradicted) > 0 && len(names) == 0 {
 		ev["contradicted"], ev["tensors"] = len(contradicted), len(cat.Traces)
 		return []Finding{{Kind: KindUnexplained, Tensors: contradicted, Evidence: ev,
 			Detail: fmt.Sprintf("%s look like untrained draws by their statistics, but replacing them with a fresh draw costs loss (%s): the evidence contradicts itself, so no tensor is called untrained",
@@ -240,11 +240,18 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 	if len(names) == 0 {
 		return nil
 	}
-	ev["untrained"], ev["tensors"] = len(names), len(cat.Traces)
+	ev["untrained"], ev["tensors"], ev["undecided"] = len(names), len(cat.Traces), len(contradicted)
 	return []Finding{{Kind: KindTensorsUntrained, Tensors: names, Evidence: ev,
-		Detail: fmt.Sprintf("%d of %d tensors carry no training while the rest does: %s (random-matrix statistics and no loss when replaced by a fresh draw, or a vector at its initial constant although it receives gradient)",
-			len(names), len(cat.Traces), shortList(names)),
+		Detail: fmt.Sprintf("%d of %d tensors carry no training while the rest does: %s (random-matrix statistics and no loss within its standard error when replaced by a fresh draw, or a vector at its initial constant although it receives gradient)%s",
+			len(names), len(cat.Traces), shortList(names), undecidedText(contradicted, swaps)),
 		Fix: "load these tensors from the trained checkpoint: a partial or misnamed load left them at their initialisation (compare the loader's tensor names with the file's)"}}
+}
+
+func undecidedText(names []string, swaps map[string]Swap) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; not named, their replacement costing loss although they look untrained: %s", swapText(names, swaps))
 }
 
 // noCost reports whether the replacement costs no loss within its standard error: ΔCE at most

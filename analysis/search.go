@@ -74,9 +74,28 @@ func conditionName(flips []Flip) string {
 	return strings.Join(parts, " + ")
 }
 
+// comparable returns o with Best and BestCE over the offsets other than 0: the search never
+// counts a better prediction of the current token as recovered training. An alternative that
+// swamps the residual stream with the embedding makes a tied head copy its input at CE near 0;
+// a model trained on unshifted labels is named by its offsets as loaded, without any flip.
+func comparable(o OffsetCE) OffsetCE {
+	if o.Best != 0 {
+		return o
+	}
+	bi := -1
+	for i, k := range Offsets {
+		if k != 0 && (bi < 0 || o.CE[i] < o.CE[bi]) {
+			bi = i
+		}
+	}
+	o.Best, o.BestCE = Offsets[bi], o.CE[bi]
+	return o
+}
+
 // gainOver is the drop of the best CE over the offsets from base to cond on the same positions,
 // with the standard error of the paired differences (see conventionGain).
 func gainOver(base, cond OffsetCE) (gain, se float64) {
+	base, cond = comparable(base), comparable(cond)
 	_, a := base.at(base.Best)
 	_, b := cond.at(cond.Best)
 	n := min(len(a), len(b))
@@ -92,7 +111,7 @@ func gainOver(base, cond OffsetCE) (gain, se float64) {
 // holdsOver reports whether cond predicts significantly better than base and beats the unigram.
 func holdsOver(base, cond OffsetCE, unigram float64) (gain, se float64, ok bool) {
 	gain, se = gainOver(base, cond)
-	return gain, se, significant(gain, se) && cond.BestCE < unigram-minDeltaNats
+	return gain, se, significant(gain, se) && comparable(cond).BestCE < unigram-minDeltaNats
 }
 
 // truncate returns o restricted to its first n per-position values (the first windows).
@@ -145,6 +164,7 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 					cands = append(cands, c)
 					continue
 				}
+				o = comparable(o)
 				c.CE, c.Offset = o.BestCE, o.Best
 				c.Gain, c.SE = gainOver(baseScreen, o)
 				cands = append(cands, c)
@@ -164,6 +184,7 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 			if err != nil {
 				return nil, nil, err
 			}
+			o = comparable(o)
 			o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
 			o.Condition = conditionName(o.Flips)
 			gain, _, ok := holdsOver(baseRun, o, unigram)

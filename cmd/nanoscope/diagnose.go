@@ -397,6 +397,7 @@ func printReport(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report
 			fmt.Fprintf(tw, "  %s\t%s\n", o.Condition, fmtFloats3(o.CE))
 		}
 		tw.Flush()
+		printSearch(w, cat)
 	}
 	if oc := d.Observation; oc != nil {
 		fmt.Fprintf(w, "\nobservation: input %v, predicted %v (model ids); accepted top-logit band [%.1f, %.1f]\n", oc.Input, oc.Predicted, oc.Band[0], oc.Band[1])
@@ -411,6 +412,44 @@ func printReport(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report
 		fmt.Fprintf(w, "  %s %-14s %s\n     %s\n", h.ID, h.Verdict, h.Name, h.Evidence)
 	}
 	fmt.Fprintf(w, "\nsummary: %s\n", r.Summary)
+}
+
+// printSearch writes the convention search (the candidates of its screen by gain, the skipped
+// ones counted) and the earned-health checks: CE by position and the lens's depth.
+func printSearch(w io.Writer, cat *analysis.Catalog) {
+	var ran []analysis.Candidate
+	skipped := 0
+	for _, c := range cat.Search {
+		if c.Skipped != "" {
+			skipped++
+		} else {
+			ran = append(ran, c)
+		}
+	}
+	sort.SliceStable(ran, func(i, j int) bool { return ran[i].Gain > ran[j].Gain })
+	fmt.Fprintf(w, "\nconvention search: %d alternatives screened on %d positions (%d not applicable); best first, gain = CE as loaded − CE under the alternative:\n",
+		len(ran), firstPositions(ran), skipped)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range ran[:min(8, len(ran))] {
+		fmt.Fprintf(tw, "  round %d\t%s=%s (loaded %s)\tCE %.3f at offset %d\tgain %+.3f ± %.3f\n", c.Round, c.Flip.Convention, c.Flip.Value, c.Flip.Loaded, c.CE, c.Offset, c.Gain, c.SE)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "CE by position (offset %d):", cat.AsLoaded.Best)
+	for _, b := range cat.PositionCE {
+		fmt.Fprintf(w, " %d–%d %.3f;", b.From, b.To-1, b.CE)
+	}
+	pb := cat.PositionBreak
+	fmt.Fprintf(w, " largest rise %+.3f ± %.3f nats (break: %s)\n", pb.Excess, pb.SE, yesNo(pb.Break))
+	if l := cat.LensDepth; l.Point != "" {
+		fmt.Fprintf(w, "lens depth: best earlier point %s accuracy %.3f vs output %.3f (abnormal: %s)\n", l.Point, l.Accuracy, l.Final, yesNo(l.Abnormal))
+	}
+}
+
+func firstPositions(cs []analysis.Candidate) int {
+	if len(cs) == 0 {
+		return 0
+	}
+	return cs[0].Positions
 }
 
 // blockParts reads off the family's hook names what a block's parts are called: the
