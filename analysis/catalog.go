@@ -27,6 +27,7 @@ type OffsetCE struct {
 	Best   int     `json:"best_offset"`
 	BestCE float64 `json:"best_ce"`
 	perPos [][]float64
+	seqLen int // T of the windows: perPos holds positions 1…T−1 of each window in turn
 }
 
 // Catalog holds the measurements the fault catalog decides from (one file per kind:
@@ -81,6 +82,7 @@ func offsetCE(cond string, logits [][]float32, w *Windows, V int) (OffsetCE, err
 	o := OffsetCE{Condition: cond, CE: make([]float64, len(Offsets)), perPos: make([][]float64, len(Offsets))}
 	for k, lg := range logits {
 		T := len(lg) / V
+		o.seqLen = T
 		for t := 1; t < T; t++ {
 			row := lg[t*V : (t+1)*V]
 			lse := logSumExp(row)

@@ -51,9 +51,9 @@ const (
 	searchRounds    = 2
 )
 
-// conditionName names a run by its flips: "no causal mask", "rope interleaved", "gqa tile" for
+// ConditionName names a run by its flips: "no causal mask", "rope interleaved", "gqa tile" for
 // the conventions the catalog always had, "name=value" for the others, joined by " + ".
-func conditionName(flips []Flip) string {
+func ConditionName(flips []Flip) string {
 	var parts []string
 	for _, f := range flips {
 		switch f.Convention {
@@ -95,23 +95,50 @@ func comparable(o OffsetCE) OffsetCE {
 // gainOver is the drop of the best CE over the offsets from base to cond on the same positions,
 // with the standard error of the paired differences (see conventionGain).
 func gainOver(base, cond OffsetCE) (gain, se float64) {
-	base, cond = comparable(base), comparable(cond)
-	_, a := base.at(base.Best)
-	_, b := cond.at(cond.Best)
-	n := min(len(a), len(b))
-	a, b = a[:n], b[:n]
-	gain, se = pairedDelta(b, a) // mean of a − b
-	if significant(gain, se) || cond.BestCE > base.BestCE+minDeltaNats {
-		return gain, se
-	}
-	_, a = base.at(cond.Best)
-	return pairedDelta(b, a[:n])
+	a, b := pairedAt(base, cond)
+	return pairedDelta(b, a) // mean of a − b
 }
 
-// holdsOver reports whether cond predicts significantly better than base and beats the unigram.
+// pairedAt returns the per-position CEs gainOver compares: base at its best offset and cond at
+// its best, or base at cond's best when the best CEs tie and the offset moved.
+func pairedAt(base, cond OffsetCE) (a, b []float64) {
+	base, cond = comparable(base), comparable(cond)
+	_, a = base.at(base.Best)
+	_, b = cond.at(cond.Best)
+	n := min(len(a), len(b))
+	a, b = a[:n], b[:n]
+	if g, se := pairedDelta(b, a); significant(g, se) || cond.BestCE > base.BestCE+minDeltaNats {
+		return a, b
+	}
+	_, a = base.at(cond.Best)
+	return a[:n], b
+}
+
+// earlyGain is gainOver on the positions of the first quarter of each window, t < T/4: a model
+// evaluated beyond the context it was trained on degrades late in the window, and a rotary base
+// or scale that slows the rotation then helps the late positions alone. A convention the model
+// was trained under helps from the start.
+func earlyGain(base, cond OffsetCE) (gain, se float64) {
+	a, b := pairedAt(base, cond)
+	T := max(base.seqLen, 2)
+	var ea, eb []float64
+	for i := range a {
+		if t := i%(T-1) + 1; t < max(2, T/4) {
+			ea, eb = append(ea, a[i]), append(eb, b[i])
+		}
+	}
+	if len(ea) < 2 {
+		return gainOver(base, cond)
+	}
+	return pairedDelta(eb, ea)
+}
+
+// holdsOver reports whether cond predicts significantly better than base, also on the early
+// positions of the windows (by max(minDeltaNats, 2 SE) there), and beats the unigram.
 func holdsOver(base, cond OffsetCE, unigram float64) (gain, se float64, ok bool) {
 	gain, se = gainOver(base, cond)
-	return gain, se, significant(gain, se) && comparable(cond).BestCE < unigram-minDeltaNats
+	eg, ese := earlyGain(base, cond)
+	return gain, se, significant(gain, se) && eg > max(minDeltaNats, 2*ese) && comparable(cond).BestCE < unigram-minDeltaNats
 }
 
 // truncate returns o restricted to its first n per-position values (the first windows).
@@ -144,7 +171,7 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 		}
 		var runs []tried
 		for _, conv := range base.Family.Conventions() {
-			if slices.ContainsFunc(baseFlips, func(f Flip) bool { return f.Convention == conv.Name }) {
+			if conv.Inert || slices.ContainsFunc(baseFlips, func(f Flip) bool { return f.Convention == conv.Name }) {
 				continue
 			}
 			for _, v := range conv.Values {
@@ -186,7 +213,7 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 			}
 			o = comparable(o)
 			o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
-			o.Condition = conditionName(o.Flips)
+			o.Condition = ConditionName(o.Flips)
 			gain, _, ok := holdsOver(baseRun, o, unigram)
 			if round == 1 || ok { // a second flip counts only where it improves on the first
 				confirmed = append(confirmed, o)

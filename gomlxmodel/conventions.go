@@ -74,14 +74,14 @@ func (r RunConventions) conventions(rotary bool) []Convention {
 		{Name: ConvNormWeight, Value: map[bool]string{false: "w", true: "1+w"}[r.NormOffset], Values: []string{"w", "1+w"},
 			Key: "how norms apply their weight: w, or (1 + w) as Gemma's RMSNorm"},
 		{Name: ConvLogitSoftCap, Value: softCapName(r.LogitSoftCap), Values: uniq(softCapName(r.LogitSoftCap), "none", "30"),
-			Key: "final_logit_softcapping"},
+			Key: "final_logit_softcapping", Free: true},
 	}
 	if !rotary { // rotary attention scores depend on relative positions only: an offset is inert
 		out = append(out, Convention{Name: ConvPositionOffset, Value: strconv.Itoa(r.PositionOffset), Values: uniq(strconv.Itoa(r.PositionOffset), "0", "1"),
-			Key: "the first position id (position_ids, a cache's offset)"})
+			Key: "the first position id (position_ids, a cache's offset)", Free: true})
 	} else {
 		out = append(out, Convention{Name: ConvRopeScaling, Value: formatFloat(r.ropeScale()), Values: uniq(formatFloat(r.ropeScale()), "1", "2", "4", "8"),
-			Key: `rope_scaling {"rope_type": "linear", "factor"}`})
+			Key: `rope_scaling {"rope_type": "linear", "factor"}`, Free: true})
 	}
 	return out
 }
@@ -211,5 +211,5 @@ func ropeThetaConvention(theta float64) Convention {
 	for _, t := range RopeThetaLadder {
 		vals = append(vals, formatFloat(t))
 	}
-	return Convention{Name: ConvRopeTheta, Value: formatFloat(theta), Values: uniq(vals...), Key: "rope_theta"}
+	return Convention{Name: ConvRopeTheta, Value: formatFloat(theta), Values: uniq(vals...), Key: "rope_theta", Free: true}
 }

@@ -67,11 +67,17 @@ type ParamSpec struct {
 // Values are the alternatives the diagnosis tries (WithConvention may accept more, e.g. any
 // positive rope_theta); Key says what sets the convention in the user's config or code, for the
 // fix a finding prints.
+//
+// Free conventions take any value WithConvention accepts (a number: rope_theta, a soft-cap);
+// their Values are only the ones the search tries. Inert ones cannot change the logits of this
+// model (the kv-head mapping when no kv head is shared): the search skips them.
 type Convention struct {
 	Name   string
 	Value  string
 	Values []string
 	Key    string
+	Free   bool
+	Inert  bool
 }
 
 // Convention names shared by the families.

@@ -62,16 +62,12 @@ func (m Model) HookNames() []string {
 // Conventions of the model: RoPE pairing and base, GQA mapping (searched only when kv heads
 // are shared), causal mask, tying, and the run conventions.
 func (m Model) Conventions() []Convention {
-	gqa := []string{config.GQATile, config.GQAInterleave}
-	if m.Config.NKVHeads == m.Config.NHeads {
-		gqa = []string{m.Variant.GQA()}
-	}
 	return append([]Convention{
-		{ConvRopePairing, m.Variant.Rope(), []string{config.RopeHalves, config.RopeInterleaved}, "meta.json's variant.rope_layout (--rope-layout)"},
+		{ConvRopePairing, m.Variant.Rope(), []string{config.RopeHalves, config.RopeInterleaved}, "meta.json's variant.rope_layout (--rope-layout)", false, false},
 		ropeThetaConvention(m.Config.RopeTheta),
-		{ConvGQAMapping, m.Variant.GQA(), gqa, "meta.json's variant.gqa_map (--gqa-map)"},
-		{ConvCausal, boolString(!m.Variant.NoCausalMask), []string{"true", "false"}, "meta.json's variant.no_causal_mask"},
-		{ConvTiedHead, boolString(m.Config.WeightTied), []string{"true", "false"}, "config.weight_tied"},
+		{Name: ConvGQAMapping, Value: m.Variant.GQA(), Values: []string{config.GQATile, config.GQAInterleave}, Key: "meta.json's variant.gqa_map (--gqa-map)", Inert: m.Config.NKVHeads == m.Config.NHeads},
+		{ConvCausal, boolString(!m.Variant.NoCausalMask), []string{"true", "false"}, "meta.json's variant.no_causal_mask", false, false},
+		{ConvTiedHead, boolString(m.Config.WeightTied), []string{"true", "false"}, "config.weight_tied", false, false},
 	}, m.Run.conventions(true)...)
 }
 

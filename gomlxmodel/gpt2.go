@@ -269,12 +269,12 @@ func (m GPT2) Conventions() []Convention {
 		act = []string{"gelu_pytorch_tanh", "gelu"}
 	}
 	return append([]Convention{
-		{ConvWeightLayout, c.WeightLayout, []string{GPT2Conv1D, GPT2Linear}, "the weight layout ([in, out] Conv1D or [out, in] nn.Linear)"},
-		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings"},
-		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)"},
-		{ConvQKVOrder, order, QKVOrders, "the order of q, k, v in c_attn's output (split(n_embd, dim=2))"},
-		{ConvQKVSplit, split, []string{"blocks", "per_head"}, "the layout of c_attn's output: q|k|v blocks, or q|k|v per head"},
-		{ConvActivation, c.Activation, act, "activation_function"},
+		{ConvWeightLayout, c.WeightLayout, []string{GPT2Conv1D, GPT2Linear}, "the weight layout ([in, out] Conv1D or [out, in] nn.Linear)", false, false},
+		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings", false, false},
+		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
+		{ConvQKVOrder, order, QKVOrders, "the order of q, k, v in c_attn's output (split(n_embd, dim=2))", false, false},
+		{ConvQKVSplit, split, []string{"blocks", "per_head"}, "the layout of c_attn's output: q|k|v blocks, or q|k|v per head", false, false},
+		{ConvActivation, c.Activation, act, "activation_function", false, false},
 	}, c.Run.conventions(false)...)
 }
 

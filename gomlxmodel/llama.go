@@ -223,21 +223,17 @@ func (m Llama) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
 // tying, the causal mask, the MLP's activation, and the run conventions.
 func (m Llama) Conventions() []Convention {
 	c := m.Config
-	gqa := []string{config.GQAInterleave, config.GQATile}
-	if c.NKVHeads == c.NHeads {
-		gqa = []string{c.GQAMapping}
-	}
 	act := c.HiddenAct
 	if act == "" {
 		act = "silu"
 	}
 	return append([]Convention{
-		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}, "the rotary pairing (rotate_half, or interleaved pairs 2i, 2i+1)"},
+		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}, "the rotary pairing (rotate_half, or interleaved pairs 2i, 2i+1)", false, false},
 		ropeThetaConvention(c.RopeTheta),
-		{ConvGQAMapping, c.GQAMapping, gqa, "which kv head each query head reads (repeat_kv, or tiled)"},
-		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings"},
-		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)"},
-		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh"}, "hidden_act"},
+		{Name: ConvGQAMapping, Value: c.GQAMapping, Values: []string{config.GQAInterleave, config.GQATile}, Key: "which kv head each query head reads (repeat_kv, or tiled)", Inert: c.NKVHeads == c.NHeads},
+		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings", false, false},
+		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
+		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh"}, "hidden_act", false, false},
 	}, c.Run.conventions(true)...)
 }
 

@@ -195,7 +195,7 @@ func (l *Loaded) WithConventions(settings ...string) error {
 			return &ConventionError{Arch: f.Arch(), Name: name, Value: value, Known: known}
 		}
 		c := convs[i]
-		if len(c.Values) > 0 && !slices.Contains(c.Values, value) {
+		if !c.Free && len(c.Values) > 0 && !slices.Contains(c.Values, value) {
 			return &ConventionError{Arch: f.Arch(), Name: name, Value: value, Allowed: slices.Clone(c.Values)}
 		}
 		if value == c.Value {

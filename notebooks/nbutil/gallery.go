@@ -232,12 +232,18 @@ func (e GalleryEntry) CE(k int) float64 {
 	return e.Catalog().AsLoaded.CE[slices.Index(analysis.Offsets, k)]
 }
 
-// Condition returns the re-run of the catalog whose condition name starts with prefix
-// ("no causal mask", "rope", "gqa"); ok is false when the catalog has none.
+// Condition returns the run of the convention search whose condition name starts with prefix
+// ("no causal mask", "rope", "gqa"): the confirmed run on the catalog's windows, else the
+// screen's (best offset and CE only); ok is false when the search tried none.
 func (e GalleryEntry) Condition(prefix string) (analysis.OffsetCE, bool) {
 	for _, c := range e.Catalog().Conditions {
 		if strings.HasPrefix(c.Condition, prefix) {
 			return c, true
+		}
+	}
+	for _, c := range e.Catalog().Search {
+		if name := analysis.ConditionName([]analysis.Flip{c.Flip}); c.Round == 1 && c.Skipped == "" && strings.HasPrefix(name, prefix) {
+			return analysis.OffsetCE{Condition: name, Best: c.Offset, BestCE: c.CE}, true
 		}
 	}
 	return analysis.OffsetCE{}, false
