@@ -93,7 +93,8 @@ func FromFamily(f gomlxmodel.Family, p gomlxmodel.Params, dir string) (*Subject,
 	return &Subject{Family: f, Params: p, Dir: dir, SeqLen: seq}, nil
 }
 
-// IsNanoscope reports whether the subject is the investigated ternary model.
+// IsNanoscope reports whether the subject is the investigated ternary model: its family's
+// Spec carries a ternary configuration (quantisers, mHC streams, the trainer's recipe).
 func (s *Subject) IsNanoscope() bool { return s.spec().Ternary != nil }
 
 // spec is the family's facts.
