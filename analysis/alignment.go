@@ -3,8 +3,6 @@ package analysis
 import (
 	"math"
 	"slices"
-
-	"nanoscope/gomlxmodel"
 )
 
 // Alignment says what the logits point at, position by position: the current input token
@@ -104,31 +102,12 @@ func rankStats(ranks []int) RankStats {
 // selfNames are the tensors of the self logit: the token embedding, the head it is scored
 // against (the embedding itself when tied) and the final norm's weight and bias ("" for none).
 func (s *Subject) selfNames() (embed, head, normW, normB string) {
-	switch s.Family.Arch() {
-	case "gpt2":
-		embed, normW, normB = gomlxmodel.GPT2Wte, gomlxmodel.GPT2LnF+".weight", gomlxmodel.GPT2LnF+".bias"
-	case "llama":
-		embed, normW = gomlxmodel.LlamaEmbed, gomlxmodel.LlamaNorm
-	default:
-		embed, normW = gomlxmodel.ParamTokEmbed, gomlxmodel.ParamNormFinal
-	}
-	head = gomlxmodel.ParamLMHead
-	if s.tied() {
-		head = embed
-	}
-	return embed, head, normW, normB
+	sp := s.spec()
+	return sp.Embed, sp.Head, sp.NormFinal, sp.NormFinalBias
 }
 
 // normEps is the final norm's epsilon.
-func (s *Subject) normEps() float64 {
-	switch m := s.Family.(type) {
-	case gomlxmodel.GPT2:
-		return m.Config.LayerNormEps
-	case gomlxmodel.Llama:
-		return m.Config.RMSNormEps
-	}
-	return 1e-6
-}
+func (s *Subject) normEps() float64 { return s.spec().NormEps }
 
 // selfLogit returns norm_final(e_id) · head_id and sqrt(D)·‖e_id‖, in float64. The final norm
 // is RMSNorm (the ternary model, Llama) or LayerNorm with its bias (GPT-2).

@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"nanoscope/gomlxmodel"
 	"slices"
 
 	"gonum.org/v1/gonum/stat"
@@ -72,6 +73,9 @@ type Catalog struct {
 	Swaps  []Swap        `json:"swaps"`
 	// asLoadedHead is AsLoaded on the positions of the re-runs, for paired comparisons.
 	asLoadedHead OffsetCE
+	// heads are the tensors of the output head: lm_head and the token embedding a tied head
+	// reads (the family's Spec).
+	heads []string
 }
 
 // offsetCE scores logits (per window, (T, V) row-major) against w.Span at every offset.
@@ -181,7 +185,7 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		return nil, err
 	}
 	V := s.dims().VocabSize
-	cat := &Catalog{Offsets: Offsets, Unigram: unigram}
+	cat := &Catalog{Offsets: Offsets, Unigram: unigram, heads: []string{gomlxmodel.ParamLMHead, s.spec().Embed}}
 	if cat.AsLoaded, err = offsetCE("as loaded", pr.logits, w, V); err != nil {
 		return nil, err
 	}

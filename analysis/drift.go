@@ -60,12 +60,9 @@ const (
 // DriftFromInit compares every tensor of p with its initial distribution in the ternary model.
 func DriftFromInit(p gomlxmodel.Params) Drift { return driftFrom(p, gomlxmodel.InitOf) }
 
-// drift is DriftFromInit against the subject's family's initialisers (Hugging Face's for
-// GPT-2 and Llama).
+// drift is DriftFromInit against the subject's family's initialisers (InitOf for the ternary
+// model, Hugging Face's for GPT-2 and Llama).
 func (s *Subject) drift() Drift {
-	if s.IsNanoscope() {
-		return DriftFromInit(s.Params)
-	}
 	inits := map[string]gomlxmodel.InitKind{}
 	for _, sp := range s.Family.ParamSpecs() {
 		inits[sp.Name] = sp.Init

@@ -81,20 +81,9 @@ func WeightsInEffect(ck *checkpoint.Checkpoint, load Loader) (Effect, error) {
 }
 
 // weightsInEffect is WeightsInEffect of the subject's weights with nanoscope's loader: the
-// ternary model's DirectLoader, or the family's context (gomlxmodel.NewFamilyContext) read
+// family's context (gomlxmodel.NewFamilyContext; DirectLoader for the ternary model) read
 // back variable by variable.
 func (s *Subject) weightsInEffect() (Effect, error) {
-	if s.IsNanoscope() {
-		ctx, err := DirectLoader(s.Config, s.Variant, s.Params)
-		if err != nil {
-			return Effect{}, err
-		}
-		built, err := gomlxmodel.ContextParams(ctx, s.Config, s.Variant)
-		if err != nil {
-			return Effect{}, fmt.Errorf("reading the loaded variables back: %w", err)
-		}
-		return CompareParams(s.Params, built), nil
-	}
 	ctx, err := gomlxmodel.NewFamilyContext(s.Family, s.Params)
 	if err != nil {
 		return Effect{}, err

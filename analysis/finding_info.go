@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"nanoscope/gomlxmodel"
 )
 
 // fp16Max is the largest finite float16.
@@ -109,7 +107,7 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 		switch tu := untrainedFindings(cat, under); {
 		case len(fs) == 0:
 			fs = tu
-		case onlyKind(fs, KindContextFree) && len(tu) > 0 && headIn(tu[0].Tensors):
+		case onlyKind(fs, KindContextFree) && len(tu) > 0 && headIn(cat.heads, tu[0].Tensors):
 			fs = tu // an output head at init makes the predictions context-free
 		}
 	}
@@ -153,12 +151,10 @@ func explanatory(cat *Catalog) []Finding {
 
 func onlyKind(fs []Finding, kind string) bool { return len(fs) == 1 && fs[0].Kind == kind }
 
-// headIn reports whether the output head (lm_head, or a token embedding that a tied head
-// reads: the ternary model's, GPT-2's or Llama's) is among names.
-func headIn(names []string) bool {
-	return slices.ContainsFunc(names, func(n string) bool {
-		return n == gomlxmodel.ParamLMHead || n == gomlxmodel.ParamTokEmbed || n == gomlxmodel.GPT2Wte || n == gomlxmodel.LlamaEmbed
-	})
+// headIn reports whether a tensor of the output head (heads: lm_head, or the token embedding
+// that a tied head reads) is among names.
+func headIn(heads, names []string) bool {
+	return slices.ContainsFunc(names, func(n string) bool { return slices.Contains(heads, n) })
 }
 
 // needsSwaps says whether Diagnose should run the replacement tests: the model has no skill

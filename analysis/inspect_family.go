@@ -95,12 +95,4 @@ func InspectFamily(s *Subject) FamilyInspection {
 }
 
 // initRange is the family's initializer_range.
-func initRange(s *Subject) float64 {
-	switch m := s.Family.(type) {
-	case gomlxmodel.GPT2:
-		return m.Config.InitializerRange
-	case gomlxmodel.Llama:
-		return m.Config.InitializerRange
-	}
-	return 0
-}
+func initRange(s *Subject) float64 { return s.spec().InitRange }

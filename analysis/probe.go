@@ -31,10 +31,10 @@ func (s *Subject) lensSpecs() []lensSpec {
 	out := []lensSpec{{"embed", -1, "embed"}}
 	for i := 0; i < s.dims().NLayers; i++ {
 		p := gomlxmodel.Block(i)
-		switch {
-		case s.mhc():
+		switch s.spec().Streams {
+		case 2:
 			out = append(out, lensSpec{p, i, "s0"}, lensSpec{p, i, "s1"}, lensSpec{p, i, "mean"})
-		case s.IsNanoscope():
+		case 1:
 			out = append(out, lensSpec{p, i, "s0"})
 		default:
 			out = append(out, lensSpec{p, i, "resid"})
@@ -46,22 +46,21 @@ func (s *Subject) lensSpecs() []lensSpec {
 // streams returns the hook names of a residual-stream hook base ("blocks.0.hook_resid_pre"):
 // one per mHC stream for the ternary model (".s0", ".s1"), the base itself for the others.
 func (s *Subject) streams(base string) []string {
-	switch {
-	case s.mhc():
-		return []string{gomlxmodel.WithStream(base, 0), gomlxmodel.WithStream(base, 1)}
-	case s.IsNanoscope():
-		return []string{gomlxmodel.WithStream(base, 0)}
+	n := s.spec().Streams
+	if n == 0 {
+		return []string{base}
 	}
-	return []string{base}
+	out := make([]string, n)
+	for k := range out {
+		out[k] = gomlxmodel.WithStream(base, k)
+	}
+	return out
 }
 
 // mlpOut is the hook of block i's feed-forward output: "ffn.hook_out" for the ternary model,
 // "mlp.hook_out" (TransformerLens) for the others.
 func (s *Subject) mlpOut(i int) string {
-	if s.IsNanoscope() {
-		return gomlxmodel.SubHook(i, gomlxmodel.SubFFN, gomlxmodel.HookOut)
-	}
-	return gomlxmodel.SubHook(i, gomlxmodel.SubMLP, gomlxmodel.HookOut)
+	return gomlxmodel.SubHook(i, s.spec().MLP, gomlxmodel.HookOut)
 }
 
 // actHooks lists the activations whose RMS the probe measures.

@@ -49,9 +49,8 @@ type Subject struct {
 	// at most DefaultFamilySeqLen, unless set.
 	SeqLen int
 
-	runner *gomlxmodel.Runner
-	frun   *gomlxmodel.FamilyRunner
-	cache  struct {
+	frun  *gomlxmodel.FamilyRunner
+	cache struct {
 		w *Windows
 		r *probeResult
 	}
@@ -76,8 +75,9 @@ func NewSubject(c config.Config, v config.Variant, p gomlxmodel.Params) (*Subjec
 // with weights p, checked against the family's parameters; dir is where it came from ("" for
 // none). The ternary model goes through NewSubject instead.
 func FromFamily(f gomlxmodel.Family, p gomlxmodel.Params, dir string) (*Subject, error) {
-	if m, ok := f.(gomlxmodel.Model); ok {
-		s, err := NewSubject(m.Config, m.Variant, p)
+	spec := f.Spec()
+	if t := spec.Ternary; t != nil {
+		s, err := NewSubject(t.Config, t.Variant, p)
 		if s != nil {
 			s.Dir = dir
 		}
@@ -87,19 +87,18 @@ func FromFamily(f gomlxmodel.Family, p gomlxmodel.Params, dir string) (*Subject,
 		return nil, err
 	}
 	seq := DefaultFamilySeqLen
-	switch m := f.(type) {
-	case gomlxmodel.GPT2:
-		seq = min(seq, m.Config.NPositions)
-	case gomlxmodel.Llama:
-		if m.Config.MaxPositions > 0 {
-			seq = min(seq, m.Config.MaxPositions)
-		}
+	if spec.MaxPositions > 0 {
+		seq = min(seq, spec.MaxPositions)
 	}
 	return &Subject{Family: f, Params: p, Dir: dir, SeqLen: seq}, nil
 }
 
-// IsNanoscope reports whether the subject is the investigated ternary model.
-func (s *Subject) IsNanoscope() bool { return s.Family.Arch() == "nanoscope" }
+// IsNanoscope reports whether the subject is the investigated ternary model: its family's
+// Spec carries a ternary configuration (quantisers, mHC streams, the trainer's recipe).
+func (s *Subject) IsNanoscope() bool { return s.spec().Ternary != nil }
+
+// spec is the family's facts.
+func (s *Subject) spec() gomlxmodel.FamilySpec { return s.Family.Spec() }
 
 // dims are the family's sizes.
 func (s *Subject) dims() gomlxmodel.Dims { return s.Family.Dims() }
@@ -118,16 +117,11 @@ func (s *Subject) convention(name string) string {
 func (s *Subject) tied() bool { return s.convention(gomlxmodel.ConvTiedHead) == "true" }
 
 // mhc reports whether the subject has the ternary model's two mHC streams.
-func (s *Subject) mhc() bool { return s.IsNanoscope() && s.Variant.MHC }
+func (s *Subject) mhc() bool { return s.spec().Streams == 2 }
 
 // targetShift is the offset of the training targets: the variant's for the ternary model, 1
 // for the other families (transformers shifts labels = input_ids inside the model).
-func (s *Subject) targetShift() int {
-	if s.IsNanoscope() {
-		return s.Variant.TargetShift
-	}
-	return 1
-}
+func (s *Subject) targetShift() int { return s.spec().TargetShift }
 
 // WithConvention returns the subject with the same weights under another value of one of its
 // family's conventions (for the catalog's re-runs). Dir and Meta are not carried over.
@@ -140,23 +134,17 @@ func (s *Subject) WithConvention(name, value string) (*Subject, error) {
 		return nil, err
 	}
 	var s2 *Subject
-	if m, ok := f.(gomlxmodel.Model); ok {
-		s2, err = NewSubject(m.Config, m.Variant, s.Params)
-		if err == nil {
-			s2.Family = m // with its run conventions
-		}
+	if t := f.Spec().Ternary; t != nil {
+		s2, err = NewSubject(t.Config, t.Variant, s.Params)
 	} else {
 		s2, err = s.withFamily(f, s.Params)
 	}
 	if err != nil {
 		return nil, err
 	}
+	s2.Family = f // with its run conventions
 	if e, err := s.engine(); err == nil {
-		if m, ok := f.(gomlxmodel.Model); ok {
-			s2.runner = &gomlxmodel.Runner{Model: m, Backend: e.backend, Ctx: e.ctx}
-		} else {
-			s2.frun = &gomlxmodel.FamilyRunner{Family: f, Backend: e.backend, Ctx: e.ctx}
-		}
+		s2.frun = &gomlxmodel.FamilyRunner{Family: f, Backend: e.backend, Ctx: e.ctx}
 	}
 	return s2, nil
 }
@@ -206,16 +194,8 @@ type engine struct {
 	capture func(ids [][]int32, hooks []string) (map[string][]float32, error)
 }
 
-// engine returns the subject's inference path (built once): the ternary model's Runner, or a
-// FamilyRunner for the other families.
+// engine returns the subject's inference path (built once): a FamilyRunner of its family.
 func (s *Subject) engine() (*engine, error) {
-	if s.IsNanoscope() {
-		r, err := s.Runner()
-		if err != nil {
-			return nil, err
-		}
-		return &engine{family: r.Model, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture}, nil
-	}
 	if s.frun == nil {
 		r, err := gomlxmodel.NewFamilyRunner(s.Family, s.Params)
 		if err != nil {
@@ -227,23 +207,16 @@ func (s *Subject) engine() (*engine, error) {
 	return &engine{family: r.Family, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture}, nil
 }
 
-// Runner returns the inference path for the subject's weights (built once); the ternary
-// model only.
-func (s *Subject) Runner() (*gomlxmodel.Runner, error) {
+// Runner returns the inference path for the subject's weights (built once, shared with the
+// instruments); the ternary model only.
+func (s *Subject) Runner() (*gomlxmodel.FamilyRunner, error) {
 	if !s.IsNanoscope() {
 		return nil, fmt.Errorf("analysis: Runner is the ternary model's; a %s subject runs through its Family", s.Family.Arch())
 	}
-	if s.runner == nil {
-		r, err := gomlxmodel.NewRunner(s.Config, s.Variant, s.Params)
-		if err != nil {
-			return nil, err
-		}
-		if m, ok := s.Family.(gomlxmodel.Model); ok {
-			r.Model = m // with its run conventions
-		}
-		s.runner = r
+	if _, err := s.engine(); err != nil {
+		return nil, err
 	}
-	return s.runner, nil
+	return s.frun, nil
 }
 
 // Windows are the evaluation positions: training windows of the model's max_seq_len taken

@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"gonum.org/v1/gonum/mat"
-
-	"nanoscope/gomlxmodel"
 )
 
 // TensorTrace says whether one tensor carries training, by a test that holds for any
@@ -60,84 +57,14 @@ const (
 	constTol = 1e-3
 )
 
-// inputHook names the activation a weight matrix of the ternary model reads, or "" when it
-// reads none we test (the embedding).
-func inputHook(name string, tied bool) string {
-	if name == gomlxmodel.ParamLMHead {
-		return gomlxmodel.HookNormFinal
-	}
-	n, err := gomlxmodel.ParseName(name)
-	if err != nil || n.Root != gomlxmodel.RootBlocks {
-		return ""
-	}
-	sub, _, _ := strings.Cut(n.Sub, ".")
-	switch {
-	case n.Sub == "attn.wo":
-		return gomlxmodel.SubHook(n.Block, gomlxmodel.SubAttn, gomlxmodel.HookZ)
-	case sub == gomlxmodel.SubAttn && n.Sub != sub:
-		return gomlxmodel.SubHook(n.Block, gomlxmodel.SubAttn, gomlxmodel.HookIn)
-	case n.Sub == "ffn.w_down":
-		return gomlxmodel.SubHook(n.Block, gomlxmodel.SubFFN, gomlxmodel.HookPost)
-	case sub == gomlxmodel.SubFFN && n.Sub != sub:
-		return gomlxmodel.SubHook(n.Block, gomlxmodel.SubFFN, gomlxmodel.HookIn)
-	}
-	return ""
-}
-
-// familyInputHook names the hook (TransformerLens names) a GPT-2 or Llama weight matrix reads,
-// or "" for the embeddings (token and GPT-2's positions), whose input is one-hot.
-func familyInputHook(name string) string {
-	if name == gomlxmodel.ParamLMHead {
-		return gomlxmodel.HookLnFinal
-	}
-	n, err := gomlxmodel.ParseName(name)
-	if err != nil {
-		return ""
-	}
-	i, path := n.Block, n.Sub+"."+n.Leaf
-	attn := func(hook string) string { return gomlxmodel.SubHook(i, gomlxmodel.SubAttn, hook) }
-	mlp := func(hook string) string { return gomlxmodel.SubHook(i, gomlxmodel.SubMLP, hook) }
-	switch n.Root {
-	case gomlxmodel.RootGPT2:
-		switch path {
-		case "attn.c_attn.weight":
-			return attn(gomlxmodel.HookIn)
-		case "attn.c_proj.weight":
-			return attn(gomlxmodel.HookZ)
-		case "mlp.c_fc.weight":
-			return mlp(gomlxmodel.HookIn)
-		case "mlp.c_proj.weight":
-			return mlp(gomlxmodel.HookPost)
-		}
-	case gomlxmodel.RootLlama:
-		switch {
-		case path == "self_attn.o_proj.weight":
-			return attn(gomlxmodel.HookZ)
-		case strings.HasPrefix(path, "self_attn."):
-			return attn(gomlxmodel.HookIn)
-		case path == "mlp.down_proj.weight":
-			return mlp(gomlxmodel.HookPost)
-		case strings.HasPrefix(path, "mlp."):
-			return mlp(gomlxmodel.HookIn)
-		}
-	}
-	return ""
-}
-
 // readHook names the activation weight name reads on s's family ("" for none).
-func (s *Subject) readHook(name string) string {
-	if s.IsNanoscope() {
-		return inputHook(name, s.Config.WeightTied)
-	}
-	return familyInputHook(name)
-}
+func (s *Subject) readHook(name string) string { return s.spec().Weights[name].Reads }
 
 // outIn returns a weight matrix as [out, in] (rows m, columns n), what the input-alignment
-// test reads: GPT-2's Conv1D stores [in, out], so its block weights are transposed.
+// test reads: a matrix stored [in, out] (GPT-2's Conv1D) is transposed.
 func (s *Subject) outIn(name string) (data []float32, m, n int) {
 	t := s.Params[name]
-	g, ok := s.Family.(gomlxmodel.GPT2)
-	if !ok || g.Config.WeightLayout != gomlxmodel.GPT2Conv1D || !strings.HasPrefix(name, gomlxmodel.RootGPT2+".") {
+	if !s.spec().Weights[name].InOut {
 		return t.Data, t.Shape[0], t.Shape[1]
 	}
 	rows, cols := t.Shape[0], t.Shape[1]

@@ -15,6 +15,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/config"
 )
 
 // Family is one transformer architecture as the instruments see it: its parameters (names,
@@ -29,6 +30,9 @@ type Family interface {
 	Arch() string
 	// Dims are the sizes the instruments need.
 	Dims() Dims
+	// Spec states the family's facts as data, for the instruments that would otherwise ask
+	// which family they hold.
+	Spec() FamilySpec
 	// ParamSpecs lists every parameter, sorted by name.
 	ParamSpecs() []ParamSpec
 	// Forward maps ids (B, T) int32 to logits (B, T, V), filling hooks when non-nil.
@@ -52,6 +56,80 @@ type Dims struct {
 	NLayers   int
 	NHeads    int
 	MaxSeq    int // longest sequence the model accepts; 0 when unbounded (RoPE)
+}
+
+// FamilySpec is what the instruments know of a family, as data (as TransformerLens'
+// HookedTransformerConfig): sizes, final norm, initialiser, the tensors of the embedding and
+// the head, the offset of the targets, the residual streams, and for every weight matrix the
+// activation it reads and its stored layout. Analysis reads it instead of asking which family
+// it holds.
+type FamilySpec struct {
+	Dims
+	NKVHeads int // key/value heads (= NHeads without GQA)
+	HeadDim  int
+	// MaxPositions is the longest sequence the family was built or trained for (n_positions,
+	// max_position_embeddings, max_seq_len); 0 when not stated.
+	MaxPositions int
+
+	Norm    string  // the final norm: NormRMS or NormLayer (with a bias)
+	NormEps float64 // its epsilon
+	// InitRange is initializer_range, the std of Hugging Face's normal initialisers; 0 for a
+	// family without one (the ternary model's initialisers are per tensor: InitOf).
+	InitRange float64
+
+	Embed         string // the token embedding (V, D)
+	Head          string // the head's tensor (V, D): lm_head.weight, or Embed when tied
+	Tied          bool   // the head is the token embedding
+	NormFinal     string // the final norm's weight (D)
+	NormFinalBias string // the final norm's bias (D); "" for RMSNorm
+
+	// TargetShift is the offset of the training targets: 1 (the next token), or the ternary
+	// variant's (0 trains on the current token).
+	TargetShift int
+	// Streams is the number of residual streams, whose hooks carry the suffix ".s{k}"
+	// (WithStream): 2 with the ternary model's mHC, 1 without; 0 for a single stream whose
+	// hooks have no suffix (GPT-2, Llama).
+	Streams int
+	// MLP names the feed-forward sub-block in hook names: SubFFN or SubMLP.
+	MLP string
+	// Weights lists the weight matrices that read an activation: each one's hook and stored
+	// layout. The embeddings, whose input is one-hot, are not listed.
+	Weights map[string]WeightSpec
+
+	// Ternary is the ternary model's configuration and variant (what its quantisers, mHC
+	// streams and trainer read); nil for the other families.
+	Ternary *TernarySpec
+}
+
+// WeightSpec is one weight matrix: the hook whose activations it reads, and whether it is
+// stored [in, out] (HF Conv1D) rather than [out, in] (nn.Linear).
+type WeightSpec struct {
+	Reads string
+	InOut bool
+}
+
+// TernarySpec is the ternary model's configuration and variant.
+type TernarySpec struct {
+	Config  config.Config
+	Variant config.Variant
+}
+
+// Final norm kinds.
+const (
+	NormRMS   = "rmsnorm"
+	NormLayer = "layernorm"
+)
+
+// weightsReading lists the parameters of specs for which reads names a hook, each with that
+// hook and stored [in, out] when inOut says so.
+func weightsReading(specs []ParamSpec, reads func(name string) string, inOut func(name string) bool) map[string]WeightSpec {
+	out := map[string]WeightSpec{}
+	for _, p := range specs {
+		if h := reads(p.Name); h != "" {
+			out[p.Name] = WeightSpec{Reads: h, InOut: inOut(p.Name)}
+		}
+	}
+	return out
 }
 
 // ParamSpec is one parameter: its checkpoint name, shape and initialiser.

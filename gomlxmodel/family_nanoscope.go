@@ -3,6 +3,7 @@ package gomlxmodel
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -21,6 +22,54 @@ func (m Model) Arch() string { return "nanoscope" }
 func (m Model) Dims() Dims {
 	c := m.Config
 	return Dims{VocabSize: c.VocabSize, DModel: c.Dim, NLayers: c.NLayers, NHeads: c.NHeads}
+}
+
+// Spec of the model: the final RMSNorm (eps 1e-6), tok_embed as the tied head (or lm_head),
+// the variant's target shift, one residual stream or mHC's two (hooks suffixed .s0, .s1),
+// and the hook each [out, in] BitLinear matrix reads.
+func (m Model) Spec() FamilySpec {
+	c, v := m.Config, m.Variant
+	head := ParamLMHead
+	if c.WeightTied {
+		head = ParamTokEmbed
+	}
+	streams := 1
+	if v.MHC {
+		streams = 2
+	}
+	return FamilySpec{
+		Dims: m.Dims(), NKVHeads: c.NKVHeads, HeadDim: c.HeadDim(), MaxPositions: c.MaxSeqLen,
+		Norm: NormRMS, NormEps: RMSNormEps,
+		Embed: ParamTokEmbed, Head: head, Tied: c.WeightTied, NormFinal: ParamNormFinal,
+		TargetShift: v.TargetShift, Streams: streams, MLP: SubFFN,
+		Weights: weightsReading(m.ParamSpecs(), ternaryReads, func(string) bool { return false }),
+		Ternary: &TernarySpec{Config: c, Variant: v},
+	}
+}
+
+// ternaryReads names the hook a weight matrix of the ternary model reads: wq, wk, wv
+// attn.hook_in, wo attn.hook_z, w_gate and w_up ffn.hook_in, w_down ffn.hook_post, lm_head
+// norm_final.hook_out; "" for the rest (tok_embed reads one-hot ids).
+func ternaryReads(name string) string {
+	if name == ParamLMHead {
+		return HookNormFinal
+	}
+	n, err := ParseName(name)
+	if err != nil || n.Root != RootBlocks {
+		return ""
+	}
+	sub, _, _ := strings.Cut(n.Sub, ".")
+	switch {
+	case n.Sub == "attn.wo":
+		return SubHook(n.Block, SubAttn, HookZ)
+	case sub == SubAttn && n.Sub != sub:
+		return SubHook(n.Block, SubAttn, HookIn)
+	case n.Sub == "ffn.w_down":
+		return SubHook(n.Block, SubFFN, HookPost)
+	case sub == SubFFN && n.Sub != sub:
+		return SubHook(n.Block, SubFFN, HookIn)
+	}
+	return ""
 }
 
 // ParamSpecs lists the candle tensors of (Config, Variant) with the original's initialisers.

@@ -3,6 +3,7 @@ package gomlxmodel
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,6 +107,69 @@ func TestFamilyGradients(t *testing.T) {
 			}
 			if zero > 0 || len(res) != len(f.ParamSpecs())+1 {
 				t.Errorf("%d of %d parameters have a zero gradient", zero, len(res)-1)
+			}
+		})
+	}
+}
+
+// Each family's Spec names tensors it has, hooks its forward fills, and the layout of every
+// matrix it reads through: hand-written facts of the tiny configurations.
+func TestFamilySpec(t *testing.T) {
+	gpt2Linear := tinyGPT2()
+	gpt2Linear.Config.WeightLayout, gpt2Linear.Config.TiedHead = GPT2Linear, false
+	nano := Model{Config: tinyConfig(), Variant: config.DefaultVariant()}
+	cases := []struct {
+		f                 Family
+		embed, head, norm string
+		eps               float64
+		streams, shift    int
+		reads             map[string]string // a few weights and the hook each reads
+		inOut             string            // a matrix stored [in, out] ("" for none)
+		matrices          int               // weights that read an activation
+	}{
+		{tinyGPT2(), GPT2Wte, GPT2Wte, NormLayer, 1e-5, 0, 1, map[string]string{
+			"transformer.h.1.attn.c_proj.weight": "blocks.1.attn.hook_z", "transformer.h.0.mlp.c_fc.weight": "blocks.0.mlp.hook_in",
+			GPT2Wte: "", GPT2Wpe: "", "transformer.h.0.attn.c_attn.bias": ""}, "transformer.h.0.attn.c_attn.weight", 8},
+		{gpt2Linear, GPT2Wte, ParamLMHead, NormLayer, 1e-5, 0, 1, map[string]string{
+			ParamLMHead: HookLnFinal, "transformer.h.0.mlp.c_proj.weight": "blocks.0.mlp.hook_post"}, "", 9},
+		{tinyLlama(), LlamaEmbed, ParamLMHead, NormRMS, 1e-6, 0, 1, map[string]string{
+			"model.layers.0.self_attn.k_proj.weight": "blocks.0.attn.hook_in", "model.layers.1.mlp.down_proj.weight": "blocks.1.mlp.hook_post",
+			ParamLMHead: HookLnFinal, LlamaEmbed: ""}, "", 15},
+		{nano, ParamTokEmbed, ParamTokEmbed, NormRMS, RMSNormEps, 2, 1, map[string]string{
+			"blocks.0.attn.wo.weight": "blocks.0.attn.hook_z", "blocks.1.ffn.w_up.weight": "blocks.1.ffn.hook_in",
+			"blocks.0.mhc_attn.alpha_logit": "", ParamTokEmbed: ""}, "", 14},
+	}
+	for _, c := range cases {
+		t.Run(c.f.Arch()+"/"+c.head, func(t *testing.T) {
+			s := c.f.Spec()
+			if s.Embed != c.embed || s.Head != c.head || s.Norm != c.norm || s.NormEps != c.eps || s.Streams != c.streams || s.TargetShift != c.shift {
+				t.Fatalf("spec %+v", s)
+			}
+			if s.Dims != c.f.Dims() {
+				t.Errorf("Dims %+v, family's %+v", s.Dims, c.f.Dims())
+			}
+			shapes := ParamShapes(c.f)
+			for _, n := range []string{s.Embed, s.Head, s.NormFinal} {
+				if _, ok := shapes[n]; !ok {
+					t.Errorf("spec names %s, not a parameter", n)
+				}
+			}
+			hooks := c.f.HookNames()
+			for n, w := range s.Weights {
+				if len(shapes[n]) != 2 || !slices.Contains(hooks, w.Reads) || w.InOut != (n == c.inOut || c.inOut != "" && strings.HasPrefix(n, RootGPT2+".")) {
+					t.Errorf("weight %s %v: %+v", n, shapes[n], w)
+				}
+			}
+			if len(s.Weights) != c.matrices {
+				t.Errorf("%d weights read an activation, want %d", len(s.Weights), c.matrices)
+			}
+			for n, h := range c.reads {
+				if s.Weights[n].Reads != h {
+					t.Errorf("%s reads %q, want %q", n, s.Weights[n].Reads, h)
+				}
+			}
+			if (s.Ternary != nil) != (c.f.Arch() == "nanoscope") {
+				t.Errorf("Ternary %v", s.Ternary)
 			}
 		})
 	}

@@ -149,6 +149,48 @@ func (m GPT2) HookNames() []string {
 	return blockHookNames([]string{HookEmbed, HookPosEmbed}, m.Config.NLayers)
 }
 
+// Spec of the model: a final LayerNorm with its bias, initializer_range, wte as the tied head
+// (or lm_head), next-token targets, one residual stream, and the hook each matrix reads —
+// Conv1D matrices stored [in, out].
+func (m GPT2) Spec() FamilySpec {
+	c := m.Config
+	head := ParamLMHead
+	if c.TiedHead {
+		head = GPT2Wte
+	}
+	conv1d := func(name string) bool { return c.WeightLayout == GPT2Conv1D && strings.HasPrefix(name, RootGPT2+".") }
+	return FamilySpec{
+		Dims: m.Dims(), NKVHeads: c.NHeads, HeadDim: c.DModel / c.NHeads, MaxPositions: c.NPositions,
+		Norm: NormLayer, NormEps: c.LayerNormEps, InitRange: c.InitializerRange,
+		Embed: GPT2Wte, Head: head, Tied: c.TiedHead, NormFinal: GPT2LnF + ".weight", NormFinalBias: GPT2LnF + ".bias",
+		TargetShift: 1, MLP: SubMLP, Weights: weightsReading(m.ParamSpecs(), gpt2Reads, conv1d),
+	}
+}
+
+// gpt2Reads names the hook a GPT-2 weight matrix reads: c_attn attn.hook_in, attn.c_proj
+// attn.hook_z, c_fc mlp.hook_in, mlp.c_proj mlp.hook_post, lm_head ln_final.hook_out; "" for
+// the rest (the embeddings read one-hot ids).
+func gpt2Reads(name string) string {
+	if name == ParamLMHead {
+		return HookLnFinal
+	}
+	n, err := ParseName(name)
+	if err != nil || n.Root != RootGPT2 {
+		return ""
+	}
+	switch n.Sub + "." + n.Leaf {
+	case "attn.c_attn.weight":
+		return SubHook(n.Block, SubAttn, HookIn)
+	case "attn.c_proj.weight":
+		return SubHook(n.Block, SubAttn, HookZ)
+	case "mlp.c_fc.weight":
+		return SubHook(n.Block, SubMLP, HookIn)
+	case "mlp.c_proj.weight":
+		return SubHook(n.Block, SubMLP, HookPost)
+	}
+	return ""
+}
+
 // Forward maps ids (B, T) to logits (B, T, V).
 func (m GPT2) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 	c := m.Config

@@ -12,9 +12,12 @@ import (
 
 // RMSNorm normalises over the last axis: u / sqrt(mean(u²) + eps) · w, eps = 1e-6.
 func RMSNorm(u, w *Node) *Node {
-	ms := ReduceAndKeep(Square(u), ReduceMean, -1)                            // (…, 1)
-	return Mul(Div(u, Sqrt(AddScalar(ms, 1e-6))), broadcastLast(w, u.Rank())) // (…, D)
+	ms := ReduceAndKeep(Square(u), ReduceMean, -1)                                  // (…, 1)
+	return Mul(Div(u, Sqrt(AddScalar(ms, RMSNormEps))), broadcastLast(w, u.Rank())) // (…, D)
 }
+
+// RMSNormEps is the ternary model's RMSNorm epsilon.
+const RMSNormEps = 1e-6
 
 // broadcastLast reshapes a vector (D) to rank r as (1, …, 1, D) so it broadcasts on the last axis.
 func broadcastLast(w *Node, rank int) *Node {

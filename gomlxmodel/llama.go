@@ -2,6 +2,7 @@ package gomlxmodel
 
 import (
 	"fmt"
+	"strings"
 
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/ml/context"
@@ -125,6 +126,48 @@ func (m Llama) ParamSpecs() []ParamSpec {
 // down_proj reads, ln_final.hook_out model.norm's output.
 func (m Llama) HookNames() []string {
 	return blockHookNames([]string{HookEmbed}, m.Config.NLayers)
+}
+
+// Spec of the model: a final RMSNorm, initializer_range, embed_tokens as the tied head (or
+// lm_head), next-token targets, one residual stream, and the hook each [out, in] matrix reads.
+func (m Llama) Spec() FamilySpec {
+	c := m.Config
+	head := ParamLMHead
+	if c.TiedHead {
+		head = LlamaEmbed
+	}
+	return FamilySpec{
+		Dims: m.Dims(), NKVHeads: c.NKVHeads, HeadDim: c.HeadDim, MaxPositions: c.MaxPositions,
+		Norm: NormRMS, NormEps: c.RMSNormEps, InitRange: c.InitializerRange,
+		Embed: LlamaEmbed, Head: head, Tied: c.TiedHead, NormFinal: LlamaNorm,
+		TargetShift: 1, MLP: SubMLP, Weights: weightsReading(m.ParamSpecs(), llamaReads, func(string) bool { return false }),
+	}
+}
+
+// llamaReads names the hook a Llama weight matrix reads: q, k, v_proj attn.hook_in, o_proj
+// attn.hook_z, gate and up_proj mlp.hook_in, down_proj mlp.hook_post, lm_head
+// ln_final.hook_out; "" for the rest (the embedding reads one-hot ids).
+func llamaReads(name string) string {
+	if name == ParamLMHead {
+		return HookLnFinal
+	}
+	n, err := ParseName(name)
+	if err != nil || n.Root != RootLlama {
+		return ""
+	}
+	attn := func(hook string) string { return SubHook(n.Block, SubAttn, hook) }
+	mlp := func(hook string) string { return SubHook(n.Block, SubMLP, hook) }
+	switch path := n.Sub + "." + n.Leaf; {
+	case path == "self_attn.o_proj.weight":
+		return attn(HookZ)
+	case strings.HasPrefix(path, "self_attn."):
+		return attn(HookIn)
+	case path == "mlp.down_proj.weight":
+		return mlp(HookPost)
+	case strings.HasPrefix(path, "mlp."):
+		return mlp(HookIn)
+	}
+	return ""
 }
 
 // Forward maps ids (B, T) to logits (B, T, V).
