@@ -21,9 +21,15 @@ func offsetIndex(k int) int { return slices.Index(Offsets, k) }
 // offset is defined), on one run of the model: "as loaded" or a condition that changes one
 // convention ("no causal mask", "rope interleaved", …).
 type OffsetCE struct {
-	Condition string    `json:"condition"`
-	Flips     []Flip    `json:"flips,omitempty"` // the conventions changed from the model as loaded
-	CE        []float64 `json:"ce"`              // by Offsets
+	Condition string `json:"condition"`
+	Flips     []Flip `json:"flips,omitempty"` // the conventions changed from the model as loaded
+	// Gain and SE compare a run of the convention search with the run it was searched from
+	// (search.go), EarlyGain and EarlySE on the first quarter of each window; 0 for the others.
+	Gain      float64   `json:"gain_nats,omitempty"`
+	SE        float64   `json:"se,omitempty"`
+	EarlyGain float64   `json:"early_gain_nats,omitempty"`
+	EarlySE   float64   `json:"early_se,omitempty"`
+	CE        []float64 `json:"ce"` // by Offsets
 	// Best is the offset of the lowest CE; BestCE that CE.
 	Best   int     `json:"best_offset"`
 	BestCE float64 `json:"best_ce"`
@@ -70,7 +76,10 @@ type Catalog struct {
 	MaxActivationHook string  `json:"max_activation_hook"`
 	// Traces are the per-tensor untrained tests, Swaps the confirmations by replacement.
 	Traces []TensorTrace `json:"traces"`
-	Swaps  []Swap        `json:"swaps"`
+	// InitLike are the randomly initialised tensors indistinguishable from the family's
+	// initialiser (Drift) while others moved: the candidates of a partial load.
+	InitLike []string `json:"init_like_tensors"`
+	Swaps    []Swap   `json:"swaps"`
 	// asLoadedHead is AsLoaded on the positions of the re-runs, for paired comparisons.
 	asLoadedHead OffsetCE
 	// heads are the tensors of the output head: lm_head and the token embedding a tied head

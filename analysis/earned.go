@@ -51,8 +51,12 @@ type LensDepth struct {
 
 // Margins of the earned-health checks.
 const (
-	posBreakNats   = 0.25 // a rise of the CE with position smaller than this is not a break
-	posBinMin      = 30   // bins with fewer positions are not compared (too noisy)
+	posBreakNats = 0.25 // a rise of the CE with position smaller than this is not a break
+	posBinMin    = 30   // bins with fewer positions are not compared (too noisy)
+	// posBreakFrom: bins before this position are not compared; the first positions of a
+	// window see almost no context and their CE depends on the data's own structure (on the
+	// gallery's stream position 1 predicts better than positions 2–3).
+	posBreakFrom   = 4
 	lensMarginAcc  = 0.05 // an earlier lens point must beat the output by this much accuracy
 	lensMinLayers  = 2    // the lens check needs at least this many blocks
 	lensNeedsFinal = 0.05 // and an output that predicts at all (accuracy above this)
@@ -85,15 +89,15 @@ func positionBins(o OffsetCE, k, T int) []PositionBin {
 }
 
 // positionBreak finds the largest rise of the CE from an earlier bin to a later one among bins
-// of at least posBinMin positions.
+// of at least posBinMin positions from posBreakFrom on.
 func positionBreak(bins []PositionBin) PositionBreak {
 	var out PositionBreak
 	for j, late := range bins {
-		if late.N < posBinMin {
+		if late.N < posBinMin || late.From < posBreakFrom {
 			continue
 		}
 		for _, early := range bins[:j] {
-			if early.N < posBinMin {
+			if early.N < posBinMin || early.From < posBreakFrom {
 				continue
 			}
 			ex := late.CE - early.CE

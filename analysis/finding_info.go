@@ -162,13 +162,13 @@ func headIn(heads, names []string) bool {
 // found. A model with skill whose loss is only above its claim does not get them: small models
 // leave trained tensors unused, and those cost no loss when replaced either.
 func needsSwaps(cat *Catalog, a Alignment, fs []Finding, healthy bool) bool {
-	if healthy || (cat.AsLoaded.CE[offsetIndex(1)] < cat.Unigram-minDeltaNats && !copies(a)) {
-		return false
-	}
 	for _, f := range fs {
 		if !informational(f.Kind) && f.Kind != KindUnexplained && f.Kind != KindContextFree {
 			return false
 		}
 	}
-	return true
+	if initLikeCandidate(cat) { // a matrix still at its initialiser's draw: test it whatever the skill
+		return true
+	}
+	return !healthy && (cat.AsLoaded.CE[offsetIndex(1)] >= cat.Unigram-minDeltaNats || copies(a))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -24,6 +25,26 @@ type Swap struct {
 	DeltaCE     float64 `json:"delta_ce"`
 	SE          float64 `json:"se"`
 	Informative bool    `json:"informative"`
+}
+
+// layerIndex matches the layer number of a parameter name ("model.layers.1.mlp…").
+var layerIndex = regexp.MustCompile(`\.[0-9]+\.`)
+
+// peerMoved reports whether a tensor of the same role in another layer (the name with its layer
+// number changed) has moved from its initialiser: training moves every layer's tensors of a
+// role together, so one left at its initialiser's draw beside trained peers was not loaded. A
+// tensor without peers (a position table) proves nothing: a trained one can stay near its draw.
+func peerMoved(cat *Catalog, name string) bool {
+	role := layerIndex.ReplaceAllString(name, ".N.")
+	if role == name {
+		return false
+	}
+	for _, t := range cat.Traces {
+		if t.Name != name && layerIndex.ReplaceAllString(t.Name, ".N.") == role && !slices.Contains(cat.InitLike, t.Name) {
+			return true
+		}
+	}
+	return false
 }
 
 // Margins of the catalog's comparisons of losses: a difference counts when it exceeds both
@@ -86,6 +107,12 @@ func allUntrained(cat *Catalog) (bool, float64) {
 	return bestOther > cat.Unigram-minDeltaNats, bestOther
 }
 
+// initLikeCandidate reports whether a swap candidate is still its initialiser's draw beside
+// trained peers.
+func initLikeCandidate(cat *Catalog) bool {
+	return slices.ContainsFunc(swapCandidates(cat), func(n string) bool { return slices.Contains(cat.InitLike, n) && peerMoved(cat, n) })
+}
+
 // swapCandidates are the matrices whose statistics look untrained although they receive
 // gradient: they go through the replacement test.
 func swapCandidates(cat *Catalog) []string {
@@ -115,30 +142,30 @@ func RunSwaps(s *Subject, w *Windows, cat *Catalog) error {
 	n := len(head.Inputs) * (T - 1) // positions t ≥ 1 of the head windows, in offsetCE order
 	_, base := cat.AsLoaded.at(off)
 	base = base[:n]
-	for _, name := range cands {
+	// replaced runs the model with tensor name replaced by t: ΔCE per position against base.
+	replaced := func(name string, t checkpoint.Tensor) (d, se float64, err error) {
 		p := make(gomlxmodel.Params, len(s.Params))
-		for k, t := range s.Params {
-			p[k] = t
+		for k, x := range s.Params {
+			p[k] = x
 		}
-		p[name] = freshLike(name, s.Params[name])
+		p[name] = t
 		s2, err := s.withParams(p)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
-		r, err := s2.engine()
+		o, err := runOffsets(s2, head, s.dims().VocabSize)
 		if err != nil {
-			return err
-		}
-		lg, err := batchedLogits(r.logits, head, s.dims().VocabSize)
-		if err != nil {
-			return err
-		}
-		o, err := offsetCE("swap "+name, lg, head, s.dims().VocabSize)
-		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		_, got := o.at(off)
-		d, se := pairedDelta(base, got)
+		d, se = pairedDelta(base, got)
+		return d, se, nil
+	}
+	for _, name := range cands {
+		d, se, err := replaced(name, freshLike(name, s.Params[name]))
+		if err != nil {
+			return err
+		}
 		cat.Swaps = append(cat.Swaps, Swap{Tensor: name, Offset: off, Positions: n, DeltaCE: d, SE: se, Informative: significant(d, se)})
 	}
 	return nil
@@ -189,9 +216,6 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 				len(cat.Traces), maxZ, alignZMax, embedKS, spectrumKSMax, bestOther, cat.Unigram),
 			Fix: "load the trained weights: the file holds a fresh initialisation (check that the training run saved after training, and that the loader reads this file)"}}
 	}
-	if !underperforms {
-		return nil
-	}
 	maxGrad := 0.0
 	for _, t := range cat.Traces {
 		maxGrad = max(maxGrad, t.GradNorm)
@@ -204,6 +228,12 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 	var names, contradicted []string
 	for _, t := range cat.Traces {
 		if !untrainedLike(t) || t.GradNorm <= gradFloor*maxGrad {
+			continue
+		}
+		// A model that performs is missing a tensor only when the tensor is still its
+		// initialiser's draw (Drift): small models leave trained tensors unused, and those cost
+		// no loss when replaced either.
+		if !underperforms && (t.Test == "constant" || !slices.Contains(cat.InitLike, t.Name) || !peerMoved(cat, t.Name)) {
 			continue
 		}
 		switch {
@@ -219,6 +249,9 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 				ev[t.Name+".undecided_swap_delta_ce"], ev[t.Name+".undecided_swap_se"] = sw.DeltaCE, sw.SE
 				contradicted = append(contradicted, t.Name)
 				continue
+			}
+			if slices.Contains(cat.InitLike, t.Name) {
+				ev[t.Name+".at_initialiser_distribution"] = true
 			}
 			if t.Spectrum != nil {
 				ev[t.Name+".spectrum_ks"] = t.Spectrum.KS

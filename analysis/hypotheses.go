@@ -300,6 +300,13 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 	}
 	d.Catalog.SelfSimShare = d.Alignment.SelfSimilarity.ShareWithin1Pct
 	d.Catalog.LensDepth = lensDepth(d.Lens, s.dims().NLayers)
+	if !d.Drift.InitLike {
+		for _, t := range d.Drift.Tensors {
+			if t.InitLike && t.KSCrit > 0 {
+				d.Catalog.InitLike = append(d.Catalog.InitLike, t.Name)
+			}
+		}
+	}
 	rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
 	if needsSwaps(d.Catalog, d.Alignment, rep.Findings, rep.Healthy) {
 		if err := RunSwaps(s, w, d.Catalog); err != nil {

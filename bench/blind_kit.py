@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Write a kit of checkpoints with transformers, each healthy or with a known fault, to try the
+diagnosis on files nanoscope's own code did not write (issue 20).
+
+Runs where PyTorch and transformers 5 are installed (the lent GPU machine):
+
+    python3 bench/blind_kit.py --out /tmp/kit
+
+Every model is trained by transformers itself (AdamW, byte-level next-token prediction on the
+Python standard library's sources, windows of 64 = max_position_embeddings), then saved with
+save_pretrained. A fault is either a training run under another convention than the saved
+config says (trained with one rope_theta, saved with another; attention unscaled; embeddings
+scaled by √d; a Mistral with a sliding window saved as a Llama), or a conversion mistake applied
+to the saved tensors (GPT-2's fused q/k/v blocks in another order; Llama q/k rows in Meta's
+interleaved rotary layout; a tensor left at its initialisation). kit.json records, per checkpoint,
+the truth: the kind nanoscope should name ("" healthy) and, for a convention, which. eval.bin is
+held-out text (files not trained on) as little-endian u32 byte ids.
+
+The reference forward is transformers' own; nothing here is nanoscope code.
+"""
+
+import argparse
+import glob
+import json
+import math
+import os
+import sysconfig
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
+                          MistralConfig, MistralForCausalLM)
+
+SEQ = 64
+
+
+def corpus():
+    files = sorted(glob.glob(os.path.join(sysconfig.get_paths()["stdlib"], "**", "*.py"), recursive=True))
+    train, held = b"", b""
+    for i, p in enumerate(files):
+        with open(p, "rb") as f:
+            b = f.read()
+        if i % 10 == 0:
+            held += b
+        else:
+            train += b
+        if len(train) > 4_000_000 and len(held) > 200_000:
+            break
+    return torch.tensor(list(train), dtype=torch.long), np.frombuffer(held[:100_000], dtype=np.uint8)
+
+
+def train(model, data, steps, seed, device, lr=3e-3, batch=32):
+    g = torch.Generator().manual_seed(seed)
+    model.to(device).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 50) * max(0.1, 1 - s / steps))
+    for step in range(steps):
+        starts = torch.randint(0, len(data) - SEQ - 1, (batch,), generator=g)
+        x = torch.stack([data[s:s + SEQ] for s in starts]).to(device)
+        loss = model(input_ids=x, labels=x).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+    model.to("cpu").eval()
+    return loss.item()
+
+
+def llama_cfg(**kw):
+    base = dict(vocab_size=256, hidden_size=64, intermediate_size=172, num_hidden_layers=2,
+                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=SEQ,
+                rms_norm_eps=1e-5, tie_word_embeddings=False, attn_implementation="eager")
+    theta = kw.pop("rope_theta", 10000.0)
+    base.update(kw)
+    return LlamaConfig(rope_parameters={"rope_type": "default", "rope_theta": theta}, **base)
+
+
+def gpt2_cfg(**kw):
+    base = dict(vocab_size=256, n_positions=SEQ, n_embd=64, n_layer=2, n_head=4, attn_implementation="eager")
+    base.update(kw)
+    return GPT2Config(**base)
+
+
+def set_config(d, **kv):
+    """Rewrite keys of d/config.json (what a converter that forgot the training value writes)."""
+    p = os.path.join(d, "config.json")
+    c = json.load(open(p))
+    for k, v in kv.items():
+        if k == "rope_theta":
+            c["rope_parameters"]["rope_theta"] = v
+        else:
+            c[k] = v
+    json.dump(c, open(p, "w"), indent=2)
+
+
+def edit_tensors(d, fn):
+    p = os.path.join(d, "model.safetensors")
+    t = load_file(p)
+    fn(t)
+    save_file(t, p, metadata={"format": "pt"})
+
+
+def interleave_rows(w, heads):
+    """q/k rows of one head from Hugging Face's rotate_half layout to Meta's interleaved one:
+    the inverse of transformers' convert_llama_weights_to_hf permute (a converter that skipped it)."""
+    out, hd = w.shape[0], w.shape[0] // heads
+    return w.view(heads, 2, hd // 2, -1).transpose(1, 2).reshape(out, -1)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--steps", type=int, default=800)
+    a = ap.parse_args()
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    data, held = corpus()
+    os.makedirs(a.out, exist_ok=True)
+    held.astype("<u4").tofile(os.path.join(a.out, "eval.bin"))
+    kit = []
+
+    def emit(name, model, kind="", convention="", note="", post=None, seed=1, steps=None):
+        torch.manual_seed(seed)
+        loss = train(model, data, steps or a.steps, seed, dev) if steps != 0 else None
+        d = os.path.join(a.out, name)
+        model.save_pretrained(d, safe_serialization=True)
+        if post:
+            post(d)
+        kit.append(dict(name=name, kind=kind, convention=convention, note=note, loss=loss))
+        print(name, kind, convention, loss, flush=True)
+
+    def mk(cls, cfg, seed):
+        torch.manual_seed(seed)
+        return cls(cfg)
+
+    # Healthy controls: two families, two seeds, another size and initialiser range.
+    emit("llama_healthy_s1", mk(LlamaForCausalLM, llama_cfg(), 1), seed=1)
+    emit("llama_healthy_wide_init0.05_s2", mk(LlamaForCausalLM, llama_cfg(hidden_size=96, intermediate_size=256, num_hidden_layers=3,
+                                                                    num_attention_heads=6, num_key_value_heads=3, initializer_range=0.05,
+                                                                    tie_word_embeddings=True), 2), seed=2)
+    emit("gpt2_healthy_s1", mk(GPT2LMHeadModel, gpt2_cfg(), 1), seed=1)
+    emit("gpt2_healthy_untied_s3", mk(GPT2LMHeadModel, gpt2_cfg(tie_word_embeddings=False, n_embd=96, n_head=6, n_layer=3), 3), seed=3)
+    emit("llama_undertrained_s4", mk(LlamaForCausalLM, llama_cfg(), 4), seed=4, steps=120, note="healthy, 120 steps only")
+    # Fresh weights.
+    emit("llama_fresh", mk(LlamaForCausalLM, llama_cfg(), 5), kind="weights_untrained", steps=0)
+    # Convention faults: trained one way, saved saying another.
+    emit("llama_theta1e5_saved1e4", mk(LlamaForCausalLM, llama_cfg(rope_theta=1e5), 6), kind="convention_mismatch", convention="rope_theta",
+         post=lambda d: set_config(d, rope_theta=10000.0), seed=6)
+    # transformers 5.17's GPT-2 ignores scale_attn_weights (measured: flipping it changes no
+    # logit), so the attention-scale fault is a Llama trained with 1/head_dim.
+    m = mk(LlamaForCausalLM, llama_cfg(), 7)
+    for layer in m.model.layers:
+        layer.self_attn.scaling = 1.0 / layer.self_attn.head_dim
+    emit("llama_attn_inv_head_dim", m, kind="convention_mismatch", convention="attn_scale", seed=7)
+    m = mk(LlamaForCausalLM, llama_cfg(), 8)
+    emb = m.model.embed_tokens
+    emb.register_forward_hook(lambda mod, inp, out: out * math.sqrt(64))
+    emit("llama_embed_scaled", m, kind="convention_mismatch", convention="embed_scale", seed=8)
+    # Conversion mistakes on trained weights.
+    def qkv_swap(d):
+        def fn(t):
+            for k in list(t):
+                if "c_attn" in k:
+                    w = t[k]
+                    q, k_, v = w.chunk(3, dim=-1)
+                    t[k] = torch.cat([k_, q, v], dim=-1).contiguous()
+        edit_tensors(d, fn)
+    emit("gpt2_qkv_swapped", mk(GPT2LMHeadModel, gpt2_cfg(), 9), kind="convention_mismatch", convention="qkv_order", post=qkv_swap, seed=9)
+
+    def meta_layout(d):
+        def fn(t):
+            for k in list(t):
+                if k.endswith("q_proj.weight"):
+                    t[k] = interleave_rows(t[k], 4).contiguous()
+                elif k.endswith("k_proj.weight"):
+                    t[k] = interleave_rows(t[k], 2).contiguous()
+        edit_tensors(d, fn)
+    emit("llama_qk_meta_layout", mk(LlamaForCausalLM, llama_cfg(), 10), kind="rope_layout", convention="rope_pairing", post=meta_layout, seed=10)
+
+    def fresh_mlp(d):
+        fresh = LlamaForCausalLM(llama_cfg()).state_dict()
+        def fn(t):
+            for k in list(t):
+                if k.startswith("model.layers.1.mlp."):
+                    t[k] = fresh[k].contiguous()
+        edit_tensors(d, fn)
+    emit("llama_layer1_mlp_not_loaded", mk(LlamaForCausalLM, llama_cfg(), 11), kind="tensors_untrained", post=fresh_mlp, seed=11)
+    # A kind no issue names: a Mistral trained with a sliding window of 16, saved as a Llama
+    # (full attention): nanoscope should not call it healthy, nor give it a wrong kind.
+    mc = MistralConfig(vocab_size=256, hidden_size=64, intermediate_size=172, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, max_position_embeddings=SEQ, rms_norm_eps=1e-5, sliding_window=16,
+                       tie_word_embeddings=False, attn_implementation="eager")
+    def as_llama(d):
+        c = json.load(open(os.path.join(d, "config.json")))
+        keep = llama_cfg().to_dict()
+        keep["rope_parameters"] = c.get("rope_parameters", keep["rope_parameters"])
+        keep.pop("attn_implementation", None)
+        json.dump({k: v for k, v in keep.items() if not k.startswith("_")} | {"architectures": ["LlamaForCausalLM"], "model_type": "llama"},
+                  open(os.path.join(d, "config.json"), "w"), indent=2)
+    emit("mistral_window16_as_llama", mk(MistralForCausalLM, mc, 12), kind="unexplained", note="any not-healthy, no named kind", post=as_llama, seed=12)
+
+    json.dump(kit, open(os.path.join(a.out, "kit.json"), "w"), indent=2)
+
+
+if __name__ == "__main__":
+    main()
