@@ -54,7 +54,10 @@ type Catalog struct {
 	// largest rise with position, LensDepth the logit lens's check (earned.go).
 	PositionCE    []PositionBin `json:"position_ce"`
 	PositionBreak PositionBreak `json:"position_break"`
-	LensDepth     LensDepth     `json:"lens_depth"`
+	// Residual is PositionBreak under the best run of the search that holds, re-run on all the
+	// windows (nil when none holds): a convention that explains the fault earns health there.
+	Residual  *PositionBreak `json:"residual_position_break,omitempty"`
+	LensDepth LensDepth      `json:"lens_depth"`
 	// ContextMI is the mean over positions of KL(p_t ‖ p̄), p̄ the mean predicted distribution:
 	// how much the prediction depends on the context (0 for a context-free model), in nats.
 	ContextMI float64 `json:"context_mi"`
@@ -78,8 +81,9 @@ type Catalog struct {
 	Traces []TensorTrace `json:"traces"`
 	// InitLike are the randomly initialised tensors indistinguishable from the family's
 	// initialiser (Drift) while others moved: the candidates of a partial load.
-	InitLike []string `json:"init_like_tensors"`
-	Swaps    []Swap   `json:"swaps"`
+	InitLike []string          `json:"init_like_tensors"`
+	initOf   map[string]string // each tensor's initialiser, as Drift names it
+	Swaps    []Swap            `json:"swaps"`
 	// asLoadedHead is AsLoaded on the positions of the re-runs, for paired comparisons.
 	asLoadedHead OffsetCE
 	// heads are the tensors of the output head: lm_head and the token embedding a tied head
@@ -215,6 +219,9 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 	}
 	cat.asLoadedHead = asLoadedHead
 	if cat.Search, cat.Conditions, err = searchConventions(s, head, asLoadedHead, unigram); err != nil {
+		return nil, err
+	}
+	if cat.Residual, err = residualBreak(s, cat, w); err != nil {
 		return nil, err
 	}
 	// The label-smoothed objective at the offset the model was trained for (meta.json's).

@@ -48,6 +48,19 @@ func conventionFindings(cat *Catalog) []Finding {
 	if best == nil {
 		return nil
 	}
+	// The CE as loaded breaks with position and still does under the convention: it helps but
+	// does not explain the break (a model run past its trained window). A rise that only appears
+	// under the convention is the model's own, not evidence against it.
+	if r := cat.Residual; r != nil && r.Break && cat.PositionBreak.Break {
+		asLoaded := comparable(cat.asLoadedHead)
+		return []Finding{{Kind: KindUnexplained, Tensors: []string{}, Evidence: map[string]any{
+			"partial_convention": best.Condition, "ce_as_loaded": asLoaded.BestCE, "ce_partial_convention": best.BestCE,
+			"gain_nats": gain, "se": se, "residual_rise_nats": r.Excess, "residual_rise_se": r.SE,
+			"positions_early": fmt.Sprintf("%d-%d", r.Early.From, r.Early.To-1), "positions_late": fmt.Sprintf("%d-%d", r.Late.From, r.Late.To-1)},
+			Detail: fmt.Sprintf("under %s the model predicts better (CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats) but its CE still rises with position (%.3f at positions %d–%d vs %.3f at %d–%d, +%.3f ± %.3f nats): no convention of the family's space explains the fault",
+				best.Condition, best.BestCE, asLoaded.BestCE, gain, se, r.Late.CE, r.Late.From, r.Late.To-1, r.Early.CE, r.Early.From, r.Early.To-1, r.Excess, r.SE),
+			Fix: "compare how the model was trained and how it is run at the positions named (attention window, position handling, context length)"}}
+	}
 	runnerUp, runnerCE := "", 0.0
 	for _, c := range cat.Conditions {
 		if c.Condition != best.Condition && !strings.HasPrefix(best.Condition, c.Condition+" + ") && (runnerUp == "" || c.BestCE < runnerCE) {

@@ -30,17 +30,19 @@ type Swap struct {
 // layerIndex matches the layer number of a parameter name ("model.layers.1.mlp…").
 var layerIndex = regexp.MustCompile(`\.[0-9]+\.`)
 
-// peerMoved reports whether a tensor of the same role in another layer (the name with its layer
-// number changed) has moved from its initialiser: training moves every layer's tensors of a
-// role together, so one left at its initialiser's draw beside trained peers was not loaded. A
-// tensor without peers (a position table) proves nothing: a trained one can stay near its draw.
+// peerMoved reports whether a peer of the tensor — the same role in another layer (the name
+// with its layer number changed), or, for a constant initialiser, any tensor initialised to the
+// same constant (the other norm weights) — has moved from its initialiser: training moves peers
+// together, so one left at its initialiser beside trained peers was not loaded. A tensor
+// without peers (a position table) proves nothing: a trained one can stay near its draw; nor do
+// norms that are all at 1 (a codebase whose norms have no weight).
 func peerMoved(cat *Catalog, name string) bool {
-	role := layerIndex.ReplaceAllString(name, ".N.")
-	if role == name {
-		return false
-	}
+	role, init := layerIndex.ReplaceAllString(name, ".N."), cat.initOf[name]
 	for _, t := range cat.Traces {
-		if t.Name != name && layerIndex.ReplaceAllString(t.Name, ".N.") == role && !slices.Contains(cat.InitLike, t.Name) {
+		if t.Name == name || slices.Contains(cat.InitLike, t.Name) {
+			continue
+		}
+		if (role != name && layerIndex.ReplaceAllString(t.Name, ".N.") == role) || (strings.HasPrefix(init, "const") && cat.initOf[t.Name] == init) {
 			return true
 		}
 	}
@@ -233,7 +235,7 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 		// A model that performs is missing a tensor only when the tensor is still its
 		// initialiser's draw (Drift): small models leave trained tensors unused, and those cost
 		// no loss when replaced either.
-		if !underperforms && (t.Test == "constant" || !slices.Contains(cat.InitLike, t.Name) || !peerMoved(cat, t.Name)) {
+		if !underperforms && (!slices.Contains(cat.InitLike, t.Name) || !peerMoved(cat, t.Name)) {
 			continue
 		}
 		switch {

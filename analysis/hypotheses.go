@@ -300,11 +300,11 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 	}
 	d.Catalog.SelfSimShare = d.Alignment.SelfSimilarity.ShareWithin1Pct
 	d.Catalog.LensDepth = lensDepth(d.Lens, s.dims().NLayers)
-	if !d.Drift.InitLike {
-		for _, t := range d.Drift.Tensors {
-			if t.InitLike && t.KSCrit > 0 {
-				d.Catalog.InitLike = append(d.Catalog.InitLike, t.Name)
-			}
+	d.Catalog.initOf = map[string]string{}
+	for _, t := range d.Drift.Tensors {
+		d.Catalog.initOf[t.Name] = t.Init
+		if t.InitLike && !d.Drift.InitLike {
+			d.Catalog.InitLike = append(d.Catalog.InitLike, t.Name)
 		}
 	}
 	rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)

@@ -237,6 +237,30 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 	return cands, confirmed, nil
 }
 
+// residualBreak re-runs the best run of the search that holds on all the windows w (the
+// confirmation by a full re-run) and measures the rise of its CE with position; nil when no run
+// holds.
+func residualBreak(s *Subject, cat *Catalog, w *Windows) (*PositionBreak, error) {
+	best, _, _ := bestCondition(cat)
+	if best == nil {
+		return nil, nil
+	}
+	s2 := s
+	for _, f := range best.Flips {
+		var err error
+		if s2, err = s2.WithConvention(f.Convention, f.Value); err != nil {
+			return nil, err
+		}
+	}
+	o, err := runOffsets(s2, w, s.dims().VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	o = comparable(o)
+	b := positionBreak(positionBins(o, o.Best, len(w.Inputs[0])))
+	return &b, nil
+}
+
 // runOffsets scores s on the windows w at every offset.
 func runOffsets(s *Subject, w *Windows, V int) (OffsetCE, error) {
 	e, err := s.engine()

@@ -113,6 +113,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=800)
+    ap.add_argument("--set", choices=["first", "held_out"], default="first",
+                    help="first: the kit the diagnosis was checked on; held_out: other seeds, sizes and faults, kept for a blind check")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     data, held = corpus()
@@ -134,6 +136,10 @@ def main():
         torch.manual_seed(seed)
         return cls(cfg)
 
+    if a.set == "held_out":
+        held_out(a, emit, mk)
+        json.dump(kit, open(os.path.join(a.out, "kit.json"), "w"), indent=2)
+        return
     # Healthy controls: two families, two seeds, another size and initialiser range.
     emit("llama_healthy_s1", mk(LlamaForCausalLM, llama_cfg(), 1), seed=1)
     emit("llama_healthy_wide_init0.05_s2", mk(LlamaForCausalLM, llama_cfg(hidden_size=96, intermediate_size=256, num_hidden_layers=3,
@@ -201,6 +207,73 @@ def main():
     emit("mistral_window16_as_llama", mk(MistralForCausalLM, mc, 12), kind="unexplained", note="any not-healthy, no named kind", post=as_llama, seed=12)
 
     json.dump(kit, open(os.path.join(a.out, "kit.json"), "w"), indent=2)
+
+
+def held_out(a, emit, mk):
+    """Other seeds, sizes, learning rates and faults, some of kinds nanoscope has no name for."""
+    big = dict(hidden_size=96, intermediate_size=256, num_hidden_layers=3, num_attention_heads=6, num_key_value_heads=3)
+    emit("h_llama_healthy_s21", mk(LlamaForCausalLM, llama_cfg(**big), 21), seed=21)
+    emit("h_gpt2_healthy_s22", mk(GPT2LMHeadModel, gpt2_cfg(n_embd=96, n_head=6, n_layer=3), 22), seed=22)
+    emit("h_llama_healthy_tied_s23", mk(LlamaForCausalLM, llama_cfg(tie_word_embeddings=True, num_key_value_heads=4), 23), seed=23)
+    emit("h_llama_theta5e5_saved1e4", mk(LlamaForCausalLM, llama_cfg(rope_theta=5e5, **big), 24), kind="convention_mismatch", convention="rope_theta",
+         post=lambda d: set_config(d, rope_theta=10000.0), seed=24)
+
+    def qkv_vqk(d):
+        def fn(t):
+            for k in list(t):
+                if "c_attn" in k:
+                    q, k_, v = t[k].chunk(3, dim=-1)
+                    t[k] = torch.cat([v, q, k_], dim=-1).contiguous()
+        edit_tensors(d, fn)
+    emit("h_gpt2_qkv_vqk", mk(GPT2LMHeadModel, gpt2_cfg(n_embd=96, n_head=6, n_layer=3), 25), kind="convention_mismatch", convention="qkv_order", post=qkv_vqk, seed=25)
+
+    def meta_layout(d):
+        def fn(t):
+            for k in list(t):
+                if k.endswith("q_proj.weight"):
+                    t[k] = interleave_rows(t[k], 6).contiguous()
+                elif k.endswith("k_proj.weight"):
+                    t[k] = interleave_rows(t[k], 3).contiguous()
+        edit_tensors(d, fn)
+    emit("h_llama_qk_meta_layout_big", mk(LlamaForCausalLM, llama_cfg(**big), 26), kind="rope_layout", convention="rope_pairing", post=meta_layout, seed=26)
+
+    def norm_ones(d):
+        def fn(t):
+            t["model.norm.weight"] = torch.ones_like(t["model.norm.weight"])
+        edit_tensors(d, fn)
+    emit("h_llama_final_norm_not_loaded", mk(LlamaForCausalLM, llama_cfg(), 27), kind="tensors_untrained", post=norm_ones, seed=27)
+
+    def fresh_attn(d):
+        fresh = GPT2LMHeadModel(gpt2_cfg()).state_dict()
+        def fn(t):
+            for k in list(t):
+                if k.startswith("transformer.h.0.attn.c_attn"):
+                    t[k] = fresh[k].contiguous()
+        edit_tensors(d, fn)
+    emit("h_gpt2_layer0_attn_not_loaded", mk(GPT2LMHeadModel, gpt2_cfg(), 28), kind="tensors_untrained", post=fresh_attn, seed=28)
+
+    m = mk(GPT2LMHeadModel, gpt2_cfg(), 29)
+    m.transformer.wte.register_forward_hook(lambda mod, inp, out: out * math.sqrt(64))
+    emit("h_gpt2_embed_scaled", m, kind="convention_mismatch", convention="embed_scale", seed=29)
+
+    m = mk(LlamaForCausalLM, llama_cfg(), 30)
+    for layer in m.model.layers:
+        layer.self_attn.scaling = 1.0
+    emit("h_llama_attn_unscaled", m, kind="convention_mismatch", convention="attn_scale", seed=30)
+
+    # Kinds nanoscope has no name for: not healthy, no wrong kind.
+    m = mk(LlamaForCausalLM, llama_cfg(rms_norm_eps=1.0), 31)
+    emit("h_llama_norm_eps1_saved1e-5", m, kind="unexplained", post=lambda d: set_config(d, rms_norm_eps=1e-5), seed=31,
+         note="trained with rms_norm_eps 1.0")
+    mc = MistralConfig(vocab_size=256, hidden_size=64, intermediate_size=172, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, max_position_embeddings=SEQ, rms_norm_eps=1e-5, sliding_window=8,
+                       tie_word_embeddings=False, attn_implementation="eager")
+    def as_llama(d):
+        keep = llama_cfg().to_dict()
+        keep.pop("attn_implementation", None)
+        json.dump({k: v for k, v in keep.items() if not k.startswith("_")} | {"architectures": ["LlamaForCausalLM"], "model_type": "llama"},
+                  open(os.path.join(d, "config.json"), "w"), indent=2)
+    emit("h_mistral_window8_as_llama", mk(MistralForCausalLM, mc, 32), kind="unexplained", post=as_llama, seed=32)
 
 
 if __name__ == "__main__":
