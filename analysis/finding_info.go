@@ -103,7 +103,9 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 	if len(fs) == 0 {
 		fs = explanatory(cat)
 	}
-	if len(cat.Swaps) > 0 {
+	if f := layoutFinding(cat); f != nil && (len(fs) == 0 || onlyKind(fs, KindUnexplained) || onlyKind(fs, KindContextFree)) {
+		fs = []Finding{*f} // trained tensors in the other layout, not untrained ones
+	} else if len(cat.Swaps) > 0 {
 		switch tu := untrainedFindings(cat, under); {
 		case len(fs) == 0:
 			fs = tu

@@ -90,6 +90,8 @@ def set_config(d, **kv):
     for k, v in kv.items():
         if k == "rope_theta":
             c["rope_parameters"]["rope_theta"] = v
+        elif k == "rope_parameters":
+            c["rope_parameters"] = v
         else:
             c[k] = v
     json.dump(c, open(p, "w"), indent=2)
@@ -113,7 +115,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--steps", type=int, default=800)
-    ap.add_argument("--set", choices=["first", "held_out"], default="first",
+    ap.add_argument("--set", choices=["first", "held_out", "third"], default="first",
                     help="first: the kit the diagnosis was checked on; held_out: other seeds, sizes and faults, kept for a blind check")
     a = ap.parse_args()
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -136,8 +138,8 @@ def main():
         torch.manual_seed(seed)
         return cls(cfg)
 
-    if a.set == "held_out":
-        held_out(a, emit, mk)
+    if a.set in ("held_out", "third"):
+        {"held_out": held_out, "third": third}[a.set](a, emit, mk)
         json.dump(kit, open(os.path.join(a.out, "kit.json"), "w"), indent=2)
         return
     # Healthy controls: two families, two seeds, another size and initialiser range.
@@ -274,6 +276,71 @@ def held_out(a, emit, mk):
         json.dump({k: v for k, v in keep.items() if not k.startswith("_")} | {"architectures": ["LlamaForCausalLM"], "model_type": "llama"},
                   open(os.path.join(d, "config.json"), "w"), indent=2)
     emit("h_mistral_window8_as_llama", mk(MistralForCausalLM, mc, 32), kind="unexplained", post=as_llama, seed=32)
+
+
+def third(a, emit, mk):
+    """A third kit, diagnosed once after the rules were last changed (no tuning on it)."""
+    big = dict(hidden_size=128, intermediate_size=344, num_hidden_layers=3, num_attention_heads=8, num_key_value_heads=2)
+    emit("t_llama_healthy_gqa4_s41", mk(LlamaForCausalLM, llama_cfg(**big), 41), seed=41)
+    emit("t_gpt2_healthy_wide_s42", mk(GPT2LMHeadModel, gpt2_cfg(n_embd=128, n_head=8, n_layer=4), 42), seed=42)
+    emit("t_llama_healthy_s43", mk(LlamaForCausalLM, llama_cfg(), 43), seed=43)
+    emit("t_llama_theta1e6_saved1e4", mk(LlamaForCausalLM, llama_cfg(rope_theta=1e6, **big), 44), kind="convention_mismatch", convention="rope_theta",
+         post=lambda d: set_config(d, rope_theta=10000.0), seed=44)
+    cfg = llama_cfg()
+    cfg.rope_parameters = {"rope_type": "linear", "factor": 2.0, "rope_theta": 10000.0}
+    emit("t_llama_linear2_saved_default", mk(LlamaForCausalLM, cfg, 45), kind="convention_mismatch", convention="rope_scaling",
+         post=lambda d: set_config(d, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}), seed=45)
+
+    def qkv_qvk(d):
+        def fn(t):
+            for k in list(t):
+                if "c_attn" in k:
+                    q, k_, v = t[k].chunk(3, dim=-1)
+                    t[k] = torch.cat([q, v, k_], dim=-1).contiguous()
+        edit_tensors(d, fn)
+    emit("t_gpt2_qkv_qvk", mk(GPT2LMHeadModel, gpt2_cfg(), 46), kind="convention_mismatch", convention="qkv_order", post=qkv_qvk, seed=46)
+
+    def gqa_tiled(d):
+        # query head h = g·n_rep + r reads kv head g (repeat_kv); reorder the query heads so that
+        # head h' = r·n_kv + g holds it: run with repeat_kv, each head reads kv h' mod n_kv.
+        H, KV, hd = 8, 2, 16
+        perm = [0] * H
+        for g in range(KV):
+            for r in range(H // KV):
+                perm[r * KV + g] = g * (H // KV) + r
+        def fn(t):
+            for k in list(t):
+                if k.endswith("q_proj.weight"):
+                    t[k] = t[k].view(H, hd, -1)[perm].reshape(H * hd, -1).contiguous()
+                elif k.endswith("o_proj.weight"):
+                    t[k] = t[k].view(-1, H, hd)[:, perm].reshape(-1, H * hd).contiguous()
+        edit_tensors(d, fn)
+    emit("t_llama_gqa_tiled", mk(LlamaForCausalLM, llama_cfg(**big), 47), kind="gqa_mapping", convention="gqa_mapping", post=gqa_tiled, seed=47)
+
+    def lnf_fresh(d):
+        def fn(t):
+            t["transformer.ln_f.weight"] = torch.ones_like(t["transformer.ln_f.weight"])
+            t["transformer.ln_f.bias"] = torch.zeros_like(t["transformer.ln_f.bias"])
+        edit_tensors(d, fn)
+    emit("t_gpt2_ln_f_not_loaded", mk(GPT2LMHeadModel, gpt2_cfg(), 48), kind="tensors_untrained", post=lnf_fresh, seed=48)
+
+    def attn0_fresh(d):
+        fresh = LlamaForCausalLM(llama_cfg()).state_dict()
+        def fn(t):
+            for k in list(t):
+                if k.startswith("model.layers.0.self_attn."):
+                    t[k] = fresh[k].contiguous()
+        edit_tensors(d, fn)
+    emit("t_llama_layer0_attn_not_loaded", mk(LlamaForCausalLM, llama_cfg(), 49), kind="tensors_untrained", post=attn0_fresh, seed=49)
+
+    def o_transposed(d):
+        def fn(t):
+            for k in list(t):
+                if k.endswith("o_proj.weight"):
+                    t[k] = t[k].t().contiguous()
+        edit_tensors(d, fn)
+    emit("t_llama_o_proj_transposed", mk(LlamaForCausalLM, llama_cfg(), 50), kind="unexplained", post=o_transposed, seed=50,
+         note="a square weight saved transposed: no convention of the Llama space")
 
 
 if __name__ == "__main__":
