@@ -261,6 +261,31 @@ func residualBreak(s *Subject, cat *Catalog, w *Windows) (*PositionBreak, error)
 	return &b, nil
 }
 
+// ConventionGain is the drop of the CE at offset k when s runs under name=value instead of as
+// loaded, on the windows w, with the standard error of the paired per-position differences
+// (nats): how real a convention fault is, for a gallery that built it.
+func ConventionGain(s *Subject, w *Windows, name, value string, k int) (gain, se float64, err error) {
+	s2, err := s.WithConvention(name, value)
+	if err != nil {
+		return 0, 0, err
+	}
+	a, err := runOffsets(s, w, s.dims().VocabSize)
+	if err != nil {
+		return 0, 0, err
+	}
+	b, err := runOffsets(s2, w, s.dims().VocabSize)
+	if err != nil {
+		return 0, 0, err
+	}
+	_, pa := a.at(k)
+	_, pb := b.at(k)
+	gain, se = pairedDelta(pb, pa)
+	return gain, se, nil
+}
+
+// Significant reports whether a gain of mean ± se nats counts: above max(0.1, 4 se).
+func Significant(mean, se float64) bool { return significant(mean, se) }
+
 // runOffsets scores s on the windows w at every offset.
 func runOffsets(s *Subject, w *Windows, V int) (OffsetCE, error) {
 	e, err := s.engine()

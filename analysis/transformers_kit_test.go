@@ -44,7 +44,7 @@ func TestTransformersKit(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := faultKinds(rep)
-			t.Logf("healthy %v, kinds %v, %s", rep.Healthy, got, named(rep))
+			t.Logf("healthy %v, kinds %v", rep.Healthy, got)
 			switch {
 			case c.Kind == "" && !rep.Healthy:
 				t.Errorf("healthy checkpoint flagged: %+v", rep.Findings)

@@ -4,16 +4,26 @@
 # validation data, a fault of the gallery that takes the replacement tests (a fresh tok_embed in
 # the cpu checkpoint: the slowest path), and a d20 checkpoint (the original configuration, GPT-2
 # ids, one training step at batch 1: the cost of the measurements does not depend on the
-# weights). Targets (issue 9): cpu preset ≤ 5 s, d20 ≤ 30 s on two cores.
+# weights). Targets (issue 9): cpu preset ≤ 5 s, d20 ≤ 30 s on two cores; issue 20 (the convention
+# search): d20 ≤ 2× the build before it and no more resident memory.
 #
 #   bash bench/diagnose.sh     # writes bench/results/diagnose-YYYYMMDD.jsonl and prints a table
+#   BASE=b14d626 bash bench/diagnose.sh   # also times the build of that commit, side by side
+#
+# Each line gives the wall time and the peak resident memory (GNU time's %M).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s build corpus >/dev/null
 [ -f out/cpu/meta.json ] || make -s train-cpu
 BIN=bin/nanoscope
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+trap 'rm -rf "$TMP"; [ -z "${BASE:-}" ] || git worktree remove --force "$TMP.base" 2>/dev/null || true' EXIT
+BINS=("this:$BIN")
+if [ -n "${BASE:-}" ]; then
+	git worktree add --detach "$TMP.base" "$BASE" >/dev/null 2>&1
+	(cd "$TMP.base" && go build -o "$TMP/nanoscope.base" ./cmd/nanoscope)
+	BINS+=("$BASE:$TMP/nanoscope.base")
+fi
 DAY=$(date -u +%Y%m%d)
 OUT=bench/results/diagnose-$DAY.jsonl
 mkdir -p bench/results
@@ -25,20 +35,23 @@ go run ./bench/faultedit --src out/cpu --dst "$TMP/fresh_embed" --fresh tok_embe
 $BIN train --preset d20 --ids gpt2 --data data/rust --out "$TMP/d20" --steps 1 --batch 1 --log-every 1 >/dev/null 2>&1
 
 run() { # name checkpoint data
-	local start end
-	start=$(date +%s.%N)
-	$BIN diagnose --checkpoint "$2" --data "$3" --json >"$TMP/$1.json"
-	end=$(date +%s.%N)
-	python3 - "$1" "$start" "$end" "$TMP/$1.json" "$OUT" <<'EOF'
+	local tag bin
+	for tb in "${BINS[@]}"; do
+		tag=${tb%%:*} bin=${tb#*:}
+		/usr/bin/time -f "%e %M" -o "$TMP/time" "$bin" diagnose --checkpoint "$2" --data "$3" --json >"$TMP/$1.json"
+		python3 - "$1" "$tag" "$TMP/time" "$TMP/$1.json" "$OUT" <<'EOF'
 import json, sys
-name, start, end, path, out = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
+name, tag, tpath, path, out = sys.argv[1:6]
+secs, kb = open(tpath).read().split()[-2:]
 rep = json.load(open(path))
-rec = {"bench": "diagnose", "checkpoint": name, "seconds": round(end - start, 2),
-       "healthy": rep["healthy"], "findings": [f["kind"] for f in rep["findings"]],
-       "positions": rep["details"]["positions"], "swaps": len(rep["details"]["catalog"].get("swaps") or [])}
+rec = {"bench": "diagnose", "build": tag, "checkpoint": name, "seconds": float(secs), "max_rss_mb": round(int(kb) / 1024),
+       "healthy": rep["healthy"], "findings": [f["kind"] for f in rep["findings"] or []],
+       "positions": rep["details"]["positions"], "swaps": len(rep["details"]["catalog"].get("swaps") or []),
+       "searched": len(rep["details"]["catalog"].get("search") or [])}
 open(out, "a").write(json.dumps(rec) + "\n")
-print(f'{name:12s} {rec["seconds"]:7.2f} s  healthy {rec["healthy"]!s:5s}  {", ".join(rec["findings"])}  ({rec["swaps"]} replacement tests)')
+print(f'{name:12s} {tag:8s} {rec["seconds"]:7.2f} s {rec["max_rss_mb"]:6d} MB  healthy {rec["healthy"]!s:5s}  {", ".join(rec["findings"])}  ({rec["swaps"]} replacement tests, {rec["searched"]} alternatives searched)')
 EOF
+	done
 }
 echo "nanoscope diagnose, $(nproc) cores, $($BIN version 2>/dev/null | tr '\n' ' ')"
 run cpu out/cpu data/rust
