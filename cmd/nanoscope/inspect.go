@@ -71,6 +71,18 @@ func tensorList(names []string, n int) string {
 	return fmt.Sprintf(" [%s and %d more]", strings.Join(names[:n], ", "), len(names)-n)
 }
 
+// printRemarks writes what is remarkable about a checkpoint, or "nothing (" + none + ")".
+func printRemarks(w io.Writer, remarks []analysis.Remark, none string) {
+	if len(remarks) == 0 {
+		fmt.Fprintf(w, "\nremarkable: nothing (%s)\n", none)
+		return
+	}
+	fmt.Fprintf(w, "\nremarkable:\n")
+	for _, r := range remarks {
+		fmt.Fprintf(w, "  %s: %s%s\n", r.Kind, r.Detail, tensorList(r.Tensors, 8))
+	}
+}
+
 func printInspection(w io.Writer, in analysis.Inspection) {
 	m := in.Meta
 	c, v := m.Config, m.Variant
@@ -96,14 +108,7 @@ func printInspection(w io.Writer, in analysis.Inspection) {
 		fmt.Fprintln(w)
 	}
 
-	if len(in.Remarks) == 0 {
-		fmt.Fprintf(w, "\nremarkable: nothing (no tensor at its initial value, constant, duplicated or degenerate)\n")
-	} else {
-		fmt.Fprintf(w, "\nremarkable:\n")
-		for _, r := range in.Remarks {
-			fmt.Fprintf(w, "  %s: %s%s\n", r.Kind, r.Detail, tensorList(r.Tensors, 8))
-		}
-	}
+	printRemarks(w, in.Remarks, "no tensor at its initial value, constant, duplicated or degenerate")
 
 	fmt.Fprintf(w, "\ntensors:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -161,14 +166,7 @@ func printFamilyInspection(w io.Writer, ck *load.Loaded, in analysis.FamilyInspe
 	if len(ck.Notes) > 0 {
 		fmt.Fprintf(w, "loaded: %s\n", strings.Join(ck.Notes, "; "))
 	}
-	if len(in.Remarks) == 0 {
-		fmt.Fprintf(w, "\nremarkable: nothing (no tensor at its initial value or distribution, constant or duplicated)\n")
-	} else {
-		fmt.Fprintf(w, "\nremarkable:\n")
-		for _, r := range in.Remarks {
-			fmt.Fprintf(w, "  %s: %s%s\n", r.Kind, r.Detail, tensorList(r.Tensors, 8))
-		}
-	}
+	printRemarks(w, in.Remarks, "no tensor at its initial value or distribution, constant or duplicated")
 	fmt.Fprintf(w, "\ntensors:\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "name\tshape\tdtype\tmean\tstd\tmin\tmax\tzeros\t\n")
