@@ -109,6 +109,12 @@ func offsetCE(cond string, logits [][]float32, w *Windows, V int) (OffsetCE, err
 			}
 		}
 	}
+	o.summarise()
+	return o, nil
+}
+
+// summarise sets CE, Best and BestCE from the per-position values.
+func (o *OffsetCE) summarise() {
 	for i := range Offsets {
 		o.CE[i] = stat.Mean(o.perPos[i], nil)
 	}
@@ -119,7 +125,6 @@ func offsetCE(cond string, logits [][]float32, w *Windows, V int) (OffsetCE, err
 		}
 	}
 	o.Best, o.BestCE = Offsets[bi], o.CE[bi]
-	return o, nil
 }
 
 // at returns the CE at offset k and its per-position values.
@@ -218,11 +223,17 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		}
 	}
 	cat.asLoadedHead = asLoadedHead
-	if cat.Search, cat.Conditions, err = searchConventions(s, head, asLoadedHead, unigram); err != nil {
+	if cat.Traces, err = TensorTraces(s, head, gf); err != nil {
 		return nil, err
 	}
-	if cat.Residual, err = residualBreak(s, cat, w); err != nil {
-		return nil, err
+	// An untrained draw has no convention to recover: the search is skipped (weights_untrained).
+	if all, _ := allUntrained(cat); !all {
+		if cat.Search, cat.Conditions, err = searchConventions(s, head, asLoadedHead, unigram); err != nil {
+			return nil, err
+		}
+		if cat.Residual, err = residualBreak(s, cat, w); err != nil {
+			return nil, err
+		}
 	}
 	// The label-smoothed objective at the offset the model was trained for (meta.json's).
 	if s.Meta != nil {
@@ -230,9 +241,6 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 	}
 	cat.MeasuredSmoothed = smoothedAt(pr.logits, w, V, s.targetShift())
 	cat.MeasuredCE, _ = cat.AsLoaded.at(s.targetShift())
-	if cat.Traces, err = TensorTraces(s, head, gf); err != nil {
-		return nil, err
-	}
 	return cat, nil
 }
 

@@ -287,14 +287,34 @@ func ConventionGain(s *Subject, w *Windows, name, value string, k int) (gain, se
 func Significant(mean, se float64) bool { return significant(mean, se) }
 
 // runOffsets scores s on the windows w at every offset.
+// The logits are scored one batch at a time and dropped: memory holds one batch of logits
+// (probeBatchElems values), not the windows' (B·T·V).
 func runOffsets(s *Subject, w *Windows, V int) (OffsetCE, error) {
 	e, err := s.engine()
 	if err != nil {
 		return OffsetCE{}, err
 	}
-	logits, err := batchedLogits(e.logits, w, V)
-	if err != nil {
-		return OffsetCE{}, err
+	T := len(w.Inputs[0])
+	bs := max(1, min(len(w.Inputs), probeBatchElems/(T*V)))
+	var out OffsetCE
+	for start := 0; start < len(w.Inputs); start += bs {
+		part := w.Head(min(start+bs, len(w.Inputs))).tail(start)
+		logits, err := batchedLogits(e.logits, part, V)
+		if err != nil {
+			return OffsetCE{}, err
+		}
+		o, err := offsetCE("", logits, part, V)
+		if err != nil {
+			return OffsetCE{}, err
+		}
+		if start == 0 {
+			out = o
+			continue
+		}
+		for i := range out.perPos {
+			out.perPos[i] = append(out.perPos[i], o.perPos[i]...)
+		}
 	}
-	return offsetCE("", logits, w, V)
+	out.summarise()
+	return out, nil
 }

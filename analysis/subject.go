@@ -278,6 +278,15 @@ func (w *Windows) HeadPositions(n int) *Windows {
 	return w.Head(max(1, n/len(w.Inputs[0])))
 }
 
+// tail returns the windows from the k-th on.
+func (w *Windows) tail(k int) *Windows {
+	t := &Windows{Index: w.Index[k:], Inputs: w.Inputs[k:], Next: w.Next[k:]}
+	if w.Span != nil {
+		t.Span = w.Span[k:]
+	}
+	return t
+}
+
 // Head returns the first n windows (all when n ≥ their number).
 func (w *Windows) Head(n int) *Windows {
 	n = min(n, len(w.Inputs))

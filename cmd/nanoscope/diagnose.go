@@ -427,13 +427,11 @@ func printSearch(w io.Writer, cat *analysis.Catalog) {
 		}
 	}
 	sort.SliceStable(ran, func(i, j int) bool { return ran[i].Gain > ran[j].Gain })
-	fmt.Fprintf(w, "\nconvention search: %d alternatives screened on %d positions (%d not applicable); best first, gain = CE as loaded − CE under the alternative:\n",
-		len(ran), firstPositions(ran), skipped)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, c := range ran[:min(8, len(ran))] {
-		fmt.Fprintf(tw, "  round %d\t%s=%s (loaded %s)\tCE %.3f at offset %d\tgain %+.3f ± %.3f\n", c.Round, c.Flip.Convention, c.Flip.Value, c.Flip.Loaded, c.CE, c.Offset, c.Gain, c.SE)
+	if len(cat.Search) == 0 {
+		fmt.Fprintf(w, "\nconvention search: not run (every tensor is an untrained draw: there is no training to recover)\n")
+	} else {
+		printScreen(w, ran, skipped)
 	}
-	tw.Flush()
 	fmt.Fprintf(w, "CE by position (offset %d):", cat.AsLoaded.Best)
 	for _, b := range cat.PositionCE {
 		fmt.Fprintf(w, " %d–%d %.3f;", b.From, b.To-1, b.CE)
@@ -443,6 +441,17 @@ func printSearch(w io.Writer, cat *analysis.Catalog) {
 	if l := cat.LensDepth; l.Point != "" {
 		fmt.Fprintf(w, "lens depth: best earlier point %s accuracy %.3f vs output %.3f (abnormal: %s)\n", l.Point, l.Accuracy, l.Final, yesNo(l.Abnormal))
 	}
+}
+
+// printScreen writes the screen's candidates that ran, best first (at most 8).
+func printScreen(w io.Writer, ran []analysis.Candidate, skipped int) {
+	fmt.Fprintf(w, "\nconvention search: %d alternatives screened on %d positions (%d not applicable); best first, gain = CE as loaded − CE under the alternative:\n",
+		len(ran), firstPositions(ran), skipped)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, c := range ran[:min(8, len(ran))] {
+		fmt.Fprintf(tw, "  round %d\t%s=%s (loaded %s)\tCE %.3f at offset %d\tgain %+.3f ± %.3f\n", c.Round, c.Flip.Convention, c.Flip.Value, c.Flip.Loaded, c.CE, c.Offset, c.Gain, c.SE)
+	}
+	tw.Flush()
 }
 
 func firstPositions(cs []analysis.Candidate) int {

@@ -15,7 +15,7 @@ import (
 func ShowScores(results []gallery.Result, sc analysis.Scores) string {
 	var rows [][]string
 	for _, k := range sc.Kinds {
-		rows = append(rows, []string{"`" + k.Kind + "`", fmt.Sprintf("%.2f (%d/%d)", k.Recall, k.TP, k.TP+k.FN), fmt.Sprintf("%.2f (%d/%d)", k.Precision, k.TP, k.TP+k.FP)})
+		rows = append(rows, []string{k.Kind, fmt.Sprintf("%.2f (%d/%d)", k.Recall, k.TP, k.TP+k.FN), fmt.Sprintf("%.2f (%d/%d)", k.Precision, k.TP, k.TP+k.FP)})
 	}
 	nbdisplay.ShowTable([]string{"kind", "recall", "precision"}, rows)
 	var out []string
