@@ -111,6 +111,42 @@ def interleave_rows(w, heads):
     return w.view(heads, 2, hd // 2, -1).transpose(1, 2).reshape(out, -1)
 
 
+def qkv_order(order):
+    """A converter that writes GPT-2's fused c_attn blocks in another order ("kqv": k | q | v)."""
+    def post(d):
+        def fn(t):
+            for k in list(t):
+                if "c_attn" in k:
+                    parts = dict(zip("qkv", t[k].chunk(3, dim=-1)))
+                    t[k] = torch.cat([parts[r] for r in order], dim=-1).contiguous()
+        edit_tensors(d, fn)
+    return post
+
+
+def meta_layout(q_heads, kv_heads):
+    """A converter that left q_proj/k_proj rows in Meta's interleaved rotary layout."""
+    def post(d):
+        def fn(t):
+            for k in list(t):
+                if k.endswith("q_proj.weight"):
+                    t[k] = interleave_rows(t[k], q_heads).contiguous()
+                elif k.endswith("k_proj.weight"):
+                    t[k] = interleave_rows(t[k], kv_heads).contiguous()
+        edit_tensors(d, fn)
+    return post
+
+
+def as_llama(d):
+    """Rewrite d's config as a Llama's of the same sizes (full attention): a Mistral converted
+    as a Llama, its sliding window forgotten."""
+    c = json.load(open(os.path.join(d, "config.json")))
+    keep = llama_cfg().to_dict()
+    keep["rope_parameters"] = c.get("rope_parameters", keep["rope_parameters"])
+    keep.pop("attn_implementation", None)
+    json.dump({k: v for k, v in keep.items() if not k.startswith("_")} | {"architectures": ["LlamaForCausalLM"], "model_type": "llama"},
+              open(os.path.join(d, "config.json"), "w"), indent=2)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -166,25 +202,9 @@ def main():
     emb.register_forward_hook(lambda mod, inp, out: out * math.sqrt(64))
     emit("llama_embed_scaled", m, kind="convention_mismatch", convention="embed_scale", seed=8)
     # Conversion mistakes on trained weights.
-    def qkv_swap(d):
-        def fn(t):
-            for k in list(t):
-                if "c_attn" in k:
-                    w = t[k]
-                    q, k_, v = w.chunk(3, dim=-1)
-                    t[k] = torch.cat([k_, q, v], dim=-1).contiguous()
-        edit_tensors(d, fn)
-    emit("gpt2_qkv_swapped", mk(GPT2LMHeadModel, gpt2_cfg(), 9), kind="convention_mismatch", convention="qkv_order", post=qkv_swap, seed=9)
+    emit("gpt2_qkv_swapped", mk(GPT2LMHeadModel, gpt2_cfg(), 9), kind="convention_mismatch", convention="qkv_order", post=qkv_order("kqv"), seed=9)
 
-    def meta_layout(d):
-        def fn(t):
-            for k in list(t):
-                if k.endswith("q_proj.weight"):
-                    t[k] = interleave_rows(t[k], 4).contiguous()
-                elif k.endswith("k_proj.weight"):
-                    t[k] = interleave_rows(t[k], 2).contiguous()
-        edit_tensors(d, fn)
-    emit("llama_qk_meta_layout", mk(LlamaForCausalLM, llama_cfg(), 10), kind="rope_layout", convention="rope_pairing", post=meta_layout, seed=10)
+    emit("llama_qk_meta_layout", mk(LlamaForCausalLM, llama_cfg(), 10), kind="rope_layout", convention="rope_pairing", post=meta_layout(4, 2), seed=10)
 
     def fresh_mlp(d):
         fresh = LlamaForCausalLM(llama_cfg()).state_dict()
@@ -199,13 +219,6 @@ def main():
     mc = MistralConfig(vocab_size=256, hidden_size=64, intermediate_size=172, num_hidden_layers=2, num_attention_heads=4,
                        num_key_value_heads=2, max_position_embeddings=SEQ, rms_norm_eps=1e-5, sliding_window=16,
                        tie_word_embeddings=False, attn_implementation="eager")
-    def as_llama(d):
-        c = json.load(open(os.path.join(d, "config.json")))
-        keep = llama_cfg().to_dict()
-        keep["rope_parameters"] = c.get("rope_parameters", keep["rope_parameters"])
-        keep.pop("attn_implementation", None)
-        json.dump({k: v for k, v in keep.items() if not k.startswith("_")} | {"architectures": ["LlamaForCausalLM"], "model_type": "llama"},
-                  open(os.path.join(d, "config.json"), "w"), indent=2)
     emit("mistral_window16_as_llama", mk(MistralForCausalLM, mc, 12), kind="unexplained", note="any not-healthy, no named kind", post=as_llama, seed=12)
 
     json.dump(kit, open(os.path.join(a.out, "kit.json"), "w"), indent=2)
@@ -220,24 +233,9 @@ def held_out(a, emit, mk):
     emit("h_llama_theta5e5_saved1e4", mk(LlamaForCausalLM, llama_cfg(rope_theta=5e5, **big), 24), kind="convention_mismatch", convention="rope_theta",
          post=lambda d: set_config(d, rope_theta=10000.0), seed=24)
 
-    def qkv_vqk(d):
-        def fn(t):
-            for k in list(t):
-                if "c_attn" in k:
-                    q, k_, v = t[k].chunk(3, dim=-1)
-                    t[k] = torch.cat([v, q, k_], dim=-1).contiguous()
-        edit_tensors(d, fn)
-    emit("h_gpt2_qkv_vqk", mk(GPT2LMHeadModel, gpt2_cfg(n_embd=96, n_head=6, n_layer=3), 25), kind="convention_mismatch", convention="qkv_order", post=qkv_vqk, seed=25)
+    emit("h_gpt2_qkv_vqk", mk(GPT2LMHeadModel, gpt2_cfg(n_embd=96, n_head=6, n_layer=3), 25), kind="convention_mismatch", convention="qkv_order", post=qkv_order("vqk"), seed=25)
 
-    def meta_layout(d):
-        def fn(t):
-            for k in list(t):
-                if k.endswith("q_proj.weight"):
-                    t[k] = interleave_rows(t[k], 6).contiguous()
-                elif k.endswith("k_proj.weight"):
-                    t[k] = interleave_rows(t[k], 3).contiguous()
-        edit_tensors(d, fn)
-    emit("h_llama_qk_meta_layout_big", mk(LlamaForCausalLM, llama_cfg(**big), 26), kind="rope_layout", convention="rope_pairing", post=meta_layout, seed=26)
+    emit("h_llama_qk_meta_layout_big", mk(LlamaForCausalLM, llama_cfg(**big), 26), kind="rope_layout", convention="rope_pairing", post=meta_layout(6, 3), seed=26)
 
     def norm_ones(d):
         def fn(t):
@@ -270,11 +268,6 @@ def held_out(a, emit, mk):
     mc = MistralConfig(vocab_size=256, hidden_size=64, intermediate_size=172, num_hidden_layers=2, num_attention_heads=4,
                        num_key_value_heads=2, max_position_embeddings=SEQ, rms_norm_eps=1e-5, sliding_window=8,
                        tie_word_embeddings=False, attn_implementation="eager")
-    def as_llama(d):
-        keep = llama_cfg().to_dict()
-        keep.pop("attn_implementation", None)
-        json.dump({k: v for k, v in keep.items() if not k.startswith("_")} | {"architectures": ["LlamaForCausalLM"], "model_type": "llama"},
-                  open(os.path.join(d, "config.json"), "w"), indent=2)
     emit("h_mistral_window8_as_llama", mk(MistralForCausalLM, mc, 32), kind="unexplained", post=as_llama, seed=32)
 
 
@@ -291,14 +284,7 @@ def third(a, emit, mk):
     emit("t_llama_linear2_saved_default", mk(LlamaForCausalLM, cfg, 45), kind="convention_mismatch", convention="rope_scaling",
          post=lambda d: set_config(d, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}), seed=45)
 
-    def qkv_qvk(d):
-        def fn(t):
-            for k in list(t):
-                if "c_attn" in k:
-                    q, k_, v = t[k].chunk(3, dim=-1)
-                    t[k] = torch.cat([q, v, k_], dim=-1).contiguous()
-        edit_tensors(d, fn)
-    emit("t_gpt2_qkv_qvk", mk(GPT2LMHeadModel, gpt2_cfg(), 46), kind="convention_mismatch", convention="qkv_order", post=qkv_qvk, seed=46)
+    emit("t_gpt2_qkv_qvk", mk(GPT2LMHeadModel, gpt2_cfg(), 46), kind="convention_mismatch", convention="qkv_order", post=qkv_order("qvk"), seed=46)
 
     def gqa_tiled(d):
         # query head h = g·n_rep + r reads kv head g (repeat_kv); reorder the query heads so that
