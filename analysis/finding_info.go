@@ -81,13 +81,15 @@ func unexplainedFinding(cat *Catalog, a Alignment) *Finding {
 }
 
 // Findings decides every kind from the measurements, in an order where each kind is read only
-// on measurements it can trust: an untrained draw (weights_untrained), tensors whose own
-// statistics show no training (tensors_untrained), the conventions (future_leakage, rope_layout,
-// gqa_mapping), the target offset on the run the model was trained for, collapse
-// (context_free), then tensors whose replacement costs no loss (tensors_untrained, when
-// cat.Swaps holds the tests) and unexplained for an underperforming model nothing explains;
-// alpha_no_gradient and activation_overflow_fp16 are informational. healthy is false when any
-// other kind is found.
+// on measurements it can trust: an untrained draw (weights_untrained), vectors at their initial
+// constant (tensors_untrained), the best run of the convention search (future_leakage,
+// rope_layout, gqa_mapping, convention_mismatch; unexplained when it leaves the position break
+// it should explain), the target offset on the run the model was trained for, collapse
+// (context_free), then, when cat.Swaps holds the replacement tests, square matrices stored
+// transposed (convention_mismatch weight_layout) or tensors whose replacement costs no loss
+// (tensors_untrained), and unexplained for a model that underperforms or has not earned health
+// (earned.go) with nothing to explain it; alpha_no_gradient and activation_overflow_fp16 are
+// informational. healthy is false when any other kind is found.
 func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy bool) {
 	under := len(underperformance(cat, a, map[string]any{})) > 0
 	if all, _ := allUntrained(cat); all {

@@ -7,9 +7,11 @@
 // (loss.go), the logit lens (lens.go), gradient flow (gradflow.go), activation norms
 // (actnorms.go), drift from initialisation (drift.go), weights in effect (effect.go),
 // train/inference parity (parity.go), checkpoint inspection (inspect.go), the measurements of
-// the fault catalog (catalog.go: CE by target offset −1…3 as loaded and under the other
-// conventions; untrained.go and spectrum.go: per-tensor tests of training), and the diagnosis
-// that combines them (hypotheses.go: Diagnose). Each finding kind is decided in its own file
+// the fault catalog (catalog.go: CE by target offset −1…3 as loaded; search.go: the search of
+// the family's convention space; earned.go: CE by position and the lens's depth, which healthy
+// must pass; untrained.go and spectrum.go: per-tensor tests of training), the diagnosis that
+// combines them (hypotheses.go: Diagnose), and the scores of a diagnosis over checkpoints whose
+// fault is known (scores.go). Each finding kind is decided in its own file
 // (finding_*.go) from those measurements; the H1–H7 verdicts (verdicts.go) are a thin mapping
 // over the findings. Nothing here prints; errors are returned.
 //
