@@ -66,13 +66,41 @@ func optimizerOf(v config.Variant, name string) string {
 // plain cross-entropy on the next token, with AdamW as the optimizer named, for GPT-2 and
 // Llama — on the windows w as one batch, differentiates it with respect to every parameter
 // and reports per-parameter gradient norms, the parameters whose gradient is exactly zero,
-// and the raw alpha_logit gradients.
-func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
+// and the raw alpha_logit gradients. It shares one backward pass with TrainInferenceParity
+// on the same windows (see trainPass).
+func GradientFlow(s *Subject, w *Windows) (GradFlow, error) {
+	tp, err := s.trainPass(w)
+	if err != nil {
+		return GradFlow{}, err
+	}
+	return tp.gf, nil
+}
+
+// trainResult is what one training-graph pass over a set of windows measures: the gradient
+// flow and the train/inference parity.
+type trainResult struct {
+	gf  GradFlow
+	par Parity
+}
+
+// trainPassElems bounds the logits of the training-graph pass in the diagnosis (positions ×
+// vocabulary): its backward pass holds several arrays of that size at once, so on GPT-2's
+// vocabulary it takes one 256-token window instead of two (the windows are whole: at least one).
+const trainPassElems = 16 << 20
+
+// trainPass runs (or returns the cached) training-graph pass of w: one forward and backward
+// pass of the training objective whose outputs are the loss, the logits (compared with the
+// inference path's at once and not kept) and four scalars per parameter gradient, so its
+// memory is the weights, their gradients and one batch's activations.
+func (s *Subject) trainPass(w *Windows) (tr *trainResult, err error) {
+	if s.cache.tw == w && s.cache.tr != nil {
+		return s.cache.tr, nil
+	}
 	defer catch(&err)
 	gomlxmodel.InstallDotGeneralGradient()
 	r, err := s.engine()
 	if err != nil {
-		return GradFlow{}, err
+		return nil, err
 	}
 	c, v := s.Config, s.Variant
 	nano := s.IsNanoscope()
@@ -85,26 +113,42 @@ func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
 		obj := objective.WithGradients(ctx, ids, tg, nil)
 		names = obj.Names
-		outs := []*Node{ConvertDType(obj.Loss, dtypes.Float32)}
+		outs := []*Node{ConvertDType(obj.Loss, dtypes.Float32), ConvertDType(obj.Logits, dtypes.Float32)}
 		for _, g := range obj.Grads {
 			g = ConvertDType(g, dtypes.Float32)
-			nz := ReduceAllSum(ConvertDType(NotEqual(g, ZerosLike(g)), dtypes.Float32))
+			nz := ReduceAllSum(ConvertDType(NotEqual(g, ScalarZero(g.Graph(), g.DType())), dtypes.Float32))
 			outs = append(outs, ReduceAllSum(Square(g)), ReduceAllMax(Abs(g)), nz, Reshape(ReduceAllSum(g)))
 		}
 		return outs
 	})
 	if err != nil {
-		return GradFlow{}, err
+		return nil, err
 	}
 	defer exec.Finalize()
 	outs, err := exec.Exec(idsTensor(w.Inputs), idsTensor(targets))
 	if err != nil {
-		return GradFlow{}, err
+		return nil, err
 	}
+	trainLogits, err := tensors.CopyFlatData[float32](outs[1])
+	if err != nil {
+		return nil, err
+	}
+	outs[1].FinalizeAll()
+	infer, err := r.logits(w.Inputs) // after the backward pass, so the two never share memory
+	if err != nil {
+		return nil, err
+	}
+	tr = &trainResult{}
+	if tr.par, err = parity(r, w, trainLogits, infer, s.dims().VocabSize); err != nil {
+		return nil, err
+	}
+	trainLogits, infer = nil, nil
 	f := func(t *tensors.Tensor) float64 { return float64(tensors.ToScalar[float32](t)) }
-	gf = GradFlow{Windows: len(w.Inputs), TargetShift: s.targetShift(), Loss: f(outs[0]), Dead: []string{}}
+	gf := GradFlow{Windows: len(w.Inputs), TargetShift: s.targetShift(), Loss: f(outs[0]), Dead: []string{}}
+	var sumSq float64
 	for i, n := range names {
-		o := outs[1+4*i:]
+		o := outs[2+4*i:]
+		sumSq += f(o[0])
 		p := s.Params[n]
 		var wss float64
 		for _, x := range p.Data {
@@ -141,7 +185,10 @@ func GradientFlow(s *Subject, w *Windows) (gf GradFlow, err error) {
 		}
 		gf.Params = append(gf.Params, pg)
 	}
-	return gf, nil
+	tr.gf = gf
+	tr.par.GradNorm = math.Sqrt(sumSq)
+	s.cache.tw, s.cache.tr = w, tr
+	return tr, nil
 }
 
 // RunGradFlow is the gradient flow of a training run from its metrics.jsonl.

@@ -172,7 +172,7 @@ const (
 	// Position budgets of the instruments that run more than one forward pass (the windows
 	// are whole: at least one).
 	ternaryOffPositions = 256 // quantisation off
-	gradFlowPositions   = 512 // the gradient flow's batch
+	gradFlowPositions   = 512 // the gradient flow's batch (and the parity's), at most trainPassElems logits
 	conditionPositions  = 512 // the catalog's re-runs and per-tensor tests
 )
 
@@ -234,11 +234,11 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 		return nil, err
 	}
 	d.Drift = s.drift()
-	batch := w.HeadPositions(gradFlowPositions)
+	batch := w.HeadPositions(min(gradFlowPositions, trainPassElems/s.dims().VocabSize))
 	if d.GradFlow, err = GradientFlow(s, batch); err != nil {
 		return nil, err
 	}
-	if d.Parity, err = TrainInferenceParity(s, w.Head(min(2, len(w.Inputs)))); err != nil {
+	if d.Parity, err = TrainInferenceParity(s, batch); err != nil {
 		return nil, err
 	}
 	if d.Effect, err = s.weightsInEffect(); err != nil {

@@ -1,15 +1,6 @@
 package analysis
 
-import (
-	"math"
-
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-
-	"nanoscope/gomlxmodel"
-)
+import "math"
 
 // Parity compares the logits of the same input through the training graph (the trainer's
 // objective, gomlxmodel.TrainingObjective, differentiated with respect to every parameter as a
@@ -51,56 +42,37 @@ type ParityNoise struct {
 // training graph and the inference path: float summation order alone moves logits far less.
 const ParityTolerance = 1e-3
 
-// TrainInferenceParity runs the windows w through both paths and compares their logits.
-func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
-	defer catch(&err)
-	gomlxmodel.InstallDotGeneralGradient()
-	r, err := s.engine()
+// TrainInferenceParity runs the windows w through both paths and compares their logits. It
+// shares one backward pass with GradientFlow on the same windows (see trainPass).
+func TrainInferenceParity(s *Subject, w *Windows) (Parity, error) {
+	tp, err := s.trainPass(w)
 	if err != nil {
 		return Parity{}, err
 	}
-	infer, err := r.logits(w.Inputs)
-	if err != nil {
-		return Parity{}, err
-	}
-	targets := w.Targets(s.targetShift())
-	objective := gomlxmodel.TrainingObjective(r.family)
-	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
-		obj := objective.WithGradients(ctx, ids, tg, nil)
-		sumSq := ScalarZero(ids.Graph(), obj.Loss.DType())
-		for _, g := range obj.Grads {
-			sumSq = Add(sumSq, ReduceAllSum(Square(g)))
-		}
-		return []*Node{ConvertDType(obj.Logits, dtypes.Float32), ConvertDType(Sqrt(sumSq), dtypes.Float32)}
-	})
-	if err != nil {
-		return Parity{}, err
-	}
-	defer exec.Finalize()
-	outs, err := exec.Exec(idsTensor(w.Inputs), idsTensor(targets))
-	if err != nil {
-		return Parity{}, err
-	}
-	trainLogits, err := tensors.CopyFlatData[float32](outs[0])
-	if err != nil {
-		return Parity{}, err
-	}
-	p = Parity{Windows: len(w.Inputs), Positions: w.Positions(), GradNorm: float64(tensors.ToScalar[float32](outs[1]))}
-	V := s.dims().VocabSize
-	d := compareLogits(trainLogits, infer, V)
+	return tp.par, nil
+}
+
+// parity compares the training graph's logits of w with the inference path's (infer, the
+// windows as one batch), and the batch with each window run alone (the rounding floor);
+// GradNorm is left to the caller.
+func parity(r *engine, w *Windows, train, infer []float32, V int) (Parity, error) {
+	p := Parity{Windows: len(w.Inputs), Positions: w.Positions()}
+	d := compareLogits(train, infer, V)
 	p.MaxAbsDelta, p.MeanAbsDelta, p.ArgmaxAgreement, p.PositionsOverTol, p.MaxAbsLogit =
 		d.maxAbs, d.meanAbs, d.agreement, d.shareOverTol, d.maxAbsB
-
-	single := make([]float32, 0, len(infer))
-	for _, win := range w.Inputs {
-		l, err := r.logits([][]int32{win})
+	var noise logitDiff
+	n := len(infer) / len(w.Inputs)
+	for k, win := range w.Inputs {
+		single, err := r.logits([][]int32{win})
 		if err != nil {
 			return Parity{}, err
 		}
-		single = append(single, l...)
+		e := compareLogits(single, infer[k*n:(k+1)*n], V)
+		noise.maxAbs = max(noise.maxAbs, e.maxAbs)
+		noise.meanAbs += e.meanAbs / float64(len(w.Inputs))
+		noise.agreement += e.agreement / float64(len(w.Inputs))
 	}
-	d = compareLogits(single, infer, V)
-	p.Noise = ParityNoise{MaxAbsDelta: d.maxAbs, MeanAbsDelta: d.meanAbs, ArgmaxAgreement: d.agreement}
+	p.Noise = ParityNoise{MaxAbsDelta: noise.maxAbs, MeanAbsDelta: noise.meanAbs, ArgmaxAgreement: noise.agreement}
 	return p, nil
 }
 

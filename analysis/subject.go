@@ -55,6 +55,9 @@ type Subject struct {
 	cache struct {
 		w *Windows
 		r *probeResult
+		// the training-graph pass of the windows tw
+		tw *Windows
+		tr *trainResult
 	}
 }
 

@@ -62,6 +62,7 @@ func openCheckpoint(flagName, dir string, conventions []conventionSetting) (*loa
 	if err != nil {
 		return nil, err
 	}
+	limitMemory(l.Params)
 	for _, c := range conventions {
 		err := l.WithConventions(c.setting)
 		var ce *load.ConventionError
