@@ -3,10 +3,12 @@ package analysis
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -150,6 +152,19 @@ type Options struct {
 	NoRunMetrics bool
 	// SeqLen overrides the length of the evaluation windows (default: the subject's SeqLen).
 	SeqLen int
+	// Progress receives one human-readable line as each stage starts, with the seconds since
+	// the diagnosis began (nil: none).
+	Progress io.Writer
+}
+
+// progress returns the function that announces a stage on o.Progress.
+func (o *Options) progress() func(format string, args ...any) {
+	start := time.Now()
+	return func(format string, args ...any) {
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "diagnose: %6.1f s  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+		}
+	}
 }
 
 // Thresholds of the verdicts.
@@ -221,6 +236,8 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 	rep := &Report{Checkpoint: s.Dir}
 	d := &rep.Details
 	d.Positions, d.Windows = w.Positions(), len(w.Inputs)
+	stage := o.progress()
+	stage("inference pass over %d positions (%d windows): alignment, loss, logit lens, activation norms", d.Positions, d.Windows)
 	if d.Alignment, err = LogitAlignment(s, w); err != nil {
 		return nil, err
 	}
@@ -234,6 +251,7 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 		return nil, err
 	}
 	d.Drift = s.drift()
+	stage("training-graph pass (gradient flow, train/inference parity)")
 	batch := w.HeadPositions(min(gradFlowPositions, trainPassElems/s.dims().VocabSize))
 	if d.GradFlow, err = GradientFlow(s, batch); err != nil {
 		return nil, err
@@ -295,6 +313,7 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 			return nil, err
 		}
 	}
+	stage("fault catalog: offsets, conditions, convention search")
 	if d.Catalog, err = MeasureCatalog(s, w, w.HeadPositions(conditionPositions), UnigramEntropy(tokens), d.GradFlow); err != nil {
 		return nil, err
 	}
@@ -309,11 +328,13 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 	}
 	rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
 	if needsSwaps(d.Catalog, d.Alignment, rep.Findings, rep.Healthy) {
+		stage("replacement tests: each tensor swapped for a fresh draw")
 		if err := RunSwaps(s, w, d.Catalog); err != nil {
 			return nil, err
 		}
 		rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
 	}
+	stage("done")
 	rep.Metrics = metricsOf(s, tokens, d)
 	rep.Metrics.InitLike = findingOf(rep.Findings, KindWeightsUntrained) != nil
 	rep.Hypotheses = verdicts(s, d, &rep.Metrics, rep.Findings)

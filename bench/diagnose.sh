@@ -4,8 +4,10 @@
 # validation data, a fault of the gallery that takes the replacement tests (a fresh tok_embed in
 # the cpu checkpoint: the slowest path), and a d20 checkpoint (the original configuration, GPT-2
 # ids, one training step at batch 1: the cost of the measurements does not depend on the
-# weights). Targets (issue 9): cpu preset ≤ 5 s, d20 ≤ 30 s on two cores; issue 20 (the convention
-# search): d20 ≤ 2× the build before it and no more resident memory.
+# weights), and a random GPT-2-small-size model written with hf.Save (bench/hfrandom: 124M
+# parameters, GPT-2's vocabulary). Targets (issue 9): cpu preset ≤ 5 s, d20 ≤ 30 s on two cores;
+# issue 20 (the convention search): d20 ≤ 2× the build before it and no more resident memory,
+# GPT-2-small-size ≤ 3 min and ≤ 3 GB.
 #
 #   bash bench/diagnose.sh     # writes bench/results/diagnose-YYYYMMDD.jsonl and prints a table
 #   BASE=b14d626 bash bench/diagnose.sh   # also times the build of that commit, side by side
@@ -33,6 +35,8 @@ mkdir -p bench/results
 go run ./bench/faultedit --src out/cpu --dst "$TMP/fresh_embed" --fresh tok_embed.weight
 # d20: one step at batch 1.
 $BIN train --preset d20 --ids gpt2 --data data/rust --out "$TMP/d20" --steps 1 --batch 1 --log-every 1 >/dev/null 2>&1
+# GPT-2-small-size, random (hf.Save), on uniformly drawn ids.
+go run ./bench/hfrandom --out "$TMP/gpt2small" --tokens "$TMP/gpt2small.bin"
 
 run() { # name checkpoint data
 	local tag bin
@@ -57,4 +61,5 @@ echo "nanoscope diagnose, $(nproc) cores, $($BIN version 2>/dev/null | tr '\n' '
 run cpu out/cpu data/rust
 run fresh_embed "$TMP/fresh_embed" data/rust/val.compact.bin
 run d20 "$TMP/d20" data/rust/val.bin
+run gpt2small "$TMP/gpt2small" "$TMP/gpt2small.bin"
 echo "-> $OUT"

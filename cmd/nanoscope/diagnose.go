@@ -106,7 +106,7 @@ func runDiagnose(args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := &analysis.Options{Positions: *positions, FreshSeeds: seedList, MetricsPath: *metrics}
+	opts := &analysis.Options{Positions: *positions, FreshSeeds: seedList, MetricsPath: *metrics, Progress: terminal(os.Stderr)}
 	if n := len(ev.tokens) - tokenfile.MaxShift; n < s.SeqLen {
 		if n < 2 {
 			fail := fmt.Errorf

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"runtime/debug"
 
@@ -26,4 +27,13 @@ func limitMemory(p gomlxmodel.Params) {
 		n += 4 * int64(len(t.Data))
 	}
 	debug.SetMemoryLimit(max(1<<30, memoryPerWeight*n))
+}
+
+// terminal returns f when it is a terminal and nil otherwise: progress lines are for a person
+// watching, and a failure printed to a pipe stays one line.
+func terminal(f *os.File) io.Writer {
+	if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		return f
+	}
+	return nil
 }
