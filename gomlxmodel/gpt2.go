@@ -44,6 +44,9 @@ type GPT2Config struct {
 	LayerNormEps     float64 // layer_norm_epsilon
 	Activation       string  // activation_function: "gelu_new" or "gelu_pytorch_tanh" (tanh approximation), "gelu" (erf)
 	InitializerRange float64 // initializer_range (0.02)
+	// NoBias drops every Linear and LayerNorm bias (nanoGPT's bias=False; Hugging Face's
+	// GPT-2 always has them).
+	NoBias bool
 
 	// Conventions.
 	WeightLayout string // GPT2Conv1D: weights stored [in, out] (HF Conv1D); GPT2Linear: [out, in] (nanoGPT nn.Linear)
@@ -138,6 +141,9 @@ func (m GPT2) ParamSpecs() []ParamSpec {
 			ParamSpec{p("mlp.c_proj.bias"), []int{d}, zero},
 		)
 	}
+	if c.NoBias {
+		out = slices.DeleteFunc(out, func(s ParamSpec) bool { return strings.HasSuffix(s.Name, ".bias") })
+	}
 	sortSpecs(out)
 	return out
 }
@@ -159,10 +165,14 @@ func (m GPT2) Spec() FamilySpec {
 		head = GPT2Wte
 	}
 	conv1d := func(name string) bool { return c.WeightLayout == GPT2Conv1D && strings.HasPrefix(name, RootGPT2+".") }
+	normBias := GPT2LnF + ".bias"
+	if c.NoBias {
+		normBias = ""
+	}
 	return FamilySpec{
 		Dims: m.Dims(), NKVHeads: c.NHeads, HeadDim: c.DModel / c.NHeads, MaxPositions: c.NPositions,
 		Norm: NormLayer, NormEps: c.LayerNormEps, InitRange: c.InitializerRange,
-		Embed: GPT2Wte, Head: head, Tied: c.TiedHead, NormFinal: GPT2LnF + ".weight", NormFinalBias: GPT2LnF + ".bias",
+		Embed: GPT2Wte, Head: head, Tied: c.TiedHead, NormFinal: GPT2LnF + ".weight", NormFinalBias: normBias,
 		TargetShift: 1, MLP: SubMLP, Weights: weightsReading(m.ParamSpecs(), gpt2Reads, conv1d),
 	}
 }
@@ -268,7 +278,15 @@ func (m GPT2) mlp(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 // linear applies weight p.weight in the configured layout and bias p.bias.
 func (m GPT2) linear(ctx *context.Context, p string, x *Node) *Node {
 	g := x.Graph()
-	return linearIO(x, param(ctx, g, p+".weight"), param(ctx, g, p+".bias"), m.Config.WeightLayout == GPT2Conv1D)
+	return linearIO(x, param(ctx, g, p+".weight"), m.bias(ctx, g, p), m.Config.WeightLayout == GPT2Conv1D)
+}
+
+// bias is p.bias, or nil under NoBias.
+func (m GPT2) bias(ctx *context.Context, g *Graph, p string) *Node {
+	if m.Config.NoBias {
+		return nil
+	}
+	return param(ctx, g, p+".bias")
 }
 
 // layerNorm over the last axis: (x − mean)/√(var + eps)·weight + bias (biased variance).
@@ -278,8 +296,11 @@ func (m GPT2) layerNorm(ctx *context.Context, p string, x *Node) *Node {
 	xc := Sub(x, mean)                                              // (…, D)
 	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)           // (…, 1)
 	xn := Div(xc, Sqrt(AddScalar(variance, m.Config.LayerNormEps))) // (…, D)
-	w := m.Config.Run.normWeight(param(ctx, g, p+".weight"))
-	return Add(Mul(xn, broadcastLast(w, x.Rank())), broadcastLast(param(ctx, g, p+".bias"), x.Rank()))
+	y := Mul(xn, broadcastLast(m.Config.Run.normWeight(param(ctx, g, p+".weight")), x.Rank()))
+	if b := m.bias(ctx, g, p); b != nil {
+		y = Add(y, broadcastLast(b, x.Rank()))
+	}
+	return y
 }
 
 // Unembed is ln_f and the head.

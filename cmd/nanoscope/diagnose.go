@@ -26,7 +26,7 @@ func init() {
 
 func runDiagnose(args []string) error {
 	fs := newFlags("diagnose", "diagnose --checkpoint DIR [--data DIR|TOKENFILE | --tokens IDS | --text TEXT] [--observed FILE|note] [--positions N] [--json | --format text|json|md|html] [--report PATH]")
-	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required): nanoscope's, or a Hugging Face GPT-2 or Llama (config.json + model.safetensors)")
+	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2 or Llama: config.json + model.safetensors), a nanoGPT ckpt.pt or an llm.c .bin")
 	hfTokens := fs.String("tokens", "", "Hugging Face checkpoints: comma-separated evaluation `IDS` in the model's own ids, instead of --data")
 	hfText := fs.String("text", "", "Hugging Face checkpoints: evaluation `TEXT` tokenized with GPT-2 BPE (only for a model with GPT-2's vocabulary)")
 	data := fs.String("data", "", "token data in the checkpoint's ids: a corpus `DIR` (its validation split: val.compact.bin for a compact-vocabulary model, else val.bin) or a token file; compact ids must have the checkpoint's vocab.json beside them (default: the corpus meta.json records)")
@@ -189,7 +189,7 @@ func evalTokens(l *load.Loaded, data, tokens, text string) (*evaluation, error) 
 		}
 		return &evaluation{tokens: ids, name: path}, nil
 	}
-	gpt2Vocab := V == corpus.GPT2VocabSize
+	gpt2Vocab := V == corpus.GPT2VocabSize || l.PaddedVocab == corpus.GPT2VocabSize
 	r := &evaluation{}
 	switch {
 	case tokens != "":
@@ -342,8 +342,8 @@ func setupLines(l *load.Loaded, data string, r *analysis.Report) []string {
 		lines = append(lines, fmt.Sprintf("checkpoint %s: dim %d, %d layers, vocab %d, tied %v, ternary %v, mHC %v, target shift %d, step %d, meta loss %.4g; %s",
 			l.Dir, c.Dim, c.NLayers, c.VocabSize, c.WeightTied, v.Ternary, v.MHC, v.TargetShift, ck.Meta.Step, ck.Meta.Loss, conventionsText(l)))
 	} else {
-		lines = append(lines, fmt.Sprintf("checkpoint %s (Hugging Face %s): dim %d, %d layers, %d heads, vocab %d; %s",
-			l.Dir, l.Arch(), dims.DModel, dims.NLayers, dims.NHeads, dims.VocabSize, conventionsText(l)))
+		lines = append(lines, fmt.Sprintf("checkpoint %s (%s): dim %d, %d layers, %d heads, vocab %d; %s",
+			l.Dir, formatArch(l), dims.DModel, dims.NLayers, dims.NHeads, dims.VocabSize, conventionsText(l)))
 	}
 	if len(l.Notes) > 0 {
 		lines = append(lines, "loaded: "+strings.Join(l.Notes, "; "))

@@ -19,7 +19,7 @@ func init() {
 
 func runInspect(args []string) error {
 	fs := newFlags("inspect", "inspect --checkpoint DIR [--json]")
-	dir := fs.String("checkpoint", "", "checkpoint `DIR` (required): nanoscope's, or a Hugging Face GPT-2 or Llama (config.json + model.safetensors)")
+	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2 or Llama: config.json + model.safetensors), a nanoGPT ckpt.pt or an llm.c .bin")
 	asJSON := fs.Bool("json", false, "print the inspection as JSON")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -153,7 +153,7 @@ func printInspection(w io.Writer, in analysis.Inspection) {
 // (no ternary quantisation nor mHC alpha to show).
 func printFamilyInspection(w io.Writer, ck *load.Loaded, in analysis.FamilyInspection) {
 	d := in.Dims
-	fmt.Fprintf(w, "checkpoint %s (Hugging Face %s, %d file(s)): %d parameters in %d tensors\n", in.Dir, in.Arch, len(ck.Files), in.Params, len(in.Tensors))
+	fmt.Fprintf(w, "checkpoint %s (%s, %d file(s)): %d parameters in %d tensors\n", in.Dir, formatArch(ck), len(ck.Files), in.Params, len(in.Tensors))
 	fmt.Fprintf(w, "config: dim %d, %d layers, %d heads, vocab %d", d.DModel, d.NLayers, d.NHeads, d.VocabSize)
 	if d.MaxSeq > 0 {
 		fmt.Fprintf(w, ", %d positions", d.MaxSeq)

@@ -107,7 +107,16 @@ func origin(l *load.Loaded) string {
 	if m := l.Meta; m != nil {
 		return fmt.Sprintf("step %d, logged loss %.4f", m.Step, m.Loss)
 	}
-	return fmt.Sprintf("Hugging Face %s, %d layers", l.Arch(), l.Family.Dims().NLayers)
+	return fmt.Sprintf("%s, %d layers", formatArch(l), l.Family.Dims().NLayers)
+}
+
+// formatArch names the format and family: "Hugging Face gpt2", "nanoGPT gpt2", "llm.c gpt2".
+func formatArch(l *load.Loaded) string {
+	name := map[string]string{load.FormatHuggingFace: "Hugging Face", load.FormatNanoGPT: "nanoGPT", load.FormatLLMC: "llm.c"}[l.Format]
+	if name == "" {
+		name = l.Format
+	}
+	return name + " " + l.Arch()
 }
 
 // contextLen is the longest input the checkpoint takes: meta.json's max_seq_len, or the
@@ -133,7 +142,7 @@ func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
 func loadTokenizer(l *load.Loaded) (*tokenizer, error) {
 	tk := &tokenizer{}
 	V := l.Family.Dims().VocabSize
-	gpt2 := V == corpus.GPT2VocabSize
+	gpt2 := V == corpus.GPT2VocabSize || l.PaddedVocab == corpus.GPT2VocabSize
 	if m := l.Meta; m != nil {
 		v := m.Variant
 		mv, err := corpus.LoadModelVocab(l.Dir, v.VocabMap, m.Config.VocabSize)

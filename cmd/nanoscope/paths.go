@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/corpus"
 )
 
@@ -26,8 +27,8 @@ func checkpointDir(flagName, p string) error {
 		return fmt.Errorf("--%s %s does not exist", flagName, p)
 	case err != nil:
 		return fmt.Errorf("--%s: %w", flagName, err)
-	case !st.IsDir():
-		return fmt.Errorf("--%s %s is a file: pass the directory %s (it holds %s and %s)", flagName, p, filepath.Dir(p), checkpoint.ModelFile, checkpoint.MetaFile)
+	case !st.IsDir() && !load.IsCheckpointFile(p):
+		return fmt.Errorf("--%s %s is a file: pass the directory %s (it holds %s and %s), or a nanoGPT ckpt.pt or llm.c .bin file", flagName, p, filepath.Dir(p), checkpoint.ModelFile, checkpoint.MetaFile)
 	}
 	return nil
 }

@@ -25,6 +25,9 @@ func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 	switch m := f.(type) {
 	case gomlxmodel.GPT2:
 		c := m.Config
+		if c.NoBias {
+			return fmt.Errorf("hf: Hugging Face's GPT-2 has no option for a model without biases (nanoGPT's bias=False)")
+		}
 		cfg = map[string]any{
 			"model_type": "gpt2", "architectures": []string{"GPT2LMHeadModel"},
 			"vocab_size": c.VocabSize, "n_positions": c.NPositions, "n_embd": c.DModel, "n_layer": c.NLayers,

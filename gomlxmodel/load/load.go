@@ -4,7 +4,10 @@
 // format they hold:
 //
 //   - nanoscope's own layout: meta.json + model.safetensors (package checkpoint);
-//   - Hugging Face's layout: config.json + model.safetensors or its shards (package hf).
+//   - Hugging Face's layout: config.json + model.safetensors or its shards (package hf);
+//   - nanoGPT's ckpt.pt (a torch.save zip, read by package ptfile; nanogpt.go), the file or
+//     a directory holding it;
+//   - llm.c's model .bin (llmc.go), the file.
 //
 // A directory with meta.json is nanoscope's even when it also has a config.json. Parsing and
 // strictness are the readers' own: Open adds no check of its own to what they refuse.
@@ -16,6 +19,7 @@ package load
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,7 +39,7 @@ const (
 // Loaded is a checkpoint read and validated by its format's reader: the family and its
 // parameters, ready for gomlxmodel.NewFamilyRunner or analysis, and their provenance.
 type Loaded struct {
-	Format string // FormatNanoscope or FormatHuggingFace
+	Format string // FormatNanoscope, FormatHuggingFace, FormatNanoGPT or FormatLLMC
 	Dir    string
 	// Family is the architecture with the conventions in effect: the checkpoint's own, or
 	// those set by WithConventions. For nanoscope's checkpoints it is a gomlxmodel.Model.
@@ -47,6 +51,9 @@ type Loaded struct {
 	Files      []string
 	DTypes     map[string]string // each parameter's dtype in its file: "F32", "BF16", "F16", "F64"
 	Notes      []string          // what the reader inferred or converted, one line each
+	// PaddedVocab is the size of the real vocabulary when the checkpoint's rows past it are
+	// padding that stays in the softmax (nanoGPT's 50304 for GPT-2's 50257); 0 otherwise.
+	PaddedVocab int
 	// Meta is meta.json as read (nanoscope's checkpoints only; nil otherwise). WithConventions
 	// leaves it as read: the conventions in effect are the Family's.
 	Meta *checkpoint.Meta
@@ -61,23 +68,57 @@ type Override struct {
 	Own   string // the checkpoint's own value
 }
 
-// Open reads the checkpoint in dir with the reader of its format. A directory that is neither
-// format is a one-line error naming the directory and the files looked for.
-func Open(dir string) (*Loaded, error) {
+// Open reads the checkpoint at path — a directory, or a nanoGPT ckpt.pt or llm.c .bin file —
+// with the reader of its format. A path that is no format is a one-line error naming it and
+// the files looked for.
+func Open(path string) (*Loaded, error) {
+	if st, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !st.IsDir() {
+		switch {
+		case isLLMC(path):
+			return openLLMC(path)
+		case isZip(path):
+			return openNanoGPT(path)
+		}
+		return nil, &checkpoint.Error{File: path, Msg: "not a checkpoint file: neither a torch.save zip (nanoGPT's ckpt.pt) nor an llm.c model (magic 20240326); pass a directory for nanoscope's and Hugging Face's layouts"}
+	}
+	dir := path
 	switch {
 	case exists(filepath.Join(dir, checkpoint.MetaFile)):
 		return openNanoscope(dir)
 	case exists(filepath.Join(dir, hf.ConfigFile)):
 		return openHF(dir)
+	case exists(filepath.Join(dir, NanoGPTFile)):
+		return openNanoGPT(filepath.Join(dir, NanoGPTFile))
 	}
-	e := &checkpoint.Error{File: dir, Msg: fmt.Sprintf("not a checkpoint: neither %s (nanoscope: with %s) nor %s (Hugging Face: with %s or %s) found",
-		checkpoint.MetaFile, checkpoint.ModelFile, hf.ConfigFile, hf.ModelFile, hf.IndexFile)}
+	e := &checkpoint.Error{File: dir, Msg: fmt.Sprintf("not a checkpoint: neither %s (nanoscope: with %s) nor %s (Hugging Face: with %s or %s) nor %s (nanoGPT) found",
+		checkpoint.MetaFile, checkpoint.ModelFile, hf.ConfigFile, hf.ModelFile, hf.IndexFile, NanoGPTFile)}
 	// The nanoscope reader knows what an interrupted Save leaves beside dir: say so.
 	var ce *checkpoint.Error
 	if _, err := checkpoint.ReadMeta(dir); errors.As(err, &ce) && ce.Msg != "cannot read" {
 		e.Msg += " (" + ce.Msg + ")"
 	}
 	return nil, e
+}
+
+// IsCheckpointFile reports whether path is a file Open reads as a checkpoint by itself (a
+// torch.save zip or an llm.c model), as opposed to a directory's member.
+func IsCheckpointFile(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir() && (isLLMC(path) || isZip(path))
+}
+
+// isZip reports whether file starts with a zip local-file header.
+func isZip(file string) bool {
+	f, err := os.Open(file)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [4]byte
+	_, err = io.ReadFull(f, b[:])
+	return err == nil && string(b[:]) == "PK\x03\x04"
 }
 
 func exists(path string) bool {
