@@ -14,8 +14,8 @@ import (
 	"strings"
 
 	"nanoscope/gomlxmodel/checkpoint"
-	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/corpus"
+	"nanoscope/gomlxmodel/load"
 )
 
 // checkpointDir checks the value of a --checkpoint-like flag: an existing directory. A file
