@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -16,11 +16,11 @@ import (
 
 // A Loader builds the model's variables from the tensors of a checkpoint file: the step
 // between "the file is right" and "the model runs the file's weights" that H6 doubts.
-type Loader func(c config.Config, v config.Variant, file gomlxmodel.Params) (*context.Context, error)
+type Loader func(c config.Config, v config.Variant, file gomlxmodel.Params) (*model.Scope, error)
 
 // DirectLoader is nanoscope's loading procedure: the context's variables are the file's
 // tensors (gomlxmodel.NewContext, which refuses a partial set).
-func DirectLoader(c config.Config, v config.Variant, file gomlxmodel.Params) (*context.Context, error) {
+func DirectLoader(c config.Config, v config.Variant, file gomlxmodel.Params) (*model.Scope, error) {
 	return gomlxmodel.NewContext(c, v, file)
 }
 
@@ -29,7 +29,7 @@ func DirectLoader(c config.Config, v config.Variant, file gomlxmodel.Params) (*c
 // candle's VarMap::load does only for variables already in the map — none — and then builds
 // the model, which creates every variable with its fresh initialisation. No error is raised.
 func FreshInitLoader(seed int64) Loader {
-	return func(c config.Config, v config.Variant, file gomlxmodel.Params) (*context.Context, error) {
+	return func(c config.Config, v config.Variant, file gomlxmodel.Params) (*model.Scope, error) {
 		varMap := gomlxmodel.Params{} // the empty VarMap
 		for name, t := range file {   // VarMap::load: overwrite only the variables that exist
 			if old, ok := varMap[name]; ok {
@@ -91,7 +91,7 @@ func (s *Subject) weightsInEffect() (Effect, error) {
 	built := gomlxmodel.Params{}
 	for _, sp := range s.Family.ParamSpecs() {
 		scope, vn := gomlxmodel.ScopeAndName(sp.Name)
-		v := ctx.GetVariableByScopeAndName(scope, vn)
+		v := ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if v == nil {
 			continue // reported as differing
 		}

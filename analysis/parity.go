@@ -3,10 +3,10 @@ package analysis
 import (
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 )
@@ -65,7 +65,7 @@ func TrainInferenceParity(s *Subject, w *Windows) (p Parity, err error) {
 	}
 	targets := w.Targets(s.targetShift())
 	objective := gomlxmodel.TrainingObjective(r.family)
-	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
+	exec, err := model.NewExec(r.backend, r.ctx.Store(), func(ctx *model.Scope, ids, tg *Node) []*Node {
 		obj := objective.WithGradients(ctx, ids, tg, nil)
 		sumSq := ScalarZero(ids.Graph(), obj.Loss.DType())
 		for _, g := range obj.Grads {

@@ -23,9 +23,9 @@ package analysis
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -190,8 +190,8 @@ func (s *Subject) With(v config.Variant, p gomlxmodel.Params) (*Subject, error) 
 // weights, with the forward pass evaluated by Logits and Capture.
 type engine struct {
 	family  gomlxmodel.Family
-	backend backends.Backend
-	ctx     *context.Context
+	backend compute.Backend
+	ctx     *model.Scope
 	logits  func(ids [][]int32) ([]float32, error)
 	capture func(ids [][]int32, hooks []string) (map[string][]float32, error)
 }

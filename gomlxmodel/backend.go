@@ -6,8 +6,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
 
 	"nanoscope/gomlxmodel/blasdot"
 	"nanoscope/gomlxmodel/fastops"
@@ -21,7 +21,7 @@ const DefaultBackend = "go:parallelism=-1"
 
 var backendOnce struct {
 	sync.Mutex
-	cache map[string]backends.Backend
+	cache map[string]compute.Backend
 }
 
 // BackendConfig returns the backend configuration in effect: GOMLX_BACKEND, else DefaultBackend.
@@ -34,14 +34,14 @@ func BackendConfig() string {
 
 // NewBackend returns the backend named by BackendConfig, creating it once per process.
 // It never lets GoMLX pick a backend on its own.
-func NewBackend() (backends.Backend, error) {
+func NewBackend() (compute.Backend, error) {
 	return NewBackendWith()
 }
 
 // NewBackendWith is NewBackend with extra plugin options appended to the xla backend's
 // configuration (e.g. "tf32", see Precision.BackendOptions), one backend per distinct
 // configuration. The go backend takes no options: they are an error there.
-func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
+func NewBackendWith(xlaOptions ...string) (compute.Backend, error) {
 	cfg := BackendConfig()
 	if len(xlaOptions) > 0 {
 		if name, _, _ := strings.Cut(cfg, ":"); name != "xla" {
@@ -56,7 +56,7 @@ func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
 	}
 	name, opts, _ := strings.Cut(cfg, ":")
 	var (
-		b   backends.Backend
+		b   compute.Backend
 		err error
 	)
 	switch name {
@@ -71,7 +71,7 @@ func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
 		return nil, err
 	}
 	if backendOnce.cache == nil {
-		backendOnce.cache = map[string]backends.Backend{}
+		backendOnce.cache = map[string]compute.Backend{}
 	}
 	backendOnce.cache[cfg] = b
 	return b, nil
@@ -85,7 +85,7 @@ func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
 // to -1"), which would corrupt the JSON our commands print there and clutter every notebook
 // cell, so stdout goes to /dev/null for the duration of the call; its errors are returned, and
 // GoMLX logs to stderr.
-func newSimpleGo(opts string) (backends.Backend, error) {
+func newSimpleGo(opts string) (compute.Backend, error) {
 	for _, env := range []string{blasdot.DisableEnv, fastops.DisableEnv} {
 		if v := os.Getenv(env); v != "" && v != "simplego" {
 			return nil, fmt.Errorf("%s=%q: the only value is simplego (GoMLX's own kernels); unset it for nanoscope's", env, v)
@@ -93,7 +93,7 @@ func newSimpleGo(opts string) (backends.Backend, error) {
 	}
 	_ = blasdot.Install()
 	_ = fastops.Install()
-	b, err := silenceStdout(func() (backends.Backend, error) { return simplego.New(opts) })
+	b, err := silenceStdout(func() (compute.Backend, error) { return gobackend.New(opts) })
 	if err != nil {
 		return nil, fmt.Errorf("GOMLX_BACKEND go:%s: %w", opts, err)
 	}

@@ -6,8 +6,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
 )
 
 // GoMLX v0.26.0's gradient of DotGeneral multiplies the incoming gradient with a broadcast

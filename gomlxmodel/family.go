@@ -8,11 +8,11 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
@@ -36,10 +36,10 @@ type Family interface {
 	// ParamSpecs lists every parameter, sorted by name.
 	ParamSpecs() []ParamSpec
 	// Forward maps ids (B, T) int32 to logits (B, T, V), filling hooks when non-nil.
-	Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node
+	Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node
 	// Unembed maps a residual stream (…, D) through the final norm and the head to logits
 	// (…, V): the logit lens. Forward's logits are Unembed of the last residual stream.
-	Unembed(ctx *context.Context, resid *Node) *Node
+	Unembed(ctx *model.Scope, resid *Node) *Node
 	// HookNames lists the hooks Forward fills, in forward order.
 	HookNames() []string
 	// Conventions lists the named conventions the model runs under, with their alternatives.
@@ -255,15 +255,15 @@ func InitFamilyParams(f Family, seed int64) Params {
 }
 
 // NewFamilyContext puts f's parameters p into a fresh context, after CheckFamilyParams.
-func NewFamilyContext(f Family, p Params) (*context.Context, error) {
+func NewFamilyContext(f Family, p Params) (*model.Scope, error) {
 	if err := CheckFamilyParams(f, p); err != nil {
 		return nil, err
 	}
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	for _, s := range f.ParamSpecs() {
 		t := p[s.Name]
 		scope, vname := ScopeAndName(s.Name)
-		ctx.InAbsPath(scope).VariableWithValue(vname, tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
+		ctx.Store().VariableWithValue(model.JoinPath(scope, vname), tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
 	}
 	return ctx, nil
 }
@@ -271,8 +271,8 @@ func NewFamilyContext(f Family, p Params) (*context.Context, error) {
 // FamilyRunner evaluates a family with fixed weights: the inference path of any family.
 type FamilyRunner struct {
 	Family  Family
-	Backend backends.Backend
-	Ctx     *context.Context
+	Backend compute.Backend
+	Ctx     *model.Scope
 }
 
 // NewFamilyRunner builds f with weights p on the backend of BackendConfig.
@@ -323,7 +323,7 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		}
 	}()
 	names := slices.Clone(hookNames)
-	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
+	exec, err := model.NewExec(r.Backend, r.Ctx.Store(), func(ctx *model.Scope, ids *Node) []*Node {
 		hooks := Hooks{}
 		logits := r.Family.Forward(ctx, ids, hooks)
 		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
@@ -419,14 +419,14 @@ func blockHookNames(embed []string, nLayers int) []string {
 
 // FamilyParameters returns the names (in ParamSpecs order), variables and graph values of f's
 // parameters in ctx, for code that differentiates with respect to all of them.
-func FamilyParameters(f Family, ctx *context.Context, g *Graph) (names []string, vars []*context.Variable, values []*Node) {
+func FamilyParameters(f Family, ctx *model.Scope, g *Graph) (names []string, vars []*model.Variable, values []*Node) {
 	for _, s := range f.ParamSpecs() {
 		scope, vn := ScopeAndName(s.Name)
-		v := ctx.GetVariableByScopeAndName(scope, vn)
+		v := ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if v == nil {
 			panic(fmt.Sprintf("gomlxmodel: %s parameter %s not in context", f.Arch(), s.Name))
 		}
-		names, vars, values = append(names, s.Name), append(vars, v), append(values, v.ValueGraph(g))
+		names, vars, values = append(names, s.Name), append(vars, v), append(values, v.NodeValue(g))
 	}
 	return names, vars, values
 }

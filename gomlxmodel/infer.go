@@ -3,9 +3,9 @@ package gomlxmodel
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/config"
 )
@@ -13,8 +13,8 @@ import (
 // Runner evaluates a model with fixed weights: the inference path.
 type Runner struct {
 	Model   Model
-	Backend backends.Backend
-	Ctx     *context.Context
+	Backend compute.Backend
+	Ctx     *model.Scope
 }
 
 // NewRunner builds the model of (c, v) with weights p on the backend of BackendConfig.

@@ -37,9 +37,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 
 	"nanoscope/gomlxmodel/internal/sgohook"
 )
@@ -91,8 +90,8 @@ func Install() error {
 		if os.Getenv("OPENBLAS_NUM_THREADS") == "" && os.Getenv("OMP_NUM_THREADS") == "" {
 			C.openblas_set_num_threads(1)
 		}
-		if original = sgohook.Replace(backends.OpTypeDotGeneral, execDotGeneral); original == nil {
-			sgohook.Replace(backends.OpTypeDotGeneral, nil)
+		if original = sgohook.Replace(compute.OpTypeDotGeneral, execDotGeneral); original == nil {
+			sgohook.Replace(compute.OpTypeDotGeneral, nil)
 			installErr = fmt.Errorf("blasdot: simplego has no DotGeneral executor")
 			inEffect = "simplego (OpenBLAS not in use: " + installErr.Error() + ")"
 			return
@@ -170,7 +169,7 @@ func checkParams(t reflect.Type) *paramsLayout {
 	paramsMu.Lock()
 	defer paramsMu.Unlock()
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct ||
-		t.Elem().Name() != "dotGeneralNodeData" || t.Elem().PkgPath() != reflect.TypeFor[simplego.Node]().PkgPath() {
+		t.Elem().Name() != "NodeData" || t.Elem().PkgPath() != sgohook.PkgPath()+"/dot" {
 		return nil
 	}
 	s := t.Elem()
@@ -181,11 +180,11 @@ func checkParams(t reflect.Type) *paramsLayout {
 		name string
 		want reflect.Type
 	}{
-		{&pl.lhsContracting, "lhsContractingAxes", intsType},
-		{&pl.lhsBatch, "lhsBatchAxes", intsType},
-		{&pl.rhsContracting, "rhsContractingAxes", intsType},
-		{&pl.rhsBatch, "rhsBatchAxes", intsType},
-		{&pl.bs, "batchSize", intType},
+		{&pl.lhsContracting, "LHSContractingAxes", intsType},
+		{&pl.lhsBatch, "LHSBatchAxes", intsType},
+		{&pl.rhsContracting, "RHSContractingAxes", intsType},
+		{&pl.rhsBatch, "RHSBatchAxes", intsType},
+		{&pl.bs, "BatchSize", intType},
 	} {
 		if *f.off, err = sgohook.FieldOffset(s, f.name, f.want); err != nil {
 			return nil
@@ -196,7 +195,7 @@ func checkParams(t reflect.Type) *paramsLayout {
 }
 
 // execDotGeneral is the DotGeneral executor installed in simplego's table.
-func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+func execDotGeneral(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	if out := blasDot(backend, node, inputs); out != nil {
 		Stats.BLAS.Add(1)
 		return out, nil
@@ -206,7 +205,7 @@ func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 }
 
 // blasDot computes the DotGeneral with sgemm, or returns nil when it cannot.
-func blasDot(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer) *simplego.Buffer {
+func blasDot(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer) *sgohook.Buffer {
 	if !enabled.Load() || len(inputs) != 2 {
 		return nil
 	}

@@ -7,10 +7,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // dotCase is one DotGeneral: operand dimensions and axes as the graph lists them.
@@ -52,12 +52,12 @@ var cases = []dotCase{
 	{name: "cross axes split by contracting axis", lhs: []int{4, 6, 5}, lc: []int{1}, rhs: []int{6, 3}, rc: []int{0}, wantFallback: true},
 }
 
-func newBackend(t *testing.T) backends.Backend {
+func newBackend(t *testing.T) compute.Backend {
 	t.Helper()
 	if err := Install(); err != nil {
 		t.Fatalf("Install: %v", err)
 	}
-	b, err := simplego.New("parallelism=-1")
+	b, err := gobackend.New("parallelism=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func TestMatchesSimplego(t *testing.T) {
 }
 
 // compareCase runs one case, with large products split over two goroutines when split is set.
-func compareCase(t *testing.T, backend backends.Backend, rng *rand.Rand, c dotCase, split bool) {
+func compareCase(t *testing.T, backend compute.Backend, rng *rand.Rand, c dotCase, split bool) {
 	setSplit(split)
 	defer setSplit(false)
 	exec := MustNewExec(backend, func(l, r *Node) *Node {

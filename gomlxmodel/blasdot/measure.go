@@ -6,9 +6,9 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Measurement is one float32 product x·wᵀ (x M×K, w N×K, the layout of the model's linears and
@@ -25,7 +25,7 @@ type Measurement struct {
 
 // MeasureProduct times reps runs of x·wᵀ on backend (a go backend: simplego) with the matrix
 // product in effect and with simplego's kernel, and compares their results.
-func MeasureProduct(backend backends.Backend, m, k, n, reps int) (Measurement, error) {
+func MeasureProduct(backend compute.Backend, m, k, n, reps int) (Measurement, error) {
 	r := Measurement{M: m, K: k, N: n, InEffect: InEffect()}
 	rng := rand.New(rand.NewPCG(1, 1))
 	rnd := func(rows, cols int) *tensors.Tensor {

@@ -31,9 +31,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 
 	"nanoscope/gomlxmodel/internal/sgohook"
 )
@@ -47,7 +46,7 @@ var (
 	installErr  error
 	installed   atomic.Bool
 	enabled     atomic.Bool
-	original    [backends.OpTypeLast]sgohook.Executor
+	original    [compute.OpTypeLast]sgohook.Executor
 )
 
 // Install replaces simplego's float32 reduction, broadcast and broadcasting binary-op
@@ -60,18 +59,18 @@ func Install() error {
 		if installErr = sgohook.Check(); installErr != nil {
 			return
 		}
-		for op, exec := range map[backends.OpType]sgohook.Executor{
-			backends.OpTypeReduceSum:      execReduce,
-			backends.OpTypeReduceMax:      execReduce,
-			backends.OpTypeBroadcastInDim: execBroadcastInDim,
-			backends.OpTypeAdd:            execBinary,
-			backends.OpTypeSub:            execBinary,
-			backends.OpTypeMul:            execBinary,
-			backends.OpTypeDiv:            execBinary,
-			backends.OpTypeTranspose:      execTranspose,
-			backends.OpTypeAbs:            execUnary,
-			backends.OpTypeSign:           execUnary,
-			backends.OpTypeExp:            execUnary,
+		for op, exec := range map[compute.OpType]sgohook.Executor{
+			compute.OpTypeReduceSum:      execReduce,
+			compute.OpTypeReduceMax:      execReduce,
+			compute.OpTypeBroadcastInDim: execBroadcastInDim,
+			compute.OpTypeAdd:            execBinary,
+			compute.OpTypeSub:            execBinary,
+			compute.OpTypeMul:            execBinary,
+			compute.OpTypeDiv:            execBinary,
+			compute.OpTypeTranspose:      execTranspose,
+			compute.OpTypeAbs:            execUnary,
+			compute.OpTypeSign:           execUnary,
+			compute.OpTypeExp:            execUnary,
 		} {
 			original[op] = sgohook.Replace(op, exec)
 			if original[op] == nil { // simplego lacks it: put nothing in its place
@@ -137,7 +136,7 @@ func collapse(dims []int, strides ...[]int) ([]int, [][]int) {
 }
 
 // isFloat32 reports whether every buffer holds float32.
-func isFloat32(bufs ...*simplego.Buffer) bool {
+func isFloat32(bufs ...*sgohook.Buffer) bool {
 	for _, b := range bufs {
 		if b == nil || sgohook.BufferShape(b).DType != dtypes.Float32 {
 			return false

@@ -6,13 +6,13 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
-func newBackend(t *testing.T) backends.Backend {
+func newBackend(t *testing.T) compute.Backend {
 	t.Helper()
 	if err := Install(); err != nil {
 		t.Fatalf("Install: %v", err)
@@ -20,7 +20,7 @@ func newBackend(t *testing.T) backends.Backend {
 	if !InEffect() {
 		t.Skip("fastops disabled by " + DisableEnv)
 	}
-	b, err := simplego.New("parallelism=-1")
+	b, err := gobackend.New("parallelism=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func randomTensor(rng *rand.Rand, special bool, dims ...int) *tensors.Tensor {
 // sameBits runs the graph with the fast executors and with simplego's and requires the same
 // shape and the same bits, NaNs aside: x86 gives a NaN's sign from the operand order the
 // compiler chose, so any NaN equals any NaN.
-func sameBits(t *testing.T, backend backends.Backend, f func(x, y *Node) *Node, x, y *tensors.Tensor) {
+func sameBits(t *testing.T, backend compute.Backend, f func(x, y *Node) *Node, x, y *tensors.Tensor) {
 	t.Helper()
 	exec := MustNewExec(backend, f)
 	run := func(fast bool) ([]uint32, []int) {

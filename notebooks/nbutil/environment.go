@@ -11,8 +11,8 @@ import (
 	"runtime"
 	"runtime/debug"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/blasdot"
