@@ -1,6 +1,7 @@
 package gomlxmodel
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -52,13 +53,13 @@ type dotAxes struct {
 func readDotAxes(node *graph.Node) dotAxes {
 	in := reflect.ValueOf(node).Elem().FieldByName("inputs")
 	if !in.IsValid() {
-		panic("gomlxmodel: graph.Node has no field inputs: GoMLX version changed, update dotgrad.go")
+		panic(errors.New("gomlxmodel: graph.Node has no field inputs: GoMLX version changed, update dotgrad.go"))
 	}
 	s := in.Elem().Elem() // interface -> *nodeInputsDotGeneral -> struct
 	ints := func(field string) []int {
 		f := s.FieldByName(field)
 		if !f.IsValid() {
-			panic(fmt.Sprintf("gomlxmodel: DotGeneral inputs have no field %s: GoMLX version changed, update dotgrad.go", field))
+			panic(fmt.Errorf("gomlxmodel: DotGeneral inputs have no field %s: GoMLX version changed, update dotgrad.go", field))
 		}
 		out := make([]int, f.Len())
 		for i := range out {

@@ -324,6 +324,7 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 	}()
 	names := slices.Clone(hookNames)
 	exec, err := model.NewExec(r.Backend, r.Ctx.Store(), func(ctx *model.Scope, ids *Node) []*Node {
+		defer PanicWithError()
 		hooks := Hooks{}
 		logits := r.Family.Forward(ctx, ids, hooks)
 		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
@@ -424,9 +425,22 @@ func FamilyParameters(f Family, ctx *model.Scope, g *Graph) (names []string, var
 		scope, vn := ScopeAndName(s.Name)
 		v := ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if v == nil {
-			panic(fmt.Sprintf("gomlxmodel: %s parameter %s not in context", f.Arch(), s.Name))
+			panic(fmt.Errorf("gomlxmodel: %s parameter %s not in context", f.Arch(), s.Name))
 		}
 		names, vars, values = append(names, s.Name), append(vars, v), append(values, v.NodeValue(g))
 	}
 	return names, vars, values
+}
+
+// PanicWithError, deferred first in a graph function, re-panics a panic whose value is not an
+// error as an error. GoMLX v0.28.2's Exec turns a graph function's error panic into an error
+// returned by Exec, but re-panics any other value and leaves the compilation pending, so that
+// Exec.Finalize then waits for it forever.
+func PanicWithError() {
+	if p := recover(); p != nil {
+		if err, ok := p.(error); ok {
+			panic(err)
+		}
+		panic(fmt.Errorf("%v", p))
+	}
 }

@@ -197,7 +197,7 @@ func (m GPT2) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	g := ids.Graph()
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
 	if off := c.Run.PositionOffset; t+off > c.NPositions {
-		panic(fmt.Sprintf("gpt2: %d positions from position id %d exceed n_positions %d", t, off, c.NPositions))
+		panic(fmt.Errorf("gpt2: %d positions from position id %d exceed n_positions %d", t, off, c.NPositions))
 	}
 	tok := Reshape(Gather(param(ctx, g, GPT2Wte), Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
 	tok = c.Run.embed(tok)

@@ -46,7 +46,7 @@ func param(ctx *model.Scope, g *Graph, name string) *Node {
 	scope, vname := ScopeAndName(name)
 	v := ctx.Store().GetVariable(model.JoinPath(scope, vname))
 	if v == nil {
-		panic(fmt.Sprintf("gomlxmodel: parameter %s (scope %s) not in context", name, scope))
+		panic(fmt.Errorf("gomlxmodel: parameter %s (scope %s) not in context", name, scope))
 	}
 	return v.NodeValue(g)
 }
@@ -60,7 +60,7 @@ func (m Model) Parameters(ctx *model.Scope, g *Graph) (names []string, vars []*m
 		scope, vn := ScopeAndName(name)
 		vars[i] = ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if vars[i] == nil {
-			panic(fmt.Sprintf("gomlxmodel: parameter %s not in context", name))
+			panic(fmt.Errorf("gomlxmodel: parameter %s not in context", name))
 		}
 		values[i] = vars[i].NodeValue(g)
 	}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"math"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -15,7 +16,7 @@ import (
 func optState(ctx *model.Scope, tensor, name string, like *Node) *Node {
 	v := ctx.Store().GetVariable(model.JoinPath("/opt/"+tensor, name))
 	if v == nil {
-		panic("train: optimizer state " + tensor + "/" + name + " was not created")
+		panic(fmt.Errorf("train: optimizer state %s/%s was not created", tensor, name))
 	}
 	return v.NodeValue(like.Graph())
 }
