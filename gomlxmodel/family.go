@@ -394,7 +394,7 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 	if causal {
 		scores = Add(scores, causalMask(q.Graph(), t, scores.DType()))
 	}
-	probs := Softmax(scores, -1)
+	probs := softmax(scores) // (B, H, T, T)
 	hooks.set(hookName, probs)
 	return DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // (B, H, T, hd)
 }

@@ -212,7 +212,7 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
 		scores = Add(scores, causalMask(g, t, scores.DType()))
 	}
-	probs := Softmax(scores, -1)
+	probs := softmax(scores) // (B, H, T, T)
 	hooks.set(SubHook(i, SubAttn, HookPattern), probs)
 	z := m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)
 	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd)      // (B, T, H·hd)
