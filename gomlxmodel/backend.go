@@ -13,10 +13,10 @@ import (
 	"nanoscope/gomlxmodel/fastops"
 )
 
-// DefaultBackend is the backend used when GOMLX_BACKEND is unset: the pure-Go backend with
-// unlimited goroutines. GoMLX v0.26.0's default parallelism deadlocked a training step here
-// (REFERENCE.md §4), and leaving the choice to GoMLX would make it try to download an XLA CPU
-// plugin from the internet.
+// DefaultBackend is the backend used when GOMLX_BACKEND is unset: the pure-Go backend
+// (github.com/gomlx/compute/gobackend) with unlimited goroutines. GoMLX v0.26.0's default
+// parallelism deadlocked a training step here (REFERENCE.md §4), and leaving the choice to GoMLX
+// would make it try to download an XLA CPU plugin from the internet.
 const DefaultBackend = "go:parallelism=-1"
 
 var backendOnce struct {
@@ -61,7 +61,7 @@ func NewBackendWith(xlaOptions ...string) (compute.Backend, error) {
 	)
 	switch name {
 	case "go":
-		b, err = newSimpleGo(opts)
+		b, err = newGoBackend(opts)
 	case "xla":
 		b, err = newXLA(opts)
 	default:
@@ -77,18 +77,18 @@ func NewBackendWith(xlaOptions ...string) (compute.Backend, error) {
 	return b, nil
 }
 
-// newSimpleGo builds the pure-Go backend with its float32 matrix products computed by OpenBLAS
+// newGoBackend builds the pure-Go backend with its float32 matrix products computed by OpenBLAS
 // (package blasdot) and its float32 reductions, broadcasts and transposes by strided loops
-// (package fastops, bit-identical to simplego's). Either one that cannot install (a GoMLX other
-// than v0.26.0) leaves simplego's kernels in place; MatMulInEffect says which product runs and
-// why. simplego.New prints its parallelism setting on stdout ("SimpleGo backend: parallelism set
-// to -1"), which would corrupt the JSON our commands print there and clutter every notebook
+// (package fastops, bit-identical to the backend's own). Either one that cannot install (a
+// github.com/gomlx/compute other than v0.1.2, whose internals they hook) leaves the backend's
+// kernels in place; MatMulInEffect says which product runs and why. gobackend.New prints its
+// parallelism setting on stdout ("Go backend: parallelism set to -1"), which would corrupt the JSON our commands print there and clutter every notebook
 // cell, so stdout goes to /dev/null for the duration of the call; its errors are returned, and
 // GoMLX logs to stderr.
-func newSimpleGo(opts string) (compute.Backend, error) {
+func newGoBackend(opts string) (compute.Backend, error) {
 	for _, env := range []string{blasdot.DisableEnv, fastops.DisableEnv} {
 		if v := os.Getenv(env); v != "" && v != "simplego" {
-			return nil, fmt.Errorf("%s=%q: the only value is simplego (GoMLX's own kernels); unset it for nanoscope's", env, v)
+			return nil, fmt.Errorf("%s=%q: the only value is simplego (the Go backend's own kernels); unset it for nanoscope's", env, v)
 		}
 	}
 	_ = blasdot.Install()
