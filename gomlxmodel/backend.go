@@ -148,7 +148,7 @@ func setXLAGPUDefaults(plugin string) error {
 
 // MatMulInEffect names the matrix product of the backend in effect: for the go backend the
 // kernel of float32 DotGenerals, e.g. "OpenBLAS 0.3.21 cblas_sgemm, Haswell kernel (1 thread)"
-// or "simplego (noblas build)"; for the xla backend "XLA (<GOMLX_BACKEND>; XLA_FLAGS=<value>)".
+// or "Go backend's own kernel (noblas build)"; for the xla backend "XLA (<GOMLX_BACKEND>; XLA_FLAGS=<value>)".
 func MatMulInEffect() string {
 	if name, _, _ := strings.Cut(BackendConfig(), ":"); name != "go" {
 		return "XLA (" + BackendConfig() + "; XLA_FLAGS=" + os.Getenv("XLA_FLAGS") + ")"

@@ -72,18 +72,18 @@ const SplitEnv = "NANOSCOPE_BLAS_SPLIT"
 
 const splitFLOPs = 4 << 20
 
-// Install puts the OpenBLAS DotGeneral in simplego's executor table, once per process; it
-// affects every simplego backend of the process. It returns an error (and leaves simplego's
+// Install puts the OpenBLAS DotGeneral in the Go backend's executor table, once per process; it
+// affects every Go backend of the process. It returns an error (and leaves the Go backend's
 // kernel in effect) when GoMLX's internals are not the ones this package was written for.
 // With NANOSCOPE_MATMUL=simplego it does nothing.
 func Install() error {
 	installOnce.Do(func() {
 		if disabledByEnv() {
-			inEffect = "simplego (" + DisableEnv + "=simplego)"
+			inEffect = "Go backend's own kernel (" + DisableEnv + "=simplego)"
 			return
 		}
 		if installErr = sgohook.Check(); installErr != nil {
-			inEffect = "simplego (OpenBLAS not in use: " + installErr.Error() + ")"
+			inEffect = "Go backend's own kernel (OpenBLAS not in use: " + installErr.Error() + ")"
 			return
 		}
 		split = os.Getenv(SplitEnv) == "2"
@@ -92,8 +92,8 @@ func Install() error {
 		}
 		if original = sgohook.Replace(compute.OpTypeDotGeneral, execDotGeneral); original == nil {
 			sgohook.Replace(compute.OpTypeDotGeneral, nil)
-			installErr = fmt.Errorf("blasdot: simplego has no DotGeneral executor")
-			inEffect = "simplego (OpenBLAS not in use: " + installErr.Error() + ")"
+			installErr = fmt.Errorf("blasdot: the Go backend has no DotGeneral executor")
+			inEffect = "Go backend's own kernel (OpenBLAS not in use: " + installErr.Error() + ")"
 			return
 		}
 		enabled.Store(true)
@@ -112,14 +112,14 @@ func Install() error {
 }
 
 // InEffect describes the matrix product float32 DotGenerals of the go backend use, e.g.
-// "OpenBLAS 0.3.21 cblas_sgemm, Cooperlake kernel (1 thread)", or "simplego (...)" with the
-// reason when OpenBLAS is not in use. It is "simplego (blasdot not installed)" before Install.
+// "OpenBLAS 0.3.21 cblas_sgemm, Cooperlake kernel (1 thread)", or "Go backend's own kernel (...)" with the
+// reason when OpenBLAS is not in use. It is "Go backend's own kernel (blasdot not installed)" before Install.
 func InEffect() string {
 	if inEffect == "" || (!enabled.Load() && strings.HasPrefix(inEffect, "OpenBLAS")) {
 		if inEffect == "" {
-			return "simplego (blasdot not installed)"
+			return "Go backend's own kernel (blasdot not installed)"
 		}
-		return "simplego (blasdot disabled)"
+		return "Go backend's own kernel (blasdot disabled)"
 	}
 	return inEffect
 }
@@ -127,7 +127,7 @@ func InEffect() string {
 // setSplit turns the two-goroutine split on or off (tests).
 func setSplit(on bool) { split = on }
 
-// SetEnabled switches between OpenBLAS (true) and simplego's kernel (false) at run time, after
+// SetEnabled switches between OpenBLAS (true) and the Go backend's kernel (false) at run time, after
 // Install; for tests and benchmarks that compare the two in one process.
 func SetEnabled(on bool) { enabled.Store(on && original != nil) }
 
@@ -163,7 +163,7 @@ func params(data any) (lc, lb, rc, rb []int, batch int, ok bool) {
 	return lc, lb, rc, rb, batch, true
 }
 
-// checkParams checks that t is a pointer to simplego's DotGeneral node data with the fields
+// checkParams checks that t is a pointer to the Go backend's DotGeneral node data with the fields
 // params reads, and records their offsets; nil when it is not.
 func checkParams(t reflect.Type) *paramsLayout {
 	paramsMu.Lock()
@@ -194,7 +194,7 @@ func checkParams(t reflect.Type) *paramsLayout {
 	return pl
 }
 
-// execDotGeneral is the DotGeneral executor installed in simplego's table.
+// execDotGeneral is the DotGeneral executor installed in the Go backend's table.
 func execDotGeneral(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	if out := blasDot(backend, node, inputs); out != nil {
 		Stats.BLAS.Add(1)

@@ -20,7 +20,7 @@ type dotCase struct {
 	lc, lb       []int
 	rhs          []int
 	rc, rb       []int
-	wantFallback bool // a layout left to simplego (the result is still compared)
+	wantFallback bool // a layout left to the Go backend (the result is still compared)
 }
 
 // cases are the model's DotGenerals (cpu preset: B=16, T=64, D=64, H=4, hd=16, FFN 128,
@@ -79,8 +79,8 @@ func randomTensor(rng *rand.Rand, dims []int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(v, dims...)
 }
 
-// TestMatchesSimplego runs every case with OpenBLAS and with simplego's kernel and compares:
-// max |blas − simplego| ≤ 1e-5 · max |simplego|. It also checks that the model's layouts do go
+// TestMatchesSimplego runs every case with OpenBLAS and with the Go backend's kernel and compares:
+// max |blas − the Go backend| ≤ 1e-5 · max |the Go backend|. It also checks that the model's layouts do go
 // to OpenBLAS and that two OpenBLAS runs are bit-identical.
 func TestMatchesSimplego(t *testing.T) {
 	backend := newBackend(t)
@@ -120,7 +120,7 @@ func compareCase(t *testing.T, backend compute.Backend, rng *rand.Rand, c dotCas
 	again, _ := run(true)
 	want, wantDims := run(false)
 	if !slices.Equal(dims, wantDims) {
-		t.Fatalf("shape %v, simplego %v", dims, wantDims)
+		t.Fatalf("shape %v, the Go backend %v", dims, wantDims)
 	}
 	if !slices.Equal(got, again) {
 		t.Errorf("two OpenBLAS runs differ")
@@ -133,11 +133,11 @@ func compareCase(t *testing.T, backend compute.Backend, rng *rand.Rand, c dotCas
 	rel := maxDiff / maxAbs
 	t.Logf("%v · %v -> %v: max rel. diff %.2g", c.lhs, c.rhs, dims, rel)
 	if rel > 1e-5 || math.IsNaN(rel) {
-		t.Errorf("max |blas − simplego| / max |simplego| = %.3g > 1e-5", rel)
+		t.Errorf("max |blas − the Go backend| / max |the Go backend| = %.3g > 1e-5", rel)
 	}
 }
 
-// TestOtherDTypes checks that a float64 DotGeneral is left to simplego and still right.
+// TestOtherDTypes checks that a float64 DotGeneral is left to the Go backend and still right.
 func TestOtherDTypes(t *testing.T) {
 	backend := newBackend(t)
 	before := Stats.BLAS.Load()

@@ -12,7 +12,7 @@ import (
 )
 
 // execReduce is ReduceSum and ReduceMax: out[j] = out[j] ⊕ x[i] over the operand in flat
-// order, as simplego's execReduceSumGeneric / execReduceMaxGeneric do, with the index
+// order, as the Go backend's execReduceSumGeneric / execReduceMaxGeneric do, with the index
 // arithmetic hoisted out of the inner loop.
 func execReduce(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	op := sgohook.NodeOpType(node)
@@ -128,7 +128,7 @@ func execBroadcastInDim(backend *sgohook.Backend, node *sgohook.Node, inputs []*
 }
 
 // execBinary is Add, Sub, Mul and Div when one operand is broadcast (shapes differ and neither
-// is a scalar); simplego's executor handles the rest with plain loops already.
+// is a scalar); the Go backend's executor handles the rest with plain loops already.
 func execBinary(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	op := sgohook.NodeOpType(node)
 	if !enabled.Load() || len(inputs) != 2 || !isFloat32(inputs[0], inputs[1]) {
@@ -146,7 +146,7 @@ func execBinary(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.
 	if len(cd) == 0 {
 		return original[op](backend, node, inputs, owned)
 	}
-	// Reuse an owned input of the output's shape, as simplego does (element i of the output
+	// Reuse an owned input of the output's shape, as the Go backend does (element i of the output
 	// depends only on element i of that input).
 	var out *sgohook.Buffer
 	switch {
@@ -319,10 +319,10 @@ func execTranspose(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgoho
 	return out, nil
 }
 
-// execUnary is Abs and Sign without data-dependent branches (on random signs simplego's
-// branches mispredict half the time), with the same results as simplego's execAbsGeneric
+// execUnary is Abs and Sign without data-dependent branches (on random signs the Go backend's
+// branches mispredict half the time), with the same results as the Go backend's execAbsGeneric
 // (x < 0 ? −x : x, so −0 and NaN pass unchanged) and execSignGeneric (−1, 1, else +0); and Exp
-// as simplego computes it (float32(math.Exp(float64(x)))), split over two goroutines.
+// as the Go backend computes it (float32(math.Exp(float64(x)))), split over two goroutines.
 func execUnary(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	op := sgohook.NodeOpType(node)
 	if !enabled.Load() || len(inputs) != 1 || !isFloat32(inputs[0]) {
@@ -331,7 +331,7 @@ func execUnary(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.B
 	in := inputs[0]
 	out := in
 	if owned[0] {
-		inputs[0] = nil // the output takes over the input's buffer, as in simplego
+		inputs[0] = nil // the output takes over the input's buffer, as in the Go backend
 	} else if out = sgohook.NewBuffer(backend, sgohook.BufferShape(in)); out == nil {
 		return original[op](backend, node, inputs, owned)
 	}
@@ -339,7 +339,7 @@ func execUnary(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.B
 	y := sgohook.BufferFlat(out).([]float32)[:len(x)]
 	switch op {
 	case compute.OpTypeExp:
-		// simplego's execExpGeneric, on two goroutines for large arrays.
+		// the Go backend's execExpGeneric, on two goroutines for large arrays.
 		halves(len(x), func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				y[i] = float32(math.Exp(float64(x[i])))
@@ -382,7 +382,7 @@ func halves(n int, f func(i0, i1 int)) {
 	wg.Wait()
 }
 
-// rowMax is max(…max(max(m, xs[0]), xs[1])…, xs[n-1]) with Go's max (simplego's ReduceMax):
+// rowMax is max(…max(max(m, xs[0]), xs[1])…, xs[n-1]) with Go's max (the Go backend's ReduceMax):
 // NaN if any value is NaN, max(−0, +0) = +0. The loop keeps the running maximum with a
 // comparison that is almost always false (well predicted) and redoes the row with max only in
 // the rare cases where those rules matter (a NaN, or a maximum of zero).
