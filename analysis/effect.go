@@ -18,10 +18,10 @@ import (
 // between "the file is right" and "the model runs the file's weights" that H6 doubts.
 type Loader func(c config.Config, v config.Variant, file gomlxmodel.Params) (*model.Scope, error)
 
-// DirectLoader is nanoscope's loading procedure: the context's variables are the file's
-// tensors (gomlxmodel.NewContext, which refuses a partial set).
+// DirectLoader is nanoscope's loading procedure: the store's variables are the file's
+// tensors (gomlxmodel.NewScope, which refuses a partial set).
 func DirectLoader(c config.Config, v config.Variant, file gomlxmodel.Params) (*model.Scope, error) {
-	return gomlxmodel.NewContext(c, v, file)
+	return gomlxmodel.NewScope(c, v, file)
 }
 
 // FreshInitLoader reproduces the original's load_checkpoint at the investigated commit
@@ -42,7 +42,7 @@ func FreshInitLoader(seed int64) Loader {
 				varMap[name] = t
 			}
 		}
-		return gomlxmodel.NewContext(c, v, varMap)
+		return gomlxmodel.NewScope(c, v, varMap)
 	}
 }
 
@@ -65,7 +65,7 @@ type Effect struct {
 }
 
 // WeightsInEffect loads the checkpoint's tensors with load, reads the parameters back out of
-// the built GoMLX context (gomlxmodel.ContextParams) and compares them per tensor with the
+// the built GoMLX model.Store (gomlxmodel.ScopeParams) and compares them per tensor with the
 // file by checkpoint.TensorHash (shape and exact bits).
 func WeightsInEffect(ck *checkpoint.Checkpoint, load Loader) (Effect, error) {
 	c, v := ck.Meta.Config, ck.Meta.Variant
@@ -73,7 +73,7 @@ func WeightsInEffect(ck *checkpoint.Checkpoint, load Loader) (Effect, error) {
 	if err != nil {
 		return Effect{}, err
 	}
-	built, err := gomlxmodel.ContextParams(ctx, c, v)
+	built, err := gomlxmodel.ScopeParams(ctx, c, v)
 	if err != nil {
 		return Effect{}, fmt.Errorf("reading the loaded variables back: %w", err)
 	}
@@ -81,10 +81,10 @@ func WeightsInEffect(ck *checkpoint.Checkpoint, load Loader) (Effect, error) {
 }
 
 // weightsInEffect is WeightsInEffect of the subject's weights with nanoscope's loader: the
-// family's context (gomlxmodel.NewFamilyContext; DirectLoader for the ternary model) read
+// family's context (gomlxmodel.NewFamilyScope; DirectLoader for the ternary model) read
 // back variable by variable.
 func (s *Subject) weightsInEffect() (Effect, error) {
-	ctx, err := gomlxmodel.NewFamilyContext(s.Family, s.Params)
+	ctx, err := gomlxmodel.NewFamilyScope(s.Family, s.Params)
 	if err != nil {
 		return Effect{}, err
 	}

@@ -146,7 +146,7 @@ func (s *Subject) WithConvention(name, value string) (*Subject, error) {
 	}
 	s2.Family = f // with its run conventions
 	if e, err := s.engine(); err == nil {
-		s2.frun = &gomlxmodel.FamilyRunner{Family: f, Backend: e.backend, Ctx: e.ctx}
+		s2.frun = &gomlxmodel.FamilyRunner{Family: f, Backend: e.backend, Scope: e.ctx}
 	}
 	return s2, nil
 }
@@ -206,7 +206,7 @@ func (s *Subject) engine() (*engine, error) {
 		s.frun = r
 	}
 	r := s.frun
-	return &engine{family: r.Family, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture}, nil
+	return &engine{family: r.Family, backend: r.Backend, ctx: r.Scope, logits: r.Logits, capture: r.Capture}, nil
 }
 
 // Runner returns the inference path for the subject's weights (built once, shared with the

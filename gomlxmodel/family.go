@@ -254,8 +254,9 @@ func InitFamilyParams(f Family, seed int64) Params {
 	return out
 }
 
-// NewFamilyContext puts f's parameters p into a fresh context, after CheckFamilyParams.
-func NewFamilyContext(f Family, p Params) (*model.Scope, error) {
+// NewFamilyScope puts f's parameters p into a fresh model.Store, after CheckFamilyParams, and
+// returns its root scope.
+func NewFamilyScope(f Family, p Params) (*model.Scope, error) {
 	if err := CheckFamilyParams(f, p); err != nil {
 		return nil, err
 	}
@@ -272,7 +273,7 @@ func NewFamilyContext(f Family, p Params) (*model.Scope, error) {
 type FamilyRunner struct {
 	Family  Family
 	Backend compute.Backend
-	Ctx     *model.Scope
+	Scope   *model.Scope
 }
 
 // NewFamilyRunner builds f with weights p on the backend of BackendConfig.
@@ -282,11 +283,11 @@ func NewFamilyRunner(f Family, p Params) (*FamilyRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := NewFamilyContext(f, p)
+	ctx, err := NewFamilyScope(f, p)
 	if err != nil {
 		return nil, err
 	}
-	return &FamilyRunner{Family: f, Backend: b, Ctx: ctx}, nil
+	return &FamilyRunner{Family: f, Backend: b, Scope: ctx}, nil
 }
 
 // Logits returns the logits (B, T, V) for ids (B, T), flattened row-major.
@@ -323,7 +324,7 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		}
 	}()
 	names := slices.Clone(hookNames)
-	exec, err := model.NewExec(r.Backend, r.Ctx.Store(), func(ctx *model.Scope, ids *Node) []*Node {
+	exec, err := model.NewExec(r.Backend, r.Scope.Store(), func(ctx *model.Scope, ids *Node) []*Node {
 		defer PanicWithError()
 		hooks := Hooks{}
 		logits := r.Family.Forward(ctx, ids, hooks)
@@ -419,13 +420,13 @@ func blockHookNames(embed []string, nLayers int) []string {
 }
 
 // FamilyParameters returns the names (in ParamSpecs order), variables and graph values of f's
-// parameters in ctx, for code that differentiates with respect to all of them.
+// parameters in ctx's store, for code that differentiates with respect to all of them.
 func FamilyParameters(f Family, ctx *model.Scope, g *Graph) (names []string, vars []*model.Variable, values []*Node) {
 	for _, s := range f.ParamSpecs() {
 		scope, vn := ScopeAndName(s.Name)
 		v := ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if v == nil {
-			panic(fmt.Errorf("gomlxmodel: %s parameter %s not in context", f.Arch(), s.Name))
+			panic(fmt.Errorf("gomlxmodel: %s parameter %s not in the store", f.Arch(), s.Name))
 		}
 		names, vars, values = append(names, s.Name), append(vars, v), append(values, v.NodeValue(g))
 	}

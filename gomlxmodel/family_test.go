@@ -57,7 +57,7 @@ func TestFamilyGradients(t *testing.T) {
 		t.Run(f.Arch(), func(t *testing.T) {
 			p := InitFamilyParams(f, 3)
 			perturb(p, 4, 0.05)
-			ctx, err := NewFamilyContext(f, p)
+			ctx, err := NewFamilyScope(f, p)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,8 +2,10 @@
 // BitLinear layers with straight-through ternary weights and 8-bit activations, RMSNorm, RoPE
 // ("halves" layout by default), GQA attention (tiled kv heads by default), SwiGLU, mHC-lite with two streams, and a tied or untied head.
 //
-// Parameters live in a GoMLX context under scopes that spell the candle tensor names:
-// "blocks.3.attn.wq.weight" is variable "weight" in scope "/blocks/3/attn/wq". Activations are
+// Parameters live in a GoMLX model.Store (v0.28.2; a context.Context before) under scopes that
+// spell the candle tensor names: "blocks.3.attn.wq.weight" is variable "weight" in scope
+// "/blocks/3/attn/wq", path "/blocks/3/attn/wq/weight"; graph code receives the store's root
+// model.Scope and reads variables by that absolute path. Activations are
 // captured under TransformerLens-style hook names derived from the same vocabulary (names.go).
 package gomlxmodel
 
@@ -19,7 +21,7 @@ import (
 )
 
 // Model is the architecture: a configuration and its ablation switches. The weights live in a
-// context (see NewContext).
+// model.Store, reached through its root scope (see NewScope).
 type Model struct {
 	Config  config.Config
 	Variant config.Variant
@@ -46,13 +48,13 @@ func param(ctx *model.Scope, g *Graph, name string) *Node {
 	scope, vname := ScopeAndName(name)
 	v := ctx.Store().GetVariable(model.JoinPath(scope, vname))
 	if v == nil {
-		panic(fmt.Errorf("gomlxmodel: parameter %s (scope %s) not in context", name, scope))
+		panic(fmt.Errorf("gomlxmodel: parameter %s (scope %s) not in the store", name, scope))
 	}
 	return v.NodeValue(g)
 }
 
 // Parameters returns the names (sorted), variables and graph values of every parameter of the
-// model in ctx, in one order, for code that differentiates with respect to all of them.
+// model in ctx's store, in one order, for code that differentiates with respect to all of them.
 func (m Model) Parameters(ctx *model.Scope, g *Graph) (names []string, vars []*model.Variable, values []*Node) {
 	names = config.SortedNames(m.Config.TensorShapes(m.Variant))
 	vars, values = make([]*model.Variable, len(names)), make([]*Node, len(names))
@@ -60,7 +62,7 @@ func (m Model) Parameters(ctx *model.Scope, g *Graph) (names []string, vars []*m
 		scope, vn := ScopeAndName(name)
 		vars[i] = ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if vars[i] == nil {
-			panic(fmt.Errorf("gomlxmodel: parameter %s not in context", name))
+			panic(fmt.Errorf("gomlxmodel: parameter %s not in the store", name))
 		}
 		values[i] = vars[i].NodeValue(g)
 	}

@@ -79,7 +79,7 @@ func TestObjectiveHandComputed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, err := NewFamilyContext(tc.obj.Family, Params{"table.weight": checkpoint.Tensor{Shape: []int{T, V}, Data: table}})
+			ctx, err := NewFamilyScope(tc.obj.Family, Params{"table.weight": checkpoint.Tensor{Shape: []int{T, V}, Data: table}})
 			if err != nil {
 				t.Fatal(err)
 			}

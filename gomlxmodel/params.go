@@ -115,8 +115,9 @@ func CheckParams(c config.Config, v config.Variant, p Params) error {
 	return nil
 }
 
-// NewContext creates a GoMLX context whose variables are exactly params (checked first).
-func NewContext(c config.Config, v config.Variant, p Params) (*model.Scope, error) {
+// NewScope creates a GoMLX model.Store whose variables are exactly params (checked first) and
+// returns its root scope.
+func NewScope(c config.Config, v config.Variant, p Params) (*model.Scope, error) {
 	if err := CheckParams(c, v, p); err != nil {
 		return nil, err
 	}
@@ -129,16 +130,16 @@ func NewContext(c config.Config, v config.Variant, p Params) (*model.Scope, erro
 	return ctx, nil
 }
 
-// ContextParams copies the model's variables out of ctx (other scopes, such as optimizer
-// state, are ignored).
-func ContextParams(ctx *model.Scope, c config.Config, v config.Variant) (Params, error) {
+// ScopeParams copies the model's variables out of ctx's store (other scopes, such as
+// optimizer state, are ignored).
+func ScopeParams(ctx *model.Scope, c config.Config, v config.Variant) (Params, error) {
 	shapes := c.TensorShapes(v)
 	out := make(Params, len(shapes))
 	for name, shape := range shapes {
 		scope, vname := ScopeAndName(name)
 		vr := ctx.Store().GetVariable(model.JoinPath(scope, vname))
 		if vr == nil {
-			return nil, fmt.Errorf("context has no variable for %s", name)
+			return nil, fmt.Errorf("store has no variable for %s", name)
 		}
 		val, err := vr.Value()
 		if err != nil {

@@ -192,7 +192,7 @@ func benchPart(f flags) error {
 	if err != nil {
 		return err
 	}
-	ctx, err := gomlxmodel.NewContext(c, v, gomlxmodel.InitParams(c, v, v.Seed))
+	ctx, err := gomlxmodel.NewScope(c, v, gomlxmodel.InitParams(c, v, v.Seed))
 	if err != nil {
 		return err
 	}
@@ -696,7 +696,7 @@ func lossCheck(f flags) error {
 		return err
 	}
 	objective := gomlxmodel.TrainingObjective(r.Model)
-	exec, err := model.NewExec(r.Backend, r.Ctx.Store(), func(ctx *model.Scope, ids, targets *Node) []*Node {
+	exec, err := model.NewExec(r.Backend, r.Scope.Store(), func(ctx *model.Scope, ids, targets *Node) []*Node {
 		obj := objective.Build(ctx, ids, targets, nil)
 		return []*Node{obj.Loss, obj.CE}
 	})

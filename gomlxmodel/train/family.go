@@ -55,7 +55,7 @@ func TrainFamily(f gomlxmodel.Family, p gomlxmodel.Params, tokens []int32, o Fam
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, err := gomlxmodel.NewFamilyContext(f, p)
+	ctx, err := gomlxmodel.NewFamilyScope(f, p)
 	if err != nil {
 		return nil, nil, err
 	}

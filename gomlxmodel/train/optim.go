@@ -9,7 +9,7 @@ import (
 )
 
 // The optimizers are written as graph functions that read a parameter, its (clipped)
-// gradient and its state variables, and set their new values. State lives in the context
+// gradient and its state variables, and set their new values. State lives in the model.Store
 // under "/opt/<parameter scope>/<parameter name>" so it never mixes with the model's tensors.
 
 // optState returns the graph value of a state variable created by initOptState.

@@ -166,7 +166,7 @@ func New(opts Options) (*Trainer, error) {
 	if params == nil {
 		params = gomlxmodel.InitParams(c, v, v.Seed)
 	}
-	ctx, err := gomlxmodel.NewContext(c, v, params)
+	ctx, err := gomlxmodel.NewScope(c, v, params)
 	if err != nil {
 		return nil, err
 	}
@@ -332,7 +332,7 @@ func (t *Trainer) Devices() int { return max(1, t.opts.Devices) }
 
 // Params returns the current model weights.
 func (t *Trainer) Params() (gomlxmodel.Params, error) {
-	return gomlxmodel.ContextParams(t.ctx, t.model.Config, t.model.Variant)
+	return gomlxmodel.ScopeParams(t.ctx, t.model.Config, t.model.Variant)
 }
 
 // Evaluate returns mean plain cross-entropy, next-token accuracy and copy rate over n windows
