@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -16,12 +16,12 @@ import (
 
 // A Loader builds the model's variables from the tensors of a checkpoint file: the step
 // between "the file is right" and "the model runs the file's weights" that H6 doubts.
-type Loader func(c config.Config, v config.Variant, file gomlxmodel.Params) (*context.Context, error)
+type Loader func(c config.Config, v config.Variant, file gomlxmodel.Params) (*model.Scope, error)
 
-// DirectLoader is nanoscope's loading procedure: the context's variables are the file's
-// tensors (gomlxmodel.NewContext, which refuses a partial set).
-func DirectLoader(c config.Config, v config.Variant, file gomlxmodel.Params) (*context.Context, error) {
-	return gomlxmodel.NewContext(c, v, file)
+// DirectLoader is nanoscope's loading procedure: the store's variables are the file's
+// tensors (gomlxmodel.NewScope, which refuses a partial set).
+func DirectLoader(c config.Config, v config.Variant, file gomlxmodel.Params) (*model.Scope, error) {
+	return gomlxmodel.NewScope(c, v, file)
 }
 
 // FreshInitLoader reproduces the original's load_checkpoint at the investigated commit
@@ -29,7 +29,7 @@ func DirectLoader(c config.Config, v config.Variant, file gomlxmodel.Params) (*c
 // candle's VarMap::load does only for variables already in the map — none — and then builds
 // the model, which creates every variable with its fresh initialisation. No error is raised.
 func FreshInitLoader(seed int64) Loader {
-	return func(c config.Config, v config.Variant, file gomlxmodel.Params) (*context.Context, error) {
+	return func(c config.Config, v config.Variant, file gomlxmodel.Params) (*model.Scope, error) {
 		varMap := gomlxmodel.Params{} // the empty VarMap
 		for name, t := range file {   // VarMap::load: overwrite only the variables that exist
 			if old, ok := varMap[name]; ok {
@@ -42,7 +42,7 @@ func FreshInitLoader(seed int64) Loader {
 				varMap[name] = t
 			}
 		}
-		return gomlxmodel.NewContext(c, v, varMap)
+		return gomlxmodel.NewScope(c, v, varMap)
 	}
 }
 
@@ -65,7 +65,7 @@ type Effect struct {
 }
 
 // WeightsInEffect loads the checkpoint's tensors with load, reads the parameters back out of
-// the built GoMLX context (gomlxmodel.ContextParams) and compares them per tensor with the
+// the built GoMLX model.Store (gomlxmodel.ScopeParams) and compares them per tensor with the
 // file by checkpoint.TensorHash (shape and exact bits).
 func WeightsInEffect(ck *checkpoint.Checkpoint, load Loader) (Effect, error) {
 	c, v := ck.Meta.Config, ck.Meta.Variant
@@ -73,7 +73,7 @@ func WeightsInEffect(ck *checkpoint.Checkpoint, load Loader) (Effect, error) {
 	if err != nil {
 		return Effect{}, err
 	}
-	built, err := gomlxmodel.ContextParams(ctx, c, v)
+	built, err := gomlxmodel.ScopeParams(ctx, c, v)
 	if err != nil {
 		return Effect{}, fmt.Errorf("reading the loaded variables back: %w", err)
 	}
@@ -81,17 +81,17 @@ func WeightsInEffect(ck *checkpoint.Checkpoint, load Loader) (Effect, error) {
 }
 
 // weightsInEffect is WeightsInEffect of the subject's weights with nanoscope's loader: the
-// family's context (gomlxmodel.NewFamilyContext; DirectLoader for the ternary model) read
+// family's context (gomlxmodel.NewFamilyScope; DirectLoader for the ternary model) read
 // back variable by variable.
 func (s *Subject) weightsInEffect() (Effect, error) {
-	ctx, err := gomlxmodel.NewFamilyContext(s.Family, s.Params)
+	ctx, err := gomlxmodel.NewFamilyScope(s.Family, s.Params)
 	if err != nil {
 		return Effect{}, err
 	}
 	built := gomlxmodel.Params{}
 	for _, sp := range s.Family.ParamSpecs() {
 		scope, vn := gomlxmodel.ScopeAndName(sp.Name)
-		v := ctx.GetVariableByScopeAndName(scope, vn)
+		v := ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if v == nil {
 			continue // reported as differing
 		}

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/config"
@@ -110,7 +110,7 @@ func (s *Subject) trainPass(w *Windows) (tr *trainResult, err error) {
 	var names []string
 	targets := w.Targets(s.targetShift())
 	objective := gomlxmodel.TrainingObjective(r.family)
-	exec, err := context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
+	exec, err := model.NewExec(r.backend, r.ctx.Store(), func(ctx *model.Scope, ids, tg *Node) []*Node {
 		obj := objective.WithGradients(ctx, ids, tg, nil)
 		names = obj.Names
 		outs := []*Node{ConvertDType(obj.Loss, dtypes.Float32), ConvertDType(obj.Logits, dtypes.Float32)}

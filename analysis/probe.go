@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 )
@@ -117,11 +117,11 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 	mhc, nLayers := s.mhc(), d.NLayers
 	T, V := len(w.Inputs[0]), d.VocabSize
 	specs, hooks := s.lensSpecs(), s.actHooks()
-	model := r.family
-	build := func(lens []lensSpec) (*context.Exec, error) {
-		return context.NewExec(r.backend, r.ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
+	fam := r.family
+	build := func(lens []lensSpec) (*model.Exec, error) {
+		return model.NewExec(r.backend, r.ctx.Store(), func(ctx *model.Scope, ids *Node) []*Node {
 			hk := gomlxmodel.Hooks{}
-			logits := model.Forward(ctx, ids, hk)
+			logits := fam.Forward(ctx, ids, hk)
 			outs := []*Node{ConvertDType(logits, dtypes.Float32)}
 			for _, sp := range lens {
 				var h *Node
@@ -138,7 +138,7 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 				case "s1":
 					h = hk[gomlxmodel.WithStream(post, 1)]
 				}
-				outs = append(outs, ArgMax(model.Unembed(ctx, h), -1, dtypes.Int32)) // (B, T)
+				outs = append(outs, ArgMax(fam.Unembed(ctx, h), -1, dtypes.Int32)) // (B, T)
 			}
 			for _, name := range hooks {
 				x := ConvertDType(hk[name], dtypes.Float32)

@@ -23,9 +23,9 @@ package analysis
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -149,7 +149,7 @@ func (s *Subject) WithConvention(name, value string) (*Subject, error) {
 	}
 	s2.Family = f // with its run conventions
 	if e, err := s.engine(); err == nil {
-		s2.frun = &gomlxmodel.FamilyRunner{Family: f, Backend: e.backend, Ctx: e.ctx}
+		s2.frun = &gomlxmodel.FamilyRunner{Family: f, Backend: e.backend, Scope: e.ctx}
 	}
 	return s2, nil
 }
@@ -193,8 +193,8 @@ func (s *Subject) With(v config.Variant, p gomlxmodel.Params) (*Subject, error) 
 // weights, with the forward pass evaluated by Logits and Capture.
 type engine struct {
 	family  gomlxmodel.Family
-	backend backends.Backend
-	ctx     *context.Context
+	backend compute.Backend
+	ctx     *model.Scope
 	logits  func(ids [][]int32) ([]float32, error)
 	capture func(ids [][]int32, hooks []string) (map[string][]float32, error)
 }
@@ -209,7 +209,7 @@ func (s *Subject) engine() (*engine, error) {
 		s.frun = r
 	}
 	r := s.frun
-	return &engine{family: r.Family, backend: r.Backend, ctx: r.Ctx, logits: r.Logits, capture: r.Capture}, nil
+	return &engine{family: r.Family, backend: r.Backend, ctx: r.Scope, logits: r.Logits, capture: r.Capture}, nil
 }
 
 // Runner returns the inference path for the subject's weights (built once, shared with the

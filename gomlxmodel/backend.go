@@ -6,22 +6,22 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
 
 	"nanoscope/gomlxmodel/blasdot"
 	"nanoscope/gomlxmodel/fastops"
 )
 
-// DefaultBackend is the backend used when GOMLX_BACKEND is unset: the pure-Go backend with
-// unlimited goroutines. GoMLX v0.26.0's default parallelism deadlocked a training step here
-// (REFERENCE.md §4), and leaving the choice to GoMLX would make it try to download an XLA CPU
-// plugin from the internet.
+// DefaultBackend is the backend used when GOMLX_BACKEND is unset: the pure-Go backend
+// (github.com/gomlx/compute/gobackend) with unlimited goroutines. GoMLX v0.26.0's default
+// parallelism deadlocked a training step here (REFERENCE.md §4), and leaving the choice to GoMLX
+// would make it try to download an XLA CPU plugin from the internet.
 const DefaultBackend = "go:parallelism=-1"
 
 var backendOnce struct {
 	sync.Mutex
-	cache map[string]backends.Backend
+	cache map[string]compute.Backend
 }
 
 // BackendConfig returns the backend configuration in effect: GOMLX_BACKEND, else DefaultBackend.
@@ -34,14 +34,14 @@ func BackendConfig() string {
 
 // NewBackend returns the backend named by BackendConfig, creating it once per process.
 // It never lets GoMLX pick a backend on its own.
-func NewBackend() (backends.Backend, error) {
+func NewBackend() (compute.Backend, error) {
 	return NewBackendWith()
 }
 
 // NewBackendWith is NewBackend with extra plugin options appended to the xla backend's
 // configuration (e.g. "tf32", see Precision.BackendOptions), one backend per distinct
 // configuration. The go backend takes no options: they are an error there.
-func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
+func NewBackendWith(xlaOptions ...string) (compute.Backend, error) {
 	cfg := BackendConfig()
 	if len(xlaOptions) > 0 {
 		if name, _, _ := strings.Cut(cfg, ":"); name != "xla" {
@@ -56,12 +56,12 @@ func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
 	}
 	name, opts, _ := strings.Cut(cfg, ":")
 	var (
-		b   backends.Backend
+		b   compute.Backend
 		err error
 	)
 	switch name {
 	case "go":
-		b, err = newSimpleGo(opts)
+		b, err = newGoBackend(opts)
 	case "xla":
 		b, err = newXLA(opts)
 	default:
@@ -71,29 +71,29 @@ func NewBackendWith(xlaOptions ...string) (backends.Backend, error) {
 		return nil, err
 	}
 	if backendOnce.cache == nil {
-		backendOnce.cache = map[string]backends.Backend{}
+		backendOnce.cache = map[string]compute.Backend{}
 	}
 	backendOnce.cache[cfg] = b
 	return b, nil
 }
 
-// newSimpleGo builds the pure-Go backend with its float32 matrix products computed by OpenBLAS
+// newGoBackend builds the pure-Go backend with its float32 matrix products computed by OpenBLAS
 // (package blasdot) and its float32 reductions, broadcasts and transposes by strided loops
-// (package fastops, bit-identical to simplego's). Either one that cannot install (a GoMLX other
-// than v0.26.0) leaves simplego's kernels in place; MatMulInEffect says which product runs and
-// why. simplego.New prints its parallelism setting on stdout ("SimpleGo backend: parallelism set
-// to -1"), which would corrupt the JSON our commands print there and clutter every notebook
+// (package fastops, bit-identical to the backend's own). Either one that cannot install (a
+// github.com/gomlx/compute other than v0.1.2, whose internals they hook) leaves the backend's
+// kernels in place; MatMulInEffect says which product runs and why. gobackend.New prints its
+// parallelism setting on stdout ("Go backend: parallelism set to -1"), which would corrupt the JSON our commands print there and clutter every notebook
 // cell, so stdout goes to /dev/null for the duration of the call; its errors are returned, and
 // GoMLX logs to stderr.
-func newSimpleGo(opts string) (backends.Backend, error) {
+func newGoBackend(opts string) (compute.Backend, error) {
 	for _, env := range []string{blasdot.DisableEnv, fastops.DisableEnv} {
 		if v := os.Getenv(env); v != "" && v != "simplego" {
-			return nil, fmt.Errorf("%s=%q: the only value is simplego (GoMLX's own kernels); unset it for nanoscope's", env, v)
+			return nil, fmt.Errorf("%s=%q: the only value is simplego (the Go backend's own kernels); unset it for nanoscope's", env, v)
 		}
 	}
 	_ = blasdot.Install()
 	_ = fastops.Install()
-	b, err := silenceStdout(func() (backends.Backend, error) { return simplego.New(opts) })
+	b, err := silenceStdout(func() (compute.Backend, error) { return gobackend.New(opts) })
 	if err != nil {
 		return nil, fmt.Errorf("GOMLX_BACKEND go:%s: %w", opts, err)
 	}
@@ -148,7 +148,7 @@ func setXLAGPUDefaults(plugin string) error {
 
 // MatMulInEffect names the matrix product of the backend in effect: for the go backend the
 // kernel of float32 DotGenerals, e.g. "OpenBLAS 0.3.21 cblas_sgemm, Haswell kernel (1 thread)"
-// or "simplego (noblas build)"; for the xla backend "XLA (<GOMLX_BACKEND>; XLA_FLAGS=<value>)".
+// or "Go backend's own kernel (noblas build)"; for the xla backend "XLA (<GOMLX_BACKEND>; XLA_FLAGS=<value>)".
 func MatMulInEffect() string {
 	if name, _, _ := strings.Cut(BackendConfig(), ":"); name != "go" {
 		return "XLA (" + BackendConfig() + "; XLA_FLAGS=" + os.Getenv("XLA_FLAGS") + ")"

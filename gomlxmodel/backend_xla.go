@@ -5,14 +5,14 @@ package gomlxmodel
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/xla"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/go-xla/compute/xla"
 )
 
 // newXLA opens the XLA backend with the PJRT plugin named in opts (a plugin name or the path
 // of a .so, as GOMLX_BACKEND=xla:<plugin> says). Set GOMLX_NO_AUTO_INSTALL=1 so that GoMLX
 // never tries to download a plugin. For a CUDA plugin it first adds XLAGPUDefaults to XLA_FLAGS.
-func newXLA(opts string) (backends.Backend, error) {
+func newXLA(opts string) (compute.Backend, error) {
 	if err := setXLAGPUDefaults(opts); err != nil {
 		return nil, err
 	}

@@ -3,8 +3,8 @@ package gomlxmodel
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // BitLinear (REFERENCE.md §2): y = Q_a(x) · Q_w(W)ᵀ, with W stored [out, in] and no bias.

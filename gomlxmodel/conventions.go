@@ -5,7 +5,7 @@ import (
 	"math"
 	"strconv"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
+	. "github.com/gomlx/gomlx/core/graph"
 )
 
 // RunConventions are the conventions of an inference path that the weights do not fix and that

@@ -1,20 +1,25 @@
 package gomlxmodel
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
 	"sync"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
 )
 
-// GoMLX v0.26.0's gradient of DotGeneral multiplies the incoming gradient with a broadcast
-// copy of the other operand and then reduces it: for a [B·T, D] × [D, V] product that
+// GoMLX v0.26.0's gradient of DotGeneral multiplied the incoming gradient with a broadcast
+// copy of the other operand and then reduced it: for a [B·T, D] × [D, V] product that
 // materialises a [B·T, D, V] tensor. On the pure-Go backend this made a training step several
 // times slower (REFERENCE.md §4). The gradient of a contraction is itself a contraction, so
 // dotGeneralGrad computes each operand's gradient with one DotGeneral and one transpose.
+//
+// GoMLX v0.28.2's own gradient is a DotGeneral too when the other operand has free axes, but it
+// returns a gradient of the wrong shape (and the graph fails to build) when the rhs lists its
+// contracting axes out of ascending order (dotgrad_test.go has the case), so this one stays.
 //
 // The axes of a DotGeneral node live in an unexported struct of package graph; they are read
 // with reflection (read-only, which Go permits for unexported fields). A test compares this
@@ -48,13 +53,13 @@ type dotAxes struct {
 func readDotAxes(node *graph.Node) dotAxes {
 	in := reflect.ValueOf(node).Elem().FieldByName("inputs")
 	if !in.IsValid() {
-		panic("gomlxmodel: graph.Node has no field inputs: GoMLX version changed, update dotgrad.go")
+		panic(errors.New("gomlxmodel: graph.Node has no field inputs: GoMLX version changed, update dotgrad.go"))
 	}
 	s := in.Elem().Elem() // interface -> *nodeInputsDotGeneral -> struct
 	ints := func(field string) []int {
 		f := s.FieldByName(field)
 		if !f.IsValid() {
-			panic(fmt.Sprintf("gomlxmodel: DotGeneral inputs have no field %s: GoMLX version changed, update dotgrad.go", field))
+			panic(fmt.Errorf("gomlxmodel: DotGeneral inputs have no field %s: GoMLX version changed, update dotgrad.go", field))
 		}
 		out := make([]int, f.Len())
 		for i := range out {

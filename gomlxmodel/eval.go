@@ -1,15 +1,15 @@
 package gomlxmodel
 
 import (
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // EvalSums computes, for ids and targets (B, T), the summed plain cross-entropy, the number of
 // positions whose argmax equals the target (next-token hits) and the number whose argmax
 // equals the input token at the same position (copies). All are float32 scalars.
-func (m Model) EvalSums(ctx *context.Context, ids, targets *Node) (ceSum, nextHits, copyHits *Node) {
+func (m Model) EvalSums(ctx *model.Scope, ids, targets *Node) (ceSum, nextHits, copyHits *Node) {
 	logits := m.Forward(ctx, ids, nil)
 	_, ce := Loss(logits, targets)
 	n := float64(ids.Shape().Size())

@@ -8,11 +8,11 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
@@ -36,10 +36,10 @@ type Family interface {
 	// ParamSpecs lists every parameter, sorted by name.
 	ParamSpecs() []ParamSpec
 	// Forward maps ids (B, T) int32 to logits (B, T, V), filling hooks when non-nil.
-	Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node
+	Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node
 	// Unembed maps a residual stream (…, D) through the final norm and the head to logits
 	// (…, V): the logit lens. Forward's logits are Unembed of the last residual stream.
-	Unembed(ctx *context.Context, resid *Node) *Node
+	Unembed(ctx *model.Scope, resid *Node) *Node
 	// HookNames lists the hooks Forward fills, in forward order.
 	HookNames() []string
 	// Conventions lists the named conventions the model runs under, with their alternatives.
@@ -254,16 +254,17 @@ func InitFamilyParams(f Family, seed int64) Params {
 	return out
 }
 
-// NewFamilyContext puts f's parameters p into a fresh context, after CheckFamilyParams.
-func NewFamilyContext(f Family, p Params) (*context.Context, error) {
+// NewFamilyScope puts f's parameters p into a fresh model.Store, after CheckFamilyParams, and
+// returns its root scope.
+func NewFamilyScope(f Family, p Params) (*model.Scope, error) {
 	if err := CheckFamilyParams(f, p); err != nil {
 		return nil, err
 	}
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	for _, s := range f.ParamSpecs() {
 		t := p[s.Name]
 		scope, vname := ScopeAndName(s.Name)
-		ctx.InAbsPath(scope).VariableWithValue(vname, tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
+		ctx.Store().VariableWithValue(model.JoinPath(scope, vname), tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
 	}
 	return ctx, nil
 }
@@ -271,8 +272,8 @@ func NewFamilyContext(f Family, p Params) (*context.Context, error) {
 // FamilyRunner evaluates a family with fixed weights: the inference path of any family.
 type FamilyRunner struct {
 	Family  Family
-	Backend backends.Backend
-	Ctx     *context.Context
+	Backend compute.Backend
+	Scope   *model.Scope
 }
 
 // NewFamilyRunner builds f with weights p on the backend of BackendConfig.
@@ -282,11 +283,11 @@ func NewFamilyRunner(f Family, p Params) (*FamilyRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := NewFamilyContext(f, p)
+	ctx, err := NewFamilyScope(f, p)
 	if err != nil {
 		return nil, err
 	}
-	return &FamilyRunner{Family: f, Backend: b, Ctx: ctx}, nil
+	return &FamilyRunner{Family: f, Backend: b, Scope: ctx}, nil
 }
 
 // Logits returns the logits (B, T, V) for ids (B, T), flattened row-major.
@@ -323,7 +324,8 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		}
 	}()
 	names := slices.Clone(hookNames)
-	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids *Node) []*Node {
+	exec, err := model.NewExec(r.Backend, r.Scope.Store(), func(ctx *model.Scope, ids *Node) []*Node {
+		defer PanicWithError()
 		hooks := Hooks{}
 		logits := r.Family.Forward(ctx, ids, hooks)
 		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
@@ -393,7 +395,7 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 	if causal {
 		scores = Add(scores, causalMask(q.Graph(), t, scores.DType()))
 	}
-	probs := Softmax(scores, -1)
+	probs := softmax(scores) // (B, H, T, T)
 	hooks.set(hookName, probs)
 	return DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // (B, H, T, hd)
 }
@@ -418,15 +420,28 @@ func blockHookNames(embed []string, nLayers int) []string {
 }
 
 // FamilyParameters returns the names (in ParamSpecs order), variables and graph values of f's
-// parameters in ctx, for code that differentiates with respect to all of them.
-func FamilyParameters(f Family, ctx *context.Context, g *Graph) (names []string, vars []*context.Variable, values []*Node) {
+// parameters in ctx's store, for code that differentiates with respect to all of them.
+func FamilyParameters(f Family, ctx *model.Scope, g *Graph) (names []string, vars []*model.Variable, values []*Node) {
 	for _, s := range f.ParamSpecs() {
 		scope, vn := ScopeAndName(s.Name)
-		v := ctx.GetVariableByScopeAndName(scope, vn)
+		v := ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if v == nil {
-			panic(fmt.Sprintf("gomlxmodel: %s parameter %s not in context", f.Arch(), s.Name))
+			panic(fmt.Errorf("gomlxmodel: %s parameter %s not in the store", f.Arch(), s.Name))
 		}
-		names, vars, values = append(names, s.Name), append(vars, v), append(values, v.ValueGraph(g))
+		names, vars, values = append(names, s.Name), append(vars, v), append(values, v.NodeValue(g))
 	}
 	return names, vars, values
+}
+
+// PanicWithError, deferred first in a graph function, re-panics a panic whose value is not an
+// error as an error. GoMLX v0.28.2's Exec turns a graph function's error panic into an error
+// returned by Exec, but re-panics any other value and leaves the compilation pending, so that
+// Exec.Finalize then waits for it forever.
+func PanicWithError() {
+	if p := recover(); p != nil {
+		if err, ok := p.(error); ok {
+			panic(err)
+		}
+		panic(fmt.Errorf("%v", p))
+	}
 }

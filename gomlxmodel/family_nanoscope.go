@@ -5,8 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/config"
 )
@@ -84,7 +84,7 @@ func (m Model) ParamSpecs() []ParamSpec {
 
 // Unembed is the final RMSNorm and the head. With mHC, callers pass the stream they lens
 // (s0, s1 or their mean, which is what Forward collapses to).
-func (m Model) Unembed(ctx *context.Context, resid *Node) *Node {
+func (m Model) Unembed(ctx *model.Scope, resid *Node) *Node {
 	return m.Head(ctx, RMSNorm(resid, m.Run.normWeight(param(ctx, resid.Graph(), ParamNormFinal))))
 }
 

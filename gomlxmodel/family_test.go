@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/config"
 )
@@ -57,7 +57,7 @@ func TestFamilyGradients(t *testing.T) {
 		t.Run(f.Arch(), func(t *testing.T) {
 			p := InitFamilyParams(f, 3)
 			perturb(p, 4, 0.05)
-			ctx, err := NewFamilyContext(f, p)
+			ctx, err := NewFamilyScope(f, p)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -70,7 +70,7 @@ func TestFamilyGradients(t *testing.T) {
 			ids := randomIDs(rng, 2, 8, f.Dims().VocabSize)
 			tg := randomIDs(rng, 2, 8, f.Dims().VocabSize)
 			var names []string
-			exec, err := context.NewExec(b, ctx, func(ctx *context.Context, ids, targets *Node) []*Node {
+			exec, err := model.NewExec(b, ctx.Store(), func(ctx *model.Scope, ids, targets *Node) []*Node {
 				var values []*Node
 				names, _, values = FamilyParameters(f, ctx, ids.Graph())
 				_, ce := Loss(f.Forward(ctx, ids, nil), targets)

@@ -6,9 +6,9 @@ import (
 	"slices"
 	"strings"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // GPT-2 as Hugging Face transformers' GPT2LMHeadModel computes it (and nanoGPT, whose tensor
@@ -202,12 +202,12 @@ func gpt2Reads(name string) string {
 }
 
 // Forward maps ids (B, T) to logits (B, T, V).
-func (m GPT2) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
+func (m GPT2) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := ids.Graph()
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
 	if off := c.Run.PositionOffset; t+off > c.NPositions {
-		panic(fmt.Sprintf("gpt2: %d positions from position id %d exceed n_positions %d", t, off, c.NPositions))
+		panic(fmt.Errorf("gpt2: %d positions from position id %d exceed n_positions %d", t, off, c.NPositions))
 	}
 	tok := Reshape(Gather(param(ctx, g, GPT2Wte), Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
 	tok = c.Run.embed(tok)
@@ -226,7 +226,7 @@ func (m GPT2) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 }
 
 // block is one pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(·)).
-func (m GPT2) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
+func (m GPT2) block(ctx *model.Scope, i int, x *Node, hooks Hooks) *Node {
 	hooks.set(BlockHook(i, HookResidPre), x)
 	u := m.layerNorm(ctx, GPT2Param(i, "ln_1"), x) // (B, T, D)
 	hooks.set(SubHook(i, SubAttn, HookIn), u)
@@ -244,7 +244,7 @@ func (m GPT2) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
 }
 
 // attention: fused c_attn → q, k, v; causal softmax(q·kᵀ/√hd)·v over H heads; c_proj.
-func (m GPT2) attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
+func (m GPT2) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
 	hd := c.DModel / c.NHeads
@@ -269,20 +269,20 @@ func (m GPT2) attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Node
 }
 
 // mlp: c_proj(gelu(c_fc(u))).
-func (m GPT2) mlp(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
+func (m GPT2) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	post := gelu(m.linear(ctx, GPT2Param(i, "mlp.c_fc"), u), m.Config.Activation) // (B, T, F)
 	hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return m.linear(ctx, GPT2Param(i, "mlp.c_proj"), post)
 }
 
 // linear applies weight p.weight in the configured layout and bias p.bias.
-func (m GPT2) linear(ctx *context.Context, p string, x *Node) *Node {
+func (m GPT2) linear(ctx *model.Scope, p string, x *Node) *Node {
 	g := x.Graph()
 	return linearIO(x, param(ctx, g, p+".weight"), m.bias(ctx, g, p), m.Config.WeightLayout == GPT2Conv1D)
 }
 
 // bias is p.bias, or nil under NoBias.
-func (m GPT2) bias(ctx *context.Context, g *Graph, p string) *Node {
+func (m GPT2) bias(ctx *model.Scope, g *Graph, p string) *Node {
 	if m.Config.NoBias {
 		return nil
 	}
@@ -290,7 +290,7 @@ func (m GPT2) bias(ctx *context.Context, g *Graph, p string) *Node {
 }
 
 // layerNorm over the last axis: (x − mean)/√(var + eps)·weight + bias (biased variance).
-func (m GPT2) layerNorm(ctx *context.Context, p string, x *Node) *Node {
+func (m GPT2) layerNorm(ctx *model.Scope, p string, x *Node) *Node {
 	g := x.Graph()
 	mean := ReduceAndKeep(x, ReduceMean, -1)                        // (…, 1)
 	xc := Sub(x, mean)                                              // (…, D)
@@ -304,9 +304,9 @@ func (m GPT2) layerNorm(ctx *context.Context, p string, x *Node) *Node {
 }
 
 // Unembed is ln_f and the head.
-func (m GPT2) Unembed(ctx *context.Context, resid *Node) *Node { return m.unembed(ctx, resid, nil) }
+func (m GPT2) Unembed(ctx *model.Scope, resid *Node) *Node { return m.unembed(ctx, resid, nil) }
 
-func (m GPT2) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
+func (m GPT2) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 	x = m.layerNorm(ctx, GPT2LnF, x)
 	hooks.set(HookLnFinal, x)
 	w := GPT2Wte

@@ -6,27 +6,27 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/config"
 )
 
 // context64 builds a float64 context from params, for finite differences without float32 noise.
-func context64(t *testing.T, c config.Config, v config.Variant, p Params) *context.Context {
+func context64(t *testing.T, c config.Config, v config.Variant, p Params) *model.Scope {
 	t.Helper()
 	if err := CheckParams(c, v, p); err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	for _, name := range config.SortedNames(c.TensorShapes(v)) {
 		scope, vn := ScopeAndName(name)
 		data := make([]float64, len(p[name].Data))
 		for i, x := range p[name].Data {
 			data[i] = float64(x)
 		}
-		ctx.InAbsPath(scope).VariableWithValue(vn, tensors.FromFlatDataAndDimensions(data, p[name].Shape...))
+		ctx.Store().VariableWithValue(model.JoinPath(scope, vn), tensors.FromFlatDataAndDimensions(data, p[name].Shape...))
 	}
 	return ctx
 }
@@ -63,19 +63,19 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 				t.Fatal(err)
 			}
 			InstallDotGeneralGradient()
-			gradExec, err := context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) []*Node {
+			gradExec, err := model.NewExec(b, ctx.Store(), func(ctx *model.Scope, ids, tg *Node) []*Node {
 				loss, _ := Loss(m.Forward(ctx, ids, nil), tg)
 				vals := make([]*Node, len(names))
 				for i, n := range names {
 					s, vn := ScopeAndName(n)
-					vals[i] = ctx.GetVariableByScopeAndName(s, vn).ValueGraph(ids.Graph())
+					vals[i] = ctx.Store().GetVariable(model.JoinPath(s, vn)).NodeValue(ids.Graph())
 				}
 				return append([]*Node{loss}, Gradient(loss, vals...)...)
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			lossExec, err := context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, ids, tg *Node) *Node {
+			lossExec, err := model.NewExec(b, ctx.Store(), func(ctx *model.Scope, ids, tg *Node) *Node {
 				loss, _ := Loss(m.Forward(ctx, ids, nil), tg)
 				return loss
 			})
@@ -99,7 +99,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 			for i, name := range names {
 				grad := tensors.MustCopyFlatData[float64](res[i+1])
 				s, vn := ScopeAndName(name)
-				vr := ctx.GetVariableByScopeAndName(s, vn)
+				vr := ctx.Store().GetVariable(model.JoinPath(s, vn))
 				orig := tensors.MustCopyFlatData[float64](vr.MustValue())
 				// Check the largest-gradient entry and two random ones of every tensor.
 				idx := []int{argmaxAbs(grad), rng.IntN(len(grad)), rng.IntN(len(grad))}

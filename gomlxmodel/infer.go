@@ -3,9 +3,9 @@ package gomlxmodel
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/config"
 )
@@ -13,8 +13,8 @@ import (
 // Runner evaluates a model with fixed weights: the inference path.
 type Runner struct {
 	Model   Model
-	Backend backends.Backend
-	Ctx     *context.Context
+	Backend compute.Backend
+	Scope   *model.Scope
 }
 
 // NewRunner builds the model of (c, v) with weights p on the backend of BackendConfig.
@@ -24,11 +24,11 @@ func NewRunner(c config.Config, v config.Variant, p Params) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, err := NewContext(c, v, p)
+	ctx, err := NewScope(c, v, p)
 	if err != nil {
 		return nil, err
 	}
-	return &Runner{Model: Model{Config: c, Variant: v}, Backend: b, Ctx: ctx}, nil
+	return &Runner{Model: Model{Config: c, Variant: v}, Backend: b, Scope: ctx}, nil
 }
 
 // CheckIDs rejects token ids outside [0, vocab_size), naming the first bad position.
@@ -71,5 +71,5 @@ func (r *Runner) Logits(ids [][]int32) ([]float32, error) {
 // (see Hooks), each flattened row-major, converted to float32 (FamilyRunner.Capture on the
 // runner's weights).
 func (r *Runner) Capture(ids [][]int32, hookNames []string) (map[string][]float32, error) {
-	return (&FamilyRunner{Family: r.Model, Backend: r.Backend, Ctx: r.Ctx}).Capture(ids, hookNames)
+	return (&FamilyRunner{Family: r.Model, Backend: r.Backend, Scope: r.Scope}).Capture(ids, hookNames)
 }

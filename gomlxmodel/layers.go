@@ -3,12 +3,24 @@ package gomlxmodel
 import (
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"nanoscope/gomlxmodel/config"
 )
+
+// softmax over the last axis: exp(x − max x) / Σ exp(x − max x), spelled out in the graph ops
+// GoMLX v0.26.0's Softmax used. GoMLX v0.28.2's Softmax hands the whole op to a backend that
+// has a fused softmax, as its Go backend does, which sums in another order: the cpu preset's
+// 20 steps then drift from v0.26.0's by 1e-4 in the loss and a borderline build of the family
+// gallery changes finding. With these ops results are bit-identical to v0.26.0's; XLA fuses
+// them on its own.
+func softmax(x *Node) *Node {
+	m := StopGradient(ReduceAndKeep(x, ReduceMax, -1))
+	e := Exp(Sub(x, m))
+	return Div(e, ReduceAndKeep(e, ReduceSum, -1))
+}
 
 // RMSNorm normalises over the last axis: u / sqrt(mean(u²) + eps) · w, eps = 1e-6.
 func RMSNorm(u, w *Node) *Node {

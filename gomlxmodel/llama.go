@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/config"
 )
@@ -171,7 +171,7 @@ func llamaReads(name string) string {
 }
 
 // Forward maps ids (B, T) to logits (B, T, V).
-func (m Llama) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
+func (m Llama) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	c := m.Config
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
 	embed := param(ctx, ids.Graph(), LlamaEmbed)
@@ -185,7 +185,7 @@ func (m Llama) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 }
 
 // block is x + attn(rmsnorm(x)), then + mlp(rmsnorm(·)).
-func (m Llama) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
+func (m Llama) block(ctx *model.Scope, i int, x *Node, hooks Hooks) *Node {
 	hooks.set(BlockHook(i, HookResidPre), x)
 	u := m.rmsNorm(ctx, LlamaParam(i, "input_layernorm.weight"), x) // (B, T, D)
 	hooks.set(SubHook(i, SubAttn, HookIn), u)
@@ -204,7 +204,7 @@ func (m Llama) block(ctx *context.Context, i int, x *Node, hooks Hooks) *Node {
 
 // attention: q, k, v projections; RoPE on q and k in the configured pairing; kv heads shared
 // by n_rep = H/Hkv query heads in the configured mapping; causal softmax(q·kᵀ/√hd)·v; o_proj.
-func (m Llama) attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
+func (m Llama) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := u.Graph()
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
@@ -228,7 +228,7 @@ func (m Llama) attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Nod
 
 // mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)) (GeGLU with the tanh GELU when
 // hidden_act is gelu_pytorch_tanh).
-func (m Llama) mlp(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
+func (m Llama) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	g := u.Graph()
 	lin := func(proj string, x *Node) *Node {
 		return linearIO(x, param(ctx, g, LlamaParam(i, "mlp."+proj+".weight")), nil, false)
@@ -243,16 +243,16 @@ func (m Llama) mlp(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
 }
 
 // rmsNorm: x / √(mean(x²) + rms_norm_eps) · weight (· (1 + weight) under Run.NormOffset).
-func (m Llama) rmsNorm(ctx *context.Context, name string, x *Node) *Node {
+func (m Llama) rmsNorm(ctx *model.Scope, name string, x *Node) *Node {
 	ms := ReduceAndKeep(Square(x), ReduceMean, -1) // (…, 1)
 	w := broadcastLast(m.Config.Run.normWeight(param(ctx, x.Graph(), name)), x.Rank())
 	return Mul(Div(x, Sqrt(AddScalar(ms, m.Config.RMSNormEps))), w) // (…, D)
 }
 
 // Unembed is model.norm and the head.
-func (m Llama) Unembed(ctx *context.Context, resid *Node) *Node { return m.unembed(ctx, resid, nil) }
+func (m Llama) Unembed(ctx *model.Scope, resid *Node) *Node { return m.unembed(ctx, resid, nil) }
 
-func (m Llama) unembed(ctx *context.Context, x *Node, hooks Hooks) *Node {
+func (m Llama) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 	x = m.rmsNorm(ctx, LlamaNorm, x)
 	hooks.set(HookLnFinal, x)
 	w := LlamaEmbed

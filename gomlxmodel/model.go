@@ -2,8 +2,10 @@
 // BitLinear layers with straight-through ternary weights and 8-bit activations, RMSNorm, RoPE
 // ("halves" layout by default), GQA attention (tiled kv heads by default), SwiGLU, mHC-lite with two streams, and a tied or untied head.
 //
-// Parameters live in a GoMLX context under scopes that spell the candle tensor names:
-// "blocks.3.attn.wq.weight" is variable "weight" in scope "/blocks/3/attn/wq". Activations are
+// Parameters live in a GoMLX model.Store (v0.28.2; a context.Context before) under scopes that
+// spell the candle tensor names: "blocks.3.attn.wq.weight" is variable "weight" in scope
+// "/blocks/3/attn/wq", path "/blocks/3/attn/wq/weight"; graph code receives the store's root
+// model.Scope and reads variables by that absolute path. Activations are
 // captured under TransformerLens-style hook names derived from the same vocabulary (names.go).
 package gomlxmodel
 
@@ -11,15 +13,15 @@ import (
 	"fmt"
 	"strings"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/config"
 )
 
 // Model is the architecture: a configuration and its ablation switches. The weights live in a
-// context (see NewContext).
+// model.Store, reached through its root scope (see NewScope).
 type Model struct {
 	Config  config.Config
 	Variant config.Variant
@@ -42,27 +44,27 @@ func (h Hooks) set(name string, x *Node) {
 }
 
 // param returns the graph node of the parameter with the given candle name.
-func param(ctx *context.Context, g *Graph, name string) *Node {
+func param(ctx *model.Scope, g *Graph, name string) *Node {
 	scope, vname := ScopeAndName(name)
-	v := ctx.GetVariableByScopeAndName(scope, vname)
+	v := ctx.Store().GetVariable(model.JoinPath(scope, vname))
 	if v == nil {
-		panic(fmt.Sprintf("gomlxmodel: parameter %s (scope %s) not in context", name, scope))
+		panic(fmt.Errorf("gomlxmodel: parameter %s (scope %s) not in the store", name, scope))
 	}
-	return v.ValueGraph(g)
+	return v.NodeValue(g)
 }
 
 // Parameters returns the names (sorted), variables and graph values of every parameter of the
-// model in ctx, in one order, for code that differentiates with respect to all of them.
-func (m Model) Parameters(ctx *context.Context, g *Graph) (names []string, vars []*context.Variable, values []*Node) {
+// model in ctx's store, in one order, for code that differentiates with respect to all of them.
+func (m Model) Parameters(ctx *model.Scope, g *Graph) (names []string, vars []*model.Variable, values []*Node) {
 	names = config.SortedNames(m.Config.TensorShapes(m.Variant))
-	vars, values = make([]*context.Variable, len(names)), make([]*Node, len(names))
+	vars, values = make([]*model.Variable, len(names)), make([]*Node, len(names))
 	for i, name := range names {
 		scope, vn := ScopeAndName(name)
-		vars[i] = ctx.GetVariableByScopeAndName(scope, vn)
+		vars[i] = ctx.Store().GetVariable(model.JoinPath(scope, vn))
 		if vars[i] == nil {
-			panic(fmt.Sprintf("gomlxmodel: parameter %s not in context", name))
+			panic(fmt.Errorf("gomlxmodel: parameter %s not in the store", name))
 		}
-		values[i] = vars[i].ValueGraph(g)
+		values[i] = vars[i].NodeValue(g)
 	}
 	return names, vars, values
 }
@@ -88,7 +90,7 @@ func TensorName(scope, name string) string {
 
 // Forward maps token ids (B, T) int32 to logits (B, T, V). When hooks is non-nil it is filled
 // with the activations named in Hooks.
-func (m Model) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
+func (m Model) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	c, v := m.Config, m.Variant
 	g := ids.Graph()
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
@@ -122,7 +124,7 @@ func (m Model) Forward(ctx *context.Context, ids *Node, hooks Hooks) *Node {
 
 // Head maps final hidden states (…, D) to logits (…, V): x · tok_embedᵀ when tied, else
 // x · lm_headᵀ. It is a plain float product (no BitLinear), as in the original.
-func (m Model) Head(ctx *context.Context, x *Node) *Node {
+func (m Model) Head(ctx *model.Scope, x *Node) *Node {
 	name := ParamTokEmbed
 	if !m.Config.WeightTied {
 		name = ParamLMHead
@@ -142,7 +144,7 @@ func (h Hooks) setStreams(name string, s0, s1 *Node) {
 // With mHC: prepare (mix the streams with sigmoid weights), norm, layer, apply (add the output
 // to both streams with 2·sigmoid gains, then mix the streams with alpha). Without mHC: the
 // plain pre-norm residual s0 + layer(norm(s0)).
-func (m Model) subBlock(ctx *context.Context, i int, kind string, s0, s1 *Node, hooks Hooks) (*Node, *Node) {
+func (m Model) subBlock(ctx *model.Scope, i int, kind string, s0, s1 *Node, hooks Hooks) (*Node, *Node) {
 	g := s0.Graph()
 	norm := m.Run.normWeight(param(ctx, g, NormWeight(i, kind)))
 	layer := func(u *Node) *Node {
@@ -189,7 +191,7 @@ func MHCApply(s0, s1, y, postLogits, postBias, alphaLogit *Node) (*Node, *Node) 
 
 // Attention is block i's causal multi-head attention with GQA and RoPE on u (B, T, D) →
 // (B, T, D), under the variant's RoPE layout, GQA mapping and causal mask (config.Variant).
-func (m Model) Attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
+func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := u.Graph()
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
@@ -212,7 +214,7 @@ func (m Model) Attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Nod
 	if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
 		scores = Add(scores, causalMask(g, t, scores.DType()))
 	}
-	probs := Softmax(scores, -1)
+	probs := softmax(scores) // (B, H, T, T)
 	hooks.set(SubHook(i, SubAttn, HookPattern), probs)
 	z := m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)
 	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd)      // (B, T, H·hd)
@@ -221,7 +223,7 @@ func (m Model) Attention(ctx *context.Context, i int, u *Node, hooks Hooks) *Nod
 }
 
 // FFN is block i's SwiGLU: w_down(silu(w_gate(u)) ⊙ w_up(u)).
-func (m Model) FFN(ctx *context.Context, i int, u *Node, hooks Hooks) *Node {
+func (m Model) FFN(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	g := u.Graph()
 	lin := func(w string, x *Node) *Node {
 		return m.bitLinear(x, param(ctx, g, FFNWeight(i, w)))

@@ -1,8 +1,8 @@
 package gomlxmodel
 
 import (
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Objective is the training objective of a family on one batch: the forward pass, the loss
@@ -34,14 +34,14 @@ type ObjectiveTerms struct {
 	// Names, Vars and Values list every parameter (Family.ParamSpecs order: sorted by name);
 	// Grads holds ∂Loss/∂Values in the same order when built by WithGradients, else nil.
 	Names  []string
-	Vars   []*context.Variable
+	Vars   []*model.Variable
 	Values []*Node
 	Grads  []*Node
 }
 
 // Build adds the forward pass and the losses of ids and targets (B, T) int32 to their graph,
 // filling hooks when not nil.
-func (o Objective) Build(ctx *context.Context, ids, targets *Node, hooks Hooks) ObjectiveTerms {
+func (o Objective) Build(ctx *model.Scope, ids, targets *Node, hooks Hooks) ObjectiveTerms {
 	logits := o.Family.Forward(ctx, ids, hooks) // (B, T, V)
 	smoothed, ce := Loss(logits, targets)
 	t := ObjectiveTerms{Logits: logits, Loss: ce, CE: ce}
@@ -53,7 +53,7 @@ func (o Objective) Build(ctx *context.Context, ids, targets *Node, hooks Hooks) 
 }
 
 // WithGradients is Build plus the gradient of the loss with respect to every parameter.
-func (o Objective) WithGradients(ctx *context.Context, ids, targets *Node, hooks Hooks) ObjectiveTerms {
+func (o Objective) WithGradients(ctx *model.Scope, ids, targets *Node, hooks Hooks) ObjectiveTerms {
 	t := o.Build(ctx, ids, targets, hooks)
 	t.Grads = Gradient(t.Loss, t.Values...)
 	return t

@@ -4,9 +4,9 @@ import (
 	"math"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/checkpoint"
 )
@@ -24,8 +24,8 @@ func (f tableFamily) Arch() string { return f.arch }
 func (f tableFamily) ParamSpecs() []ParamSpec {
 	return []ParamSpec{{Name: "table.weight", Shape: []int{f.t, f.v}}}
 }
-func (f tableFamily) Forward(ctx *context.Context, ids *Node, _ Hooks) *Node {
-	w := ctx.GetVariableByScopeAndName("/table", "weight").ValueGraph(ids.Graph()) // (T, V)
+func (f tableFamily) Forward(ctx *model.Scope, ids *Node, _ Hooks) *Node {
+	w := ctx.Store().GetVariable(model.JoinPath("/table", "weight")).NodeValue(ids.Graph()) // (T, V)
 	b := ids.Shape().Dimensions[0]
 	return BroadcastToDims(InsertAxes(w, 0), b, f.t, f.v) // (B, T, V)
 }
@@ -79,11 +79,11 @@ func TestObjectiveHandComputed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, err := NewFamilyContext(tc.obj.Family, Params{"table.weight": checkpoint.Tensor{Shape: []int{T, V}, Data: table}})
+			ctx, err := NewFamilyScope(tc.obj.Family, Params{"table.weight": checkpoint.Tensor{Shape: []int{T, V}, Data: table}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, ids, tg *Node) []*Node {
+			exec, err := model.NewExec(backend, ctx.Store(), func(ctx *model.Scope, ids, tg *Node) []*Node {
 				o := tc.obj.WithGradients(ctx, ids, tg, nil)
 				if len(o.Names) != 1 || o.Names[0] != "table.weight" || len(o.Grads) != 1 {
 					t.Errorf("parameters %v, %d gradients", o.Names, len(o.Grads))

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // run1 executes a one-input graph function on the configured backend and returns float64s.
@@ -66,9 +66,9 @@ func TestKernelEnvRefusesUnknownValues(t *testing.T) {
 	} {
 		t.Run(tc.env, func(t *testing.T) {
 			t.Setenv(tc.env, tc.value)
-			_, err := newSimpleGo("parallelism=-1")
+			_, err := newGoBackend("parallelism=-1")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("newSimpleGo with %s=%s: error %v, want one naming %s", tc.env, tc.value, err, tc.want)
+				t.Fatalf("newGoBackend with %s=%s: error %v, want one naming %s", tc.env, tc.value, err, tc.want)
 			}
 		})
 	}

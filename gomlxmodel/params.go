@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
@@ -115,30 +115,31 @@ func CheckParams(c config.Config, v config.Variant, p Params) error {
 	return nil
 }
 
-// NewContext creates a GoMLX context whose variables are exactly params (checked first).
-func NewContext(c config.Config, v config.Variant, p Params) (*context.Context, error) {
+// NewScope creates a GoMLX model.Store whose variables are exactly params (checked first) and
+// returns its root scope.
+func NewScope(c config.Config, v config.Variant, p Params) (*model.Scope, error) {
 	if err := CheckParams(c, v, p); err != nil {
 		return nil, err
 	}
-	ctx := context.New()
+	ctx := model.NewStore().RootScope()
 	for _, name := range config.SortedNames(c.TensorShapes(v)) {
 		t := p[name]
 		scope, vname := ScopeAndName(name)
-		ctx.InAbsPath(scope).VariableWithValue(vname, tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
+		ctx.Store().VariableWithValue(model.JoinPath(scope, vname), tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
 	}
 	return ctx, nil
 }
 
-// ContextParams copies the model's variables out of ctx (other scopes, such as optimizer
-// state, are ignored).
-func ContextParams(ctx *context.Context, c config.Config, v config.Variant) (Params, error) {
+// ScopeParams copies the model's variables out of ctx's store (other scopes, such as
+// optimizer state, are ignored).
+func ScopeParams(ctx *model.Scope, c config.Config, v config.Variant) (Params, error) {
 	shapes := c.TensorShapes(v)
 	out := make(Params, len(shapes))
 	for name, shape := range shapes {
 		scope, vname := ScopeAndName(name)
-		vr := ctx.GetVariableByScopeAndName(scope, vname)
+		vr := ctx.Store().GetVariable(model.JoinPath(scope, vname))
 		if vr == nil {
-			return nil, fmt.Errorf("context has no variable for %s", name)
+			return nil, fmt.Errorf("store has no variable for %s", name)
 		}
 		val, err := vr.Value()
 		if err != nil {

@@ -3,8 +3,8 @@ package gomlxmodel
 import (
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // TestQuantizedInputOnce: BitLinears reading the same input share one quantiser node, and the

@@ -11,7 +11,7 @@
 #   - replaces nanoscope with that directory (so `import "nanoscope/..."` compiles the working
 #     tree, wherever it was cloned) and requires it;
 #   - requires every module at the version nanoscope's go.mod pins — among them
-#     github.com/janpfeifer/gonb v0.11.1, so the `go get` GoNB runs before each cell never asks
+#     github.com/janpfeifer/gonb v0.11.4, so the `go get` GoNB runs before each cell never asks
 #     the module proxy for gonbui@latest (which it refuses);
 #   - copies nanoscope's go.sum, so no checksum has to be fetched.
 # It is idempotent: running it again rewrites the same requirements.

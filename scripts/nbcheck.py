@@ -2,10 +2,10 @@
 """nbcheck.py NOTEBOOK.ipynb [REPORT.ipynb] — post-process a notebook executed with the GoNB kernel.
 
 1. Exit status 1 if a cell failed. `jupyter nbconvert --execute` stops on a cell whose
-   execute_reply says "error", but GoNB v0.11.1 says so only when a cell does not compile: when
-   the compiled cell panics or exits non-zero it writes the panic and "exit status N" (or
-   "signal: ...") to the cell's stderr and replies "ok". This finds those cells (and any "error"
-   output) and prints them to stderr.
+   execute_reply says "error", but GoNB v0.11.1 said so only when a cell did not compile: when
+   the compiled cell panicked or exited non-zero it wrote the panic and "exit status N" (or
+   "signal: ...") to the cell's stderr and replied "ok" (GoNB v0.11.4 replies "error"). This
+   finds those cells (and any "error" output) and prints them to stderr.
 2. Set metadata.language_info.pygments_lexer (and codemirror_mode) to "go" when empty, as GoNB
    v0.11.1 leaves them: nbconvert's HTML export would otherwise highlight Go as Python.
 3. With REPORT.ipynb, write a copy for the results-only export (nbconvert --no-input): without

@@ -45,11 +45,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -105,7 +103,6 @@ type flags struct {
 	preset, data, out, cpuProfile        string
 	steps, warmup, vocab, batchSize, seq int
 	seed                                 int64
-	blockLog2                            int
 	lossCheck, batch, writeBatch         string
 	dumpBatches, initOut                 string
 	verbose                              bool
@@ -127,7 +124,6 @@ func run() error {
 	flag.Int64Var(&f.seed, "seed", 1, "seed of the initialisation, data order and random tokens")
 	flag.StringVar(&f.out, "out", "", "keep the run's directory (final checkpoint, metrics.jsonl) here instead of a temp dir")
 	flag.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed steps to this file")
-	flag.IntVar(&f.blockLog2, "block-log2", 0, "simplego: log2 of the DotGeneral block dim for float32 (default: GoMLX's, from DotGeneralTargetBlockSize)")
 	flag.StringVar(&f.lossCheck, "loss-check", "", "checkpoint directory: print its loss on --batch")
 	flag.StringVar(&f.batch, "batch", "", "batch JSON for --loss-check")
 	flag.StringVar(&f.writeBatch, "write-batch", "", "write a deterministic batch of --data windows (or of seeded random tokens) as JSON and exit")
@@ -140,14 +136,11 @@ func run() error {
 	flag.IntVar(&f.mmN, "n", 2048, "--part matmul: rows of w (N, K); the product is x·wᵀ (M, N), as the head's")
 	flag.StringVar(&f.optimizer, "optimizer", "muon-lion", "muon-lion (the original) or adamw: with --part step, the cost of Muon's Newton–Schulz shows as the difference")
 	flag.BoolVar(&f.noTernary, "no-ternary", false, "ablation: float linears (no BitLinear quantisation), to time its cost")
-	flag.BoolVar(&f.opProfile, "op-profile", false, "print the time per simplego op type and output shape over the timed steps on stderr")
+	flag.BoolVar(&f.opProfile, "op-profile", false, "print the time per Go-backend op type and output shape over the timed steps on stderr")
 	flag.BoolVar(&f.noMHC, "no-mhc", false, "ablation: plain residual instead of mHC-lite, to time its cost")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v", flag.Args())
-	}
-	if f.blockLog2 > 0 {
-		simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32] = f.blockLog2
 	}
 	switch {
 	case f.lossCheck != "":
@@ -199,12 +192,12 @@ func benchPart(f flags) error {
 	if err != nil {
 		return err
 	}
-	ctx, err := gomlxmodel.NewContext(c, v, gomlxmodel.InitParams(c, v, v.Seed))
+	ctx, err := gomlxmodel.NewScope(c, v, gomlxmodel.InitParams(c, v, v.Seed))
 	if err != nil {
 		return err
 	}
 	objective := gomlxmodel.TrainingObjective(gomlxmodel.Model{Config: c, Variant: v})
-	exec, err := context.NewExec(backend, ctx.Reuse(), func(ctx *context.Context, ids, targets *Node) []*Node {
+	exec, err := model.NewExec(backend, ctx.Store(), func(ctx *model.Scope, ids, targets *Node) []*Node {
 		if f.part == "forward" {
 			return []*Node{objective.Build(ctx, ids, targets, nil).Loss}
 		}
@@ -316,7 +309,7 @@ func benchMatmul(f flags) error {
 	return printJSON(map[string]any{"impl": gomlxImpl(), "part": "matmul", "m": f.mmM, "k": f.mmK, "n": f.mmN,
 		"ms_median": round(md*1e3, 3), "gflops": round(2*float64(f.mmM*f.mmK*f.mmN)/md/1e9, 2),
 		"ms_min": round(best*1e3, 3), "gflops_best": round(2*float64(f.mmM*f.mmK*f.mmN)/best/1e9, 2),
-		"backend": gomlxmodel.BackendConfig(), "matmul": gomlxmodel.MatMulInEffect(), "block_log2": simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32]})
+		"backend": gomlxmodel.BackendConfig(), "matmul": gomlxmodel.MatMulInEffect()})
 }
 
 // benchNS times the Newton–Schulz orthogonalisation of every Muon matrix of the preset, one
@@ -556,7 +549,6 @@ func bench(f flags) error {
 		"steps": f.steps, "warmup": f.warmup, "batch": c.BatchSize, "seq": c.MaxSeqLen, "vocab": c.VocabSize,
 		"dim": c.Dim, "layers": c.NLayers, "data": orRandom(f.data),
 		"loss_first": round(losses[0], 5), "loss_last": round(losses[len(losses)-1], 5),
-		"block_log2": simplego.DotGeneralTargetBlockLog2Dim[dtypes.Float32],
 		"final_loss": round(res.Loss, 5), "part": "step",
 	}
 	if f.warmup > 0 && f.steps > 0 {
@@ -704,7 +696,7 @@ func lossCheck(f flags) error {
 		return err
 	}
 	objective := gomlxmodel.TrainingObjective(r.Model)
-	exec, err := context.NewExec(r.Backend, r.Ctx.Reuse(), func(ctx *context.Context, ids, targets *Node) []*Node {
+	exec, err := model.NewExec(r.Backend, r.Scope.Store(), func(ctx *model.Scope, ids, targets *Node) []*Node {
 		obj := objective.Build(ctx, ids, targets, nil)
 		return []*Node{obj.Loss, obj.CE}
 	})

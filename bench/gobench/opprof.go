@@ -9,22 +9,31 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/compute/shapes"
 )
 
-// The op profiler (--op-profile) wraps every entry of simplego's executor table (GoMLX v0.26.0
-// internals, as gomlxmodel/blasdot does) with a timer, and reports the time spent per op type
-// and output shape: the non-matmul costs that a CPU profile shows only as generic iterators.
+// The op profiler (--op-profile) wraps every entry of the Go backend's executor table (the
+// internals of github.com/gomlx/compute v0.1.2's internal/gobackend, as gomlxmodel/blasdot reads
+// them) with a timer, and reports the time spent per op type and output shape: the non-matmul
+// costs that a CPU profile shows only as generic iterators.
 
-type opExecutor func(*simplego.Backend, *simplego.Node, []*simplego.Buffer, []bool) (*simplego.Buffer, error)
+// opBackend, opNode and opBuffer stand for internal/gobackend's Backend, Node and Buffer (only
+// pointers to them are handled).
+type (
+	opBackend struct{ _ [0]byte }
+	opNode    struct{ _ [0]byte }
+	opBuffer  struct{ _ [0]byte }
+)
 
-//go:linkname opExecutors github.com/gomlx/gomlx/backends/simplego.nodeExecutors
-var opExecutors [backends.OpTypeLast]opExecutor
+type opExecutor func(*opBackend, *opNode, []*opBuffer, []bool) (*opBuffer, error)
+
+//go:linkname opExecutors github.com/gomlx/compute/internal/gobackend.nodeExecutors
+var opExecutors [compute.OpTypeLast]opExecutor
 
 type opKey struct {
-	op    backends.OpType
+	op    compute.OpType
 	shape string
 }
 
@@ -39,10 +48,29 @@ var opProf struct {
 	on    bool
 }
 
+// bufferShapeOffset finds the offset of the Go backend's Buffer.RawShape through the result
+// type of (*Backend).GetBuffer; ok is false when it is not there.
+func bufferShapeOffset() (uintptr, bool) {
+	b, err := gobackend.New("")
+	if err != nil {
+		return 0, false
+	}
+	defer b.Finalize()
+	m, ok := reflect.TypeOf(b).MethodByName("GetBuffer")
+	if !ok || m.Type.NumOut() != 2 || m.Type.Out(0).Kind() != reflect.Pointer || m.Type.Out(0).Elem().Kind() != reflect.Struct {
+		return 0, false
+	}
+	f, ok := m.Type.Out(0).Elem().FieldByName("RawShape")
+	if !ok || f.Type != reflect.TypeFor[shapes.Shape]() {
+		return 0, false
+	}
+	return f.Offset, true
+}
+
 // startOpProfile wraps the executor table; call between steps (no graph executing).
 func startOpProfile() {
-	bufShape, ok := reflect.TypeFor[simplego.Buffer]().FieldByName("shape")
-	if !ok || bufShape.Type != reflect.TypeFor[shapes.Shape]() {
+	offShape, ok := bufferShapeOffset()
+	if !ok {
 		return
 	}
 	opProf.stats = map[opKey]*opStat{}
@@ -52,14 +80,14 @@ func startOpProfile() {
 		if orig == nil {
 			continue
 		}
-		op := backends.OpType(i)
-		opExecutors[i] = func(b *simplego.Backend, n *simplego.Node, in []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+		op := compute.OpType(i)
+		opExecutors[i] = func(b *opBackend, n *opNode, in []*opBuffer, owned []bool) (*opBuffer, error) {
 			t0 := time.Now()
 			out, err := orig(b, n, in, owned)
 			d := time.Since(t0).Nanoseconds()
 			var s string
 			if out != nil {
-				s = (*shapes.Shape)(unsafe.Add(unsafe.Pointer(out), bufShape.Offset)).String()
+				s = (*shapes.Shape)(unsafe.Add(unsafe.Pointer(out), offShape)).String()
 			}
 			opProf.Lock()
 			st := opProf.stats[opKey{op, s}]
@@ -82,7 +110,7 @@ func writeOpProfile(w io.Writer, steps int) {
 	if !opProf.on || steps == 0 {
 		return
 	}
-	byOp := map[backends.OpType]*opStat{}
+	byOp := map[compute.OpType]*opStat{}
 	var total int64
 	type row struct {
 		k opKey
@@ -102,7 +130,7 @@ func writeOpProfile(w io.Writer, steps int) {
 	}
 	ms := func(ns int64) float64 { return float64(ns) / 1e6 / float64(steps) }
 	fmt.Fprintf(w, "op profile: %.1f ms of op time per step (summed over goroutines)\n", ms(total))
-	var ops []backends.OpType
+	var ops []compute.OpType
 	for op := range byOp {
 		ops = append(ops, op)
 	}

@@ -37,9 +37,8 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 
 	"nanoscope/gomlxmodel/internal/sgohook"
 )
@@ -73,28 +72,28 @@ const SplitEnv = "NANOSCOPE_BLAS_SPLIT"
 
 const splitFLOPs = 4 << 20
 
-// Install puts the OpenBLAS DotGeneral in simplego's executor table, once per process; it
-// affects every simplego backend of the process. It returns an error (and leaves simplego's
+// Install puts the OpenBLAS DotGeneral in the Go backend's executor table, once per process; it
+// affects every Go backend of the process. It returns an error (and leaves the Go backend's
 // kernel in effect) when GoMLX's internals are not the ones this package was written for.
 // With NANOSCOPE_MATMUL=simplego it does nothing.
 func Install() error {
 	installOnce.Do(func() {
 		if disabledByEnv() {
-			inEffect = "simplego (" + DisableEnv + "=simplego)"
+			inEffect = "Go backend's own kernel (" + DisableEnv + "=simplego)"
 			return
 		}
 		if installErr = sgohook.Check(); installErr != nil {
-			inEffect = "simplego (OpenBLAS not in use: " + installErr.Error() + ")"
+			inEffect = "Go backend's own kernel (OpenBLAS not in use: " + installErr.Error() + ")"
 			return
 		}
 		split = os.Getenv(SplitEnv) == "2"
 		if os.Getenv("OPENBLAS_NUM_THREADS") == "" && os.Getenv("OMP_NUM_THREADS") == "" {
 			C.openblas_set_num_threads(1)
 		}
-		if original = sgohook.Replace(backends.OpTypeDotGeneral, execDotGeneral); original == nil {
-			sgohook.Replace(backends.OpTypeDotGeneral, nil)
-			installErr = fmt.Errorf("blasdot: simplego has no DotGeneral executor")
-			inEffect = "simplego (OpenBLAS not in use: " + installErr.Error() + ")"
+		if original = sgohook.Replace(compute.OpTypeDotGeneral, execDotGeneral); original == nil {
+			sgohook.Replace(compute.OpTypeDotGeneral, nil)
+			installErr = fmt.Errorf("blasdot: the Go backend has no DotGeneral executor")
+			inEffect = "Go backend's own kernel (OpenBLAS not in use: " + installErr.Error() + ")"
 			return
 		}
 		enabled.Store(true)
@@ -113,14 +112,14 @@ func Install() error {
 }
 
 // InEffect describes the matrix product float32 DotGenerals of the go backend use, e.g.
-// "OpenBLAS 0.3.21 cblas_sgemm, Cooperlake kernel (1 thread)", or "simplego (...)" with the
-// reason when OpenBLAS is not in use. It is "simplego (blasdot not installed)" before Install.
+// "OpenBLAS 0.3.21 cblas_sgemm, Cooperlake kernel (1 thread)", or "Go backend's own kernel (...)" with the
+// reason when OpenBLAS is not in use. It is "Go backend's own kernel (blasdot not installed)" before Install.
 func InEffect() string {
 	if inEffect == "" || (!enabled.Load() && strings.HasPrefix(inEffect, "OpenBLAS")) {
 		if inEffect == "" {
-			return "simplego (blasdot not installed)"
+			return "Go backend's own kernel (blasdot not installed)"
 		}
-		return "simplego (blasdot disabled)"
+		return "Go backend's own kernel (blasdot disabled)"
 	}
 	return inEffect
 }
@@ -128,7 +127,7 @@ func InEffect() string {
 // setSplit turns the two-goroutine split on or off (tests).
 func setSplit(on bool) { split = on }
 
-// SetEnabled switches between OpenBLAS (true) and simplego's kernel (false) at run time, after
+// SetEnabled switches between OpenBLAS (true) and the Go backend's kernel (false) at run time, after
 // Install; for tests and benchmarks that compare the two in one process.
 func SetEnabled(on bool) { enabled.Store(on && original != nil) }
 
@@ -164,13 +163,13 @@ func params(data any) (lc, lb, rc, rb []int, batch int, ok bool) {
 	return lc, lb, rc, rb, batch, true
 }
 
-// checkParams checks that t is a pointer to simplego's DotGeneral node data with the fields
+// checkParams checks that t is a pointer to the Go backend's DotGeneral node data with the fields
 // params reads, and records their offsets; nil when it is not.
 func checkParams(t reflect.Type) *paramsLayout {
 	paramsMu.Lock()
 	defer paramsMu.Unlock()
 	if t == nil || t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct ||
-		t.Elem().Name() != "dotGeneralNodeData" || t.Elem().PkgPath() != reflect.TypeFor[simplego.Node]().PkgPath() {
+		t.Elem().Name() != "NodeData" || t.Elem().PkgPath() != sgohook.PkgPath()+"/dot" {
 		return nil
 	}
 	s := t.Elem()
@@ -181,11 +180,11 @@ func checkParams(t reflect.Type) *paramsLayout {
 		name string
 		want reflect.Type
 	}{
-		{&pl.lhsContracting, "lhsContractingAxes", intsType},
-		{&pl.lhsBatch, "lhsBatchAxes", intsType},
-		{&pl.rhsContracting, "rhsContractingAxes", intsType},
-		{&pl.rhsBatch, "rhsBatchAxes", intsType},
-		{&pl.bs, "batchSize", intType},
+		{&pl.lhsContracting, "LHSContractingAxes", intsType},
+		{&pl.lhsBatch, "LHSBatchAxes", intsType},
+		{&pl.rhsContracting, "RHSContractingAxes", intsType},
+		{&pl.rhsBatch, "RHSBatchAxes", intsType},
+		{&pl.bs, "BatchSize", intType},
 	} {
 		if *f.off, err = sgohook.FieldOffset(s, f.name, f.want); err != nil {
 			return nil
@@ -195,8 +194,8 @@ func checkParams(t reflect.Type) *paramsLayout {
 	return pl
 }
 
-// execDotGeneral is the DotGeneral executor installed in simplego's table.
-func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+// execDotGeneral is the DotGeneral executor installed in the Go backend's table.
+func execDotGeneral(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	if out := blasDot(backend, node, inputs); out != nil {
 		Stats.BLAS.Add(1)
 		return out, nil
@@ -206,7 +205,7 @@ func execDotGeneral(backend *simplego.Backend, node *simplego.Node, inputs []*si
 }
 
 // blasDot computes the DotGeneral with sgemm, or returns nil when it cannot.
-func blasDot(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer) *simplego.Buffer {
+func blasDot(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer) *sgohook.Buffer {
 	if !enabled.Load() || len(inputs) != 2 {
 		return nil
 	}

@@ -7,10 +7,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // dotCase is one DotGeneral: operand dimensions and axes as the graph lists them.
@@ -20,12 +20,15 @@ type dotCase struct {
 	lc, lb       []int
 	rhs          []int
 	rc, rb       []int
-	wantFallback bool // a layout left to simplego (the result is still compared)
+	wantFallback bool // a layout left to the Go backend (the result is still compared)
 }
 
 // cases are the model's DotGenerals (cpu preset: B=16, T=64, D=64, H=4, hd=16, FFN 128,
 // vocab 2048), their gradients as gomlxmodel/dotgrad.go writes them, Newton–Schulz's, and odd
-// sizes, batch axes in unusual places and transposed or permuted operands.
+// sizes, batch axes in unusual places and transposed or permuted operands. The Go backend of
+// GoMLX v0.28.2 transposes operands whose layout its kernels cannot read into one they can when
+// it builds the graph, so every case, including the last three (left to the backend's kernel on
+// v0.26.0), reaches OpenBLAS.
 var cases = []dotCase{
 	{name: "linear x·Wᵀ", lhs: []int{16, 64, 64}, lc: []int{2}, rhs: []int{128, 64}, rc: []int{1}},
 	{name: "head x·Eᵀ", lhs: []int{16, 64, 64}, lc: []int{2}, rhs: []int{2048, 64}, rc: []int{1}},
@@ -46,18 +49,18 @@ var cases = []dotCase{
 	{name: "matrix·vector", lhs: []int{17, 33}, lc: []int{1}, rhs: []int{33}, rc: []int{0}},
 	{name: "batch axis in the middle", lhs: []int{5, 3, 7}, lc: []int{2}, lb: []int{1}, rhs: []int{7, 3, 2}, rc: []int{0}, rb: []int{1}},
 	{name: "batch axes listed backwards", lhs: []int{2, 3, 5, 4}, lc: []int{3}, lb: []int{1, 0}, rhs: []int{3, 2, 4, 6}, rc: []int{2}, rb: []int{0, 1}},
-	{name: "batch axis last", lhs: []int{5, 7, 3}, lc: []int{1}, lb: []int{2}, rhs: []int{7, 3}, rc: []int{0}, rb: []int{1}, wantFallback: true},
+	{name: "batch axis last", lhs: []int{5, 7, 3}, lc: []int{1}, lb: []int{2}, rhs: []int{7, 3}, rc: []int{0}, rb: []int{1}},
 	{name: "two contracting axes", lhs: []int{4, 6, 5}, lc: []int{1, 2}, rhs: []int{6, 5, 3}, rc: []int{0, 1}},
-	{name: "contracting axes permuted", lhs: []int{4, 6, 5}, lc: []int{2, 1}, rhs: []int{5, 6, 3}, rc: []int{0, 1}, wantFallback: true},
-	{name: "cross axes split by contracting axis", lhs: []int{4, 6, 5}, lc: []int{1}, rhs: []int{6, 3}, rc: []int{0}, wantFallback: true},
+	{name: "contracting axes permuted", lhs: []int{4, 6, 5}, lc: []int{2, 1}, rhs: []int{5, 6, 3}, rc: []int{0, 1}},
+	{name: "cross axes split by contracting axis", lhs: []int{4, 6, 5}, lc: []int{1}, rhs: []int{6, 3}, rc: []int{0}},
 }
 
-func newBackend(t *testing.T) backends.Backend {
+func newBackend(t *testing.T) compute.Backend {
 	t.Helper()
 	if err := Install(); err != nil {
 		t.Fatalf("Install: %v", err)
 	}
-	b, err := simplego.New("parallelism=-1")
+	b, err := gobackend.New("parallelism=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +79,8 @@ func randomTensor(rng *rand.Rand, dims []int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(v, dims...)
 }
 
-// TestMatchesSimplego runs every case with OpenBLAS and with simplego's kernel and compares:
-// max |blas − simplego| ≤ 1e-5 · max |simplego|. It also checks that the model's layouts do go
+// TestMatchesSimplego runs every case with OpenBLAS and with the Go backend's kernel and compares:
+// max |blas − the Go backend| ≤ 1e-5 · max |the Go backend|. It also checks that the model's layouts do go
 // to OpenBLAS and that two OpenBLAS runs are bit-identical.
 func TestMatchesSimplego(t *testing.T) {
 	backend := newBackend(t)
@@ -95,7 +98,7 @@ func TestMatchesSimplego(t *testing.T) {
 }
 
 // compareCase runs one case, with large products split over two goroutines when split is set.
-func compareCase(t *testing.T, backend backends.Backend, rng *rand.Rand, c dotCase, split bool) {
+func compareCase(t *testing.T, backend compute.Backend, rng *rand.Rand, c dotCase, split bool) {
 	setSplit(split)
 	defer setSplit(false)
 	exec := MustNewExec(backend, func(l, r *Node) *Node {
@@ -117,7 +120,7 @@ func compareCase(t *testing.T, backend backends.Backend, rng *rand.Rand, c dotCa
 	again, _ := run(true)
 	want, wantDims := run(false)
 	if !slices.Equal(dims, wantDims) {
-		t.Fatalf("shape %v, simplego %v", dims, wantDims)
+		t.Fatalf("shape %v, the Go backend %v", dims, wantDims)
 	}
 	if !slices.Equal(got, again) {
 		t.Errorf("two OpenBLAS runs differ")
@@ -130,11 +133,11 @@ func compareCase(t *testing.T, backend backends.Backend, rng *rand.Rand, c dotCa
 	rel := maxDiff / maxAbs
 	t.Logf("%v · %v -> %v: max rel. diff %.2g", c.lhs, c.rhs, dims, rel)
 	if rel > 1e-5 || math.IsNaN(rel) {
-		t.Errorf("max |blas − simplego| / max |simplego| = %.3g > 1e-5", rel)
+		t.Errorf("max |blas − the Go backend| / max |the Go backend| = %.3g > 1e-5", rel)
 	}
 }
 
-// TestOtherDTypes checks that a float64 DotGeneral is left to simplego and still right.
+// TestOtherDTypes checks that a float64 DotGeneral is left to the Go backend and still right.
 func TestOtherDTypes(t *testing.T) {
 	backend := newBackend(t)
 	before := Stats.BLAS.Load()

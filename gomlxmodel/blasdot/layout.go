@@ -154,7 +154,7 @@ type plan struct {
 
 // makePlan plans a DotGeneral of operands with the given dimensions and axes (as listed in the
 // node: the output is [batch, lhsCross, rhsCross]). ok is false for layouts sgemm cannot read
-// without a copy; those are left to simplego.
+// without a copy; those are left to the Go backend.
 func makePlan(lhsDims, lhsContracting, lhsBatch, rhsDims, rhsContracting, rhsBatch []int) (p plan, ok bool) {
 	l, ok := planOperand(lhsDims, lhsContracting, lhsBatch)
 	if !ok {

@@ -6,26 +6,27 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // Measurement is one float32 product x·wᵀ (x M×K, w N×K, the layout of the model's linears and
-// tied head) timed with the matrix product in effect and with simplego's own kernel.
+// tied head) timed with the matrix product in effect and with the Go backend's own kernel (its fields
+// keep v0.26.0's name for that backend, simplego).
 type Measurement struct {
 	M, K, N         int
 	InEffect        string  // InEffect() at the time
 	Ms, SimplegoMs  float64 // best time of one product, milliseconds
 	GFLOPs          float64 // 2·M·N·K / Ms
 	SimplegoGFLOPs  float64
-	MaxRelDiff      float64 // max |in effect − simplego| / max |simplego|
+	MaxRelDiff      float64 // max |in effect − own kernel| / max |own kernel|
 	OpenBLASApplied bool    // the product went to OpenBLAS
 }
 
-// MeasureProduct times reps runs of x·wᵀ on backend (a go backend: simplego) with the matrix
-// product in effect and with simplego's kernel, and compares their results.
-func MeasureProduct(backend backends.Backend, m, k, n, reps int) (Measurement, error) {
+// MeasureProduct times reps runs of x·wᵀ on backend (the go backend) with the matrix
+// product in effect and with the Go backend's own kernel, and compares their results.
+func MeasureProduct(backend compute.Backend, m, k, n, reps int) (Measurement, error) {
 	r := Measurement{M: m, K: k, N: n, InEffect: InEffect()}
 	rng := rand.New(rand.NewPCG(1, 1))
 	rnd := func(rows, cols int) *tensors.Tensor {
@@ -88,6 +89,6 @@ func MeasureProduct(backend backends.Backend, m, k, n, reps int) (Measurement, e
 
 // String is one line: "1024×64 · (2048×64)ᵀ: 0.31 ms (86 GFLOP/s) … ".
 func (r Measurement) String() string {
-	return fmt.Sprintf("%d×%d · (%d×%d)ᵀ: %.3g ms (%.0f GFLOP/s) with %s; simplego's kernel %.3g ms (%.1f GFLOP/s); max rel. difference %.1e",
+	return fmt.Sprintf("%d×%d · (%d×%d)ᵀ: %.3g ms (%.0f GFLOP/s) with %s; the Go backend's own kernel %.3g ms (%.1f GFLOP/s); max rel. difference %.1e",
 		r.M, r.K, r.N, r.K, r.Ms, r.GFLOPs, r.InEffect, r.SimplegoMs, r.SimplegoGFLOPs, r.MaxRelDiff)
 }

@@ -5,17 +5,16 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 
 	"nanoscope/gomlxmodel/internal/sgohook"
 )
 
 // execReduce is ReduceSum and ReduceMax: out[j] = out[j] ⊕ x[i] over the operand in flat
-// order, as simplego's execReduceSumGeneric / execReduceMaxGeneric do, with the index
+// order, as the Go backend's execReduceSumGeneric / execReduceMaxGeneric do, with the index
 // arithmetic hoisted out of the inner loop.
-func execReduce(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+func execReduce(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	op := sgohook.NodeOpType(node)
 	axes, ok := sgohook.NodeData(node).([]int)
 	if !enabled.Load() || !ok || len(axes) == 0 || len(inputs) != 1 || !isFloat32(inputs[0]) {
@@ -29,7 +28,7 @@ func execReduce(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	}
 	y := sgohook.BufferFlat(out).([]float32)
 	init := float32(0)
-	if op == backends.OpTypeReduceMax {
+	if op == compute.OpTypeReduceMax {
 		init = dtypes.Float32.LowestValue().(float32)
 	}
 	for i := range y {
@@ -52,7 +51,7 @@ func execReduce(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	}
 	n := cd[len(cd)-1]
 	innerOut := cs[1][len(cd)-1]
-	isMax := op == backends.OpTypeReduceMax
+	isMax := op == compute.OpTypeReduceMax
 	// Rows may run in parallel when each output element is written by one row only.
 	disjoint := !slices.Contains(cs[1][:len(cd)-1], 0)
 	forRows(cd, cs, disjoint, func(off []int) {
@@ -82,8 +81,8 @@ func execReduce(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 }
 
 // execBroadcastInDim copies the operand into the output shape, rows at a time.
-func execBroadcastInDim(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-	op := backends.OpTypeBroadcastInDim
+func execBroadcastInDim(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
+	op := compute.OpTypeBroadcastInDim
 	bAxes, ok := sgohook.NodeData(node).([]int)
 	if !enabled.Load() || !ok || len(inputs) != 1 || !isFloat32(inputs[0]) {
 		return original[op](backend, node, inputs, owned)
@@ -129,8 +128,8 @@ func execBroadcastInDim(backend *simplego.Backend, node *simplego.Node, inputs [
 }
 
 // execBinary is Add, Sub, Mul and Div when one operand is broadcast (shapes differ and neither
-// is a scalar); simplego's executor handles the rest with plain loops already.
-func execBinary(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+// is a scalar); the Go backend's executor handles the rest with plain loops already.
+func execBinary(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	op := sgohook.NodeOpType(node)
 	if !enabled.Load() || len(inputs) != 2 || !isFloat32(inputs[0], inputs[1]) {
 		return original[op](backend, node, inputs, owned)
@@ -147,9 +146,9 @@ func execBinary(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	if len(cd) == 0 {
 		return original[op](backend, node, inputs, owned)
 	}
-	// Reuse an owned input of the output's shape, as simplego does (element i of the output
+	// Reuse an owned input of the output's shape, as the Go backend does (element i of the output
 	// depends only on element i of that input).
-	var out *simplego.Buffer
+	var out *sgohook.Buffer
 	switch {
 	case owned[1] && rs.Equal(os):
 		out, inputs[1] = inputs[1], nil
@@ -170,7 +169,7 @@ func execBinary(backend *simplego.Backend, node *simplego.Node, inputs []*simple
 	return out, nil
 }
 
-func orInput(in, out *simplego.Buffer) *simplego.Buffer {
+func orInput(in, out *sgohook.Buffer) *sgohook.Buffer {
 	if in == nil {
 		return out
 	}
@@ -194,25 +193,25 @@ func broadcastStrides(dims, outDims []int) []int {
 }
 
 // binaryRow computes y[i] = a[i·sa] op b[i·sb] for the n = len(y) elements of a row.
-func binaryRow(op backends.OpType, y, a, b []float32, sa, sb int) {
+func binaryRow(op compute.OpType, y, a, b []float32, sa, sb int) {
 	n := len(y)
 	switch {
 	case sa == 1 && sb == 1:
 		a, b = a[:n], b[:n]
 		switch op {
-		case backends.OpTypeAdd:
+		case compute.OpTypeAdd:
 			for i := range y {
 				y[i] = a[i] + b[i]
 			}
-		case backends.OpTypeSub:
+		case compute.OpTypeSub:
 			for i := range y {
 				y[i] = a[i] - b[i]
 			}
-		case backends.OpTypeMul:
+		case compute.OpTypeMul:
 			for i := range y {
 				y[i] = a[i] * b[i]
 			}
-		case backends.OpTypeDiv:
+		case compute.OpTypeDiv:
 			for i := range y {
 				y[i] = a[i] / b[i]
 			}
@@ -220,19 +219,19 @@ func binaryRow(op backends.OpType, y, a, b []float32, sa, sb int) {
 	case sa == 1 && sb == 0:
 		a, c := a[:n], b[0]
 		switch op {
-		case backends.OpTypeAdd:
+		case compute.OpTypeAdd:
 			for i := range y {
 				y[i] = a[i] + c
 			}
-		case backends.OpTypeSub:
+		case compute.OpTypeSub:
 			for i := range y {
 				y[i] = a[i] - c
 			}
-		case backends.OpTypeMul:
+		case compute.OpTypeMul:
 			for i := range y {
 				y[i] = a[i] * c
 			}
-		case backends.OpTypeDiv:
+		case compute.OpTypeDiv:
 			for i := range y {
 				y[i] = a[i] / c
 			}
@@ -240,19 +239,19 @@ func binaryRow(op backends.OpType, y, a, b []float32, sa, sb int) {
 	case sa == 0 && sb == 1:
 		c, b := a[0], b[:n]
 		switch op {
-		case backends.OpTypeAdd:
+		case compute.OpTypeAdd:
 			for i := range y {
 				y[i] = c + b[i]
 			}
-		case backends.OpTypeSub:
+		case compute.OpTypeSub:
 			for i := range y {
 				y[i] = c - b[i]
 			}
-		case backends.OpTypeMul:
+		case compute.OpTypeMul:
 			for i := range y {
 				y[i] = c * b[i]
 			}
-		case backends.OpTypeDiv:
+		case compute.OpTypeDiv:
 			for i := range y {
 				y[i] = c / b[i]
 			}
@@ -261,13 +260,13 @@ func binaryRow(op backends.OpType, y, a, b []float32, sa, sb int) {
 		for i := range y {
 			x, z := a[i*sa], b[i*sb]
 			switch op {
-			case backends.OpTypeAdd:
+			case compute.OpTypeAdd:
 				y[i] = x + z
-			case backends.OpTypeSub:
+			case compute.OpTypeSub:
 				y[i] = x - z
-			case backends.OpTypeMul:
+			case compute.OpTypeMul:
 				y[i] = x * z
-			case backends.OpTypeDiv:
+			case compute.OpTypeDiv:
 				y[i] = x / z
 			}
 		}
@@ -275,8 +274,8 @@ func binaryRow(op backends.OpType, y, a, b []float32, sa, sb int) {
 }
 
 // execTranspose copies the operand to the permuted layout, rows at a time.
-func execTranspose(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
-	op := backends.OpTypeTranspose
+func execTranspose(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
+	op := compute.OpTypeTranspose
 	perm, ok := sgohook.NodeData(node).([]int)
 	if !enabled.Load() || !ok || len(inputs) != 1 || !isFloat32(inputs[0]) {
 		return original[op](backend, node, inputs, owned)
@@ -320,11 +319,11 @@ func execTranspose(backend *simplego.Backend, node *simplego.Node, inputs []*sim
 	return out, nil
 }
 
-// execUnary is Abs and Sign without data-dependent branches (on random signs simplego's
-// branches mispredict half the time), with the same results as simplego's execAbsGeneric
+// execUnary is Abs and Sign without data-dependent branches (on random signs the Go backend's
+// branches mispredict half the time), with the same results as the Go backend's execAbsGeneric
 // (x < 0 ? −x : x, so −0 and NaN pass unchanged) and execSignGeneric (−1, 1, else +0); and Exp
-// as simplego computes it (float32(math.Exp(float64(x)))), split over two goroutines.
-func execUnary(backend *simplego.Backend, node *simplego.Node, inputs []*simplego.Buffer, owned []bool) (*simplego.Buffer, error) {
+// as the Go backend computes it (float32(math.Exp(float64(x)))), split over two goroutines.
+func execUnary(backend *sgohook.Backend, node *sgohook.Node, inputs []*sgohook.Buffer, owned []bool) (*sgohook.Buffer, error) {
 	op := sgohook.NodeOpType(node)
 	if !enabled.Load() || len(inputs) != 1 || !isFloat32(inputs[0]) {
 		return original[op](backend, node, inputs, owned)
@@ -332,21 +331,21 @@ func execUnary(backend *simplego.Backend, node *simplego.Node, inputs []*simpleg
 	in := inputs[0]
 	out := in
 	if owned[0] {
-		inputs[0] = nil // the output takes over the input's buffer, as in simplego
+		inputs[0] = nil // the output takes over the input's buffer, as in the Go backend
 	} else if out = sgohook.NewBuffer(backend, sgohook.BufferShape(in)); out == nil {
 		return original[op](backend, node, inputs, owned)
 	}
 	x := sgohook.BufferFlat(in).([]float32)
 	y := sgohook.BufferFlat(out).([]float32)[:len(x)]
 	switch op {
-	case backends.OpTypeExp:
-		// simplego's execExpGeneric, on two goroutines for large arrays.
+	case compute.OpTypeExp:
+		// the Go backend's execExpGeneric, on two goroutines for large arrays.
 		halves(len(x), func(i0, i1 int) {
 			for i := i0; i < i1; i++ {
 				y[i] = float32(math.Exp(float64(x[i])))
 			}
 		})
-	case backends.OpTypeAbs:
+	case compute.OpTypeAbs:
 		for i, v := range x {
 			var m uint32
 			if v < 0 {
@@ -383,7 +382,7 @@ func halves(n int, f func(i0, i1 int)) {
 	wg.Wait()
 }
 
-// rowMax is max(…max(max(m, xs[0]), xs[1])…, xs[n-1]) with Go's max (simplego's ReduceMax):
+// rowMax is max(…max(max(m, xs[0]), xs[1])…, xs[n-1]) with Go's max (the Go backend's ReduceMax):
 // NaN if any value is NaN, max(−0, +0) = +0. The loop keeps the running maximum with a
 // comparison that is almost always false (well predicted) and redoes the row with max only in
 // the rare cases where those rules matter (a NaN, or a maximum of zero).

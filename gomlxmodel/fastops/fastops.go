@@ -1,29 +1,35 @@
 // Package fastops replaces the generic, iterator-driven float32 reductions, broadcasts and
-// transposes of GoMLX's pure-Go backend (simplego), and its branchy Abs and Sign, with strided,
-// branch-free loops that compute bit-identical results; those loops, and Exp, run on two
-// goroutines for large tensors (each output element is still computed by one goroutine in
-// simplego's order).
+// transposes of GoMLX's pure-Go backend (github.com/gomlx/compute/gobackend v0.1.2, GoMLX
+// v0.28.2), and its branchy Abs and Sign, with strided, branch-free loops that compute
+// bit-identical results; those loops, and Exp, run on two goroutines for large tensors (each
+// output element is still computed by one goroutine in the backend's order).
 //
 // Why it exists: once the matrix products run in OpenBLAS (gomlxmodel/blasdot), most of a
 // training step on the go backend is spent in ReduceSum, ReduceMax, BroadcastInDim, Transpose,
-// Abs, Sign and broadcasting Add/Sub/Mul/Div (log-softmax over the vocabulary, RMSNorm, the 8-bit quantiser's
-// per-token scales, attention's head transposes, the gradients of every broadcast), which
-// simplego v0.26.0 runs through per-element index iterators or mispredicted branches at 5–10 ns
-// an element (bench/RESULTS.md, gobench --op-profile).
+// Abs, Sign and broadcasting Add/Sub/Mul/Div (log-softmax over the vocabulary, RMSNorm, the
+// 8-bit quantiser's per-token scales, attention's head transposes, the gradients of every
+// broadcast), which the backend runs through per-element index iterators or mispredicted
+// branches (bench/RESULTS.md, gobench --op-profile). The v0.28.2 backend did not change that:
+// measured with bench/kernels_cpu.sh (2026-12-07, shared machine at load 3.4–6.3,
+// bench/results/kernels-cpu-20261207.jsonl; OpenBLAS products in both), the cpu-preset step
+// takes 150 ms (best) with the backend's own executors and 78 ms with these (CPU time 233 and
+// 124 ms), the forward pass 119 and 46 ms: 1.9× and 2.6×, so they stay. (GOEXPERIMENT=simd
+// changes only the backend's matrix products.)
+//
 // Install swaps their executors for loops over the collapsed strided layout, which visit the
-// operand in the same flat order and apply the same float32 operations as simplego, so every
-// result is bit-identical to simplego's (the tests compare bits; only a NaN's sign may differ). Other dtypes, the same-shape
-// and scalar cases of the binary ops (already plain loops in simplego) and anything unexpected
-// go to simplego's original executor.
+// operand in the same flat order and apply the same float32 operations as the backend, so every
+// result is bit-identical to the backend's (the tests compare bits; only a NaN's sign may
+// differ). Other dtypes, the same-shape and scalar cases of the binary ops (already plain loops
+// in the backend) and anything unexpected go to the backend's original executor.
 //
-// GoMLX internals it relies on: through gomlxmodel/internal/sgohook, simplego v0.26.0's
-// executor table, buffer pool and the fields Node.shape, Node.data, Buffer.shape and
-// Buffer.flat; and Node.data being the reduced axes ([]int) of a reduction, the broadcast
-// axes ([]int) of a BroadcastInDim and the permutation ([]int) of a Transpose. Install refuses (simplego's executors stay) when the fields
-// differ.
+// Internals it relies on: through gomlxmodel/internal/sgohook, compute v0.1.2's internal/gobackend
+// executor table, buffer pool and the fields Node.Shape, Node.OpType, Node.Data,
+// Buffer.RawShape and Buffer.Flat; and Node.Data being the reduced axes ([]int) of a reduction,
+// the broadcast axes ([]int) of a BroadcastInDim and the permutation ([]int) of a Transpose.
+// Install refuses (the backend's executors stay) when the fields differ.
 //
-// When to delete it: with blasdot, when the project moves to a GoMLX version whose simplego has
-// fast kernels (upstream rewrote them after v0.26.0) or to an XLA CPU plugin.
+// When to delete it: when the Go backend's own reductions, broadcasts and transposes match these
+// on the cpu-preset step (bench/kernels_cpu.sh), or the project moves to an XLA CPU plugin.
 package fastops
 
 import (
@@ -31,14 +37,14 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 
 	"nanoscope/gomlxmodel/internal/sgohook"
 )
 
-// DisableEnv, set to "simplego" in the environment, keeps simplego's own executors (Install does
+// DisableEnv, set to "simplego" in the environment (the name of GoMLX v0.26.0's Go backend),
+// keeps the Go backend's own executors (Install does
 // nothing): used by bench/ to time both with the same binary.
 const DisableEnv = "NANOSCOPE_FASTOPS"
 
@@ -47,11 +53,11 @@ var (
 	installErr  error
 	installed   atomic.Bool
 	enabled     atomic.Bool
-	original    [backends.OpTypeLast]sgohook.Executor
+	original    [compute.OpTypeLast]sgohook.Executor
 )
 
-// Install replaces simplego's float32 reduction, broadcast and broadcasting binary-op
-// executors, once per process (every simplego backend of the process is affected).
+// Install replaces the Go backend's float32 reduction, broadcast and broadcasting binary-op
+// executors, once per process (every Go backend of the process is affected).
 func Install() error {
 	installOnce.Do(func() {
 		if os.Getenv(DisableEnv) == "simplego" {
@@ -60,21 +66,21 @@ func Install() error {
 		if installErr = sgohook.Check(); installErr != nil {
 			return
 		}
-		for op, exec := range map[backends.OpType]sgohook.Executor{
-			backends.OpTypeReduceSum:      execReduce,
-			backends.OpTypeReduceMax:      execReduce,
-			backends.OpTypeBroadcastInDim: execBroadcastInDim,
-			backends.OpTypeAdd:            execBinary,
-			backends.OpTypeSub:            execBinary,
-			backends.OpTypeMul:            execBinary,
-			backends.OpTypeDiv:            execBinary,
-			backends.OpTypeTranspose:      execTranspose,
-			backends.OpTypeAbs:            execUnary,
-			backends.OpTypeSign:           execUnary,
-			backends.OpTypeExp:            execUnary,
+		for op, exec := range map[compute.OpType]sgohook.Executor{
+			compute.OpTypeReduceSum:      execReduce,
+			compute.OpTypeReduceMax:      execReduce,
+			compute.OpTypeBroadcastInDim: execBroadcastInDim,
+			compute.OpTypeAdd:            execBinary,
+			compute.OpTypeSub:            execBinary,
+			compute.OpTypeMul:            execBinary,
+			compute.OpTypeDiv:            execBinary,
+			compute.OpTypeTranspose:      execTranspose,
+			compute.OpTypeAbs:            execUnary,
+			compute.OpTypeSign:           execUnary,
+			compute.OpTypeExp:            execUnary,
 		} {
 			original[op] = sgohook.Replace(op, exec)
-			if original[op] == nil { // simplego lacks it: put nothing in its place
+			if original[op] == nil { // the Go backend lacks it: put nothing in its place
 				sgohook.Replace(op, nil)
 			}
 		}
@@ -87,7 +93,7 @@ func Install() error {
 // InEffect says whether the fast executors are installed.
 func InEffect() bool { return enabled.Load() }
 
-// SetEnabled switches between these executors (true) and simplego's (false) at run time, after
+// SetEnabled switches between these executors (true) and the Go backend's (false) at run time, after
 // Install; for tests and benchmarks.
 func SetEnabled(on bool) { enabled.Store(on && installed.Load()) }
 
@@ -137,7 +143,7 @@ func collapse(dims []int, strides ...[]int) ([]int, [][]int) {
 }
 
 // isFloat32 reports whether every buffer holds float32.
-func isFloat32(bufs ...*simplego.Buffer) bool {
+func isFloat32(bufs ...*sgohook.Buffer) bool {
 	for _, b := range bufs {
 		if b == nil || sgohook.BufferShape(b).DType != dtypes.Float32 {
 			return false

@@ -6,13 +6,13 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
-func newBackend(t *testing.T) backends.Backend {
+func newBackend(t *testing.T) compute.Backend {
 	t.Helper()
 	if err := Install(); err != nil {
 		t.Fatalf("Install: %v", err)
@@ -20,7 +20,7 @@ func newBackend(t *testing.T) backends.Backend {
 	if !InEffect() {
 		t.Skip("fastops disabled by " + DisableEnv)
 	}
-	b, err := simplego.New("parallelism=-1")
+	b, err := gobackend.New("parallelism=-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,10 +43,10 @@ func randomTensor(rng *rand.Rand, special bool, dims ...int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(v, dims...)
 }
 
-// sameBits runs the graph with the fast executors and with simplego's and requires the same
+// sameBits runs the graph with the fast executors and with the Go backend's and requires the same
 // shape and the same bits, NaNs aside: x86 gives a NaN's sign from the operand order the
 // compiler chose, so any NaN equals any NaN.
-func sameBits(t *testing.T, backend backends.Backend, f func(x, y *Node) *Node, x, y *tensors.Tensor) {
+func sameBits(t *testing.T, backend compute.Backend, f func(x, y *Node) *Node, x, y *tensors.Tensor) {
 	t.Helper()
 	exec := MustNewExec(backend, f)
 	run := func(fast bool) ([]uint32, []int) {
@@ -63,12 +63,12 @@ func sameBits(t *testing.T, backend backends.Backend, f func(x, y *Node) *Node, 
 	got, dims := run(true)
 	want, wantDims := run(false)
 	if !slices.Equal(dims, wantDims) {
-		t.Fatalf("shape %v, simplego %v", dims, wantDims)
+		t.Fatalf("shape %v, the Go backend %v", dims, wantDims)
 	}
 	for i := range want {
 		nan := math.IsNaN(float64(math.Float32frombits(got[i]))) && math.IsNaN(float64(math.Float32frombits(want[i])))
 		if got[i] != want[i] && !nan {
-			t.Fatalf("element %d: %g (%#x), simplego %g (%#x)", i, math.Float32frombits(got[i]), got[i],
+			t.Fatalf("element %d: %g (%#x), the Go backend %g (%#x)", i, math.Float32frombits(got[i]), got[i],
 				math.Float32frombits(want[i]), want[i])
 		}
 	}
@@ -132,8 +132,8 @@ func TestBinaryBroadcasting(t *testing.T) {
 		{[]int{16, 64, 64}, []int{1, 1, 64}},
 		{[]int{16, 4, 64, 64}, []int{16, 1, 64, 64}},
 		{[]int{1, 64, 1}, []int{16, 1, 64}}, // both broadcast
-		{[]int{3, 5}, []int{3, 5}},          // same shape: simplego's loop
-		{[]int{3, 5}, []int{}},              // scalar: simplego's loop
+		{[]int{3, 5}, []int{3, 5}},          // same shape: the Go backend's loop
+		{[]int{3, 5}, []int{}},              // scalar: the Go backend's loop
 		{[]int{2, 3, 1, 5}, []int{2, 1, 4, 5}},
 	} {
 		for name, op := range ops {

@@ -3,10 +3,11 @@ package train
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/distributed"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/distributed"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors/dtensor"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Data-parallel training over the devices of one host (train --devices N), with GoMLX v0.26.0's
@@ -39,7 +40,7 @@ type devicePlan struct {
 
 // resolveDevices turns Options.Devices (0 or 1: one device; −1: all) into a device count of
 // backend b, checking that the batch splits evenly.
-func resolveDevices(b backends.Backend, want, batch int) (int, error) {
+func resolveDevices(b compute.Backend, want, batch int) (int, error) {
 	have := b.NumDevices()
 	n := want
 	switch {
@@ -72,10 +73,10 @@ func newDevicePlan(n int) (*devicePlan, error) {
 
 // distribute configures the step Exec: AutoSharding on the mesh, (ids, targets) sharded on the
 // batch axis, the scalars and all outputs replicated, devices 0..n−1.
-func (p *devicePlan) distribute(e *context.Exec) *context.Exec {
-	devs := make([]backends.DeviceNum, p.n)
+func (p *devicePlan) distribute(e *model.Exec) *model.Exec {
+	devs := make([]compute.DeviceNum, p.n)
 	for i := range devs {
-		devs[i] = backends.DeviceNum(i)
+		devs[i] = compute.DeviceNum(i)
 	}
 	return e.AutoSharding(p.mesh).
 		WithInputShardingSpecs(p.batch, p.batch, p.rep). // the last spec covers the remaining scalars
@@ -85,17 +86,17 @@ func (p *devicePlan) distribute(e *context.Exec) *context.Exec {
 
 // exec runs the distributed step on host inputs (ids, targets (B, T); lr, lr1d, step scalars)
 // and returns device 0's copy of each (replicated) output.
-func (p *devicePlan) exec(e *context.Exec, ids, targets *tensors.Tensor, scalars ...float32) ([]*tensors.Tensor, error) {
+func (p *devicePlan) exec(e *model.Exec, ids, targets *tensors.Tensor, scalars ...float32) ([]*tensors.Tensor, error) {
 	args := make([]any, 0, 2+len(scalars))
 	for _, t := range []*tensors.Tensor{ids, targets} {
-		d, err := distributed.ShardTensor(p.batch, t)
+		d, err := dtensor.ShardTensor(p.batch, t)
 		if err != nil {
 			return nil, err
 		}
 		args = append(args, d)
 	}
 	for _, s := range scalars {
-		d, err := distributed.ShardTensor(p.rep, tensors.FromScalar(s))
+		d, err := dtensor.ShardTensor(p.rep, tensors.FromScalar(s))
 		if err != nil {
 			return nil, err
 		}

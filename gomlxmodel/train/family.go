@@ -5,9 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -55,7 +55,7 @@ func TrainFamily(f gomlxmodel.Family, p gomlxmodel.Params, tokens []int32, o Fam
 	if err != nil {
 		return nil, nil, err
 	}
-	ctx, err := gomlxmodel.NewFamilyContext(f, p)
+	ctx, err := gomlxmodel.NewFamilyScope(f, p)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -63,10 +63,10 @@ func TrainFamily(f gomlxmodel.Family, p gomlxmodel.Params, tokens []int32, o Fam
 	for _, s := range specs {
 		n := len(p[s.Name].Data)
 		for _, st := range []string{"adam_m", "adam_v"} {
-			ctx.InAbsPath("/opt/"+s.Name).VariableWithValue(st, tensors.FromFlatDataAndDimensions(make([]float32, n), s.Shape...)).SetTrainable(false)
+			ctx.Store().VariableWithValue(model.JoinPath("/opt/"+s.Name, st), tensors.FromFlatDataAndDimensions(make([]float32, n), s.Shape...)).SetTrainable(false)
 		}
 	}
-	exec, err := context.NewExec(backend, ctx, func(ctx *context.Context, ids, targets, lr, stepT *Node) *Node {
+	exec, err := model.NewExec(backend, ctx.Store(), func(ctx *model.Scope, ids, targets, lr, stepT *Node) *Node {
 		obj := gomlxmodel.Objective{Family: f}.WithGradients(ctx, ids, targets, nil) // plain cross-entropy
 		names, vars, values, ce, grads := obj.Names, obj.Vars, obj.Values, obj.CE, obj.Grads
 		if o.GradClip > 0 {
@@ -81,7 +81,7 @@ func TrainFamily(f gomlxmodel.Family, p gomlxmodel.Params, tokens []int32, o Fam
 			}
 		}
 		for i, name := range names {
-			vars[i].SetValueGraph(adamwUpdate(ctx, name, values[i], grads[i], lr, stepT, o.WD))
+			vars[i].SetNodeValue(adamwUpdate(ctx, name, values[i], grads[i], lr, stepT, o.WD))
 		}
 		return ce
 	})
@@ -114,7 +114,7 @@ func TrainFamily(f gomlxmodel.Family, p gomlxmodel.Params, tokens []int32, o Fam
 	out := gomlxmodel.Params{}
 	for _, s := range specs {
 		scope, vn := gomlxmodel.ScopeAndName(s.Name)
-		val, err := ctx.GetVariableByScopeAndName(scope, vn).Value()
+		val, err := ctx.Store().GetVariable(model.JoinPath(scope, vn)).Value()
 		if err != nil {
 			return nil, nil, err
 		}

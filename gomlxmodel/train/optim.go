@@ -1,27 +1,28 @@
 package train
 
 import (
+	"fmt"
 	"math"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // The optimizers are written as graph functions that read a parameter, its (clipped)
-// gradient and its state variables, and set their new values. State lives in the context
+// gradient and its state variables, and set their new values. State lives in the model.Store
 // under "/opt/<parameter scope>/<parameter name>" so it never mixes with the model's tensors.
 
 // optState returns the graph value of a state variable created by initOptState.
-func optState(ctx *context.Context, tensor, name string, like *Node) *Node {
-	v := ctx.GetVariableByScopeAndName("/opt/"+tensor, name)
+func optState(ctx *model.Scope, tensor, name string, like *Node) *Node {
+	v := ctx.Store().GetVariable(model.JoinPath("/opt/"+tensor, name))
 	if v == nil {
-		panic("train: optimizer state " + tensor + "/" + name + " was not created")
+		panic(fmt.Errorf("train: optimizer state %s/%s was not created", tensor, name))
 	}
-	return v.ValueGraph(like.Graph())
+	return v.NodeValue(like.Graph())
 }
 
-func setOptState(ctx *context.Context, tensor, name string, value *Node) {
-	ctx.GetVariableByScopeAndName("/opt/"+tensor, name).SetValueGraph(value)
+func setOptState(ctx *model.Scope, tensor, name string, value *Node) {
+	ctx.Store().GetVariable(model.JoinPath("/opt/"+tensor, name)).SetNodeValue(value)
 }
 
 // Muon (REFERENCE.md §2) on a 2-D weight w with gradient g: momentum buffer m ← μ·m + g,
@@ -30,7 +31,7 @@ func setOptState(ctx *context.Context, tensor, name string, value *Node) {
 // orthogonalisation of all Muon weights of a step runs batched (newtonSchulzAll) between them.
 
 // muonDirection updates the momentum buffer of tensor and returns the Nesterov direction.
-func muonDirection(ctx *context.Context, tensor string, grad *Node, momentum float64) *Node {
+func muonDirection(ctx *model.Scope, tensor string, grad *Node, momentum float64) *Node {
 	m := optState(ctx, tensor, "momentum", grad)
 	m = Add(MulScalar(m, momentum), grad)
 	setOptState(ctx, tensor, "momentum", m)
@@ -125,7 +126,7 @@ func NewtonSchulzAll(gs []*Node, steps int) []*Node {
 
 // lionUpdate applies Lion: c = β1·m + (1−β1)·g; w ← w − lr·(sign(c) + wd·w); m ← β2·m + (1−β2)·g.
 // sign(0) = 0, so a parameter whose gradient is exactly zero never moves.
-func lionUpdate(ctx *context.Context, tensor string, w, grad, lr *Node, beta1, beta2, wd float64) *Node {
+func lionUpdate(ctx *model.Scope, tensor string, w, grad, lr *Node, beta1, beta2, wd float64) *Node {
 	m := optState(ctx, tensor, "lion_m", w)
 	c := Add(MulScalar(m, beta1), MulScalar(grad, 1-beta1))
 	setOptState(ctx, tensor, "lion_m", Add(MulScalar(m, beta2), MulScalar(grad, 1-beta2)))
@@ -142,7 +143,7 @@ const (
 )
 
 // adamwUpdate applies AdamW with bias correction; t is the 1-based step as a scalar.
-func adamwUpdate(ctx *context.Context, tensor string, w, grad, lr, t *Node, wd float64) *Node {
+func adamwUpdate(ctx *model.Scope, tensor string, w, grad, lr, t *Node, wd float64) *Node {
 	m := optState(ctx, tensor, "adam_m", w)
 	v := optState(ctx, tensor, "adam_v", w)
 	m = Add(MulScalar(m, adamBeta1), MulScalar(grad, 1-adamBeta1))

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/tokenfile"
@@ -47,7 +47,7 @@ func (t *Trainer) saveState(out string, s State) error {
 	}
 	opt := map[string]checkpoint.Tensor{}
 	var err error
-	t.ctx.EnumerateVariables(func(v *context.Variable) {
+	eachVariable(t.ctx.Store(), func(v *model.Variable) {
 		if err != nil || !strings.HasPrefix(v.Scope(), "/opt/") {
 			return
 		}
@@ -127,7 +127,7 @@ func (t *Trainer) loadState(out string, step int) (State, error) {
 		return State{}, err
 	}
 	seen := 0
-	t.ctx.EnumerateVariables(func(v *context.Variable) {
+	eachVariable(t.ctx.Store(), func(v *model.Variable) {
 		if err != nil || !strings.HasPrefix(v.Scope(), "/opt/") {
 			return
 		}
@@ -155,4 +155,11 @@ func (t *Trainer) loadState(out string, step int) (State, error) {
 
 func writeFileAtomic(path string, b []byte) error {
 	return tokenfile.WriteAtomic(path, func(w *bufio.Writer) error { _, err := w.Write(b); return err })
+}
+
+// eachVariable calls fn for every variable of store, in creation order.
+func eachVariable(store *model.Store, fn func(v *model.Variable)) {
+	for v := range store.IterVariables() {
+		fn(v)
+	}
 }

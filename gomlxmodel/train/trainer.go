@@ -14,10 +14,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -112,14 +112,14 @@ type StepInfo struct {
 type Trainer struct {
 	opts    Options
 	model   gomlxmodel.Model
-	backend backends.Backend
-	ctx     *context.Context
+	backend compute.Backend
+	ctx     *model.Scope
 	names   []string // parameter names, sorted
-	step    *context.Exec
+	step    *model.Exec
 	ran     bool // a step has run in this process (the first one compiles)
 	// graphBuild is the time spent in stepGraph (Go building the step's graph).
 	graphBuild time.Duration
-	eval       *context.Exec
+	eval       *model.Exec
 	plan       *devicePlan // nil on one device
 	actKeys    []string    // activation-norm names, in output order
 	alphaKs    []string
@@ -166,7 +166,7 @@ func New(opts Options) (*Trainer, error) {
 	if params == nil {
 		params = gomlxmodel.InitParams(c, v, v.Seed)
 	}
-	ctx, err := gomlxmodel.NewContext(c, v, params)
+	ctx, err := gomlxmodel.NewScope(c, v, params)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +182,7 @@ func New(opts Options) (*Trainer, error) {
 				gomlxmodel.MHCParam(i, gomlxmodel.SubFFN, gomlxmodel.MHCAlphaLogit))
 		}
 	}
-	t.step, err = context.NewExec(b, ctx.Reuse(), t.stepGraph)
+	t.step, err = model.NewExec(b, ctx.Store(), t.stepGraph)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func New(opts Options) (*Trainer, error) {
 		}
 		t.step = t.plan.distribute(t.step)
 	}
-	t.eval, err = context.NewExec(b, ctx.Reuse(), func(ctx *context.Context, ids, targets *Node) []*Node {
+	t.eval, err = model.NewExec(b, ctx.Store(), func(ctx *model.Scope, ids, targets *Node) []*Node {
 		ce, next, cp := t.model.EvalSums(ctx, ids, targets)
 		return []*Node{ce, next, cp}
 	})
@@ -211,7 +211,7 @@ func (t *Trainer) initOptState(params gomlxmodel.Params) {
 		p := params[name]
 		for _, s := range states {
 			zeros := make([]float32, len(p.Data))
-			t.ctx.InAbsPath("/opt/"+name).VariableWithValue(s, tensors.FromFlatDataAndDimensions(zeros, p.Shape...)).SetTrainable(false)
+			t.ctx.Store().VariableWithValue(model.JoinPath("/opt/"+name, s), tensors.FromFlatDataAndDimensions(zeros, p.Shape...)).SetTrainable(false)
 		}
 	}
 }
@@ -223,7 +223,7 @@ func (t *Trainer) Objective() gomlxmodel.Objective { return gomlxmodel.TrainingO
 // stepGraph: inputs ids, targets (B, T) int32, lr and lr1d scalars, step t (1-based, f32).
 // Outputs: loss, ce, global grad norm (before clipping), per-parameter grad norms (P),
 // activation RMS norms (A), per-parameter update/weight ratios (P), sigmoid(alpha_logit) (L).
-func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
+func (t *Trainer) stepGraph(ctx *model.Scope, in []*Node) []*Node {
 	defer func(t0 time.Time) { t.graphBuild += time.Since(t0) }(time.Now())
 	ids, targets, lr, lr1d, stepT := in[0], in[1], in[2], in[3], in[4]
 	c, v := t.model.Config, t.model.Variant
@@ -271,7 +271,7 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 		default:
 			nw = lionUpdate(ctx, name, w, gr, lr1d, c.LionBetas[0], c.LionBetas[1], 0)
 		}
-		vars[i].SetValueGraph(nw)
+		vars[i].SetNodeValue(nw)
 		ratios[i] = Div(Sqrt(ReduceAllSum(Square(Sub(nw, w)))), AddScalar(Sqrt(ReduceAllSum(Square(w))), 1e-12))
 	}
 
@@ -284,7 +284,7 @@ func (t *Trainer) stepGraph(ctx *context.Context, in []*Node) []*Node {
 		alphas := make([]*Node, len(t.alphaKs))
 		for i, k := range t.alphaKs {
 			scope, vn := gomlxmodel.ScopeAndName(k)
-			alphas[i] = Reshape(Sigmoid(ctx.GetVariableByScopeAndName(scope, vn).ValueGraph(g)))
+			alphas[i] = Reshape(Sigmoid(ctx.Store().GetVariable(model.JoinPath(scope, vn)).NodeValue(g)))
 		}
 		outs = append(outs, Stack(alphas, 0))
 	}
@@ -332,7 +332,7 @@ func (t *Trainer) Devices() int { return max(1, t.opts.Devices) }
 
 // Params returns the current model weights.
 func (t *Trainer) Params() (gomlxmodel.Params, error) {
-	return gomlxmodel.ContextParams(t.ctx, t.model.Config, t.model.Variant)
+	return gomlxmodel.ScopeParams(t.ctx, t.model.Config, t.model.Variant)
 }
 
 // Evaluate returns mean plain cross-entropy, next-token accuracy and copy rate over n windows

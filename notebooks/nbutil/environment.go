@@ -11,8 +11,8 @@ import (
 	"runtime"
 	"runtime/debug"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/blasdot"
@@ -85,8 +85,8 @@ func ShowEnvironment(root string) (sum float32, err error) {
 }
 
 // ShowProductCheck times the cpu preset's tied head, x·Eᵀ with x of 16·64 positions × 64 and E
-// of 2048 × 64, on the go backend with the matrix product in effect and with simplego's own
-// kernel (best of 5), and shows the two in a table with the speed-up and their difference.
+// of 2048 × 64, on the go backend with the matrix product in effect and with the Go backend's
+// own kernel (best of 5), and shows the two in a table with the speed-up and their difference.
 func ShowProductCheck() (blasdot.Measurement, error) {
 	b, err := gomlxmodel.NewBackend()
 	if err != nil {
@@ -98,9 +98,9 @@ func ShowProductCheck() (blasdot.Measurement, error) {
 	}
 	nbdisplay.ShowTable([]string{"x·Eᵀ, " + fmt.Sprintf("%d×%d · (%d×%d)ᵀ", r.M, r.K, r.N, r.K), "best of 5, ms", "GFLOP/s"}, [][]string{
 		{r.InEffect, fmt.Sprintf("%.3f", r.Ms), fmt.Sprintf("%.1f", r.GFLOPs)},
-		{"GoMLX simplego's own kernel", fmt.Sprintf("%.3f", r.SimplegoMs), fmt.Sprintf("%.1f", r.SimplegoGFLOPs)},
+		{"the Go backend's own kernel (gomlx/compute v0.1.2)", fmt.Sprintf("%.3f", r.SimplegoMs), fmt.Sprintf("%.1f", r.SimplegoGFLOPs)},
 	})
-	fmt.Printf("speed-up %.1f×; max |difference| / max |simplego| = %.1e\n", r.SimplegoMs/r.Ms, r.MaxRelDiff)
+	fmt.Printf("speed-up %.1f×; max |difference| / max |Go backend's| = %.1e\n", r.SimplegoMs/r.Ms, r.MaxRelDiff)
 	return r, nil
 }
 

@@ -68,8 +68,9 @@ func RootFrom(dir string) (string, error) {
 }
 
 // Flush waits until the GoNB kernel has taken everything the cell sent for display (tables,
-// figures, Markdown): GoNB v0.11.1 stops reading a cell's display pipe when the program exits,
-// and output sent just before the exit is otherwise lost at random. Cells need not call it,
+// figures, Markdown): GoNB (seen with v0.11.1; the wait stays with v0.11.4) stops reading a
+// cell's display pipe when the program exits, and output sent just before the exit is
+// otherwise lost at random. Cells need not call it,
 // since nbdisplay waits the same way after every output; it is for output sent through gonbui
 // directly. Outside a notebook it does nothing.
 func Flush() { gonbui.Sync() }

@@ -76,7 +76,7 @@ func InEffect(ck *checkpoint.Checkpoint, load analysis.Loader) (gomlxmodel.Param
 	if err != nil {
 		return nil, analysis.Effect{}, err
 	}
-	p, err := gomlxmodel.ContextParams(ctx, c, v)
+	p, err := gomlxmodel.ScopeParams(ctx, c, v)
 	if err != nil {
 		return nil, analysis.Effect{}, err
 	}

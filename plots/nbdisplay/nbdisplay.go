@@ -8,8 +8,9 @@
 // pipe, e.g. under go test or go run) every display function does nothing.
 //
 // Every display function returns only once GoNB has received its output
-// (gonbui.Sync): GoNB v0.11.1 drops display output still in the pipe when a
-// cell's program exits, so a cell needs no flush of its own.
+// (gonbui.Sync): GoNB (seen with v0.11.1; the wait stays with v0.11.4) drops
+// display output still in the pipe when a cell's program exits, so a cell needs
+// no flush of its own.
 package nbdisplay
 
 import (
