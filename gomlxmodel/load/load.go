@@ -72,9 +72,7 @@ type Override struct {
 // with the reader of its format. A path that is no format is a one-line error naming it and
 // the files looked for.
 func Open(path string) (*Loaded, error) {
-	if st, err := os.Stat(path); err != nil {
-		return nil, err
-	} else if !st.IsDir() {
+	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		switch {
 		case isLLMC(path):
 			return openLLMC(path)
