@@ -330,6 +330,9 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		logits := r.Family.Forward(ctx, ids, hooks)
 		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
 		for _, n := range names {
+			if hooks[n] == nil {
+				panic(fmt.Sprintf("hook %s is not computed (NANOSCOPE_ATTENTION=fused computes no attention pattern)", n))
+			}
 			outs = append(outs, ConvertDType(hooks[n], dtypes.Float32))
 		}
 		return outs

@@ -11,10 +11,13 @@ package gomlxmodel
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/layers/attention"
 	"github.com/gomlx/gomlx/ml/model"
 
 	"nanoscope/gomlxmodel/config"
@@ -209,17 +212,40 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 
-	scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
-	scores = MulScalar(scores, m.Run.attnScale(hd))
-	if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
-		scores = Add(scores, causalMask(g, t, scores.DType()))
+	var z *Node // (B, H, T, hd)
+	if FusedAttention && !m.Variant.NoCausalMask {
+		z = m.fusedAttention(q, k, val, m.Run.attnScale(hd))
+	} else {
+		scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
+		scores = MulScalar(scores, m.Run.attnScale(hd))
+		if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
+			scores = Add(scores, causalMask(g, t, scores.DType()))
+		}
+		probs := softmax(scores) // (B, H, T, T)
+		hooks.set(SubHook(i, SubAttn, HookPattern), probs)
+		z = m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1})
 	}
-	probs := softmax(scores) // (B, H, T, T)
-	hooks.set(SubHook(i, SubAttn, HookPattern), probs)
-	z := m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1}) // (B, H, T, hd)
-	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd)      // (B, T, H·hd)
+	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd) // (B, T, H·hd)
 	hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("wo", z) // (B, T, D)
+}
+
+// FusedAttention (NANOSCOPE_ATTENTION=fused) makes the ternary model's causal attention GoMLX's
+// attention.Core: the backend's fused scaled-dot-product attention where it has one (cuDNN
+// flash attention on XLA+CUDA, with its fused backward), the same product, mask and softmax
+// decomposed elsewhere. The pattern hook (attn.hook_pattern) is then not computed. Off by
+// default: a training-speed option, measured against the explicit graph on the GPU.
+var FusedAttention = os.Getenv("NANOSCOPE_ATTENTION") == "fused"
+
+// fusedAttention is attention.Core on q, k, v (B, H, T, hd) with the causal mask and scale, in
+// the model's product dtype.
+func (m Model) fusedAttention(q, k, v *Node, scale float64) *Node {
+	out := q.DType()
+	if dt := m.matMulDType(); dt != dtypes.InvalidDType && dt != out {
+		q, k, v = ConvertDType(q, dt), ConvertDType(k, dt), ConvertDType(v, dt)
+	}
+	z, _ := attention.Core(q, k, v, attention.LayoutBHSD, attention.CoreOptions{Scale: scale, UseCausalMask: true})
+	return ConvertDType(z, out)
 }
 
 // FFN is block i's SwiGLU: w_down(silu(w_gate(u)) ⊙ w_up(u)).

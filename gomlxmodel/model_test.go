@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"nanoscope/gomlxmodel/checkpoint"
@@ -172,5 +173,45 @@ func TestRoPEHandComputed(t *testing.T) {
 		if math.Abs(got[i]-exp[i]) > 1e-5 {
 			t.Fatalf("interleaved RoPE element %d: got %v, want %v (all %v vs %v)", i, got[i], exp[i], got, exp)
 		}
+	}
+}
+
+// The fused attention (attention.Core) computes the same logits as the explicit graph, for
+// grouped kv heads under both mappings; under it the pattern hook is refused (the proof that the
+// fused path ran).
+func TestFusedAttentionSameLogits(t *testing.T) {
+	for _, gqa := range []string{config.GQATile, config.GQAInterleave} {
+		t.Run(gqa, func(t *testing.T) {
+			c := tinyConfig()
+			v := config.DefaultVariant()
+			v.GQAMap = gqa
+			p := InitParams(c, v, 1)
+			perturb(p, 2, 0.05)
+			ids := randomIDs(rand.New(rand.NewPCG(3, 4)), 2, c.MaxSeqLen, c.VocabSize)
+			run := func(fused bool) []float32 {
+				defer func(old bool) { FusedAttention = old }(FusedAttention)
+				FusedAttention = fused
+				r := newTestRunner(t, c, v, p)
+				out, err := r.Logits(ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, err = r.Capture(ids, []string{SubHook(0, SubAttn, HookPattern)})
+				if fused != (err != nil && strings.Contains(err.Error(), "not computed")) {
+					t.Fatalf("fused %v: pattern capture error %v", fused, err)
+				}
+				return out
+			}
+			plain, fused := run(false), run(true)
+			var maxDiff, maxAbs float64
+			for i := range plain {
+				maxDiff = max(maxDiff, math.Abs(float64(plain[i]-fused[i])))
+				maxAbs = max(maxAbs, math.Abs(float64(plain[i])))
+			}
+			t.Logf("max |Δ| %.3g, max |logit| %.3g", maxDiff, maxAbs)
+			if maxDiff > 1e-5*maxAbs {
+				t.Fatalf("max |Δ| %.3g > 1e-5 × max |logit| %.3g", maxDiff, maxAbs)
+			}
+		})
 	}
 }
