@@ -12,7 +12,8 @@
 # On the GPU machine (carry ["bin/gpu"]): bash bench/run_versions_gpu.sh
 # Per run: $OUT/<build>_<precision>_<round>/metrics.jsonl (elapsed_s per step: step 1's is the
 # compile before the first step plus one step), stdout/stderr, and one summary line in
-# $OUT/summary.jsonl: first_step_s, and tokens/s over steps WARM..STEPS.
+# $OUT/summary.jsonl: first_step_s, and tokens/s over steps WARM..STEPS. A build named NAME+fused
+# runs bin/gpu/nsx-NAME.gz with NANOSCOPE_ATTENTION=fused (attention.Core: cuDNN flash attention).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/out}
@@ -28,6 +29,8 @@ export GOMLX_BACKEND="xla:$PLUGIN" GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 nvidia-smi -L >"$OUT/gpu.txt" 2>&1
 echo "plugin: $PLUGIN" >>"$OUT/gpu.txt"
 for b in $BUILDS; do
+  b=${b%+fused}
+  [ -x "/tmp/vg/nsx-$b" ] && continue
   gunzip -c "bin/gpu/nsx-$b.gz" >"/tmp/vg/nsx-$b" && chmod +x "/tmp/vg/nsx-$b"
   "/tmp/vg/nsx-$b" version >"$OUT/version_$b.txt" 2>&1
 done
@@ -37,7 +40,9 @@ for r in $(seq 1 "$ROUNDS"); do
       d=$OUT/${b}_${p}_$r
       rm -rf "/tmp/vg/ck"
       t0=$SECONDS
-      timeout 150 "/tmp/vg/nsx-$b" train --preset d20 --data bin/gpu/corpus --out /tmp/vg/ck --steps "$STEPS" \
+      attn=explicit
+      [[ $b == *+fused ]] && attn=fused
+      NANOSCOPE_ATTENTION=$attn timeout 150 "/tmp/vg/nsx-${b%+fused}" train --preset d20 --data bin/gpu/corpus --out /tmp/vg/ck --steps "$STEPS" \
         --precision "$p" --log-every 20 --eval-every 100000 --save-every 100000 --eval-windows 4 \
         >"$d.stdout" 2>"$d.stderr"
       rc=$?
