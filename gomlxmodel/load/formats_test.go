@@ -204,3 +204,147 @@ func rezip(t *testing.T, src []byte, cut string, keep float64) []byte {
 	}
 	return zipOf(t, records)
 }
+
+// nanochatFixtures are the checkpoints bench/nanochat_fixtures.py wrote with PyTorch (a
+// reference nanochat GPT written from nanochat's description) and, for each, the window of ids
+// (fixtures.json) and the float32 logits (T, vocab_size) it computed (<name>.logits.f32, from
+// the bf16-rounded embeddings).
+const nanochatFixtures = "testdata/nanochat"
+
+// TestNanochatParity loads each nanochat directory through Open and compares the family's
+// logits with PyTorch's: max |Δ| within 1e-5 of the largest |logit|, every argmax equal.
+func TestNanochatParity(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(nanochatFixtures, "fixtures.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx map[string]struct {
+		IDs   []int32 `json:"ids"`
+		File  string  `json:"logits_file"`
+		Shape []int   `json:"shape"`
+	}
+	if err := json.Unmarshal(b, &fx); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		dir   string
+		notes []string // substrings the loader's notes must hold
+		bf16  bool
+	}{
+		{"random", []string{"step 0", "padded to 320", "stored in BF16"}, true},
+		{"trained", []string{"step 120, val_bpb 3.9321", "padded to 320"}, true},
+		{"legacy", []string{"_orig_mod. from 33 keys", "resid_lambdas missing", "x0_lambdas missing", `patched to "L"`}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.dir, func(t *testing.T) {
+			l, err := Open(filepath.Join(nanochatFixtures, c.dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := fx[c.dir]
+			if l.Format != FormatNanochat || l.Family.Dims().VocabSize != f.Shape[1] {
+				t.Fatalf("format %q vocab %d, want %q %d", l.Format, l.Family.Dims().VocabSize, FormatNanochat, f.Shape[1])
+			}
+			notes := strings.Join(l.Notes, "; ")
+			for _, n := range c.notes {
+				if !strings.Contains(notes, n) {
+					t.Errorf("notes %q lack %q", notes, n)
+				}
+			}
+			if got := l.DTypes[gomlxmodel.GPT2Wte]; (got == "BF16") != c.bf16 {
+				t.Errorf("wte dtype %s", got)
+			}
+			raw, err := os.ReadFile(filepath.Join(nanochatFixtures, f.File))
+			if err != nil {
+				t.Fatal(err)
+			}
+			T, V := f.Shape[0], f.Shape[1]
+			if len(raw) != 4*T*V || len(f.IDs) != T {
+				t.Fatalf("fixture %s: %d bytes, %d ids for shape %v", f.File, len(raw), len(f.IDs), f.Shape)
+			}
+			want := make([][]float64, T)
+			for p := range want {
+				want[p] = make([]float64, V)
+				for j := range want[p] {
+					want[p][j] = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[4*(p*V+j):])))
+				}
+			}
+			compareLogits(t, l, f.IDs, want)
+		})
+	}
+}
+
+// compareLogits runs l on ids and compares with want (T, V): max |Δ| within 1e-5 of the
+// largest |logit|, every argmax equal.
+func compareLogits(t *testing.T, l *Loaded, ids []int32, want [][]float64) {
+	t.Helper()
+	r, err := gomlxmodel.NewFamilyRunner(l.Family, l.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.Logits([][]int32{ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := l.Family.Dims().VocabSize
+	var maxDiff, maxAbs float64
+	for pos, row := range want {
+		ag, aw := 0, 0
+		for j, w := range row {
+			g := float64(got[pos*V+j])
+			maxDiff, maxAbs = max(maxDiff, math.Abs(g-w)), max(maxAbs, math.Abs(w))
+			if g > float64(got[pos*V+ag]) {
+				ag = j
+			}
+			if w > row[aw] {
+				aw = j
+			}
+		}
+		if ag != aw {
+			t.Errorf("position %d: argmax %d, PyTorch %d", pos, ag, aw)
+		}
+	}
+	t.Logf("max |Δ| %.3g, max |logit| %.3g", maxDiff, maxAbs)
+	if maxDiff > 1e-5*maxAbs {
+		t.Errorf("max |Δ| %.3g > 1e-5 × max |logit| %.3g", maxDiff, maxAbs)
+	}
+}
+
+// TestNanochatConventionsMatter: each of nanochat's own conventions, flipped, moves the trained
+// fixture's logits well past the parity tolerance, so the parity above pins every one of them.
+func TestNanochatConventionsMatter(t *testing.T) {
+	l, err := Open(filepath.Join(nanochatFixtures, "trained"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int32, 144)
+	for i := range ids {
+		ids[i] = int32(i*37%251 + 1)
+	}
+	run := func(l *Loaded) []float32 {
+		r, err := gomlxmodel.NewFamilyRunner(l.Family, l.Params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.Logits([][]int32{ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	base := run(l)
+	for _, s := range []string{"rope_sign=positive", "rope_pairing=interleaved", "rope_theta=10000", "gqa_mapping=tile",
+		"qk_norm_scale=1", "window_pattern=L", "logit_softcap=none", "causal=false"} {
+		c := *l
+		if err := c.WithConventions(s); err != nil {
+			t.Fatal(err)
+		}
+		var d float64
+		for i, x := range run(&c) {
+			d = max(d, math.Abs(float64(x-base[i])))
+		}
+		if d < 1e-3 {
+			t.Errorf("%s moves the logits by %.3g only", s, d)
+		}
+	}
+}
