@@ -26,7 +26,7 @@ import (
 // "model.layers.0.self_attn.q_proj.weight"); each is variable ScopeAndName(name) of the
 // context. Hook names follow TransformerLens (see HookNames).
 type Family interface {
-	// Arch names the family: "nanoscope", "gpt2" or "llama".
+	// Arch names the family: "nanoscope", "gpt2", "llama" or "nanochat".
 	Arch() string
 	// Dims are the sizes the instruments need.
 	Dims() Dims

@@ -348,3 +348,124 @@ func TestNanochatConventionsMatter(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileNanochat: a nanochat checkpoint whose meta and model disagree, or whose meta or
+// state dict is not nanochat's, is refused by Open in one line naming the file and the key.
+func TestHostileNanochat(t *testing.T) {
+	src := filepath.Join(nanochatFixtures, "trained")
+	model, err := os.ReadFile(filepath.Join(src, "model_000120.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := os.ReadFile(filepath.Join(src, "meta_000120.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	editMeta := func(edit func(m, mc map[string]any)) []byte {
+		var m map[string]any
+		if err := json.Unmarshal(meta, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(m, m["model_config"].(map[string]any))
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := []struct {
+		name        string
+		model, meta []byte // nil meta: no meta file
+		want        string
+	}{
+		{"kv_heads", model, editMeta(func(_, mc map[string]any) { mc["n_kv_head"] = 4 }), `"transformer.h.0.attn.c_k.weight" has shape [16 32], meta_000120.json's model_config wants [32 32]`},
+		{"layers", model, editMeta(func(_, mc map[string]any) { mc["n_layer"] = 3 }), `"resid_lambdas" has shape [4], meta_000120.json's model_config wants [3]`},
+		{"unknown_key", model, editMeta(func(_, mc map[string]any) { mc["mlp_ratio"] = 4 }), `unknown field "mlp_ratio"`},
+		{"no_n_head", model, editMeta(func(_, mc map[string]any) { delete(mc, "n_head") }), `model_config["n_head"] missing`},
+		{"window", model, editMeta(func(_, mc map[string]any) { mc["window_pattern"] = "SXL" }), `window_pattern "SXL" is not made of S and L`},
+		{"step", model, editMeta(func(m, _ map[string]any) { m["step"] = 99 }), "step 99, but the model file is step 120"},
+		{"no_model_config", model, editMeta(func(m, _ map[string]any) { delete(m, "model_config") }), "no model_config"},
+		{"no_meta", model, nil, "cannot read nanochat's meta file"},
+		{"missing_tensor", repickle(t, model, "smear_lambda", "smear_lambdX"), meta, `missing tensor "smear_lambda" (1 missing), and unexpected "smear_lambdX"`},
+		{"truncated", model[:len(model)/2], meta, "not a zip-format PyTorch file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "model_000120.pt"), c.model, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if c.meta != nil {
+				if err := os.WriteFile(filepath.Join(dir, "meta_000120.json"), c.meta, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			l, err := Open(dir)
+			if err == nil {
+				t.Fatalf("loaded %s (%s)", c.name, l.Format)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.want) || !strings.Contains(msg, dir) || strings.Contains(msg, "\n") {
+				t.Fatalf("error %q: want one line naming %s and holding %q", msg, dir, c.want)
+			}
+		})
+	}
+}
+
+// repickle copies the zip src with old replaced by new (of the same length) in its pickle.
+func repickle(t *testing.T, src []byte, old, new string) []byte {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(src), int64(len(src)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := map[string][]byte{}
+	for _, f := range zr.File {
+		r, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(f.Name, "/data.pkl") {
+			if !bytes.Contains(b, []byte(old)) {
+				t.Fatalf("no %q in %s", old, f.Name)
+			}
+			b = bytes.ReplaceAll(b, []byte(old), []byte(new))
+		}
+		records[f.Name] = b
+	}
+	return zipOf(t, records)
+}
+
+// TestNanochatSteps: a directory of several steps opens its largest and says so; a model file
+// opens with the meta of its own step.
+func TestNanochatSteps(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"random/model_000000.pt", "random/meta_000000.json", "trained/model_000120.pt", "trained/meta_000120.json"} {
+		b, err := os.ReadFile(filepath.Join(nanochatFixtures, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(l.Notes, "; "); !strings.Contains(notes, "steps 0, 120: read the largest") || !strings.Contains(notes, "step 120") {
+		t.Errorf("notes %q", notes)
+	}
+	l, err = Open(filepath.Join(dir, "model_000000.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if notes := strings.Join(l.Notes, "; "); !strings.Contains(notes, "step 0,") || l.ConfigFile != filepath.Join(dir, "meta_000000.json") {
+		t.Errorf("notes %q, config %s", notes, l.ConfigFile)
+	}
+}

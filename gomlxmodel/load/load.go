@@ -170,7 +170,7 @@ func openHF(dir string) (*Loaded, error) {
 	}, nil
 }
 
-// Arch names the family: "nanoscope", "gpt2" or "llama".
+// Arch names the family: "nanoscope", "gpt2", "llama" or "nanochat".
 func (l *Loaded) Arch() string { return l.Family.Arch() }
 
 // Checkpoint returns the loaded weights as a nanoscope checkpoint under the conventions in

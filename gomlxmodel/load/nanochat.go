@@ -125,7 +125,7 @@ func openNanochat(file string) (*Loaded, error) {
 	l := &Loaded{Format: FormatNanochat, Dir: filepath.Dir(file), ConfigFile: metaFile, Files: []string{file},
 		DTypes: map[string]string{}, Params: gomlxmodel.Params{}, Notes: notes}
 	stripped := 0
-	var bf16 []string
+	var bf16, unexpected []string
 	for _, k := range sd.Keys {
 		v, _ := sd.Get(k)
 		name, ok := k.(string)
@@ -139,7 +139,8 @@ func openNanochat(file string) (*Loaded, error) {
 		shape, known := want[name]
 		switch {
 		case !known:
-			return nil, fail("unexpected tensor %q (not in nanochat's GPT for %s)", name, filepath.Base(metaFile))
+			unexpected = append(unexpected, name)
+			continue
 		case l.Params[name].Data != nil:
 			return nil, fail("state dict has %q twice (with and without the _orig_mod. prefix)", name)
 		case !slices.Equal(t.Shape, shape):
@@ -173,6 +174,20 @@ func openNanochat(file string) (*Loaded, error) {
 		l.Params[p.name] = checkpoint.Tensor{Shape: []int{cfg.NLayers}, Data: data}
 		l.DTypes[p.name] = "patched"
 		l.Notes = append(l.Notes, fmt.Sprintf("%s missing (an older nanochat): patched to %g per layer, as nanochat's build_model does", p.name, p.value))
+	}
+	var missing []string
+	for _, p := range fam.ParamSpecs() {
+		if _, ok := l.Params[p.Name]; !ok {
+			missing = append(missing, p.Name)
+		}
+	}
+	switch {
+	case len(missing) > 0 && len(unexpected) > 0:
+		return nil, fail("missing tensor %q (%d missing), and unexpected %q (%d unexpected) for %s's model_config", missing[0], len(missing), unexpected[0], len(unexpected), filepath.Base(metaFile))
+	case len(missing) > 0:
+		return nil, fail("missing tensor %q (%d missing) for %s's model_config", missing[0], len(missing), filepath.Base(metaFile))
+	case len(unexpected) > 0:
+		return nil, fail("unexpected tensor %q (%d unexpected: not in nanochat's GPT for %s's model_config)", unexpected[0], len(unexpected), filepath.Base(metaFile))
 	}
 	if err := gomlxmodel.CheckFamilyParams(fam, l.Params); err != nil {
 		return nil, fail("%v", err)
