@@ -116,7 +116,10 @@ func (s *Subject) selfLogit(id int32) (self, sqrtDNorm float64) {
 	en, hn, wn, bn := s.selfNames()
 	e := s.Params[en].Data[int(id)*d : int(id+1)*d]
 	h := s.Params[hn].Data[int(id)*d : int(id+1)*d]
-	w := s.Params[wn].Data
+	var w []float32 // nil: a norm without weight (nanochat's)
+	if wn != "" {
+		w = s.Params[wn].Data
+	}
 	var ss, mean float64
 	for _, x := range e {
 		ss += float64(x) * float64(x)
@@ -125,7 +128,7 @@ func (s *Subject) selfLogit(id int32) (self, sqrtDNorm float64) {
 	if bn == "" { // RMSNorm
 		rms := math.Sqrt(ss/float64(d) + s.normEps())
 		for j := range e {
-			self += float64(e[j]) / rms * float64(w[j]) * float64(h[j])
+			self += float64(e[j]) / rms * weightAt(w, j) * float64(h[j])
 		}
 		return self, sqrtDNorm
 	}
@@ -143,6 +146,14 @@ func (s *Subject) selfLogit(id int32) (self, sqrtDNorm float64) {
 		self += ((float64(e[j])-mean)/sd*float64(w[j]) + float64(b[j])) * float64(h[j])
 	}
 	return self, sqrtDNorm
+}
+
+// weightAt is a norm's weight j: 1 for a norm without weight (w nil).
+func weightAt(w []float32, j int) float64 {
+	if w == nil {
+		return 1
+	}
+	return float64(w[j])
 }
 
 // LogitAlignment measures copy rate, next-token accuracy, rank distributions and the

@@ -55,7 +55,11 @@ func InspectFamily(s *Subject) FamilyInspection {
 		add(RemarkAtInit, atInit, "%d of %d constant-initialised tensors (norm weights 1, biases 0) are exactly at their initial value (never moved by training)", len(atInit), drift.ConstCount)
 	}
 	if len(initLike) > 0 {
-		add(RemarkInitLike, initLike, "%d of %d randomly initialised tensors are statistically indistinguishable from their initial draw N(0, %g) (Hugging Face's initialisers)", len(initLike), drift.Total-drift.ConstCount, initRange(s))
+		if r := initRange(s); r > 0 {
+			add(RemarkInitLike, initLike, "%d of %d randomly initialised tensors are statistically indistinguishable from their initial draw N(0, %g) (Hugging Face's initialisers)", len(initLike), drift.Total-drift.ConstCount, r)
+		} else {
+			add(RemarkInitLike, initLike, "%d of %d randomly initialised tensors are statistically indistinguishable from their initial draw (the %s family's initialisers)", len(initLike), drift.Total-drift.ConstCount, s.Family.Arch())
+		}
 	}
 	var constant []string
 	byHash := map[string][]string{}

@@ -26,7 +26,7 @@ import (
 // "model.layers.0.self_attn.q_proj.weight"); each is variable ScopeAndName(name) of the
 // context. Hook names follow TransformerLens (see HookNames).
 type Family interface {
-	// Arch names the family: "nanoscope", "gpt2" or "llama".
+	// Arch names the family: "nanoscope", "gpt2", "llama" or "nanochat".
 	Arch() string
 	// Dims are the sizes the instruments need.
 	Dims() Dims
@@ -387,6 +387,12 @@ func pick(x *Node, axis, i int) *Node {
 // (B, H, T, hd), causal when asked, with the scale of run (1/√hd by default); it records the
 // pattern (B, H, T, T) under hookName and returns z (B, H, T, hd).
 func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookName string) *Node {
+	return attendWindow(q, k, v, causal, 0, run, hooks, hookName)
+}
+
+// attendWindow is attend with a sliding window: query i sees keys i − window … i when window > 0
+// and window < T − 1 (a wider window is the plain mask).
+func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, hooks Hooks, hookName string) *Node {
 	hd := q.Shape().Dimensions[3]
 	t := q.Shape().Dimensions[2]
 	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
@@ -395,7 +401,10 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 	} else {
 		scores = MulScalar(scores, run.attnScale(hd))
 	}
-	if causal {
+	switch {
+	case window > 0 && window < t-1:
+		scores = Add(scores, windowMask(q.Graph(), t, causal, window, scores.DType()))
+	case causal:
 		scores = Add(scores, causalMask(q.Graph(), t, scores.DType()))
 	}
 	probs := softmax(scores) // (B, H, T, T)

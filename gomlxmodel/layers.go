@@ -49,12 +49,15 @@ func RopeTables(seqLen, headDim int, theta float64) (cos, sin [][]float32) {
 
 // Rope is a rotary position embedding: its base, pairing (config.RopeHalves or
 // config.RopeInterleaved), the id of the first position and a linear position scale (Hugging
-// Face's rope_scaling "linear": positions divided by the factor; 0 or 1 is none).
+// Face's rope_scaling "linear": positions divided by the factor; 0 or 1 is none), and its
+// sign: Negative rotates every pair by −angle (nanochat's apply_rotary_emb: y1 = x1·cos + x2·sin,
+// y2 = −x1·sin + x2·cos, the transpose of the textbook rotation; q·k then depends on −(m − n)).
 type Rope struct {
-	Theta  float64
-	Layout string
-	Offset int
-	Scale  float64
+	Theta    float64
+	Layout   string
+	Offset   int
+	Scale    float64
+	Negative bool
 }
 
 // tables are cos and sin of angle[t][i] = ((t + Offset)/Scale) · Theta^(−2i/hd), (T, hd/2), in
@@ -112,8 +115,12 @@ func (r Rope) Apply(x *Node) *Node {
 	for p := range cosT {
 		for i := 0; i < half; i++ {
 			a, b := pair(i)
+			s := sinT[p][i]
+			if r.Negative {
+				s = -s
+			}
 			cos2[p*hd+a], cos2[p*hd+b] = cosT[p][i], cosT[p][i]
-			sin2[p*hd+a], sin2[p*hd+b] = sinT[p][i], sinT[p][i]
+			sin2[p*hd+a], sin2[p*hd+b] = s, s
 		}
 	}
 	rot := make([]float32, hd*hd) // (hd, hd) row-major
@@ -137,6 +144,21 @@ func causalMask(g *Graph, t int, dtype dtypes.DType) *Node {
 	for i := 0; i < t; i++ {
 		for j := i + 1; j < t; j++ {
 			m[i*t+j] = float32(math.Inf(-1))
+		}
+	}
+	return ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(m, 1, 1, t, t)), dtype)
+}
+
+// windowMask is (1, 1, T, T): 0 where key j is visible from query i — j ≤ i (when causal) and
+// i − j ≤ window (when window > 0: a sliding window of window keys to the left, FlashAttention's
+// window_size (window, 0)) — and −inf elsewhere.
+func windowMask(g *Graph, t int, causal bool, window int, dtype dtypes.DType) *Node {
+	m := make([]float32, t*t)
+	for i := 0; i < t; i++ {
+		for j := 0; j < t; j++ {
+			if causal && j > i || window > 0 && i-j > window {
+				m[i*t+j] = float32(math.Inf(-1))
+			}
 		}
 	}
 	return ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(m, 1, 1, t, t)), dtype)

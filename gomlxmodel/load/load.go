@@ -7,6 +7,8 @@
 //   - Hugging Face's layout: config.json + model.safetensors or its shards (package hf);
 //   - nanoGPT's ckpt.pt (a torch.save zip, read by package ptfile; nanogpt.go), the file or
 //     a directory holding it;
+//   - nanochat's model_<step>.pt + meta_<step>.json (nanochat.go): the directory (its largest
+//     step) or the model file;
 //   - llm.c's model .bin (llmc.go), the file.
 //
 // A directory with meta.json is nanoscope's even when it also has a config.json. Parsing and
@@ -39,7 +41,7 @@ const (
 // Loaded is a checkpoint read and validated by its format's reader: the family and its
 // parameters, ready for gomlxmodel.NewFamilyRunner or analysis, and their provenance.
 type Loaded struct {
-	Format string // FormatNanoscope, FormatHuggingFace, FormatNanoGPT or FormatLLMC
+	Format string // FormatNanoscope, FormatHuggingFace, FormatNanoGPT, FormatNanochat or FormatLLMC
 	Dir    string
 	// Family is the architecture with the conventions in effect: the checkpoint's own, or
 	// those set by WithConventions. For nanoscope's checkpoints it is a gomlxmodel.Model.
@@ -68,7 +70,8 @@ type Override struct {
 	Own   string // the checkpoint's own value
 }
 
-// Open reads the checkpoint at path — a directory, or a nanoGPT ckpt.pt or llm.c .bin file —
+// Open reads the checkpoint at path — a directory, or a nanoGPT ckpt.pt, nanochat
+// model_<step>.pt or llm.c .bin file —
 // with the reader of its format. A path that is no format is a one-line error naming it and
 // the files looked for.
 func Open(path string) (*Loaded, error) {
@@ -76,10 +79,12 @@ func Open(path string) (*Loaded, error) {
 		switch {
 		case isLLMC(path):
 			return openLLMC(path)
+		case isZip(path) && isNanochatModel(path):
+			return openNanochat(path)
 		case isZip(path):
 			return openNanoGPT(path)
 		}
-		return nil, &checkpoint.Error{File: path, Msg: "not a checkpoint file: neither a torch.save zip (nanoGPT's ckpt.pt) nor an llm.c model (magic 20240326); pass a directory for nanoscope's and Hugging Face's layouts"}
+		return nil, &checkpoint.Error{File: path, Msg: "not a checkpoint file: neither a torch.save zip (nanoGPT's ckpt.pt, nanochat's model_<step>.pt) nor an llm.c model (magic 20240326); pass a directory for nanoscope's and Hugging Face's layouts"}
 	}
 	dir := path
 	switch {
@@ -89,8 +94,10 @@ func Open(path string) (*Loaded, error) {
 		return openHF(dir)
 	case exists(filepath.Join(dir, NanoGPTFile)):
 		return openNanoGPT(filepath.Join(dir, NanoGPTFile))
+	case len(nanochatModelFiles(dir)) > 0:
+		return openNanochatDir(dir)
 	}
-	e := &checkpoint.Error{File: dir, Msg: fmt.Sprintf("not a checkpoint: neither %s (nanoscope: with %s) nor %s (Hugging Face: with %s or %s) nor %s (nanoGPT) found",
+	e := &checkpoint.Error{File: dir, Msg: fmt.Sprintf("not a checkpoint: neither %s (nanoscope: with %s) nor %s (Hugging Face: with %s or %s) nor %s (nanoGPT) nor model_<step>.pt (nanochat) found",
 		checkpoint.MetaFile, checkpoint.ModelFile, hf.ConfigFile, hf.ModelFile, hf.IndexFile, NanoGPTFile)}
 	// The nanoscope reader knows what an interrupted Save leaves beside dir: say so.
 	var ce *checkpoint.Error
@@ -163,7 +170,7 @@ func openHF(dir string) (*Loaded, error) {
 	}, nil
 }
 
-// Arch names the family: "nanoscope", "gpt2" or "llama".
+// Arch names the family: "nanoscope", "gpt2", "llama" or "nanochat".
 func (l *Loaded) Arch() string { return l.Family.Arch() }
 
 // Checkpoint returns the loaded weights as a nanoscope checkpoint under the conventions in

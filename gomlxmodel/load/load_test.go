@@ -197,7 +197,7 @@ func TestOpenErrors(t *testing.T) {
 		dir  string
 		want []string
 	}{
-		{"empty", empty, []string{"checkpoint " + empty + ": not a checkpoint: neither meta.json (nanoscope: with model.safetensors) nor config.json (Hugging Face: with model.safetensors or model.safetensors.index.json) nor ckpt.pt (nanoGPT) found"}},
+		{"empty", empty, []string{"checkpoint " + empty + ": not a checkpoint: neither meta.json (nanoscope: with model.safetensors) nor config.json (Hugging Face: with model.safetensors or model.safetensors.index.json) nor ckpt.pt (nanoGPT) nor model_<step>.pt (nanochat) found"}},
 		{"weights only", weightsOnly, []string{weightsOnly, "meta.json", "config.json"}},
 		{"missing", filepath.Join(empty, "nope"), []string{filepath.Join(empty, "nope"), "not a checkpoint", "meta.json", "config.json"}},
 		{"interrupted save", leftover, []string{leftover, "not a checkpoint", "interrupted Save left", ".ckpt.old-123"}},
