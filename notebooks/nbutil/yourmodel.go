@@ -15,7 +15,7 @@ import (
 	"nanoscope/analysis"
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/corpus"
-	"nanoscope/gomlxmodel/hf"
+	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/tokenfile"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
@@ -23,7 +23,7 @@ import (
 
 // YourModel is a Hugging Face checkpoint loaded for the notebook with its evaluation ids.
 type YourModel struct {
-	Checkpoint *hf.Checkpoint
+	Checkpoint *load.Loaded
 	Subject    *analysis.Subject
 	Tokens     []uint32
 	Data       string // where the ids came from
@@ -38,12 +38,12 @@ func LoadYourModel(root, dir, data string) (*YourModel, error) {
 	if !filepath.IsAbs(dir) {
 		dir = filepath.Join(root, dir)
 	}
-	if !hf.IsDir(dir) {
-		return nil, fmt.Errorf("%s is not a Hugging Face checkpoint directory (config.json and no meta.json)", dir)
-	}
-	ck, err := hf.Load(dir)
+	ck, err := load.Open(dir)
 	if err != nil {
 		return nil, err
+	}
+	if ck.Format == load.FormatNanoscope {
+		return nil, fmt.Errorf("%s is a nanoscope checkpoint: notebooks 03–10 investigate those", dir)
 	}
 	s, err := analysis.FromFamily(ck.Family, ck.Params, dir)
 	if err != nil {
@@ -103,7 +103,7 @@ func ShowYourModel(y *YourModel) analysis.FamilyInspection {
 		conv = append(conv, c.Name+" = "+c.Value)
 	}
 	rows := [][]string{
-		{"family", y.Checkpoint.Arch},
+		{"format and family", y.Checkpoint.Format + ", " + y.Checkpoint.Arch()},
 		{"sizes", fmt.Sprintf("vocab %d, width %d, %d layers, %d heads, %d parameters", d.VocabSize, d.DModel, d.NLayers, d.NHeads, in.Params)},
 		{"conventions", strings.Join(conv, ", ")},
 		{"loader notes", strings.Join(y.Checkpoint.Notes, "; ")},

@@ -13,8 +13,13 @@ func TestYourModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(y.Tokens) < 10000 || y.Checkpoint.Arch != "gpt2" {
-		t.Fatalf("%s: %d ids", y.Checkpoint.Arch, len(y.Tokens))
+	if len(y.Tokens) < 10000 || y.Checkpoint.Arch() != "gpt2" {
+		t.Fatalf("%s: %d ids", y.Checkpoint.Arch(), len(y.Tokens))
+	}
+	for path, arch := range map[string]string{"gomlxmodel/load/testdata/formats/nanogpt_trained.pt": "gpt2", "gomlxmodel/load/testdata/nanochat/trained": "nanochat"} {
+		if y, err := LoadYourModel(root, path, ""); err != nil || y.Checkpoint.Arch() != arch {
+			t.Errorf("%s: %v, want the %s family", path, err, arch)
+		}
 	}
 	fc, err := FreshGPT2Copying(48, 3, y.Tokens, 64)
 	if err != nil {
@@ -24,6 +29,6 @@ func TestYourModel(t *testing.T) {
 		t.Errorf("fresh GPT-2 D=48: %+v", fc)
 	}
 	if _, err := LoadYourModel(root, "gomlxmodel/hf/testdata", ""); err == nil {
-		t.Error("a directory without config.json loaded")
+		t.Error("a directory without a checkpoint loaded")
 	}
 }
