@@ -77,6 +77,9 @@ type Catalog struct {
 	// MaxAbsActivation is the largest |x| over the hooks and the logits, at MaxActivationHook.
 	MaxAbsActivation  float64 `json:"max_abs_activation"`
 	MaxActivationHook string  `json:"max_activation_hook"`
+	// Padded is the probability the model puts on the ids past its real vocabulary when its
+	// rows there are padding that stays in the softmax (Subject.PaddedVocab; nil otherwise).
+	Padded *PaddedMass `json:"padded,omitempty"`
 	// Traces are the per-tensor untrained tests, Swaps the confirmations by replacement.
 	Traces []TensorTrace `json:"traces"`
 	// InitLike are the randomly initialised tensors indistinguishable from the family's
@@ -211,6 +214,9 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 	cat.PositionCE = positionBins(cat.AsLoaded, cat.AsLoaded.Best, len(w.Inputs[0]))
 	cat.PositionBreak = positionBreak(cat.PositionCE)
 	cat.ContextMI, cat.TopShare = contextDependence(pr.logits, V)
+	if s.PaddedVocab > 0 && s.PaddedVocab < V {
+		cat.Padded = paddedMass(pr.logits, s.PaddedVocab, V)
+	}
 	for h, x := range pr.actMax {
 		if x > cat.MaxAbsActivation || (x == cat.MaxAbsActivation && h < cat.MaxActivationHook) {
 			cat.MaxAbsActivation, cat.MaxActivationHook = x, h
@@ -282,4 +288,47 @@ func smoothedAt(logits [][]float32, w *Windows, V, k int) float64 {
 		}
 	}
 	return sum / float64(n)
+}
+
+// PaddedMass is the softmax probability on the padded ids [Real, V) over the evaluated
+// positions: its mean and maximum, and the share of positions whose argmax is a padded id.
+type PaddedMass struct {
+	Real         int     `json:"real_vocab"`
+	Padded       int     `json:"padded_ids"`
+	Mean         float64 `json:"mean"`
+	Max          float64 `json:"max"`
+	ArgmaxShare  float64 `json:"argmax_share"`
+	UniformShare float64 `json:"uniform_share"` // (V − Real)/V: the mass of a uniform distribution
+}
+
+func paddedMass(logits [][]float32, real, V int) *PaddedMass {
+	p := &PaddedMass{Real: real, Padded: V - real, UniformShare: float64(V-real) / float64(V)}
+	n := 0
+	for _, win := range logits {
+		for t := 0; t+V <= len(win); t += V {
+			row := win[t : t+V]
+			lse := logSumExp(row)
+			var mass float64
+			arg := 0
+			for j, x := range row {
+				if x > row[arg] {
+					arg = j
+				}
+				if j >= real {
+					mass += math.Exp(float64(x) - lse)
+				}
+			}
+			p.Mean += mass
+			p.Max = max(p.Max, mass)
+			if arg >= real {
+				p.ArgmaxShare++
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		p.Mean /= float64(n)
+		p.ArgmaxShare /= float64(n)
+	}
+	return p
 }

@@ -41,6 +41,25 @@ func overflowFinding(cat *Catalog) *Finding {
 		Fix:      "informational: run in float32 or bfloat16, or rescale the offending layer"}
 }
 
+// paddedMassLimit is the mean probability on padded ids above which they are a fault: one
+// sampled token in a hundred would be an id no tokenizer decodes.
+const paddedMassLimit = 0.01
+
+// paddedFinding names padded_vocab_mass: the padded ids hold more than paddedMassLimit of the
+// probability on average, or are the argmax somewhere.
+func paddedFinding(cat *Catalog) *Finding {
+	p := cat.Padded
+	if p == nil || (p.Mean <= paddedMassLimit && p.ArgmaxShare == 0) {
+		return nil
+	}
+	return &Finding{Kind: KindPaddedVocabMass, Tensors: []string{},
+		Evidence: map[string]any{"mean_mass": p.Mean, "max_mass": p.Max, "argmax_share": p.ArgmaxShare, "limit": paddedMassLimit,
+			"padded_ids": p.Padded, "uniform_share": p.UniformShare},
+		Detail: fmt.Sprintf("the %d padded ids past the real vocabulary of %d take %.3g of the probability on average (max %.3g; argmax at %.3g of positions; a uniform distribution would give them %.3g)",
+			p.Padded, p.Real, p.Mean, p.Max, p.ArgmaxShare, p.UniformShare),
+		Fix: fmt.Sprintf("crop the logits to the first %d ids before the softmax and sampling (as nanochat does), or train longer so the padded rows fall", p.Real)}
+}
+
 // underperformance lists why a checkpoint is not healthy by its own numbers: its next-token
 // CE is not below the unigram CE, its measured objective is far above the loss meta.json
 // claims (a claimed 0 counts as not recorded; the claim is compared with the lower of the
@@ -123,6 +142,9 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 		if f != nil {
 			fs = append(fs, *f)
 		}
+	}
+	if f := paddedFinding(cat); f != nil {
+		fs = append(fs, *f)
 	}
 	faults := len(fs)
 	if f := alphaFinding(gf); f != nil {

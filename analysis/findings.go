@@ -16,6 +16,9 @@ const (
 	KindContextFree          = "context_free"
 	KindAlphaNoGradient      = "alpha_no_gradient"
 	KindActivationOverflow16 = "activation_overflow_fp16"
+	// KindPaddedVocabMass: the padded ids past the real vocabulary (nanoGPT's 50304 for
+	// GPT-2's 50257) take probability at inference, so sampling can emit ids no tokenizer has.
+	KindPaddedVocabMass = "padded_vocab_mass"
 	KindUnexplained          = "unexplained"
 )
 

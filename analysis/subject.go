@@ -50,6 +50,9 @@ type Subject struct {
 	// the other families the positions they accept (n_positions, max_position_embeddings),
 	// at most DefaultFamilySeqLen, unless set.
 	SeqLen int
+	// PaddedVocab is the size of the real vocabulary when the ids past it are padding rows
+	// that stay in the softmax (load.Loaded.PaddedVocab); 0 otherwise.
+	PaddedVocab int
 
 	frun  *gomlxmodel.FamilyRunner
 	cache struct {

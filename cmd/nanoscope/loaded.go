@@ -133,7 +133,12 @@ func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
 	if ck := l.Checkpoint(); ck != nil {
 		return analysis.FromCheckpoint(ck)
 	}
-	return analysis.FromFamily(l.Family, l.Params, l.Dir)
+	s, err := analysis.FromFamily(l.Family, l.Params, l.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s.PaddedVocab = l.PaddedVocab
+	return s, nil
 }
 
 // loadTokenizer returns the translation between the ids a user types and the model's: the

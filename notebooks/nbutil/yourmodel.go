@@ -49,6 +49,7 @@ func LoadYourModel(root, dir, data string) (*YourModel, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.PaddedVocab = ck.PaddedVocab
 	y := &YourModel{Checkpoint: ck, Subject: s}
 	V := ck.Family.Dims().VocabSize
 	switch {
