@@ -1,0 +1,227 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"nanoscope/gomlxmodel"
+)
+
+// An engine fingerprint says which way of running the checkpoint reproduces what the user's
+// own inference printed (Observed: the input ids and, per position, the top-1 id; optionally
+// the top logit at each position). Every candidate is a run nanoscope can make itself:
+//
+//   - the checkpoint as loaded (the engine agrees with nanoscope's reference forward);
+//   - each single flip of the family's convention space (the engine runs another RoPE pairing,
+//     attention scale, fused-QKV order, ...: the search's space, gomlxmodel.Family.Conventions);
+//   - fresh initialisations of the same family (the engine never loaded the weights);
+//   - the checkpoint's predictions one position late or early (an off-by-one between the
+//     engine's positions and its outputs, as a KV cache with its position counter off by one
+//     gives);
+//   - the input itself (the engine prints the current token, not the model's prediction).
+//
+// The score of a run is its argmax agreement with the observed top-1 ids, with its binomial
+// standard error. The engine is "consistent" with the checkpoint when the run as loaded agrees
+// on at least fingerprintAgree of the positions and no other run agrees significantly more;
+// "explained" by the best other run when that one agrees on at least fingerprintAgree and beats
+// the run as loaded by max(0.1, 4 SE); otherwise "unexplained", with the numbers.
+
+// EngineRun is one candidate of an engine fingerprint.
+type EngineRun struct {
+	Name string `json:"name"`
+	// Agreement is the share of the compared positions whose top-1 id equals the observed one,
+	// SE its binomial standard error; Positions how many were compared.
+	Agreement float64 `json:"agreement"`
+	SE        float64 `json:"se"`
+	Positions int     `json:"positions"`
+	// LogitMAE is the mean |top logit − observed top logit| (when the observation has one
+	// logit per position and the run is a model run).
+	LogitMAE float64 `json:"logit_mae,omitempty"`
+	Skipped  string  `json:"skipped,omitempty"`
+}
+
+// EngineFingerprint is the verdict on an observation: Verdict "consistent", "explained" (by
+// Best) or "unexplained"; Runs are every candidate, best first.
+type EngineFingerprint struct {
+	Positions int         `json:"positions"`
+	Verdict   string      `json:"verdict"`
+	Best      string      `json:"best"`
+	Detail    string      `json:"detail"`
+	Runs      []EngineRun `json:"runs"`
+}
+
+// Fingerprint thresholds: the agreement a run needs to reproduce an observation, and the least
+// margin by which another run must beat the run as loaded.
+const (
+	fingerprintAgree  = 0.9
+	fingerprintMargin = 0.1
+)
+
+// fingerprintSeeds are the seeds of the fresh initialisations a fingerprint tries.
+var fingerprintSeeds = []int64{1, 2}
+
+// Fingerprint runs the candidates of an engine fingerprint of s on the observation (model
+// ids; obs.Logits used when it holds one value per position).
+func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
+	if len(obs.Input) == 0 || len(obs.Predicted) != len(obs.Input) {
+		return nil, fmt.Errorf("observation: %d predicted ids for %d input ids", len(obs.Predicted), len(obs.Input))
+	}
+	V := s.dims().VocabSize
+	ids := make([]int32, len(obs.Input))
+	for i, x := range append(slices.Clone(obs.Input), obs.Predicted...) {
+		if x < 0 || x >= V {
+			return nil, fmt.Errorf("observation: id %d outside [0, vocab_size=%d)", x, V)
+		}
+		if i < len(ids) {
+			ids[i] = int32(x)
+		}
+	}
+	if m := s.dims().MaxSeq; m > 0 && len(ids) > m {
+		return nil, fmt.Errorf("observation: %d input ids exceed the model's %d positions", len(ids), m)
+	}
+	perPos := len(obs.Logits) == len(obs.Input)
+	score := func(name string, pred []int, tops []float64, from, to int) EngineRun {
+		r := EngineRun{Name: name, Positions: to - from}
+		for t := from; t < to; t++ {
+			if pred[t-from] == obs.Predicted[t] {
+				r.Agreement++
+			}
+			if perPos && tops != nil {
+				r.LogitMAE += math.Abs(tops[t-from]-obs.Logits[t]) / float64(to-from)
+			}
+		}
+		r.Agreement /= float64(r.Positions)
+		r.SE = math.Sqrt(max(r.Agreement*(1-r.Agreement), 1/float64(4*r.Positions)) / float64(r.Positions))
+		return r
+	}
+	argmax := func(sub *Subject) ([]int, []float64, error) {
+		r, err := sub.engine()
+		if err != nil {
+			return nil, nil, err
+		}
+		logits, err := r.logits([][]int32{ids})
+		if err != nil {
+			return nil, nil, err
+		}
+		pred, tops := make([]int, len(ids)), make([]float64, len(ids))
+		for t := range ids {
+			row := logits[t*V : (t+1)*V]
+			for j, x := range row {
+				if x > row[pred[t]] {
+					pred[t] = j
+				}
+			}
+			tops[t] = float64(row[pred[t]])
+		}
+		return pred, tops, nil
+	}
+	T := len(ids)
+	fp := &EngineFingerprint{Positions: T}
+	pred, tops, err := argmax(s)
+	if err != nil {
+		return nil, err
+	}
+	asLoaded := score("as loaded", pred, tops, 0, T)
+	fp.Runs = append(fp.Runs, asLoaded)
+	if T > 1 {
+		fp.Runs = append(fp.Runs,
+			score("as loaded, one position late (outputs[t] = prediction at t−1)", pred[:T-1], nil, 1, T),
+			score("as loaded, one position early (outputs[t] = prediction at t+1)", pred[1:], nil, 0, T-1))
+	}
+	input := make([]int, T)
+	for i, x := range ids {
+		input[i] = int(x)
+	}
+	fp.Runs = append(fp.Runs, score("the input itself (the current token)", input, nil, 0, T))
+	for _, conv := range s.Family.Conventions() {
+		if conv.Inert {
+			continue
+		}
+		for _, v := range conv.Values {
+			if v == conv.Value {
+				continue
+			}
+			name := fmt.Sprintf("%s=%s (as loaded: %s)", conv.Name, v, conv.Value)
+			s2, err := s.WithConvention(conv.Name, v)
+			if err != nil {
+				fp.Runs = append(fp.Runs, EngineRun{Name: name, Skipped: err.Error()})
+				continue
+			}
+			p2, t2, err := argmax(s2)
+			if err != nil {
+				fp.Runs = append(fp.Runs, EngineRun{Name: name, Skipped: err.Error()})
+				continue
+			}
+			fp.Runs = append(fp.Runs, score(name, p2, t2, 0, T))
+		}
+	}
+	for _, seed := range fingerprintSeeds {
+		s2, err := s.withFresh(seed)
+		if err != nil {
+			return nil, err
+		}
+		p2, t2, err := argmax(s2)
+		if err != nil {
+			return nil, err
+		}
+		fp.Runs = append(fp.Runs, score(fmt.Sprintf("fresh initialisation (seed %d): weights never loaded", seed), p2, t2, 0, T))
+	}
+	slices.SortStableFunc(fp.Runs, func(a, b EngineRun) int {
+		switch {
+		case a.Skipped != "" || b.Skipped != "":
+			return boolCmp(a.Skipped != "", b.Skipped != "")
+		case a.Agreement != b.Agreement:
+			return boolCmp(a.Agreement < b.Agreement, a.Agreement > b.Agreement)
+		}
+		return 0
+	})
+	var best *EngineRun
+	for i := range fp.Runs {
+		if fp.Runs[i].Name != asLoaded.Name && fp.Runs[i].Skipped == "" {
+			best = &fp.Runs[i]
+			break
+		}
+	}
+	margin := func(r EngineRun) float64 {
+		return max(fingerprintMargin, 4*math.Hypot(r.SE, asLoaded.SE))
+	}
+	switch {
+	case best != nil && best.Agreement >= fingerprintAgree && best.Agreement-asLoaded.Agreement > margin(*best):
+		fp.Verdict, fp.Best = "explained", best.Name
+		fp.Detail = fmt.Sprintf("%s reproduces %.0f%% of the observed top-1 ids (± %.0f%%), the checkpoint as loaded %.0f%%: the engine runs it that way",
+			best.Name, 100*best.Agreement, 100*best.SE, 100*asLoaded.Agreement)
+	case asLoaded.Agreement >= fingerprintAgree:
+		fp.Verdict, fp.Best = "consistent", asLoaded.Name
+		fp.Detail = fmt.Sprintf("the checkpoint as loaded reproduces %.0f%% of the observed top-1 ids (± %.0f%%): the engine runs it as nanoscope does", 100*asLoaded.Agreement, 100*asLoaded.SE)
+	default:
+		fp.Verdict = "unexplained"
+		bestText := "no other run"
+		if best != nil {
+			fp.Best = best.Name
+			bestText = fmt.Sprintf("the best other run, %s, %.0f%%", best.Name, 100*best.Agreement)
+		}
+		fp.Detail = fmt.Sprintf("no run reproduces the observation: the checkpoint as loaded agrees on %.0f%% of the top-1 ids, %s (%d positions)",
+			100*asLoaded.Agreement, bestText, T)
+	}
+	return fp, nil
+}
+
+// boolCmp orders a before b when a is true (−1), after when b is (1).
+func boolCmp(a, b bool) int {
+	switch {
+	case a:
+		return 1
+	case b:
+		return -1
+	}
+	return 0
+}
+
+// withFresh is the subject with the family's fresh initialisation of the given seed.
+func (s *Subject) withFresh(seed int64) (*Subject, error) {
+	if t := s.Family.Spec().Ternary; t != nil {
+		return NewSubject(t.Config, t.Variant, gomlxmodel.InitParams(t.Config, t.Variant, seed))
+	}
+	return s.withFamily(s.Family, gomlxmodel.InitFamilyParams(s.Family, seed))
+}

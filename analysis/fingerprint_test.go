@@ -1,0 +1,94 @@
+package analysis
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"nanoscope/gomlxmodel/load"
+)
+
+// An engine fingerprint on observations nanoscope makes itself from a Llama trained by
+// transformers: its own predictions are "consistent"; predictions under another RoPE pairing,
+// shifted one position, the input itself, or a fresh initialisation are "explained" by that
+// run; random ids are "unexplained".
+func TestFingerprint(t *testing.T) {
+	l, err := load.Open("../gomlxmodel/hf/testdata/hf/llama_trained_bf16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := FromFamily(l.Family, l.Params, l.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := s.dims().VocabSize
+	text := []byte("func (s *Subject) withFresh(seed int64) (*Subject, error) { return s.withFamily(s.Family, p) }")
+	input := make([]int, 64)
+	for i := range input {
+		input[i] = int(text[i%len(text)])
+	}
+	predict := func(sub *Subject) []int {
+		r, err := sub.engine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int32, len(input))
+		for i, x := range input {
+			ids[i] = int32(x)
+		}
+		logits, err := r.logits([][]int32{ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]int, len(input))
+		for p := range out {
+			row := logits[p*V : (p+1)*V]
+			for j, x := range row {
+				if x > row[out[p]] {
+					out[p] = j
+				}
+			}
+		}
+		return out
+	}
+	own := predict(s)
+	interleaved, err := s.WithConvention("rope_pairing", "interleaved")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := s.withFresh(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := append([]int{own[0]}, own[:len(own)-1]...)
+	rng := rand.New(rand.NewPCG(1, 2))
+	random := make([]int, len(input))
+	for i := range random {
+		random[i] = rng.IntN(V)
+	}
+	cases := []struct {
+		name      string
+		predicted []int
+		verdict   string
+		best      string
+	}{
+		{"own", own, "consistent", "as loaded"},
+		{"rope interleaved", predict(interleaved), "explained", "rope_pairing=interleaved"},
+		{"one late", late, "explained", "one position late"},
+		{"input", input, "explained", "the input itself"},
+		{"fresh", predict(fresh), "explained", "fresh initialisation (seed 1)"},
+		{"random", random, "unexplained", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fp, err := Fingerprint(s, &Observed{Input: input, Predicted: c.predicted})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fp.Verdict != c.verdict || !strings.Contains(fp.Best, c.best) {
+				t.Fatalf("verdict %q best %q, want %q %q: %s", fp.Verdict, fp.Best, c.verdict, c.best, fp.Detail)
+			}
+			t.Log(fp.Detail)
+		})
+	}
+}
