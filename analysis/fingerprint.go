@@ -62,35 +62,59 @@ const (
 var fingerprintSeeds = []int64{1, 2}
 
 // Fingerprint runs the candidates of an engine fingerprint of s on the observation (model
-// ids; obs.Logits used when it holds one value per position).
+// ids: Predicted, one top-1 id per input position, or Generated, a greedy continuation;
+// obs.Logits used when it holds one top logit per compared position).
 func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
-	if len(obs.Input) == 0 || len(obs.Predicted) != len(obs.Input) {
-		return nil, fmt.Errorf("observation: %d predicted ids for %d input ids", len(obs.Predicted), len(obs.Input))
+	if err := obs.Validate(); err != nil {
+		return nil, err
+	}
+	// input is what the model reads; want[t] the observed top-1 id at position t, −1 where
+	// nothing was observed (the prompt of a generated continuation).
+	input, want, first := obs.Input, obs.Predicted, 0 // first: the position of the first observed id
+	if g := obs.Generated; len(g) > 0 {
+		input, first = slices.Concat(obs.Input, g[:len(g)-1]), len(obs.Input)-1
+		want = make([]int, len(input))
+		for t := range want {
+			want[t] = -1
+			if t >= first {
+				want[t] = g[t-first]
+			}
+		}
 	}
 	V := s.dims().VocabSize
-	ids := make([]int32, len(obs.Input))
-	for i, x := range append(slices.Clone(obs.Input), obs.Predicted...) {
-		if x < 0 || x >= V {
+	for _, x := range slices.Concat(input, want) {
+		if x >= V {
 			return nil, fmt.Errorf("observation: id %d outside [0, vocab_size=%d)", x, V)
 		}
-		if i < len(ids) {
-			ids[i] = int32(x)
-		}
+	}
+	ids := make([]int32, len(input))
+	for i, x := range input {
+		ids[i] = int32(x)
 	}
 	if m := s.dims().MaxSeq; m > 0 && len(ids) > m {
 		return nil, fmt.Errorf("observation: %d input ids exceed the model's %d positions", len(ids), m)
 	}
-	perPos := len(obs.Logits) == len(obs.Input)
+	perPos := len(obs.Logits) == len(want)-first // one observed top logit per observed position
+	// score compares pred[t−from] with want[t] for t in [from, to).
 	score := func(name string, pred []int, tops []float64, from, to int) EngineRun {
-		r := EngineRun{Name: name, Positions: to - from}
+		r := EngineRun{Name: name}
 		for t := from; t < to; t++ {
-			if pred[t-from] == obs.Predicted[t] {
+			if want[t] < 0 {
+				continue
+			}
+			r.Positions++
+			if pred[t-from] == want[t] {
 				r.Agreement++
 			}
 			if perPos && tops != nil {
-				r.LogitMAE += math.Abs(tops[t-from]-obs.Logits[t]) / float64(to-from)
+				r.LogitMAE += math.Abs(tops[t-from] - obs.Logits[t-first])
 			}
 		}
+		if r.Positions == 0 {
+			r.Skipped = "no observed position to compare"
+			return r
+		}
+		r.LogitMAE /= float64(r.Positions)
 		r.Agreement /= float64(r.Positions)
 		r.SE = math.Sqrt(max(r.Agreement*(1-r.Agreement), 1/float64(4*r.Positions)) / float64(r.Positions))
 		return r
@@ -123,15 +147,12 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 		return nil, err
 	}
 	asLoaded := score("as loaded", pred, tops, 0, T)
+	fp.Positions = asLoaded.Positions
 	fp.Runs = append(fp.Runs, asLoaded)
 	if T > 1 {
 		fp.Runs = append(fp.Runs,
 			score("as loaded, one position late (outputs[t] = prediction at t−1)", pred[:T-1], nil, 1, T),
 			score("as loaded, one position early (outputs[t] = prediction at t+1)", pred[1:], nil, 0, T-1))
-	}
-	input := make([]int, T)
-	for i, x := range ids {
-		input[i] = int(x)
 	}
 	fp.Runs = append(fp.Runs, score("the input itself (the current token)", input, nil, 0, T))
 	for _, conv := range s.Family.Conventions() {
@@ -202,7 +223,7 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 			bestText = fmt.Sprintf("the best other run, %s, %.0f%%", best.Name, 100*best.Agreement)
 		}
 		fp.Detail = fmt.Sprintf("no run reproduces the observation: the checkpoint as loaded agrees on %.0f%% of the top-1 ids, %s (%d positions)",
-			100*asLoaded.Agreement, bestText, T)
+			100*asLoaded.Agreement, bestText, fp.Positions)
 	}
 	return fp, nil
 }

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,7 +12,8 @@ import (
 // An engine fingerprint on observations nanoscope makes itself from a Llama trained by
 // transformers: its own predictions are "consistent"; predictions under another RoPE pairing,
 // shifted one position, the input itself, or a fresh initialisation are "explained" by that
-// run; random ids are "unexplained".
+// run; random ids are "unexplained". A greedy continuation (Observed.Generated) of its own, or
+// under the other pairing, is consistent or explained in the same way.
 func TestFingerprint(t *testing.T) {
 	l, err := load.Open("../gomlxmodel/hf/testdata/hf/llama_trained_bf16")
 	if err != nil {
@@ -78,6 +80,35 @@ func TestFingerprint(t *testing.T) {
 		{"input", input, "explained", "the input itself"},
 		{"fresh", predict(fresh), "explained", "fresh initialisation (seed 1)"},
 		{"random", random, "unexplained", ""},
+	}
+	// greedy continues the first 24 input ids by 16 ids, one full forward per step.
+	greedy := func(sub *Subject) []int {
+		saved := input
+		defer func() { input = saved }()
+		input = slices.Clone(saved[:24])
+		for range 16 {
+			input = append(input, predict(sub)[len(input)-1])
+		}
+		return input[24:]
+	}
+	generated := []struct {
+		name, verdict, best string
+		sub                 *Subject
+	}{
+		{"generated own", "consistent", "as loaded", s},
+		{"generated rope interleaved", "explained", "rope_pairing=interleaved", interleaved},
+	}
+	for _, c := range generated {
+		t.Run(c.name, func(t *testing.T) {
+			fp, err := Fingerprint(s, &Observed{Input: input[:24], Generated: greedy(c.sub)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fp.Positions != 16 || fp.Verdict != c.verdict || !strings.Contains(fp.Best, c.best) {
+				t.Fatalf("%d positions, verdict %q best %q, want 16 %q %q: %s", fp.Positions, fp.Verdict, fp.Best, c.verdict, c.best, fp.Detail)
+			}
+			t.Log(fp.Detail)
+		})
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

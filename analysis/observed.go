@@ -25,8 +25,12 @@ import (
 // File format: {"input":[22184,1388,3419,1391],"predicted":[22184,1388,3419,1391],
 // "logits":[248,261],"dim":256,"note":"..."}.
 type Observed struct {
-	Input     []int     `json:"input"`
-	Predicted []int     `json:"predicted"`
+	Input     []int `json:"input"`
+	Predicted []int `json:"predicted,omitempty"`
+	// Generated is a greedy continuation of Input, in place of Predicted (families other than
+	// the ternary model): the engine fingerprint reads it as the top-1 id at the last input
+	// position and at each generated one but the last.
+	Generated []int     `json:"generated,omitempty"`
 	Logits    []float64 `json:"logits"`
 	Dim       int       `json:"dim,omitempty"`
 	Note      string    `json:"note,omitempty"`
@@ -63,7 +67,9 @@ func (o *Observed) Validate() error {
 	switch {
 	case len(o.Input) == 0:
 		return fmt.Errorf("observation has no input ids")
-	case len(o.Predicted) != len(o.Input):
+	case len(o.Generated) > 0 && len(o.Predicted) > 0:
+		return fmt.Errorf("observation has both predicted and generated ids: give one")
+	case len(o.Generated) == 0 && len(o.Predicted) != len(o.Input):
 		return fmt.Errorf("observation has %d predicted ids for %d input ids", len(o.Predicted), len(o.Input))
 	case o.Dim < 0:
 		return fmt.Errorf("observation dim %d is negative", o.Dim)
@@ -73,7 +79,7 @@ func (o *Observed) Validate() error {
 			return fmt.Errorf("observation logit %v is not finite", x)
 		}
 	}
-	for _, id := range append(slices.Clone(o.Input), o.Predicted...) {
+	for _, id := range slices.Concat(o.Input, o.Predicted, o.Generated) {
 		if id < 0 {
 			return fmt.Errorf("observation id %d is negative", id)
 		}
@@ -137,8 +143,8 @@ func CheckObservation(s *Subject, obs *Observed, seeds []int64) (ObservationChec
 	if err := obs.Validate(); err != nil {
 		return ObservationCheck{}, err
 	}
-	if len(obs.Logits) == 0 {
-		return ObservationCheck{}, fmt.Errorf("observation has no logit values (the check compares their magnitude)")
+	if len(obs.Logits) == 0 || len(obs.Generated) > 0 {
+		return ObservationCheck{}, fmt.Errorf("the observation check needs predicted ids and the logit values seen (it compares their magnitude)")
 	}
 	in, err := s.modelIDs(obs.Input)
 	if err != nil {

@@ -30,7 +30,7 @@ func runDiagnose(args []string) error {
 	hfTokens := fs.String("tokens", "", "Hugging Face checkpoints: comma-separated evaluation `IDS` in the model's own ids, instead of --data")
 	hfText := fs.String("text", "", "Hugging Face checkpoints: evaluation `TEXT` tokenized with GPT-2 BPE (only for a model with GPT-2's vocabulary)")
 	data := fs.String("data", "", "token data in the checkpoint's ids: a corpus `DIR` (its validation split: val.compact.bin for a compact-vocabulary model, else val.bin) or a token file; compact ids must have the checkpoint's vocab.json beside them (default: the corpus meta.json records)")
-	observed := fs.String("observed", "", "what your inference printed: a JSON `FILE` {\"input\":[ids],\"predicted\":[top-1 id per position],\"logits\":[values]} (nanoscope's checkpoints: GPT-2 ids, logits required, \"dim\":D; others: the model's ids, one optional top logit per position, for the engine fingerprint), or note for the investigation note's observation")
+	observed := fs.String("observed", "", "what your inference printed: a JSON `FILE` {\"input\":[ids],\"predicted\":[top-1 id per position],\"logits\":[values]} (nanoscope's checkpoints: GPT-2 ids, logits required, \"dim\":D; others: the model's ids, \"predicted\" or a greedy continuation as \"generated\", optional top logits, for the engine fingerprint), or note for the investigation note's observation")
 	positions := fs.Int("positions", 1024, "`N` positions to evaluate (in windows of max_seq_len), at least 1")
 	seeds := fs.String("seeds", "1,2,3", "comma-separated `SEEDS` of the fresh initialisations the observation is checked against")
 	metrics := fs.String("metrics", "", "the run's metrics.jsonl `FILE` (default: DIR/metrics.jsonl when present)")
