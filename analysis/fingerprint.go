@@ -19,7 +19,9 @@ import (
 //   - the checkpoint's predictions one position late or early (an off-by-one between the
 //     engine's positions and its outputs, as a KV cache with its position counter off by one
 //     gives);
-//   - the input itself (the engine prints the current token, not the model's prediction).
+//   - the input itself (the engine prints the current token, not the model's prediction);
+//   - the input with the tokenizer's BOS prepended, or without the BOS it starts with (where
+//     the subject knows its BOS id, Subject.BOS).
 //
 // The score of a run is its argmax agreement with the observed top-1 ids, with its binomial
 // standard error. The engine is "consistent" with the checkpoint when the run as loaded agrees
@@ -119,7 +121,7 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 		r.SE = math.Sqrt(max(r.Agreement*(1-r.Agreement), 1/float64(4*r.Positions)) / float64(r.Positions))
 		return r
 	}
-	argmax := func(sub *Subject) ([]int, []float64, error) {
+	argmax := func(sub *Subject, ids []int32) ([]int, []float64, error) {
 		r, err := sub.engine()
 		if err != nil {
 			return nil, nil, err
@@ -142,7 +144,7 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 	}
 	T := len(ids)
 	fp := &EngineFingerprint{Positions: T}
-	pred, tops, err := argmax(s)
+	pred, tops, err := argmax(s, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +157,21 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 			score("as loaded, one position early (outputs[t] = prediction at t+1)", pred[1:], nil, 0, T-1))
 	}
 	fp.Runs = append(fp.Runs, score("the input itself (the current token)", input, nil, 0, T))
+	if b := s.BOS; b >= 0 && b < V && (ids[0] != int32(b) || T > 1) {
+		if ids[0] == int32(b) { // the engine dropped the BOS the input starts with
+			p2, t2, err := argmax(s, ids[1:])
+			if err != nil {
+				return nil, err
+			}
+			fp.Runs = append(fp.Runs, score(fmt.Sprintf("without the BOS %d the input starts with (the engine dropped it)", b), p2, t2, 1, T))
+		} else if m := s.dims().MaxSeq; m == 0 || T < m { // the engine prepended one
+			p2, t2, err := argmax(s, slices.Concat([]int32{int32(b)}, ids))
+			if err != nil {
+				return nil, err
+			}
+			fp.Runs = append(fp.Runs, score(fmt.Sprintf("with a BOS %d prepended (the engine adds one)", b), p2[1:], t2[1:], 0, T))
+		}
+	}
 	for _, conv := range s.Family.Conventions() {
 		if conv.Inert {
 			continue
@@ -169,7 +186,7 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 				fp.Runs = append(fp.Runs, EngineRun{Name: name, Skipped: err.Error()})
 				continue
 			}
-			p2, t2, err := argmax(s2)
+			p2, t2, err := argmax(s2, ids)
 			if err != nil {
 				fp.Runs = append(fp.Runs, EngineRun{Name: name, Skipped: err.Error()})
 				continue
@@ -182,7 +199,7 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 		if err != nil {
 			return nil, err
 		}
-		p2, t2, err := argmax(s2)
+		p2, t2, err := argmax(s2, ids)
 		if err != nil {
 			return nil, err
 		}

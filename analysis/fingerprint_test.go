@@ -23,6 +23,10 @@ func TestFingerprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.BOS = l.BOS
+	if s.BOS != 1 {
+		t.Fatalf("BOS %d, want config.json's bos_token_id 1", s.BOS)
+	}
 	V := s.dims().VocabSize
 	text := []byte("func (s *Subject) withFresh(seed int64) (*Subject, error) { return s.withFamily(s.Family, p) }")
 	input := make([]int, 64)
@@ -118,6 +122,78 @@ func TestFingerprint(t *testing.T) {
 			}
 			if fp.Verdict != c.verdict || !strings.Contains(fp.Best, c.best) {
 				t.Fatalf("verdict %q best %q, want %q %q: %s", fp.Verdict, fp.Best, c.verdict, c.best, fp.Detail)
+			}
+			t.Log(fp.Detail)
+		})
+	}
+}
+
+// The BOS candidates on a GPT-2 trained by transformers (learned absolute positions, so one
+// more token in front moves a sixth of its predictions over 96 positions): predictions made with a BOS prepended, or
+// without the BOS the input starts with, are explained by that run. The fixture's vocabulary is
+// bytes, so the BOS is set to the newline byte here (config.json's 50256 is not one of its ids).
+func TestFingerprintBOS(t *testing.T) {
+	l, err := load.Open("../gomlxmodel/hf/testdata/hf/gpt2_trained_sharded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.BOS != -1 {
+		t.Fatalf("BOS %d for a vocabulary of %d ids, want -1", l.BOS, l.Family.Dims().VocabSize)
+	}
+	s, err := FromFamily(l.Family, l.Params, l.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.BOS = '\n'
+	text := []byte("\tfor _, r := range fp.Runs {\n\t\tif r.Skipped == \"\" {\n\t\t\tran = append(ran, r)\n\t\t}\n\t}\n")
+	input := make([]int, 96)
+	for i := range input {
+		input[i] = int(text[i%len(text)])
+	}
+	input[0] = 'x'
+	predict := func(in []int) []int {
+		r, err := s.engine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := make([]int32, len(in))
+		for i, x := range in {
+			ids[i] = int32(x)
+		}
+		logits, err := r.logits([][]int32{ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := s.dims().VocabSize
+		out := make([]int, len(in))
+		for p := range out {
+			row := logits[p*V : (p+1)*V]
+			for j, x := range row {
+				if x > row[out[p]] {
+					out[p] = j
+				}
+			}
+		}
+		return out
+	}
+	withBOS := predict(slices.Concat([]int{'\n'}, input))[1:]
+	startsWithBOS := slices.Concat([]int{'\n'}, input[:len(input)-1])
+	dropped := slices.Concat([]int{predict(startsWithBOS)[0]}, predict(startsWithBOS[1:])[:len(input)-1])
+	for _, c := range []struct {
+		name             string
+		input, predicted []int
+		best             string
+	}{
+		{"prepended", input, withBOS, "with a BOS 10 prepended"},
+		{"dropped", startsWithBOS, dropped, "without the BOS 10"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fp, err := Fingerprint(s, &Observed{Input: c.input, Predicted: c.predicted})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fp.Verdict != "explained" || !strings.Contains(fp.Best, c.best) {
+				t.Fatalf("verdict %q best %q, want explained by %q: %s", fp.Verdict, fp.Best, c.best, fp.Detail)
 			}
 			t.Log(fp.Detail)
 		})

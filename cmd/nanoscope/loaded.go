@@ -141,7 +141,7 @@ func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.PaddedVocab = l.PaddedVocab
+	s.PaddedVocab, s.BOS = l.PaddedVocab, l.BOS
 	return s, nil
 }
 

@@ -39,6 +39,9 @@ type Checkpoint struct {
 	Files  []string          // the safetensors files read
 	DTypes map[string]string // each parameter's dtype in its file: "F32", "BF16", "F16", "F64"
 	Notes  []string          // what the loader inferred or converted, one line each
+	// BOS is config.json's bos_token_id, −1 when absent or null (a tokenizer fact: the
+	// forward does not read it).
+	BOS int
 }
 
 // IsDir reports whether dir looks like a Hugging Face checkpoint: it has config.json and no
@@ -71,11 +74,18 @@ func Load(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	bos := -1
+	if f.present("bos_token_id") && string(f.m["bos_token_id"]) != "null" {
+		bos = f.int("bos_token_id", -1)
+		if f.err != nil {
+			return nil, f.err
+		}
+	}
 	ts, files, err := readTensors(dir)
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Dir: dir, Arch: arch, Files: files, DTypes: map[string]string{}}
+	ck := &Checkpoint{Dir: dir, Arch: arch, Files: files, DTypes: map[string]string{}, BOS: bos}
 	where := fileOf(dir, files)
 	switch arch {
 	case "gpt2":
