@@ -33,30 +33,7 @@ func TestFingerprint(t *testing.T) {
 	for i := range input {
 		input[i] = int(text[i%len(text)])
 	}
-	predict := func(sub *Subject) []int {
-		r, err := sub.engine()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := make([]int32, len(input))
-		for i, x := range input {
-			ids[i] = int32(x)
-		}
-		logits, err := r.logits([][]int32{ids})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := make([]int, len(input))
-		for p := range out {
-			row := logits[p*V : (p+1)*V]
-			for j, x := range row {
-				if x > row[out[p]] {
-					out[p] = j
-				}
-			}
-		}
-		return out
-	}
+	predict := func(sub *Subject) []int { return topIDs(t, sub, input) }
 	own := predict(s)
 	interleaved, err := s.WithConvention("rope_pairing", "interleaved")
 	if err != nil {
@@ -151,31 +128,7 @@ func TestFingerprintBOS(t *testing.T) {
 		input[i] = int(text[i%len(text)])
 	}
 	input[0] = 'x'
-	predict := func(in []int) []int {
-		r, err := s.engine()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids := make([]int32, len(in))
-		for i, x := range in {
-			ids[i] = int32(x)
-		}
-		logits, err := r.logits([][]int32{ids})
-		if err != nil {
-			t.Fatal(err)
-		}
-		V := s.dims().VocabSize
-		out := make([]int, len(in))
-		for p := range out {
-			row := logits[p*V : (p+1)*V]
-			for j, x := range row {
-				if x > row[out[p]] {
-					out[p] = j
-				}
-			}
-		}
-		return out
-	}
+	predict := func(in []int) []int { return topIDs(t, s, in) }
 	withBOS := predict(slices.Concat([]int{'\n'}, input))[1:]
 	startsWithBOS := slices.Concat([]int{'\n'}, input[:len(input)-1])
 	dropped := slices.Concat([]int{predict(startsWithBOS)[0]}, predict(startsWithBOS[1:])[:len(input)-1])
@@ -198,4 +151,32 @@ func TestFingerprintBOS(t *testing.T) {
 			t.Log(fp.Detail)
 		})
 	}
+}
+
+// topIDs is the subject's top-1 id at each position of input.
+func topIDs(t *testing.T, s *Subject, input []int) []int {
+	t.Helper()
+	r, err := s.engine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]int32, len(input))
+	for i, x := range input {
+		ids[i] = int32(x)
+	}
+	logits, err := r.logits([][]int32{ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := s.dims().VocabSize
+	out := make([]int, len(input))
+	for p := range out {
+		row := logits[p*V : (p+1)*V]
+		for j, x := range row {
+			if x > row[out[p]] {
+				out[p] = j
+			}
+		}
+	}
+	return out
 }
