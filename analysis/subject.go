@@ -219,11 +219,8 @@ func (s *Subject) engine() (*engine, error) {
 }
 
 // Runner returns the inference path for the subject's weights (built once, shared with the
-// instruments); the ternary model only.
+// instruments), for every family.
 func (s *Subject) Runner() (*gomlxmodel.FamilyRunner, error) {
-	if !s.IsNanoscope() {
-		return nil, fmt.Errorf("analysis: Runner is the ternary model's; a %s subject runs through its Family", s.Family.Arch())
-	}
 	if _, err := s.engine(); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"nanoscope/analysis"
-	"nanoscope/gomlxmodel/corpus"
 	"nanoscope/gomlxmodel/load"
 )
 
@@ -143,33 +142,4 @@ func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
 	}
 	s.PaddedVocab, s.BOS = l.PaddedVocab, l.BOS
 	return s, nil
-}
-
-// loadTokenizer returns the translation between the ids a user types and the model's: the
-// tokenizer and compact vocabulary meta.json records, or GPT-2 BPE for a model with GPT-2's
-// vocabulary. Without a tokenizer, tk.none says why.
-func loadTokenizer(l *load.Loaded) (*tokenizer, error) {
-	tk := &tokenizer{}
-	V := l.Family.Dims().VocabSize
-	gpt2 := V == corpus.GPT2VocabSize || l.PaddedVocab == corpus.GPT2VocabSize
-	if m := l.Meta; m != nil {
-		v := m.Variant
-		mv, err := corpus.LoadModelVocab(l.Dir, v.VocabMap, m.Config.VocabSize)
-		if err != nil {
-			return nil, err
-		}
-		tk.vocab = mv.Compact
-		gpt2 = v.Tokenizer == corpus.TokenizerName && (tk.vocab != nil || gpt2)
-		tk.none = "the checkpoint records no GPT-2 tokenizer"
-	} else {
-		tk.none = fmt.Sprintf("the %s checkpoint's vocabulary has %d ids, not GPT-2's %d: nanoscope has no tokenizer for it", l.Arch(), V, corpus.GPT2VocabSize)
-	}
-	if gpt2 {
-		enc, err := corpus.NewEncoder()
-		if err != nil {
-			return nil, err
-		}
-		tk.enc, tk.none = enc, ""
-	}
-	return tk, nil
 }

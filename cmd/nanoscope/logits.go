@@ -16,31 +16,6 @@ func init() {
 	register("logits", "print the top-k next-token predictions of a checkpoint at every position", runLogits)
 }
 
-// tokenizer translates between the ids a user types (GPT-2 ids when the checkpoint records
-// a GPT-2 tokenizer) and the model's ids, and decodes them (loadTokenizer).
-type tokenizer struct {
-	vocab *corpus.Vocab   // compact vocabulary, when the checkpoint has one
-	enc   *corpus.Encoder // GPT-2 BPE, when the ids are GPT-2's (possibly through vocab)
-	none  string          // why there is no tokenizer, when enc is nil
-}
-
-// ids is the GPT-2 ↔ model id mapping (corpus.ModelVocab).
-func (tk *tokenizer) ids() corpus.ModelVocab { return corpus.ModelVocab{Compact: tk.vocab} }
-
-// toModel maps a user id (GPT-2 id when a compact vocabulary is in use) to a model id.
-func (tk *tokenizer) toModel(id int) int { return tk.ids().ToModel(id) }
-
-// fromModel maps a model id to the id shown to the user (−1 for the compact <unk>).
-func (tk *tokenizer) fromModel(id int) int { return tk.ids().ToGPT2(id) }
-
-// text decodes a model id, or returns "" when no tokenizer is known.
-func (tk *tokenizer) text(id int) string {
-	if tk.enc == nil {
-		return ""
-	}
-	return tk.ids().Text(id)
-}
-
 // Output of --json.
 type logitsJSON struct {
 	Tokens    []int          `json:"tokens"`
@@ -110,16 +85,16 @@ func runLogits(args []string) error {
 	if err != nil {
 		return err
 	}
-	tk, err := loadTokenizer(l)
+	tk, err := l.Tokenizer()
 	if err != nil {
 		return err
 	}
 	var ids []int
 	if *text != "" {
-		if tk.enc == nil {
-			return fmt.Errorf("--text: %s; pass its ids with --tokens", tk.none)
+		if tk.Enc == nil {
+			return fmt.Errorf("--text: %s; pass its ids with --tokens", tk.None)
 		}
-		for _, id := range tk.enc.Encode(*text) {
+		for _, id := range tk.Enc.Encode(*text) {
 			ids = append(ids, int(id))
 		}
 		if len(ids) == 0 {
@@ -135,14 +110,14 @@ func runLogits(args []string) error {
 	if n := contextLen(l); n > 0 && len(ids) > n {
 		return usagef("--tokens: %d tokens exceed the checkpoint's context of %d positions", len(ids), n)
 	}
-	isUnk := func(m int) bool { return tk.vocab != nil && m == tk.vocab.Unk }
+	isUnk := func(m int) bool { return tk.Vocab != nil && m == tk.Vocab.Unk }
 	model := make([]int32, len(ids))
 	inputs := make([]string, len(ids)) // how each input is shown
 	for i, id := range ids {
 		m := id
 		if !*modelIDs {
-			m = tk.toModel(id)
-			if tk.vocab != nil && id >= corpus.GPT2VocabSize {
+			m = tk.ToModel(id)
+			if tk.Vocab != nil && id >= corpus.GPT2VocabSize {
 				return usagef("--tokens: id %d at position %d is not a GPT-2 id (they are < %d; --model-ids takes the model's own ids)", id, i, corpus.GPT2VocabSize)
 			}
 		}
@@ -151,10 +126,10 @@ func runLogits(args []string) error {
 		}
 		inputs[i] = strconv.Itoa(id)
 		switch {
-		case !*modelIDs && tk.enc != nil:
-			inputs[i] += " " + strconv.Quote(tk.enc.DecodeOne(uint32(id)))
-		case tk.enc != nil:
-			inputs[i] += " " + strconv.Quote(tk.text(m))
+		case !*modelIDs && tk.Enc != nil:
+			inputs[i] += " " + strconv.Quote(tk.Enc.DecodeOne(uint32(id)))
+		case tk.Enc != nil:
+			inputs[i] += " " + strconv.Quote(tk.Text(m))
 		}
 		if isUnk(m) && !*modelIDs {
 			inputs[i] += " (not in the compact vocabulary: the model sees <unk>)"
@@ -180,12 +155,12 @@ func runLogits(args []string) error {
 		sort.SliceStable(order, func(a, b int) bool { return row[order[a]] > row[order[b]] })
 		var pos positionJSON
 		for _, id := range order[:k] {
-			e := topJSON{ID: tk.fromModel(id), Logit: float64(row[id])}
-			if tk.vocab != nil {
+			e := topJSON{ID: tk.FromModel(id), Logit: float64(row[id])}
+			if tk.Vocab != nil {
 				mid := id
 				e.ModelID = &mid
 			}
-			if s := tk.text(id); tk.enc != nil {
+			if s := tk.Text(id); tk.Enc != nil {
 				e.Text = &s
 			}
 			pos.Top = append(pos.Top, e)

@@ -57,7 +57,7 @@ func TopK(s *analysis.Subject, vocab *corpus.Vocab, ids []int, k int) ([][]Predi
 	if err != nil {
 		return nil, err
 	}
-	V := s.Config.VocabSize
+	V := s.Family.Dims().VocabSize // every family (Config is the ternary model's)
 	out := make([][]Prediction, len(ids))
 	for t := range ids {
 		row := logits[t*V : (t+1)*V]
