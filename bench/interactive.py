@@ -21,6 +21,7 @@ for the warm cells, the server as a previous cell left them). Measured:
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 
@@ -114,7 +115,7 @@ PROMPTS = ["fn main() { let x = %d; }" % (i + 10) for i in range(40)]
 
 def main():
     records = []
-    km, kc = start_new_kernel(kernel_name="gonb", cwd=os.path.join(os.getcwd(), "notebooks"))
+    km, kc = start_new_kernel(kernel_name="gonb", cwd=os.path.join(os.getcwd(), "notebooks"), stderr=subprocess.DEVNULL)
     try:
         run(kc, SETUP)
         rec, _ = median_of(kc, lambda i: FLOOR.format(n=i), "floor")
@@ -132,7 +133,7 @@ def main():
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     # The cold cells in a kernel of their own (the declarations of the warm ones out of the way).
-    km, kc = start_new_kernel(kernel_name="gonb", cwd=os.path.join(os.getcwd(), "notebooks"))
+    km, kc = start_new_kernel(kernel_name="gonb", cwd=os.path.join(os.getcwd(), "notebooks"), stderr=subprocess.DEVNULL)
     try:
         run(kc, SETUP)
         run(kc, COLD_IMPORT)
