@@ -20,7 +20,7 @@ ROOT=$PWD
 TMP=$(mktemp -d /tmp/nanoscope-interactive.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 git clone -q "$ROOT" "$TMP/repo"
-ln -s "$ROOT/data" "$TMP/repo/data"
+[ -e "$TMP/repo/data" ] || ln -s "$ROOT/data" "$TMP/repo/data"
 bin/nanoscope train --preset d20 --ids gpt2 --data data/rust --out "$TMP/d20" --steps 1 --batch 1 --log-every 1 >/dev/null 2>&1
 mkdir -p bench/results
 OUT=$ROOT/bench/results/interactive-$(date -u +%Y%m%d).jsonl
