@@ -102,7 +102,7 @@ def median_of(kc, make, name):
         times.append(secs)
     rec = {"bench": "interactive", "cell": name, "median_s": round(statistics.median(times), 3),
            "min_s": round(min(times), 3), "max_s": round(max(times), 3), "runs": [round(t, 3) for t in times],
-           "cores": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}
+           "cores": os.cpu_count(), "load1": round(os.getloadavg()[0], 2), "commit": os.environ.get("COMMIT", "")}
     print("%-12s median %6.2f s  (min %.2f, max %.2f; %d edits; load %.1f)" % (
         name, rec["median_s"], rec["min_s"], rec["max_s"], len(times), rec["load1"]), flush=True)
     return rec, text

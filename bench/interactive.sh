@@ -27,5 +27,5 @@ OUT=$ROOT/bench/results/interactive-$(date -u +%Y%m%d).jsonl
 # A server of its own (started by the first warm cell, stopped with its kernel).
 export NANOSCOPE_WARM_DIR=$TMP/warm
 echo "interactive cells, $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg), commit $(git rev-parse --short HEAD)"
-(cd "$TMP/repo" && /usr/bin/python3 "$ROOT/bench/interactive.py" "$TMP/d20" "$OUT" "$REPEATS")
+(cd "$TMP/repo" && COMMIT=$(git rev-parse --short HEAD) /usr/bin/python3 "$ROOT/bench/interactive.py" "$TMP/d20" "$OUT" "$REPEATS")
 echo "-> $OUT"

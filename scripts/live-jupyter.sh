@@ -10,7 +10,9 @@
 # runs scripts/live/live-jupyter.mjs (Playwright driving /usr/bin/chromium; see there). Each
 # notebook must show at least as many figures as its headless run did (out/NN_name.ipynb), when
 # there is one. Screenshots: out/render/live_NN_name.png; results: out/render/live.json; the
-# server's log: out/logs/live-jupyter.log. Needs `make deps` (Jupyter, GoNB, Chromium, and
+# server's log: out/logs/live-jupyter.log. Unless LIVE_INTERACTIVE=0, it also times the d20
+# prompt change and title-only change of an edited cell through the warm server (see below)
+# and writes them to live.json as d20_prompt_change_s and d20_title_change_s. Needs `make deps` (Jupyter, GoNB, Chromium, and
 # scripts/live/node_modules from `npm ci`).
 set -euo pipefail
 
@@ -39,6 +41,28 @@ for n in "$@"; do
 		fi
 	done
 done
+
+# The interactive d20 figures (issue 25): a d20 checkpoint (the original configuration, GPT-2
+# ids, one training step at batch 1: the cost does not depend on the weights) and a notebook
+# holding only the README's first cell; live-jupyter.mjs then times a prompt change (top-5,
+# logit lens, its plot, through the warm server) and a title-only change, edited in the UI.
+# LIVE_INTERACTIVE=0 skips them.
+if [ "${LIVE_INTERACTIVE:-1}" = 1 ]; then
+	[ -x bin/nanoscope ] || go build -o bin/nanoscope ./cmd/nanoscope
+	bin/nanoscope train --preset d20 --ids gpt2 --data data/rust --out out/live/d20 --steps 1 --batch 1 --log-every 1 >out/logs/live-d20-train.log 2>&1 ||
+		{ echo "live-jupyter: training the d20 checkpoint failed (out/logs/live-d20-train.log)" >&2; exit 1; }
+	/usr/bin/python3 - out/live/interactive.ipynb <<'PY'
+import json, sys
+cells = ['!*bash "$GONB_DIR/gonb_setup.sh"\n%noautoget\n%goflags "-ldflags=-s -w -linkmode=internal"',
+         'import (\n\t"fmt"\n\n\t"nanoscope/warm"\n)']
+nb = {"cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": c} for c in cells],
+      "metadata": {"kernelspec": {"display_name": "Go (gonb)", "language": "go", "name": "gonb"}}, "nbformat": 4, "nbformat_minor": 4}
+json.dump(nb, open(sys.argv[1], "w"), indent=1)
+PY
+	export LIVE_INTERACTIVE_NB=interactive.ipynb LIVE_D20="$ROOT/out/live/d20"
+	# The warm server of this check: its own state directory, stopped with its kernel.
+	export NANOSCOPE_WARM_DIR="$ROOT/out/live/warm"
+fi
 
 token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -163,6 +163,8 @@ func TestCLITable(t *testing.T) {
 		{train("--steps", "abc"), 2, `invalid value "abc" for flag --steps`},
 		{train("--no-ternary=maybe"), 2, `invalid boolean value "maybe" for --no-ternary`},
 		{[]string{"inspect"}, 2, "--checkpoint is required"},
+		{[]string{"serve"}, 2, "--state is required"},
+		{[]string{"serve", "--state", j(tmp, "warm", "s.json"), "--addr", "0.0.0.0:0"}, 1, `address "0.0.0.0:0" is not a loopback address`},
 		{[]string{"train", "--out", j(tmp, "x")}, 2, "--data is required"},
 
 		// Every count, size and rate is range-checked, naming the flag.

@@ -16,7 +16,10 @@
 //   - saves a screenshot (1400 x 4000, from the top) as OUT_DIR/live_NN_name.png.
 // Then, in the last notebook, it measures the round trip of interactive work: it inserts a new
 // cell, types a one-line program, presses Shift+Enter and times until its output appears on
-// the page, ROUNDTRIPS times (default 3). The results go to stdout and OUT_DIR/live.json.
+// the page, ROUNDTRIPS times (default 3). With LIVE_INTERACTIVE_NB and LIVE_D20 set
+// (live-jupyter.sh), it then times an edited d20 cell through the warm server: a prompt change
+// and a title-only change (d20_prompt_change_s, d20_title_change_s: medians of 3). The results
+// go to stdout and OUT_DIR/live.json.
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import os from "node:os";
@@ -124,6 +127,70 @@ try {
     const sorted = [...result.roundtrip_s].sort((a, b) => a - b);
     console.log(`live-jupyter: round trip of a one-line cell (Shift+Enter to its output on the page): ` +
       `${result.roundtrip_s.map((s) => s.toFixed(2)).join(" s, ")} s (median ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} s)`);
+  }
+  // The interactive d20 figures (issue 25): in a notebook holding only the README's first cell
+  // and `import "nanoscope/warm"`, one cell asks the warm server for the top-5, the logit lens
+  // and its plot of a prompt; it is edited in the UI (its text set, then Shift+Enter) with a new
+  // prompt, then with only a new plot title, and timed until its last line is on the page. The
+  // first run (which builds and starts the server and reads the checkpoint) is not timed.
+  if (process.env.LIVE_INTERACTIVE_NB && process.env.LIVE_D20) {
+    const nb = process.env.LIVE_INTERACTIVE_NB;
+    await page.close();
+    page = await context.newPage();
+    page.on("dialog", (d) => d.dismiss());
+    const nbURL = new URL("notebooks/" + encodeURIComponent(nb), base);
+    if (token) nbURL.searchParams.set("token", token);
+    await page.goto(nbURL.href);
+    await page.waitForFunction(() => window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel &&
+      Jupyter.notebook.kernel.is_connected() && !document.querySelector("#kernel_indicator_icon.kernel_busy_icon"), null, { timeout: 120000 });
+    await page.click("#celllink");
+    await page.click("#run_all_cells > a");
+    await page.waitForFunction(() => [...document.querySelectorAll(".cell.code_cell .input_prompt")].every((p) => /\[\d+\]/.test(p.textContent)),
+      null, { timeout: CELL_TIMEOUT_MS, polling: 500 });
+    const d20 = process.env.LIVE_D20;
+    const cell = (prompt, title, marker) => `%%
+p := warm.Prompt{Checkpoint: ${JSON.stringify(d20)}, Text: ${JSON.stringify(prompt)}}
+warm.ShowTopK(warm.Must(warm.TopKOf(p, 5)))
+l := warm.Must(warm.LensOf(p))
+fmt.Printf("lens: %d of %d cells on top\\n", l.OnTop, l.Cells)
+if err := warm.Save(warm.Must(warm.LensPlotOf(p, "live_d20_lens", ${JSON.stringify(title)}))); err != nil {
+\tpanic(err)
+}
+fmt.Println(${JSON.stringify(marker)})`;
+    await page.evaluate(() => {
+      const n = Jupyter.notebook;
+      n.select(n.ncells() - 1);
+      n.insert_cell_below("code");
+      n.select_next();
+    });
+    const edit = async (prompt, title, timeoutMs) => {
+      const marker = `done ${Date.now()} ${Math.random()}`;
+      await page.evaluate((text) => {
+        const n = Jupyter.notebook;
+        n.select(n.ncells() - 1);
+        n.get_selected_cell().set_text(text);
+        n.edit_mode();
+      }, cell(prompt, title, marker));
+      const t0 = performance.now();
+      await page.keyboard.press("Shift+Enter");
+      await page.waitForFunction((m) => [...document.querySelectorAll(".output_area pre")].some((p) => p.textContent.includes(m)) ||
+        [...document.querySelectorAll(".output_error, .output_stderr")].some((e) => /panic:|exit status/.test(e.textContent)),
+        marker, { timeout: timeoutMs, polling: "raf" });
+      const bad = await page.evaluate(() => [...document.querySelectorAll(".output_error, .output_stderr")].map((e) => e.textContent).join("\n"));
+      if (/panic:|exit status/.test(bad)) throw new Error("the interactive d20 cell failed:\n" + bad.slice(0, 1500));
+      return Number(((performance.now() - t0) / 1000).toFixed(3));
+    };
+    const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    await edit("fn main() { let x = 0; }", "d20 logit lens", CELL_TIMEOUT_MS);
+    result.d20_prompt_change_runs_s = [];
+    result.d20_title_change_runs_s = [];
+    for (let i = 1; i <= 3; i++) result.d20_prompt_change_runs_s.push(await edit(`fn main() { let x = ${i}; }`, "d20 logit lens", 120000));
+    for (let i = 1; i <= 3; i++) result.d20_title_change_runs_s.push(await edit("fn main() { let x = 3; }", `d20 logit lens, take ${i}`, 120000));
+    result.d20_prompt_change_s = median(result.d20_prompt_change_runs_s);
+    result.d20_title_change_s = median(result.d20_title_change_runs_s);
+    console.log(`live-jupyter: d20 through the warm server, an edited cell (Shift+Enter to its last line on the page): ` +
+      `prompt change ${result.d20_prompt_change_runs_s.join(" s, ")} s (median ${result.d20_prompt_change_s} s), ` +
+      `title change ${result.d20_title_change_runs_s.join(" s, ")} s (median ${result.d20_title_change_s} s)`);
   }
 } catch (e) {
   fail(String(e && e.stack || e));
