@@ -6,7 +6,9 @@ cell into its scratch module, compiles, links and runs it as a new process).
     /usr/bin/python3 bench/interactive.py D20_DIR OUT.jsonl [REPEATS]
 
 Run from the root of a checkout outside /work (bench/interactive.sh makes one). Each figure is
-the median of REPEATS edits (default 5), every edit a real change of the cell's source (so Go
+the median of REPEATS edits (default 5), the edits of the cells compared taken in turn (one
+kernel each), so that warm and cold share the machine's load; every edit is a real change of
+the cell's source (so Go
 rebuilds the cell's package), after one run of the same cell kept apart as first_s (it fills
 Go's build cache and, for the first warm cell, builds and starts the server, reads d20 and
 compiles its graphs). Measured:
@@ -94,59 +96,56 @@ def run(kc, code, timeout=600):
     return secs, text
 
 
-def median_of(kc, make, name):
-    """Runs make(i) once unmeasured, then REPEATS times measured; returns the record."""
-    first, _ = run(kc, make(0))
-    times = []
-    for i in range(1, repeats + 1):
-        secs, text = run(kc, make(i))
-        times.append(secs)
+def record(name, first, times):
     rec = {"bench": "interactive", "cell": name, "median_s": round(statistics.median(times), 3),
-           "min_s": round(min(times), 3), "max_s": round(max(times), 3), "first_s": round(first, 3), "runs": [round(t, 3) for t in times],
-           "cores": os.cpu_count(), "load1": round(os.getloadavg()[0], 2), "commit": os.environ.get("COMMIT", "")}
+           "min_s": round(min(times), 3), "max_s": round(max(times), 3), "first_s": round(first, 3),
+           "runs": [round(t, 3) for t in times], "cores": os.cpu_count(), "load1": round(os.getloadavg()[0], 2),
+           "commit": os.environ.get("COMMIT", "")}
     print("%-12s median %6.2f s  (min %.2f, max %.2f; %d edits; load %.1f; the first, unmeasured run: %.2f s)" % (
         name, rec["median_s"], rec["min_s"], rec["max_s"], len(times), rec["load1"], first), flush=True)
-    return rec, text
+    return rec
 
 
-# Prompts of the same length in GPT-2 tokens (a changed prompt, not a changed shape) and of
-# another length (one more graph for the server to compile, once).
+def interleaved(cells):
+    """cells: [(name, kernel client, make(i))]. Runs each make(0) once apart (first_s), then
+    edits 1..REPEATS of every cell in turn, so that warm and cold see the same load."""
+    firsts = [run(kc, make(0))[0] for _, kc, make in cells]
+    times = [[] for _ in cells]
+    for i in range(1, repeats + 1):
+        for k, (_, kc, make) in enumerate(cells):
+            times[k].append(run(kc, make(i))[0])
+    return [record(name, firsts[k], times[k]) for k, (name, _, _) in enumerate(cells)]
+
+
+# Prompts of the same length in GPT-2 tokens: a changed prompt, not a changed shape.
 PROMPTS = ["fn main() { let x = %d; }" % (i + 10) for i in range(40)]
 
 
-def main():
-    records = []
+def kernel():
     km, kc = start_new_kernel(kernel_name="gonb", cwd=os.path.join(os.getcwd(), "notebooks"), stderr=subprocess.DEVNULL)
-    try:
-        run(kc, SETUP)
-        rec, _ = median_of(kc, lambda i: FLOOR.format(n=i), "floor")
-        records.append(rec)
+    run(kc, SETUP)
+    return km, kc
 
-        run(kc, WARM_IMPORT)
-        warm = lambda i: WARM.format(d20=d20, prompt=PROMPTS[i], title="d20 logit lens")
-        rec, text = median_of(kc, warm, "warm_prompt")
-        records.append(rec)
-        title = lambda i: WARM.format(d20=d20, prompt=PROMPTS[0], title="d20 logit lens, take %d" % i)
-        rec, _ = median_of(kc, title, "warm_title")
-        records.append(rec)
-        print(text)
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-    # The cold cells in a kernel of their own (the declarations of the warm ones out of the way).
-    km, kc = start_new_kernel(kernel_name="gonb", cwd=os.path.join(os.getcwd(), "notebooks"), stderr=subprocess.DEVNULL)
+
+def main():
+    kernels = [kernel() for _ in range(3)]  # the floor's, the warm cells', the cold cells'
     try:
-        run(kc, SETUP)
-        run(kc, COLD_IMPORT)
-        cold = lambda i: COLD.format(d20=d20, prompt=PROMPTS[20 + i], title="d20 logit lens")
-        rec, _ = median_of(kc, cold, "cold_prompt")
-        records.append(rec)
-        title = lambda i: COLD.format(d20=d20, prompt=PROMPTS[20], title="d20 logit lens, take %d" % i)
-        rec, _ = median_of(kc, title, "cold_title")
-        records.append(rec)
+        (_, floor), (_, warm), (_, cold) = kernels
+        run(warm, WARM_IMPORT)
+        run(cold, COLD_IMPORT)
+        records = interleaved([
+            ("floor", floor, lambda i: FLOOR.format(n=i)),
+            ("warm_prompt", warm, lambda i: WARM.format(d20=d20, prompt=PROMPTS[i], title="d20 logit lens")),
+            ("cold_prompt", cold, lambda i: COLD.format(d20=d20, prompt=PROMPTS[20 + i], title="d20 logit lens")),
+        ])
+        records += interleaved([
+            ("warm_title", warm, lambda i: WARM.format(d20=d20, prompt=PROMPTS[0], title="d20 logit lens, take %d" % i)),
+            ("cold_title", cold, lambda i: COLD.format(d20=d20, prompt=PROMPTS[20], title="d20 logit lens, take %d" % i)),
+        ])
     finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
+        for km, kc in kernels:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
     with open(out, "a") as f:
         for r in records:
             f.write(json.dumps(r) + "\n")
