@@ -32,7 +32,8 @@
 // writes. So the model, its graphs and its answers live in the server; a cell keeps nothing.
 //
 // The cell side is this package alone (the standard library and GoNB's gonbui), so that a cell
-// importing it links in a fraction of the time of one importing analysis and GoMLX: the
+// importing it builds in about half the time of one importing nbutil, analysis and GoMLX (a
+// one-line main: 1.4–1.6 s and 7 MB against 3.0–3.9 s and 29 MB, on two loaded cores): the
 // figures are rendered by the server (plots), and Save writes and shows them as nbutil.Save
 // does.
 //
