@@ -119,14 +119,16 @@ func showTable(head []string, rows [][]string) {
 	gonbui.Sync() // GoNB drops output still in the pipe when the cell's program exits
 }
 
-// FigureDir is where Save writes figures (relative to the cell's working directory, the
-// notebook's), as nbutil.Save.
+// FigureDir is where Save writes figures, under the checkout's root (Root), as nbutil.Save.
 const FigureDir = "out/plots"
 
-// Save writes f as FigureDir/NAME.png and .svg and displays the PNG; the figure is shown even
-// when writing fails, and the error is returned.
+// Save writes f as <checkout>/out/plots/NAME.png and .svg and displays the PNG; the figure is
+// shown even when writing fails (or no checkout is found), and the error is returned.
 func Save(f Figure) error {
-	err := f.Save(FigureDir)
+	root, err := Root()
+	if err == nil {
+		err = f.Save(filepath.Join(root, FigureDir))
+	}
 	Show(f)
 	return err
 }
