@@ -324,6 +324,7 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		}
 	}()
 	names := slices.Clone(hookNames)
+	defer TraceGraph("forward %s %dx%d, %d hooks", r.Family.Arch(), len(ids), len(ids[0]), len(names))()
 	exec, err := model.NewExec(r.Backend, r.Scope.Store(), func(ctx *model.Scope, ids *Node) []*Node {
 		defer PanicWithError()
 		hooks := Hooks{}
