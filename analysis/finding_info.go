@@ -189,7 +189,7 @@ func headIn(heads, names []string) bool {
 // leave trained tensors unused, and those cost no loss when replaced either.
 func needsSwaps(cat *Catalog, a Alignment, fs []Finding, healthy bool) bool {
 	for _, f := range fs {
-		if !informational(f.Kind) && f.Kind != KindUnexplained && f.Kind != KindContextFree {
+		if !Informational(f.Kind) && f.Kind != KindUnexplained && f.Kind != KindContextFree {
 			return false
 		}
 	}

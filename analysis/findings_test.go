@@ -92,7 +92,7 @@ func TestFaultGallery(t *testing.T) {
 					t.Fatalf("healthy checkpoint diagnosed unhealthy: %v", kinds(rep))
 				}
 				for _, f := range rep.Findings {
-					if !informational(f.Kind) {
+					if !Informational(f.Kind) {
 						t.Fatalf("fault finding %s on a healthy checkpoint: %s", f.Kind, f.Detail)
 					}
 				}
@@ -112,7 +112,7 @@ func TestFaultGallery(t *testing.T) {
 					t.Errorf("tensor %s not in %v", n, f.Tensors)
 				}
 			}
-			if informational(b.Kind) != rep.Healthy {
+			if Informational(b.Kind) != rep.Healthy {
 				t.Errorf("%s: healthy %v", b.Kind, rep.Healthy)
 			}
 			// The verdicts follow the findings: alpha_logit without gradient supports H7 whatever

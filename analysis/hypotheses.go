@@ -351,34 +351,7 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 // alphaSwap runs w with every alpha_logit set to value and compares the logits with the
 // subject's.
 func alphaSwap(s *Subject, w *Windows, value float32) (*AlphaSwap, error) {
-	p := make(map[string]checkpoint.Tensor, len(s.Params))
-	for n, t := range s.Params {
-		if gomlxmodel.IsAlphaLogit(n) {
-			data := slices.Clone(t.Data)
-			for i := range data {
-				data[i] = value
-			}
-			t = checkpoint.Tensor{Shape: t.Shape, Data: data}
-		}
-		p[n] = t
-	}
-	s2, err := s.withParams(p)
-	if err != nil {
-		return nil, err
-	}
-	r1, err := s.Runner()
-	if err != nil {
-		return nil, err
-	}
-	r2, err := s2.Runner()
-	if err != nil {
-		return nil, err
-	}
-	a, err := r1.Logits(w.Inputs)
-	if err != nil {
-		return nil, err
-	}
-	b, err := r2.Logits(w.Inputs)
+	a, b, err := AlphaSwapLogits(s, w.Inputs, value)
 	if err != nil {
 		return nil, err
 	}

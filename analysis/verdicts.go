@@ -284,7 +284,7 @@ func summary(s *Subject, d *Details, m *Metrics, vs []Verdict, fs []Finding) str
 	a, l := d.Alignment, d.Losses
 	var faults []Finding
 	for _, f := range fs {
-		if !informational(f.Kind) && f.Kind != KindWeightsUntrained && f.Kind != KindTensorsUntrained && !(f.Kind == KindTargetOffset && verdictOf(vs, "H1") == Supported) {
+		if !Informational(f.Kind) && f.Kind != KindWeightsUntrained && f.Kind != KindTensorsUntrained && !(f.Kind == KindTargetOffset && verdictOf(vs, "H1") == Supported) {
 			faults = append(faults, f)
 		}
 	}

@@ -292,36 +292,13 @@ func printFindings(w io.Writer, r *analysis.Report) {
 // the md/html reports).
 func findingLine(f analysis.Finding) string {
 	line := f.Kind + ": " + f.Detail
-	if ev := evidenceText(f.Evidence); ev != "" {
+	if ev := analysis.EvidenceText(f.Evidence, 0); ev != "" {
 		line += " (evidence " + ev + ")"
 	}
 	if f.Fix != "" {
 		line += " — fix: " + f.Fix
 	}
 	return line
-}
-
-// evidenceText renders evidence as k=v pairs in key order.
-func evidenceText(ev map[string]any) string {
-	keys := make([]string, 0, len(ev))
-	for k := range ev {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		var v string
-		switch x := ev[k].(type) {
-		case float64:
-			v = strconv.FormatFloat(x, 'g', 4, 64)
-		case float32:
-			v = strconv.FormatFloat(float64(x), 'g', 4, 32)
-		default:
-			v = fmt.Sprint(x)
-		}
-		parts[i] = k + "=" + v
-	}
-	return strings.Join(parts, " ")
 }
 
 func yesNo(b bool) string {

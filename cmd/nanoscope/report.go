@@ -82,7 +82,7 @@ func writeMarkdown(w io.Writer, l *load.Loaded, setup []string, r *analysis.Repo
 	} else {
 		b.WriteString("| kind | detail | evidence | fix | tensors |\n|---|---|---|---|---|\n")
 		for _, f := range r.Findings {
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Kind, mdCell(f.Detail), mdCell(evidenceText(f.Evidence)), mdCell(f.Fix), mdCell(strings.Join(f.Tensors, ", ")))
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Kind, mdCell(f.Detail), mdCell(analysis.EvidenceText(f.Evidence, 0)), mdCell(f.Fix), mdCell(strings.Join(f.Tensors, ", ")))
 		}
 		b.WriteString("\n")
 	}
@@ -117,7 +117,7 @@ func writeHTML(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report) 
 		b.WriteString("<table><tr><th>kind</th><th>detail</th><th>evidence</th><th>fix</th><th>tensors</th></tr>\n")
 		for _, f := range r.Findings {
 			fmt.Fprintf(&b, "<tr><td><code>%s</code></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-				e(f.Kind), e(f.Detail), e(evidenceText(f.Evidence)), e(f.Fix), e(strings.Join(f.Tensors, ", ")))
+				e(f.Kind), e(f.Detail), e(analysis.EvidenceText(f.Evidence, 0)), e(f.Fix), e(strings.Join(f.Tensors, ", ")))
 		}
 		b.WriteString("</table>\n")
 	}

@@ -9,12 +9,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"nanoscope/analysis"
-	"nanoscope/gomlxmodel"
-	"nanoscope/gomlxmodel/corpus"
 	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/tokenfile"
 	"nanoscope/plots"
@@ -194,74 +191,12 @@ func YourGradFlowFigure(name string, r *analysis.Report) (plots.Figure, error) {
 	return plots.GradientFlow(name, names, norms)
 }
 
-// FreshCopy is the copying of a freshly initialised model on one stream of ids.
-type FreshCopy struct {
-	Model     string  // e.g. "GPT-2 D=768, 12 layers"
-	D, Layers int     //
-	CopyRate  float64 // share of positions whose argmax is the current token
-	MeanTop   float64 // mean top logit
-	MeanSelf  float64 // mean √D·‖e‖ of the current tokens: the tied self logit when the output ≈ the embedding
-	// MeanSelfPos is the mean of √D·e·(e+p)/‖e+p‖: the self logit when the output ≈ the token
-	// plus the position embedding (GPT-2; p ~ N(0, 0.02) like e, so ≈ √D·‖e‖/√2).
-	MeanSelfPos float64
-	SelfShare   float64 // share of positions whose top logit is within 1% of √D·‖e‖
-	ResidRatio  float64 // RMS of the last residual stream over the RMS of the token embedding
-}
-
-// FreshGPT2Copying draws a tied GPT-2 of width d and the given layers with Hugging Face's
-// initialisers (seed 1; heads of 64 dimensions, at least 1; vocabulary 50257, 1024 positions)
-// and measures its copying on the first T ids of tokens.
-func FreshGPT2Copying(d, layers int, tokens []uint32, T int) (FreshCopy, error) {
-	c := gomlxmodel.GPT2Config{VocabSize: corpus.GPT2VocabSize, NPositions: 1024, DModel: d, NLayers: layers, NHeads: max(1, d/64),
-		DInner: 4 * d, LayerNormEps: 1e-5, Activation: "gelu_new", InitializerRange: 0.02, WeightLayout: gomlxmodel.GPT2Conv1D, TiedHead: true, Causal: true}
-	f := gomlxmodel.GPT2{Config: c}
-	p := gomlxmodel.InitFamilyParams(f, 1)
-	r, err := gomlxmodel.NewFamilyRunner(f, p)
-	if err != nil {
-		return FreshCopy{}, err
-	}
-	ids := make([]int32, T)
-	for i := range ids {
-		ids[i] = int32(tokens[i])
-	}
-	last := gomlxmodel.BlockHook(layers-1, gomlxmodel.HookResidPost)
-	out, err := r.Capture([][]int32{ids}, []string{gomlxmodel.HookEmbed, last})
-	if err != nil {
-		return FreshCopy{}, err
-	}
-	fc := FreshCopy{Model: fmt.Sprintf("GPT-2 D=%d, %d layers", d, layers), D: d, Layers: layers}
-	V, e, pe := c.VocabSize, p[gomlxmodel.GPT2Wte].Data, p[gomlxmodel.GPT2Wpe].Data
-	for t, id := range ids {
-		row := out["logits"][t*V : (t+1)*V]
-		top := slices.Max(row)
-		var ss, dot, xs float64
-		for j, x := range e[int(id)*d : int(id+1)*d] {
-			xp := float64(x) + float64(pe[t*d+j])
-			ss, dot, xs = ss+float64(x)*float64(x), dot+float64(x)*xp, xs+xp*xp
-		}
-		self := math.Sqrt(float64(d) * ss)
-		fc.MeanSelfPos += math.Sqrt(float64(d)) * dot / math.Sqrt(xs)
-		if row[id] == top {
-			fc.CopyRate++
-		}
-		if math.Abs(float64(top)-self) <= 0.01*self {
-			fc.SelfShare++
-		}
-		fc.MeanTop += float64(top)
-		fc.MeanSelf += self
-	}
-	n := float64(T)
-	fc.CopyRate, fc.SelfShare, fc.MeanTop, fc.MeanSelf, fc.MeanSelfPos = fc.CopyRate/n, fc.SelfShare/n, fc.MeanTop/n, fc.MeanSelf/n, fc.MeanSelfPos/n
-	fc.ResidRatio = rms(out[last]) / rms(out[gomlxmodel.HookEmbed])
-	return fc, nil
-}
-
 // FreshNoteCopying measures the note's model (a fresh d20, nbutil.FreshD20 with seed 1) the same
 // way on the first T GPT-2 ids of tokens, through analysis.LogitAlignment.
-func FreshNoteCopying(tokens []uint32, T int) (FreshCopy, error) {
+func FreshNoteCopying(tokens []uint32, T int) (analysis.FreshCopy, error) {
 	s, err := FreshD20(1)
 	if err != nil {
-		return FreshCopy{}, err
+		return analysis.FreshCopy{}, err
 	}
 	in := make([]int32, T)
 	next := make([]int32, T)
@@ -270,23 +205,15 @@ func FreshNoteCopying(tokens []uint32, T int) (FreshCopy, error) {
 	}
 	a, err := analysis.LogitAlignment(s, &analysis.Windows{Index: []int{0}, Inputs: [][]int32{in}, Next: [][]int32{next}})
 	if err != nil {
-		return FreshCopy{}, err
+		return analysis.FreshCopy{}, err
 	}
 	ss := a.SelfSimilarity
-	return FreshCopy{Model: fmt.Sprintf("the note's d20 (D=%d, %d layers, N(0, 1) embedding)", s.Config.Dim, s.Config.NLayers), D: s.Config.Dim, Layers: s.Config.NLayers,
+	return analysis.FreshCopy{Model: fmt.Sprintf("the note's d20 (D=%d, %d layers, N(0, 1) embedding)", s.Config.Dim, s.Config.NLayers), D: s.Config.Dim, Layers: s.Config.NLayers,
 		CopyRate: a.CopyRate, MeanTop: a.MeanMaxLogit, MeanSelf: ss.MeanSqrtDNorm, MeanSelfPos: math.NaN(), SelfShare: ss.ShareWithin1Pct, ResidRatio: math.NaN()}, nil
 }
 
-func rms(x []float32) float64 {
-	var ss float64
-	for _, v := range x {
-		ss += float64(v) * float64(v)
-	}
-	return math.Sqrt(ss / float64(len(x)))
-}
-
 // ShowFreshCopying tabulates fresh models' copying.
-func ShowFreshCopying(fs []FreshCopy) {
+func ShowFreshCopying(fs []analysis.FreshCopy) {
 	var rows [][]string
 	for _, f := range fs {
 		num := func(x float64) string {
@@ -301,7 +228,7 @@ func ShowFreshCopying(fs []FreshCopy) {
 }
 
 // FreshCopyFigure draws the copy rate of fresh models by size.
-func FreshCopyFigure(name string, fs []FreshCopy) (plots.Figure, error) {
+func FreshCopyFigure(name string, fs []analysis.FreshCopy) (plots.Figure, error) {
 	var groups []string
 	var cp []float64
 	for _, f := range fs {
@@ -326,14 +253,18 @@ func ReadYourReport(root string) (*analysis.Report, error) {
 
 // FreshSweep measures the note's fresh d20 and fresh tied GPT-2s of growing size (width,
 // layers) on the first T ids of tokens.
-func FreshSweep(tokens []uint32, T int, sizes [][2]int) ([]FreshCopy, error) {
+func FreshSweep(tokens []uint32, T int, sizes [][2]int) ([]analysis.FreshCopy, error) {
 	note, err := FreshNoteCopying(tokens, T)
 	if err != nil {
 		return nil, err
 	}
-	out := []FreshCopy{note}
+	ids := make([]int32, T)
+	for i := range ids {
+		ids[i] = int32(tokens[i])
+	}
+	out := []analysis.FreshCopy{note}
 	for _, s := range sizes {
-		fc, err := FreshGPT2Copying(s[0], s[1], tokens, T)
+		fc, err := analysis.FreshGPT2Copying(s[0], s[1], ids)
 		if err != nil {
 			return nil, err
 		}
@@ -343,8 +274,8 @@ func FreshSweep(tokens []uint32, T int, sizes [][2]int) ([]FreshCopy, error) {
 }
 
 // MostCopying returns the fresh GPT-2 of fs (the entries with a residual ratio) that copies most.
-func MostCopying(fs []FreshCopy) FreshCopy {
-	var best FreshCopy
+func MostCopying(fs []analysis.FreshCopy) analysis.FreshCopy {
+	var best analysis.FreshCopy
 	for _, f := range fs {
 		if !math.IsNaN(f.ResidRatio) && f.CopyRate >= best.CopyRate {
 			best = f
