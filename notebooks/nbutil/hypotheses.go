@@ -12,6 +12,7 @@ import (
 	"nanoscope/gomlxmodel"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
+	"nanoscope/report"
 )
 
 // DiagnosisSubject is a checkpoint diagnosed in notebook 09: its report file key, label and
@@ -217,11 +218,10 @@ func ShowAlphaState(rs []analysis.Report) {
 	nbdisplay.ShowTable([]string{"checkpoint", "all alpha_logit = 0", "non-zero alpha gradients (batch)", "alpha gradients in the run", "mHC pre/post symmetric", "max |s0 − s1|", "max |Δlogit| with alpha_logit = 5"}, rows)
 }
 
-// ShowHypotheses tabulates one report's verdicts with their evidence.
+// ShowHypotheses tabulates one report's verdicts with their evidence (report.Hypotheses),
+// the verdict column headed verdictHeader.
 func ShowHypotheses(r analysis.Report, verdictHeader string) {
-	var rows [][]string
-	for _, v := range r.Hypotheses {
-		rows = append(rows, []string{v.ID, v.Name, v.Verdict, v.Evidence})
-	}
-	nbdisplay.ShowTable([]string{"id", "hypothesis", verdictHeader, "evidence"}, rows)
+	t := report.Hypotheses(&r)
+	t.Head[1] = verdictHeader
+	ShowReportTable(t)
 }

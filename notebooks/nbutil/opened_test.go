@@ -2,14 +2,14 @@ package nbutil
 
 import "testing"
 
-// LoadYourModel on fixtures: each format loads with its byte ids; a directory without a
+// OpenModel on fixtures: each format loads with its byte ids; a directory without a
 // checkpoint fails.
-func TestYourModel(t *testing.T) {
+func TestOpenModel(t *testing.T) {
 	root, err := Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	y, err := LoadYourModel(root, "gomlxmodel/hf/testdata/hf/gpt2_random", "")
+	y, err := OpenModel(root, "gomlxmodel/hf/testdata/hf/gpt2_random", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -17,11 +17,11 @@ func TestYourModel(t *testing.T) {
 		t.Fatalf("%s: %d ids", y.Checkpoint.Arch(), len(y.Tokens))
 	}
 	for path, arch := range map[string]string{"gomlxmodel/load/testdata/formats/nanogpt_trained.pt": "gpt2", "gomlxmodel/load/testdata/nanochat/trained": "nanochat"} {
-		if y, err := LoadYourModel(root, path, ""); err != nil || y.Checkpoint.Arch() != arch {
+		if y, err := OpenModel(root, path, ""); err != nil || y.Checkpoint.Arch() != arch {
 			t.Errorf("%s: %v, want the %s family", path, err, arch)
 		}
 	}
-	if _, err := LoadYourModel(root, "gomlxmodel/hf/testdata", ""); err == nil {
+	if _, err := OpenModel(root, "gomlxmodel/hf/testdata", ""); err == nil {
 		t.Error("a directory without a checkpoint loaded")
 	}
 }
