@@ -48,10 +48,10 @@ func Informational(kind string) bool {
 	return kind == KindAlphaNoGradient || kind == KindActivationOverflow16
 }
 
-// EvidenceText renders a finding's evidence as `nanoscope diagnose` prints it: k=v pairs in
-// key order, numbers with four significant digits; with max > 0 at most max pairs, then
-// "… and N more".
-func EvidenceText(ev map[string]any, max int) string {
+// EvidenceText renders a finding's evidence (or a verdict's numbers) as `nanoscope diagnose`
+// prints it: k=v pairs in key order, numbers with four significant digits; with max > 0 at
+// most max pairs, then "… and N more".
+func EvidenceText[V any](ev map[string]V, max int) string {
 	keys := slices.Sorted(maps.Keys(ev))
 	var parts []string
 	for i, k := range keys {
@@ -60,7 +60,7 @@ func EvidenceText(ev map[string]any, max int) string {
 			break
 		}
 		var v string
-		switch x := ev[k].(type) {
+		switch x := any(ev[k]).(type) {
 		case float64:
 			v = strconv.FormatFloat(x, 'g', 4, 64)
 		case float32:

@@ -119,17 +119,17 @@ func TestFaultGallery(t *testing.T) {
 			// its value; an untrained draw supports H6 and leaves H1 untestable.
 			switch b.Kind {
 			case KindAlphaNoGradient:
-				checkVerdicts(t, rep, map[string]string{"H7": Supported})
+				checkVerdicts(t, rep, map[string]Outcome{"H7": Supported})
 			case KindWeightsUntrained, KindTensorsUntrained:
-				checkVerdicts(t, rep, map[string]string{"H1": Untestable, "H6": Supported})
+				checkVerdicts(t, rep, map[string]Outcome{"H1": Untestable, "H6": Supported})
 			case KindTargetOffset:
 				want := Refuted
 				if f.Evidence["offset"] == 0 {
 					want = Supported
 				}
-				checkVerdicts(t, rep, map[string]string{"H1": want})
+				checkVerdicts(t, rep, map[string]Outcome{"H1": want})
 			case KindContextFree:
-				checkVerdicts(t, rep, map[string]string{"H5": Supported})
+				checkVerdicts(t, rep, map[string]Outcome{"H5": Supported})
 			}
 		})
 	}

@@ -36,10 +36,6 @@ type ParityNoise struct {
 	ArgmaxAgreement float64 `json:"argmax_agreement"`
 }
 
-// ParityTolerance is the largest |Δlogit| at a position that counts as "the same" between the
-// training graph and the inference path: float summation order alone moves logits far less.
-const ParityTolerance = 1e-3
-
 // TrainInferenceParity runs the windows w through both paths and compares their logits. It
 // shares one backward pass with GradientFlow on the same windows (see trainPass).
 func TrainInferenceParity(s *Subject, w *Windows) (Parity, error) {

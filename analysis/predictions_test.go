@@ -86,7 +86,7 @@ func TestEvidenceText(t *testing.T) {
 			t.Errorf("EvidenceText(max %d) = %q, want %q", tc.max, got, tc.want)
 		}
 	}
-	if got := EvidenceText(nil, 0); got != "" {
+	if got := EvidenceText[any](nil, 0); got != "" {
 		t.Errorf("EvidenceText(nil) = %q, want empty", got)
 	}
 }
