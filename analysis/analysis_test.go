@@ -49,6 +49,20 @@ func patterned(n, vocab int, seed uint64) []uint32 {
 	return out
 }
 
+// setMHC sets every mHC sub-block's pre_logits, post_logits and alpha_logit.
+func setMHC(p gomlxmodel.Params, pre, post [2]float32, alpha float32) {
+	for n, tensor := range p {
+		switch {
+		case strings.HasSuffix(n, ".pre_logits"):
+			copy(tensor.Data, pre[:])
+		case strings.HasSuffix(n, ".post_logits"):
+			copy(tensor.Data, post[:])
+		case strings.HasSuffix(n, ".alpha_logit"):
+			tensor.Data[0] = alpha
+		}
+	}
+}
+
 func scale(p gomlxmodel.Params, name string, f float32) {
 	for i := range p[name].Data {
 		p[name].Data[i] *= f
@@ -206,16 +220,7 @@ func TestAlphaGradientZeroForSymmetricStreams(t *testing.T) {
 			c := tinyConfig()
 			v := config.DefaultVariant()
 			p := gomlxmodel.InitParams(c, v, 5)
-			for n, tensor := range p {
-				switch {
-				case strings.HasSuffix(n, ".pre_logits"):
-					copy(tensor.Data, tc.pre[:])
-				case strings.HasSuffix(n, ".post_logits"):
-					copy(tensor.Data, tc.post[:])
-				case strings.HasSuffix(n, ".alpha_logit"):
-					tensor.Data[0] = tc.alpha
-				}
-			}
+			setMHC(p, tc.pre, tc.post, tc.alpha)
 			s := mustSubject(t, c, v, p)
 			w := mustWindows(t, randomTokens(1000, c.VocabSize, 6), c.MaxSeqLen, 64)
 			gf, err := GradientFlow(s, w)

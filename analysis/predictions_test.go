@@ -3,7 +3,6 @@ package analysis
 import (
 	"math"
 	"slices"
-	"strings"
 	"testing"
 
 	"nanoscope/gomlxmodel"
@@ -158,14 +157,7 @@ func TestAlphaSwapLogits(t *testing.T) {
 				scale(p, gomlxmodel.AttnWeight(i, "wo"), 20)
 				scale(p, gomlxmodel.FFNWeight(i, "w_down"), 20)
 			}
-			for n, tensor := range p {
-				switch {
-				case strings.HasSuffix(n, ".pre_logits"):
-					copy(tensor.Data, tc.pre[:])
-				case strings.HasSuffix(n, ".post_logits"):
-					copy(tensor.Data, tc.post[:])
-				}
-			}
+			setMHC(p, tc.pre, tc.post, 0)
 			s := mustSubject(t, c, v, p)
 			w := mustWindows(t, randomTokens(200, c.VocabSize, 6), c.MaxSeqLen, 32)
 			base, swapped, err := AlphaSwapLogits(s, w.Inputs, 5)
