@@ -6,8 +6,11 @@ package report
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"nanoscope/analysis"
+	"nanoscope/gomlxmodel"
 	"nanoscope/plots"
 )
 
@@ -114,4 +117,53 @@ func Figures(r *analysis.Report) []Figure {
 func hasOffsets(r *analysis.Report) bool {
 	cat := r.Details.Catalog
 	return cat != nil && len(cat.Offsets) > 0 && len(cat.AsLoaded.CE) == len(cat.Offsets)
+}
+
+// ShortName is a parameter name without "blocks." and ".weight", a figure's row or group
+// label: "blocks.0.attn.wq.weight" → "0.attn.wq", "tok_embed.weight" → "tok_embed".
+func ShortName(name string) string {
+	n, err := gomlxmodel.ParseName(name)
+	if err != nil {
+		return name
+	}
+	var parts []string
+	if n.Root != gomlxmodel.RootBlocks && n.Root != "" {
+		parts = append(parts, n.Root)
+	}
+	if n.Block >= 0 {
+		parts = append(parts, strconv.Itoa(n.Block))
+	}
+	if n.Sub != "" {
+		parts = append(parts, n.Sub)
+	}
+	if n.Leaf != "weight" || len(parts) == 0 {
+		parts = append(parts, n.Leaf)
+	}
+	return strings.Join(parts, ".")
+}
+
+// SwapFigure draws a report's replacement tests (catalog.Swaps): the CE change (nats) when one
+// tensor alone is replaced by a fresh draw, split by the diagnosis's decision (a change beyond
+// its margin: the tensor carries training); label names the checkpoint in the title. It fails
+// when the report ran none.
+func SwapFigure(name, label string, r *analysis.Report) (plots.Figure, error) {
+	var sws []analysis.Swap
+	if r.Details.Catalog != nil {
+		sws = r.Details.Catalog.Swaps
+	}
+	if len(sws) == 0 {
+		return plots.Figure{}, fmt.Errorf("%s: no replacement tests", label)
+	}
+	var groups []string
+	yes := plots.BarSeries{Label: "costs loss: carries training"}
+	no := plots.BarSeries{Label: "within the margin: no trace"}
+	for _, sw := range sws {
+		groups = append(groups, ShortName(sw.Tensor))
+		a, b := sw.DeltaCE, 0.0
+		if !sw.Informative {
+			a, b = 0, sw.DeltaCE
+		}
+		yes.Values, no.Values = append(yes.Values, a), append(no.Values, b)
+	}
+	return plots.GroupedBars(name, "ΔCE per redrawn tensor ("+label+")", "ΔCE (nats/token)", groups, []plots.BarSeries{yes, no})
 }

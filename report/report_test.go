@@ -84,6 +84,14 @@ func TestFigures(t *testing.T) {
 	if _, err := OffsetFigure("x", empty); err == nil {
 		t.Error("OffsetFigure without a catalog: no error")
 	}
+	if _, err := SwapFigure("x", "none", testReport(true)); err == nil || !strings.Contains(err.Error(), "no replacement tests") {
+		t.Errorf("SwapFigure without swaps: %v", err)
+	}
+	r := testReport(true)
+	r.Details.Catalog.Swaps = []analysis.Swap{{Tensor: "blocks.0.attn.wq.weight", DeltaCE: 0.4, Informative: true}, {Tensor: "tok_embed.weight", DeltaCE: 0.01}}
+	if fig, err := SwapFigure("x", "b", r); err != nil || len(fig.PNG) == 0 {
+		t.Errorf("SwapFigure: %v", err)
+	}
 }
 
 func TestDocuments(t *testing.T) {
@@ -109,5 +117,21 @@ func TestDocuments(t *testing.T) {
 	}
 	if strings.Index(md.String(), "Findings") > strings.Index(md.String(), "Hypotheses") {
 		t.Error("findings do not come first")
+	}
+}
+
+// ShortName, the label of a parameter in figures: the block's parameters without "blocks." and
+// ".weight"; a name of another vocabulary unchanged.
+func TestShortName(t *testing.T) {
+	for name, want := range map[string]string{
+		"blocks.0.attn.wq.weight":            "0.attn.wq",
+		"blocks.10.ffn.w_down.weight":        "10.ffn.w_down",
+		"tok_embed.weight":                   "tok_embed",
+		"blocks.2.mhc_ffn.alpha_logit":       "2.mhc_ffn.alpha_logit",
+		"transformer.h.1.attn.c_attn.weight": "transformer.h.1.attn.c_attn",
+	} {
+		if got := ShortName(name); got != want {
+			t.Errorf("ShortName(%q) = %q, want %q", name, got, want)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
+	"nanoscope/report"
 )
 
 // Paths of the gallery, relative to the repository root (both under the ignored out/).
@@ -425,29 +426,6 @@ func ShowConventions(g Gallery, names ...string) {
 	nbdisplay.ShowTable(head, rows)
 }
 
-// shortName is a parameter name without "blocks." and ".weight", a figure's row or group
-// label: "blocks.0.attn.wq.weight" → "0.attn.wq", "tok_embed.weight" → "tok_embed".
-func shortName(name string) string {
-	n, err := gomlxmodel.ParseName(name)
-	if err != nil {
-		return name
-	}
-	var parts []string
-	if n.Root != gomlxmodel.RootBlocks && n.Root != "" {
-		parts = append(parts, n.Root)
-	}
-	if n.Block >= 0 {
-		parts = append(parts, strconv.Itoa(n.Block))
-	}
-	if n.Sub != "" {
-		parts = append(parts, n.Sub)
-	}
-	if n.Leaf != "weight" || len(parts) == 0 {
-		parts = append(parts, n.Leaf)
-	}
-	return strings.Join(parts, ".")
-}
-
 // AlignZFigure draws the input-alignment z of every weight matrix of the blocks (the untrained
 // test of analysis.TensorTraces; |z| below threshold is what a draw independent of the data
 // gives) for the named builds.
@@ -457,7 +435,7 @@ func AlignZFigure(name string, g Gallery, threshold float64, names ...string) (p
 	for _, t := range es[0].Catalog().Traces {
 		if n, err := gomlxmodel.ParseName(t.Name); err == nil && t.Test == "input alignment" && n.Root == gomlxmodel.RootBlocks {
 			tensors = append(tensors, t.Name)
-			rows = append(rows, shortName(t.Name))
+			rows = append(rows, report.ShortName(t.Name))
 		}
 	}
 	vals := make([][]float64, len(tensors))
@@ -494,27 +472,10 @@ func ShowTraceCounts(g Gallery, names ...string) {
 	nbdisplay.ShowTable([]string{"build", "tensors untrained by their statistics", "max |align z|", "embedding spectrum KS", "replacement tests run"}, rows)
 }
 
-// SwapFigure draws the replacement tests of one build: the CE change when one tensor alone is
-// replaced by a fresh draw, split by the diagnosis's decision (a change beyond its margin: the
-// tensor carries training).
+// SwapFigure draws the replacement tests of one build (report.SwapFigure).
 func SwapFigure(name string, g Gallery, build string) (plots.Figure, error) {
 	e := g.Entry(build)
-	sws := e.Catalog().Swaps
-	if len(sws) == 0 {
-		return plots.Figure{}, fmt.Errorf("%s: no replacement tests", build)
-	}
-	var groups []string
-	yes := plots.BarSeries{Label: "costs loss: carries training"}
-	no := plots.BarSeries{Label: "within the margin: no trace"}
-	for _, sw := range sws {
-		groups = append(groups, shortName(sw.Tensor))
-		a, b := sw.DeltaCE, 0.0
-		if !sw.Informative {
-			a, b = 0, sw.DeltaCE
-		}
-		yes.Values, no.Values = append(yes.Values, a), append(no.Values, b)
-	}
-	return plots.GroupedBars(name, "ΔCE per redrawn tensor ("+build+")", "ΔCE (nats/token)", groups, []plots.BarSeries{yes, no})
+	return report.SwapFigure(name, build, &e.Report)
 }
 
 // Measurements name, for each kind, the measurement that decides it (the closing table's
