@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"syscall"
 
 	"nanoscope/gomlxmodel/checkpoint"
@@ -134,17 +133,6 @@ func CompactVocab(ck *checkpoint.Checkpoint) (*corpus.Vocab, error) {
 		return nil, nil
 	}
 	return corpus.LoadVocab(filepath.Join(ck.Dir, ck.Meta.Variant.VocabMap))
-}
-
-// TopIndices returns the indices of the k largest values of row, largest first (ties by the
-// smaller index).
-func TopIndices(row []float32, k int) []int {
-	idx := make([]int, len(row))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return row[idx[a]] > row[idx[b]] })
-	return idx[:min(k, len(idx))]
 }
 
 // StepSeries turns a quantity logged over training steps into a plot series.
