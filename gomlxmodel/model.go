@@ -213,15 +213,17 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 
 	var z *Node // (B, H, T, hd)
-	if FusedAttention && !m.Variant.NoCausalMask {
+	if FusedAttention && !m.Variant.NoCausalMask && m.Run.Step == nil {
 		z = m.fusedAttention(q, k, val, m.Run.attnScale(hd))
 	} else {
-		scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
+		k, val = cacheKV(m.Run, SubHook(i, SubAttn, HookPattern), k, val) // with a KV cache: (B, H, Past+T, hd)
+		scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, Past+T)
 		scores = MulScalar(scores, m.Run.attnScale(hd))
-		if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
-			scores = Add(scores, causalMask(g, t, scores.DType()))
+		// the "future leakage" fault runs without the causal mask
+		if mask := attnMask(g, m.Run, t, k.Shape().Dimensions[2], !m.Variant.NoCausalMask, 0, scores.DType()); mask != nil {
+			scores = Add(scores, mask)
 		}
-		probs := softmax(scores) // (B, H, T, T)
+		probs := softmax(scores) // (B, H, T, Past+T)
 		hooks.set(SubHook(i, SubAttn, HookPattern), probs)
 		z = m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1})
 	}
