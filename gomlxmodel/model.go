@@ -216,7 +216,7 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	if FusedAttention && !m.Variant.NoCausalMask && m.Run.Step == nil {
 		z = m.fusedAttention(q, k, val, m.Run.attnScale(hd))
 	} else {
-		k, val = cacheKV(m.Run, SubHook(i, SubAttn, HookPattern), k, val) // with a KV cache: (B, H, Past+T, hd)
+		k, val = cacheKV(m.Run, SubHook(i, SubAttn, HookPattern), k, val)   // with a KV cache: (B, H, Past+T, hd)
 		scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, Past+T)
 		scores = MulScalar(scores, m.Run.attnScale(hd))
 		// the "future leakage" fault runs without the causal mask
