@@ -70,9 +70,13 @@ type InferencePath struct {
 	MaxAbsLogit float64          `json:"max_abs_logit"`
 	Floor       float64          `json:"floor"`
 	Checks      []InferenceCheck `json:"checks"`
-	// Failed names the checks that failed; Passed is true when none did.
-	Failed []string `json:"failed,omitempty"`
-	Passed bool     `json:"passed"`
+	// Failed names the checks of the path that failed; Passed is true when none did.
+	// HalfFailed names the half-precision checks that failed: the weights overflow or drift
+	// beyond the format's floor in fp16 or bf16 — a reason to run them in float32, not a fault
+	// of the path.
+	Failed     []string `json:"failed,omitempty"`
+	Passed     bool     `json:"passed"`
+	HalfFailed []string `json:"half_failed,omitempty"`
 }
 
 // Thresholds of the checks: a float32 comparison fails beyond inferenceLimit times its floor,
@@ -195,13 +199,16 @@ func CheckInference(f gomlxmodel.Family, p gomlxmodel.Params, ids []int32, bos i
 			return nil, err
 		}
 	}
-	out.Passed = true
 	for _, c := range out.Checks {
-		if !c.Passed && c.Skipped == "" {
-			out.Passed = false
+		switch {
+		case c.Passed || c.Skipped != "":
+		case c.Name == "fp16" || c.Name == "bf16":
+			out.HalfFailed = append(out.HalfFailed, c.Name)
+		default:
 			out.Failed = append(out.Failed, c.Name)
 		}
 	}
+	out.Passed = len(out.Failed) == 0
 	return out, nil
 }
 
