@@ -184,3 +184,26 @@ func inferenceFaultRuns(s *Subject, ids []int32, pre int, want []int, wantTop []
 	}
 	return append(out, run), nil
 }
+
+// ObserveGeneration is what an engine running f with weights p and the inference fault
+// switched on ("" none) prints for prompt: its greedy continuation of maxNew ids and the top
+// logit of each step, as an observation (Observed.Generated, Observed.Logits) — the file a
+// user would give the fingerprint. bos is the tokenizer's BOS id for FaultNoBOS (−1 none).
+func ObserveGeneration(f gomlxmodel.Family, p gomlxmodel.Params, prompt []int32, maxNew int, fault gomlxmodel.InferenceFault, bos int) (*Observed, error) {
+	r, err := gomlxmodel.NewFamilyRunner(f, p)
+	if err != nil {
+		return nil, err
+	}
+	g, err := gomlxmodel.Generate(r, prompt, gomlxmodel.GenerateOptions{MaxNew: maxNew, TopK: 1, Fault: fault, BOS: bos})
+	if err != nil {
+		return nil, err
+	}
+	obs := &Observed{Generated: g.Generated, Note: fmt.Sprintf("nanoscope's inference path, greedy, fault %q", fault)}
+	for _, id := range prompt {
+		obs.Input = append(obs.Input, int(id))
+	}
+	for _, st := range g.Steps {
+		obs.Logits = append(obs.Logits, st.Top[0].Logit)
+	}
+	return obs, nil
+}
