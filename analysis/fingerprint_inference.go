@@ -166,6 +166,33 @@ func inferenceFaultRuns(s *Subject, ids []int32, pre int, want []int, wantTop []
 		}
 		return best
 	}
+	// A draw of dropout's top logit lies as far from the top logit as loaded as the masks' do:
+	// r = mean over positions of (x − L)² / mean over masks of (m − L)² is about 1 for the top
+	// logits x of a dropout run, ≪ 1 for an engine without dropout (near L) or with a milder
+	// fault. The candidate stands only when r is within 4 standard errors of 1 (√(2/n) for n
+	// positions, as for a χ² with one degree of freedom).
+	_, loadedTop := tops(plain)
+	ratio, n := 0.0, 0
+	for t := range T {
+		if math.IsNaN(wantTop[t]) {
+			continue
+		}
+		spread := 0.0
+		for _, m := range all[t] {
+			spread += (m - loadedTop[t]) * (m - loadedTop[t])
+		}
+		if spread /= float64(len(all[t])); spread > 0 {
+			ratio += (wantTop[t] - loadedTop[t]) * (wantTop[t] - loadedTop[t]) / spread
+			n++
+		}
+	}
+	if n > 0 {
+		ratio /= float64(n)
+		if band := 4 * math.Sqrt(2/float64(n)); math.Abs(ratio-1) > band {
+			run.skipped = fmt.Sprintf("the observed top logits do not scatter as dropout's: their mean squared distance from the run as loaded is %.3g times the masks', a dropout run gives 1 ± %.2f", ratio, band)
+			return append(out, run), nil
+		}
+	}
 	run.pred, run.tops = make([]int, T), make([]float64, T)
 	hasTops := false
 	for t := range run.pred {
