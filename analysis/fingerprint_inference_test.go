@@ -1,6 +1,9 @@
 package analysis
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -9,7 +12,7 @@ import (
 	"nanoscope/gomlxmodel/load"
 )
 
-// Observations written by nanoscope's own inference path with each inference fault switched
+// Observation files written by nanoscope's own inference path with each inference fault switched
 // on — a greedy continuation with its top logits from the generator, or one forward's top-1
 // ids and top logits — are named first by the engine fingerprint, on a Llama and a GPT-2
 // trained by transformers. Left padding without position ids only on GPT-2: on a rotary model
@@ -100,7 +103,20 @@ func TestFingerprintInferenceFaults(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(fx.name+"/"+c.name, func(t *testing.T) {
-				fp, err := Fingerprint(s, c.obs)
+				// The observation goes through its file, as a user's would.
+				path := filepath.Join(t.TempDir(), "observed.json")
+				b, err := json.Marshal(c.obs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				obs, err := ReadObserved(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fp, err := Fingerprint(s, obs)
 				if err != nil {
 					t.Fatal(err)
 				}
