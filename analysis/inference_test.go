@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"strings"
 	"testing"
 
 	"nanoscope/gomlxmodel"
@@ -107,4 +108,82 @@ func TestInferenceChecksFlagFaults(t *testing.T) {
 			})
 		}
 	}
+}
+
+// fp16 overflow built on purpose: a Llama trained by transformers with its residual stream
+// scaled by 1000 (gomlxmodel.ScaleResidual: the same logits in float32, within the norms'
+// epsilon) keeps passing every check of the path, while its fp16 forward overflows (the fp16
+// check fails: its argmax no longer agrees), and an engine running it in fp16 without upcast — one id repeated at every position
+// — is named by the engine fingerprint.
+func TestFP16OverflowMassiveActivations(t *testing.T) {
+	l, err := load.Open("../gomlxmodel/hf/testdata/hf/llama_trained_bf16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big, err := gomlxmodel.ScaleResidual(l.Family, l.Params, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := inferenceIDs(32, l.Family.Dims().VocabSize)
+	r0, err := gomlxmodel.NewFamilyRunner(l.Family, l.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := gomlxmodel.NewFamilyRunner(l.Family, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := r0.Logits([][]int32{ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r1.Logits([][]int32{ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := l.Family.Dims().VocabSize
+	d := diffLogits(b, a, V)
+	t.Logf("float32 logits, stream ×1000 vs as trained: max |Δ| %.3g, argmax agreement %.3f", d.maxAbs, d.agreement)
+	if d.maxAbs > 1e-2 || d.agreement < 1 {
+		t.Fatalf("scaling the stream changed the float32 logits: %+v", d)
+	}
+	p, err := CheckInference(l.Family, big, ids, l.BOS, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fp16 InferenceCheck
+	for _, c := range p.Checks {
+		if c.Name == "fp16" {
+			fp16 = c
+		}
+	}
+	t.Logf("fp16 check: max |Δ| %.3g (%.3g× its floor), argmax agreement %.3f, %d non-finite logits; path failed %v, half precision failed %v",
+		fp16.MaxAbsDelta, fp16.Margin, fp16.ArgmaxAgreement, fp16.NonFinite, p.Failed, p.HalfFailed)
+	// x² overflows to +inf in the first norm, which then divides its input to 0: the logits stay
+	// finite but no longer depend on the input.
+	if !p.Passed || fp16.Passed || fp16.ArgmaxAgreement > 0.5 {
+		t.Fatalf("want the path passing and fp16 overflowing: failed %v, fp16 %+v", p.Failed, fp16)
+	}
+	logits, _, err := gomlxmodel.StepForward(r1, [][]int32{ids}, nil, gomlxmodel.StepOptions{Fault: gomlxmodel.FaultFP16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs := &Observed{}
+	for p, id := range ids {
+		obs.Input = append(obs.Input, int(id))
+		obs.Predicted = append(obs.Predicted, gomlxmodel.Argmax(logits[p*V:(p+1)*V]))
+	}
+	t.Logf("the fp16 engine predicts %v", obs.Predicted)
+	s, err := FromFamily(l.Family, big, l.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := Fingerprint(s, obs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fp.Verdict != "explained" || !strings.Contains(fp.Best, "float16") {
+		t.Fatalf("verdict %q best %q: %s", fp.Verdict, fp.Best, fp.Detail)
+	}
+	t.Log(fp.Detail)
 }
