@@ -296,9 +296,11 @@ type StepOptions struct {
 	DType dtypes.DType
 }
 
-// StepForward runs f with weights scope on ids (B, T) after the positions of cache (nil:
-// none) and returns the logits (B, T, V) flattened row-major and the cache extended by the T
-// new positions. Each call builds and compiles its graph (the cache length is in its shapes).
+// StepForward runs r's model on ids (B, T) after the positions of cache (nil: none) under the
+// options o, and returns the logits (B, T, V) flattened row-major and the cache extended by the
+// T new positions. Each call builds and compiles its graph (the cache length is in its shapes).
+// Errors: ids outside the vocabulary, a ragged batch, a padding mask or row shifts of the wrong
+// size, a position past a learned position table.
 func StepForward(r *FamilyRunner, ids [][]int32, cache *KVCache, o StepOptions) (_ []float32, _ *KVCache, err error) {
 	d := r.Family.Dims()
 	if err := CheckIDs(ids, d.VocabSize); err != nil {

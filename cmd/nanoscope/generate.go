@@ -54,7 +54,7 @@ func runGenerate(args []string) error {
 	seed := fs.Uint64("seed", 1, "random `SEED` of the sampling")
 	stop := fs.String("stop", "", "comma-separated stop `IDS` besides end-of-text (GPT-2's <|endoftext|> 50256, config.json's eos_token_id)")
 	noStop := fs.Bool("no-stop", false, "do not stop at end-of-text")
-	report := fs.Int("topk", 5, "each step's most probable ids `K` reported by --json, ≥ 1")
+	report := fs.Int("show-topk", 5, "each step's most probable ids `K` reported by --json, ≥ 1")
 	asJSON := fs.Bool("json", false, "print JSON: prompt, generated, text, stopped, and each step's id and top-k (id, logit, prob)")
 	noCache := fs.Bool("no-cache", false, "run every step as a full forward of the whole sequence (no KV cache)")
 	fault := fs.String("fault", "", "run with an inference `FAULT` built on purpose: "+faultNames())
@@ -68,7 +68,7 @@ func runGenerate(args []string) error {
 	}
 	fs.intAtLeast("max-new", *maxNew, 1)
 	fs.intAtLeast("top-k", *topK, 0)
-	fs.intAtLeast("topk", *report, 1)
+	fs.intAtLeast("show-topk", *report, 1)
 	fs.exclusive("text", "model-ids")
 	if fs.given("temperature") && !(*temperature >= 0) {
 		fs.fail("--temperature must be ≥ 0 (got %g)", *temperature)

@@ -27,7 +27,7 @@ func TestGenerateCLI(t *testing.T) {
 		}
 		return out
 	}
-	cached := run("--max-new", "10", "--topk", "3", "--no-stop")
+	cached := run("--max-new", "10", "--show-topk", "3", "--no-stop")
 	full := run("--max-new", "10", "--no-cache", "--no-stop")
 	if len(cached.Generated) != 10 || !slices.Equal(cached.Generated, full.Generated) {
 		t.Fatalf("cached %v, no cache %v", cached.Generated, full.Generated)
