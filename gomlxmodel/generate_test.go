@@ -10,13 +10,16 @@ import (
 )
 
 // inferenceFixtures are one checkpoint of every family: the ternary model (nanoscope's layout),
-// GPT-2 and Llama with grouped kv heads (Hugging Face's, trained or drawn by transformers), and
-// nanochat (its sliding windows, value embeddings and smear gate).
+// GPT-2 and Llama with grouped kv heads (Hugging Face's, trained or drawn by transformers),
+// nanochat (its sliding windows, value embeddings and smear gate), and GPT-2 read from nanoGPT's
+// ckpt.pt (nn.Linear layout) and from llm.c's .bin.
 var inferenceFixtures = []struct{ name, dir string }{
 	{"nanoscope", "testdata/reference/tied_mhc"},
 	{"gpt2", "hf/testdata/hf/gpt2_trained_sharded"},
 	{"llama", "hf/testdata/hf/llama_random_gqa"},
 	{"nanochat", "load/testdata/nanochat/trained"},
+	{"nanogpt", "load/testdata/formats/nanogpt_trained.pt"},
+	{"llmc", "load/testdata/formats/llmc_bf16.bin"},
 }
 
 func openRunner(t *testing.T, dir string) (*load.Loaded, *gomlxmodel.FamilyRunner) {
@@ -44,12 +47,22 @@ func testPrompt(n, vocab int) []int32 {
 // Cached decoding gives, at every step, the logits of the full uncached forward (FamilyRunner,
 // the reference path, no Step) of the whole sequence so far, to float32 tolerance; and greedy
 // decoding picks the argmax of those logits.
+//
+// nanochat runs twice: on a prompt of 7 ids, and of 136 ids, past the 128 keys of its short
+// sliding window, so that the cached mask's window is exercised too.
 func TestGenerateCacheMatchesFullForward(t *testing.T) {
-	for _, f := range inferenceFixtures {
+	fixtures := append(slices.Clone(inferenceFixtures), struct{ name, dir string }{"nanochat window", "load/testdata/nanochat/trained"})
+	for _, f := range fixtures {
 		t.Run(f.name, func(t *testing.T) {
 			l, r := openRunner(t, f.dir)
 			V := l.Family.Dims().VocabSize
 			prompt := testPrompt(7, V)
+			if f.name == "nanochat window" {
+				if w := l.Family.(gomlxmodel.Nanochat).Config.Windows()[0]; w != 128 {
+					t.Fatalf("short window %d, want 128", w)
+				}
+				prompt = testPrompt(136, V)
+			}
 			gen, err := gomlxmodel.Generate(r, prompt, gomlxmodel.GenerateOptions{MaxNew: 12, KeepLogits: true, TopK: 3, BOS: -1})
 			if err != nil {
 				t.Fatal(err)
