@@ -123,7 +123,10 @@ type Details struct {
 	// Engine is the fingerprint of the user's inference engine from an observation (families
 	// other than the ternary model).
 	Engine *EngineFingerprint `json:"engine,omitempty"`
-	Run    *RunDetails        `json:"run,omitempty"`
+	// Inference are the reference-free checks of nanoscope's inference path on the first
+	// evaluation ids (CheckInference; filled by the command line's diagnose).
+	Inference *InferencePath `json:"inference,omitempty"`
+	Run       *RunDetails    `json:"run,omitempty"`
 	// AlphaSwap: the same weights with every alpha_logit set to 5.0 (the value before the
 	// note's "fix"), compared with the file's on the first windows (mHC only).
 	AlphaSwap *AlphaSwap `json:"alpha_swap,omitempty"`

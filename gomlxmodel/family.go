@@ -394,21 +394,19 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 // attendWindow is attend with a sliding window: query i sees keys i − window … i when window > 0
 // and window < T − 1 (a wider window is the plain mask).
 func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, hooks Hooks, hookName string) *Node {
+	k, v = cacheKV(run, hookName, k, v) // with a KV cache: (B, H, Past+T, hd)
 	hd := q.Shape().Dimensions[3]
-	t := q.Shape().Dimensions[2]
-	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
+	tq, tk := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
+	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, Tq, Tk)
 	if run.AttnScale == "" {
 		scores = DivScalar(scores, sqrtF(hd))
 	} else {
 		scores = MulScalar(scores, run.attnScale(hd))
 	}
-	switch {
-	case window > 0 && window < t-1:
-		scores = Add(scores, windowMask(q.Graph(), t, causal, window, scores.DType()))
-	case causal:
-		scores = Add(scores, causalMask(q.Graph(), t, scores.DType()))
+	if mask := attnMask(q.Graph(), run, tq, tk, causal, window, scores.DType()); mask != nil {
+		scores = Add(scores, mask)
 	}
-	probs := softmax(scores) // (B, H, T, T)
+	probs := softmax(scores) // (B, H, Tq, Tk)
 	hooks.set(hookName, probs)
 	return DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // (B, H, T, hd)
 }

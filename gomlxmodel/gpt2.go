@@ -206,16 +206,21 @@ func (m GPT2) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := ids.Graph()
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
-	if off := c.Run.PositionOffset; t+off > c.NPositions {
+	if off := c.Run.firstPosition(); t+off > c.NPositions {
 		panic(fmt.Errorf("gpt2: %d positions from position id %d exceed n_positions %d", t, off, c.NPositions))
 	}
 	tok := Reshape(Gather(param(ctx, g, GPT2Wte), Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
 	tok = c.Run.embed(tok)
-	positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0) // (T, 1): 0..T-1
-	if off := c.Run.PositionOffset; off != 0 {
-		positions = AddScalar(positions, float64(off))
+	var pos *Node
+	if c.Run.Step == nil {
+		positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0) // (T, 1): 0..T-1
+		if off := c.Run.PositionOffset; off != 0 {
+			positions = AddScalar(positions, float64(off))
+		}
+		pos = Reshape(Gather(param(ctx, g, GPT2Wpe), positions), 1, t, c.DModel) // (1, T, D)
+	} else { // a cached or padded forward: positions from Past, per row when shifted
+		pos = c.Run.positionEmbed("gpt2", param(ctx, g, GPT2Wpe), b, t) // (1|B, T, D)
 	}
-	pos := Reshape(Gather(param(ctx, g, GPT2Wpe), positions), 1, t, c.DModel) // (1, T, D)
 	hooks.set(HookEmbed, tok)
 	hooks.set(HookPosEmbed, pos)
 	x := Add(tok, pos) // (B, T, D)

@@ -305,13 +305,32 @@ func (m Nanochat) smear(ctx *model.Scope, x *Node) *Node {
 	t := x.Shape().Dimensions[1]
 	gate := linearIO(firstChannels(x, nanochatSmearChannels), param(ctx, g, NanochatSmearGate), nil, false) // (B, T, 1)
 	gate = Mul(Reshape(param(ctx, g, NanochatSmearLambda), 1, 1, 1), Sigmoid(gate))
-	// prev[t] = x[t−1], 0 at t = 0: a product with a constant shift matrix rather than a Slice.
-	shift := make([]float32, t*t) // shift[s][t] = 1 when s = t − 1
-	for p := 1; p < t; p++ {
-		shift[(p-1)*t+p] = 1
+	full := x // with a KV cache: the past positions' x too, (B, Past+T, D)
+	if st := m.Config.Run.Step; st != nil {
+		full = st.extend("smear", x, 1)
 	}
-	sh := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(shift, t, t)), x.DType())
-	prev := TransposeAllAxes(DotGeneral(x, []int{1}, nil, sh, []int{0}, nil), 0, 2, 1) // (B, T, D)
+	tf := full.Shape().Dimensions[1]
+	// prev[t] = x[t−1], 0 at t = 0: a product with a constant shift matrix rather than a Slice.
+	shift := make([]float32, tf*tf) // shift[s][t] = 1 when s = t − 1
+	for p := 1; p < tf; p++ {
+		shift[(p-1)*tf+p] = 1
+	}
+	sh := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(shift, tf, tf)), x.DType())
+	prev := TransposeAllAxes(DotGeneral(full, []int{1}, nil, sh, []int{0}, nil), 0, 2, 1) // (B, Past+T, D)
+	if tf != t {
+		prev = Slice(prev, AxisRange(), AxisRange(tf-t, tf), AxisRange()) // (B, T, D)
+	}
+	if st := m.Config.Run.Step; st != nil && st.Pad != nil { // a padded position is no previous token
+		keep := make([]float32, len(st.Pad)*t)
+		for b, row := range st.Pad {
+			for i := 0; i < t; i++ {
+				if p := tf - t + i - 1; p >= 0 && !row[p] {
+					keep[b*t+i] = 1
+				}
+			}
+		}
+		prev = Mul(prev, ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(keep, len(st.Pad), t, 1)), x.DType()))
+	}
 	return Add(x, Mul(gate, prev))
 }
 

@@ -121,6 +121,9 @@ func runDiagnose(args []string) error {
 	if err != nil {
 		return err
 	}
+	if rep.Details.Inference, err = inferenceChecks(l, ev.tokens); err != nil {
+		return err
+	}
 	var w io.Writer = os.Stdout
 	var f *os.File
 	if *reportPath != "" {
@@ -394,6 +397,7 @@ func printReport(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report
 		}
 		tw.Flush()
 	}
+	printInference(w, d.Inference)
 	if oc := d.Observation; oc != nil {
 		fmt.Fprintf(w, "\nobservation: input %v, predicted %v (model ids); accepted top-logit band [%.1f, %.1f]\n", oc.Input, oc.Predicted, oc.Band[0], oc.Band[1])
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
