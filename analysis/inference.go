@@ -88,6 +88,10 @@ const (
 	inferencePad = 3
 	// inferenceMaxLen bounds the sequence the checks run on.
 	inferenceMaxLen = 32
+	// kvDecodeSteps is how many ids the cache check decodes one at a time after the prefill:
+	// a cache's position off by one shows at the first; each step is one more graph (a
+	// compilation on XLA, whose cache length is part of the shapes).
+	kvDecodeSteps = 6
 )
 
 // Epsilons (the spacing of 1) of the formats.
@@ -131,14 +135,17 @@ func CheckInference(f gomlxmodel.Family, p gomlxmodel.Params, ids []int32, bos i
 	}
 	out.Floor = max(diffLogits(twice[:n*V], ref, V).maxAbs, eps32*out.MaxAbsLogit)
 
-	seed := uint64(0)
-	path := func(batch [][]int32, cache *gomlxmodel.KVCache, o gomlxmodel.StepOptions) ([]float32, *gomlxmodel.KVCache, error) {
-		seed++
-		o.Fault, o.Seed = fault, seed
-		if fault == gomlxmodel.FaultNoBOS {
-			o.Fault = ""
+	// The checks are independent: on XLA, where each is a compilation, they run concurrently
+	// (searchWorkers); their results keep this order. Each forward draws its own dropout seed.
+	path := func(seed uint64) pathFn {
+		return func(batch [][]int32, cache *gomlxmodel.KVCache, o gomlxmodel.StepOptions) ([]float32, *gomlxmodel.KVCache, error) {
+			seed += 1000
+			o.Fault, o.Seed = fault, seed
+			if fault == gomlxmodel.FaultNoBOS {
+				o.Fault = ""
+			}
+			return gomlxmodel.StepForward(r, batch, cache, o)
 		}
-		return gomlxmodel.StepForward(r, batch, cache, o)
 	}
 	check := func(c InferenceCheck, d logitCmp) InferenceCheck {
 		c.MaxAbsDelta, c.ArgmaxAgreement, c.Positions, c.NonFinite = d.maxAbs, d.agreement, d.positions, d.nonFinite
@@ -149,55 +156,50 @@ func CheckInference(f gomlxmodel.Family, p gomlxmodel.Params, ids []int32, bos i
 		c.Passed = c.NonFinite == 0 && c.Margin <= c.Limit
 		return c
 	}
-	add := func(c InferenceCheck, err error) error {
-		if err != nil {
-			return fmt.Errorf("inference check %s: %w", c.Name, err)
-		}
-		out.Checks = append(out.Checks, c)
-		return nil
-	}
 
-	// The path's full forward against the reference.
-	own, _, err := path([][]int32{seq}, nil, gomlxmodel.StepOptions{})
-	if err := add(check(InferenceCheck{Name: "reference", Compared: "the path's full forward vs nanoscope's reference forward (float32)"}, diffLogits(own, ref, V)), err); err != nil {
-		return nil, err
+	// The path's full forward against the reference: the logits the cache and padding checks
+	// compare with.
+	own, _, err := path(1)([][]int32{seq}, nil, gomlxmodel.StepOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("inference check reference: %w", err)
 	}
-
-	// KV cache: prefill half, then one id at a time, against the path's own full forward.
-	if err := add(kvCacheCheck(path, seq, own, V, check)); err != nil {
-		return nil, err
-	}
-
-	// Padding, right and left.
 	other := slices.Clone(seq)
 	slices.Reverse(other)
-	for _, left := range []bool{false, true} {
-		c, err := paddingCheck(path, seq, other, own, V, left, check)
-		if err := add(c, err); err != nil {
-			return nil, err
-		}
+	checks := []func() (InferenceCheck, error){
+		func() (InferenceCheck, error) {
+			return check(InferenceCheck{Name: "reference", Compared: "the path's full forward vs nanoscope's reference forward (float32)"}, diffLogits(own, ref, V)), nil
+		},
+		// KV cache: prefill, then kvDecodeSteps ids one at a time, against the path's own full forward.
+		func() (InferenceCheck, error) { return kvCacheCheck(path(2), seq, own, V, check) },
+		// Padding, right and left.
+		func() (InferenceCheck, error) { return paddingCheck(path(3), seq, other, own, V, false, check) },
+		func() (InferenceCheck, error) { return paddingCheck(path(4), seq, other, own, V, true, check) },
+		// Two forwards.
+		func() (InferenceCheck, error) {
+			again, _, err := path(5)([][]int32{seq}, nil, gomlxmodel.StepOptions{})
+			return check(InferenceCheck{Name: "repeat", Compared: "two forwards of the same ids"}, diffLogits(again, own, V)), err
+		},
+		// BOS.
+		func() (InferenceCheck, error) { return bosCheck(r, path(6), seq, bos, fault, V, check) },
 	}
-
-	// Two forwards.
-	again, _, err := path([][]int32{seq}, nil, gomlxmodel.StepOptions{})
-	if err := add(check(InferenceCheck{Name: "repeat", Compared: "two forwards of the same ids"}, diffLogits(again, own, V)), err); err != nil {
-		return nil, err
-	}
-
-	// BOS.
-	if err := add(bosCheck(r, path, seq, bos, fault, V, check)); err != nil {
-		return nil, err
-	}
-
 	// Half precision.
 	for _, dt := range []dtypes.DType{dtypes.Float16, dtypes.BFloat16} {
-		half, _, err := gomlxmodel.StepForward(r, [][]int32{seq}, nil, gomlxmodel.StepOptions{DType: dt})
-		name := map[dtypes.DType]string{dtypes.Float16: "fp16", dtypes.BFloat16: "bf16"}[dt]
-		c := InferenceCheck{Name: name, Compared: "the reference forward in " + name + " (weights and activations) vs float32",
-			Floor: epsHalf[dt] * out.MaxAbsLogit, Limit: halfLimit}
-		if err := add(check(c, diffLogits(half, ref, V)), err); err != nil {
-			return nil, err
+		checks = append(checks, func() (InferenceCheck, error) {
+			half, _, err := gomlxmodel.StepForward(r, [][]int32{seq}, nil, gomlxmodel.StepOptions{DType: dt})
+			name := map[dtypes.DType]string{dtypes.Float16: "fp16", dtypes.BFloat16: "bf16"}[dt]
+			c := InferenceCheck{Name: name, Compared: "the reference forward in " + name + " (weights and activations) vs float32",
+				Floor: epsHalf[dt] * out.MaxAbsLogit, Limit: halfLimit}
+			return check(c, diffLogits(half, ref, V)), err
+		})
+	}
+	results := make([]InferenceCheck, len(checks))
+	errs := make([]error, len(checks))
+	parallelDo(len(checks), searchWorkers(), func(i int) { results[i], errs[i] = checks[i]() })
+	for i, c := range results {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("inference check %s: %w", c.Name, errs[i])
 		}
+		out.Checks = append(out.Checks, c)
 	}
 	for _, c := range out.Checks {
 		switch {
@@ -216,12 +218,12 @@ type pathFn func(batch [][]int32, cache *gomlxmodel.KVCache, o gomlxmodel.StepOp
 
 type checkFn func(InferenceCheck, logitCmp) InferenceCheck
 
-// kvCacheCheck prefills the first half of seq, then feeds the rest one id at a time through
+// kvCacheCheck prefills all of seq but its last kvDecodeSteps ids, then feeds those one at a time through
 // the cache, and compares every step's logits with full (the path's full forward of seq).
 func kvCacheCheck(path pathFn, seq []int32, full []float32, V int, check checkFn) (InferenceCheck, error) {
 	c := InferenceCheck{Name: "kv_cache", Compared: "decoding one id at a time with the KV cache vs the full forward, step by step"}
 	n := len(seq)
-	pre := n / 2
+	pre := max(1, n-kvDecodeSteps)
 	logits, cache, err := path([][]int32{seq[:pre]}, nil, gomlxmodel.StepOptions{})
 	if err != nil {
 		return c, err
