@@ -393,6 +393,7 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 // attendWindow is attend with a sliding window: query i sees keys i − window … i when window > 0
 // and window < T − 1 (a wider window is the plain mask).
 func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, hooks Hooks, hookName string) *Node {
+	q, k, v = hooks.setQKV(hookName, q, k, v)
 	hd := q.Shape().Dimensions[3]
 	t := q.Shape().Dimensions[2]
 	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
@@ -408,7 +409,7 @@ func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, ho
 		scores = Add(scores, causalMask(q.Graph(), t, scores.DType()))
 	}
 	probs := softmax(scores) // (B, H, T, T)
-	hooks.set(hookName, probs)
+	probs = hooks.set(hookName, probs)
 	return DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // (B, H, T, hd)
 }
 

@@ -37,13 +37,16 @@ type Model struct {
 }
 
 // Hooks maps activation names to graph nodes, filled by Forward when capture is on. The names
-// and their shapes are listed in names.go.
+// and their shapes are listed in names.go. Forward continues from what set returns: the
+// activation, or its replacement by the graph's hook edits (WithHookEdits, hooks.go).
 type Hooks map[string]*Node
 
-func (h Hooks) set(name string, x *Node) {
+func (h Hooks) set(name string, x *Node) *Node {
+	x = editHook(name, x)
 	if h != nil {
 		h[name] = x
 	}
+	return x
 }
 
 // param returns the graph node of the parameter with the given candle name.
@@ -100,7 +103,7 @@ func (m Model) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	embed := param(ctx, g, ParamTokEmbed)                          // (V, D)
 	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.Dim) // (B, T, D)
 	x = m.Run.embed(x)
-	hooks.set(HookEmbed, x)
+	x = hooks.set(HookEmbed, x)
 
 	var s0, s1 *Node
 	if v.MHC {
@@ -109,19 +112,19 @@ func (m Model) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 		s0 = x
 	}
 	for i := 0; i < c.NLayers; i++ {
-		hooks.setStreams(BlockHook(i, HookResidPre), s0, s1)
+		s0, s1 = hooks.setStreams(BlockHook(i, HookResidPre), s0, s1)
 		s0, s1 = m.subBlock(ctx, i, SubAttn, s0, s1, hooks)
-		hooks.setStreams(BlockHook(i, HookResidMid), s0, s1)
+		s0, s1 = hooks.setStreams(BlockHook(i, HookResidMid), s0, s1)
 		s0, s1 = m.subBlock(ctx, i, SubFFN, s0, s1, hooks)
-		hooks.setStreams(BlockHook(i, HookResidPost), s0, s1)
+		s0, s1 = hooks.setStreams(BlockHook(i, HookResidPost), s0, s1)
 	}
 	x = s0
 	if v.MHC {
 		x = DivScalar(Add(s0, s1), 2) // mHC collapse
 	}
-	hooks.set(HookCollapse, x)
+	x = hooks.set(HookCollapse, x)
 	x = RMSNorm(x, m.Run.normWeight(param(ctx, g, ParamNormFinal)))
-	hooks.set(HookNormFinal, x)
+	x = hooks.set(HookNormFinal, x)
 	return m.Head(ctx, x)
 }
 
@@ -136,11 +139,12 @@ func (m Model) Head(ctx *model.Scope, x *Node) *Node {
 	return m.Run.softCap(DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil))
 }
 
-func (h Hooks) setStreams(name string, s0, s1 *Node) {
-	h.set(WithStream(name, 0), s0)
+func (h Hooks) setStreams(name string, s0, s1 *Node) (*Node, *Node) {
+	s0 = h.set(WithStream(name, 0), s0)
 	if s1 != nil {
-		h.set(WithStream(name, 1), s1)
+		s1 = h.set(WithStream(name, 1), s1)
 	}
+	return s0, s1
 }
 
 // subBlock runs one residual sub-block (SubAttn or SubFFN) of block i on the streams.
@@ -158,17 +162,17 @@ func (m Model) subBlock(ctx *model.Scope, i int, kind string, s0, s1 *Node, hook
 	}
 	if !m.Variant.MHC {
 		u := RMSNorm(s0, norm)
-		hooks.set(SubHook(i, kind, HookIn), u)
+		u = hooks.set(SubHook(i, kind, HookIn), u)
 		y := layer(u)
-		hooks.set(SubHook(i, kind, HookOut), y)
+		y = hooks.set(SubHook(i, kind, HookOut), y)
 		return Add(s0, y), nil
 	}
 	pre := func(leaf string) *Node { return param(ctx, g, MHCParam(i, kind, leaf)) }
 	u := MHCPrepare(s0, s1, pre(MHCPreLogits), pre(MHCPreBias))
 	u = RMSNorm(u, norm)
-	hooks.set(SubHook(i, kind, HookIn), u)
+	u = hooks.set(SubHook(i, kind, HookIn), u)
 	y := layer(u) // (B, T, D)
-	hooks.set(SubHook(i, kind, HookOut), y)
+	y = hooks.set(SubHook(i, kind, HookOut), y)
 	return MHCApply(s0, s1, y, pre(MHCPostLogits), pre(MHCPostBias), pre(MHCAlphaLogit))
 }
 
@@ -211,6 +215,7 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	q = TransposeAllAxes(q, 0, 2, 1, 3) // (B, H, T, hd)
 	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
+	q, k, val = hooks.setQKV(SubHook(i, SubAttn, HookPattern), q, k, val)
 
 	var z *Node // (B, H, T, hd)
 	if FusedAttention && !m.Variant.NoCausalMask {
@@ -222,11 +227,11 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 			scores = Add(scores, causalMask(g, t, scores.DType()))
 		}
 		probs := softmax(scores) // (B, H, T, T)
-		hooks.set(SubHook(i, SubAttn, HookPattern), probs)
+		probs = hooks.set(SubHook(i, SubAttn, HookPattern), probs)
 		z = m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1})
 	}
 	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd) // (B, T, H·hd)
-	hooks.set(SubHook(i, SubAttn, HookZ), z)
+	z = hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("wo", z) // (B, T, D)
 }
 
@@ -255,7 +260,7 @@ func (m Model) FFN(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 		return m.bitLinear(x, param(ctx, g, FFNWeight(i, w)))
 	}
 	h := Mul(silu(lin("w_gate", u)), lin("w_up", u)) // (B, T, F)
-	hooks.set(SubHook(i, SubFFN, HookPost), h)
+	h = hooks.set(SubHook(i, SubFFN, HookPost), h)
 	return lin("w_down", h)
 }
 
