@@ -74,7 +74,7 @@ func (h Hooks) setQKV(patternHook string, q, k, v *Node) (*Node, *Node, *Node) {
 	prefix := strings.TrimSuffix(patternHook, HookPattern)
 	one := func(leaf string, x *Node) *Node {
 		y := h.set(prefix+leaf, TransposeAllAxes(x, 0, 2, 1, 3)) // (B, T, H, hd)
-		return TransposeAllAxes(y, 0, 2, 1, 3)                    // (B, H, T, hd)
+		return TransposeAllAxes(y, 0, 2, 1, 3)                   // (B, H, T, hd)
 	}
 	return one(HookQ, q), one(HookK, k), one(HookV, v)
 }
