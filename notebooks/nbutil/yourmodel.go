@@ -35,9 +35,7 @@ type YourModel struct {
 // trained fixtures of bench/hf_fixtures.py learned, one id per byte); otherwise an error
 // asking for a token file.
 func LoadYourModel(root, dir, data string) (*YourModel, error) {
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(root, dir)
-	}
+	dir = InRoot(root, dir)
 	ck, err := load.Open(dir)
 	if err != nil {
 		return nil, err
