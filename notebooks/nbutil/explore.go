@@ -213,3 +213,30 @@ func PatternFigure(name string, e *Explorer, ids []int32, layer, head int) (plot
 	}
 	return plots.AttentionPattern(name, fmt.Sprintf("Attention pattern of block %d, head %d", layer, head), e.Tokens(ids), p)
 }
+
+// TopHead returns the head of a per-head attribution with the largest direct effect (by its
+// signed value: the head that pushes most toward the answer), as block and head.
+func TopHead(d analysis.DLA) (layer, head int, value float64, err error) {
+	found := false
+	for i, lab := range d.Labels {
+		var l, h int
+		if n, _ := fmt.Sscanf(lab, "L%dH%d", &l, &h); n == 2 && (!found || d.Values[i] > value) {
+			layer, head, value, found = l, h, d.Values[i], true
+		}
+	}
+	if !found {
+		return 0, 0, 0, fmt.Errorf("nbutil: the attribution has no per-head components (labels %v)", d.Labels)
+	}
+	return layer, head, value, nil
+}
+
+// PatchingPeak returns the position of block's row of p that restores the most, and how much.
+func PatchingPeak(p analysis.Patching, block int) (pos int, restored float64) {
+	row := p.Restored[block]
+	for i, v := range row {
+		if v > row[pos] {
+			pos = i
+		}
+	}
+	return pos, row[pos]
+}
