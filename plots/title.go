@@ -12,7 +12,8 @@ import (
 // title on the canvas it draws on, so a title wider than that canvas runs off the figure. It
 // also lowers the plot by what the title's first line rises above the canvas: gonum/plot puts
 // that line's baseline one font size below the top, and the font's ascent can be less than
-// its size (Liberation Sans: 0.905 em). It returns the data area drawn, for what is placed
+// its size (Liberation Sans: 0.905 em), and moves it right by the y label's descent, which
+// gonum/plot lets run past the canvas's left edge. It returns the data area drawn, for what is placed
 // beside it (legends, colour bars).
 func drawPlot(p *plot.Plot, c draw.Canvas) draw.Canvas {
 	if p.Title.Text != "" {
@@ -20,6 +21,9 @@ func drawPlot(p *plot.Plot, c draw.Canvas) draw.Canvas {
 		if over := p.Title.TextStyle.Font.Size - p.Title.TextStyle.FontExtents().Ascent; over > 0 {
 			c.Max.Y -= over
 		}
+	}
+	if p.Y.Label.Text != "" { // the rotated y label's descent box starts left of the canvas
+		c.Min.X += p.Y.Label.TextStyle.FontExtents().Descent
 	}
 	p.Draw(c)
 	return p.DataCanvas(c)

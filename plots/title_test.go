@@ -95,8 +95,9 @@ func drawnTexts(t *testing.T, make func() (Figure, error)) (vg.Length, vg.Length
 	return mc.w, mc.h, mc.texts
 }
 
-// No figure's title runs off its canvas, however long: every line of it, measured with the
-// title font's metrics through the canvas transforms, lies inside the page. The long title is
+// No figure's title runs off its canvas, however long: every line of it, and every other text
+// (axis labels, ticks, legends, cell values), measured with its font's metrics (width, ascent,
+// descent) through the canvas transforms, lies inside the page. The long title is
 // 12_logit_lens.png's, which was clipped, and one longer still.
 func TestTitlesFitTheCanvas(t *testing.T) {
 	rows, cols, vals := lensGrid(4, 6, true)
@@ -113,6 +114,18 @@ func TestTitlesFitTheCanvas(t *testing.T) {
 			"LinesOverSteps": func() (Figure, error) {
 				return LinesOverSteps("t", title, "y", lossSeries(), false)
 			},
+			"CategoricalHeatmap": func() (Figure, error) {
+				return CategoricalHeatmap("t", title, "checkpoint", "hypothesis", []string{"H1", "H2"}, []string{"a", "b"},
+					[][]string{{"refuted", "supported"}, {"untestable", "refuted"}}, VerdictCategories)
+			},
+			"OffsetCurves": func() (Figure, error) {
+				x := []float64{-1, 0, 1, 2}
+				return OffsetCurves("t", title, []Series{{Label: "next-token", X: x, Y: []float64{3.8, 4.5, 0.8, 4.5}}}, []HLine{{Label: "unigram CE", Y: 2.98}})
+			},
+			"GradientFlow": func() (Figure, error) {
+				names, norms := gradParams()
+				return GradientFlow("t", names, norms)
+			},
 			"AttentionPattern": func() (Figure, error) {
 				return AttentionPattern("t", title, []string{"a", "b"}, [][]float64{{1, 0}, {0.25, 0.75}})
 			},
@@ -121,12 +134,11 @@ func TestTitlesFitTheCanvas(t *testing.T) {
 			w, h, texts := drawnTexts(t, make)
 			var titleLines int
 			for _, b := range texts {
-				if b.size != titleSize {
-					continue
+				if b.size == titleSize {
+					titleLines++
 				}
-				titleLines++
 				if b.minX < 0 || b.maxX > w || b.minY < 0 || b.maxY > h {
-					t.Errorf("%s: title line %q spans x [%.1f, %.1f], y [%.1f, %.1f] on a %.1f × %.1f pt canvas",
+					t.Errorf("%s: text %q spans x [%.1f, %.1f], y [%.1f, %.1f] on a %.1f × %.1f pt canvas",
 						name, b.text, float64(b.minX), float64(b.maxX), float64(b.minY), float64(b.maxY), float64(w), float64(h))
 				}
 			}
