@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html"
+	"os"
 	"strings"
 	"time"
 
@@ -56,13 +57,25 @@ func exploreHTML(e *Explorer, prompt string, layer, head int) string {
 	return b.String()
 }
 
+// WidgetIdleEnv names the environment variable that overrides PromptWidget's idle time (a Go
+// duration, e.g. "15s"): for a browser test that runs every cell and must see this one end.
+const WidgetIdleEnv = "NANOSCOPE_WIDGET_IDLE"
+
 // PromptWidget shows a select of prompts and sliders for the block and the head; each change
 // redraws the top-5 next tokens and the attention pattern, with the model held in this cell's
-// process (no recompilation). It returns after idle without a change. Run headless (no
-// browser answers within 3 s, as under nbconvert), it shows the first prompt once and says so.
+// process (no recompilation). It returns after idle without a change ($NANOSCOPE_WIDGET_IDLE
+// when set). Run headless (no browser answers within 3 s, as under nbconvert), it shows the
+// first prompt once and says so. A malformed $NANOSCOPE_WIDGET_IDLE panics (a cell error).
 func PromptWidget(e *Explorer, prompts []string, idle time.Duration) {
 	if !gonbui.IsNotebook {
 		return
+	}
+	if v := os.Getenv(WidgetIdleEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			panic(fmt.Sprintf("nbutil: $%s=%q is not a positive duration such as 15s", WidgetIdleEnv, v))
+		}
+		idle = d
 	}
 	d := e.Loaded.Family.Dims()
 	if !frontEndAnswers(3 * time.Second) {
