@@ -220,3 +220,34 @@ func maxF(x []float32) float32 {
 	}
 	return m
 }
+
+// What the attribution cannot decompose is an error naming why; so is a bad position or token.
+func TestDirectLogitAttributionErrors(t *testing.T) {
+	models := verbModels(t)
+	l, err := load.Open(filepath.Join("..", "gomlxmodel", "load", "testdata", "nanochat", "trained"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nano := hooked(t, l.Family, l.Params)
+	gpt2 := models["gpt2_trained_sharded"]
+	ids := promptIDs(gpt2.Family.Dims().VocabSize, 6, 9)
+	for _, c := range []struct {
+		name    string
+		h       *gomlxmodel.HookedRunner
+		pos, a  int
+		perHead bool
+		want    string
+	}{
+		{"nanochat", nano, 5, 3, false, "nanochat's head reads resid_post minus backout_lambda"},
+		{"ternary per head", models["nanoscope"], 5, 3, true, "BitLinear"},
+		{"position", gpt2, 6, 3, false, "position 6 outside [0, 6)"},
+		{"token", gpt2, 5, gpt2.Family.Dims().VocabSize, false, "outside [0, vocab_size="},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := DirectLogitAttribution(c.h, ids, c.pos, c.a, 7, c.perHead)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+}

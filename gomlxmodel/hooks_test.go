@@ -307,3 +307,43 @@ func maxAbsDiff(a, b []float32) float64 {
 	}
 	return m
 }
+
+// TransformerLens's names resolve to the hooks each family sets.
+func TestResolveHook(t *testing.T) {
+	mhc := Model{Config: tinyConfig(), Variant: config.DefaultVariant()}
+	noMHC := hookFamilies()[4]
+	for _, c := range []struct {
+		f    Family
+		name string
+		want []string
+		err  string
+	}{
+		{tinyGPT2(), "blocks.1.hook_attn_out", []string{"blocks.1.attn.hook_out"}, ""},
+		{tinyGPT2(), "blocks.1.hook_mlp_out", []string{"blocks.1.mlp.hook_out"}, ""},
+		{tinyGPT2(), "ln_final.hook_normalized", []string{"ln_final.hook_out"}, ""},
+		{tinyGPT2(), "blocks.0.hook_resid_pre", []string{"blocks.0.hook_resid_pre"}, ""},
+		{tinyLlama(), "blocks.0.attn.hook_q", []string{"blocks.0.attn.hook_q"}, ""},
+		{tinyNanochat(), "blocks.1.mlp.hook_post", []string{"blocks.1.mlp.hook_post"}, ""},
+		{mhc, "blocks.1.hook_resid_post", []string{"blocks.1.hook_resid_post.s0", "blocks.1.hook_resid_post.s1"}, ""},
+		{mhc, "blocks.1.mlp.hook_post", []string{"blocks.1.ffn.hook_post"}, ""},
+		{mhc, "blocks.0.hook_mlp_out", []string{"blocks.0.ffn.hook_out"}, ""},
+		{mhc, "ln_final.hook_normalized", []string{"norm_final.hook_out"}, ""},
+		{mhc, "blocks.0.hook_resid_mid.s1", []string{"blocks.0.hook_resid_mid.s1"}, ""},
+		{noMHC, "blocks.0.hook_resid_pre", []string{"blocks.0.hook_resid_pre.s0"}, ""},
+		{noMHC, "blocks.0.hook_resid_pre.s1", nil, `unknown hook "blocks.0.hook_resid_pre.s1" for nanoscope`},
+		{tinyGPT2(), "blocks.2.hook_resid_pre", nil, `unknown hook "blocks.2.hook_resid_pre" for gpt2`},
+		{tinyGPT2(), "blocks.0.hook_resid_pre.s0", nil, "unknown hook"},
+		{tinyGPT2(), "hook_nothing", nil, "unknown hook"},
+	} {
+		got, err := ResolveHook(c.f, c.name)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%s %s: %v, %v; want an error containing %q", familyName(c.f), c.name, got, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s %s: %v, %v; want %v", familyName(c.f), c.name, got, err, c.want)
+		}
+	}
+}
