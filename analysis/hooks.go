@@ -3,10 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
-	"slices"
 
-	"github.com/gomlx/compute/dtypes"
-	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
@@ -62,7 +59,7 @@ func ResidLens(h *gomlxmodel.HookedRunner, ids []int32) (LensLogits, error) {
 			out.Depths = append(out.Depths, fmt.Sprintf("block %d", i-1))
 		}
 	}
-	logits, argmax, err := unembedAll(h, gomlxmodel.Activation{Shape: []int{len(hooks), T, D}, Data: stack})
+	logits, argmax, err := h.Unembed(gomlxmodel.Activation{Shape: []int{len(hooks), T, D}, Data: stack})
 	if err != nil {
 		return LensLogits{}, err
 	}
@@ -71,37 +68,6 @@ func ResidLens(h *gomlxmodel.HookedRunner, ids []int32) (LensLogits, error) {
 		out.Argmax = append(out.Argmax, argmax[d*T:(d+1)*T])
 	}
 	return out, nil
-}
-
-// unembedAll applies the family's Unembed to resid (…, D) and returns the logits (…, V) and
-// their argmax over the vocabulary.
-func unembedAll(h *gomlxmodel.HookedRunner, resid gomlxmodel.Activation) (gomlxmodel.Activation, []int, error) {
-	exec, err := model.NewExec(h.Backend, h.Scope.Store(), func(ctx *model.Scope, x *Node) []*Node {
-		defer gomlxmodel.PanicWithError()
-		l := ConvertDType(h.Family.Unembed(ctx, x), dtypes.Float32)
-		return []*Node{l, ConvertDType(ArgMax(l, -1), dtypes.Int32)}
-	})
-	if err != nil {
-		return gomlxmodel.Activation{}, nil, err
-	}
-	defer exec.Finalize()
-	res, err := exec.Exec(tensors.FromFlatDataAndDimensions(resid.Data, resid.Shape...))
-	if err != nil {
-		return gomlxmodel.Activation{}, nil, err
-	}
-	l, err := tensors.CopyFlatData[float32](res[0])
-	if err != nil {
-		return gomlxmodel.Activation{}, nil, err
-	}
-	am, err := tensors.CopyFlatData[int32](res[1])
-	if err != nil {
-		return gomlxmodel.Activation{}, nil, err
-	}
-	idx := make([]int, len(am))
-	for i, v := range am {
-		idx[i] = int(v)
-	}
-	return gomlxmodel.Activation{Shape: slices.Clone(res[0].Shape().Dimensions), Data: l}, idx, nil
 }
 
 // LogitDiff returns the lens's logit of token a minus token b at every depth and position,

@@ -441,3 +441,49 @@ func SortedHooks(res map[string]Activation) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Unembed applies the family's Unembed (final norm and head) to resid (…, D) and returns the
+// logits (…, V) and their argmax over the vocabulary, computed in the graph: the logit lens of
+// any stack of residual streams in one matrix product. The graph is compiled once per shape.
+func (h *HookedRunner) Unembed(resid Activation) (_ Activation, argmax []int, err error) {
+	D := h.Family.Dims().DModel
+	if len(resid.Shape) == 0 || resid.Shape[len(resid.Shape)-1] != D || numElems(resid.Shape) != len(resid.Data) {
+		return Activation{}, nil, fmt.Errorf("unembed: residual shape %v with %d values, want (…, d_model=%d)", resid.Shape, len(resid.Data), D)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s unembed: %v", h.Family.Arch(), p)
+		}
+	}()
+	const key = "\x00unembed"
+	exec := h.execs[key]
+	if exec == nil {
+		f := h.Family
+		exec, err = model.NewExec(h.Backend, h.Scope.Store(), func(ctx *model.Scope, x *Node) []*Node {
+			defer PanicWithError()
+			l := ConvertDType(f.Unembed(ctx, x), dtypes.Float32)
+			return []*Node{l, ConvertDType(ArgMax(l, -1), dtypes.Int32)}
+		})
+		if err != nil {
+			return Activation{}, nil, err
+		}
+		h.execs[key] = exec
+	}
+	res, err := exec.Exec(tensors.FromFlatDataAndDimensions(resid.Data, resid.Shape...))
+	if err != nil {
+		return Activation{}, nil, err
+	}
+	l, err := tensors.CopyFlatData[float32](res[0])
+	if err != nil {
+		return Activation{}, nil, err
+	}
+	am, err := tensors.CopyFlatData[int32](res[1])
+	if err != nil {
+		return Activation{}, nil, err
+	}
+	argmax = make([]int, len(am))
+	for i, v := range am {
+		argmax[i] = int(v)
+	}
+	return Activation{Shape: slices.Clone(res[0].Shape().Dimensions), Data: l}, argmax, nil
+}
