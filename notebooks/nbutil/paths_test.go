@@ -60,3 +60,21 @@ func TestFindRoot(t *testing.T) {
 		})
 	}
 }
+
+// LoadModel takes the checkpoint's directory relative to the checkout or absolute.
+func TestLoadModelPaths(t *testing.T) {
+	root, err := RootFrom(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel := "gomlxmodel/testdata/reference/tied_mhc_d20like"
+	for _, dir := range []string{rel, filepath.Join(root, rel)} {
+		ck, err := LoadModel(root, dir)
+		if err != nil {
+			t.Fatalf("LoadModel(%s): %v", dir, err)
+		}
+		if ck.Dir != filepath.Join(root, rel) {
+			t.Fatalf("LoadModel(%s) read %s", dir, ck.Dir)
+		}
+	}
+}
