@@ -394,6 +394,7 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 // attendWindow is attend with a sliding window: query i sees keys i − window … i when window > 0
 // and window < T − 1 (a wider window is the plain mask).
 func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, hooks Hooks, hookName string) *Node {
+	q, k, v = hooks.setQKV(hookName, q, k, v)
 	k, v = cacheKV(run, hookName, k, v) // with a KV cache: (B, H, Past+T, hd)
 	hd := q.Shape().Dimensions[3]
 	tq, tk := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
@@ -407,7 +408,7 @@ func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, ho
 		scores = Add(scores, mask)
 	}
 	probs := softmax(scores) // (B, H, Tq, Tk)
-	hooks.set(hookName, probs)
+	probs = hooks.set(hookName, probs)
 	return DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // (B, H, T, hd)
 }
 

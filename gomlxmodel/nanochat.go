@@ -282,7 +282,7 @@ func (m Nanochat) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
 	flat := Reshape(ids, b*t, 1)
 	x := Reshape(Gather(param(ctx, g, GPT2Wte), flat), b, t, c.DModel) // (B, T, D)
-	hooks.set(HookEmbed, x)
+	x = hooks.set(HookEmbed, x)
 	x = m.smear(ctx, m.norm(c.Run.embed(x)))
 	x0 := x
 	resid, mix := param(ctx, g, NanochatResidLambdas), param(ctx, g, NanochatX0Lambdas)
@@ -347,19 +347,19 @@ func firstChannels(x *Node, n int) *Node {
 
 // block is x + attn(norm(x)), then + mlp(norm(·)).
 func (m Nanochat) block(ctx *model.Scope, i int, ids, x *Node, hooks Hooks) *Node {
-	hooks.set(BlockHook(i, HookResidPre), x)
+	x = hooks.set(BlockHook(i, HookResidPre), x)
 	u := m.norm(x) // (B, T, D)
-	hooks.set(SubHook(i, SubAttn, HookIn), u)
+	u = hooks.set(SubHook(i, SubAttn, HookIn), u)
 	y := m.attention(ctx, i, ids, u, hooks)
-	hooks.set(SubHook(i, SubAttn, HookOut), y)
+	y = hooks.set(SubHook(i, SubAttn, HookOut), y)
 	x = Add(x, y)
-	hooks.set(BlockHook(i, HookResidMid), x)
+	x = hooks.set(BlockHook(i, HookResidMid), x)
 	u = m.norm(x)
-	hooks.set(SubHook(i, SubMLP, HookIn), u)
+	u = hooks.set(SubHook(i, SubMLP, HookIn), u)
 	y = m.mlp(ctx, i, u, hooks)
-	hooks.set(SubHook(i, SubMLP, HookOut), y)
+	y = hooks.set(SubHook(i, SubMLP, HookOut), y)
 	x = Add(x, y)
-	hooks.set(BlockHook(i, HookResidPost), x)
+	x = hooks.set(BlockHook(i, HookResidPost), x)
 	return x
 }
 
@@ -393,7 +393,7 @@ func (m Nanochat) attention(ctx *model.Scope, i int, ids, u *Node, hooks Hooks) 
 	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
 	z := attendWindow(q, k, v, c.Causal, c.Windows()[i], c.Run, hooks, SubHook(i, SubAttn, HookPattern))
 	z = TransposeAllAxes(z, 0, 2, 1, 3) // (B, T, H, hd)
-	hooks.set(SubHook(i, SubAttn, HookZ), z)
+	z = hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("c_proj", Reshape(z, b, t, c.NHeads*hd)) // (B, T, D)
 }
 
@@ -404,7 +404,7 @@ func (m Nanochat) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 		return linearIO(x, param(ctx, g, GPT2Param(i, "mlp."+proj+".weight")), nil, false)
 	}
 	post := Square(MaxScalar(lin("c_fc", u), 0)) // (B, T, 4D)
-	hooks.set(SubHook(i, SubMLP, HookPost), post)
+	post = hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return lin("c_proj", post)
 }
 
@@ -422,7 +422,7 @@ func (m Nanochat) Unembed(ctx *model.Scope, resid *Node) *Node { return m.unembe
 func (m Nanochat) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 	c := m.Config
 	x = m.norm(x)
-	hooks.set(HookLnFinal, x)
+	x = hooks.set(HookLnFinal, x)
 	head := param(ctx, x.Graph(), ParamLMHead) // (Vp, D)
 	if c.PaddedVocab != c.VocabSize {          // rows 0..V−1: a Gather, whose gradient every backend has
 		rows := make([]int32, c.VocabSize)

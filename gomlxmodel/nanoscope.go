@@ -277,7 +277,7 @@ func (m Model) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	embed := param(ctx, g, ParamTokEmbed)                          // (V, D)
 	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.Dim) // (B, T, D)
 	x = m.Run.embed(x)
-	hooks.set(HookEmbed, x)
+	x = hooks.set(HookEmbed, x)
 
 	var s0, s1 *Node
 	if v.MHC {
@@ -286,19 +286,19 @@ func (m Model) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 		s0 = x
 	}
 	for i := 0; i < c.NLayers; i++ {
-		hooks.setStreams(BlockHook(i, HookResidPre), s0, s1)
+		s0, s1 = hooks.setStreams(BlockHook(i, HookResidPre), s0, s1)
 		s0, s1 = m.subBlock(ctx, i, SubAttn, s0, s1, hooks)
-		hooks.setStreams(BlockHook(i, HookResidMid), s0, s1)
+		s0, s1 = hooks.setStreams(BlockHook(i, HookResidMid), s0, s1)
 		s0, s1 = m.subBlock(ctx, i, SubFFN, s0, s1, hooks)
-		hooks.setStreams(BlockHook(i, HookResidPost), s0, s1)
+		s0, s1 = hooks.setStreams(BlockHook(i, HookResidPost), s0, s1)
 	}
 	x = s0
 	if v.MHC {
 		x = DivScalar(Add(s0, s1), 2) // mHC collapse
 	}
-	hooks.set(HookCollapse, x)
+	x = hooks.set(HookCollapse, x)
 	x = RMSNorm(x, m.Run.normWeight(param(ctx, g, ParamNormFinal)))
-	hooks.set(HookNormFinal, x)
+	x = hooks.set(HookNormFinal, x)
 	return m.Head(ctx, x)
 }
 
@@ -317,17 +317,17 @@ func (m Model) subBlock(ctx *model.Scope, i int, kind string, s0, s1 *Node, hook
 	}
 	if !m.Variant.MHC {
 		u := RMSNorm(s0, norm)
-		hooks.set(SubHook(i, kind, HookIn), u)
+		u = hooks.set(SubHook(i, kind, HookIn), u)
 		y := layer(u)
-		hooks.set(SubHook(i, kind, HookOut), y)
+		y = hooks.set(SubHook(i, kind, HookOut), y)
 		return Add(s0, y), nil
 	}
 	pre := func(leaf string) *Node { return param(ctx, g, MHCParam(i, kind, leaf)) }
 	u := MHCPrepare(s0, s1, pre(MHCPreLogits), pre(MHCPreBias))
 	u = RMSNorm(u, norm)
-	hooks.set(SubHook(i, kind, HookIn), u)
+	u = hooks.set(SubHook(i, kind, HookIn), u)
 	y := layer(u) // (B, T, D)
-	hooks.set(SubHook(i, kind, HookOut), y)
+	y = hooks.set(SubHook(i, kind, HookOut), y)
 	return MHCApply(s0, s1, y, pre(MHCPostLogits), pre(MHCPostBias), pre(MHCAlphaLogit))
 }
 
@@ -370,22 +370,25 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	q = TransposeAllAxes(q, 0, 2, 1, 3) // (B, H, T, hd)
 	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
 	val = repeatKV(TransposeAllAxes(val, 0, 2, 1, 3), c.NHeads/c.NKVHeads, gqa)
+	q, k, val = hooks.setQKV(SubHook(i, SubAttn, HookPattern), q, k, val)
 
 	var z *Node // (B, H, T, hd)
-	if FusedAttention && !m.Variant.NoCausalMask {
+	if FusedAttention && !m.Variant.NoCausalMask && m.Run.Step == nil {
 		z = m.fusedAttention(q, k, val, m.Run.attnScale(hd))
 	} else {
-		scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
+		k, val = cacheKV(m.Run, SubHook(i, SubAttn, HookPattern), k, val)   // with a KV cache: (B, H, Past+T, hd)
+		scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, Past+T)
 		scores = MulScalar(scores, m.Run.attnScale(hd))
-		if !m.Variant.NoCausalMask { // the "future leakage" fault runs without it
-			scores = Add(scores, causalMask(g, t, scores.DType()))
+		// the "future leakage" fault runs without the causal mask
+		if mask := attnMask(g, m.Run, t, k.Shape().Dimensions[2], !m.Variant.NoCausalMask, 0, scores.DType()); mask != nil {
+			scores = Add(scores, mask)
 		}
-		probs := softmax(scores) // (B, H, T, T)
-		hooks.set(SubHook(i, SubAttn, HookPattern), probs)
+		probs := softmax(scores) // (B, H, T, Past+T)
+		probs = hooks.set(SubHook(i, SubAttn, HookPattern), probs)
 		z = m.dot(probs, []int{3}, []int{0, 1}, val, []int{2}, []int{0, 1})
 	}
 	z = Reshape(TransposeAllAxes(z, 0, 2, 1, 3), b, t, c.NHeads*hd) // (B, T, H·hd)
-	hooks.set(SubHook(i, SubAttn, HookZ), z)
+	z = hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("wo", z) // (B, T, D)
 }
 
@@ -414,7 +417,7 @@ func (m Model) FFN(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 		return m.bitLinear(x, param(ctx, g, FFNWeight(i, w)))
 	}
 	h := Mul(silu(lin("w_gate", u)), lin("w_up", u)) // (B, T, F)
-	hooks.set(SubHook(i, SubFFN, HookPost), h)
+	h = hooks.set(SubHook(i, SubFFN, HookPost), h)
 	return lin("w_down", h)
 }
 

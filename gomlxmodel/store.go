@@ -25,20 +25,24 @@ import (
 type Params = map[string]checkpoint.Tensor
 
 // Hooks maps activation names to graph nodes, filled by Forward when capture is on. The names
-// and their shapes are listed in names.go.
+// and their shapes are listed in names.go. Forward continues from what set returns: the
+// activation, or its replacement by the graph's hook edits (WithHookEdits, hooks.go).
 type Hooks map[string]*Node
 
-func (h Hooks) set(name string, x *Node) {
+func (h Hooks) set(name string, x *Node) *Node {
+	x = editHook(name, x)
 	if h != nil {
 		h[name] = x
 	}
+	return x
 }
 
-func (h Hooks) setStreams(name string, s0, s1 *Node) {
-	h.set(WithStream(name, 0), s0)
+func (h Hooks) setStreams(name string, s0, s1 *Node) (*Node, *Node) {
+	s0 = h.set(WithStream(name, 0), s0)
 	if s1 != nil {
-		h.set(WithStream(name, 1), s1)
+		s1 = h.set(WithStream(name, 1), s1)
 	}
+	return s0, s1
 }
 
 // param returns the graph node of the parameter with the given candle name.

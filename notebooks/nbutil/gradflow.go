@@ -26,9 +26,9 @@ func TrainingBatch(root string, ck *checkpoint.Checkpoint) (*analysis.Windows, e
 	return ValWindows(root, ck, c.BatchSize*c.MaxSeqLen)
 }
 
-// RunMetrics reads the metrics.jsonl of the run in dir (relative to root).
+// RunMetrics reads the metrics.jsonl of the run in dir (relative to root, or absolute).
 func RunMetrics(root, dir string) ([]metrics.Record, error) {
-	return ReadMetrics(filepath.Join(root, dir, "metrics.jsonl"))
+	return ReadMetrics(filepath.Join(InRoot(root, dir), "metrics.jsonl"))
 }
 
 // CheckpointGradients is what ShowCheckpointGradients reports beyond the figure.

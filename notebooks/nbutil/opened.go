@@ -31,9 +31,7 @@ type Opened struct {
 // trained fixtures of bench/hf_fixtures.py learned, one id per byte); otherwise an error
 // asking for a token file.
 func OpenModel(root, dir, data string) (*Opened, error) {
-	if !filepath.IsAbs(dir) {
-		dir = filepath.Join(root, dir)
-	}
+	dir = InRoot(root, dir)
 	ck, err := load.Open(dir)
 	if err != nil {
 		return nil, err

@@ -74,7 +74,7 @@ func EnsureVariantRun(root, dir string, progress io.Writer, args ...string) (met
 		return meta, false, err
 	}
 	defer unlock()
-	abs := filepath.Join(root, dir)
+	abs := InRoot(root, dir)
 	if meta, err = checkpoint.ReadMeta(abs); err == nil {
 		return meta, false, nil
 	}
@@ -104,9 +104,9 @@ func EnsureVariantRun(root, dir string, progress io.Writer, args ...string) (met
 	return meta, err == nil, err
 }
 
-// LoadModel loads the checkpoint in root/dir (dir relative to the repository root).
+// LoadModel loads the checkpoint in dir: absolute, or relative to the repository root.
 func LoadModel(root, dir string) (*checkpoint.Checkpoint, error) {
-	return checkpoint.Load(filepath.Join(root, dir))
+	return checkpoint.Load(InRoot(root, dir))
 }
 
 // ValTokensFor returns the validation split in the ids of checkpoint ck: val.compact.bin when
