@@ -49,6 +49,20 @@ func patterned(n, vocab int, seed uint64) []uint32 {
 	return out
 }
 
+// setMHC sets every mHC sub-block's pre_logits, post_logits and alpha_logit.
+func setMHC(p gomlxmodel.Params, pre, post [2]float32, alpha float32) {
+	for n, tensor := range p {
+		switch {
+		case strings.HasSuffix(n, ".pre_logits"):
+			copy(tensor.Data, pre[:])
+		case strings.HasSuffix(n, ".post_logits"):
+			copy(tensor.Data, post[:])
+		case strings.HasSuffix(n, ".alpha_logit"):
+			tensor.Data[0] = alpha
+		}
+	}
+}
+
 func scale(p gomlxmodel.Params, name string, f float32) {
 	for i := range p[name].Data {
 		p[name].Data[i] *= f
@@ -206,16 +220,7 @@ func TestAlphaGradientZeroForSymmetricStreams(t *testing.T) {
 			c := tinyConfig()
 			v := config.DefaultVariant()
 			p := gomlxmodel.InitParams(c, v, 5)
-			for n, tensor := range p {
-				switch {
-				case strings.HasSuffix(n, ".pre_logits"):
-					copy(tensor.Data, tc.pre[:])
-				case strings.HasSuffix(n, ".post_logits"):
-					copy(tensor.Data, tc.post[:])
-				case strings.HasSuffix(n, ".alpha_logit"):
-					tensor.Data[0] = tc.alpha
-				}
-			}
+			setMHC(p, tc.pre, tc.post, tc.alpha)
 			s := mustSubject(t, c, v, p)
 			w := mustWindows(t, randomTokens(1000, c.VocabSize, 6), c.MaxSeqLen, 64)
 			gf, err := GradientFlow(s, w)
@@ -373,7 +378,7 @@ func TestDiagnoseFreshCheckpoint(t *testing.T) {
 	if m.LossShiftedSmoothed < 2*3.29 {
 		t.Fatalf("measured objective %v is not far above the claimed 3.29", m.LossShiftedSmoothed)
 	}
-	want := map[string]string{"H1": Untestable, "H2": Refuted, "H3": Refuted, "H4": Supported, "H5": Untestable, "H6": Supported, "H7": Supported}
+	want := map[string]Outcome{"H1": Untestable, "H2": Refuted, "H3": Refuted, "H4": Supported, "H5": Untestable, "H6": Supported, "H7": Supported}
 	checkVerdicts(t, rep, want)
 	if oc := rep.Details.Observation; oc == nil || !oc.FileReproduces || oc.FreshReproduces != 3 {
 		t.Fatalf("observation check: %+v", oc)
@@ -388,7 +393,7 @@ func TestDiagnoseFreshCheckpoint(t *testing.T) {
 func TestDiagnoseTrainedModels(t *testing.T) {
 	cases := []struct {
 		shift       int
-		wantH1      string
+		wantH1      Outcome
 		wantSummary string
 	}{
 		{0, Supported, "trained to reproduce the current token"},
@@ -421,7 +426,7 @@ func TestDiagnoseTrainedModels(t *testing.T) {
 			if m.InitLike {
 				t.Fatal("a trained model was diagnosed init-like")
 			}
-			checkVerdicts(t, rep, map[string]string{"H1": tc.wantH1, "H6": Untestable, "H7": Supported})
+			checkVerdicts(t, rep, map[string]Outcome{"H1": tc.wantH1, "H6": Untestable, "H7": Supported})
 			if !strings.Contains(rep.Summary, tc.wantSummary) {
 				t.Fatalf("summary %q does not contain %q", rep.Summary, tc.wantSummary)
 			}
@@ -436,7 +441,7 @@ func TestDiagnoseTrainedModels(t *testing.T) {
 	}
 }
 
-func checkVerdicts(t *testing.T, rep *Report, want map[string]string) {
+func checkVerdicts(t *testing.T, rep *Report, want map[string]Outcome) {
 	t.Helper()
 	if len(rep.Hypotheses) != 7 {
 		t.Fatalf("%d verdicts, want 7", len(rep.Hypotheses))
@@ -446,6 +451,38 @@ func checkVerdicts(t *testing.T, rep *Report, want map[string]string) {
 		if w, ok := want[h.ID]; ok && h.Verdict != w {
 			t.Errorf("%s: verdict %s, want %s (evidence: %s)", h.ID, h.Verdict, w, h.Evidence)
 		}
+	}
+	checkNumbers(t, rep)
+}
+
+// checkNumbers: the numbers each verdict carries are the report's own measurements, and
+// Report.Hypothesis finds each verdict by id (and fails on an unknown one).
+func checkNumbers(t *testing.T, rep *Report) {
+	t.Helper()
+	cat, p, a := rep.Details.Catalog, rep.Details.Parity, rep.Details.Alignment
+	for _, tc := range []struct {
+		id, number string
+		want       float64
+	}{
+		{"H1", "ce_offset_0", cat.AsLoaded.CE[slices.Index(Offsets, 0)]},
+		{"H1", "ce_offset_1", cat.AsLoaded.CE[slices.Index(Offsets, 1)]},
+		{"H1", "best_offset", float64(cat.AsLoaded.Best)},
+		{"H2", "argmax_agreement", p.ArgmaxAgreement},
+		{"H2", "max_abs_delta", p.MaxAbsDelta},
+		{"H4", "share_top_within_1pct_of_self", a.SelfSimilarity.ShareWithin1Pct},
+		{"H5", "unigram_ce", cat.Unigram},
+		{"H6", "tensors", float64(rep.Details.Drift.Total)},
+	} {
+		v, err := rep.Hypothesis(tc.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := v.Numbers[tc.number]; !ok || got != tc.want {
+			t.Errorf("%s numbers[%s] = %g (present %v), want %g", tc.id, tc.number, got, ok, tc.want)
+		}
+	}
+	if _, err := rep.Hypothesis("H8"); err == nil {
+		t.Error("Hypothesis(H8): no error")
 	}
 }
 

@@ -105,7 +105,7 @@ func offsetCE(cond string, logits [][]float32, w *Windows, V int) (OffsetCE, err
 		o.seqLen = T
 		for t := 1; t < T; t++ {
 			row := lg[t*V : (t+1)*V]
-			lse := logSumExp(row)
+			lse := LogSumExp(row)
 			for i, off := range Offsets {
 				ce := lse - float64(row[w.Span[k][t+off]])
 				o.perPos[i] = append(o.perPos[i], ce)
@@ -136,18 +136,6 @@ func (o OffsetCE) at(k int) (float64, []float64) {
 	return o.CE[i], o.perPos[i]
 }
 
-func logSumExp(row []float32) float64 {
-	mx := math.Inf(-1)
-	for _, x := range row {
-		mx = max(mx, float64(x))
-	}
-	var z float64
-	for _, x := range row {
-		z += math.Exp(float64(x) - mx)
-	}
-	return mx + math.Log(z)
-}
-
 // pairedDelta is the mean of b − a over paired per-position values and its standard error
 // (gonum's stat.MeanStdDev / √n).
 func pairedDelta(a, b []float64) (mean, se float64) {
@@ -168,7 +156,7 @@ func contextDependence(logits [][]float32, V int) (mi, topShare float64) {
 	for _, lg := range logits {
 		for t := 0; t < len(lg)/V; t++ {
 			row := lg[t*V : (t+1)*V]
-			lse := logSumExp(row)
+			lse := LogSumExp(row)
 			p := make([]float64, V)
 			best := 0
 			for v, x := range row {
@@ -277,7 +265,7 @@ func smoothedAt(logits [][]float32, w *Windows, V, k int) float64 {
 		T := len(lg) / V
 		for t := 0; t < T; t++ {
 			row := lg[t*V : (t+1)*V]
-			lse := logSumExp(row)
+			lse := LogSumExp(row)
 			var mean float64
 			for _, x := range row {
 				mean += float64(x)
@@ -307,7 +295,7 @@ func paddedMass(logits [][]float32, real, V int) *PaddedMass {
 	for _, win := range logits {
 		for t := 0; t+V <= len(win); t += V {
 			row := win[t : t+V]
-			lse := logSumExp(row)
+			lse := LogSumExp(row)
 			var mass float64
 			arg := 0
 			for j, x := range row {

@@ -50,17 +50,6 @@ type LensDepth struct {
 }
 
 // Margins of the earned-health checks.
-const (
-	posBreakNats = 0.25 // a rise of the CE with position smaller than this is not a break
-	posBinMin    = 30   // bins with fewer positions are not compared (too noisy)
-	// posBreakFrom: bins before this position are not compared; the first positions of a
-	// window see almost no context and their CE depends on the data's own structure (on the
-	// gallery's stream position 1 predicts better than positions 2–3).
-	posBreakFrom   = 4
-	lensMarginAcc  = 0.05 // an earlier lens point must beat the output by this much accuracy
-	lensMinLayers  = 2    // the lens check needs at least this many blocks
-	lensNeedsFinal = 0.05 // and an output that predicts at all (accuracy above this)
-)
 
 // positionBins groups the per-position CE of o at offset k (positions t ≥ 1 of windows of T,
 // in offsetCE's order) into bins [1, 2), [2, 4), [4, 8), … up to T.

@@ -3,15 +3,6 @@ package analysis
 import "fmt"
 
 // Thresholds of context_free.
-const (
-	// contextMIMax: mean KL(p_t ‖ p̄) below it means the prediction hardly changes with the
-	// context (healthy models measure ≥ 1 nat on code).
-	contextMIMax = 0.1
-	// topShareMin: an argmax shared by this share of positions is a collapse to one token.
-	topShareMin = 0.9
-	// collapseAboveNats: a collapse trained into the model is within this of the unigram CE.
-	collapseAboveNats = 0.5
-)
 
 // contextFreeFinding names context_free: no better than the unigram CE at any offset but 0 and
 // no worse than it by collapseAboveNats, and the predicted distribution hardly depends on the context (ContextMI) or one token is the

@@ -6,9 +6,6 @@ import (
 	"strings"
 )
 
-// fp16Max is the largest finite float16.
-const fp16Max = 65504
-
 // alphaFinding names alpha_no_gradient: mHC alpha_logit tensors whose gradient on a batch is
 // exactly 0, whatever their value (informational: it explains frozen alphas, not copying).
 func alphaFinding(gf GradFlow) *Finding {
@@ -40,10 +37,6 @@ func overflowFinding(cat *Catalog) *Finding {
 		Detail:   fmt.Sprintf("the largest activation |x| = %.4g at %s exceeds float16's %d", cat.MaxAbsActivation, cat.MaxActivationHook, fp16Max),
 		Fix:      "informational: run in float32 or bfloat16, or rescale the offending layer"}
 }
-
-// paddedMassLimit is the mean probability on padded ids above which they are a fault: one
-// sampled token in a hundred would be an id no tokenizer decodes.
-const paddedMassLimit = 0.01
 
 // paddedFinding names padded_vocab_mass: the padded ids hold more than paddedMassLimit of the
 // probability on average, or are the argmax somewhere.
@@ -189,7 +182,7 @@ func headIn(heads, names []string) bool {
 // leave trained tensors unused, and those cost no loss when replaced either.
 func needsSwaps(cat *Catalog, a Alignment, fs []Finding, healthy bool) bool {
 	for _, f := range fs {
-		if !informational(f.Kind) && f.Kind != KindUnexplained && f.Kind != KindContextFree {
+		if !Informational(f.Kind) && f.Kind != KindUnexplained && f.Kind != KindContextFree {
 			return false
 		}
 	}

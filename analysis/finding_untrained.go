@@ -57,15 +57,10 @@ func peerMoved(cat *Catalog, name string) bool {
 	return false
 }
 
-// Margins of the catalog's comparisons of losses: a difference counts when it exceeds both
-// minDeltaNats and sigmas standard errors of the paired per-position differences.
-const (
-	minDeltaNats = 0.1
-	sigmas       = 4.0
-	// swapPositions is the number of positions of each replacement test.
-	swapPositions = 256
-)
+// swapPositions is the number of positions of each replacement test.
+const swapPositions = 256
 
+// significant reports whether a paired loss difference counts (minDeltaNats, sigmas).
 func significant(mean, se float64) bool { return mean > max(minDeltaNats, sigmas*se) }
 
 // commonInit reports whether a constant vector sits (within constTol) at a value initialisers

@@ -1,5 +1,13 @@
 package analysis
 
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+)
+
 // Finding kinds: the ways a trained language model fails at inference that the diagnosis names
 // (issue "fault catalog"). Each kind has its own file (finding_*.go) with the function that
 // decides it from measurements.
@@ -34,8 +42,33 @@ type Finding struct {
 	Fix      string         `json:"fix"`
 }
 
-// informational reports whether a kind explains something without being a fault: a checkpoint
+// Informational reports whether a kind explains something without being a fault: a checkpoint
 // with only informational findings is healthy.
-func informational(kind string) bool {
+func Informational(kind string) bool {
 	return kind == KindAlphaNoGradient || kind == KindActivationOverflow16
+}
+
+// EvidenceText renders a finding's evidence (or a verdict's numbers) as `nanoscope diagnose`
+// prints it: k=v pairs in key order, numbers with four significant digits; with max > 0 at
+// most max pairs, then "… and N more".
+func EvidenceText[V any](ev map[string]V, max int) string {
+	keys := slices.Sorted(maps.Keys(ev))
+	var parts []string
+	for i, k := range keys {
+		if max > 0 && i == max {
+			parts = append(parts, fmt.Sprintf("… and %d more", len(keys)-max))
+			break
+		}
+		var v string
+		switch x := any(ev[k]).(type) {
+		case float64:
+			v = strconv.FormatFloat(x, 'g', 4, 64)
+		case float32:
+			v = strconv.FormatFloat(float64(x), 'g', 4, 32)
+		default:
+			v = fmt.Sprint(x)
+		}
+		parts = append(parts, k+"="+v)
+	}
+	return strings.Join(parts, " ")
 }

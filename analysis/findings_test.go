@@ -92,7 +92,7 @@ func TestFaultGallery(t *testing.T) {
 					t.Fatalf("healthy checkpoint diagnosed unhealthy: %v", kinds(rep))
 				}
 				for _, f := range rep.Findings {
-					if !informational(f.Kind) {
+					if !Informational(f.Kind) {
 						t.Fatalf("fault finding %s on a healthy checkpoint: %s", f.Kind, f.Detail)
 					}
 				}
@@ -112,24 +112,24 @@ func TestFaultGallery(t *testing.T) {
 					t.Errorf("tensor %s not in %v", n, f.Tensors)
 				}
 			}
-			if informational(b.Kind) != rep.Healthy {
+			if Informational(b.Kind) != rep.Healthy {
 				t.Errorf("%s: healthy %v", b.Kind, rep.Healthy)
 			}
 			// The verdicts follow the findings: alpha_logit without gradient supports H7 whatever
 			// its value; an untrained draw supports H6 and leaves H1 untestable.
 			switch b.Kind {
 			case KindAlphaNoGradient:
-				checkVerdicts(t, rep, map[string]string{"H7": Supported})
+				checkVerdicts(t, rep, map[string]Outcome{"H7": Supported})
 			case KindWeightsUntrained, KindTensorsUntrained:
-				checkVerdicts(t, rep, map[string]string{"H1": Untestable, "H6": Supported})
+				checkVerdicts(t, rep, map[string]Outcome{"H1": Untestable, "H6": Supported})
 			case KindTargetOffset:
 				want := Refuted
 				if f.Evidence["offset"] == 0 {
 					want = Supported
 				}
-				checkVerdicts(t, rep, map[string]string{"H1": want})
+				checkVerdicts(t, rep, map[string]Outcome{"H1": want})
 			case KindContextFree:
-				checkVerdicts(t, rep, map[string]string{"H5": Supported})
+				checkVerdicts(t, rep, map[string]Outcome{"H5": Supported})
 			}
 		})
 	}

@@ -41,6 +41,9 @@ type EngineRun struct {
 	// logit per position and the run is a model run).
 	LogitMAE float64 `json:"logit_mae,omitempty"`
 	Skipped  string  `json:"skipped,omitempty"`
+	// hasLogits: LogitMAE was measured (the observation has its top logits and the run is a
+	// model run).
+	hasLogits bool
 }
 
 // EngineFingerprint is the verdict on an observation: Verdict "consistent", "explained" (by
@@ -59,6 +62,23 @@ const (
 	fingerprintAgree  = 0.9
 	fingerprintMargin = 0.1
 )
+
+// Logit thresholds of a fingerprint: a run explains the observed top logits when it is
+// fingerprintLogitRatio times closer to them than the run as loaded, and as loaded is further
+// than fingerprintLogitFloor times the largest observed logit (float32 rounding between two
+// engines is far below it).
+const (
+	fingerprintLogitRatio = 10
+	fingerprintLogitFloor = 1e-5
+)
+
+func maxAbs(xs []float64) float64 {
+	m := 0.0
+	for _, x := range xs {
+		m = max(m, math.Abs(x))
+	}
+	return m
+}
 
 // fingerprintSeeds are the seeds of the fresh initialisations a fingerprint tries.
 var fingerprintSeeds = []int64{1, 2}
@@ -110,6 +130,7 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 			}
 			if perPos && tops != nil {
 				r.LogitMAE += math.Abs(tops[t-from] - obs.Logits[t-first])
+				r.hasLogits = true
 			}
 		}
 		if r.Positions == 0 {
@@ -172,6 +193,24 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 			fp.Runs = append(fp.Runs, score(fmt.Sprintf("with a BOS %d prepended (the engine adds one)", b), p2[1:], t2[1:], 0, T))
 		}
 	}
+	wantTop := make([]float64, T) // the observed top logit at each position, NaN where none
+	for t := range wantTop {
+		wantTop[t] = math.NaN()
+		if perPos && t >= first && want[t] >= 0 {
+			wantTop[t] = obs.Logits[t-first]
+		}
+	}
+	faults, err := inferenceFaultRuns(s, ids, first+1, want, wantTop)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range faults {
+		if f.skipped != "" {
+			fp.Runs = append(fp.Runs, EngineRun{Name: f.name, Skipped: f.skipped})
+			continue
+		}
+		fp.Runs = append(fp.Runs, score(f.name, f.pred, f.tops, 0, T))
+	}
 	for _, conv := range s.Family.Conventions() {
 		if conv.Inert {
 			continue
@@ -211,6 +250,10 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 			return boolCmp(a.Skipped != "", b.Skipped != "")
 		case a.Agreement != b.Agreement:
 			return boolCmp(a.Agreement < b.Agreement, a.Agreement > b.Agreement)
+		case a.hasLogits != b.hasLogits: // at equal agreement, a run whose logits were compared first
+			return boolCmp(!a.hasLogits, !b.hasLogits)
+		case a.hasLogits && a.LogitMAE != b.LogitMAE:
+			return boolCmp(a.LogitMAE > b.LogitMAE, a.LogitMAE < b.LogitMAE)
 		}
 		return 0
 	})
@@ -224,7 +267,29 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 	margin := func(r EngineRun) float64 {
 		return max(fingerprintMargin, 4*math.Hypot(r.SE, asLoaded.SE))
 	}
+	// byLogits is the run whose top logits reproduce the observed ones at least
+	// fingerprintLogitRatio times closer than the run as loaded, among the runs that agree on
+	// at least fingerprintAgree of the top-1 ids and no less than as loaded; nil when the
+	// observation has no logits or as loaded already reproduces them within float32 rounding
+	// across engines (fingerprintLogitFloor of the largest observed logit).
+	var byLogits *EngineRun
+	if maxObs := maxAbs(obs.Logits); asLoaded.hasLogits && asLoaded.LogitMAE > fingerprintLogitFloor*maxObs {
+		for i := range fp.Runs {
+			r := &fp.Runs[i]
+			if r.Name == asLoaded.Name || r.Skipped != "" || !r.hasLogits || r.Agreement < max(fingerprintAgree, asLoaded.Agreement) ||
+				r.LogitMAE*fingerprintLogitRatio > asLoaded.LogitMAE {
+				continue
+			}
+			if byLogits == nil || r.LogitMAE < byLogits.LogitMAE {
+				byLogits = r
+			}
+		}
+	}
 	switch {
+	case byLogits != nil && (best == nil || !(best.Agreement-asLoaded.Agreement > margin(*best)) || best.Name == byLogits.Name):
+		fp.Verdict, fp.Best = "explained", byLogits.Name
+		fp.Detail = fmt.Sprintf("%s reproduces %.0f%% of the observed top-1 ids and their top logits within %.3g on average, the checkpoint as loaded %.0f%% and %.3g: the engine runs it that way",
+			byLogits.Name, 100*byLogits.Agreement, byLogits.LogitMAE, 100*asLoaded.Agreement, asLoaded.LogitMAE)
 	case best != nil && best.Agreement >= fingerprintAgree && best.Agreement-asLoaded.Agreement > margin(*best):
 		fp.Verdict, fp.Best = "explained", best.Name
 		fp.Detail = fmt.Sprintf("%s reproduces %.0f%% of the observed top-1 ids (± %.0f%%), the checkpoint as loaded %.0f%%: the engine runs it that way",

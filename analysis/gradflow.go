@@ -125,7 +125,9 @@ func (s *Subject) trainPass(w *Windows) (tr *trainResult, err error) {
 		return nil, err
 	}
 	defer exec.Finalize()
+	done := gomlxmodel.TraceGraph("training graph %dx%d", len(w.Inputs), len(w.Inputs[0]))
 	outs, err := exec.Exec(idsTensor(w.Inputs), idsTensor(targets))
+	done()
 	if err != nil {
 		return nil, err
 	}

@@ -15,14 +15,18 @@ import (
 	"nanoscope/gomlxmodel/config"
 )
 
-// Verdicts.
+// Outcome is what the measurements say of a hypothesis. It is one of the constants below
+// (JSON: the string).
+type Outcome string
+
+// Outcomes.
 const (
-	Supported  = "supported"
-	Refuted    = "refuted"
-	Untestable = "untestable"
+	Supported  Outcome = "supported"
+	Refuted    Outcome = "refuted"
+	Untestable Outcome = "untestable" // the measurements cannot tell (e.g. on untrained weights)
 	// NotApplicable is the verdict of a hypothesis about the ternary/mHC model on another
 	// family (GPT-2, Llama).
-	NotApplicable = "not applicable"
+	NotApplicable Outcome = "not applicable"
 )
 
 // Hypothesis names, REFERENCE.md §3.
@@ -36,12 +40,27 @@ var hypothesisNames = map[string]string{
 	"H7": "alpha_logit never receives gradient",
 }
 
-// Verdict is the diagnosis of one hypothesis, with the measurements behind it.
+// Verdict is the diagnosis of one hypothesis: its outcome, the evidence in words, and the
+// numbers its rule read (Numbers, named in snake case after the measurement, the same names
+// whatever the outcome; rates are shares in [0, 1], losses in nats), which the evidence
+// quotes and a notebook can quote without deriving them again.
 type Verdict struct {
-	ID       string `json:"id"`
-	Name     string `json:"name"`
-	Verdict  string `json:"verdict"`
-	Evidence string `json:"evidence"`
+	ID       string             `json:"id"`
+	Name     string             `json:"name"`
+	Verdict  Outcome            `json:"verdict"`
+	Evidence string             `json:"evidence"`
+	Numbers  map[string]float64 `json:"numbers,omitempty"`
+}
+
+// Hypothesis returns the report's verdict on hypothesis id ("H1" … "H7"); it fails when the
+// report holds no verdict of that id.
+func (r *Report) Hypothesis(id string) (Verdict, error) {
+	for _, v := range r.Hypotheses {
+		if v.ID == id {
+			return v, nil
+		}
+	}
+	return Verdict{}, fmt.Errorf("report %s: no verdict on %q (it has %d hypotheses)", r.Checkpoint, id, len(r.Hypotheses))
 }
 
 // Metrics are the key numbers of a diagnosis. Losses are plain cross-entropy (nats) unless
@@ -104,7 +123,10 @@ type Details struct {
 	// Engine is the fingerprint of the user's inference engine from an observation (families
 	// other than the ternary model).
 	Engine *EngineFingerprint `json:"engine,omitempty"`
-	Run    *RunDetails        `json:"run,omitempty"`
+	// Inference are the reference-free checks of nanoscope's inference path on the first
+	// evaluation ids (CheckInference; filled by the command line's diagnose).
+	Inference *InferencePath `json:"inference,omitempty"`
+	Run       *RunDetails    `json:"run,omitempty"`
 	// AlphaSwap: the same weights with every alpha_logit set to 5.0 (the value before the
 	// note's "fix"), compared with the file's on the first windows (mHC only).
 	AlphaSwap *AlphaSwap `json:"alpha_swap,omitempty"`
@@ -172,21 +194,6 @@ func (o *Options) progress() func(format string, args ...any) {
 
 // Thresholds of the verdicts.
 const (
-	copyThreshold     = 0.5  // copy rate (non-repeat positions) above which the model "copies"
-	selfSimThreshold  = 0.5  // share of top ≈ self logit above which output ≈ input embedding
-	farBelowNats      = 1.0  // "far below" for losses
-	unigramMarginNats = 0.1  // margin below the unigram entropy that shows use of context
-	parityRelTol      = 1e-3 // max |Δlogits| relative to max |logit| for "no change"
-	// H2 is refuted despite small differences when almost every argmax agrees and only a few
-	// positions differ by more than ParityTolerance (8-bit rounding flips; see Parity).
-	parityMinAgreement = 0.995
-	parityMaxShareOver = 0.05
-	// H2 is also refuted when the train/inference difference is within parityNoiseFactor × the
-	// inference path's own rounding noise (Parity.Noise) and its argmax agreement no more than
-	// parityArgmaxSlack below the noise's: rounding scales with the backend's arithmetic (TF32
-	// on a GPU), a real mismatch (another mask, dropout, another RoPE) moves logits by O(1).
-	parityNoiseFactor = 4.0
-	parityArgmaxSlack = 0.01
 	// Position budgets of the instruments that run more than one forward pass (the windows
 	// are whole: at least one).
 	ternaryOffPositions = 256 // quantisation off
@@ -351,34 +358,7 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 // alphaSwap runs w with every alpha_logit set to value and compares the logits with the
 // subject's.
 func alphaSwap(s *Subject, w *Windows, value float32) (*AlphaSwap, error) {
-	p := make(map[string]checkpoint.Tensor, len(s.Params))
-	for n, t := range s.Params {
-		if gomlxmodel.IsAlphaLogit(n) {
-			data := slices.Clone(t.Data)
-			for i := range data {
-				data[i] = value
-			}
-			t = checkpoint.Tensor{Shape: t.Shape, Data: data}
-		}
-		p[n] = t
-	}
-	s2, err := s.withParams(p)
-	if err != nil {
-		return nil, err
-	}
-	r1, err := s.Runner()
-	if err != nil {
-		return nil, err
-	}
-	r2, err := s2.Runner()
-	if err != nil {
-		return nil, err
-	}
-	a, err := r1.Logits(w.Inputs)
-	if err != nil {
-		return nil, err
-	}
-	b, err := r2.Logits(w.Inputs)
+	a, b, err := AlphaSwapLogits(s, w.Inputs, value)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,5 @@
 package analysis
 
-import "math"
-
 // Parity compares the logits of the same input through the training graph (the trainer's
 // objective, gomlxmodel.TrainingObjective, differentiated with respect to every parameter as a
 // training step does) and through the inference Runner (H2).
@@ -38,10 +36,6 @@ type ParityNoise struct {
 	ArgmaxAgreement float64 `json:"argmax_agreement"`
 }
 
-// ParityTolerance is the largest |Δlogit| at a position that counts as "the same" between the
-// training graph and the inference path: float summation order alone moves logits far less.
-const ParityTolerance = 1e-3
-
 // TrainInferenceParity runs the windows w through both paths and compares their logits. It
 // shares one backward pass with GradientFlow on the same windows (see trainPass).
 func TrainInferenceParity(s *Subject, w *Windows) (Parity, error) {
@@ -57,61 +51,21 @@ func TrainInferenceParity(s *Subject, w *Windows) (Parity, error) {
 // GradNorm is left to the caller.
 func parity(r *engine, w *Windows, train, infer []float32, V int) (Parity, error) {
 	p := Parity{Windows: len(w.Inputs), Positions: w.Positions()}
-	d := compareLogits(train, infer, V)
+	d := CompareLogits(train, infer, V)
 	p.MaxAbsDelta, p.MeanAbsDelta, p.ArgmaxAgreement, p.PositionsOverTol, p.MaxAbsLogit =
-		d.maxAbs, d.meanAbs, d.agreement, d.shareOverTol, d.maxAbsB
-	var noise logitDiff
+		d.MaxAbs, d.MeanAbs, d.Agreement, d.ShareOverTol, d.MaxAbsB
+	var noise LogitDiff
 	n := len(infer) / len(w.Inputs)
 	for k, win := range w.Inputs {
 		single, err := r.logits([][]int32{win})
 		if err != nil {
 			return Parity{}, err
 		}
-		e := compareLogits(single, infer[k*n:(k+1)*n], V)
-		noise.maxAbs = max(noise.maxAbs, e.maxAbs)
-		noise.meanAbs += e.meanAbs / float64(len(w.Inputs))
-		noise.agreement += e.agreement / float64(len(w.Inputs))
+		e := CompareLogits(single, infer[k*n:(k+1)*n], V)
+		noise.MaxAbs = max(noise.MaxAbs, e.MaxAbs)
+		noise.MeanAbs += e.MeanAbs / float64(len(w.Inputs))
+		noise.Agreement += e.Agreement / float64(len(w.Inputs))
 	}
-	p.Noise = ParityNoise{MaxAbsDelta: noise.maxAbs, MeanAbsDelta: noise.meanAbs, ArgmaxAgreement: noise.agreement}
+	p.Noise = ParityNoise{MaxAbsDelta: noise.MaxAbs, MeanAbsDelta: noise.MeanAbs, ArgmaxAgreement: noise.Agreement}
 	return p, nil
-}
-
-// logitDiff compares two (positions × V) logit arrays a and b.
-type logitDiff struct {
-	maxAbs, meanAbs float64 // max and mean |a − b| over all logits
-	agreement       float64 // share of positions whose argmax agrees
-	shareOverTol    float64 // share of positions with some |a − b| > ParityTolerance
-	maxAbsB         float64 // max |b|, for scale
-}
-
-func compareLogits(a, b []float32, V int) (d logitDiff) {
-	agree, over := 0, 0
-	for pos := 0; pos < len(a)/V; pos++ {
-		ra, rb := a[pos*V:(pos+1)*V], b[pos*V:(pos+1)*V]
-		ia, ib := 0, 0
-		posMax := 0.0
-		for j := range ra {
-			x := math.Abs(float64(ra[j]) - float64(rb[j]))
-			posMax = max(posMax, x)
-			d.meanAbs += x
-			d.maxAbsB = max(d.maxAbsB, math.Abs(float64(rb[j])))
-			if ra[j] > ra[ia] {
-				ia = j
-			}
-			if rb[j] > rb[ib] {
-				ib = j
-			}
-		}
-		d.maxAbs = max(d.maxAbs, posMax)
-		if ia == ib {
-			agree++
-		}
-		if posMax > ParityTolerance {
-			over++
-		}
-	}
-	n := float64(len(a) / V)
-	d.meanAbs /= float64(len(a))
-	d.agreement, d.shareOverTol = float64(agree)/n, float64(over)/n
-	return d
 }

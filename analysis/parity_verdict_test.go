@@ -11,7 +11,7 @@ func TestH2Verdict(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		p    Parity
-		want string
+		want Outcome
 	}{
 		{"identical", Parity{MaxAbsDelta: 0, ArgmaxAgreement: 1}, Refuted},
 		{"cpu rounding flips", Parity{MaxAbsDelta: 0.2, MeanAbsDelta: 1e-4, ArgmaxAgreement: 1, PositionsOverTol: 0.02}, Refuted},

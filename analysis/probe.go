@@ -189,7 +189,9 @@ func (s *Subject) probe(w *Windows) (res *probeResult, err error) {
 			}
 			flat = append(flat, w.Inputs[src]...)
 		}
+		done := gomlxmodel.TraceGraph("probe %dx%d, lens %v", bs, T, exec == execLens)
 		outs, err := exec.Exec(tensors.FromFlatDataAndDimensions(flat, bs, T))
+		done()
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"nanoscope/gomlxmodel"
@@ -116,6 +117,21 @@ func TestPromptLensEmbeddingByHand(t *testing.T) {
 		m, am := marginOf(row, int(cur))
 		if got := lens.Margin[0][pos]; math.Abs(got-m) > 1e-3*max(1, math.Abs(m)) || lens.Argmax[0][pos] != am {
 			t.Fatalf("position %d: lens margin %v argmax %d, by hand %v %d", pos, got, lens.Argmax[0][pos], m, am)
+		}
+	}
+}
+
+// The one-pass selection of a few indices agrees with the full stable sort, ties included.
+func TestTopIndicesSmallAgreesWithSort(t *testing.T) {
+	row := make([]float32, 5000)
+	for i := range row {
+		row[i] = float32((i * 7919) % 97) // many ties
+	}
+	for _, k := range []int{1, 3, 64} {
+		got := TopIndices(row, k)
+		all := TopIndices(row, len(row)) // the sort
+		if !slices.Equal(got, all[:k]) {
+			t.Fatalf("k=%d: %v, the sort gives %v", k, got, all[:k])
 		}
 	}
 }

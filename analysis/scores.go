@@ -62,7 +62,7 @@ func shareOf(a, b int) float64 {
 func faultKinds(r *Report) []string {
 	var out []string
 	for _, f := range r.Findings {
-		if !informational(f.Kind) && !slices.Contains(out, f.Kind) {
+		if !Informational(f.Kind) && !slices.Contains(out, f.Kind) {
 			out = append(out, f.Kind)
 		}
 	}

@@ -3,8 +3,10 @@ package analysis
 import (
 	"cmp"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 
 	"nanoscope/gomlxmodel"
 )
@@ -175,48 +177,60 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 			s2 *Subject
 		}
 		var runs []tried
+		var todo []Candidate
 		for _, conv := range base.Family.Conventions() {
 			if conv.Inert || slices.ContainsFunc(baseFlips, func(f Flip) bool { return f.Convention == conv.Name }) {
 				continue
 			}
 			for _, v := range conv.Values {
-				if v == conv.Value {
-					continue
+				if v != conv.Value {
+					todo = append(todo, Candidate{Round: round, Flip: Flip{Convention: conv.Name, Value: v, Loaded: conv.Value, Key: conv.Key}, Positions: nScreen})
 				}
-				c := Candidate{Round: round, Flip: Flip{Convention: conv.Name, Value: v, Loaded: conv.Value, Key: conv.Key}, Positions: nScreen}
-				s2, err := base.WithConvention(conv.Name, v)
-				if err != nil {
-					c.Skipped = err.Error()
-					cands = append(cands, c)
-					continue
+			}
+		}
+		done := make([]tried, len(todo))
+		parallelDo(len(todo), searchWorkers(), func(i int) {
+			c := todo[i]
+			s2, err := base.WithConvention(c.Flip.Convention, c.Flip.Value)
+			if err == nil {
+				var o OffsetCE
+				if o, err = runOffsets(s2, screen, V); err == nil {
+					o = comparable(o)
+					c.CE, c.Offset = o.BestCE, o.Best
+					c.Gain, c.SE = gainOver(baseScreen, o)
 				}
-				o, err := runOffsets(s2, screen, V)
-				if err != nil {
-					c.Skipped = err.Error()
-					cands = append(cands, c)
-					continue
-				}
-				o = comparable(o)
-				c.CE, c.Offset = o.BestCE, o.Best
-				c.Gain, c.SE = gainOver(baseScreen, o)
-				cands = append(cands, c)
-				runs = append(runs, tried{c, s2})
+			}
+			if err != nil {
+				c.Skipped, s2 = err.Error(), nil
+			}
+			done[i] = tried{c, s2}
+		})
+		for _, t := range done {
+			cands = append(cands, t.c)
+			if t.s2 != nil {
+				runs = append(runs, t)
 			}
 		}
 		slices.SortStableFunc(runs, func(a, b tried) int { return cmp.Compare(b.c.Gain, a.c.Gain) })
 		var best *tried
 		var bestRun OffsetCE
 		bestGain := 0.0
-		for i := range runs[:min(maxConfirm, len(runs))] {
-			r := &runs[i]
+		top := runs[:min(maxConfirm, len(runs))]
+		for i, r := range top {
 			if !(r.c.Gain > 0) || math.IsNaN(r.c.Gain) {
+				top = top[:i]
 				break
 			}
-			o, err := runOffsets(r.s2, head, V)
-			if err != nil {
-				return nil, nil, err
+		}
+		full := make([]OffsetCE, len(top))
+		errs := make([]error, len(top))
+		parallelDo(len(top), searchWorkers(), func(i int) { full[i], errs[i] = runOffsets(top[i].s2, head, V) })
+		for i := range top {
+			r := &top[i]
+			if errs[i] != nil {
+				return nil, nil, errs[i]
 			}
-			o = comparable(o)
+			o := comparable(full[i])
 			o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
 			o.Condition = ConditionName(o.Flips)
 			gain, se, ok := holdsOver(baseRun, o, unigram)
@@ -317,4 +331,35 @@ func runOffsets(s *Subject, w *Windows, V int) (OffsetCE, error) {
 	}
 	out.summarise()
 	return out, nil
+}
+
+// searchWorkers is how many alternatives the screen runs at once: one on the Go backend, whose
+// kernels already use every core; on XLA, where each alternative is a new graph that the host
+// compiles (seconds on a GPT-2-small-size model) while the device idles, up to half the cores,
+// at most 8 (each holds one batch of logits on the device).
+func searchWorkers() int {
+	if name, _, _ := strings.Cut(gomlxmodel.BackendConfig(), ":"); name != "xla" {
+		return 1
+	}
+	return max(1, min(8, runtime.NumCPU()/2))
+}
+
+// parallelDo calls f(0) … f(n−1) on at most workers goroutines and returns when all are done.
+func parallelDo(n, workers int, f func(i int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(n, max(1, workers)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
+			}
+		}()
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }

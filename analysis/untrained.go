@@ -42,20 +42,6 @@ type TensorTrace struct {
 }
 
 // Thresholds of the untrained tests.
-const (
-	// alignZMax: |z| below it is compatible with a draw independent of the data (a Gaussian
-	// tail of 4.5 sd has probability 7e-6 per tensor).
-	alignZMax = 4.5
-	// spectrumKSMax: KS distance to the MP law below which an embedding looks like a random
-	// draw (random matrices of our shapes measure 0.01–0.05 at ≥ 32 columns; trained embeddings
-	// 0.5–0.7).
-	spectrumKSMax = 0.15
-	// gradFloor: a gradient norm below gradFloor × the largest one counts as none (rounding noise).
-	gradFloor = 1e-6
-	// constTol: a vector whose entries lie within constTol·max(1, |c|) of a constant c is at c
-	// (a few optimizer steps at a small rate move a fresh norm weight by less).
-	constTol = 1e-3
-)
 
 // readHook names the activation weight name reads on s's family ("" for none).
 func (s *Subject) readHook(name string) string { return s.spec().Weights[name].Reads }

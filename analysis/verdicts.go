@@ -26,7 +26,7 @@ type verdictInput struct {
 	part     *Finding
 	ce       OffsetCE // the catalog's CE by offset, as loaded
 	ce0, ce1 float64
-	h1       string // H1's verdict, which H3 and H5 defer to
+	h1       Outcome // H1's verdict, which H3 and H5 defer to
 }
 
 func verdicts(s *Subject, d *Details, m *Metrics, fs []Finding) []Verdict {
@@ -39,11 +39,95 @@ func verdicts(s *Subject, d *Details, m *Metrics, fs []Finding) []Verdict {
 	v.ce1, _ = v.ce.at(1)
 	h1 := v.h1Verdict()
 	v.h1 = h1.Verdict
-	return []Verdict{h1, v.h2(), v.h3(), v.h4(), v.h5(), v.h6(), v.h7()}
+	vs := []Verdict{h1, v.h2(), v.h3(), v.h4(), v.h5(), v.h6(), v.h7()}
+	for i := range vs {
+		vs[i].Numbers = v.numbers(vs[i].ID)
+	}
+	return vs
 }
 
-func verdict(id, v, evidence string) Verdict {
+func verdict(id string, v Outcome, evidence string) Verdict {
 	return Verdict{ID: id, Name: hypothesisNames[id], Verdict: v, Evidence: evidence}
+}
+
+// numbers are the measurements hypothesis id's rule reads (Verdict.Numbers). A measurement
+// the diagnosis did not make (no observation, no quantisation switched off, no mHC) is absent.
+func (v *verdictInput) numbers(id string) map[string]float64 {
+	d, a := v.d, v.d.Alignment
+	b := func(x bool) float64 {
+		if x {
+			return 1
+		}
+		return 0
+	}
+	rates := map[string]float64{"copy_rate_non_repeat": a.CopyRateNonRepeat, "next_token_accuracy_non_repeat": a.NextAccuracyNonRepeat, "repeat_rate": a.RepeatRate}
+	n := map[string]float64{}
+	switch id {
+	case "H1":
+		n = rates
+		n["ce_offset_0"], n["ce_offset_1"], n["best_offset"] = v.ce0, v.ce1, float64(v.ce.Best)
+		n["weights_untrained"] = b(v.initLike)
+		if v.part != nil {
+			n["tensors_untrained"] = float64(len(v.part.Tensors))
+		}
+		if v.off != nil {
+			if k, ok := v.off.Evidence["offset"].(float64); ok {
+				n["target_offset"] = k
+			}
+		}
+	case "H2":
+		p := d.Parity
+		n = map[string]float64{"max_abs_delta": p.MaxAbsDelta, "mean_abs_delta": p.MeanAbsDelta, "max_abs_logit": p.MaxAbsLogit, "argmax_agreement": p.ArgmaxAgreement,
+			"positions_over_tol": p.PositionsOverTol, "noise_mean_abs_delta": p.Noise.MeanAbsDelta, "noise_argmax_agreement": p.Noise.ArgmaxAgreement, "positions": float64(p.Positions)}
+	case "H3":
+		n = rates
+		if v.s.IsNanoscope() {
+			n["ternary_zero_share"] = meanTernaryZero(v.s)
+		}
+		if off := d.TernaryOff; off != nil {
+			n["ternary_off_copy_rate_non_repeat"], n["ternary_off_next_token_accuracy_non_repeat"] = off.CopyRateNonRepeat, off.NextAccuracyNonRepeat
+		}
+	case "H4":
+		n = rates
+		ss := a.SelfSimilarity
+		n["tied"], n["share_top_within_1pct_of_self"], n["mean_abs_top_minus_self"] = b(v.s.tied()), ss.ShareWithin1Pct, ss.MeanAbsTopMinusSelf
+		n["mean_self_logit"], n["mean_sqrt_d_norm"], n["mean_top_logit"] = ss.MeanSelfLogit, ss.MeanSqrtDNorm, a.MeanMaxLogit
+		if len(d.Lens.Points) > 0 && d.Lens.Points[0].Stream == "embed" {
+			n["embedding_copy_rate"] = d.Lens.Points[0].CopyRate
+		}
+	case "H5":
+		n = map[string]float64{"best_ce": v.ce.BestCE, "best_offset": float64(v.ce.Best), "unigram_ce": d.Catalog.Unigram, "context_mi": d.Catalog.ContextMI,
+			"ce_offset_0": v.ce0, "dead_parameters": float64(len(d.GradFlow.Dead)), "weights_untrained": b(v.initLike)}
+	case "H6":
+		n = map[string]float64{"hashes_matched": float64(d.Effect.Matched), "hashes_total": float64(d.Effect.Total), "tensors_moved": float64(len(d.Drift.Moved)),
+			"tensors": float64(d.Drift.Total), "measured_loss": objectiveLoss(v.s, d.Losses), "weights_untrained": b(v.initLike)}
+		if v.s.Meta != nil {
+			n["claimed_loss"] = v.s.Meta.Loss
+		}
+		if oc := d.Observation; oc != nil {
+			n["observation_file_reproduces"], n["observation_fresh_reproduces"], n["observation_fresh_seeds"] = b(oc.FileReproduces), float64(oc.FreshReproduces), float64(oc.FreshSeeds)
+		}
+	case "H7":
+		if !v.s.IsNanoscope() || !v.s.Variant.MHC {
+			return nil
+		}
+		zero := 0
+		for _, g := range d.GradFlow.AlphaGrads {
+			if g == 0 {
+				zero++
+			}
+		}
+		asym := 0.0
+		for _, l := range d.ActNorms.Layers {
+			asym = max(asym, l.StreamAsymmetry)
+		}
+		n = map[string]float64{"alpha_logits": float64(len(d.GradFlow.AlphaGrads)), "alpha_zero_gradient": float64(zero), "max_stream_asymmetry": asym,
+			"alpha_logits_all_zero": b(v.m.AlphaLogitsAllZero), "mhc_symmetric": b(d.MHCSymmetric)}
+		if sw := d.AlphaSwap; sw != nil {
+			n["alpha_swap_max_abs_delta"], n["alpha_swap_max_abs_logit"] = sw.MaxAbsDelta, sw.MaxAbsLogit
+		}
+	}
+	return n
 }
 
 // H1: what the weights minimise — the target_offset finding, read on the catalog's CE by
@@ -284,7 +368,7 @@ func summary(s *Subject, d *Details, m *Metrics, vs []Verdict, fs []Finding) str
 	a, l := d.Alignment, d.Losses
 	var faults []Finding
 	for _, f := range fs {
-		if !informational(f.Kind) && f.Kind != KindWeightsUntrained && f.Kind != KindTensorsUntrained && !(f.Kind == KindTargetOffset && verdictOf(vs, "H1") == Supported) {
+		if !Informational(f.Kind) && f.Kind != KindWeightsUntrained && f.Kind != KindTensorsUntrained && !(f.Kind == KindTargetOffset && verdictOf(vs, "H1") == Supported) {
 			faults = append(faults, f)
 		}
 	}
@@ -341,7 +425,7 @@ func summary(s *Subject, d *Details, m *Metrics, vs []Verdict, fs []Finding) str
 	}
 }
 
-func verdictOf(vs []Verdict, id string) string {
+func verdictOf(vs []Verdict, id string) Outcome {
 	for _, v := range vs {
 		if v.ID == id {
 			return v.Verdict

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/gobackend"
@@ -168,4 +169,21 @@ func silenceStdout[T any](f func() (T, error)) (T, error) {
 	os.Stdout = null
 	defer func() { os.Stdout = stdout }()
 	return f()
+}
+
+// TraceEnv, set to 1, makes TraceGraph print one line to stderr per graph run: its label and
+// the wall time of building, compiling and executing it (compilation dominates on XLA, where
+// every distinct graph and shape is compiled once per Exec).
+const TraceEnv = "NANOSCOPE_TRACE"
+
+// TraceGraph starts timing one graph run labelled by format and args; call the function it
+// returns when the run's outputs are back on the host. It does nothing unless NANOSCOPE_TRACE=1.
+func TraceGraph(format string, args ...any) func() {
+	if os.Getenv(TraceEnv) != "1" {
+		return func() {}
+	}
+	start := time.Now()
+	return func() {
+		fmt.Fprintf(os.Stderr, "trace: %7.3f s  %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
 }

@@ -32,6 +32,9 @@ type RunConventions struct {
 	// RopeScale divides the rotary positions (linear rope_scaling's factor); 0 or 1 is none.
 	// Rotary families only.
 	RopeScale float64
+	// Step, when non-nil, is one forward of an incremental or batched inference path: a KV
+	// cache, padding, position ids, an inference fault (kvcache.go). nil is the full forward.
+	Step *Step `json:"-"`
 }
 
 // Attention scales.
@@ -144,8 +147,10 @@ func (r RunConventions) attnScale(hd int) float64 {
 	return 1 / math.Sqrt(float64(hd))
 }
 
-// embed scales a token embedding (…, D) by √D when EmbedScale is on.
+// embed scales a token embedding (…, D) by √D when EmbedScale is on (after FaultDropout's
+// mask, when a Step switches it on).
 func (r RunConventions) embed(x *Node) *Node {
+	x = r.dropEmbedding(x)
 	if !r.EmbedScale {
 		return x
 	}
@@ -170,7 +175,7 @@ func (r RunConventions) softCap(x *Node) *Node {
 
 // rope is the rotary embedding of the positions under these conventions.
 func (r RunConventions) rope(theta float64, layout string) Rope {
-	return Rope{Theta: theta, Layout: layout, Offset: r.PositionOffset, Scale: r.ropeScale()}
+	return Rope{Theta: theta, Layout: layout, Offset: r.firstPosition(), Scale: r.ropeScale(), Rows: r.Step.rowShift()}
 }
 
 func softCapName(c float64) string {

@@ -324,6 +324,7 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		}
 	}()
 	names := slices.Clone(hookNames)
+	defer TraceGraph("forward %s %dx%d, %d hooks", r.Family.Arch(), len(ids), len(ids[0]), len(names))()
 	exec, err := model.NewExec(r.Backend, r.Scope.Store(), func(ctx *model.Scope, ids *Node) []*Node {
 		defer PanicWithError()
 		hooks := Hooks{}
@@ -393,22 +394,21 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 // attendWindow is attend with a sliding window: query i sees keys i − window … i when window > 0
 // and window < T − 1 (a wider window is the plain mask).
 func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, hooks Hooks, hookName string) *Node {
+	q, k, v = hooks.setQKV(hookName, q, k, v)
+	k, v = cacheKV(run, hookName, k, v) // with a KV cache: (B, H, Past+T, hd)
 	hd := q.Shape().Dimensions[3]
-	t := q.Shape().Dimensions[2]
-	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
+	tq, tk := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
+	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, Tq, Tk)
 	if run.AttnScale == "" {
 		scores = DivScalar(scores, sqrtF(hd))
 	} else {
 		scores = MulScalar(scores, run.attnScale(hd))
 	}
-	switch {
-	case window > 0 && window < t-1:
-		scores = Add(scores, windowMask(q.Graph(), t, causal, window, scores.DType()))
-	case causal:
-		scores = Add(scores, causalMask(q.Graph(), t, scores.DType()))
+	if mask := attnMask(q.Graph(), run, tq, tk, causal, window, scores.DType()); mask != nil {
+		scores = Add(scores, mask)
 	}
-	probs := softmax(scores) // (B, H, T, T)
-	hooks.set(hookName, probs)
+	probs := softmax(scores) // (B, H, Tq, Tk)
+	probs = hooks.set(hookName, probs)
 	return DotGeneral(probs, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1}) // (B, H, T, hd)
 }
 

@@ -206,18 +206,23 @@ func (m GPT2) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := ids.Graph()
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
-	if off := c.Run.PositionOffset; t+off > c.NPositions {
+	if off := c.Run.firstPosition(); t+off > c.NPositions {
 		panic(fmt.Errorf("gpt2: %d positions from position id %d exceed n_positions %d", t, off, c.NPositions))
 	}
 	tok := Reshape(Gather(param(ctx, g, GPT2Wte), Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
 	tok = c.Run.embed(tok)
-	positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0) // (T, 1): 0..T-1
-	if off := c.Run.PositionOffset; off != 0 {
-		positions = AddScalar(positions, float64(off))
+	var pos *Node
+	if c.Run.Step == nil {
+		positions := Iota(g, shapes.Make(ids.DType(), t, 1), 0) // (T, 1): 0..T-1
+		if off := c.Run.PositionOffset; off != 0 {
+			positions = AddScalar(positions, float64(off))
+		}
+		pos = Reshape(Gather(param(ctx, g, GPT2Wpe), positions), 1, t, c.DModel) // (1, T, D)
+	} else { // a cached or padded forward: positions from Past, per row when shifted
+		pos = c.Run.positionEmbed("gpt2", param(ctx, g, GPT2Wpe), b, t) // (1|B, T, D)
 	}
-	pos := Reshape(Gather(param(ctx, g, GPT2Wpe), positions), 1, t, c.DModel) // (1, T, D)
-	hooks.set(HookEmbed, tok)
-	hooks.set(HookPosEmbed, pos)
+	tok = hooks.set(HookEmbed, tok)
+	pos = hooks.set(HookPosEmbed, pos)
 	x := Add(tok, pos) // (B, T, D)
 	for i := 0; i < c.NLayers; i++ {
 		x = m.block(ctx, i, x, hooks)
@@ -227,19 +232,19 @@ func (m GPT2) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 
 // block is one pre-LayerNorm transformer block: x + attn(ln_1(x)), then + mlp(ln_2(·)).
 func (m GPT2) block(ctx *model.Scope, i int, x *Node, hooks Hooks) *Node {
-	hooks.set(BlockHook(i, HookResidPre), x)
+	x = hooks.set(BlockHook(i, HookResidPre), x)
 	u := m.layerNorm(ctx, GPT2Param(i, "ln_1"), x) // (B, T, D)
-	hooks.set(SubHook(i, SubAttn, HookIn), u)
+	u = hooks.set(SubHook(i, SubAttn, HookIn), u)
 	y := m.attention(ctx, i, u, hooks)
-	hooks.set(SubHook(i, SubAttn, HookOut), y)
+	y = hooks.set(SubHook(i, SubAttn, HookOut), y)
 	x = Add(x, y)
-	hooks.set(BlockHook(i, HookResidMid), x)
+	x = hooks.set(BlockHook(i, HookResidMid), x)
 	u = m.layerNorm(ctx, GPT2Param(i, "ln_2"), x)
-	hooks.set(SubHook(i, SubMLP, HookIn), u)
+	u = hooks.set(SubHook(i, SubMLP, HookIn), u)
 	y = m.mlp(ctx, i, u, hooks)
-	hooks.set(SubHook(i, SubMLP, HookOut), y)
+	y = hooks.set(SubHook(i, SubMLP, HookOut), y)
 	x = Add(x, y)
-	hooks.set(BlockHook(i, HookResidPost), x)
+	x = hooks.set(BlockHook(i, HookResidPost), x)
 	return x
 }
 
@@ -264,14 +269,14 @@ func (m GPT2) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	}
 	z := attend(heads("q"), heads("k"), heads("v"), c.Causal, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
 	z = TransposeAllAxes(z, 0, 2, 1, 3)                                                                       // (B, T, H, hd)
-	hooks.set(SubHook(i, SubAttn, HookZ), z)
+	z = hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return m.linear(ctx, GPT2Param(i, "attn.c_proj"), Reshape(z, b, t, c.DModel)) // (B, T, D)
 }
 
 // mlp: c_proj(gelu(c_fc(u))).
 func (m GPT2) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	post := gelu(m.linear(ctx, GPT2Param(i, "mlp.c_fc"), u), m.Config.Activation) // (B, T, F)
-	hooks.set(SubHook(i, SubMLP, HookPost), post)
+	post = hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return m.linear(ctx, GPT2Param(i, "mlp.c_proj"), post)
 }
 
@@ -308,7 +313,7 @@ func (m GPT2) Unembed(ctx *model.Scope, resid *Node) *Node { return m.unembed(ct
 
 func (m GPT2) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 	x = m.layerNorm(ctx, GPT2LnF, x)
-	hooks.set(HookLnFinal, x)
+	x = hooks.set(HookLnFinal, x)
 	w := GPT2Wte
 	if !m.Config.TiedHead {
 		w = ParamLMHead

@@ -58,6 +58,9 @@ type Rope struct {
 	Offset   int
 	Scale    float64
 	Negative bool
+	// Rows, when non-nil, shifts row b's positions by Rows[b] (left padding with position
+	// ids): the tables are then per row, (B, T, 1, hd).
+	Rows []int
 }
 
 // tables are cos and sin of angle[t][i] = ((t + Offset)/Scale) · Theta^(−2i/hd), (T, hd/2), in
@@ -101,7 +104,6 @@ func (r Rope) Apply(x *Node) *Node {
 	dims := x.Shape().Dimensions
 	t, hd := dims[1], dims[3]
 	half := hd / 2
-	cosT, sinT := r.tables(t, hd)
 	// pair(i) = the two dimensions of pair i; rot[j][k] = coefficient of x[j] in rotated(x)[k].
 	pair := func(i int) (a, b int) {
 		if r.Layout == config.RopeInterleaved {
@@ -109,18 +111,28 @@ func (r Rope) Apply(x *Node) *Node {
 		}
 		return i, half + i
 	}
+	rows, shifts := 1, []int{0}
+	if r.Rows != nil {
+		rows, shifts = len(r.Rows), r.Rows
+	}
 	// Flat tables: a Const of [][]float32 walks every row by reflection, which costs more than
 	// the rotation itself on long sequences.
-	cos2, sin2 := make([]float32, t*hd), make([]float32, t*hd) // (T, hd)
-	for p := range cosT {
-		for i := 0; i < half; i++ {
-			a, b := pair(i)
-			s := sinT[p][i]
-			if r.Negative {
-				s = -s
+	cos2, sin2 := make([]float32, rows*t*hd), make([]float32, rows*t*hd) // (rows, T, hd)
+	for row, shift := range shifts {
+		rr := r
+		rr.Offset += shift
+		cosT, sinT := rr.tables(t, hd)
+		for p := range cosT {
+			base := (row*t + p) * hd
+			for i := 0; i < half; i++ {
+				a, b := pair(i)
+				s := sinT[p][i]
+				if r.Negative {
+					s = -s
+				}
+				cos2[base+a], cos2[base+b] = cosT[p][i], cosT[p][i]
+				sin2[base+a], sin2[base+b] = s, s
 			}
-			cos2[p*hd+a], cos2[p*hd+b] = cosT[p][i], cosT[p][i]
-			sin2[p*hd+a], sin2[p*hd+b] = s, s
 		}
 	}
 	rot := make([]float32, hd*hd) // (hd, hd) row-major
@@ -130,8 +142,8 @@ func (r Rope) Apply(x *Node) *Node {
 		rot[a*hd+b] = 1  // out[b] = x[a]
 	}
 	g := x.Graph()
-	cos := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(cos2, 1, t, 1, hd)), x.DType()) // (1, T, 1, hd)
-	sin := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(sin2, 1, t, 1, hd)), x.DType())
+	cos := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(cos2, rows, t, 1, hd)), x.DType()) // (1|B, T, 1, hd)
+	sin := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(sin2, rows, t, 1, hd)), x.DType())
 	rotM := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(rot, hd, hd)), x.DType())
 	rotated := DotGeneral(x, []int{3}, nil, rotM, []int{0}, nil) // (B, T, H, hd)
 	return Add(Mul(x, cos), Mul(rotated, sin))

@@ -177,7 +177,7 @@ func (m Llama) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	embed := param(ctx, ids.Graph(), LlamaEmbed)
 	x := Reshape(Gather(embed, Reshape(ids, b*t, 1)), b, t, c.DModel) // (B, T, D)
 	x = c.Run.embed(x)
-	hooks.set(HookEmbed, x)
+	x = hooks.set(HookEmbed, x)
 	for i := 0; i < c.NLayers; i++ {
 		x = m.block(ctx, i, x, hooks)
 	}
@@ -186,19 +186,19 @@ func (m Llama) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 
 // block is x + attn(rmsnorm(x)), then + mlp(rmsnorm(·)).
 func (m Llama) block(ctx *model.Scope, i int, x *Node, hooks Hooks) *Node {
-	hooks.set(BlockHook(i, HookResidPre), x)
+	x = hooks.set(BlockHook(i, HookResidPre), x)
 	u := m.rmsNorm(ctx, LlamaParam(i, "input_layernorm.weight"), x) // (B, T, D)
-	hooks.set(SubHook(i, SubAttn, HookIn), u)
+	u = hooks.set(SubHook(i, SubAttn, HookIn), u)
 	y := m.attention(ctx, i, u, hooks)
-	hooks.set(SubHook(i, SubAttn, HookOut), y)
+	y = hooks.set(SubHook(i, SubAttn, HookOut), y)
 	x = Add(x, y)
-	hooks.set(BlockHook(i, HookResidMid), x)
+	x = hooks.set(BlockHook(i, HookResidMid), x)
 	u = m.rmsNorm(ctx, LlamaParam(i, "post_attention_layernorm.weight"), x)
-	hooks.set(SubHook(i, SubMLP, HookIn), u)
+	u = hooks.set(SubHook(i, SubMLP, HookIn), u)
 	y = m.mlp(ctx, i, u, hooks)
-	hooks.set(SubHook(i, SubMLP, HookOut), y)
+	y = hooks.set(SubHook(i, SubMLP, HookOut), y)
 	x = Add(x, y)
-	hooks.set(BlockHook(i, HookResidPost), x)
+	x = hooks.set(BlockHook(i, HookResidPost), x)
 	return x
 }
 
@@ -222,7 +222,7 @@ func (m Llama) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping)              // (B, H, T, hd)
 	z := attend(q, k, v, c.Causal, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
 	z = TransposeAllAxes(z, 0, 2, 1, 3)                                            // (B, T, H, hd)
-	hooks.set(SubHook(i, SubAttn, HookZ), z)
+	z = hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("o_proj", Reshape(z, b, t, c.NHeads*c.HeadDim)) // (B, T, D)
 }
 
@@ -238,7 +238,7 @@ func (m Llama) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 		act = func(x *Node) *Node { return gelu(x, "gelu_pytorch_tanh") }
 	}
 	post := Mul(act(lin("gate_proj", u)), lin("up_proj", u)) // (B, T, F)
-	hooks.set(SubHook(i, SubMLP, HookPost), post)
+	post = hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return lin("down_proj", post)
 }
 
@@ -254,7 +254,7 @@ func (m Llama) Unembed(ctx *model.Scope, resid *Node) *Node { return m.unembed(c
 
 func (m Llama) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 	x = m.rmsNorm(ctx, LlamaNorm, x)
-	hooks.set(HookLnFinal, x)
+	x = hooks.set(HookLnFinal, x)
 	w := LlamaEmbed
 	if !m.Config.TiedHead {
 		w = ParamLMHead

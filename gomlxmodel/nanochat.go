@@ -282,7 +282,7 @@ func (m Nanochat) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	b, t := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
 	flat := Reshape(ids, b*t, 1)
 	x := Reshape(Gather(param(ctx, g, GPT2Wte), flat), b, t, c.DModel) // (B, T, D)
-	hooks.set(HookEmbed, x)
+	x = hooks.set(HookEmbed, x)
 	x = m.smear(ctx, m.norm(c.Run.embed(x)))
 	x0 := x
 	resid, mix := param(ctx, g, NanochatResidLambdas), param(ctx, g, NanochatX0Lambdas)
@@ -305,13 +305,32 @@ func (m Nanochat) smear(ctx *model.Scope, x *Node) *Node {
 	t := x.Shape().Dimensions[1]
 	gate := linearIO(firstChannels(x, nanochatSmearChannels), param(ctx, g, NanochatSmearGate), nil, false) // (B, T, 1)
 	gate = Mul(Reshape(param(ctx, g, NanochatSmearLambda), 1, 1, 1), Sigmoid(gate))
-	// prev[t] = x[t−1], 0 at t = 0: a product with a constant shift matrix rather than a Slice.
-	shift := make([]float32, t*t) // shift[s][t] = 1 when s = t − 1
-	for p := 1; p < t; p++ {
-		shift[(p-1)*t+p] = 1
+	full := x // with a KV cache: the past positions' x too, (B, Past+T, D)
+	if st := m.Config.Run.Step; st != nil {
+		full = st.extend("smear", x, 1)
 	}
-	sh := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(shift, t, t)), x.DType())
-	prev := TransposeAllAxes(DotGeneral(x, []int{1}, nil, sh, []int{0}, nil), 0, 2, 1) // (B, T, D)
+	tf := full.Shape().Dimensions[1]
+	// prev[t] = x[t−1], 0 at t = 0: a product with a constant shift matrix rather than a Slice.
+	shift := make([]float32, tf*tf) // shift[s][t] = 1 when s = t − 1
+	for p := 1; p < tf; p++ {
+		shift[(p-1)*tf+p] = 1
+	}
+	sh := ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(shift, tf, tf)), x.DType())
+	prev := TransposeAllAxes(DotGeneral(full, []int{1}, nil, sh, []int{0}, nil), 0, 2, 1) // (B, Past+T, D)
+	if tf != t {
+		prev = Slice(prev, AxisRange(), AxisRange(tf-t, tf), AxisRange()) // (B, T, D)
+	}
+	if st := m.Config.Run.Step; st != nil && st.Pad != nil { // a padded position is no previous token
+		keep := make([]float32, len(st.Pad)*t)
+		for b, row := range st.Pad {
+			for i := 0; i < t; i++ {
+				if p := tf - t + i - 1; p >= 0 && !row[p] {
+					keep[b*t+i] = 1
+				}
+			}
+		}
+		prev = Mul(prev, ConvertDType(ConstTensor(g, tensors.FromFlatDataAndDimensions(keep, len(st.Pad), t, 1)), x.DType()))
+	}
 	return Add(x, Mul(gate, prev))
 }
 
@@ -328,19 +347,19 @@ func firstChannels(x *Node, n int) *Node {
 
 // block is x + attn(norm(x)), then + mlp(norm(·)).
 func (m Nanochat) block(ctx *model.Scope, i int, ids, x *Node, hooks Hooks) *Node {
-	hooks.set(BlockHook(i, HookResidPre), x)
+	x = hooks.set(BlockHook(i, HookResidPre), x)
 	u := m.norm(x) // (B, T, D)
-	hooks.set(SubHook(i, SubAttn, HookIn), u)
+	u = hooks.set(SubHook(i, SubAttn, HookIn), u)
 	y := m.attention(ctx, i, ids, u, hooks)
-	hooks.set(SubHook(i, SubAttn, HookOut), y)
+	y = hooks.set(SubHook(i, SubAttn, HookOut), y)
 	x = Add(x, y)
-	hooks.set(BlockHook(i, HookResidMid), x)
+	x = hooks.set(BlockHook(i, HookResidMid), x)
 	u = m.norm(x)
-	hooks.set(SubHook(i, SubMLP, HookIn), u)
+	u = hooks.set(SubHook(i, SubMLP, HookIn), u)
 	y = m.mlp(ctx, i, u, hooks)
-	hooks.set(SubHook(i, SubMLP, HookOut), y)
+	y = hooks.set(SubHook(i, SubMLP, HookOut), y)
 	x = Add(x, y)
-	hooks.set(BlockHook(i, HookResidPost), x)
+	x = hooks.set(BlockHook(i, HookResidPost), x)
 	return x
 }
 
@@ -374,7 +393,7 @@ func (m Nanochat) attention(ctx *model.Scope, i int, ids, u *Node, hooks Hooks) 
 	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
 	z := attendWindow(q, k, v, c.Causal, c.Windows()[i], c.Run, hooks, SubHook(i, SubAttn, HookPattern))
 	z = TransposeAllAxes(z, 0, 2, 1, 3) // (B, T, H, hd)
-	hooks.set(SubHook(i, SubAttn, HookZ), z)
+	z = hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return lin("c_proj", Reshape(z, b, t, c.NHeads*hd)) // (B, T, D)
 }
 
@@ -385,7 +404,7 @@ func (m Nanochat) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 		return linearIO(x, param(ctx, g, GPT2Param(i, "mlp."+proj+".weight")), nil, false)
 	}
 	post := Square(MaxScalar(lin("c_fc", u), 0)) // (B, T, 4D)
-	hooks.set(SubHook(i, SubMLP, HookPost), post)
+	post = hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return lin("c_proj", post)
 }
 
@@ -403,7 +422,7 @@ func (m Nanochat) Unembed(ctx *model.Scope, resid *Node) *Node { return m.unembe
 func (m Nanochat) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 	c := m.Config
 	x = m.norm(x)
-	hooks.set(HookLnFinal, x)
+	x = hooks.set(HookLnFinal, x)
 	head := param(ctx, x.Graph(), ParamLMHead) // (Vp, D)
 	if c.PaddedVocab != c.VocabSize {          // rows 0..V−1: a Gather, whose gradient every backend has
 		rows := make([]int32, c.VocabSize)

@@ -15,21 +15,42 @@
 #     the module proxy for gonbui@latest (which it refuses);
 #   - copies nanoscope's go.sum, so no checksum has to be fetched.
 # It is idempotent: running it again rewrites the same requirements.
+#
+# A notebook outside notebooks/ (anywhere in the checkout, or outside it with $NANOSCOPE_ROOT
+# set) runs it as
+#
+#     !*bash "${NANOSCOPE_ROOT:-$(git -C "$GONB_DIR" rev-parse --show-toplevel)}/notebooks/gonb_setup.sh"
+#
+# The checkout is $NANOSCOPE_ROOT when set, else the first go.mod of module nanoscope above
+# $GONB_DIR, else the one above this script.
 set -euo pipefail
 
 : "${GONB_TMP_DIR:?run me with !* from a GoNB cell}"
-dir=${GONB_DIR:-$PWD}
-root=
-while :; do
-	if [ -f "$dir/go.mod" ] && grep -qE '^module[[:space:]]+nanoscope[[:space:]]*$' "$dir/go.mod"; then
-		root=$dir
-		break
+is_root() { [ -f "$1/go.mod" ] && grep -qE '^module[[:space:]]+nanoscope[[:space:]]*$' "$1/go.mod"; }
+find_root() { # the first directory at or above $1 that is the checkout
+	local dir
+	dir=$(cd "$1" && pwd)
+	while :; do
+		if is_root "$dir"; then
+			echo "$dir"
+			return
+		fi
+		[ "$dir" = / ] && return
+		dir=$(dirname "$dir")
+	done
+}
+if [ -n "${NANOSCOPE_ROOT:-}" ]; then
+	if ! is_root "$NANOSCOPE_ROOT"; then
+		echo "gonb_setup.sh: \$NANOSCOPE_ROOT=$NANOSCOPE_ROOT holds no go.mod with 'module nanoscope'" >&2
+		exit 1
 	fi
-	[ "$dir" = / ] && break
-	dir=$(dirname "$dir")
-done
+	root=$(cd "$NANOSCOPE_ROOT" && pwd)
+else
+	root=$(find_root "${GONB_DIR:-$PWD}")
+	[ -n "$root" ] || root=$(find_root "$(dirname "${BASH_SOURCE[0]}")")
+fi
 if [ -z "$root" ]; then
-	echo "gonb_setup.sh: no go.mod with 'module nanoscope' above ${GONB_DIR:-$PWD}" >&2
+	echo "gonb_setup.sh: no go.mod with 'module nanoscope' above ${GONB_DIR:-$PWD} or $(dirname "${BASH_SOURCE[0]}"): set NANOSCOPE_ROOT to your nanoscope checkout" >&2
 	exit 1
 fi
 

@@ -63,6 +63,10 @@ func checkName(name string) error {
 	return nil
 }
 
+// drawHook, when set (by the tests), receives every figure's size and drawing function, to draw
+// it on a canvas that measures the text.
+var drawHook func(w, h vg.Length, drawFn func(dc draw.Canvas))
+
 // render draws the figure twice, once onto a PNG canvas and once onto an
 // SVG canvas. Panics inside gonum/plot are turned into errors.
 func render(name string, w, h vg.Length, drawFn func(dc draw.Canvas)) (fig Figure, err error) {
@@ -74,6 +78,9 @@ func render(name string, w, h vg.Length, drawFn func(dc draw.Canvas)) (fig Figur
 	}()
 	if err := checkName(name); err != nil {
 		return Figure{}, fmt.Errorf("plots: %w", err)
+	}
+	if drawHook != nil {
+		drawHook(w, h, drawFn)
 	}
 
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(DPI))

@@ -159,8 +159,7 @@ func Heatmap(name, title, xlabel, ylabel string, rows, cols []string, values [][
 	drawFn := func(dc draw.Canvas) {
 		fillBackground(dc)
 		mainC := draw.Crop(dc, 0, -cbW, 0, 0)
-		p.Draw(mainC)
-		cbar.draw(dc, p.DataCanvas(mainC))
+		cbar.draw(dc, drawPlot(p, mainC))
 	}
 	return render(name, DefaultWidth, DefaultHeight, drawFn)
 }

@@ -48,7 +48,7 @@ func withSideLegend(p *plot.Plot, l *legend) func(dc draw.Canvas) {
 	return func(dc draw.Canvas) {
 		fillBackground(dc)
 		if l == nil || len(l.texts) == 0 {
-			p.Draw(dc)
+			drawPlot(p, dc)
 			return
 		}
 		lw := l.width()
@@ -56,8 +56,7 @@ func withSideLegend(p *plot.Plot, l *legend) func(dc draw.Canvas) {
 			lw = maxW
 		}
 		plotC := draw.Crop(dc, 0, -lw, 0, 0)
-		p.Draw(plotC)
-		data := p.DataCanvas(plotC)
+		data := drawPlot(p, plotC)
 		legC := dc
 		legC.Min.X = dc.Max.X - lw + vg.Points(8)
 		legC.Max.Y = data.Max.Y

@@ -121,6 +121,9 @@ func runDiagnose(args []string) error {
 	if err != nil {
 		return err
 	}
+	if rep.Details.Inference, err = inferenceChecks(l, ev.tokens); err != nil {
+		return err
+	}
 	var w io.Writer = os.Stdout
 	var f *os.File
 	if *reportPath != "" {
@@ -137,9 +140,9 @@ func runDiagnose(args []string) error {
 		enc.SetIndent("", "  ")
 		err = enc.Encode(rep)
 	case "md":
-		err = writeMarkdown(w, l, setup, rep)
+		err = document(l, setup, rep).WriteMarkdown(w)
 	case "html":
-		err = writeHTML(w, l, setup, rep)
+		err = document(l, setup, rep).WriteHTML(w)
 	default:
 		printFindings(w, rep)
 		fmt.Fprintln(w)
@@ -292,36 +295,13 @@ func printFindings(w io.Writer, r *analysis.Report) {
 // the md/html reports).
 func findingLine(f analysis.Finding) string {
 	line := f.Kind + ": " + f.Detail
-	if ev := evidenceText(f.Evidence); ev != "" {
+	if ev := analysis.EvidenceText(f.Evidence, 0); ev != "" {
 		line += " (evidence " + ev + ")"
 	}
 	if f.Fix != "" {
 		line += " — fix: " + f.Fix
 	}
 	return line
-}
-
-// evidenceText renders evidence as k=v pairs in key order.
-func evidenceText(ev map[string]any) string {
-	keys := make([]string, 0, len(ev))
-	for k := range ev {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		var v string
-		switch x := ev[k].(type) {
-		case float64:
-			v = strconv.FormatFloat(x, 'g', 4, 64)
-		case float32:
-			v = strconv.FormatFloat(float64(x), 'g', 4, 32)
-		default:
-			v = fmt.Sprint(x)
-		}
-		parts[i] = k + "=" + v
-	}
-	return strings.Join(parts, " ")
 }
 
 func yesNo(b bool) string {
@@ -368,7 +348,7 @@ func printReport(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "metric\tvalue\n")
-	for _, row := range metricRows(r, l) {
+	for _, row := range measurements(r, l).Rows {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
 	tw.Flush()
@@ -417,6 +397,7 @@ func printReport(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report
 		}
 		tw.Flush()
 	}
+	printInference(w, d.Inference)
 	if oc := d.Observation; oc != nil {
 		fmt.Fprintf(w, "\nobservation: input %v, predicted %v (model ids); accepted top-logit band [%.1f, %.1f]\n", oc.Input, oc.Predicted, oc.Band[0], oc.Band[1])
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -497,42 +478,6 @@ func fmtFloats3(xs []float64) string {
 		parts[i] = fmt.Sprintf("%.3f", x)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-// metricRows are the headline measurements as (name, value) rows; rates and plain CE carry
-// "± SE", their standard error over the windows, when there are two windows or more. The
-// claimed loss is meta.json's, and the alphas are the ternary model's: rows for them only when
-// the checkpoint has them.
-func metricRows(r *analysis.Report, l *load.Loaded) [][2]string {
-	m := r.Metrics
-	se := func(x, e float64) string {
-		if m.Windows < 2 {
-			return fmt.Sprintf("%.4f", x)
-		}
-		return fmt.Sprintf("%.4f ± %.4f", x, e)
-	}
-	nano := l.Checkpoint() != nil
-	rows := [][2]string{
-		{"copy rate", se(m.CopyRate, m.CopyRateSE)},
-		{"next-token accuracy", se(m.NextTokenAccuracy, m.NextTokenAccuracySE)},
-		{"copy rate (next != current)", se(m.CopyRateNonRepeat, m.CopyRateNonRepeatSE)},
-		{"next-token acc. (next != current)", se(m.NextAccuracyNonRepeat, m.NextAccuracyNonRepeatSE)},
-		{"repeat rate (next == current)", fmt.Sprintf("%.4f", m.RepeatRate)},
-		{"loss shifted (CE / smoothed)", fmt.Sprintf("%s / %.4f", se(m.LossShifted, m.LossShiftedSE), m.LossShiftedSmoothed)},
-		{"loss unshifted (CE / smoothed)", fmt.Sprintf("%s / %.4f", se(m.LossUnshifted, m.LossUnshiftedSE), m.LossUnshiftedSmoothed)},
-		{"claimed loss (meta.json)", fmt.Sprintf("%.4g", m.ClaimedLoss)},
-		{"unigram entropy of the data", fmt.Sprintf("%.4f", m.UnigramEntropy)},
-		{"init-like", fmt.Sprintf("%v (%d/%d tensors moved from init)", m.InitLike, m.TensorsMoved, m.Tensors)},
-		{"top logit within 1% of self logit", fmt.Sprintf("%.4f", m.SelfSimilarityShare)},
-		{"mean top / self logit", fmt.Sprintf("%.3f / %.3f", m.MeanTopLogit, m.MeanSelfLogit)},
-		{"parity max |dlogits|", fmt.Sprintf("%.3g", m.ParityMaxAbsDelta)},
-		{"alpha_logit all 0 / grads all 0", fmt.Sprintf("%v / %v", m.AlphaLogitsAllZero, m.AlphaGradsAllZero)},
-		{"dead parameters (grad exactly 0)", fmt.Sprintf("%d", m.DeadParams)},
-		{"loader hashes match file", fmt.Sprintf("%v", m.LoaderHashesMatch)},
-	}
-	return slices.DeleteFunc(rows, func(row [2]string) bool {
-		return !nano && (row[0] == "claimed loss (meta.json)" || strings.HasPrefix(row[0], "alpha_logit"))
-	})
 }
 
 func fmtFloats(xs []float64) string {

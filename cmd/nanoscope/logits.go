@@ -4,10 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 
+	"nanoscope/analysis"
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/corpus"
 )
@@ -148,13 +148,8 @@ func runLogits(args []string) error {
 	out := logitsJSON{Tokens: ids}
 	for p := range model {
 		row := logits[p*V : (p+1)*V]
-		order := make([]int, V)
-		for i := range order {
-			order[i] = i
-		}
-		sort.SliceStable(order, func(a, b int) bool { return row[order[a]] > row[order[b]] })
 		var pos positionJSON
-		for _, id := range order[:k] {
+		for _, id := range analysis.TopIndices(row, k) {
 			e := topJSON{ID: tk.FromModel(id), Logit: float64(row[id])}
 			if tk.Vocab != nil {
 				mid := id

@@ -17,30 +17,45 @@ import (
 )
 
 // Config is the original's TrainConfig (REFERENCE.md §2), serialised with the same JSON names.
+// Sizes count elements; steps are optimizer steps; rates are per step.
 type Config struct {
-	Dim            int        `json:"dim"`
-	NLayers        int        `json:"n_layers"`
-	NHeads         int        `json:"n_heads"`
-	NKVHeads       int        `json:"n_kv_heads"`
-	FFNMult        float64    `json:"ffn_mult"`
-	VocabSize      int        `json:"vocab_size"`
-	MaxSeqLen      int        `json:"max_seq_len"`
-	GroupSize      int        `json:"group_size"`
-	MHCNStreams    int        `json:"mhc_n_streams"`
-	WeightTied     bool       `json:"weight_tied"`
-	RopeTheta      float64    `json:"rope_theta"`
-	LR             float64    `json:"lr"`
-	MHCLR          float64    `json:"mhc_lr"`
-	WeightDecay    float64    `json:"weight_decay"`
-	BatchSize      int        `json:"batch_size"`
-	GradAccumSteps int        `json:"grad_accum_steps"`
-	WarmupSteps    int        `json:"warmup_steps"`
-	TotalSteps     int        `json:"total_steps"`
-	DecayStartFrac float64    `json:"decay_start_frac"`
-	GradClip       float64    `json:"grad_clip"`
-	NSSteps        int        `json:"ns_steps"`
-	MuonMomentum   float64    `json:"muon_momentum"`
-	LionBetas      [2]float64 `json:"lion_betas"`
+	Dim      int `json:"dim"` // residual width D
+	NLayers  int `json:"n_layers"`
+	NHeads   int `json:"n_heads"`    // query heads; the head width is Dim/NHeads (HeadDim)
+	NKVHeads int `json:"n_kv_heads"` // key/value heads (GQA: NHeads is a multiple of it)
+	// FFNMult scales the SwiGLU hidden width: Dim·FFNMult rounded *up* to a multiple of
+	// GroupSize (FFNDim), not to the nearest integer.
+	FFNMult   float64 `json:"ffn_mult"`
+	VocabSize int     `json:"vocab_size"`
+	MaxSeqLen int     `json:"max_seq_len"` // training window T; RoPE itself has no table of positions
+	// GroupSize is BitLinear's quantisation group: each run of GroupSize consecutive weights
+	// (row-major) shares one scale mean|w|.
+	GroupSize   int     `json:"group_size"`
+	MHCNStreams int     `json:"mhc_n_streams"` // residual streams of mHC (the original: 2; Variant.MHC switches mHC off)
+	WeightTied  bool    `json:"weight_tied"`   // logits = x·tok_embedᵀ (no lm_head tensor)
+	RopeTheta   float64 `json:"rope_theta"`    // RoPE base θ
+	// LR is Muon's peak rate for the 2-D attention and FFN weights (AdamW's for every tensor
+	// with Variant.Optimizer "adamw"), scaled by the WSD schedule.
+	LR float64 `json:"lr"`
+	// MHCLR, despite its name, is Lion's peak rate for every tensor Muon does not train: the
+	// embedding, lm_head and all 1-D parameters (norm weights and the mHC logits, biases and
+	// alpha_logit), scaled by the same schedule.
+	MHCLR float64 `json:"mhc_lr"`
+	// WeightDecay is the decoupled decay of Muon's (or AdamW's) updates; Lion's have none.
+	WeightDecay    float64 `json:"weight_decay"`
+	BatchSize      int     `json:"batch_size"`       // windows per step
+	GradAccumSteps int     `json:"grad_accum_steps"` // must be 1: accumulation is not implemented
+	WarmupSteps    int     `json:"warmup_steps"`     // linear warmup of both rates from 0
+	TotalSteps     int     `json:"total_steps"`
+	// DecayStartFrac is the share of TotalSteps after which the rates decay (cosine, to
+	// 0.1 × peak at the last step); before it they stay at their peak.
+	DecayStartFrac float64 `json:"decay_start_frac"`
+	GradClip       float64 `json:"grad_clip"`     // global gradient-norm clip (0: none), before either optimizer
+	NSSteps        int     `json:"ns_steps"`      // Newton–Schulz iterations orthogonalising Muon's direction
+	MuonMomentum   float64 `json:"muon_momentum"` // Muon's Nesterov momentum
+	// LionBetas are Lion's (β1, β2): the interpolation of the update's sign and the momentum's
+	// decay.
+	LionBetas [2]float64 `json:"lion_betas"`
 }
 
 // Variant holds nanoscope's switches for the ablations the investigation note asks for.

@@ -17,6 +17,7 @@ import (
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
 	"nanoscope/gomlxmodel/metrics"
+	"nanoscope/gomlxmodel/tokenfile"
 )
 
 // patterned returns a token stream where each token determines the next (t → 3t+1 mod V) with
@@ -345,5 +346,61 @@ func TestUpdateRatiosLogged(t *testing.T) {
 	}
 	if steps != c.TotalSteps {
 		t.Fatalf("%d train records, want %d", steps, c.TotalSteps)
+	}
+}
+
+// Trainer.Loop only steps: driven by hand over the same batches it gives the parameters Run
+// saves, bit for bit; its hooks run in order after each step, and a hook's error ends it after
+// that step.
+func TestLoopOnlySteps(t *testing.T) {
+	c := smallConfig()
+	c.TotalSteps = 4
+	v := config.DefaultVariant()
+	train, val := patterned(5000, c.VocabSize, 1), patterned(1000, c.VocabSize, 2)
+	out := filepath.Join(t.TempDir(), "ckpt")
+	if _, err := Run(Options{Config: c, Variant: v, Train: train, Val: val, Out: out, EvalWindows: 2}); err != nil {
+		t.Fatal(err)
+	}
+	ck, err := checkpoint.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := New(Options{Config: c, Variant: v, Train: train, Val: val})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tokenfile.NewBatcher(train, c.MaxSeqLen, c.BatchSize, v.TargetShift, uint64(v.Seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	first := func(info *StepInfo) error { order = append(order, fmt.Sprintf("a%d", info.Step)); return nil }
+	second := func(info *StepInfo) error { order = append(order, fmt.Sprintf("b%d", info.Step)); return nil }
+	if err := tr.Loop(b, 0, c.TotalSteps, first, second); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"a1", "b1", "a2", "b2", "a3", "b3", "a4", "b4"}; !slices.Equal(order, want) {
+		t.Errorf("hooks ran %v, want %v", order, want)
+	}
+	p, err := tr.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range ck.Tensors {
+		if !slices.Equal(p[name].Data, want.Data) {
+			t.Fatalf("%s: Loop's parameters differ from Run's", name)
+		}
+	}
+	stop := errors.New("stop")
+	steps := 0
+	err = tr.Loop(b, 0, 10, func(info *StepInfo) error {
+		steps++
+		if info.Step == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || steps != 2 {
+		t.Errorf("Loop after a hook's error: %v after %d steps, want stop after 2", err, steps)
 	}
 }

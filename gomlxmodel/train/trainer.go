@@ -378,6 +378,30 @@ func toInt32(x []uint32) []int32 {
 	return out
 }
 
+// Hook is attached to Loop: it sees every step's StepInfo (and may complete it, as Run's clock
+// sets ElapsedS and AvgTokensPerSec for the hooks after it); an error ends the loop and is
+// Loop's error.
+type Hook func(info *StepInfo) error
+
+// Loop runs steps [from, to) on the batches of b — each batch through Step, then every hook in
+// order — and does nothing else: Run attaches resume, metrics, progress, evaluation and
+// checkpoints as hooks.
+func (t *Trainer) Loop(b *tokenfile.Batcher, from, to int, hooks ...Hook) error {
+	for step := from; step < to; step++ {
+		in, tg, _ := b.Next()
+		info, err := t.Step(step, in, tg)
+		if err != nil {
+			return err
+		}
+		for _, h := range hooks {
+			if err := h(&info); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ErrInterrupted is returned by Run when opts.Stop fired: the checkpoint and training state of
 // the last completed step were saved, and Run with Resume continues from there.
 var ErrInterrupted = errors.New("training interrupted")
@@ -491,54 +515,68 @@ func Run(opts Options) (Result, error) {
 		}
 		return checkpoint.Save(opts.Out, params, meta)
 	}
-	for step := startStep; step < c.TotalSteps; step++ {
-		in, tg, _ := batcher.Next()
-		info, err := t.Step(step, in, tg)
-		if err != nil {
-			return res, err
-		}
+	// The hooks, in the order they see each step: the clock, metrics.jsonl, progress, the
+	// caller's OnStep, evaluation, checkpoints (and Stop).
+	clock := func(info *StepInfo) error {
 		if !info.First {
 			trainTime += info.Duration
 			timedSteps++
 		}
-		m := info.Record
-		m.ElapsedS = time.Since(start).Seconds()
-		if opts.MetricsEvery <= 1 || (step+1)%opts.MetricsEvery == 0 || step == startStep || step+1 == c.TotalSteps {
-			if err := mw.Write(m); err != nil {
-				return res, err
-			}
-		}
-		res.Steps, res.Loss = step+1, m.Loss
+		info.ElapsedS = time.Since(start).Seconds()
 		if timedSteps > 0 {
 			res.TokensPerSec = float64(timedSteps) * tokensPerStep / trainTime.Seconds()
 		}
-		info.Record, info.AvgTokensPerSec = m, res.TokensPerSec
-		if opts.Progress != nil && (step%logEvery == 0 || step == c.TotalSteps-1) {
-			printProgress(opts.Progress, info)
-		}
-		if opts.OnStep != nil {
-			opts.OnStep(info)
-		}
-		if opts.EvalEvery > 0 && (step+1)%opts.EvalEvery == 0 && step+1 < c.TotalSteps {
-			if err := evalNow(step + 1); err != nil {
-				return res, err
+		info.AvgTokensPerSec = res.TokensPerSec
+		return nil
+	}
+	record := func(info *StepInfo) error {
+		step := info.Step - 1
+		if opts.MetricsEvery <= 1 || (step+1)%opts.MetricsEvery == 0 || step == startStep || step+1 == c.TotalSteps {
+			if err := mw.Write(info.Record); err != nil {
+				return err
 			}
 		}
+		res.Steps, res.Loss = info.Step, info.Loss
+		return nil
+	}
+	progress := func(info *StepInfo) error {
+		if step := info.Step - 1; opts.Progress != nil && (step%logEvery == 0 || step == c.TotalSteps-1) {
+			printProgress(opts.Progress, *info)
+		}
+		return nil
+	}
+	onStep := func(info *StepInfo) error {
+		if opts.OnStep != nil {
+			opts.OnStep(*info)
+		}
+		return nil
+	}
+	evaluate := func(info *StepInfo) error {
+		if opts.EvalEvery > 0 && info.Step%opts.EvalEvery == 0 && info.Step < c.TotalSteps {
+			return evalNow(info.Step)
+		}
+		return nil
+	}
+	checkpoints := func(info *StepInfo) error {
 		stopping := false
 		select {
 		case <-opts.Stop:
 			stopping = true
 		default:
 		}
-		if stopping || (opts.SaveEvery > 0 && (step+1)%opts.SaveEvery == 0 && step+1 < c.TotalSteps) {
-			if err := save(step+1, m.Loss); err != nil {
-				return res, err
+		if stopping || (opts.SaveEvery > 0 && info.Step%opts.SaveEvery == 0 && info.Step < c.TotalSteps) {
+			if err := save(info.Step, info.Loss); err != nil {
+				return err
 			}
 		}
 		if stopping {
 			res.Wall = time.Since(start)
-			return res, fmt.Errorf("%w at step %d: checkpoint and training state saved in %s; continue with --resume", ErrInterrupted, step+1, opts.Out)
+			return fmt.Errorf("%w at step %d: checkpoint and training state saved in %s; continue with --resume", ErrInterrupted, info.Step, opts.Out)
 		}
+		return nil
+	}
+	if err := t.Loop(batcher, startStep, c.TotalSteps, clock, record, progress, onStep, evaluate, checkpoints); err != nil {
+		return res, err
 	}
 	if err := evalNow(c.TotalSteps); err != nil {
 		return res, err

@@ -29,7 +29,7 @@ func AlphaLogitsInFile(in analysis.Inspection) (distinct []float64, n int) {
 func ArgmaxCopies(logits []float32, ids []int, V int) int {
 	copies := 0
 	for t, id := range ids {
-		if TopIndices(logits[t*V:(t+1)*V], 1)[0] == id {
+		if analysis.TopIndices(logits[t*V:(t+1)*V], 1)[0] == id {
 			copies++
 		}
 	}

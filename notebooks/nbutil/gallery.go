@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
+	"nanoscope/report"
 )
 
 // Paths of the gallery, relative to the repository root (both under the ignored out/).
@@ -37,12 +37,6 @@ const (
 // GalleryOptions are the options the gallery is diagnosed with, as in the catalog's tests.
 var GalleryOptions = analysis.Options{Positions: 1024, NoRunMetrics: true}
 
-// Guess is one of the top predictions at a position: a token id and its probability.
-type Guess struct {
-	ID int     `json:"id"`
-	P  float64 `json:"p"`
-}
-
 // GalleryEntry is one build of the gallery (faults.Build without its recipe), its diagnosis
 // and its top predictions on the prompt.
 type GalleryEntry struct {
@@ -53,12 +47,12 @@ type GalleryEntry struct {
 	Dir   string `json:"dir"` // relative to the repository root
 	// Built: made by this run (false: reused from GalleryDir); Seconds the time to make or
 	// find it (trained bases included), DiagnoseSeconds the time of analysis.Diagnose.
-	Built           bool            `json:"built"`
-	Seconds         float64         `json:"seconds"`
-	DiagnoseSeconds float64         `json:"diagnose_seconds"`
-	Prompt          []int           `json:"prompt"`
-	Top             [][]Guess       `json:"top"` // by position of the prompt
-	Report          analysis.Report `json:"report"`
+	Built           bool                    `json:"built"`
+	Seconds         float64                 `json:"seconds"`
+	DiagnoseSeconds float64                 `json:"diagnose_seconds"`
+	Prompt          []int                   `json:"prompt"`
+	Top             [][]analysis.Prediction `json:"top"` // by position of the prompt
+	Report          analysis.Report         `json:"report"`
 }
 
 // Gallery is the list of entries, in faults.Gallery's order.
@@ -106,7 +100,7 @@ func RunGallery(root string, progress io.Writer) (Gallery, error) {
 			return nil, fmt.Errorf("%s: %w", x.Name, err)
 		}
 		rep.Checkpoint = rel
-		if e.Top, err = topGuesses(ck, prompt, GalleryTopK); err != nil {
+		if e.Top, err = topPredictions(ck, prompt); err != nil {
 			return nil, err
 		}
 		e.Report, e.DiagnoseSeconds = *rep, time.Since(t1).Seconds()
@@ -144,44 +138,14 @@ func ReadGallery(root string) (Gallery, error) {
 	return g, nil
 }
 
-// topGuesses runs the prompt through the checkpoint as loaded and returns the top k tokens
-// and their probabilities at every position.
-func topGuesses(ck *checkpoint.Checkpoint, prompt []int, k int) ([][]Guess, error) {
+// topPredictions runs the prompt through the checkpoint as loaded and returns the top
+// GalleryTopK predictions at every position.
+func topPredictions(ck *checkpoint.Checkpoint, prompt []int) ([][]analysis.Prediction, error) {
 	s, err := analysis.FromCheckpoint(ck)
 	if err != nil {
 		return nil, err
 	}
-	r, err := s.Runner()
-	if err != nil {
-		return nil, err
-	}
-	in := make([]int32, len(prompt))
-	for i, id := range prompt {
-		in[i] = int32(id)
-	}
-	logits, err := r.Logits([][]int32{in})
-	if err != nil {
-		return nil, err
-	}
-	V := s.Config.VocabSize
-	out := make([][]Guess, len(prompt))
-	for t := range prompt {
-		row := logits[t*V : (t+1)*V]
-		lse := logSumExp32(row)
-		for _, j := range TopIndices(row, k) {
-			out[t] = append(out[t], Guess{ID: j, P: math.Exp(float64(row[j]) - lse)})
-		}
-	}
-	return out, nil
-}
-
-func logSumExp32(row []float32) float64 {
-	mx := float64(slices.Max(row))
-	var z float64
-	for _, x := range row {
-		z += math.Exp(float64(x) - mx)
-	}
-	return mx + math.Log(z)
+	return analysis.TopPredictions(s, Int32s(prompt), GalleryTopK)
 }
 
 // Entry returns the entry named name; it panics when there is none, as a notebook cell should.
@@ -258,12 +222,6 @@ func (e GalleryEntry) Kinds() []string {
 	return out
 }
 
-// Informational reports whether a kind explains something without being a fault (a
-// checkpoint with only such findings is healthy).
-func Informational(kind string) bool {
-	return kind == analysis.KindAlphaNoGradient || kind == analysis.KindActivationOverflow16
-}
-
 // Caught reports whether the diagnosis is what the build calls for: healthy builds healthy
 // (no fault finding), the others with a finding of their kind, and healthy exactly when that
 // kind is informational.
@@ -271,7 +229,7 @@ func (e GalleryEntry) Caught() bool {
 	if e.Kind == "" {
 		return e.Report.Healthy
 	}
-	return e.Finding(e.Kind) != nil && e.Report.Healthy == Informational(e.Kind)
+	return e.Finding(e.Kind) != nil && e.Report.Healthy == analysis.Informational(e.Kind)
 }
 
 // ShowGalleryLanguage shows the fault builds' model and the evaluation stream: its size, the
@@ -363,29 +321,6 @@ func ShowUserView(g Gallery, names ...string) {
 	nbdisplay.ShowTable([]string{"build", "copy rate", "next-token accuracy", "next-token CE (nats)", "unigram CE", "healthy"}, rows)
 }
 
-// EvidenceText renders a finding's evidence as `nanoscope diagnose` prints it: k=v pairs in
-// key order, numbers with four significant digits; at most max pairs, then how many more.
-func EvidenceText(ev map[string]any, max int) string {
-	keys := make([]string, 0, len(ev))
-	for k := range ev {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var parts []string
-	for i, k := range keys {
-		if max > 0 && i == max {
-			parts = append(parts, fmt.Sprintf("… and %d more", len(keys)-max))
-			break
-		}
-		v := fmt.Sprint(ev[k])
-		if x, ok := ev[k].(float64); ok {
-			v = strconv.FormatFloat(x, 'g', 4, 64)
-		}
-		parts = append(parts, k+"="+v)
-	}
-	return strings.Join(parts, " ")
-}
-
 // ShowGalleryFindings shows the findings of the named builds as `nanoscope diagnose` reports
 // them — kind, detail, evidence (the first 12 pairs), tensors and fix — for the build's own
 // kind (for a healthy build, any fault finding; there should be none), with the kinds of its
@@ -396,7 +331,7 @@ func ShowGalleryFindings(g Gallery, names ...string) {
 		var main []analysis.Finding
 		var other []string
 		for _, f := range e.Report.Findings {
-			if f.Kind == e.Kind || (e.Kind == "" && !Informational(f.Kind)) {
+			if f.Kind == e.Kind || (e.Kind == "" && !analysis.Informational(f.Kind)) {
 				main = append(main, f)
 			} else {
 				other = append(other, f.Kind)
@@ -407,7 +342,7 @@ func ShowGalleryFindings(g Gallery, names ...string) {
 			rows = append(rows, []string{e.Name, "(no " + kindOrFault(e.Kind) + " finding)", e.Report.Summary, "", "", "", also})
 		}
 		for _, f := range main {
-			rows = append(rows, []string{e.Name, f.Kind, f.Detail, EvidenceText(f.Evidence, 12), shortNames(f.Tensors), f.Fix, also})
+			rows = append(rows, []string{e.Name, f.Kind, f.Detail, analysis.EvidenceText(f.Evidence, 12), shortNames(f.Tensors), f.Fix, also})
 		}
 	}
 	nbdisplay.ShowTable([]string{"build", "kind", "detail", "evidence", "tensors", "fix", "other findings"}, rows)
@@ -491,29 +426,6 @@ func ShowConventions(g Gallery, names ...string) {
 	nbdisplay.ShowTable(head, rows)
 }
 
-// shortName is a parameter name without "blocks." and ".weight", a figure's row or group
-// label: "blocks.0.attn.wq.weight" → "0.attn.wq", "tok_embed.weight" → "tok_embed".
-func shortName(name string) string {
-	n, err := gomlxmodel.ParseName(name)
-	if err != nil {
-		return name
-	}
-	var parts []string
-	if n.Root != gomlxmodel.RootBlocks && n.Root != "" {
-		parts = append(parts, n.Root)
-	}
-	if n.Block >= 0 {
-		parts = append(parts, strconv.Itoa(n.Block))
-	}
-	if n.Sub != "" {
-		parts = append(parts, n.Sub)
-	}
-	if n.Leaf != "weight" || len(parts) == 0 {
-		parts = append(parts, n.Leaf)
-	}
-	return strings.Join(parts, ".")
-}
-
 // AlignZFigure draws the input-alignment z of every weight matrix of the blocks (the untrained
 // test of analysis.TensorTraces; |z| below threshold is what a draw independent of the data
 // gives) for the named builds.
@@ -523,7 +435,7 @@ func AlignZFigure(name string, g Gallery, threshold float64, names ...string) (p
 	for _, t := range es[0].Catalog().Traces {
 		if n, err := gomlxmodel.ParseName(t.Name); err == nil && t.Test == "input alignment" && n.Root == gomlxmodel.RootBlocks {
 			tensors = append(tensors, t.Name)
-			rows = append(rows, shortName(t.Name))
+			rows = append(rows, report.ShortName(t.Name))
 		}
 	}
 	vals := make([][]float64, len(tensors))
@@ -560,27 +472,10 @@ func ShowTraceCounts(g Gallery, names ...string) {
 	nbdisplay.ShowTable([]string{"build", "tensors untrained by their statistics", "max |align z|", "embedding spectrum KS", "replacement tests run"}, rows)
 }
 
-// SwapFigure draws the replacement tests of one build: the CE change when one tensor alone is
-// replaced by a fresh draw, split by the diagnosis's decision (a change beyond its margin: the
-// tensor carries training).
+// SwapFigure draws the replacement tests of one build (report.SwapFigure).
 func SwapFigure(name string, g Gallery, build string) (plots.Figure, error) {
 	e := g.Entry(build)
-	sws := e.Catalog().Swaps
-	if len(sws) == 0 {
-		return plots.Figure{}, fmt.Errorf("%s: no replacement tests", build)
-	}
-	var groups []string
-	yes := plots.BarSeries{Label: "costs loss: carries training"}
-	no := plots.BarSeries{Label: "within the margin: no trace"}
-	for _, sw := range sws {
-		groups = append(groups, shortName(sw.Tensor))
-		a, b := sw.DeltaCE, 0.0
-		if !sw.Informative {
-			a, b = 0, sw.DeltaCE
-		}
-		yes.Values, no.Values = append(yes.Values, a), append(no.Values, b)
-	}
-	return plots.GroupedBars(name, "ΔCE per redrawn tensor ("+build+")", "ΔCE (nats/token)", groups, []plots.BarSeries{yes, no})
+	return report.SwapFigure(name, build, &e.Report)
 }
 
 // Measurements name, for each kind, the measurement that decides it (the closing table's

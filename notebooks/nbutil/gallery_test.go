@@ -50,13 +50,3 @@ func TestGalleryCheck(t *testing.T) {
 		}
 	}
 }
-
-func TestEvidenceText(t *testing.T) {
-	ev := map[string]any{"b": 0.123456, "a": "interleaved", "c": 2.0}
-	if got, want := EvidenceText(ev, 0), "a=interleaved b=0.1235 c=2"; got != want {
-		t.Fatalf("EvidenceText = %q, want %q", got, want)
-	}
-	if got, want := EvidenceText(ev, 2), "a=interleaved b=0.1235 … and 1 more"; got != want {
-		t.Fatalf("EvidenceText(2) = %q, want %q", got, want)
-	}
-}

@@ -26,9 +26,9 @@ func TrainingBatch(root string, ck *checkpoint.Checkpoint) (*analysis.Windows, e
 	return ValWindows(root, ck, c.BatchSize*c.MaxSeqLen)
 }
 
-// RunMetrics reads the metrics.jsonl of the run in dir (relative to root).
+// RunMetrics reads the metrics.jsonl of the run in dir (relative to root, or absolute).
 func RunMetrics(root, dir string) ([]metrics.Record, error) {
-	return ReadMetrics(filepath.Join(root, dir, "metrics.jsonl"))
+	return ReadMetrics(filepath.Join(InRoot(root, dir), "metrics.jsonl"))
 }
 
 // CheckpointGradients is what ShowCheckpointGradients reports beyond the figure.
@@ -248,35 +248,19 @@ func ShowSymmetryBreak(ck *checkpoint.Checkpoint, w *analysis.Windows) (Symmetry
 	return sb, nil
 }
 
-// LogitsDiff compares two logit arrays with rows of V: the largest |a − b| and the share of
-// rows whose argmax agrees.
-func LogitsDiff(a, b []float32, V int) (d float64, agree float64) {
-	same := 0
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	for r := 0; r < len(a)/V; r++ {
-		if TopIndices(a[r*V:(r+1)*V], 1)[0] == TopIndices(b[r*V:(r+1)*V], 1)[0] {
-			same++
-		}
-	}
-	return d, float64(same) / float64(len(a)/V)
-}
-
 // AlphaSwap runs the inputs through the model (c, v) with parameters p as given and with every
-// alpha_logit set to 5, and compares the logits (LogitsDiff); it also returns the swapped
-// logits.
+// alpha_logit set to 5 (analysis.AlphaSwapLogits), and compares the logits
+// (analysis.CompareLogits): the largest |Δlogit| and the share of positions whose argmax agrees;
+// it also returns the swapped logits.
 func AlphaSwap(c config.Config, v config.Variant, p gomlxmodel.Params, inputs [][]int32) (d, agree float64, swapped []float32, err error) {
-	var ls [2][]float32
-	for i, q := range []gomlxmodel.Params{p, ShiftMHC(p, [2]float32{}, [2]float32{}, 5)} {
-		r, err := gomlxmodel.NewRunner(c, v, q)
-		if err != nil {
-			return 0, 0, nil, err
-		}
-		if ls[i], err = r.Logits(inputs); err != nil {
-			return 0, 0, nil, err
-		}
+	s, err := analysis.NewSubject(c, v, p)
+	if err != nil {
+		return 0, 0, nil, err
 	}
-	d, agree = LogitsDiff(ls[0], ls[1], c.VocabSize)
-	return d, agree, ls[1], nil
+	base, swapped, err := analysis.AlphaSwapLogits(s, inputs, 5)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	diff := analysis.CompareLogits(base, swapped, c.VocabSize)
+	return diff.MaxAbs, diff.Agreement, swapped, nil
 }

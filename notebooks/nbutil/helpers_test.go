@@ -39,9 +39,6 @@ func TestShiftCheckAndRepeats(t *testing.T) {
 	if n, unk, total := Repeats(rep, 5); n != 3 || unk != 2 || total != 5 {
 		t.Fatalf("Repeats = %d, %d, %d", n, unk, total)
 	}
-	if r := RepeatRate(rep); r != 0.6 {
-		t.Fatalf("RepeatRate = %g", r)
-	}
 }
 
 func TestCopyingOf(t *testing.T) {

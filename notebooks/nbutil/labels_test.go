@@ -20,17 +20,6 @@ func TestNameLabels(t *testing.T) {
 		}
 	}
 	for name, want := range map[string]string{
-		"blocks.0.attn.wq.weight":            "0.attn.wq",
-		"blocks.10.ffn.w_down.weight":        "10.ffn.w_down",
-		"tok_embed.weight":                   "tok_embed",
-		"blocks.2.mhc_ffn.alpha_logit":       "2.mhc_ffn.alpha_logit",
-		"transformer.h.1.attn.c_attn.weight": "transformer.h.1.attn.c_attn",
-	} {
-		if got := shortName(name); got != want {
-			t.Errorf("shortName(%q) = %q, want %q", name, got, want)
-		}
-	}
-	for name, want := range map[string]string{
 		"blocks.0.mhc_attn.alpha_logit": "block 0 attention",
 		"blocks.11.mhc_ffn.alpha_logit": "block 11 FFN",
 	} {

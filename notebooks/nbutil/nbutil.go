@@ -37,8 +37,9 @@ const (
 
 var moduleRE = regexp.MustCompile(`(?m)^module\s+nanoscope\s*$`)
 
-// Root returns the repository root, searching upwards from $GONB_DIR (the notebook's
-// directory under GoNB) or, when that is unset, from the working directory.
+// Root returns the repository root: $NANOSCOPE_ROOT when set, else searching upwards from
+// $GONB_DIR (the notebook's directory under GoNB) or, when that is unset, from the working
+// directory, else the checkout GoNB's scratch module was pointed at (findRoot, paths.go).
 func Root() (string, error) {
 	start := os.Getenv("GONB_DIR")
 	if start == "" {
@@ -48,7 +49,7 @@ func Root() (string, error) {
 		}
 		start = wd
 	}
-	return RootFrom(start)
+	return findRoot(start)
 }
 
 // RootFrom returns the first directory at or above dir whose go.mod declares module nanoscope.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/corpus"
 	"nanoscope/gomlxmodel/tokenfile"
 	"nanoscope/plots"
@@ -91,18 +92,6 @@ func CompactMismatches(vocab *corpus.Vocab, gpt2, compact []uint32) int {
 	return diff
 }
 
-// RepeatRate is the fraction of positions t with ids[t+1] == ids[t]: the next-token accuracy
-// of a model that always predicts the current token.
-func RepeatRate(ids []uint32) float64 {
-	n := 0
-	for t := 0; t+1 < len(ids); t++ {
-		if ids[t+1] == ids[t] {
-			n++
-		}
-	}
-	return float64(n) / float64(len(ids)-1)
-}
-
 // Counts returns how often each id < size occurs in ids.
 func Counts(ids []uint32, size int) []float64 {
 	c := make([]float64, size)
@@ -137,7 +126,7 @@ func ShowBaselines(root string, st corpus.Stats) (worst float64, err error) {
 		h, x := corpus.UnigramEntropy(ct), corpus.UnigramCrossEntropy(ct, cv)
 		worst = max(worst, math.Abs(h-s.stats.UnigramEntropyTrain), math.Abs(x-s.stats.UnigramXentVal))
 		rows = append(rows, []string{s.name, fmt.Sprintf("%.4f", h), fmt.Sprintf("%.4f", s.stats.UnigramEntropyTrain),
-			fmt.Sprintf("%.4f", x), fmt.Sprintf("%.4f", s.stats.UnigramXentVal), fmt.Sprintf("%.4f", RepeatRate(va))})
+			fmt.Sprintf("%.4f", x), fmt.Sprintf("%.4f", s.stats.UnigramXentVal), fmt.Sprintf("%.4f", analysis.RepeatRate(va))})
 	}
 	nbdisplay.ShowTable([]string{"ids", "unigram entropy, train (recomputed)", "(stats.json)",
 		"unigram cross-entropy, validation (recomputed)", "(stats.json)", "repeat rate, validation"}, rows)

@@ -48,22 +48,15 @@ func GPT2Texts(ids []int) []string {
 // is not nil) and returns the top k predictions at every position, as GPT-2 ids.
 func TopK(s *analysis.Subject, vocab *corpus.Vocab, ids []int, k int) ([][]Prediction, error) {
 	mv := corpus.ModelVocab{Compact: vocab}
-	in := mv.ToModelIDs(ids)
-	r, err := s.Runner()
+	ps, err := analysis.TopPredictions(s, mv.ToModelIDs(ids), k)
 	if err != nil {
 		return nil, err
 	}
-	logits, err := r.Logits([][]int32{in})
-	if err != nil {
-		return nil, err
-	}
-	V := s.Family.Dims().VocabSize // every family (Config is the ternary model's)
 	out := make([][]Prediction, len(ids))
-	for t := range ids {
-		row := logits[t*V : (t+1)*V]
-		for _, j := range TopIndices(row, k) {
-			g := mv.ToGPT2(j)
-			out[t] = append(out[t], Prediction{ID: g, Text: GPT2Text(g), Logit: float64(row[j])})
+	for t, row := range ps {
+		for _, q := range row {
+			g := mv.ToGPT2(q.ID)
+			out[t] = append(out[t], Prediction{ID: g, Text: GPT2Text(g), Logit: q.Logit})
 		}
 	}
 	return out, nil

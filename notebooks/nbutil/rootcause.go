@@ -123,7 +123,7 @@ func Predict(c config.Config, v config.Variant, p gomlxmodel.Params, ids []int32
 	var out SelfPredictions
 	for t, id := range ids {
 		row := logits[t*V : (t+1)*V]
-		arg := TopIndices(row, 1)[0]
+		arg := analysis.TopIndices(row, 1)[0]
 		ss := 0.0
 		for _, x := range emb[int(id)*D : (int(id)+1)*D] {
 			ss += float64(x) * float64(x)

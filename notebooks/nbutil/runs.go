@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"syscall"
 
 	"nanoscope/gomlxmodel/checkpoint"
@@ -75,7 +74,7 @@ func EnsureVariantRun(root, dir string, progress io.Writer, args ...string) (met
 		return meta, false, err
 	}
 	defer unlock()
-	abs := filepath.Join(root, dir)
+	abs := InRoot(root, dir)
 	if meta, err = checkpoint.ReadMeta(abs); err == nil {
 		return meta, false, nil
 	}
@@ -105,9 +104,9 @@ func EnsureVariantRun(root, dir string, progress io.Writer, args ...string) (met
 	return meta, err == nil, err
 }
 
-// LoadModel loads the checkpoint in root/dir (dir relative to the repository root).
+// LoadModel loads the checkpoint in dir: absolute, or relative to the repository root.
 func LoadModel(root, dir string) (*checkpoint.Checkpoint, error) {
-	return checkpoint.Load(filepath.Join(root, dir))
+	return checkpoint.Load(InRoot(root, dir))
 }
 
 // ValTokensFor returns the validation split in the ids of checkpoint ck: val.compact.bin when
@@ -134,17 +133,6 @@ func CompactVocab(ck *checkpoint.Checkpoint) (*corpus.Vocab, error) {
 		return nil, nil
 	}
 	return corpus.LoadVocab(filepath.Join(ck.Dir, ck.Meta.Variant.VocabMap))
-}
-
-// TopIndices returns the indices of the k largest values of row, largest first (ties by the
-// smaller index).
-func TopIndices(row []float32, k int) []int {
-	idx := make([]int, len(row))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool { return row[idx[a]] > row[idx[b]] })
-	return idx[:min(k, len(idx))]
 }
 
 // StepSeries turns a quantity logged over training steps into a plot series.

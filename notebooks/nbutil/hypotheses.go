@@ -12,6 +12,7 @@ import (
 	"nanoscope/gomlxmodel"
 	"nanoscope/plots"
 	"nanoscope/plots/nbdisplay"
+	"nanoscope/report"
 )
 
 // DiagnosisSubject is a checkpoint diagnosed in notebook 09: its report file key, label and
@@ -50,28 +51,18 @@ func Reports(root string) ([]analysis.Report, error) {
 	return out, nil
 }
 
-// VerdictOf returns the report's verdict on hypothesis id.
-func VerdictOf(r analysis.Report, id string) analysis.Verdict {
-	for _, v := range r.Hypotheses {
-		if v.ID == id {
-			return v
-		}
-	}
-	panic("no verdict for " + id)
-}
-
-// Evidence shows hypothesis id's verdict and evidence for each report, and returns the
-// verdicts.
+// Evidence shows hypothesis id's verdict, evidence and deciding numbers (Verdict.Numbers) for
+// each report, and returns the verdicts.
 func Evidence(rs []analysis.Report, id string) []string {
 	var rows [][]string
 	var vs []string
-	for i, r := range rs {
-		v := VerdictOf(r, id)
-		rows = append(rows, []string{DiagnosisSubjects[i].Label, v.Verdict, v.Evidence})
-		vs = append(vs, v.Verdict)
+	for i := range rs {
+		v := Must(rs[i].Hypothesis(id))
+		rows = append(rows, []string{DiagnosisSubjects[i].Label, string(v.Verdict), v.Evidence, analysis.EvidenceText(v.Numbers, 0)})
+		vs = append(vs, string(v.Verdict))
 	}
-	nbdisplay.Markdown(fmt.Sprintf("**%s — %s**", id, VerdictOf(rs[0], id).Name))
-	nbdisplay.ShowTable([]string{"checkpoint", "verdict", "evidence (measured)"}, rows)
+	nbdisplay.Markdown(fmt.Sprintf("**%s — %s**", id, Must(rs[0].Hypothesis(id)).Name))
+	nbdisplay.ShowTable([]string{"checkpoint", "verdict", "evidence (measured)", "deciding numbers"}, rows)
 	return vs
 }
 
@@ -86,10 +77,10 @@ func ShowVerdicts(name string, rs []analysis.Report) {
 	var rows, cells [][]string
 	var labels []string
 	for _, id := range HypothesisIDs {
-		row := []string{id + " " + VerdictOf(rs[0], id).Name}
+		row := []string{id + " " + Must(rs[0].Hypothesis(id)).Name}
 		var vs []string
-		for _, r := range rs {
-			vs = append(vs, VerdictOf(r, id).Verdict)
+		for i := range rs {
+			vs = append(vs, string(Must(rs[i].Hypothesis(id)).Verdict))
 		}
 		rows, cells = append(rows, append(row, vs...)), append(cells, vs)
 		labels = append(labels, id+" "+HypothesisShort[id])
@@ -217,11 +208,10 @@ func ShowAlphaState(rs []analysis.Report) {
 	nbdisplay.ShowTable([]string{"checkpoint", "all alpha_logit = 0", "non-zero alpha gradients (batch)", "alpha gradients in the run", "mHC pre/post symmetric", "max |s0 − s1|", "max |Δlogit| with alpha_logit = 5"}, rows)
 }
 
-// ShowHypotheses tabulates one report's verdicts with their evidence.
+// ShowHypotheses tabulates one report's verdicts with their evidence (report.Hypotheses),
+// the verdict column headed verdictHeader.
 func ShowHypotheses(r analysis.Report, verdictHeader string) {
-	var rows [][]string
-	for _, v := range r.Hypotheses {
-		rows = append(rows, []string{v.ID, v.Name, v.Verdict, v.Evidence})
-	}
-	nbdisplay.ShowTable([]string{"id", "hypothesis", verdictHeader, "evidence"}, rows)
+	t := report.Hypotheses(&r)
+	t.Head[1] = verdictHeader
+	ShowReportTable(t)
 }

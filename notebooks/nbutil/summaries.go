@@ -21,7 +21,7 @@ func FindingKinds(rep *analysis.Report) string {
 func VerdictList(rep *analysis.Report) []string {
 	var verdicts []string
 	for _, h := range rep.Hypotheses {
-		verdicts = append(verdicts, h.ID+" "+h.Verdict)
+		verdicts = append(verdicts, h.ID+" "+string(h.Verdict))
 	}
 	return verdicts
 }

@@ -1,0 +1,84 @@
+package analysis
+
+// The thresholds of the diagnosis's rules, in one place: every finding (finding_*.go) and
+// every verdict on H1–H7 (verdicts.go) compares its measurements against these. Each says what
+// crossing it means and, where it was calibrated, on what.
+
+// ParityTolerance is the largest |Δlogit| at a position that counts as "the same" between the
+// training graph and the inference path: float summation order alone moves logits far less.
+const ParityTolerance = 1e-3
+
+// Verdicts (verdicts.go) and the parity rule (H2).
+const (
+	copyThreshold     = 0.5  // copy rate (non-repeat positions) above which the model "copies"
+	selfSimThreshold  = 0.5  // share of top ≈ self logit above which output ≈ input embedding
+	farBelowNats      = 1.0  // "far below" for losses
+	unigramMarginNats = 0.1  // margin below the unigram entropy that shows use of context
+	parityRelTol      = 1e-3 // max |Δlogits| relative to max |logit| for "no change"
+	// H2 is refuted despite small differences when almost every argmax agrees and only a few
+	// positions differ by more than ParityTolerance (8-bit rounding flips; see Parity).
+	parityMinAgreement = 0.995
+	parityMaxShareOver = 0.05
+	// H2 is also refuted when the train/inference difference is within parityNoiseFactor × the
+	// inference path's own rounding noise (Parity.Noise) and its argmax agreement no more than
+	// parityArgmaxSlack below the noise's: rounding scales with the backend's arithmetic (TF32
+	// on a GPU), a real mismatch (another mask, dropout, another RoPE) moves logits by O(1).
+	parityNoiseFactor = 4.0
+	parityArgmaxSlack = 0.01
+)
+
+// Margins of the catalog's comparisons of losses: a difference counts when it exceeds both
+// minDeltaNats and sigmas standard errors of the paired per-position differences.
+const (
+	minDeltaNats = 0.1
+	sigmas       = 4.0
+)
+
+// weights_untrained and tensors_untrained (untrained.go, finding_untrained.go).
+const (
+	// alignZMax: |z| below it is compatible with a draw independent of the data (a Gaussian
+	// tail of 4.5 sd has probability 7e-6 per tensor).
+	alignZMax = 4.5
+	// spectrumKSMax: KS distance to the MP law below which an embedding looks like a random
+	// draw (random matrices of our shapes measure 0.01–0.05 at ≥ 32 columns; trained embeddings
+	// 0.5–0.7).
+	spectrumKSMax = 0.15
+	// gradFloor: a gradient norm below gradFloor × the largest one counts as none (rounding noise).
+	gradFloor = 1e-6
+	// constTol: a vector whose entries lie within constTol·max(1, |c|) of a constant c is at c
+	// (a few optimizer steps at a small rate move a fresh norm weight by less).
+	constTol = 1e-3
+)
+
+// context_free (finding_contextfree.go).
+const (
+	// contextMIMax: mean KL(p_t ‖ p̄) below it means the prediction hardly changes with the
+	// context (healthy models measure ≥ 1 nat on code).
+	contextMIMax = 0.1
+	// topShareMin: an argmax shared by this share of positions is a collapse to one token.
+	topShareMin = 0.9
+	// collapseAboveNats: a collapse trained into the model is within this of the unigram CE.
+	collapseAboveNats = 0.5
+)
+
+// Earned health (earned.go): CE by position and the logit lens's depth.
+const (
+	posBreakNats = 0.25 // a rise of the CE with position smaller than this is not a break
+	posBinMin    = 30   // bins with fewer positions are not compared (too noisy)
+	// posBreakFrom: bins before this position are not compared; the first positions of a
+	// window see almost no context and their CE depends on the data's own structure (on the
+	// gallery's stream position 1 predicts better than positions 2–3).
+	posBreakFrom   = 4
+	lensMarginAcc  = 0.05 // an earlier lens point must beat the output by this much accuracy
+	lensMinLayers  = 2    // the lens check needs at least this many blocks
+	lensNeedsFinal = 0.05 // and an output that predicts at all (accuracy above this)
+)
+
+// activation_overflow_fp16 and padded_vocab_mass (finding_info.go).
+const (
+	// fp16Max is the largest finite float16.
+	fp16Max = 65504
+	// paddedMassLimit is the mean probability on padded ids above which they are a fault: one
+	// sampled token in a hundred would be an id no tokenizer decodes.
+	paddedMassLimit = 0.01
+)
