@@ -25,7 +25,8 @@ func cpuCheckpoint(b *testing.B) *checkpoint.Checkpoint {
 }
 
 // The logit lens of 64 tokens of out/cpu at every depth: ResidLens (one Unembed graph for all
-// depths) against LogitLensTokens (a Go loop over the vocabulary per depth and position).
+// depths, the logits read back) against LogitLensTokens (Prompt.Lens: margins and argmaxes
+// computed in the graph, 3 numbers per depth and position read back).
 func BenchmarkLensCPU(b *testing.B) {
 	ck := cpuCheckpoint(b)
 	ids := promptIDs(ck.Meta.Config.VocabSize, ck.Meta.Config.MaxSeqLen, 3)
@@ -76,7 +77,7 @@ func BenchmarkPatchByLayerPositionCPU(b *testing.B) {
 }
 
 // The same on a fresh d20 (the note's model: GPT-2's 50257 ids, d_model 256, 6 blocks) on 64
-// tokens: where the per-logit Go loop of LogitLensTokens costs the most.
+// tokens: GPT-2's vocabulary, where reading every depth's logits back costs the most.
 func BenchmarkLensD20Fresh(b *testing.B) {
 	c := config.D20()
 	v := config.DefaultVariant()
