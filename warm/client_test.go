@@ -83,6 +83,7 @@ func TestDeadOrStuckServerIsRestarted(t *testing.T) {
 		if err := syscall.Kill(old.PID, sig); err != nil {
 			t.Fatal(err)
 		}
+		waitState(t, old.PID, map[syscall.Signal]string{syscall.SIGKILL: "Z", syscall.SIGSTOP: "T"}[sig])
 		msgs.Reset()
 		t0 := time.Now()
 		c3, err := warm.Connect(o)
@@ -119,3 +120,20 @@ func TestDeadOrStuckServerIsRestarted(t *testing.T) {
 
 // filepathProc is the state line of a process (/proc/PID/stat: "Z" marks a zombie).
 func filepathProc(pid int) string { return filepath.Join("/proc", strconv.Itoa(pid), "stat") }
+
+// waitState waits (at most 10 s) until process pid is gone or in state (the third field of
+// /proc/PID/stat: Z once a SIGKILL is delivered, T once a SIGSTOP is): the kernel delivers a
+// signal asynchronously, and the server may answer once more in between.
+func waitState(t *testing.T, pid int, state string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		data, err := os.ReadFile(filepathProc(pid))
+		if err != nil {
+			return
+		}
+		if f := strings.Fields(string(data)); len(f) > 2 && f[2] == state {
+			return
+		}
+	}
+	t.Fatalf("process %d did not reach state %s", pid, state)
+}
