@@ -2,6 +2,8 @@ package gomlxmodel
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -12,7 +14,13 @@ import (
 
 // Llama as Hugging Face transformers' LlamaForCausalLM computes it: RMSNorm pre-norm blocks,
 // rotary position embeddings on q and k, grouped-query attention (n_kv_heads ≤ n_heads), a
-// SwiGLU MLP, a final RMSNorm and a head tied to the embedding or not. No biases.
+// SwiGLU MLP, a final RMSNorm and a head tied to the embedding or not.
+//
+// The same decoder, with the same tensor names, is transformers' Qwen2ForCausalLM (biases on
+// q, k and v_proj; layers from max_window_layers on with a sliding window when
+// use_sliding_window), Qwen3ForCausalLM (q_norm and k_norm: an RMSNorm over each head's q and k
+// before RoPE; attention_bias on all four projections) and MistralForCausalLM (a sliding window
+// on every layer). LlamaConfig.Arch says which; the differences are fields.
 //
 // Tensor names are Hugging Face's (weights nn.Linear [out, in]):
 //
@@ -21,7 +29,11 @@ import (
 //	model.layers.{i}.self_attn.q_proj.weight         (H·hd, D)
 //	model.layers.{i}.self_attn.k_proj.weight         (Hkv·hd, D)
 //	model.layers.{i}.self_attn.v_proj.weight         (Hkv·hd, D)
+//	model.layers.{i}.self_attn.{q,k,v}_proj.bias     (H·hd), (Hkv·hd)  QKVBias (qwen2; attention_bias)
+//	model.layers.{i}.self_attn.q_norm.weight         (hd)  QKNorm (qwen3)
+//	model.layers.{i}.self_attn.k_norm.weight         (hd)  QKNorm (qwen3)
 //	model.layers.{i}.self_attn.o_proj.weight         (D, H·hd)
+//	model.layers.{i}.self_attn.o_proj.bias           (D)   OBias (attention_bias)
 //	model.layers.{i}.post_attention_layernorm.weight (D)
 //	model.layers.{i}.mlp.gate_proj.weight            (F, D)
 //	model.layers.{i}.mlp.up_proj.weight              (F, D)
@@ -42,6 +54,21 @@ type LlamaConfig struct {
 	RopeTheta        float64 // rope_theta, top level or under rope_parameters (transformers 5)
 	MaxPositions     int     // max_position_embeddings (informative: RoPE has no table)
 	InitializerRange float64 // initializer_range (0.02)
+
+	// Arch is config.json's model_type: "llama" ("" is llama), "qwen2", "qwen3" or "mistral".
+	Arch string
+	// QKVBias: q_proj, k_proj and v_proj have biases (Qwen2 always; attention_bias elsewhere).
+	// OBias: o_proj has one too (attention_bias of Llama and Qwen3; never Qwen2).
+	QKVBias, OBias bool
+	// QKNorm (Qwen3): q and k, per head, go through an RMSNorm over head_dim (q_norm, k_norm
+	// weights, eps rms_norm_eps) after their projection and before RoPE.
+	QKNorm bool
+	// SlidingWindow is sliding_window as transformers applies it: a query sees itself and the
+	// SlidingWindow − 1 keys before it (masking_utils: kv_idx > q_idx − sliding_window). 0: none.
+	SlidingWindow int
+	// LayerTypes is layer_types: per layer "full_attention" or "sliding_attention" (Qwen2 and
+	// Qwen3: sliding from max_window_layers on). nil: every layer sliding when SlidingWindow > 0.
+	LayerTypes []string
 
 	// Conventions.
 	RopePairing string // config.RopeHalves (HF rotate_half: i with i + hd/2) or config.RopeInterleaved (2i with 2i+1)
@@ -76,12 +103,49 @@ func (c LlamaConfig) Validate() error {
 		return fmt.Errorf("llama: GQA mapping %q is not %q or %q", c.GQAMapping, config.GQAInterleave, config.GQATile)
 	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "gelu_pytorch_tanh":
 		return fmt.Errorf("llama: hidden_act %q is not silu or gelu_pytorch_tanh", c.HiddenAct)
+	case c.Arch != "" && !slices.Contains(LlamaArchs, c.Arch):
+		return fmt.Errorf("llama: arch %q is not one of %v", c.Arch, LlamaArchs)
+	case c.SlidingWindow < 0 || c.SlidingWindow == 1:
+		return fmt.Errorf("llama: sliding_window %d: a window holds at least 2 keys (the query's own and one before), or is 0 for none", c.SlidingWindow)
+	case c.LayerTypes != nil && len(c.LayerTypes) != c.NLayers:
+		return fmt.Errorf("llama: layer_types has %d entries for %d layers", len(c.LayerTypes), c.NLayers)
+	}
+	for i, lt := range c.LayerTypes {
+		if lt != LayerFull && lt != LayerSliding {
+			return fmt.Errorf("llama: layer_types[%d] %q is not %q or %q", i, lt, LayerFull, LayerSliding)
+		}
+		if lt == LayerSliding && c.SlidingWindow == 0 {
+			return fmt.Errorf("llama: layer_types[%d] is %q but sliding_window is absent", i, lt)
+		}
 	}
 	return nil
 }
 
-// Arch is "llama".
-func (m Llama) Arch() string { return "llama" }
+// LlamaArchs are the model_types the Llama decoder computes.
+var LlamaArchs = []string{"llama", "qwen2", "qwen3", "mistral"}
+
+// Layer types of layer_types.
+const (
+	LayerFull    = "full_attention"
+	LayerSliding = "sliding_attention"
+)
+
+// window is the window of layer i in attendWindow's terms (keys to the left of the query), 0
+// for full attention.
+func (c LlamaConfig) window(i int) int {
+	if c.SlidingWindow == 0 || c.LayerTypes != nil && c.LayerTypes[i] != LayerSliding {
+		return 0
+	}
+	return c.SlidingWindow - 1
+}
+
+// Arch is config.json's model_type: "llama", "qwen2", "qwen3" or "mistral".
+func (m Llama) Arch() string {
+	if m.Config.Arch == "" {
+		return "llama"
+	}
+	return m.Config.Arch
+}
 
 // Dims of the model. MaxSeq is 0: RoPE runs at any length.
 func (m Llama) Dims() Dims {
@@ -115,6 +179,21 @@ func (m Llama) ParamSpecs() []ParamSpec {
 			ParamSpec{p("mlp.up_proj.weight"), []int{f, d}, normal},
 			ParamSpec{p("mlp.down_proj.weight"), []int{d, f}, normal},
 		)
+	}
+	for i := 0; i < c.NLayers; i++ {
+		p := func(path string) string { return LlamaParam(i, path) }
+		if c.QKVBias {
+			out = append(out, ParamSpec{p("self_attn.q_proj.bias"), []int{qd}, InitKind{}},
+				ParamSpec{p("self_attn.k_proj.bias"), []int{kvd}, InitKind{}},
+				ParamSpec{p("self_attn.v_proj.bias"), []int{kvd}, InitKind{}})
+		}
+		if c.OBias {
+			out = append(out, ParamSpec{p("self_attn.o_proj.bias"), []int{d}, InitKind{}})
+		}
+		if c.QKNorm {
+			out = append(out, ParamSpec{p("self_attn.q_norm.weight"), []int{c.HeadDim}, one},
+				ParamSpec{p("self_attn.k_norm.weight"), []int{c.HeadDim}, one})
+		}
 	}
 	sortSpecs(out)
 	return out
@@ -157,6 +236,9 @@ func llamaReads(name string) string {
 	}
 	attn := func(hook string) string { return SubHook(n.Block, SubAttn, hook) }
 	mlp := func(hook string) string { return SubHook(n.Block, SubMLP, hook) }
+	if n.Leaf != "weight" || !strings.HasSuffix(n.Sub, "_proj") {
+		return "" // biases, norms
+	}
 	switch path := n.Sub + "." + n.Leaf; {
 	case path == "self_attn.o_proj.weight":
 		return attn(HookZ)
@@ -208,22 +290,30 @@ func (m Llama) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := u.Graph()
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
-	lin := func(proj string, x *Node) *Node {
-		return linearIO(x, param(ctx, g, LlamaParam(i, "self_attn."+proj+".weight")), nil, false)
+	lin := func(proj string, x *Node, bias bool) *Node {
+		var bn *Node
+		if bias {
+			bn = param(ctx, g, LlamaParam(i, "self_attn."+proj+".bias"))
+		}
+		return linearIO(x, param(ctx, g, LlamaParam(i, "self_attn."+proj+".weight")), bn, false)
 	}
-	q := Reshape(lin("q_proj", u), b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
-	k := Reshape(lin("k_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
-	v := Reshape(lin("v_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	q := Reshape(lin("q_proj", u, c.QKVBias), b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
+	k := Reshape(lin("k_proj", u, c.QKVBias), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	v := Reshape(lin("v_proj", u, c.QKVBias), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	if c.QKNorm {                                                          // Qwen3: RMSNorm over each head's hd features
+		q = m.rmsNorm(ctx, LlamaParam(i, "self_attn.q_norm.weight"), q) // (B, T, H, hd)
+		k = m.rmsNorm(ctx, LlamaParam(i, "self_attn.k_norm.weight"), k) // (B, T, Hkv, hd)
+	}
 	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
 	q, k = rope.Apply(q), rope.Apply(k)
 	nRep := c.NHeads / c.NKVHeads
-	q = TransposeAllAxes(q, 0, 2, 1, 3)                                            // (B, H, T, hd)
-	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping)              // (B, H, T, hd)
-	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping)              // (B, H, T, hd)
-	z := attend(q, k, v, c.Causal, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
-	z = TransposeAllAxes(z, 0, 2, 1, 3)                                            // (B, T, H, hd)
+	q = TransposeAllAxes(q, 0, 2, 1, 3)                                                               // (B, H, T, hd)
+	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping)                                 // (B, H, T, hd)
+	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping)                                 // (B, H, T, hd)
+	z := attendWindow(q, k, v, c.Causal, c.window(i), c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
+	z = TransposeAllAxes(z, 0, 2, 1, 3)                                                               // (B, T, H, hd)
 	hooks.set(SubHook(i, SubAttn, HookZ), z)
-	return lin("o_proj", Reshape(z, b, t, c.NHeads*c.HeadDim)) // (B, T, D)
+	return lin("o_proj", Reshape(z, b, t, c.NHeads*c.HeadDim), c.OBias) // (B, T, D)
 }
 
 // mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)) (GeGLU with the tanh GELU when
@@ -270,15 +360,23 @@ func (m Llama) Conventions() []Convention {
 	if act == "" {
 		act = "silu"
 	}
-	return append([]Convention{
+	out := []Convention{
 		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}, "the rotary pairing (rotate_half, or interleaved pairs 2i, 2i+1)", false, false},
 		ropeThetaConvention(c.RopeTheta),
 		{Name: ConvGQAMapping, Value: c.GQAMapping, Values: []string{config.GQAInterleave, config.GQATile}, Key: "which kv head each query head reads (repeat_kv, or tiled)", Inert: c.NKVHeads == c.NHeads},
 		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings", false, false},
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
 		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh"}, "hidden_act", false, false},
-	}, c.Run.conventions(true)...)
+	}
+	if c.SlidingWindow > 0 {
+		out = append(out, Convention{Name: ConvSlidingWindow, Value: fmt.Sprint(c.SlidingWindow),
+			Values: []string{fmt.Sprint(c.SlidingWindow), "0"}, Key: "sliding_window (keys a query sees, itself included; 0: full attention)", Free: true})
+	}
+	return append(out, c.Run.conventions(true)...)
 }
+
+// ConvSlidingWindow is sliding_window: the keys a query sees, itself included ("0": no window).
+const ConvSlidingWindow = "sliding_window"
 
 // WithConvention flips one convention.
 func (m Llama) WithConvention(name, value string) (Family, error) {
@@ -299,10 +397,22 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 	case ConvActivation:
 		err = checkValue(name, value, "silu", "gelu_pytorch_tanh")
 		m.Config.HiddenAct = value
+	case ConvSlidingWindow:
+		if m.Config.SlidingWindow == 0 {
+			return nil, fmt.Errorf("%s: no convention %q (no sliding window)", m.Arch(), name)
+		}
+		w, perr := strconv.Atoi(value)
+		if perr != nil || w < 0 || w == 1 {
+			err = fmt.Errorf("convention %s: value %q is not 0 or an integer ≥ 2", name, value)
+		}
+		m.Config.SlidingWindow = w
+		if w == 0 {
+			m.Config.LayerTypes = nil
+		}
 	default:
 		var ok bool
 		if ok, err = m.Config.Run.set(name, value); !ok {
-			err = fmt.Errorf("llama: no convention %q", name)
+			err = fmt.Errorf("%s: no convention %q", m.Arch(), name)
 		}
 	}
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"slices"
@@ -16,16 +17,29 @@ import (
 
 // Architectures this package reads: config.json's model_type and the architectures that name it.
 var supported = map[string][]string{
-	"gpt2":  {"GPT2LMHeadModel", "GPT2Model"},
-	"llama": {"LlamaForCausalLM", "LlamaModel"},
+	"gpt2":    {"GPT2LMHeadModel", "GPT2Model"},
+	"llama":   {"LlamaForCausalLM", "LlamaModel"},
+	"qwen2":   {"Qwen2ForCausalLM", "Qwen2Model"},
+	"qwen3":   {"Qwen3ForCausalLM", "Qwen3Model"},
+	"mistral": {"MistralForCausalLM", "MistralModel"},
 }
 
 // fields is config.json as raw members, with typed getters that fall back to Hugging Face's
 // defaults when a field is absent or null and fail, naming the field, when it has another type.
+// Every getter marks its key read: a read key is honoured (implemented, or refused when set to
+// what nanoscope does not run). closed then refuses any key neither read nor listed as inert.
 type fields struct {
 	path string
 	m    map[string]json.RawMessage
-	err  error // the first type error
+	err  error           // the first type error
+	read map[string]bool // the keys a getter asked for
+}
+
+func (f *fields) mark(key string) {
+	if f.read == nil {
+		f.read = map[string]bool{}
+	}
+	f.read[key] = true
 }
 
 func (f *fields) fail(key, want string) {
@@ -36,6 +50,7 @@ func (f *fields) fail(key, want string) {
 }
 
 func (f *fields) present(key string) bool {
+	f.mark(key)
 	raw, ok := f.m[key]
 	return ok && string(bytes.TrimSpace(raw)) != "null"
 }
@@ -165,6 +180,8 @@ func gpt2Config(f *fields) (gomlxmodel.GPT2Config, error) {
 		f.unsupportedIf(!f.bool("scale_attn_weights", true), "scale_attn_weights", "true"),
 		f.unsupportedIf(f.bool("scale_attn_by_inverse_layer_idx", false), "scale_attn_by_inverse_layer_idx", "false"),
 		f.unsupportedIf(f.bool("add_cross_attention", false), "add_cross_attention", "false"),
+		f.unsupportedIf(f.bool("is_encoder_decoder", false), "is_encoder_decoder", "false"),
+		f.closed(inertKeys("gpt2")),
 	} {
 		if err != nil {
 			return c, err
@@ -176,27 +193,56 @@ func gpt2Config(f *fields) (gomlxmodel.GPT2Config, error) {
 	return c, nil
 }
 
-// llamaConfig maps config.json to a LlamaConfig (Hugging Face's LlamaConfig defaults when
-// absent). rope_theta is read at the top level (transformers 4) or under rope_parameters
-// (transformers 5); both present and different is an error.
-func llamaConfig(f *fields) (gomlxmodel.LlamaConfig, error) {
+// llamaDefaults are the sizes transformers' LlamaConfig, Qwen2Config, Qwen3Config and
+// MistralConfig take when config.json omits them (checked against XConfig().to_dict() in
+// testdata/hf/config_keys.json).
+var llamaDefaults = map[string]struct {
+	vocab, hidden, inter, layers, heads, kvHeads, headDim, maxPos, window int
+	eps                                                                   float64
+}{
+	"llama":   {32000, 4096, 11008, 32, 32, 0, 0, 2048, 0, 1e-6},
+	"qwen2":   {151936, 4096, 22016, 32, 32, 32, 0, 32768, 0, 1e-6},
+	"qwen3":   {151936, 4096, 22016, 32, 32, 32, 128, 32768, 0, 1e-6},
+	"mistral": {32000, 4096, 14336, 32, 32, 8, 0, 131072, 4096, 1e-6},
+}
+
+// llamaConfig maps config.json to a LlamaConfig for model_type arch ("llama", "qwen2", "qwen3",
+// "mistral"), with transformers' defaults when absent. rope_theta is read at the top level
+// (transformers 4) or under rope_parameters (transformers 5); both present and different is an
+// error. What differs between the four:
+//
+//	qwen2:   q, k, v biases always; use_sliding_window, sliding_window, max_window_layers, layer_types
+//	qwen3:   q_norm, k_norm; attention_bias; the same sliding-window keys as qwen2
+//	mistral: sliding_window on every layer
+//	llama:   attention_bias
+func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
+	def := llamaDefaults[arch]
 	c := gomlxmodel.LlamaConfig{
-		VocabSize:        f.int("vocab_size", 32000),
-		DModel:           f.int("hidden_size", 4096),
-		DFF:              f.int("intermediate_size", 11008),
-		NLayers:          f.int("num_hidden_layers", 32),
-		NHeads:           f.int("num_attention_heads", 32),
-		MaxPositions:     f.int("max_position_embeddings", 2048),
-		RMSNormEps:       f.float("rms_norm_eps", 1e-6),
+		Arch:             arch,
+		VocabSize:        f.int("vocab_size", def.vocab),
+		DModel:           f.int("hidden_size", def.hidden),
+		DFF:              f.int("intermediate_size", def.inter),
+		NLayers:          f.int("num_hidden_layers", def.layers),
+		NHeads:           f.int("num_attention_heads", def.heads),
+		MaxPositions:     f.int("max_position_embeddings", def.maxPos),
+		RMSNormEps:       f.float("rms_norm_eps", def.eps),
 		InitializerRange: f.float("initializer_range", 0.02),
 		TiedHead:         f.bool("tie_word_embeddings", false),
 		RopePairing:      config.RopeHalves,
 		GQAMapping:       config.GQAInterleave,
 		Causal:           true,
 	}
-	c.NKVHeads = f.int("num_key_value_heads", c.NHeads)
-	if c.NHeads > 0 {
-		c.HeadDim = f.int("head_dim", c.DModel/c.NHeads)
+	if def.kvHeads == 0 {
+		def.kvHeads = c.NHeads
+	}
+	c.NKVHeads = f.int("num_key_value_heads", def.kvHeads)
+	if c.NHeads > 0 && def.headDim == 0 {
+		def.headDim = c.DModel / c.NHeads
+	}
+	c.HeadDim = f.int("head_dim", def.headDim)
+	if c.NHeads > 0 && c.DModel%c.NHeads != 0 && !f.present("head_dim") {
+		return c, &checkpoint.Error{File: f.path, Msg: "hidden_size is not a multiple of num_attention_heads and head_dim is absent",
+			Expected: "head_dim, or hidden_size divisible by num_attention_heads", Found: fmt.Sprintf("%d / %d", c.DModel, c.NHeads)}
 	}
 	c.RopeTheta = f.float("rope_theta", 10000)
 	ropeType := "default"
@@ -229,10 +275,25 @@ func llamaConfig(f *fields) (gomlxmodel.LlamaConfig, error) {
 			return c, err
 		}
 	}
+	// attention_bias: q, k, v and o_proj (Llama, Qwen3). Qwen2 has q, k, v biases always and no
+	// o bias; Mistral none (neither reads attention_bias).
+	switch arch {
+	case "qwen2":
+		c.QKVBias = true
+	case "llama", "qwen3":
+		c.QKVBias = f.bool("attention_bias", false)
+		c.OBias = c.QKVBias
+	}
+	c.QKNorm = arch == "qwen3"
+	if err := slidingWindow(f, arch, &c, def.window); err != nil {
+		return c, err
+	}
 	for _, err := range []error{
 		f.unsupportedIf(f.string("hidden_act", "silu") != "silu", "hidden_act", `"silu"`),
-		f.unsupportedIf(f.bool("attention_bias", false), "attention_bias", "false"),
-		f.unsupportedIf(f.bool("mlp_bias", false), "mlp_bias", "false"),
+		f.unsupportedIf(arch == "llama" && f.bool("mlp_bias", false), "mlp_bias", "false"),
+		f.unsupportedIf(f.bool("is_encoder_decoder", false), "is_encoder_decoder", "false"),
+		f.unsupportedIf(f.bool("add_cross_attention", false), "add_cross_attention", "false"),
+		f.closed(inertKeys(arch)),
 	} {
 		if err != nil {
 			return c, err
@@ -242,4 +303,136 @@ func llamaConfig(f *fields) (gomlxmodel.LlamaConfig, error) {
 		return c, &checkpoint.Error{File: f.path, Msg: err.Error()}
 	}
 	return c, nil
+}
+
+// slidingWindow reads the window keys as transformers 5.17 does. Mistral: sliding_window on every
+// layer (null: none). Qwen2 and Qwen3: sliding_window counts only under use_sliding_window, and
+// applies to the layers layer_types calls "sliding_attention" — when layer_types is absent, the
+// layers from max_window_layers on.
+func slidingWindow(f *fields, arch string, c *gomlxmodel.LlamaConfig, def int) error {
+	switch arch {
+	case "mistral":
+		if hasKey(f, "sliding_window") && !f.present("sliding_window") {
+			return nil // "sliding_window": null, full attention
+		}
+		c.SlidingWindow = f.int("sliding_window", def)
+		return f.err
+	case "qwen2", "qwen3":
+	default:
+		return nil
+	}
+	use := f.bool("use_sliding_window", false)
+	window := f.int("sliding_window", 4096)
+	maxWindowLayers := f.int("max_window_layers", 28)
+	if !use || !f.present("sliding_window") && hasKey(f, "sliding_window") {
+		window = 0
+	}
+	c.SlidingWindow = window
+	if f.present("layer_types") {
+		if json.Unmarshal(f.m["layer_types"], &c.LayerTypes) != nil {
+			f.fail("layer_types", "a list of strings")
+			return f.err
+		}
+		if window == 0 {
+			full := true
+			for _, lt := range c.LayerTypes {
+				full = full && lt == gomlxmodel.LayerFull
+			}
+			if !full {
+				return &checkpoint.Error{File: f.path, Msg: "layer_types has sliding_attention layers but use_sliding_window is false or sliding_window null",
+					Expected: "use_sliding_window true and a sliding_window", Found: string(bytes.TrimSpace(f.m["layer_types"]))}
+			}
+			c.LayerTypes = nil
+		}
+		return f.err
+	}
+	if window > 0 {
+		c.LayerTypes = make([]string, c.NLayers)
+		for i := range c.LayerTypes {
+			c.LayerTypes[i] = gomlxmodel.LayerFull
+			if i >= maxWindowLayers {
+				c.LayerTypes[i] = gomlxmodel.LayerSliding
+			}
+		}
+	}
+	return f.err
+}
+
+func hasKey(f *fields, key string) bool { _, ok := f.m[key]; return ok }
+
+// inertCommon are config.json keys transformers writes for every family that cannot change the
+// logits of a causal LM run in float32 on ids alone: token ids, dtype hints, caching, dropout
+// (off at inference), heads other than the LM head, and bookkeeping.
+var inertCommon = map[string]string{
+	"architectures":           "checked against model_type",
+	"model_type":              "selects the family",
+	"transformers_version":    "the writer's version",
+	"dtype":                   "storage dtype hint (the tensors say their own)",
+	"torch_dtype":             "storage dtype hint (transformers 4's name)",
+	"use_cache":               "the kv cache: same logits",
+	"bos_token_id":            "a token id",
+	"eos_token_id":            "a token id",
+	"pad_token_id":            "a token id",
+	"sep_token_id":            "a token id",
+	"decoder_start_token_id":  "a token id",
+	"initializer_range":       "initialisation only",
+	"attention_dropout":       "dropout: off at inference",
+	"output_attentions":       "what forward returns, not the logits",
+	"output_hidden_states":    "what forward returns, not the logits",
+	"return_dict":             "what forward returns, not the logits",
+	"id2label":                "classification heads",
+	"label2id":                "classification heads",
+	"problem_type":            "classification heads",
+	"num_labels":              "classification heads",
+	"tokenizer_class":         "the tokenizer",
+	"chunk_size_feed_forward": "feed-forward chunking: same arithmetic",
+	"is_decoder":              "encoder-decoder bookkeeping",
+}
+
+// inertFamily are the keys inert for one family only.
+var inertFamily = map[string]map[string]string{
+	"gpt2": {
+		"resid_pdrop": "dropout: off at inference", "embd_pdrop": "dropout: off at inference",
+		"attn_pdrop": "dropout: off at inference", "summary_type": "the sequence-summary head (GPT2DoubleHeadsModel)",
+		"summary_use_proj": "the sequence-summary head", "summary_activation": "the sequence-summary head",
+		"summary_proj_to_labels": "the sequence-summary head", "summary_first_dropout": "the sequence-summary head",
+		"reorder_and_upcast_attn": "upcasts attention to float32: nanoscope runs in float32",
+		"n_ctx":                   "transformers 2's copy of n_positions",
+	},
+	"llama": {"pretraining_tp": "splits the projections into slices: same sums"},
+}
+
+// inertKeys is inertCommon with arch's own.
+func inertKeys(arch string) map[string]string {
+	out := maps.Clone(inertCommon)
+	maps.Copy(out, inertFamily[arch])
+	return out
+}
+
+// closed refuses, in one line naming it, the first key (in sorted order) that no getter read
+// and inert does not list: a key nanoscope does not know is never read past.
+func (f *fields) closed(inert map[string]string) error {
+	if f.err != nil {
+		return f.err
+	}
+	for _, key := range slices.Sorted(maps.Keys(f.m)) {
+		if !f.read[key] && inert[key] == "" {
+			return &checkpoint.Error{File: f.path, Msg: "unknown key " + key + " (neither implemented nor known to leave the logits unchanged)",
+				Found: string(bytes.TrimSpace(f.m[key]))}
+		}
+	}
+	return nil
+}
+
+// Keys sorts config.json's keys into those read (implemented, or checked to hold the value
+// nanoscope runs) and those judged inert.
+func (f *fields) keys() (read, inert []string) {
+	for _, key := range slices.Sorted(maps.Keys(f.m)) {
+		if f.read[key] {
+			read = append(read, key)
+		} else {
+			inert = append(inert, key)
+		}
+	}
+	return read, inert
 }

@@ -33,12 +33,16 @@ import (
 // Checkpoint is a loaded, validated Hugging Face checkpoint.
 type Checkpoint struct {
 	Dir    string
-	Arch   string            // "gpt2" or "llama"
-	Family gomlxmodel.Family // gomlxmodel.GPT2 or gomlxmodel.Llama
+	Arch   string            // config.json's model_type: "gpt2", "llama", "qwen2", "qwen3" or "mistral"
+	Family gomlxmodel.Family // gomlxmodel.GPT2, or gomlxmodel.Llama for the other four
 	Params gomlxmodel.Params // by Family's parameter names, float32
 	Files  []string          // the safetensors files read
 	DTypes map[string]string // each parameter's dtype in its file: "F32", "BF16", "F16", "F64"
 	Notes  []string          // what the loader inferred or converted, one line each
+	// KeysRead are config.json's keys the loader honoured (implemented, or checked to hold the
+	// value nanoscope runs); KeysInert those on its list of keys that cannot change the logits.
+	// Any other key is refused.
+	KeysRead, KeysInert []string
 }
 
 // IsDir reports whether dir looks like a Hugging Face checkpoint: it has config.json and no
@@ -65,8 +69,8 @@ func Load(dir string) (*Checkpoint, error) {
 	switch arch {
 	case "gpt2":
 		gcfg, err = gpt2Config(f)
-	case "llama":
-		lcfg, err = llamaConfig(f)
+	default: // llama, qwen2, qwen3, mistral
+		lcfg, err = llamaConfig(f, arch)
 	}
 	if err != nil {
 		return nil, err
@@ -76,6 +80,7 @@ func Load(dir string) (*Checkpoint, error) {
 		return nil, err
 	}
 	ck := &Checkpoint{Dir: dir, Arch: arch, Files: files, DTypes: map[string]string{}}
+	ck.KeysRead, ck.KeysInert = f.keys()
 	where := fileOf(dir, files)
 	switch arch {
 	case "gpt2":
@@ -85,7 +90,7 @@ func Load(dir string) (*Checkpoint, error) {
 		if err := ck.untie(ts, gcfg.TiedHead, gomlxmodel.GPT2Wte); err != nil {
 			return nil, err
 		}
-	case "llama":
+	default:
 		ck.skipBuffers(ts, ".rotary_emb.inv_freq")
 		ck.Family = gomlxmodel.Llama{Config: lcfg}
 		if err := ck.untie(ts, lcfg.TiedHead, gomlxmodel.LlamaEmbed); err != nil {
