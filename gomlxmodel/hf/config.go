@@ -418,7 +418,7 @@ func (f *fields) closed(inert map[string]string) error {
 	for _, key := range slices.Sorted(maps.Keys(f.m)) {
 		if !f.read[key] && inert[key] == "" {
 			return &checkpoint.Error{File: f.path, Msg: "unknown key " + key + " (neither implemented nor known to leave the logits unchanged)",
-				Found: string(bytes.TrimSpace(f.m[key]))}
+				Expected: "absent", Found: string(bytes.TrimSpace(f.m[key]))}
 		}
 	}
 	return nil

@@ -121,7 +121,7 @@ func TestCorrupt(t *testing.T) {
 		}, []string{"unsupported setting rope_parameters"}, ConfigFile},
 		{"unknown key (llama)", func(t *testing.T) string {
 			return variant(t, "llama_random_gqa", nil, func(c map[string]any) { c["attn_logit_softcapping"] = 50.0 })
-		}, []string{"unknown key attn_logit_softcapping (neither implemented nor known to leave the logits unchanged): found 50"}, ConfigFile},
+		}, []string{"unknown key attn_logit_softcapping (neither implemented nor known to leave the logits unchanged): expected absent, found 50"}, ConfigFile},
 		{"unknown key (gpt2)", func(t *testing.T) string {
 			return variant(t, "gpt2_random", nil, func(c map[string]any) { c["rotary_dim"] = 16 })
 		}, []string{"unknown key rotary_dim"}, ConfigFile},
