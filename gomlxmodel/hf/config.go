@@ -232,7 +232,7 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 		GQAMapping:       config.GQAInterleave,
 		Causal:           true,
 	}
-	if def.kvHeads == 0 {
+	if def.kvHeads == 0 || hasKey(f, "num_key_value_heads") && !f.present("num_key_value_heads") { // null: one kv head per head
 		def.kvHeads = c.NHeads
 	}
 	c.NKVHeads = f.int("num_key_value_heads", def.kvHeads)
