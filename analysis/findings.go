@@ -19,7 +19,7 @@ const (
 	// KindPaddedVocabMass: the padded ids past the real vocabulary (nanoGPT's 50304 for
 	// GPT-2's 50257) take probability at inference, so sampling can emit ids no tokenizer has.
 	KindPaddedVocabMass = "padded_vocab_mass"
-	KindUnexplained          = "unexplained"
+	KindUnexplained     = "unexplained"
 )
 
 // Finding is one fault (or informational fact) the measurements establish: its kind, the

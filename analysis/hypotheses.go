@@ -101,7 +101,10 @@ type Details struct {
 	Effect      Effect            `json:"effect"`
 	TernaryOff  *Alignment        `json:"ternary_off,omitempty"` // the same weights without quantisation
 	Observation *ObservationCheck `json:"observation,omitempty"`
-	Run         *RunDetails       `json:"run,omitempty"`
+	// Engine is the fingerprint of the user's inference engine from an observation (families
+	// other than the ternary model).
+	Engine *EngineFingerprint `json:"engine,omitempty"`
+	Run    *RunDetails        `json:"run,omitempty"`
 	// AlphaSwap: the same weights with every alpha_logit set to 5.0 (the value before the
 	// note's "fix"), compared with the file's on the first windows (mHC only).
 	AlphaSwap *AlphaSwap `json:"alpha_swap,omitempty"`
@@ -218,9 +221,6 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 		o.FreshSeeds = []int64{1, 2, 3}
 	}
 	nano := s.IsNanoscope()
-	if observed != nil && !nano {
-		return nil, fmt.Errorf("the observation check applies to nanoscope's ternary model only, not to a %s checkpoint", s.Family.Arch())
-	}
 	v := s.Variant
 	if err := CheckTokens("token stream", tokens, s.dims().VocabSize); err != nil {
 		return nil, err
@@ -284,7 +284,13 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 		}
 		d.MHCSymmetric = mhcSymmetric(s)
 	}
-	if observed != nil {
+	if observed != nil && !nano {
+		stage("engine fingerprint: which run reproduces the observation")
+		if d.Engine, err = Fingerprint(s, observed); err != nil {
+			return nil, err
+		}
+	}
+	if observed != nil && nano {
 		oc, err := CheckObservation(s, observed, o.FreshSeeds)
 		if err != nil {
 			return nil, err

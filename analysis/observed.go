@@ -14,17 +14,23 @@ import (
 )
 
 // Observed is what a user saw at inference, as in the investigation note: the input ids, the
-// argmax id at each position, and the top logit values seen. Ids are GPT-2 (r50k_base) ids;
-// for a checkpoint with a compact vocabulary (Variant.VocabMap) they are translated through
-// its vocab.json. Logits may list one value per position or just the extremes of the range
-// seen; only their minimum and maximum are used. Dim is the width of the model the
-// observation came from (256 for the note's d20); 0 means the checkpoint's own.
+// argmax id at each position, and the top logit values seen. For nanoscope's checkpoints the
+// ids are GPT-2 (r50k_base) ids, translated through a compact vocabulary's vocab.json when the
+// checkpoint has one, and Logits (required there) may list one value per position or just the
+// extremes of the range seen: only their minimum and maximum are used; Dim is the width of the
+// model the observation came from (256 for the note's d20), 0 the checkpoint's own. For the
+// other families the ids are the model's own and Logits, optional, one per position (the
+// engine fingerprint, fingerprint.go).
 //
 // File format: {"input":[22184,1388,3419,1391],"predicted":[22184,1388,3419,1391],
 // "logits":[248,261],"dim":256,"note":"..."}.
 type Observed struct {
-	Input     []int     `json:"input"`
-	Predicted []int     `json:"predicted"`
+	Input     []int `json:"input"`
+	Predicted []int `json:"predicted,omitempty"`
+	// Generated is a greedy continuation of Input, in place of Predicted (families other than
+	// the ternary model): the engine fingerprint reads it as the top-1 id at the last input
+	// position and at each generated one but the last.
+	Generated []int     `json:"generated,omitempty"`
 	Logits    []float64 `json:"logits"`
 	Dim       int       `json:"dim,omitempty"`
 	Note      string    `json:"note,omitempty"`
@@ -61,10 +67,10 @@ func (o *Observed) Validate() error {
 	switch {
 	case len(o.Input) == 0:
 		return fmt.Errorf("observation has no input ids")
-	case len(o.Predicted) != len(o.Input):
+	case len(o.Generated) > 0 && len(o.Predicted) > 0:
+		return fmt.Errorf("observation has both predicted and generated ids: give one")
+	case len(o.Generated) == 0 && len(o.Predicted) != len(o.Input):
 		return fmt.Errorf("observation has %d predicted ids for %d input ids", len(o.Predicted), len(o.Input))
-	case len(o.Logits) == 0:
-		return fmt.Errorf("observation has no logit values")
 	case o.Dim < 0:
 		return fmt.Errorf("observation dim %d is negative", o.Dim)
 	}
@@ -73,7 +79,7 @@ func (o *Observed) Validate() error {
 			return fmt.Errorf("observation logit %v is not finite", x)
 		}
 	}
-	for _, id := range append(slices.Clone(o.Input), o.Predicted...) {
+	for _, id := range slices.Concat(o.Input, o.Predicted, o.Generated) {
 		if id < 0 {
 			return fmt.Errorf("observation id %d is negative", id)
 		}
@@ -136,6 +142,9 @@ func (s *Subject) modelIDs(gpt2 []int) ([]int, error) {
 func CheckObservation(s *Subject, obs *Observed, seeds []int64) (ObservationCheck, error) {
 	if err := obs.Validate(); err != nil {
 		return ObservationCheck{}, err
+	}
+	if len(obs.Logits) == 0 || len(obs.Generated) > 0 {
+		return ObservationCheck{}, fmt.Errorf("the observation check needs predicted ids and the logit values seen (it compares their magnitude)")
 	}
 	in, err := s.modelIDs(obs.Input)
 	if err != nil {

@@ -53,6 +53,9 @@ type Subject struct {
 	// PaddedVocab is the size of the real vocabulary when the ids past it are padding rows
 	// that stay in the softmax (load.Loaded.PaddedVocab); 0 otherwise.
 	PaddedVocab int
+	// BOS is the begin-of-sequence id of the model's tokenizer (load.Loaded.BOS), −1 when not
+	// known: the engine fingerprint then has no BOS candidates.
+	BOS int
 
 	frun  *gomlxmodel.FamilyRunner
 	cache struct {
@@ -76,7 +79,7 @@ func NewSubject(c config.Config, v config.Variant, p gomlxmodel.Params) (*Subjec
 	if err := gomlxmodel.CheckParams(c, v, p); err != nil {
 		return nil, err
 	}
-	return &Subject{Family: gomlxmodel.Model{Config: c, Variant: v}, Config: c, Variant: v, Params: p, SeqLen: c.MaxSeqLen}, nil
+	return &Subject{Family: gomlxmodel.Model{Config: c, Variant: v}, Config: c, Variant: v, Params: p, SeqLen: c.MaxSeqLen, BOS: -1}, nil
 }
 
 // FromFamily returns the subject of a GPT-2 or Llama model (e.g. hf.Load's Family and Params)
@@ -98,7 +101,7 @@ func FromFamily(f gomlxmodel.Family, p gomlxmodel.Params, dir string) (*Subject,
 	if spec.MaxPositions > 0 {
 		seq = min(seq, spec.MaxPositions)
 	}
-	return &Subject{Family: f, Params: p, Dir: dir, SeqLen: seq}, nil
+	return &Subject{Family: f, Params: p, Dir: dir, SeqLen: seq, BOS: -1}, nil
 }
 
 // IsNanoscope reports whether the subject is the investigated ternary model: its family's
@@ -170,7 +173,7 @@ func (s *Subject) withFamily(f gomlxmodel.Family, p gomlxmodel.Params) (*Subject
 	if err != nil {
 		return nil, err
 	}
-	s2.SeqLen = s.SeqLen
+	s2.SeqLen, s2.PaddedVocab, s2.BOS = s.SeqLen, s.PaddedVocab, s.BOS
 	return s2, nil
 }
 

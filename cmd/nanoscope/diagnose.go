@@ -30,7 +30,7 @@ func runDiagnose(args []string) error {
 	hfTokens := fs.String("tokens", "", "Hugging Face checkpoints: comma-separated evaluation `IDS` in the model's own ids, instead of --data")
 	hfText := fs.String("text", "", "Hugging Face checkpoints: evaluation `TEXT` tokenized with GPT-2 BPE (only for a model with GPT-2's vocabulary)")
 	data := fs.String("data", "", "token data in the checkpoint's ids: a corpus `DIR` (its validation split: val.compact.bin for a compact-vocabulary model, else val.bin) or a token file; compact ids must have the checkpoint's vocab.json beside them (default: the corpus meta.json records)")
-	observed := fs.String("observed", "", "what was seen at inference: a JSON `FILE` {\"input\":[ids],\"predicted\":[ids],\"logits\":[values],\"dim\":D} in GPT-2 ids, or note for the investigation note's observation")
+	observed := fs.String("observed", "", "what your inference printed: a JSON `FILE` {\"input\":[ids],\"predicted\":[top-1 id per position],\"logits\":[values]} (nanoscope's checkpoints: GPT-2 ids, logits required, \"dim\":D; others: the model's ids, \"predicted\" or a greedy continuation as \"generated\", optional top logits, for the engine fingerprint), or note for the investigation note's observation")
 	positions := fs.Int("positions", 1024, "`N` positions to evaluate (in windows of max_seq_len), at least 1")
 	seeds := fs.String("seeds", "1,2,3", "comma-separated `SEEDS` of the fresh initialisations the observation is checked against")
 	metrics := fs.String("metrics", "", "the run's metrics.jsonl `FILE` (default: DIR/metrics.jsonl when present)")
@@ -88,8 +88,8 @@ func runDiagnose(args []string) error {
 	var obs *analysis.Observed
 	switch {
 	case *observed == "":
-	case l.Checkpoint() == nil:
-		return usagef("--observed: the observation check is for nanoscope's checkpoints (its ids are the investigation's), not a %s checkpoint", l.Arch())
+	case *observed == "note" && l.Checkpoint() == nil:
+		return usagef("--observed note: the investigation note's observation is for nanoscope's checkpoints (its ids are the investigation's), not a %s checkpoint", l.Arch())
 	case *observed == "note":
 		obs = analysis.NoteObservation()
 	default:
@@ -97,7 +97,7 @@ func runDiagnose(args []string) error {
 			return fmt.Errorf("--observed: %w", err)
 		}
 	}
-	if obs != nil {
+	if obs != nil && l.Checkpoint() != nil {
 		if err := observedInVocab(l.Checkpoint(), obs, *observed); err != nil {
 			return err
 		}
@@ -398,6 +398,24 @@ func printReport(w io.Writer, l *load.Loaded, setup []string, r *analysis.Report
 		}
 		tw.Flush()
 		printSearch(w, cat)
+	}
+	if fp := d.Engine; fp != nil {
+		fmt.Fprintf(w, "\nengine fingerprint (%d positions): %s — %s\n", fp.Positions, fp.Verdict, fp.Detail)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		var ran []analysis.EngineRun
+		for _, r := range fp.Runs {
+			if r.Skipped == "" {
+				ran = append(ran, r)
+			}
+		}
+		for i, r := range ran {
+			if i == 8 {
+				fmt.Fprintf(tw, "  … %d more runs (--json lists them)\n", len(ran)-i)
+				break
+			}
+			fmt.Fprintf(tw, "  %s\tagreement %.3f ± %.3f\n", r.Name, r.Agreement, r.SE)
+		}
+		tw.Flush()
 	}
 	if oc := d.Observation; oc != nil {
 		fmt.Fprintf(w, "\nobservation: input %v, predicted %v (model ids); accepted top-logit band [%.1f, %.1f]\n", oc.Input, oc.Predicted, oc.Band[0], oc.Band[1])

@@ -110,11 +110,15 @@ func origin(l *load.Loaded) string {
 	return fmt.Sprintf("%s, %d layers", formatArch(l), l.Family.Dims().NLayers)
 }
 
-// formatArch names the format and family: "Hugging Face gpt2", "nanoGPT gpt2", "llm.c gpt2".
+// formatArch names the format and family: "Hugging Face gpt2", "nanoGPT gpt2", "llm.c gpt2",
+// "nanochat".
 func formatArch(l *load.Loaded) string {
 	name := map[string]string{load.FormatHuggingFace: "Hugging Face", load.FormatNanoGPT: "nanoGPT", load.FormatLLMC: "llm.c"}[l.Format]
 	if name == "" {
 		name = l.Format
+	}
+	if name == l.Arch() {
+		return name
 	}
 	return name + " " + l.Arch()
 }
@@ -137,7 +141,7 @@ func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.PaddedVocab = l.PaddedVocab
+	s.PaddedVocab, s.BOS = l.PaddedVocab, l.BOS
 	return s, nil
 }
 

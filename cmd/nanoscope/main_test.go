@@ -333,7 +333,7 @@ func TestDiagnoseInspectHuggingFace(t *testing.T) {
 		{[]string{}, "needs evaluation ids: --data TOKENFILE, --tokens IDS or --text TEXT", 2},
 		{[]string{"--tokens", "1,2,3"}, "3 ids are too few", 2},
 		{[]string{"--tokens", "1,2,301,4,5,6,7"}, "token id 301 at position 2 >= vocab_size 301", 2},
-		{[]string{"--tokens", "1,2,3", "--observed", "note"}, "--observed: the observation check is for nanoscope's checkpoints", 0},
+		{[]string{"--tokens", "1,2,3", "--observed", "note"}, "--observed note: the investigation note's observation is for nanoscope's checkpoints", 2},
 		{[]string{"--data", "."}, "is a corpus directory", 0},
 		{[]string{"--tokens", "1,2,3,4,5,6", "--convention", "rope_pairing=interleaved"}, `--convention: gpt2 has no convention "rope_pairing"`, 2},
 		{[]string{"--tokens", "1,2,3,4,5,6", "--convention", "weight_layout=linear"}, "c_attn.weight: expected shape [144 48], found [48 144]", 1},

@@ -43,6 +43,9 @@ type Checkpoint struct {
 	// value nanoscope runs); KeysInert those on its list of keys that cannot change the logits.
 	// Any other key is refused.
 	KeysRead, KeysInert []string
+	// BOS is config.json's bos_token_id, −1 when absent or null (a tokenizer fact: the
+	// forward does not read it).
+	BOS int
 }
 
 // IsDir reports whether dir looks like a Hugging Face checkpoint: it has config.json and no
@@ -75,12 +78,20 @@ func Load(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	keysRead, keysInert := f.keys() // before bos_token_id is read: the forward does not use it
+	bos := -1
+	if f.present("bos_token_id") && string(f.m["bos_token_id"]) != "null" {
+		bos = f.int("bos_token_id", -1)
+		if f.err != nil {
+			return nil, f.err
+		}
+	}
 	ts, files, err := readTensors(dir)
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Dir: dir, Arch: arch, Files: files, DTypes: map[string]string{}}
-	ck.KeysRead, ck.KeysInert = f.keys()
+	ck := &Checkpoint{Dir: dir, Arch: arch, Files: files, DTypes: map[string]string{}, BOS: bos,
+		KeysRead: keysRead, KeysInert: keysInert}
 	where := fileOf(dir, files)
 	switch arch {
 	case "gpt2":

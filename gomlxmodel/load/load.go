@@ -56,6 +56,10 @@ type Loaded struct {
 	// PaddedVocab is the size of the real vocabulary when the checkpoint's rows past it are
 	// padding that stays in the softmax (nanoGPT's 50304 for GPT-2's 50257); 0 otherwise.
 	PaddedVocab int
+	// BOS is the begin-of-sequence id of the checkpoint's tokenizer where the checkpoint says
+	// (config.json's bos_token_id) or its vocabulary is GPT-2's (<|endoftext|>, 50256); −1 when
+	// not known or not an id of the model.
+	BOS int
 	// Meta is meta.json as read (nanoscope's checkpoints only; nil otherwise). WithConventions
 	// leaves it as read: the conventions in effect are the Family's.
 	Meta *checkpoint.Meta
@@ -75,6 +79,24 @@ type Override struct {
 // with the reader of its format. A path that is no format is a one-line error naming it and
 // the files looked for.
 func Open(path string) (*Loaded, error) {
+	l, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	V := l.Family.Dims().VocabSize
+	switch {
+	case l.Format == FormatHuggingFace && l.BOS >= V:
+		l.BOS = -1
+	case l.Format == FormatHuggingFace:
+	case V == gpt2Vocab || l.PaddedVocab == gpt2Vocab:
+		l.BOS = gpt2Vocab - 1 // <|endoftext|>
+	default:
+		l.BOS = -1
+	}
+	return l, nil
+}
+
+func open(path string) (*Loaded, error) {
 	if st, err := os.Stat(path); err == nil && !st.IsDir() {
 		switch {
 		case isLLMC(path):
@@ -167,6 +189,7 @@ func openHF(dir string) (*Loaded, error) {
 		Files:      ck.Files,
 		DTypes:     ck.DTypes,
 		Notes:      ck.Notes,
+		BOS:        ck.BOS,
 	}, nil
 }
 

@@ -49,7 +49,7 @@ func LoadYourModel(root, dir, data string) (*YourModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.PaddedVocab = ck.PaddedVocab
+	s.PaddedVocab, s.BOS = ck.PaddedVocab, ck.BOS
 	y := &YourModel{Checkpoint: ck, Subject: s}
 	V := ck.Family.Dims().VocabSize
 	switch {

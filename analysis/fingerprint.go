@@ -1,0 +1,265 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"nanoscope/gomlxmodel"
+)
+
+// An engine fingerprint says which way of running the checkpoint reproduces what the user's
+// own inference printed (Observed: the input ids and, per position, the top-1 id; optionally
+// the top logit at each position). Every candidate is a run nanoscope can make itself:
+//
+//   - the checkpoint as loaded (the engine agrees with nanoscope's reference forward);
+//   - each single flip of the family's convention space (the engine runs another RoPE pairing,
+//     attention scale, fused-QKV order, ...: the search's space, gomlxmodel.Family.Conventions);
+//   - fresh initialisations of the same family (the engine never loaded the weights);
+//   - the checkpoint's predictions one position late or early (an off-by-one between the
+//     engine's positions and its outputs, as a KV cache with its position counter off by one
+//     gives);
+//   - the input itself (the engine prints the current token, not the model's prediction);
+//   - the input with the tokenizer's BOS prepended, or without the BOS it starts with (where
+//     the subject knows its BOS id, Subject.BOS).
+//
+// The score of a run is its argmax agreement with the observed top-1 ids, with its binomial
+// standard error. The engine is "consistent" with the checkpoint when the run as loaded agrees
+// on at least fingerprintAgree of the positions and no other run agrees significantly more;
+// "explained" by the best other run when that one agrees on at least fingerprintAgree and beats
+// the run as loaded by max(0.1, 4 SE); otherwise "unexplained", with the numbers.
+
+// EngineRun is one candidate of an engine fingerprint.
+type EngineRun struct {
+	Name string `json:"name"`
+	// Agreement is the share of the compared positions whose top-1 id equals the observed one,
+	// SE its binomial standard error; Positions how many were compared.
+	Agreement float64 `json:"agreement"`
+	SE        float64 `json:"se"`
+	Positions int     `json:"positions"`
+	// LogitMAE is the mean |top logit − observed top logit| (when the observation has one
+	// logit per position and the run is a model run).
+	LogitMAE float64 `json:"logit_mae,omitempty"`
+	Skipped  string  `json:"skipped,omitempty"`
+}
+
+// EngineFingerprint is the verdict on an observation: Verdict "consistent", "explained" (by
+// Best) or "unexplained"; Runs are every candidate, best first.
+type EngineFingerprint struct {
+	Positions int         `json:"positions"`
+	Verdict   string      `json:"verdict"`
+	Best      string      `json:"best"`
+	Detail    string      `json:"detail"`
+	Runs      []EngineRun `json:"runs"`
+}
+
+// Fingerprint thresholds: the agreement a run needs to reproduce an observation, and the least
+// margin by which another run must beat the run as loaded.
+const (
+	fingerprintAgree  = 0.9
+	fingerprintMargin = 0.1
+)
+
+// fingerprintSeeds are the seeds of the fresh initialisations a fingerprint tries.
+var fingerprintSeeds = []int64{1, 2}
+
+// Fingerprint runs the candidates of an engine fingerprint of s on the observation (model
+// ids: Predicted, one top-1 id per input position, or Generated, a greedy continuation;
+// obs.Logits used when it holds one top logit per compared position).
+func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
+	if err := obs.Validate(); err != nil {
+		return nil, err
+	}
+	// input is what the model reads; want[t] the observed top-1 id at position t, −1 where
+	// nothing was observed (the prompt of a generated continuation).
+	input, want, first := obs.Input, obs.Predicted, 0 // first: the position of the first observed id
+	if g := obs.Generated; len(g) > 0 {
+		input, first = slices.Concat(obs.Input, g[:len(g)-1]), len(obs.Input)-1
+		want = make([]int, len(input))
+		for t := range want {
+			want[t] = -1
+			if t >= first {
+				want[t] = g[t-first]
+			}
+		}
+	}
+	V := s.dims().VocabSize
+	for _, x := range slices.Concat(input, want) {
+		if x >= V {
+			return nil, fmt.Errorf("observation: id %d outside [0, vocab_size=%d)", x, V)
+		}
+	}
+	ids := make([]int32, len(input))
+	for i, x := range input {
+		ids[i] = int32(x)
+	}
+	if m := s.dims().MaxSeq; m > 0 && len(ids) > m {
+		return nil, fmt.Errorf("observation: %d input ids exceed the model's %d positions", len(ids), m)
+	}
+	perPos := len(obs.Logits) == len(want)-first // one observed top logit per observed position
+	// score compares pred[t−from] with want[t] for t in [from, to).
+	score := func(name string, pred []int, tops []float64, from, to int) EngineRun {
+		r := EngineRun{Name: name}
+		for t := from; t < to; t++ {
+			if want[t] < 0 {
+				continue
+			}
+			r.Positions++
+			if pred[t-from] == want[t] {
+				r.Agreement++
+			}
+			if perPos && tops != nil {
+				r.LogitMAE += math.Abs(tops[t-from] - obs.Logits[t-first])
+			}
+		}
+		if r.Positions == 0 {
+			r.Skipped = "no observed position to compare"
+			return r
+		}
+		r.LogitMAE /= float64(r.Positions)
+		r.Agreement /= float64(r.Positions)
+		r.SE = math.Sqrt(max(r.Agreement*(1-r.Agreement), 1/float64(4*r.Positions)) / float64(r.Positions))
+		return r
+	}
+	argmax := func(sub *Subject, ids []int32) ([]int, []float64, error) {
+		r, err := sub.engine()
+		if err != nil {
+			return nil, nil, err
+		}
+		logits, err := r.logits([][]int32{ids})
+		if err != nil {
+			return nil, nil, err
+		}
+		pred, tops := make([]int, len(ids)), make([]float64, len(ids))
+		for t := range ids {
+			row := logits[t*V : (t+1)*V]
+			for j, x := range row {
+				if x > row[pred[t]] {
+					pred[t] = j
+				}
+			}
+			tops[t] = float64(row[pred[t]])
+		}
+		return pred, tops, nil
+	}
+	T := len(ids)
+	fp := &EngineFingerprint{Positions: T}
+	pred, tops, err := argmax(s, ids)
+	if err != nil {
+		return nil, err
+	}
+	asLoaded := score("as loaded", pred, tops, 0, T)
+	fp.Positions = asLoaded.Positions
+	fp.Runs = append(fp.Runs, asLoaded)
+	if T > 1 {
+		fp.Runs = append(fp.Runs,
+			score("as loaded, one position late (outputs[t] = prediction at t−1)", pred[:T-1], nil, 1, T),
+			score("as loaded, one position early (outputs[t] = prediction at t+1)", pred[1:], nil, 0, T-1))
+	}
+	fp.Runs = append(fp.Runs, score("the input itself (the current token)", input, nil, 0, T))
+	if b := s.BOS; b >= 0 && b < V && (ids[0] != int32(b) || T > 1) {
+		if ids[0] == int32(b) { // the engine dropped the BOS the input starts with
+			p2, t2, err := argmax(s, ids[1:])
+			if err != nil {
+				return nil, err
+			}
+			fp.Runs = append(fp.Runs, score(fmt.Sprintf("without the BOS %d the input starts with (the engine dropped it)", b), p2, t2, 1, T))
+		} else if m := s.dims().MaxSeq; m == 0 || T < m { // the engine prepended one
+			p2, t2, err := argmax(s, slices.Concat([]int32{int32(b)}, ids))
+			if err != nil {
+				return nil, err
+			}
+			fp.Runs = append(fp.Runs, score(fmt.Sprintf("with a BOS %d prepended (the engine adds one)", b), p2[1:], t2[1:], 0, T))
+		}
+	}
+	for _, conv := range s.Family.Conventions() {
+		if conv.Inert {
+			continue
+		}
+		for _, v := range conv.Values {
+			if v == conv.Value {
+				continue
+			}
+			name := fmt.Sprintf("%s=%s (as loaded: %s)", conv.Name, v, conv.Value)
+			s2, err := s.WithConvention(conv.Name, v)
+			if err != nil {
+				fp.Runs = append(fp.Runs, EngineRun{Name: name, Skipped: err.Error()})
+				continue
+			}
+			p2, t2, err := argmax(s2, ids)
+			if err != nil {
+				fp.Runs = append(fp.Runs, EngineRun{Name: name, Skipped: err.Error()})
+				continue
+			}
+			fp.Runs = append(fp.Runs, score(name, p2, t2, 0, T))
+		}
+	}
+	for _, seed := range fingerprintSeeds {
+		s2, err := s.withFresh(seed)
+		if err != nil {
+			return nil, err
+		}
+		p2, t2, err := argmax(s2, ids)
+		if err != nil {
+			return nil, err
+		}
+		fp.Runs = append(fp.Runs, score(fmt.Sprintf("fresh initialisation (seed %d): weights never loaded", seed), p2, t2, 0, T))
+	}
+	slices.SortStableFunc(fp.Runs, func(a, b EngineRun) int {
+		switch {
+		case a.Skipped != "" || b.Skipped != "":
+			return boolCmp(a.Skipped != "", b.Skipped != "")
+		case a.Agreement != b.Agreement:
+			return boolCmp(a.Agreement < b.Agreement, a.Agreement > b.Agreement)
+		}
+		return 0
+	})
+	var best *EngineRun
+	for i := range fp.Runs {
+		if fp.Runs[i].Name != asLoaded.Name && fp.Runs[i].Skipped == "" {
+			best = &fp.Runs[i]
+			break
+		}
+	}
+	margin := func(r EngineRun) float64 {
+		return max(fingerprintMargin, 4*math.Hypot(r.SE, asLoaded.SE))
+	}
+	switch {
+	case best != nil && best.Agreement >= fingerprintAgree && best.Agreement-asLoaded.Agreement > margin(*best):
+		fp.Verdict, fp.Best = "explained", best.Name
+		fp.Detail = fmt.Sprintf("%s reproduces %.0f%% of the observed top-1 ids (± %.0f%%), the checkpoint as loaded %.0f%%: the engine runs it that way",
+			best.Name, 100*best.Agreement, 100*best.SE, 100*asLoaded.Agreement)
+	case asLoaded.Agreement >= fingerprintAgree:
+		fp.Verdict, fp.Best = "consistent", asLoaded.Name
+		fp.Detail = fmt.Sprintf("the checkpoint as loaded reproduces %.0f%% of the observed top-1 ids (± %.0f%%): the engine runs it as nanoscope does", 100*asLoaded.Agreement, 100*asLoaded.SE)
+	default:
+		fp.Verdict = "unexplained"
+		bestText := "no other run"
+		if best != nil {
+			fp.Best = best.Name
+			bestText = fmt.Sprintf("the best other run, %s, %.0f%%", best.Name, 100*best.Agreement)
+		}
+		fp.Detail = fmt.Sprintf("no run reproduces the observation: the checkpoint as loaded agrees on %.0f%% of the top-1 ids, %s (%d positions)",
+			100*asLoaded.Agreement, bestText, fp.Positions)
+	}
+	return fp, nil
+}
+
+// boolCmp orders a before b when a is true (−1), after when b is (1).
+func boolCmp(a, b bool) int {
+	switch {
+	case a:
+		return 1
+	case b:
+		return -1
+	}
+	return 0
+}
+
+// withFresh is the subject with the family's fresh initialisation of the given seed.
+func (s *Subject) withFresh(seed int64) (*Subject, error) {
+	if t := s.Family.Spec().Ternary; t != nil {
+		return NewSubject(t.Config, t.Variant, gomlxmodel.InitParams(t.Config, t.Variant, seed))
+	}
+	return s.withFamily(s.Family, gomlxmodel.InitFamilyParams(s.Family, seed))
+}
