@@ -179,8 +179,7 @@ func gpt2Config(f *fields) (gomlxmodel.GPT2Config, error) {
 	for _, err := range []error{
 		f.unsupportedIf(!f.bool("scale_attn_weights", true), "scale_attn_weights", "true"),
 		f.unsupportedIf(f.bool("scale_attn_by_inverse_layer_idx", false), "scale_attn_by_inverse_layer_idx", "false"),
-		f.unsupportedIf(f.bool("add_cross_attention", false), "add_cross_attention", "false"),
-		f.unsupportedIf(f.bool("is_encoder_decoder", false), "is_encoder_decoder", "false"),
+		f.common(),
 		f.closed(inertKeys("gpt2")),
 	} {
 		if err != nil {
@@ -291,8 +290,7 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 	for _, err := range []error{
 		f.unsupportedIf(f.string("hidden_act", "silu") != "silu", "hidden_act", `"silu"`),
 		f.unsupportedIf(arch == "llama" && f.bool("mlp_bias", false), "mlp_bias", "false"),
-		f.unsupportedIf(f.bool("is_encoder_decoder", false), "is_encoder_decoder", "false"),
-		f.unsupportedIf(f.bool("add_cross_attention", false), "add_cross_attention", "false"),
+		f.common(),
 		f.closed(inertKeys(arch)),
 	} {
 		if err != nil {
@@ -358,36 +356,95 @@ func slidingWindow(f *fields, arch string, c *gomlxmodel.LlamaConfig, def int) e
 	return f.err
 }
 
+// common checks the PreTrainedConfig keys that change the model when set: an encoder-decoder,
+// cross-attention, pruned heads (their tensors are smaller than the config says).
+func (f *fields) common() error {
+	pruned := f.present("pruned_heads") && !slices.Contains([]string{"{}", "[]"}, string(bytes.Join(bytes.Fields(f.m["pruned_heads"]), nil)))
+	for _, err := range []error{
+		f.unsupportedIf(f.bool("is_encoder_decoder", false), "is_encoder_decoder", "false"),
+		f.unsupportedIf(f.bool("add_cross_attention", false), "add_cross_attention", "false"),
+		f.unsupportedIf(pruned, "pruned_heads", "{} (no pruned heads)"),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func hasKey(f *fields, key string) bool { _, ok := f.m[key]; return ok }
 
-// inertCommon are config.json keys transformers writes for every family that cannot change the
-// logits of a causal LM run in float32 on ids alone: token ids, dtype hints, caching, dropout
-// (off at inference), heads other than the LM head, and bookkeeping.
+// inertCommon are config.json keys transformers' PreTrainedConfig (and GenerationConfig, whose
+// keys transformers 4 kept in config.json) can write for any family that cannot change the
+// logits of a causal LM run in float32 on ids alone: token ids, dtype hints, caching, what
+// forward returns, generation settings, heads other than the LM head, and bookkeeping. The
+// list is tested against PreTrainedConfig().to_dict() and GenerationConfig().to_dict() of
+// transformers 5.17 (testdata/hf/config_keys.json, "_base"). Keys that change the model at
+// some value (is_encoder_decoder, add_cross_attention, pruned_heads, tie_word_embeddings) are
+// read, not listed here.
 var inertCommon = map[string]string{
-	"architectures":           "checked against model_type",
-	"model_type":              "selects the family",
-	"transformers_version":    "the writer's version",
-	"dtype":                   "storage dtype hint (the tensors say their own)",
-	"torch_dtype":             "storage dtype hint (transformers 4's name)",
-	"use_cache":               "the kv cache: same logits",
-	"bos_token_id":            "a token id",
-	"eos_token_id":            "a token id",
-	"pad_token_id":            "a token id",
-	"sep_token_id":            "a token id",
-	"decoder_start_token_id":  "a token id",
-	"initializer_range":       "initialisation only",
-	"attention_dropout":       "dropout: off at inference",
-	"output_attentions":       "what forward returns, not the logits",
-	"output_hidden_states":    "what forward returns, not the logits",
-	"return_dict":             "what forward returns, not the logits",
-	"id2label":                "classification heads",
-	"label2id":                "classification heads",
-	"problem_type":            "classification heads",
-	"num_labels":              "classification heads",
-	"tokenizer_class":         "the tokenizer",
-	"chunk_size_feed_forward": "feed-forward chunking: same arithmetic",
-	"is_decoder":              "encoder-decoder bookkeeping",
+	"architectures":                "checked against model_type",
+	"model_type":                   "selects the family",
+	"transformers_version":         "the writer's version",
+	"_name_or_path":                "where the writer loaded the model from",
+	"_commit_hash":                 "the hub revision the writer loaded",
+	"name_or_path":                 "where the writer loaded the model from",
+	"dtype":                        "storage dtype hint (the tensors say their own)",
+	"torch_dtype":                  "storage dtype hint (transformers 4's name)",
+	"use_bfloat16":                 "a TensorFlow-era dtype hint (the tensors say their own)",
+	"use_cache":                    "the kv cache: same logits",
+	"bos_token_id":                 "a token id (the tokenizer's)",
+	"eos_token_id":                 "a token id (the tokenizer's)",
+	"pad_token_id":                 "a token id (the tokenizer's; the embedding row is a parameter like any other)",
+	"sep_token_id":                 "a token id (the tokenizer's)",
+	"decoder_start_token_id":       "a token id (encoder-decoders)",
+	"initializer_range":            "initialisation only",
+	"attention_dropout":            "dropout: off at inference",
+	"output_attentions":            "what forward returns, not the logits",
+	"output_hidden_states":         "what forward returns, not the logits",
+	"return_dict":                  "what forward returns, not the logits",
+	"torchscript":                  "clones tied weights for TorchScript: same values",
+	"tf_legacy_loss":               "the TensorFlow loss",
+	"id2label":                     "classification heads",
+	"label2id":                     "classification heads",
+	"num_labels":                   "classification heads",
+	"problem_type":                 "classification heads",
+	"finetuning_task":              "a note of the task",
+	"task_specific_params":         "pipeline defaults (e.g. text-generation's do_sample, max_length)",
+	"prefix":                       "a prompt prefix pipelines prepend: the ids say what is run",
+	"tokenizer_class":              "the tokenizer",
+	"chunk_size_feed_forward":      "feed-forward chunking: same arithmetic",
+	"is_decoder":                   "encoder-decoder bookkeeping",
+	"tie_encoder_decoder":          "ties an encoder to a decoder (is_encoder_decoder, which is refused)",
+	"cross_attention_hidden_size":  "cross-attention's width (add_cross_attention, which is refused)",
+	"_attn_implementation":         "eager, sdpa or flash: the same attention up to rounding",
+	"_attn_implementation_autoset": "eager, sdpa or flash: the same attention up to rounding",
+	"keys_to_ignore_at_inference":  "what generation skips in outputs",
+	"classifier_dropout":           "dropout of a classification head",
+	"output_router_logits":         "what forward returns, not the logits",
+	// GenerationConfig's keys, which transformers 4 wrote into config.json: they steer generate(),
+	// never a forward's logits.
+	"max_length": generationKey, "min_length": generationKey, "max_new_tokens": generationKey,
+	"min_new_tokens": generationKey, "do_sample": generationKey, "early_stopping": generationKey,
+	"num_beams": generationKey, "num_beam_groups": generationKey, "diversity_penalty": generationKey,
+	"temperature": generationKey, "top_k": generationKey, "top_p": generationKey, "typical_p": generationKey,
+	"min_p": generationKey, "epsilon_cutoff": generationKey, "eta_cutoff": generationKey,
+	"repetition_penalty": generationKey, "length_penalty": generationKey, "no_repeat_ngram_size": generationKey,
+	"encoder_no_repeat_ngram_size": generationKey, "bad_words_ids": generationKey,
+	"num_return_sequences": generationKey, "output_scores": generationKey, "output_logits": generationKey,
+	"return_dict_in_generate": generationKey, "forced_bos_token_id": generationKey,
+	"forced_eos_token_id": generationKey, "remove_invalid_values": generationKey,
+	"exponential_decay_length_penalty": generationKey, "suppress_tokens": generationKey,
+	"begin_suppress_tokens": generationKey, "force_words_ids": generationKey, "constraints": generationKey,
+	"renormalize_logits": generationKey, "sequence_bias": generationKey, "guidance_scale": generationKey,
+	"penalty_alpha": generationKey, "low_memory": generationKey, "use_cache_in_generate": generationKey,
+	"max_time": generationKey, "stop_strings": generationKey, "top_h": generationKey,
+	"watermarking_config": generationKey, "cache_implementation": generationKey,
+	"generation_config": generationKey,
 }
+
+// generationKey is why a GenerationConfig key is inert.
+const generationKey = "a generation setting (GenerationConfig): steers generate(), not a forward's logits"
 
 // inertFamily are the keys inert for one family only.
 var inertFamily = map[string]map[string]string{

@@ -160,3 +160,81 @@ func TestConfigRefusals(t *testing.T) {
 		})
 	}
 }
+
+// realWorldConfigs are config.json files as hubs serve them (transcribed; written by
+// transformers 4, with the keys PreTrainedConfig and GenerationConfig then kept).
+var realWorldConfigs = map[string]string{
+	"openai-community/gpt2": `{"activation_function": "gelu_new", "architectures": ["GPT2LMHeadModel"], "attn_pdrop": 0.1,
+		"bos_token_id": 50256, "embd_pdrop": 0.1, "eos_token_id": 50256, "initializer_range": 0.02,
+		"layer_norm_epsilon": 1e-05, "model_type": "gpt2", "n_ctx": 1024, "n_embd": 768, "n_head": 12, "n_layer": 12,
+		"n_positions": 1024, "resid_pdrop": 0.1, "summary_activation": null, "summary_first_dropout": 0.1,
+		"summary_proj_to_labels": true, "summary_type": "cls_index", "summary_use_proj": true,
+		"task_specific_params": {"text-generation": {"do_sample": true, "max_length": 50}}, "vocab_size": 50257}`,
+	"TinyLlama-1.1B (transformers 4.35)": `{"_name_or_path": "meta-llama/Llama-2-7b-hf", "architectures": ["LlamaForCausalLM"],
+		"attention_bias": false, "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 2048,
+		"initializer_range": 0.02, "intermediate_size": 5632, "max_position_embeddings": 2048, "model_type": "llama",
+		"num_attention_heads": 32, "num_hidden_layers": 22, "num_key_value_heads": 4, "pretraining_tp": 1,
+		"rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 10000.0, "tie_word_embeddings": false,
+		"torch_dtype": "bfloat16", "transformers_version": "4.35.0", "use_cache": true, "vocab_size": 32000}`,
+	"Qwen2.5-0.5B (transformers 4.40)": `{"architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0, "bos_token_id": 151643,
+		"eos_token_id": 151643, "hidden_act": "silu", "hidden_size": 896, "initializer_range": 0.02, "intermediate_size": 4864,
+		"max_position_embeddings": 32768, "max_window_layers": 24, "model_type": "qwen2", "num_attention_heads": 14,
+		"num_hidden_layers": 24, "num_key_value_heads": 2, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
+		"sliding_window": 32768, "tie_word_embeddings": true, "torch_dtype": "bfloat16", "transformers_version": "4.40.1",
+		"use_cache": true, "use_sliding_window": false, "vocab_size": 151936}`,
+	"a transformers 4.30 save with every PreTrainedConfig key": `{"model_type": "gpt2", "n_embd": 64, "n_head": 4, "n_layer": 2,
+		"vocab_size": 100, "n_positions": 32, "return_dict": true, "output_hidden_states": false, "output_attentions": false,
+		"torchscript": false, "torch_dtype": null, "use_bfloat16": false, "tf_legacy_loss": false, "pruned_heads": {},
+		"tie_word_embeddings": true, "chunk_size_feed_forward": 0, "is_encoder_decoder": false, "is_decoder": false,
+		"cross_attention_hidden_size": null, "add_cross_attention": false, "tie_encoder_decoder": false, "max_length": 20,
+		"min_length": 0, "do_sample": false, "early_stopping": false, "num_beams": 1, "num_beam_groups": 1,
+		"diversity_penalty": 0.0, "temperature": 1.0, "top_k": 50, "top_p": 1.0, "typical_p": 1.0, "repetition_penalty": 1.0,
+		"length_penalty": 1.0, "no_repeat_ngram_size": 0, "encoder_no_repeat_ngram_size": 0, "bad_words_ids": null,
+		"num_return_sequences": 1, "output_scores": false, "return_dict_in_generate": false, "forced_bos_token_id": null,
+		"forced_eos_token_id": null, "remove_invalid_values": false, "exponential_decay_length_penalty": null,
+		"suppress_tokens": null, "begin_suppress_tokens": null, "architectures": null, "finetuning_task": null,
+		"id2label": {"0": "LABEL_0", "1": "LABEL_1"}, "label2id": {"LABEL_0": 0, "LABEL_1": 1}, "tokenizer_class": null,
+		"prefix": null, "bos_token_id": null, "pad_token_id": null, "eos_token_id": null, "sep_token_id": null,
+		"decoder_start_token_id": null, "task_specific_params": null, "problem_type": null, "_name_or_path": "",
+		"_commit_hash": null, "transformers_version": "4.30.0"}`,
+}
+
+// TestRealWorldConfigs: the config.json files checkpoints carry load (their extra keys judged
+// inert, each with its reason), and the keys that change the model at some value are refused
+// at that value.
+func TestRealWorldConfigs(t *testing.T) {
+	for name, raw := range realWorldConfigs {
+		t.Run(name, func(t *testing.T) {
+			var cfg map[string]any
+			if err := json.Unmarshal([]byte(raw), &cfg); err != nil {
+				t.Fatal(err)
+			}
+			arch, f, _, err := parseConfig(t, cfg)
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			read, inert := f.keys()
+			if len(read)+len(inert) != len(cfg) {
+				t.Errorf("%d keys sorted of %d", len(read)+len(inert), len(cfg))
+			}
+			for _, k := range inert {
+				if inertKeys(arch)[k] == "" {
+					t.Errorf("key %s judged inert without a reason", k)
+				}
+			}
+		})
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(realWorldConfigs["a transformers 4.30 save with every PreTrainedConfig key"]), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	for key, val := range map[string]any{"pruned_heads": map[string]any{"0": []any{1.0}}, "is_encoder_decoder": true, "add_cross_attention": true} {
+		old := cfg[key]
+		cfg[key] = val
+		_, _, _, err := parseConfig(t, cfg)
+		cfg[key] = old
+		if err == nil || !strings.Contains(err.Error(), "unsupported setting "+key) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s = %v: %v", key, val, err)
+		}
+	}
+}
