@@ -393,13 +393,35 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 // attendWindow is attend with a sliding window: query i sees keys i − window … i when window > 0
 // and window < T − 1 (a wider window is the plain mask).
 func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, hooks Hooks, hookName string) *Node {
+	return attendOpts(q, k, v, attnOptions{causal: causal, window: window}, run, hooks, hookName)
+}
+
+// attnOptions are how a family's attention departs from softmax(q·kᵀ/√hd)·v: the causal mask, a
+// sliding window of window keys to the left (0: none), a scale replacing 1/√hd under the
+// reference run convention (0: 1/√hd; Gemma 2's query_pre_attn_scalar^−½) and a soft-cap
+// c·tanh(s/c) of the scaled scores before the mask (0: none; Gemma 2's attn_logit_softcapping).
+type attnOptions struct {
+	causal         bool
+	window         int
+	scale, softCap float64
+}
+
+// attendOpts is scaled dot-product attention under opts (see attnOptions and attendWindow).
+func attendOpts(q, k, v *Node, opts attnOptions, run RunConventions, hooks Hooks, hookName string) *Node {
 	hd := q.Shape().Dimensions[3]
 	t := q.Shape().Dimensions[2]
+	causal, window := opts.causal, opts.window
 	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, T)
-	if run.AttnScale == "" {
+	switch {
+	case run.AttnScale == "" && opts.scale > 0:
+		scores = MulScalar(scores, opts.scale)
+	case run.AttnScale == "":
 		scores = DivScalar(scores, sqrtF(hd))
-	} else {
+	default:
 		scores = MulScalar(scores, run.attnScale(hd))
+	}
+	if opts.softCap > 0 {
+		scores = MulScalar(Tanh(DivScalar(scores, opts.softCap)), opts.softCap)
 	}
 	switch {
 	case window > 0 && window < t-1:

@@ -2,6 +2,7 @@ package gomlxmodel
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -69,6 +70,29 @@ type LlamaConfig struct {
 	// LayerTypes is layer_types: per layer "full_attention" or "sliding_attention" (Qwen2 and
 	// Qwen3: sliding from max_window_layers on). nil: every layer sliding when SlidingWindow > 0.
 	LayerTypes []string
+	// MLPBias: gate_proj, up_proj and down_proj have biases (Llama's mlp_bias).
+	MLPBias bool
+	// FusedQKV (Phi-3): one self_attn.qkv_proj (H·hd + 2·Hkv·hd, D) whose output rows are q,
+	// then k, then v, in place of q_proj, k_proj and v_proj.
+	FusedQKV bool
+	// FusedGateUp (Phi-3): one mlp.gate_up_proj (2F, D) whose output rows are gate, then up
+	// (chunk(2, dim=-1)), in place of gate_proj and up_proj.
+	FusedGateUp bool
+	// SandwichNorm (Gemma 2): each sublayer's output goes through its own RMSNorm before the
+	// residual add (post_attention_layernorm after attention, post_feedforward_layernorm after
+	// the MLP), and the MLP reads pre_feedforward_layernorm.
+	SandwichNorm bool
+	// AttnSoftCap (Gemma 2's attn_logit_softcapping) caps the scaled attention scores as
+	// c·tanh(s/c) before the mask; 0 is none.
+	AttnSoftCap float64
+	// QueryPreAttnScalar (Gemma 2's query_pre_attn_scalar): the scores are scaled by its −½
+	// power instead of head_dim's; 0 is head_dim.
+	QueryPreAttnScalar float64
+	// RotaryDim is how many of each head's first dimensions RoPE rotates (partial_rotary_factor ·
+	// head_dim); the rest pass through. 0 is all of head_dim.
+	RotaryDim int
+	// RopeScaling is rope_parameters' rope_type with its parameters (zero: the default RoPE).
+	RopeScaling RopeScaling
 
 	// Conventions.
 	RopePairing string // config.RopeHalves (HF rotate_half: i with i + hd/2) or config.RopeInterleaved (2i with 2i+1)
@@ -109,6 +133,13 @@ func (c LlamaConfig) Validate() error {
 		return fmt.Errorf("llama: sliding_window %d: a window holds at least 2 keys (the query's own and one before), or is 0 for none", c.SlidingWindow)
 	case c.LayerTypes != nil && len(c.LayerTypes) != c.NLayers:
 		return fmt.Errorf("llama: layer_types has %d entries for %d layers", len(c.LayerTypes), c.NLayers)
+	case c.RotaryDim < 0 || c.RotaryDim%2 != 0 || c.RotaryDim > c.HeadDim:
+		return fmt.Errorf("llama: rotary dimensions %d (partial_rotary_factor · head_dim) must be even and within head_dim %d", c.RotaryDim, c.HeadDim)
+	case c.AttnSoftCap < 0 || c.QueryPreAttnScalar < 0 || math.IsNaN(c.AttnSoftCap) || math.IsNaN(c.QueryPreAttnScalar):
+		return fmt.Errorf("llama: attn_logit_softcapping %v and query_pre_attn_scalar %v must be ≥ 0", c.AttnSoftCap, c.QueryPreAttnScalar)
+	}
+	if err := c.RopeScaling.Validate(); err != nil {
+		return fmt.Errorf("llama: %w", err)
 	}
 	for i, lt := range c.LayerTypes {
 		if lt != LayerFull && lt != LayerSliding {
@@ -122,7 +153,14 @@ func (c LlamaConfig) Validate() error {
 }
 
 // LlamaArchs are the model_types the Llama decoder computes.
-var LlamaArchs = []string{"llama", "qwen2", "qwen3", "mistral"}
+var LlamaArchs = []string{"llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "phi3"}
+
+// rope is the rotary embedding of c: its base, pairing and scaling under the run conventions.
+func (c LlamaConfig) rope() Rope {
+	r := c.Run.rope(c.RopeTheta, c.RopePairing)
+	r.Scaling = c.RopeScaling
+	return r
+}
 
 // Layer types of layer_types.
 const (
@@ -159,9 +197,13 @@ func (m Llama) ParamSpecs() []ParamSpec {
 	c := m.Config
 	d, qd, kvd, f := c.DModel, c.NHeads*c.HeadDim, c.NKVHeads*c.HeadDim, c.DFF
 	normal, one := InitKind{Normal: true, Std: c.InitializerRange}, InitKind{Value: 1}
+	norm := one // RMSNorm weights: 1, or 0 where they apply as (1 + w) (Gemma)
+	if c.Run.NormOffset {
+		norm = InitKind{}
+	}
 	out := []ParamSpec{
 		{LlamaEmbed, []int{c.VocabSize, d}, normal},
-		{LlamaNorm, []int{d}, one},
+		{LlamaNorm, []int{d}, norm},
 	}
 	if !c.TiedHead {
 		out = append(out, ParamSpec{ParamLMHead, []int{c.VocabSize, d}, normal})
@@ -169,16 +211,33 @@ func (m Llama) ParamSpecs() []ParamSpec {
 	for i := 0; i < c.NLayers; i++ {
 		p := func(path string) string { return LlamaParam(i, path) }
 		out = append(out,
-			ParamSpec{p("input_layernorm.weight"), []int{d}, one},
-			ParamSpec{p("self_attn.q_proj.weight"), []int{qd, d}, normal},
-			ParamSpec{p("self_attn.k_proj.weight"), []int{kvd, d}, normal},
-			ParamSpec{p("self_attn.v_proj.weight"), []int{kvd, d}, normal},
+			ParamSpec{p("input_layernorm.weight"), []int{d}, norm},
 			ParamSpec{p("self_attn.o_proj.weight"), []int{d, qd}, normal},
-			ParamSpec{p("post_attention_layernorm.weight"), []int{d}, one},
-			ParamSpec{p("mlp.gate_proj.weight"), []int{f, d}, normal},
-			ParamSpec{p("mlp.up_proj.weight"), []int{f, d}, normal},
+			ParamSpec{p("post_attention_layernorm.weight"), []int{d}, norm},
 			ParamSpec{p("mlp.down_proj.weight"), []int{d, f}, normal},
 		)
+		if c.FusedQKV {
+			out = append(out, ParamSpec{p("self_attn.qkv_proj.weight"), []int{qd + 2*kvd, d}, normal})
+		} else {
+			out = append(out, ParamSpec{p("self_attn.q_proj.weight"), []int{qd, d}, normal},
+				ParamSpec{p("self_attn.k_proj.weight"), []int{kvd, d}, normal},
+				ParamSpec{p("self_attn.v_proj.weight"), []int{kvd, d}, normal})
+		}
+		if c.FusedGateUp {
+			out = append(out, ParamSpec{p("mlp.gate_up_proj.weight"), []int{2 * f, d}, normal})
+		} else {
+			out = append(out, ParamSpec{p("mlp.gate_proj.weight"), []int{f, d}, normal},
+				ParamSpec{p("mlp.up_proj.weight"), []int{f, d}, normal})
+		}
+		if c.SandwichNorm {
+			out = append(out, ParamSpec{p("pre_feedforward_layernorm.weight"), []int{d}, norm},
+				ParamSpec{p("post_feedforward_layernorm.weight"), []int{d}, norm})
+		}
+		if c.MLPBias {
+			out = append(out, ParamSpec{p("mlp.gate_proj.bias"), []int{f}, InitKind{}},
+				ParamSpec{p("mlp.up_proj.bias"), []int{f}, InitKind{}},
+				ParamSpec{p("mlp.down_proj.bias"), []int{d}, InitKind{}})
+		}
 	}
 	for i := 0; i < c.NLayers; i++ {
 		p := func(path string) string { return LlamaParam(i, path) }
@@ -191,8 +250,8 @@ func (m Llama) ParamSpecs() []ParamSpec {
 			out = append(out, ParamSpec{p("self_attn.o_proj.bias"), []int{d}, InitKind{}})
 		}
 		if c.QKNorm {
-			out = append(out, ParamSpec{p("self_attn.q_norm.weight"), []int{c.HeadDim}, one},
-				ParamSpec{p("self_attn.k_norm.weight"), []int{c.HeadDim}, one})
+			out = append(out, ParamSpec{p("self_attn.q_norm.weight"), []int{c.HeadDim}, norm},
+				ParamSpec{p("self_attn.k_norm.weight"), []int{c.HeadDim}, norm})
 		}
 	}
 	sortSpecs(out)
@@ -266,18 +325,27 @@ func (m Llama) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	return m.unembed(ctx, x, hooks)
 }
 
-// block is x + attn(rmsnorm(x)), then + mlp(rmsnorm(·)).
+// block is x + attn(rmsnorm(x)), then + mlp(rmsnorm(·)); with SandwichNorm
+// x + rmsnorm(attn(rmsnorm(x))), then + rmsnorm(mlp(rmsnorm(·))).
 func (m Llama) block(ctx *model.Scope, i int, x *Node, hooks Hooks) *Node {
 	hooks.set(BlockHook(i, HookResidPre), x)
 	u := m.rmsNorm(ctx, LlamaParam(i, "input_layernorm.weight"), x) // (B, T, D)
 	hooks.set(SubHook(i, SubAttn, HookIn), u)
 	y := m.attention(ctx, i, u, hooks)
+	mlpNorm := "post_attention_layernorm.weight"
+	if m.Config.SandwichNorm { // Gemma 2: the attention's output is normed before the add
+		y = m.rmsNorm(ctx, LlamaParam(i, "post_attention_layernorm.weight"), y)
+		mlpNorm = "pre_feedforward_layernorm.weight"
+	}
 	hooks.set(SubHook(i, SubAttn, HookOut), y)
 	x = Add(x, y)
 	hooks.set(BlockHook(i, HookResidMid), x)
-	u = m.rmsNorm(ctx, LlamaParam(i, "post_attention_layernorm.weight"), x)
+	u = m.rmsNorm(ctx, LlamaParam(i, mlpNorm), x)
 	hooks.set(SubHook(i, SubMLP, HookIn), u)
 	y = m.mlp(ctx, i, u, hooks)
+	if m.Config.SandwichNorm {
+		y = m.rmsNorm(ctx, LlamaParam(i, "post_feedforward_layernorm.weight"), y)
+	}
 	hooks.set(SubHook(i, SubMLP, HookOut), y)
 	x = Add(x, y)
 	hooks.set(BlockHook(i, HookResidPost), x)
@@ -297,37 +365,63 @@ func (m Llama) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 		}
 		return linearIO(x, param(ctx, g, LlamaParam(i, "self_attn."+proj+".weight")), bn, false)
 	}
-	q := Reshape(lin("q_proj", u, c.QKVBias), b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
-	k := Reshape(lin("k_proj", u, c.QKVBias), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
-	v := Reshape(lin("v_proj", u, c.QKVBias), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
-	if c.QKNorm {                                                          // Qwen3: RMSNorm over each head's hd features
+	qd, kvd := c.NHeads*c.HeadDim, c.NKVHeads*c.HeadDim
+	var q, k, v *Node
+	if c.FusedQKV { // Phi-3: rows q | k | v of qkv_proj
+		qkv := lin("qkv_proj", u, c.QKVBias) // (B, T, qd + 2·kvd)
+		q = SliceAxis(qkv, -1, AxisRange(0, qd))
+		k = SliceAxis(qkv, -1, AxisRange(qd, qd+kvd))
+		v = SliceAxis(qkv, -1, AxisRange(qd+kvd, qd+2*kvd))
+	} else {
+		q, k, v = lin("q_proj", u, c.QKVBias), lin("k_proj", u, c.QKVBias), lin("v_proj", u, c.QKVBias)
+	}
+	q = Reshape(q, b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
+	k = Reshape(k, b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	v = Reshape(v, b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	if c.QKNorm {                               // Qwen3: RMSNorm over each head's hd features
 		q = m.rmsNorm(ctx, LlamaParam(i, "self_attn.q_norm.weight"), q) // (B, T, H, hd)
 		k = m.rmsNorm(ctx, LlamaParam(i, "self_attn.k_norm.weight"), k) // (B, T, Hkv, hd)
 	}
-	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
-	q, k = rope.Apply(q), rope.Apply(k)
+	rope := c.rope()
+	q, k = rope.ApplyPartial(q, c.RotaryDim), rope.ApplyPartial(k, c.RotaryDim)
 	nRep := c.NHeads / c.NKVHeads
-	q = TransposeAllAxes(q, 0, 2, 1, 3)                                                               // (B, H, T, hd)
-	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping)                                 // (B, H, T, hd)
-	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping)                                 // (B, H, T, hd)
-	z := attendWindow(q, k, v, c.Causal, c.window(i), c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
-	z = TransposeAllAxes(z, 0, 2, 1, 3)                                                               // (B, T, H, hd)
+	q = TransposeAllAxes(q, 0, 2, 1, 3)                               // (B, H, T, hd)
+	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
+	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
+	opts := attnOptions{causal: c.Causal, window: c.window(i), softCap: c.AttnSoftCap}
+	if c.QueryPreAttnScalar > 0 {
+		opts.scale = 1 / math.Sqrt(c.QueryPreAttnScalar)
+	}
+	z := attendOpts(q, k, v, opts, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
+	z = TransposeAllAxes(z, 0, 2, 1, 3)                                            // (B, T, H, hd)
 	hooks.set(SubHook(i, SubAttn, HookZ), z)
-	return lin("o_proj", Reshape(z, b, t, c.NHeads*c.HeadDim), c.OBias) // (B, T, D)
+	return lin("o_proj", Reshape(z, b, t, qd), c.OBias) // (B, T, D)
 }
 
 // mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)) (GeGLU with the tanh GELU when
 // hidden_act is gelu_pytorch_tanh).
 func (m Llama) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	g := u.Graph()
+	c := m.Config
 	lin := func(proj string, x *Node) *Node {
-		return linearIO(x, param(ctx, g, LlamaParam(i, "mlp."+proj+".weight")), nil, false)
+		var bn *Node
+		if c.MLPBias {
+			bn = param(ctx, g, LlamaParam(i, "mlp."+proj+".bias"))
+		}
+		return linearIO(x, param(ctx, g, LlamaParam(i, "mlp."+proj+".weight")), bn, false)
 	}
 	act := silu
-	if m.Config.HiddenAct == "gelu_pytorch_tanh" {
+	if c.HiddenAct == "gelu_pytorch_tanh" {
 		act = func(x *Node) *Node { return gelu(x, "gelu_pytorch_tanh") }
 	}
-	post := Mul(act(lin("gate_proj", u)), lin("up_proj", u)) // (B, T, F)
+	var gate, up *Node
+	if c.FusedGateUp { // Phi-3: rows gate | up of gate_up_proj
+		gu := lin("gate_up_proj", u) // (B, T, 2F)
+		gate, up = SliceAxis(gu, -1, AxisRange(0, c.DFF)), SliceAxis(gu, -1, AxisRange(c.DFF, 2*c.DFF))
+	} else {
+		gate, up = lin("gate_proj", u), lin("up_proj", u)
+	}
+	post := Mul(act(gate), up) // (B, T, F)
 	hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return lin("down_proj", post)
 }
@@ -368,6 +462,14 @@ func (m Llama) Conventions() []Convention {
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
 		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh"}, "hidden_act", false, false},
 	}
+	if c.AttnSoftCap > 0 {
+		out = append(out, Convention{Name: ConvAttnSoftCap, Value: softCapName(c.AttnSoftCap), Values: uniq(softCapName(c.AttnSoftCap), "none"),
+			Key: "attn_logit_softcapping (c·tanh(s/c) on the attention scores)", Free: true})
+	}
+	if c.QueryPreAttnScalar > 0 {
+		out = append(out, Convention{Name: ConvQueryPreAttnScalar, Value: formatFloat(c.QueryPreAttnScalar),
+			Values: uniq(formatFloat(c.QueryPreAttnScalar), strconv.Itoa(c.HeadDim)), Key: "query_pre_attn_scalar (scores scaled by its −½ power)", Free: true})
+	}
 	if c.SlidingWindow > 0 {
 		out = append(out, Convention{Name: ConvSlidingWindow, Value: fmt.Sprint(c.SlidingWindow),
 			Values: []string{fmt.Sprint(c.SlidingWindow), "0"}, Key: "sliding_window (keys a query sees, itself included; 0: full attention)", Free: true})
@@ -375,8 +477,14 @@ func (m Llama) Conventions() []Convention {
 	return append(out, c.Run.conventions(true)...)
 }
 
-// ConvSlidingWindow is sliding_window: the keys a query sees, itself included ("0": no window).
-const ConvSlidingWindow = "sliding_window"
+// Conventions of the Llama decoder's family fields: sliding_window, the keys a query sees,
+// itself included ("0": no window); attn_softcap, Gemma 2's attention soft-cap ("none" or c);
+// query_pre_attn_scalar, the number whose −½ power scales the scores (head_dim's by default).
+const (
+	ConvSlidingWindow      = "sliding_window"
+	ConvAttnSoftCap        = "attn_softcap"
+	ConvQueryPreAttnScalar = "query_pre_attn_scalar"
+)
 
 // WithConvention flips one convention.
 func (m Llama) WithConvention(name, value string) (Family, error) {
@@ -397,6 +505,19 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 	case ConvActivation:
 		err = checkValue(name, value, "silu", "gelu_pytorch_tanh")
 		m.Config.HiddenAct = value
+	case ConvAttnSoftCap:
+		if m.Config.AttnSoftCap == 0 {
+			return nil, fmt.Errorf("%s: no convention %q (no attention soft-cap)", m.Arch(), name)
+		}
+		m.Config.AttnSoftCap = 0
+		if value != "none" {
+			m.Config.AttnSoftCap, err = positiveFloat(name, value)
+		}
+	case ConvQueryPreAttnScalar:
+		if m.Config.QueryPreAttnScalar == 0 {
+			return nil, fmt.Errorf("%s: no convention %q", m.Arch(), name)
+		}
+		m.Config.QueryPreAttnScalar, err = positiveFloat(name, value)
 	case ConvSlidingWindow:
 		if m.Config.SlidingWindow == 0 {
 			return nil, fmt.Errorf("%s: no convention %q (no sliding window)", m.Arch(), name)
