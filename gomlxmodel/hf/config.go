@@ -243,36 +243,18 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 		return c, &checkpoint.Error{File: f.path, Msg: "hidden_size is not a multiple of num_attention_heads and head_dim is absent",
 			Expected: "head_dim, or hidden_size divisible by num_attention_heads", Found: fmt.Sprintf("%d / %d", c.DModel, c.NHeads)}
 	}
-	c.RopeTheta = f.float("rope_theta", 10000)
-	ropeType := "default"
-	for _, key := range []string{"rope_parameters", "rope_scaling"} {
-		if !f.present(key) {
-			continue
+	var partial float64
+	var err error
+	c.RopeTheta, c.RopeScaling, partial, err = ropeConfig(f, "rope_theta", 10000, c.MaxPositions, 1)
+	if err != nil {
+		return c, err
+	}
+	if partial != 1 {
+		if !partialRotary[arch] {
+			return c, &checkpoint.Error{File: f.path, Msg: "unsupported setting partial_rotary_factor (" + arch + " rotates all of head_dim)",
+				Expected: "1", Found: fmt.Sprint(partial)}
 		}
-		var rp struct {
-			RopeType  *string  `json:"rope_type"`
-			Type      *string  `json:"type"`
-			RopeTheta *float64 `json:"rope_theta"`
-		}
-		if json.Unmarshal(f.m[key], &rp) != nil {
-			f.fail(key, "an object")
-			return c, f.err
-		}
-		if rp.RopeType != nil {
-			ropeType = *rp.RopeType
-		} else if rp.Type != nil {
-			ropeType = *rp.Type
-		}
-		if rp.RopeTheta != nil {
-			if f.present("rope_theta") && *rp.RopeTheta != c.RopeTheta {
-				return c, &checkpoint.Error{File: f.path, Msg: "rope_theta disagrees with " + key + ".rope_theta",
-					Expected: fmt.Sprint(c.RopeTheta), Found: fmt.Sprint(*rp.RopeTheta)}
-			}
-			c.RopeTheta = *rp.RopeTheta
-		}
-		if err := f.unsupportedIf(ropeType != "default", key, `rope_type "default" (no RoPE scaling)`); err != nil {
-			return c, err
-		}
+		c.RotaryDim = int(float64(c.HeadDim) * partial)
 	}
 	// attention_bias: q, k, v and o_proj (Llama, Qwen3). Qwen2 has q, k, v biases always and no
 	// o bias; Mistral none (neither reads attention_bias).
@@ -370,6 +352,103 @@ func (f *fields) common() error {
 		}
 	}
 	return nil
+}
+
+// partialRotary are the Llama-likes whose apply_rotary_pos_emb rotates part of each head.
+var partialRotary = map[string]bool{"phi3": true}
+
+// ropeKeys are the members of rope_parameters (rope_scaling) nanoscope reads; any other is
+// refused.
+var ropeKeys = []string{"rope_type", "type", "rope_theta", "factor", "original_max_position_embeddings",
+	"low_freq_factor", "high_freq_factor", "beta_fast", "beta_slow", "attention_factor", "mscale", "mscale_all_dim",
+	"truncate", "partial_rotary_factor"}
+
+// ropeConfig reads the rotary base (thetaKey at the top level, transformers 4, or rope_theta under
+// rope_parameters, transformers 5; both present and different is an error), rope_parameters or
+// rope_scaling (transformers 4's name) as RopeScaling, and partial_rotary_factor (top level or
+// under rope_parameters; defPartial when absent). maxPos is max_position_embeddings (dynamic's
+// and yarn's default length). Each rope_type's parameters are checked (RopeScaling.Validate);
+// longrope and any other type are refused naming it.
+func ropeConfig(f *fields, thetaKey string, defTheta float64, maxPos int, defPartial float64) (float64, gomlxmodel.RopeScaling, float64, error) {
+	theta := f.float(thetaKey, defTheta)
+	partial := f.float("partial_rotary_factor", defPartial)
+	var rs gomlxmodel.RopeScaling
+	for _, key := range []string{"rope_parameters", "rope_scaling"} {
+		if !f.present(key) {
+			continue
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal(f.m[key], &m) != nil {
+			f.fail(key, "an object")
+			return theta, rs, partial, f.err
+		}
+		get := func(k string, dst any) error {
+			raw, ok := m[k]
+			if !ok || string(bytes.TrimSpace(raw)) == "null" {
+				return nil
+			}
+			if json.Unmarshal(raw, dst) != nil {
+				return &checkpoint.Error{File: f.path, Msg: "field " + key + "." + k + " has the wrong type",
+					Expected: fmt.Sprintf("%T", dst)[1:], Found: string(bytes.TrimSpace(raw))}
+			}
+			return nil
+		}
+		for _, k := range slices.Sorted(maps.Keys(m)) {
+			if !slices.Contains(ropeKeys, k) {
+				return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: "unknown key " + key + "." + k + " (neither implemented nor known to leave the logits unchanged)",
+					Expected: "absent", Found: string(bytes.TrimSpace(m[k]))}
+			}
+		}
+		var typ, legacy string
+		var th, pr *float64
+		var truncate *bool
+		rs = gomlxmodel.RopeScaling{MaxPositions: maxPos, OriginalMaxPositions: maxPos, BetaFast: 32, BetaSlow: 1}
+		for _, err := range []error{get("rope_type", &typ), get("type", &legacy), get("rope_theta", &th), get("factor", &rs.Factor),
+			get("original_max_position_embeddings", &rs.OriginalMaxPositions), get("low_freq_factor", &rs.LowFreqFactor),
+			get("high_freq_factor", &rs.HighFreqFactor), get("beta_fast", &rs.BetaFast), get("beta_slow", &rs.BetaSlow),
+			get("attention_factor", &rs.AttentionFactor), get("mscale", &rs.Mscale), get("mscale_all_dim", &rs.MscaleAllDim),
+			get("truncate", &truncate), get("partial_rotary_factor", &pr)} {
+			if err != nil {
+				return theta, rs, partial, err
+			}
+		}
+		if typ == "" {
+			typ = legacy
+		}
+		if typ == "" {
+			typ = "default"
+		}
+		rs.Type = typ
+		rs.NoTruncate = truncate != nil && !*truncate
+		if th != nil {
+			if f.present(thetaKey) && *th != theta {
+				return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: thetaKey + " disagrees with " + key + ".rope_theta",
+					Expected: fmt.Sprint(theta), Found: fmt.Sprint(*th)}
+			}
+			theta = *th
+		}
+		if pr != nil {
+			if f.present("partial_rotary_factor") && *pr != partial {
+				return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: "partial_rotary_factor disagrees with " + key + ".partial_rotary_factor",
+					Expected: fmt.Sprint(partial), Found: fmt.Sprint(*pr)}
+			}
+			partial = *pr
+		}
+		if !slices.Contains(gomlxmodel.RopeTypes, typ) {
+			return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: "unsupported setting " + key + ".rope_type",
+				Expected: fmt.Sprintf("one of %v", gomlxmodel.RopeTypes), Found: fmt.Sprintf("%q", typ)}
+		}
+		if typ == "default" {
+			rs = gomlxmodel.RopeScaling{}
+		}
+		if err := rs.Validate(); err != nil {
+			return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: key + ": " + err.Error()}
+		}
+	}
+	if !(partial > 0 && partial <= 1) {
+		return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: "partial_rotary_factor out of range", Expected: "in (0, 1]", Found: fmt.Sprint(partial)}
+	}
+	return theta, rs, partial, f.err
 }
 
 func hasKey(f *fields, key string) bool { _, ok := f.m[key]; return ok }

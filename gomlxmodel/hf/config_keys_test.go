@@ -145,9 +145,20 @@ func TestConfigRefusals(t *testing.T) {
 		{"mistral window of 1", base("mistral", func(c map[string]any) { c["sliding_window"] = 1 }), "sliding_window 1"},
 		{"mistral layer_types", base("mistral", func(c map[string]any) { c["layer_types"] = []any{"full_attention"} }), "unknown key layer_types"},
 		{"qwen2 attention_bias (not Qwen2's)", base("qwen2", func(c map[string]any) { c["attention_bias"] = true }), "unknown key attention_bias"},
-		{"qwen3 rope scaling", base("qwen3", func(c map[string]any) {
-			c["rope_parameters"] = map[string]any{"rope_type": "yarn", "factor": 4.0, "rope_theta": 10000.0}
-		}), "unsupported setting rope_parameters"},
+		{"qwen3 longrope", base("qwen3", func(c map[string]any) {
+			c["rope_parameters"] = map[string]any{"rope_type": "longrope", "factor": 4.0, "rope_theta": 10000.0}
+		}), `unsupported setting rope_parameters.rope_type: expected one of [default linear dynamic llama3 yarn], found "longrope"`},
+		{"llama3 rope without low_freq_factor", base("qwen3", func(c map[string]any) {
+			c["rope_parameters"] = map[string]any{"rope_type": "llama3", "factor": 8.0, "high_freq_factor": 4.0, "rope_theta": 10000.0}
+		}), "rope_parameters: rope_type llama3: needs original_max_position_embeddings > 0 (32768) and high_freq_factor (4) > low_freq_factor (0) > 0"},
+		{"linear rope without factor", base("qwen2", func(c map[string]any) {
+			c["rope_scaling"] = map[string]any{"type": "linear"}
+		}), "rope_type linear: factor 0 must be a number ≥ 1"},
+		{"unknown rope member", base("qwen2", func(c map[string]any) {
+			c["rope_scaling"] = map[string]any{"type": "linear", "factor": 2.0, "long_factor": []any{1.0}}
+		}), "unknown key rope_scaling.long_factor"},
+		{"partial rotary on qwen2", base("qwen2", func(c map[string]any) { c["partial_rotary_factor"] = 0.5 }),
+			"unsupported setting partial_rotary_factor (qwen2 rotates all of head_dim): expected 1, found 0.5"},
 		{"qwen2 hidden_act", base("qwen2", func(c map[string]any) { c["hidden_act"] = "gelu" }), "unsupported setting hidden_act"},
 		{"qwen3 heads do not divide kv heads", base("qwen3", func(c map[string]any) { c["num_key_value_heads"] = 5 }), "not a multiple of num_key_value_heads"},
 	}
