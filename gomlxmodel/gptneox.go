@@ -32,18 +32,19 @@ import (
 
 // GPTNeoXConfig is a GPT-NeoX configuration (config.json's hidden_size, ...) and its conventions.
 type GPTNeoXConfig struct {
-	VocabSize        int     // vocab_size
-	DModel           int     // hidden_size
-	NLayers          int     // num_hidden_layers
-	NHeads           int     // num_attention_heads
-	DFF              int     // intermediate_size
-	LayerNormEps     float64 // layer_norm_eps
-	RopeTheta        float64 // rope_theta (rotary_emb_base in transformers 4)
-	RotaryPct        float64 // partial_rotary_factor (rotary_pct): the share of each head RoPE rotates
-	MaxPositions     int     // max_position_embeddings (informative: RoPE has no table)
-	InitializerRange float64 // initializer_range
-	AttentionBias    bool    // attention_bias: query_key_value and dense have biases
-	HiddenAct        string  // hidden_act: "gelu" (erf), "gelu_new" or "gelu_pytorch_tanh" (tanh)
+	VocabSize        int         // vocab_size
+	DModel           int         // hidden_size
+	NLayers          int         // num_hidden_layers
+	NHeads           int         // num_attention_heads
+	DFF              int         // intermediate_size
+	LayerNormEps     float64     // layer_norm_eps
+	RopeTheta        float64     // rope_theta (rotary_emb_base in transformers 4)
+	RotaryPct        float64     // partial_rotary_factor (rotary_pct): the share of each head RoPE rotates
+	MaxPositions     int         // max_position_embeddings (informative: RoPE has no table)
+	InitializerRange float64     // initializer_range
+	AttentionBias    bool        // attention_bias: query_key_value and dense have biases
+	HiddenAct        string      // hidden_act: "gelu" (erf), "gelu_new" or "gelu_pytorch_tanh" (tanh)
+	RopeScaling      RopeScaling // rope_parameters' rope_type beyond the default (zero: none)
 
 	// Conventions.
 	ParallelResidual bool   // use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)); false: sequential
@@ -101,6 +102,9 @@ func (c GPTNeoXConfig) Validate() error {
 		return fmt.Errorf("gpt_neox: qkv split %q is not per_head or blocks", c.QKVSplit)
 	case c.HiddenAct != "gelu" && c.HiddenAct != "gelu_new" && c.HiddenAct != "gelu_pytorch_tanh":
 		return fmt.Errorf("gpt_neox: hidden_act %q is not gelu, gelu_new or gelu_pytorch_tanh", c.HiddenAct)
+	}
+	if err := c.RopeScaling.Validate(); err != nil {
+		return fmt.Errorf("gpt_neox: %w", err)
 	}
 	return nil
 }
@@ -258,6 +262,7 @@ func (m GPTNeoX) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node 
 		v = SliceAxis(qkv, 3, AxisRange(2*hd, 3*hd))
 	}
 	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
+	rope.Scaling = c.RopeScaling
 	q, k = rope.ApplyPartial(q, c.RotaryDim()), rope.ApplyPartial(k, c.RotaryDim()) // (B, T, H, hd)
 	q, k, v = TransposeAllAxes(q, 0, 2, 1, 3), TransposeAllAxes(k, 0, 2, 1, 3), TransposeAllAxes(v, 0, 2, 1, 3)
 	z := attend(q, k, v, c.Causal, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)

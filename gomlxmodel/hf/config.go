@@ -17,11 +17,15 @@ import (
 
 // Architectures this package reads: config.json's model_type and the architectures that name it.
 var supported = map[string][]string{
-	"gpt2":    {"GPT2LMHeadModel", "GPT2Model"},
-	"llama":   {"LlamaForCausalLM", "LlamaModel"},
-	"qwen2":   {"Qwen2ForCausalLM", "Qwen2Model"},
-	"qwen3":   {"Qwen3ForCausalLM", "Qwen3Model"},
-	"mistral": {"MistralForCausalLM", "MistralModel"},
+	"gpt2":     {"GPT2LMHeadModel", "GPT2Model"},
+	"llama":    {"LlamaForCausalLM", "LlamaModel"},
+	"qwen2":    {"Qwen2ForCausalLM", "Qwen2Model"},
+	"qwen3":    {"Qwen3ForCausalLM", "Qwen3Model"},
+	"mistral":  {"MistralForCausalLM", "MistralModel"},
+	"gemma":    {"GemmaForCausalLM", "GemmaModel"},
+	"gemma2":   {"Gemma2ForCausalLM", "Gemma2Model"},
+	"phi3":     {"Phi3ForCausalLM", "Phi3Model"},
+	"gpt_neox": {"GPTNeoXForCausalLM", "GPTNeoXModel"},
 }
 
 // fields is config.json as raw members, with typed getters that fall back to Hugging Face's
@@ -198,11 +202,16 @@ func gpt2Config(f *fields) (gomlxmodel.GPT2Config, error) {
 var llamaDefaults = map[string]struct {
 	vocab, hidden, inter, layers, heads, kvHeads, headDim, maxPos, window int
 	eps                                                                   float64
+	act                                                                   string
+	tied                                                                  bool
 }{
-	"llama":   {32000, 4096, 11008, 32, 32, 0, 0, 2048, 0, 1e-6},
-	"qwen2":   {151936, 4096, 22016, 32, 32, 32, 0, 32768, 0, 1e-6},
-	"qwen3":   {151936, 4096, 22016, 32, 32, 32, 128, 32768, 0, 1e-6},
-	"mistral": {32000, 4096, 14336, 32, 32, 8, 0, 131072, 4096, 1e-6},
+	"llama":   {32000, 4096, 11008, 32, 32, 0, 0, 2048, 0, 1e-6, "silu", false},
+	"qwen2":   {151936, 4096, 22016, 32, 32, 32, 0, 32768, 0, 1e-6, "silu", false},
+	"qwen3":   {151936, 4096, 22016, 32, 32, 32, 128, 32768, 0, 1e-6, "silu", false},
+	"mistral": {32000, 4096, 14336, 32, 32, 8, 0, 131072, 4096, 1e-6, "silu", false},
+	"gemma":   {256000, 3072, 24576, 28, 16, 16, 256, 8192, 0, 1e-6, "gelu_pytorch_tanh", true},
+	"gemma2":  {256000, 2304, 9216, 26, 8, 4, 256, 8192, 4096, 1e-6, "gelu_pytorch_tanh", true},
+	"phi3":    {32064, 3072, 8192, 32, 32, 0, 0, 4096, 0, 1e-5, "silu", false},
 }
 
 // llamaConfig maps config.json to a LlamaConfig for model_type arch ("llama", "qwen2", "qwen3",
@@ -226,7 +235,7 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 		MaxPositions:     f.int("max_position_embeddings", def.maxPos),
 		RMSNormEps:       f.float("rms_norm_eps", def.eps),
 		InitializerRange: f.float("initializer_range", 0.02),
-		TiedHead:         f.bool("tie_word_embeddings", false),
+		TiedHead:         f.bool("tie_word_embeddings", def.tied),
 		RopePairing:      config.RopeHalves,
 		GQAMapping:       config.GQAInterleave,
 		Causal:           true,
@@ -261,19 +270,98 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 	switch arch {
 	case "qwen2":
 		c.QKVBias = true
-	case "llama", "qwen3":
+	case "llama", "qwen3", "gemma", "gemma2":
 		c.QKVBias = f.bool("attention_bias", false)
 		c.OBias = c.QKVBias
+	}
+	if arch == "llama" {
+		c.MLPBias = f.bool("mlp_bias", false)
 	}
 	c.QKNorm = arch == "qwen3"
 	if err := slidingWindow(f, arch, &c, def.window); err != nil {
 		return c, err
 	}
+	act, actKey := def.act, "hidden_act"
+	switch arch {
+	case "gemma", "gemma2": // Gemma's RMSNorm (1 + w), the embedding times √hidden_size, GeGLU
+		c.Run.NormOffset, c.Run.EmbedScale = true, true
+		c.TiedHead = f.bool("tie_word_embeddings", true)
+		act = f.string("hidden_act", act)
+		if f.present("hidden_activation") { // transformers' GemmaMLP reads hidden_activation first
+			act, actKey = f.string("hidden_activation", act), "hidden_activation"
+		}
+	case "phi3":
+		c.FusedQKV, c.FusedGateUp = true, true
+		act = f.string("hidden_act", act)
+	default:
+		act = f.string("hidden_act", act)
+	}
+	if arch == "gemma2" {
+		c.SandwichNorm = true
+		c.QueryPreAttnScalar = f.float("query_pre_attn_scalar", 256)
+		c.AttnSoftCap = f.float("attn_logit_softcapping", 50)
+		c.Run.LogitSoftCap = f.float("final_logit_softcapping", 30)
+	}
+	if act != "silu" {
+		c.HiddenAct = act // "" is silu
+	}
 	for _, err := range []error{
-		f.unsupportedIf(f.string("hidden_act", "silu") != "silu", "hidden_act", `"silu"`),
-		f.unsupportedIf(arch == "llama" && f.bool("mlp_bias", false), "mlp_bias", "false"),
+		f.unsupportedIf(!slices.Contains([]string{"silu", "gelu_pytorch_tanh"}, act), actKey, `"silu" or "gelu_pytorch_tanh"`),
 		f.common(),
 		f.closed(inertKeys(arch)),
+	} {
+		if err != nil {
+			return c, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, &checkpoint.Error{File: f.path, Msg: err.Error()}
+	}
+	return c, nil
+}
+
+// neoxConfig maps config.json to a GPTNeoXConfig with transformers' GPTNeoXConfig defaults.
+// The rotary base and share are rope_parameters' rope_theta and partial_rotary_factor
+// (transformers 5) or rotary_emb_base and rotary_pct (transformers 4).
+func neoxConfig(f *fields) (gomlxmodel.GPTNeoXConfig, error) {
+	c := gomlxmodel.GPTNeoXConfig{
+		VocabSize:        f.int("vocab_size", 50432),
+		DModel:           f.int("hidden_size", 6144),
+		NLayers:          f.int("num_hidden_layers", 44),
+		NHeads:           f.int("num_attention_heads", 64),
+		DFF:              f.int("intermediate_size", 24576),
+		LayerNormEps:     f.float("layer_norm_eps", 1e-5),
+		MaxPositions:     f.int("max_position_embeddings", 2048),
+		InitializerRange: f.float("initializer_range", 0.02),
+		AttentionBias:    f.bool("attention_bias", true),
+		HiddenAct:        f.string("hidden_act", "gelu"),
+		ParallelResidual: f.bool("use_parallel_residual", true),
+		TiedHead:         f.bool("tie_word_embeddings", false),
+		QKVSplit:         "per_head",
+		RopePairing:      config.RopeHalves,
+		Causal:           true,
+	}
+	pct := f.float("rotary_pct", 0.25)
+	var err error
+	if f.present("rotary_emb_base") && f.present("rope_theta") {
+		return c, &checkpoint.Error{File: f.path, Msg: "both rotary_emb_base and rope_theta", Expected: "one of them", Found: "both"}
+	}
+	thetaKey := "rotary_emb_base"
+	if f.present("rope_theta") {
+		thetaKey = "rope_theta"
+	}
+	c.RopeTheta, c.RopeScaling, c.RotaryPct, err = ropeConfig(f, thetaKey, 10000, c.MaxPositions, pct)
+	if err != nil {
+		return c, err
+	}
+	if c.NHeads > 0 && c.DModel%c.NHeads != 0 {
+		return c, &checkpoint.Error{File: f.path, Msg: "hidden_size is not a multiple of num_attention_heads",
+			Expected: "hidden_size divisible by num_attention_heads", Found: fmt.Sprintf("%d / %d", c.DModel, c.NHeads)}
+	}
+	for _, err := range []error{
+		f.unsupportedIf(!slices.Contains([]string{"gelu", "gelu_new", "gelu_pytorch_tanh"}, c.HiddenAct), "hidden_act", `"gelu", "gelu_new" or "gelu_pytorch_tanh"`),
+		f.common(),
+		f.closed(inertKeys("gpt_neox")),
 	} {
 		if err != nil {
 			return c, err
@@ -291,11 +379,24 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 // layers from max_window_layers on.
 func slidingWindow(f *fields, arch string, c *gomlxmodel.LlamaConfig, def int) error {
 	switch arch {
-	case "mistral":
+	case "mistral", "phi3":
 		if hasKey(f, "sliding_window") && !f.present("sliding_window") {
 			return nil // "sliding_window": null, full attention
 		}
 		c.SlidingWindow = f.int("sliding_window", def)
+		return f.err
+	case "gemma2": // layer_types, by default sliding on even layers (0, 2, …), full on odd
+		c.SlidingWindow = f.int("sliding_window", def)
+		if f.present("layer_types") {
+			if json.Unmarshal(f.m["layer_types"], &c.LayerTypes) != nil {
+				f.fail("layer_types", "a list of strings")
+			}
+			return f.err
+		}
+		c.LayerTypes = make([]string, c.NLayers)
+		for i := range c.LayerTypes {
+			c.LayerTypes[i] = map[bool]string{true: gomlxmodel.LayerSliding, false: gomlxmodel.LayerFull}[(i+1)%2 == 1]
+		}
 		return f.err
 	case "qwen2", "qwen3":
 	default:
@@ -535,7 +636,11 @@ var inertFamily = map[string]map[string]string{
 		"reorder_and_upcast_attn": "upcasts attention to float32: nanoscope runs in float32",
 		"n_ctx":                   "transformers 2's copy of n_positions",
 	},
-	"llama": {"pretraining_tp": "splits the projections into slices: same sums"},
+	"llama":    {"pretraining_tp": "splits the projections into slices: same sums"},
+	"gpt_neox": {"hidden_dropout": "dropout: off at inference", "classifier_dropout": "dropout of a classification head"},
+	"phi3": {"resid_pdrop": "dropout: off at inference", "embd_pdrop": "dropout: off at inference",
+		"original_max_position_embeddings": "longrope's pretraining length (longrope is refused)"},
+	"gemma2": {"cache_implementation": "the kv cache's layout: same logits"},
 }
 
 // inertKeys is inertCommon with arch's own.

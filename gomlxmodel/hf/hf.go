@@ -69,10 +69,13 @@ func Load(dir string) (*Checkpoint, error) {
 	// Read the config before the weights so an unsupported setting is reported first.
 	var gcfg gomlxmodel.GPT2Config
 	var lcfg gomlxmodel.LlamaConfig
+	var ncfg gomlxmodel.GPTNeoXConfig
 	switch arch {
 	case "gpt2":
 		gcfg, err = gpt2Config(f)
-	default: // llama, qwen2, qwen3, mistral
+	case "gpt_neox":
+		ncfg, err = neoxConfig(f)
+	default: // the Llama decoder: llama, qwen2, qwen3, mistral, gemma, gemma2, phi3
 		lcfg, err = llamaConfig(f, arch)
 	}
 	if err != nil {
@@ -101,6 +104,12 @@ func Load(dir string) (*Checkpoint, error) {
 		if err := ck.untie(ts, gcfg.TiedHead, gomlxmodel.GPT2Wte); err != nil {
 			return nil, err
 		}
+	case "gpt_neox":
+		ck.skipBuffers(ts, ".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias")
+		ck.Family = gomlxmodel.GPTNeoX{Config: ncfg}
+		if err := ck.untieAs(ts, ncfg.TiedHead, gomlxmodel.NeoXHead, gomlxmodel.NeoXEmbed); err != nil {
+			return nil, err
+		}
 	default:
 		ck.skipBuffers(ts, ".rotary_emb.inv_freq")
 		ck.Family = gomlxmodel.Llama{Config: lcfg}
@@ -115,7 +124,7 @@ func Load(dir string) (*Checkpoint, error) {
 		t, ok := ts[s.Name]
 		if !ok {
 			hint := ""
-			if s.Name == gomlxmodel.ParamLMHead {
+			if s.Name == gomlxmodel.ParamLMHead || s.Name == gomlxmodel.NeoXHead {
 				hint = " (config.json: tie_word_embeddings is false)"
 			}
 			return nil, &checkpoint.Error{File: where(s.Name), Tensor: s.Name, Msg: "missing tensor" + hint,
@@ -229,16 +238,21 @@ func (ck *Checkpoint) gpt2Layout(ts map[string]tensor) string {
 // untie handles lm_head.weight under a tied head: saved files usually omit it; when present it
 // must equal the embedding bit for bit, and is dropped.
 func (ck *Checkpoint) untie(ts map[string]tensor, tied bool, embed string) error {
-	head, ok := ts[gomlxmodel.ParamLMHead]
+	return ck.untieAs(ts, tied, gomlxmodel.ParamLMHead, embed)
+}
+
+// untieAs is untie for a head named headName (GPT-NeoX's embed_out.weight).
+func (ck *Checkpoint) untieAs(ts map[string]tensor, tied bool, headName, embed string) error {
+	head, ok := ts[headName]
 	if !tied || !ok {
 		return nil
 	}
 	e, ok := ts[embed]
 	if !ok || !slices.Equal(e.Shape, head.Shape) || !slices.Equal(e.Data, head.Data) {
-		return &checkpoint.Error{File: head.file, Tensor: gomlxmodel.ParamLMHead,
-			Msg: "config.json ties the head (tie_word_embeddings) but lm_head.weight is not a copy of " + embed}
+		return &checkpoint.Error{File: head.file, Tensor: headName,
+			Msg: "config.json ties the head (tie_word_embeddings) but " + headName + " is not a copy of " + embed}
 	}
-	delete(ts, gomlxmodel.ParamLMHead)
-	ck.note("lm_head.weight present and equal to %s (tied head): dropped", embed)
+	delete(ts, headName)
+	ck.note("%s present and equal to %s (tied head): dropped", headName, embed)
 	return nil
 }
