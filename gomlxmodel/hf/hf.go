@@ -43,6 +43,9 @@ type Checkpoint struct {
 	// value nanoscope runs); KeysInert those on its list of keys that cannot change the logits.
 	// Any other key is refused.
 	KeysRead, KeysInert []string
+	// Adapter is the PEFT adapter merged into Params (adapter_model.safetensors beside the
+	// weights), "" when none.
+	Adapter string
 	// BOS is config.json's bos_token_id, −1 when absent or null (a tokenizer fact: the
 	// forward does not read it).
 	BOS int
@@ -155,6 +158,10 @@ func Load(dir string) (*Checkpoint, error) {
 	}
 	if len(files) > 1 {
 		ck.note("sharded: %d files listed by %s", len(files), IndexFile)
+	}
+	spec := ck.Family.Spec()
+	if err := ck.applyAdapter(dir, func(name string) bool { return spec.Weights[name].InOut }); err != nil {
+		return nil, err
 	}
 	return ck, nil
 }
