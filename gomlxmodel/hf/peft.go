@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strings"
 
-	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 )
 
