@@ -180,9 +180,9 @@ func gpt2Config(f *fields) (gomlxmodel.GPT2Config, error) {
 		Causal:           true,
 	}
 	c.DInner = f.int("n_inner", 4*c.DModel)
+	c.ScaleAttnByInverseLayerIdx = f.bool("scale_attn_by_inverse_layer_idx", false)
 	for _, err := range []error{
 		f.unsupportedIf(!f.bool("scale_attn_weights", true), "scale_attn_weights", "true"),
-		f.unsupportedIf(f.bool("scale_attn_by_inverse_layer_idx", false), "scale_attn_by_inverse_layer_idx", "false"),
 		f.common(),
 		f.closed(inertKeys("gpt2")),
 	} {

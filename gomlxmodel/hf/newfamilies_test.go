@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"nanoscope/gomlxmodel"
@@ -54,5 +55,42 @@ func TestSaveLoadNewFamilies(t *testing.T) {
 	bad.Config.OBias = true
 	if err := Save(t.TempDir(), bad, gomlxmodel.InitFamilyParams(bad, 1)); err == nil {
 		t.Error("saved a qwen2 with an o_proj bias")
+	}
+}
+
+// hf24Fixtures are the directories bench/hf24_fixtures.py wrote with transformers 5.17 (see
+// testdata/hf/fixtures24.json): per family a random model (biases and norm weights moved off
+// their initial values) and a briefly trained one, the Llama and GPT-2 options, and PEFT LoRA
+// adapters beside a base model.
+var hf24Fixtures = []string{
+	"qwen2_random_gqa", "qwen2_trained_swa", "qwen3_random_hd", "qwen3_trained_tied",
+	"mistral_random_swa", "mistral_trained_swa",
+	"gemma_random_mqa", "gemma_trained", "gemma2_random_caps", "gemma2_trained",
+	"phi3_random", "phi3_trained",
+	"gpt_neox_random_parallel", "gpt_neox_random_sequential", "gpt_neox_trained",
+	"llama_random_options", "llama_random_rope_linear", "llama_random_rope_dynamic",
+	"llama_random_rope_llama3", "llama_random_rope_yarn", "gpt2_random_inverse_layer_idx",
+	"lora_llama", "lora_llama_rslora_regex", "lora_gpt2_fan_in_fan_out",
+}
+
+// TestParityHF24: nanoscope's logits match transformers 5.17's within 1e-5 relative
+// (max|Δ|/max|logit|), argmax equal at every position, for every family and option fixture.
+func TestParityHF24(t *testing.T) {
+	for _, name := range hf24Fixtures {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(fixtureRoot, name)
+			ck, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := readReference(t, dir)
+			got := runLogits(t, ck.Family, ck.Params, ref.ids)
+			rel, bad := compare(got, ref.logits, ref.v)
+			t.Logf("%s (%s): max|Δ|/max|logit| = %.2e, argmax differs at %d of %d positions; notes: %s",
+				name, ck.Arch, rel, bad, len(ref.logits)/ref.v, strings.Join(ck.Notes, "; "))
+			if rel > 1e-5 || bad > 0 {
+				t.Errorf("%s: relative deviation %.2e (limit 1e-5), %d argmax differences", name, rel, bad)
+			}
+		})
 	}
 }

@@ -35,6 +35,7 @@ func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 			"n_head": c.NHeads, "n_inner": c.DInner, "activation_function": c.Activation,
 			"layer_norm_epsilon": c.LayerNormEps, "initializer_range": c.InitializerRange,
 			"tie_word_embeddings": c.TiedHead, "scale_attn_weights": true,
+			"scale_attn_by_inverse_layer_idx": c.ScaleAttnByInverseLayerIdx,
 		}
 	case gomlxmodel.Llama:
 		c := m.Config
