@@ -244,6 +244,10 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 		def.kvHeads = c.NHeads
 	}
 	c.NKVHeads = f.int("num_key_value_heads", def.kvHeads)
+	if err := sizesOK(f, map[string]int{"vocab_size": c.VocabSize, "hidden_size": c.DModel, "intermediate_size": c.DFF,
+		"num_hidden_layers": c.NLayers, "num_attention_heads": c.NHeads, "num_key_value_heads": c.NKVHeads}); err != nil {
+		return c, err
+	}
 	if c.NHeads > 0 && def.headDim == 0 {
 		def.headDim = c.DModel / c.NHeads
 	}
@@ -280,6 +284,10 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 	c.QKNorm = arch == "qwen3"
 	if err := slidingWindow(f, arch, &c, def.window); err != nil {
 		return c, err
+	}
+	if c.SlidingWindow > c.MaxPositions {
+		return c, &checkpoint.Error{File: f.path, Msg: "sliding_window is larger than the context (max_position_embeddings): the window never applies",
+			Expected: fmt.Sprintf("at most %d", c.MaxPositions), Found: fmt.Sprint(c.SlidingWindow)}
 	}
 	act, actKey := def.act, "hidden_act"
 	switch arch {
@@ -341,6 +349,10 @@ func neoxConfig(f *fields) (gomlxmodel.GPTNeoXConfig, error) {
 		RopePairing:      config.RopeHalves,
 		Causal:           true,
 	}
+	if err := sizesOK(f, map[string]int{"vocab_size": c.VocabSize, "hidden_size": c.DModel, "intermediate_size": c.DFF,
+		"num_hidden_layers": c.NLayers, "num_attention_heads": c.NHeads}); err != nil {
+		return c, err
+	}
 	pct := f.float("rotary_pct", 0.25)
 	var err error
 	if f.present("rotary_emb_base") && f.present("rope_theta") {
@@ -387,6 +399,9 @@ func slidingWindow(f *fields, arch string, c *gomlxmodel.LlamaConfig, def int) e
 		return f.err
 	case "gemma2": // layer_types, by default sliding on even layers (0, 2, …), full on odd
 		c.SlidingWindow = f.int("sliding_window", def)
+		if hasKey(f, "sliding_window") && !f.present("sliding_window") {
+			c.SlidingWindow = 0 // null: Validate refuses sliding layers without a window
+		}
 		if f.present("layer_types") {
 			if json.Unmarshal(f.m["layer_types"], &c.LayerTypes) != nil {
 				f.fail("layer_types", "a list of strings")
@@ -550,6 +565,30 @@ func ropeConfig(f *fields, thetaKey string, defTheta float64, maxPos int, defPar
 		return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: "partial_rotary_factor out of range", Expected: "in (0, 1]", Found: fmt.Sprint(partial)}
 	}
 	return theta, rs, partial, f.err
+}
+
+// maxSize bounds every size config.json gives (2^31 − 1: a tensor dimension nanoscope can hold).
+const maxSize = math.MaxInt32
+
+// maxLayers bounds num_hidden_layers (per-layer lists are made from it).
+const maxLayers = 1 << 16
+
+// sizesOK refuses, in one line naming the first (in sorted order), a size that is not positive
+// or beyond maxSize, before any slice is made from it.
+func sizesOK(f *fields, sizes map[string]int) error {
+	if f.err != nil {
+		return f.err
+	}
+	for _, k := range slices.Sorted(maps.Keys(sizes)) {
+		limit := maxSize
+		if k == "num_hidden_layers" {
+			limit = maxLayers
+		}
+		if v := sizes[k]; v <= 0 || v > limit {
+			return &checkpoint.Error{File: f.path, Msg: "field " + k + " out of range", Expected: fmt.Sprintf("1 … %d", limit), Found: fmt.Sprint(v)}
+		}
+	}
+	return nil
 }
 
 func hasKey(f *fields, key string) bool { _, ok := f.m[key]; return ok }

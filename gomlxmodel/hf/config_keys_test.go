@@ -53,6 +53,10 @@ func parseConfig(t *testing.T, cfg map[string]any) (string, *fields, any, error)
 		c, err := gpt2Config(f)
 		return arch, f, c, err
 	}
+	if arch == "gpt_neox" {
+		c, err := neoxConfig(f)
+		return arch, f, c, err
+	}
 	c, err := llamaConfig(f, arch)
 	return arch, f, c, err
 }
@@ -247,5 +251,43 @@ func TestRealWorldConfigs(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "unsupported setting "+key) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s = %v: %v", key, val, err)
 		}
+	}
+}
+
+// TestBadConfigs: missing or contradictory fields are refused in one line naming the field.
+func TestBadConfigs(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"heads do not divide the width", map[string]any{"model_type": "llama", "hidden_size": 30, "num_attention_heads": 4},
+			"hidden_size is not a multiple of num_attention_heads and head_dim is absent: expected head_dim, or hidden_size divisible by num_attention_heads, found 30 / 4"},
+		{"gpt_neox heads do not divide the width", map[string]any{"model_type": "gpt_neox", "hidden_size": 30, "num_attention_heads": 4},
+			"hidden_size is not a multiple of num_attention_heads: expected hidden_size divisible by num_attention_heads, found 30 / 4"},
+		{"kv heads do not divide heads", map[string]any{"model_type": "mistral", "num_attention_heads": 6, "num_key_value_heads": 4, "hidden_size": 48},
+			"num_attention_heads 6 is not a multiple of num_key_value_heads 4"},
+		{"yarn without factor", map[string]any{"model_type": "llama", "rope_parameters": map[string]any{"rope_type": "yarn", "rope_theta": 10000.0}},
+			"rope_type yarn: factor 0 must be a number ≥ 1"},
+		{"dynamic with factor below 1", map[string]any{"model_type": "gemma", "rope_scaling": map[string]any{"type": "dynamic", "factor": 0.5}},
+			"rope_type dynamic: factor 0.5 must be a number ≥ 1"},
+		{"window larger than the context", map[string]any{"model_type": "mistral", "sliding_window": 8192, "max_position_embeddings": 4096},
+			"sliding_window is larger than the context (max_position_embeddings): the window never applies: expected at most 4096, found 8192"},
+		{"negative layers", map[string]any{"model_type": "qwen2", "num_hidden_layers": -2}, "field num_hidden_layers out of range: expected 1 … 65536, found -2"},
+		{"gemma2 sliding layers without a window", map[string]any{"model_type": "gemma2", "sliding_window": nil, "num_hidden_layers": 2},
+			"layer_types[0] is \"sliding_attention\" but sliding_window is absent"},
+		{"rotary_pct of zero", map[string]any{"model_type": "gpt_neox", "rotary_pct": 0.0}, "partial_rotary_factor out of range: expected in (0, 1], found 0"},
+		{"unknown model_type", map[string]any{"model_type": "falcon"},
+			`unsupported architecture: expected model_type one of [gemma gemma2 gpt2 gpt_neox llama mistral phi3 qwen2 qwen3], found model_type "falcon"`},
+		{"architectures disagree", map[string]any{"model_type": "phi3", "architectures": []any{"GemmaForCausalLM"}}, "architectures disagree with model_type"},
+		{"gemma hidden_activation unknown", map[string]any{"model_type": "gemma", "hidden_activation": "relu"}, `unsupported setting hidden_activation: expected "silu" or "gelu_pytorch_tanh", found "relu"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, _, err := parseConfig(t, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("error %v lacks %q (or is not one line)", err, tc.want)
+			}
+		})
 	}
 }

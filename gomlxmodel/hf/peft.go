@@ -64,8 +64,8 @@ func (ck *Checkpoint) applyAdapter(dir string, inOut func(string) bool) error {
 		return &checkpoint.Error{File: path, Msg: "cannot read", Err: err}
 	}
 	f := &fields{path: path}
-	if err := json.Unmarshal(raw, &f.m); err != nil {
-		return &checkpoint.Error{File: path, Msg: "not a JSON object", Err: err}
+	if err := jsonObject(raw, f); err != nil {
+		return err
 	}
 	cfg, err := loraConfig(f)
 	if err != nil {
@@ -167,6 +167,14 @@ func (ck *Checkpoint) applyAdapter(dir string, inOut func(string) bool) error {
 	ck.Adapter = wpath
 	ck.note("PEFT LoRA adapter %s merged into %d weights (r %d, scale %g%s, target_modules %s)", AdapterModelFile, n, cfg.r, cfg.scale,
 		map[bool]string{true: " = lora_alpha/√r (use_rslora)", false: " = lora_alpha/r"}[cfg.rslora], cfg.targetDesc)
+	return nil
+}
+
+// jsonObject decodes raw into f's members.
+func jsonObject(raw []byte, f *fields) error {
+	if err := json.Unmarshal(raw, &f.m); err != nil {
+		return &checkpoint.Error{File: f.path, Msg: "not a JSON object", Err: err}
+	}
 	return nil
 }
 
