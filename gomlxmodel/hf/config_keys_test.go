@@ -265,6 +265,7 @@ func TestBadConfigs(t *testing.T) {
 			"hidden_size is not a multiple of num_attention_heads and head_dim is absent: expected head_dim, or hidden_size divisible by num_attention_heads, found 30 / 4"},
 		{"gpt_neox heads do not divide the width", map[string]any{"model_type": "gpt_neox", "hidden_size": 30, "num_attention_heads": 4},
 			"hidden_size is not a multiple of num_attention_heads: expected hidden_size divisible by num_attention_heads, found 30 / 4"},
+		{"gpt2 heads do not divide the width", map[string]any{"model_type": "gpt2", "n_embd": 30, "n_head": 4}, "n_embd 30 is not a multiple of n_head 4"},
 		{"kv heads do not divide heads", map[string]any{"model_type": "mistral", "num_attention_heads": 6, "num_key_value_heads": 4, "hidden_size": 48},
 			"num_attention_heads 6 is not a multiple of num_key_value_heads 4"},
 		{"yarn without factor", map[string]any{"model_type": "llama", "rope_parameters": map[string]any{"rope_type": "yarn", "rope_theta": 10000.0}},
