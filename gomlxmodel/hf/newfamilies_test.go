@@ -97,3 +97,57 @@ func TestParityHF24(t *testing.T) {
 		})
 	}
 }
+
+// TestTranscribedParity: nanoscope's logits match those of bench/hf24_transcribed.py — a
+// PyTorch transcription of transformers' forward passes (not transformers itself: a second
+// implementation that catches layout and formula slips; TestParityHF24's transformers 5.17
+// fixtures supersede it) — within 1e-5 relative, argmax equal, for every family and option.
+func TestTranscribedParity(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(fixtureRoot, "transcribed", "t_*"))
+	if err != nil || len(dirs) != 12 {
+		t.Fatalf("%d transcribed fixtures (%v), want 12", len(dirs), err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			ck, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := readReference(t, dir)
+			got := runLogits(t, ck.Family, ck.Params, ref.ids)
+			rel, bad := compare(got, ref.logits, ref.v)
+			t.Logf("%s (%s): max|Δ|/max|logit| = %.2e, argmax differs at %d of %d positions", name, ck.Arch, rel, bad, len(ref.logits)/ref.v)
+			if rel > 1e-5 || bad > 0 {
+				t.Errorf("%s: relative deviation %.2e (limit 1e-5), %d argmax differences", name, rel, bad)
+			}
+			// The fixture tells the family's distinguishing convention apart: flipped, the
+			// logits move by more than 1e-3 relative.
+			flip := transcribedFlips[name]
+			g, err := ck.Family.WithConvention(flip[0], flip[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rel, _ := compare(runLogits(t, g, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
+				t.Errorf("%s=%s moves the logits by %.2e only: the fixture does not tell it apart", flip[0], flip[1], rel)
+			}
+			if l, ok := ck.Family.(gomlxmodel.Llama); ok && l.Config.RopeScaling.Type != "" { // and the plain RoPE apart
+				l.Config.RopeScaling = gomlxmodel.RopeScaling{}
+				if rel, _ := compare(runLogits(t, l, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
+					t.Errorf("the plain RoPE moves the logits by %.2e only: the fixture does not tell rope_type apart", rel)
+				}
+			}
+		})
+	}
+}
+
+// transcribedFlips is, per transcribed fixture, a convention whose other value the fixture
+// must tell apart.
+var transcribedFlips = map[string][2]string{
+	"t_gemma": {"norm_weight", "w"}, "t_gemma2": {"attn_softcap", "none"},
+	"t_gpt_neox_parallel": {"parallel_residual", "false"}, "t_gpt_neox_sequential": {"rotary_pct", "1"},
+	"t_llama_options": {"gqa_mapping", "tile"}, "t_llama_rope_dynamic": {"rope_theta", "100000"},
+	"t_llama_rope_linear": {"rope_scaling", "4"}, "t_llama_rope_llama3": {"rope_pairing", "interleaved"},
+	"t_llama_rope_yarn": {"rope_theta", "1000"}, "t_mistral_swa": {"sliding_window", "0"},
+	"t_phi3": {"gqa_mapping", "tile"}, "t_qwen2_swa": {"sliding_window", "0"},
+}
