@@ -136,7 +136,9 @@ def gelu_tanh(x):
 
 # --- the Llama-likes -------------------------------------------------------------------------
 
-def llama_like(cfg, p, ids):
+def llama_like(cfg, p, ids, lora=None):
+    """lora: {module: (A, B, scale)}, applied unmerged as PEFT's forward does: x·Wᵀ + s·(x·Aᵀ)·Bᵀ."""
+    lora = lora or {}
     mt = cfg["model_type"]
     D, H, KV = cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"]
     hd = cfg.get("head_dim") or D // H
@@ -151,7 +153,13 @@ def llama_like(cfg, p, ids):
     b, t = ids.shape
     for i in range(cfg["num_hidden_layers"]):
         L = lambda n: p[f"model.layers.{i}.{n}"]
-        lin = lambda u, n, bias=False: u @ L(n + ".weight").T + (L(n + ".bias") if bias else 0)
+        def lin(u, n, bias=False, i=i, L=L):
+            y = u @ L(n + ".weight").T + (L(n + ".bias") if bias else 0)
+            if f"model.layers.{i}.{n}" in lora:
+                a, b_, s = lora[f"model.layers.{i}.{n}"]
+                y = y + s * ((u @ a.T) @ b_.T)
+            return y
+
         u = rms(x, L("input_layernorm.weight"), eps, gemma)
         if mt == "phi3":
             qkv = lin(u, "self_attn.qkv_proj")
@@ -324,6 +332,23 @@ FIXTURES = {
 }
 
 
+# PEFT LoRA adapters beside a base Llama: name, base config, adapter_config.json, modules.
+LORAS = {
+    "t_lora_llama": (fx("llama", "LlamaForCausalLM"),
+                     {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "use_rslora": False,
+                      "target_modules": ["q_proj", "v_proj", "down_proj"], "lora_dropout": 0.0, "bias": "none",
+                      "fan_in_fan_out": False, "modules_to_save": None, "base_model_name_or_path": "t_lora_llama",
+                      "inference_mode": True, "init_lora_weights": True, "use_dora": False, "rank_pattern": {},
+                      "alpha_pattern": {}, "layers_to_transform": None, "layers_pattern": None, "revision": None},
+                     ["self_attn.q_proj", "self_attn.v_proj", "mlp.down_proj"]),
+    "t_lora_llama_rslora_regex": (fx("llama", "LlamaForCausalLM", tie_word_embeddings=True),
+                                  {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 16, "use_rslora": True,
+                                   "target_modules": r".*\.(k_proj|o_proj|up_proj)", "lora_dropout": 0.0, "bias": "none",
+                                   "fan_in_fan_out": False, "modules_to_save": None},
+                                  ["self_attn.k_proj", "self_attn.o_proj", "mlp.up_proj"]),
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -342,6 +367,34 @@ def main():
         save_safetensors(os.path.join(d, "model.safetensors"), p)
         save_safetensors(os.path.join(d, "reference.safetensors"), {"ids": ids.float(), "logits": logits})
         print(name, tuple(logits.shape), float(logits.abs().max()))
+    for i, (name, (cfg, acfg, mods)) in enumerate(sorted(LORAS.items())):
+        d = os.path.join(args.out, name)
+        os.makedirs(d, exist_ok=True)
+        shapes = llama_shapes(cfg)
+        p = rand_params(shapes, 300 + i, 1.0)
+        g = torch.Generator().manual_seed(400 + i)
+        r = acfg["r"]
+        scale = acfg["lora_alpha"] / (math.sqrt(r) if acfg["use_rslora"] else r)
+        lora, tensors = {}, {}
+        for layer in range(cfg["num_hidden_layers"]):
+            for m in mods:
+                out_dim, in_dim = shapes[f"model.layers.{layer}.{m}.weight"]
+                a, b = 0.1 * torch.randn(r, in_dim, generator=g), 0.1 * torch.randn(out_dim, r, generator=g)
+                lora[f"model.layers.{layer}.{m}"] = (a, b, scale)
+                tensors[f"base_model.model.model.layers.{layer}.{m}.lora_A.weight"] = a
+                tensors[f"base_model.model.model.layers.{layer}.{m}.lora_B.weight"] = b
+        ids = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(500 + i))
+        with torch.no_grad():
+            logits = llama_like(cfg, p, ids, lora)
+            base = llama_like(cfg, p, ids)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2, sort_keys=True)
+        with open(os.path.join(d, "adapter_config.json"), "w") as f:
+            json.dump(acfg, f, indent=2, sort_keys=True)
+        save_safetensors(os.path.join(d, "model.safetensors"), p)
+        save_safetensors(os.path.join(d, "adapter_model.safetensors"), tensors)
+        save_safetensors(os.path.join(d, "reference.safetensors"), {"ids": ids.float(), "logits": logits, "base_logits": base})
+        print(name, float((logits - base).abs().max()))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 package hf
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -104,8 +105,8 @@ func TestParityHF24(t *testing.T) {
 // fixtures supersede it) — within 1e-5 relative, argmax equal, for every family and option.
 func TestTranscribedParity(t *testing.T) {
 	dirs, err := filepath.Glob(filepath.Join(fixtureRoot, "transcribed", "t_*"))
-	if err != nil || len(dirs) != 12 {
-		t.Fatalf("%d transcribed fixtures (%v), want 12", len(dirs), err)
+	if err != nil || len(dirs) != 14 {
+		t.Fatalf("%d transcribed fixtures (%v), want 14", len(dirs), err)
 	}
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
@@ -131,6 +132,15 @@ func TestTranscribedParity(t *testing.T) {
 			if rel, _ := compare(runLogits(t, g, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
 				t.Errorf("%s=%s moves the logits by %.2e only: the fixture does not tell it apart", flip[0], flip[1], rel)
 			}
+			if strings.Contains(name, "lora") { // the adapter was applied: the base model's logits are far
+				ts, err := readFile(filepath.Join(dir, "reference.safetensors"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rel, _ := compare(got, ts["base_logits"].Data, ref.v); ck.Adapter == "" || rel < 1e-2 {
+					t.Errorf("adapter %q: logits within %.2e of the base model's", ck.Adapter, rel)
+				}
+			}
 			if l, ok := ck.Family.(gomlxmodel.Llama); ok && l.Config.RopeScaling.Type != "" { // and the plain RoPE apart
 				l.Config.RopeScaling = gomlxmodel.RopeScaling{}
 				if rel, _ := compare(runLogits(t, l, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
@@ -150,4 +160,56 @@ var transcribedFlips = map[string][2]string{
 	"t_llama_rope_linear": {"rope_scaling", "4"}, "t_llama_rope_llama3": {"rope_pairing", "interleaved"},
 	"t_llama_rope_yarn": {"rope_theta", "1000"}, "t_mistral_swa": {"sliding_window", "0"},
 	"t_phi3": {"gqa_mapping", "tile"}, "t_qwen2_swa": {"sliding_window", "0"},
+	"t_lora_llama": {"gqa_mapping", "tile"}, "t_lora_llama_rslora_regex": {"gqa_mapping", "tile"},
+}
+
+// TestAdapterRefusals: an adapter nanoscope cannot apply as transformers would is refused in one
+// line naming the file and key; the base model is never served in its place.
+func TestAdapterRefusals(t *testing.T) {
+	src := filepath.Join(fixtureRoot, "transcribed", "t_lora_llama")
+	cases := []struct {
+		name string
+		edit func(dir string, cfg map[string]any)
+		want string
+	}{
+		{"no adapter_model.safetensors", func(dir string, _ map[string]any) { os.Remove(filepath.Join(dir, AdapterModelFile)) },
+			"adapter_model.safetensors: missing: adapter_config.json says a PEFT adapter applies to these weights"},
+		{"DoRA", func(_ string, c map[string]any) { c["use_dora"] = true }, "unsupported setting use_dora"},
+		{"trained biases", func(_ string, c map[string]any) { c["bias"] = "all" }, `unsupported setting bias: expected "none"`},
+		{"modules_to_save", func(_ string, c map[string]any) { c["modules_to_save"] = []any{"lm_head"} }, "unsupported setting modules_to_save"},
+		{"unknown key", func(_ string, c map[string]any) { c["lora_magnitude"] = 2.0 }, "unknown key lora_magnitude"},
+		{"a target without tensors", func(_ string, c map[string]any) { c["target_modules"] = []any{"q_proj", "v_proj", "down_proj", "up_proj"} },
+			"missing: target_modules names model.layers.0.mlp.up_proj"},
+		{"tensors without a target", func(_ string, c map[string]any) { c["target_modules"] = []any{"q_proj", "v_proj"} },
+			"adapter for a module target_modules does not name"},
+		{"another PEFT method", func(_ string, c map[string]any) { c["peft_type"] = "IA3" }, `unsupported setting peft_type: expected "LORA", found "IA3"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{ConfigFile, ModelFile, AdapterConfigFile, AdapterModelFile} {
+				b, err := os.ReadFile(filepath.Join(src, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var cfg map[string]any
+			raw, _ := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
+			if err := json.Unmarshal(raw, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(dir, cfg)
+			raw, _ = json.Marshal(cfg)
+			if err := os.WriteFile(filepath.Join(dir, AdapterConfigFile), raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("error %v lacks %q (or is not one line)", err, tc.want)
+			}
+		})
+	}
 }
