@@ -178,7 +178,9 @@ func TestAdapterRefusals(t *testing.T) {
 		{"trained biases", func(_ string, c map[string]any) { c["bias"] = "all" }, `unsupported setting bias: expected "none"`},
 		{"modules_to_save", func(_ string, c map[string]any) { c["modules_to_save"] = []any{"lm_head"} }, "unsupported setting modules_to_save"},
 		{"unknown key", func(_ string, c map[string]any) { c["lora_magnitude"] = 2.0 }, "unknown key lora_magnitude"},
-		{"a target without tensors", func(_ string, c map[string]any) { c["target_modules"] = []any{"q_proj", "v_proj", "down_proj", "up_proj"} },
+		{"a target without tensors", func(_ string, c map[string]any) {
+			c["target_modules"] = []any{"q_proj", "v_proj", "down_proj", "up_proj"}
+		},
 			"missing: target_modules names model.layers.0.mlp.up_proj"},
 		{"tensors without a target", func(_ string, c map[string]any) { c["target_modules"] = []any{"q_proj", "v_proj"} },
 			"adapter for a module target_modules does not name"},
