@@ -99,7 +99,7 @@ type LlamaConfig struct {
 	GQAMapping  string // config.GQAInterleave (HF repeat_kv: query head h reads kv head h / n_rep) or config.GQATile (h mod n_kv)
 	TiedHead    bool   // tie_word_embeddings: logits = x · embed_tokensᵀ
 	Causal      bool   // the causal mask (false only to test the "future leakage" fault)
-	HiddenAct   string // hidden_act: "silu" ("" is silu) or "gelu_pytorch_tanh"
+	HiddenAct   string // hidden_act: "silu" ("" is silu), "gelu_pytorch_tanh" (tanh approximation) or "gelu" (erf)
 	// Run are the conventions of the inference path shared by every family (attention scale,
 	// embedding scale, norm weight offset, logit soft-cap, position offset, rope scaling).
 	Run RunConventions
@@ -125,8 +125,8 @@ func (c LlamaConfig) Validate() error {
 		return fmt.Errorf("llama: RoPE pairing %q is not %q or %q", c.RopePairing, config.RopeHalves, config.RopeInterleaved)
 	case c.GQAMapping != config.GQAInterleave && c.GQAMapping != config.GQATile:
 		return fmt.Errorf("llama: GQA mapping %q is not %q or %q", c.GQAMapping, config.GQAInterleave, config.GQATile)
-	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "gelu_pytorch_tanh":
-		return fmt.Errorf("llama: hidden_act %q is not silu or gelu_pytorch_tanh", c.HiddenAct)
+	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "gelu_pytorch_tanh" && c.HiddenAct != "gelu":
+		return fmt.Errorf("llama: hidden_act %q is not silu, gelu_pytorch_tanh or gelu", c.HiddenAct)
 	case c.Arch != "" && !slices.Contains(LlamaArchs, c.Arch):
 		return fmt.Errorf("llama: arch %q is not one of %v", c.Arch, LlamaArchs)
 	case c.SlidingWindow < 0 || c.SlidingWindow == 1:
@@ -411,8 +411,8 @@ func (m Llama) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 		return linearIO(x, param(ctx, g, LlamaParam(i, "mlp."+proj+".weight")), bn, false)
 	}
 	act := silu
-	if c.HiddenAct == "gelu_pytorch_tanh" {
-		act = func(x *Node) *Node { return gelu(x, "gelu_pytorch_tanh") }
+	if c.HiddenAct == "gelu_pytorch_tanh" || c.HiddenAct == "gelu" {
+		act = func(x *Node) *Node { return gelu(x, c.HiddenAct) }
 	}
 	var gate, up *Node
 	if c.FusedGateUp { // Phi-3: rows gate | up of gate_up_proj
@@ -460,7 +460,7 @@ func (m Llama) Conventions() []Convention {
 		{Name: ConvGQAMapping, Value: c.GQAMapping, Values: []string{config.GQAInterleave, config.GQATile}, Key: "which kv head each query head reads (repeat_kv, or tiled)", Inert: c.NKVHeads == c.NHeads},
 		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings", false, false},
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
-		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh"}, "hidden_act", false, false},
+		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh", "gelu"}, "hidden_act", false, false},
 	}
 	if c.AttnSoftCap > 0 {
 		out = append(out, Convention{Name: ConvAttnSoftCap, Value: softCapName(c.AttnSoftCap), Values: uniq(softCapName(c.AttnSoftCap), "none"),
@@ -503,7 +503,7 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 	case ConvRopeTheta:
 		m.Config.RopeTheta, err = positiveFloat(name, value)
 	case ConvActivation:
-		err = checkValue(name, value, "silu", "gelu_pytorch_tanh")
+		err = checkValue(name, value, "silu", "gelu_pytorch_tanh", "gelu")
 		m.Config.HiddenAct = value
 	case ConvAttnSoftCap:
 		if m.Config.AttnSoftCap == 0 {

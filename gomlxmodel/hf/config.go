@@ -294,13 +294,28 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 	case "gemma", "gemma2": // Gemma's RMSNorm (1 + w), the embedding times √hidden_size, GeGLU
 		c.Run.NormOffset, c.Run.EmbedScale = true, true
 		c.TiedHead = f.bool("tie_word_embeddings", true)
-		act = f.string("hidden_act", act)
-		if f.present("hidden_activation") { // transformers' GemmaMLP reads hidden_activation first
-			act, actKey = f.string("hidden_activation", act), "hidden_activation"
+		// transformers 5.17: GemmaMLP reads hidden_act, Gemma2MLP hidden_activation; the other
+		// key (transformers 4 wrote both) is ignored there, so when it disagrees which one the
+		// checkpoint was trained with is unknown: refused.
+		own, other := "hidden_act", "hidden_activation"
+		if arch == "gemma2" {
+			own, other = other, own
+		}
+		act, actKey = f.string(own, act), own
+		if o := f.string(other, act); f.present(other) && o != act {
+			return c, &checkpoint.Error{File: f.path, Msg: other + " disagrees with " + own + " (transformers 5 runs " + arch + " with " + own + ")",
+				Expected: fmt.Sprintf("%q or absent", act), Found: fmt.Sprintf("%q", o)}
+		}
+		if err := f.unsupportedIf(f.bool("use_bidirectional_attention", false), "use_bidirectional_attention", "false or null (causal)"); err != nil {
+			return c, err
 		}
 	case "phi3":
 		c.FusedQKV, c.FusedGateUp = true, true
 		act = f.string("hidden_act", act)
+		if c.RopeScaling.Type != "" { // Phi3Config: default or longrope only (yarn and su are read as longrope)
+			return c, &checkpoint.Error{File: f.path, Msg: "unsupported setting rope_parameters.rope_type for phi3 (transformers reads it as longrope or refuses it)",
+				Expected: `"default"`, Found: fmt.Sprintf("%q", c.RopeScaling.Type)}
+		}
 	default:
 		act = f.string("hidden_act", act)
 	}
@@ -314,7 +329,7 @@ func llamaConfig(f *fields, arch string) (gomlxmodel.LlamaConfig, error) {
 		c.HiddenAct = act // "" is silu
 	}
 	for _, err := range []error{
-		f.unsupportedIf(!slices.Contains([]string{"silu", "gelu_pytorch_tanh"}, act), actKey, `"silu" or "gelu_pytorch_tanh"`),
+		f.unsupportedIf(!slices.Contains([]string{"silu", "gelu_pytorch_tanh", "gelu"}, act), actKey, `"silu", "gelu_pytorch_tanh" or "gelu"`),
 		f.common(),
 		f.closed(inertKeys(arch)),
 	} {

@@ -163,7 +163,7 @@ func TestConfigRefusals(t *testing.T) {
 		}), "unknown key rope_scaling.long_factor"},
 		{"partial rotary on qwen2", base("qwen2", func(c map[string]any) { c["partial_rotary_factor"] = 0.5 }),
 			"unsupported setting partial_rotary_factor (qwen2 rotates all of head_dim): expected 1, found 0.5"},
-		{"qwen2 hidden_act", base("qwen2", func(c map[string]any) { c["hidden_act"] = "gelu" }), "unsupported setting hidden_act"},
+		{"qwen2 hidden_act", base("qwen2", func(c map[string]any) { c["hidden_act"] = "relu" }), "unsupported setting hidden_act"},
 		{"qwen3 heads do not divide kv heads", base("qwen3", func(c map[string]any) { c["num_key_value_heads"] = 5 }), "not a multiple of num_key_value_heads"},
 	}
 	for _, tc := range cases {
@@ -281,7 +281,13 @@ func TestBadConfigs(t *testing.T) {
 		{"unknown model_type", map[string]any{"model_type": "falcon"},
 			`unsupported architecture: expected model_type one of [gemma gemma2 gpt2 gpt_neox llama mistral phi3 qwen2 qwen3], found model_type "falcon"`},
 		{"architectures disagree", map[string]any{"model_type": "phi3", "architectures": []any{"GemmaForCausalLM"}}, "architectures disagree with model_type"},
-		{"gemma hidden_activation unknown", map[string]any{"model_type": "gemma", "hidden_activation": "relu"}, `unsupported setting hidden_activation: expected "silu" or "gelu_pytorch_tanh", found "relu"`},
+		{"gemma2 hidden_activation unknown", map[string]any{"model_type": "gemma2", "hidden_activation": "relu"},
+			`unsupported setting hidden_activation: expected "silu", "gelu_pytorch_tanh" or "gelu", found "relu"`},
+		{"gemma activations disagree", map[string]any{"model_type": "gemma", "hidden_act": "gelu", "hidden_activation": "gelu_pytorch_tanh"},
+			`hidden_activation disagrees with hidden_act (transformers 5 runs gemma with hidden_act): expected "gelu" or absent, found "gelu_pytorch_tanh"`},
+		{"gemma bidirectional", map[string]any{"model_type": "gemma", "use_bidirectional_attention": true}, "unsupported setting use_bidirectional_attention"},
+		{"phi3 yarn (read as longrope)", map[string]any{"model_type": "phi3", "rope_scaling": map[string]any{"type": "yarn", "factor": 2.0}},
+			"unsupported setting rope_parameters.rope_type for phi3"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
