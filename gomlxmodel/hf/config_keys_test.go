@@ -78,10 +78,10 @@ func TestConfigKeysClosed(t *testing.T) {
 				}
 				read, inert := f.keys()
 				t.Logf("%s: read %v; inert %v", arch, read, inert)
-				cfg["attn_logit_softcapping"] = 30.0
+				cfg["embedding_multiplier"] = 12.0
 				_, _, _, err = parseConfig(t, cfg)
-				delete(cfg, "attn_logit_softcapping")
-				if err == nil || !strings.Contains(err.Error(), "unknown key attn_logit_softcapping") {
+				delete(cfg, "embedding_multiplier")
+				if err == nil || !strings.Contains(err.Error(), "unknown key embedding_multiplier") {
 					t.Errorf("an unknown key was read past: %v", err)
 				}
 				l, ok := parsed.(gomlxmodel.LlamaConfig)
