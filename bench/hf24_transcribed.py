@@ -286,6 +286,54 @@ def neox_shapes(cfg):
     return s
 
 
+# --- GPT-2 (Conv1D weights [in, out]) ------------------------------------------------------
+
+def gpt2(cfg, p, ids, lora=None):
+    """lora: {module: (A, B, scale)} applied unmerged as PEFT's Conv1D forward: x·W + b + s·(x·Aᵀ)·Bᵀ."""
+    lora = lora or {}
+    D, H = cfg["n_embd"], cfg["n_head"]
+    hd = D // H
+    eps = cfg["layer_norm_epsilon"]
+    ln = lambda x, n: torch.nn.functional.layer_norm(x, (D,), p[n + ".weight"], p[n + ".bias"], eps)
+    b, t = ids.shape
+    x = p["transformer.wte.weight"][ids] + p["transformer.wpe.weight"][:t]
+    for i in range(cfg["n_layer"]):
+        def conv(u, n, i=i):
+            m = f"transformer.h.{i}.{n}"
+            y = u @ p[m + ".weight"] + p[m + ".bias"]
+            if m in lora:
+                a, b_, s = lora[m]
+                y = y + s * ((u @ a.T) @ b_.T)
+            return y
+        qkv = conv(ln(x, f"transformer.h.{i}.ln_1"), "attn.c_attn")
+        q, k, v = (z.view(b, t, H, hd).transpose(1, 2) for z in qkv.split(D, dim=2))
+        scale = hd ** -0.5 / ((i + 1) if cfg.get("scale_attn_by_inverse_layer_idx") else 1)
+        z = attend(q, k, v, scale, None)
+        x = x + conv(z.transpose(1, 2).reshape(b, t, D), "attn.c_proj")
+        x = x + conv(gelu_tanh(conv(ln(x, f"transformer.h.{i}.ln_2"), "mlp.c_fc")), "mlp.c_proj")
+    return ln(x, "transformer.ln_f") @ p["transformer.wte.weight"].T
+
+
+def gpt2_shapes(cfg):
+    D, F = cfg["n_embd"], 4 * cfg["n_embd"]
+    s = {"transformer.wte.weight": (V, D), "transformer.wpe.weight": (cfg["n_positions"], D),
+         "transformer.ln_f.weight": (D,), "transformer.ln_f.bias": (D,)}
+    for i in range(cfg["n_layer"]):
+        n = lambda x: f"transformer.h.{i}.{x}"
+        for ln in ("ln_1", "ln_2"):
+            s[n(ln + ".weight")], s[n(ln + ".bias")] = (D,), (D,)
+        s[n("attn.c_attn.weight")], s[n("attn.c_attn.bias")] = (D, 3 * D), (3 * D,)
+        s[n("attn.c_proj.weight")], s[n("attn.c_proj.bias")] = (D, D), (D,)
+        s[n("mlp.c_fc.weight")], s[n("mlp.c_fc.bias")] = (D, F), (F,)
+        s[n("mlp.c_proj.weight")], s[n("mlp.c_proj.bias")] = (F, D), (D,)
+    return s
+
+
+GPT2 = dict(model_type="gpt2", architectures=["GPT2LMHeadModel"], vocab_size=V, n_embd=32, n_layer=3, n_head=4, n_positions=64,
+            layer_norm_epsilon=1e-5, activation_function="gelu_new", tie_word_embeddings=True, reorder_and_upcast_attn=True,
+            scale_attn_by_inverse_layer_idx=True, bos_token_id=50256, eos_token_id=50256, transformers_version="5.17.0")
+
+
 BASE = dict(vocab_size=V, hidden_size=32, intermediate_size=48, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, max_position_embeddings=64, rms_norm_eps=1e-6, tie_word_embeddings=False,
             bos_token_id=1, eos_token_id=2, pad_token_id=None, dtype="float32", transformers_version="5.17.0",
@@ -319,6 +367,7 @@ FIXTURES = {
     "t_llama_rope_yarn": fx("llama", "LlamaForCausalLM", num_attention_heads=2, num_key_value_heads=1,
                             rope_parameters={"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 16,
                                              "beta_fast": 32.0, "beta_slow": 1.0, "rope_theta": 10000.0}),
+    "t_gpt2_inverse_layer_idx": GPT2,
     "t_gpt_neox_parallel": dict(model_type="gpt_neox", architectures=["GPTNeoXForCausalLM"], vocab_size=V, hidden_size=32,
                                 intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=64,
                                 layer_norm_eps=1e-5, use_parallel_residual=True, attention_bias=True, hidden_act="gelu",
@@ -346,6 +395,11 @@ LORAS = {
                                    "target_modules": r".*\.(k_proj|o_proj|up_proj)", "lora_dropout": 0.0, "bias": "none",
                                    "fan_in_fan_out": False, "modules_to_save": None},
                                   ["self_attn.k_proj", "self_attn.o_proj", "mlp.up_proj"]),
+    "t_lora_gpt2_fan_in_fan_out": (dict(GPT2, scale_attn_by_inverse_layer_idx=False, reorder_and_upcast_attn=False),
+                                   {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 2, "lora_alpha": 4, "use_rslora": False,
+                                    "target_modules": ["c_attn", "c_fc", "c_proj"], "fan_in_fan_out": True, "lora_dropout": 0.0,
+                                    "bias": "none", "modules_to_save": None},
+                                   ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"]),
 }
 
 
@@ -356,12 +410,12 @@ def main():
     for i, (name, cfg) in enumerate(sorted(FIXTURES.items())):
         d = os.path.join(args.out, name)
         os.makedirs(d, exist_ok=True)
-        is_neox = cfg["model_type"] == "gpt_neox"
-        shapes = neox_shapes(cfg) if is_neox else llama_shapes(cfg)
+        fwd, shp = {"gpt_neox": (neox, neox_shapes), "gpt2": (gpt2, gpt2_shapes)}.get(cfg["model_type"], (llama_like, llama_shapes))
+        shapes = shp(cfg)
         p = rand_params(shapes, 100 + i, 0.0 if cfg["model_type"].startswith("gemma") else 1.0)
         ids = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(200 + i))
         with torch.no_grad():
-            logits = (neox if is_neox else llama_like)(cfg, p, ids)
+            logits = fwd(cfg, p, ids)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2, sort_keys=True)
         save_safetensors(os.path.join(d, "model.safetensors"), p)
@@ -370,23 +424,29 @@ def main():
     for i, (name, (cfg, acfg, mods)) in enumerate(sorted(LORAS.items())):
         d = os.path.join(args.out, name)
         os.makedirs(d, exist_ok=True)
-        shapes = llama_shapes(cfg)
+        is_gpt2 = cfg["model_type"] == "gpt2"
+        shapes = gpt2_shapes(cfg) if is_gpt2 else llama_shapes(cfg)
         p = rand_params(shapes, 300 + i, 1.0)
+        root = "transformer.h" if is_gpt2 else "model.layers"
+        nl = cfg["n_layer"] if is_gpt2 else cfg["num_hidden_layers"]
         g = torch.Generator().manual_seed(400 + i)
         r = acfg["r"]
         scale = acfg["lora_alpha"] / (math.sqrt(r) if acfg["use_rslora"] else r)
         lora, tensors = {}, {}
-        for layer in range(cfg["num_hidden_layers"]):
+        for layer in range(nl):
             for m in mods:
-                out_dim, in_dim = shapes[f"model.layers.{layer}.{m}.weight"]
+                out_dim, in_dim = shapes[f"{root}.{layer}.{m}.weight"]
+                if is_gpt2:  # Conv1D stores [in, out]
+                    out_dim, in_dim = in_dim, out_dim
                 a, b = 0.1 * torch.randn(r, in_dim, generator=g), 0.1 * torch.randn(out_dim, r, generator=g)
-                lora[f"model.layers.{layer}.{m}"] = (a, b, scale)
-                tensors[f"base_model.model.model.layers.{layer}.{m}.lora_A.weight"] = a
-                tensors[f"base_model.model.model.layers.{layer}.{m}.lora_B.weight"] = b
+                lora[f"{root}.{layer}.{m}"] = (a, b, scale)
+                tensors[f"base_model.model.{root}.{layer}.{m}.lora_A.weight"] = a
+                tensors[f"base_model.model.{root}.{layer}.{m}.lora_B.weight"] = b
         ids = torch.randint(0, V, (B, T), generator=torch.Generator().manual_seed(500 + i))
         with torch.no_grad():
-            logits = llama_like(cfg, p, ids, lora)
-            base = llama_like(cfg, p, ids)
+            fwd = gpt2 if is_gpt2 else llama_like
+            logits = fwd(cfg, p, ids, lora)
+            base = fwd(cfg, p, ids)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2, sort_keys=True)
         with open(os.path.join(d, "adapter_config.json"), "w") as f:

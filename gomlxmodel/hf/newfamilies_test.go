@@ -105,8 +105,8 @@ func TestParityHF24(t *testing.T) {
 // fixtures supersede it) — within 1e-5 relative, argmax equal, for every family and option.
 func TestTranscribedParity(t *testing.T) {
 	dirs, err := filepath.Glob(filepath.Join(fixtureRoot, "transcribed", "t_*"))
-	if err != nil || len(dirs) != 14 {
-		t.Fatalf("%d transcribed fixtures (%v), want 14", len(dirs), err)
+	if err != nil || len(dirs) != 16 {
+		t.Fatalf("%d transcribed fixtures (%v), want 16", len(dirs), err)
 	}
 	for _, dir := range dirs {
 		name := filepath.Base(dir)
@@ -141,6 +141,12 @@ func TestTranscribedParity(t *testing.T) {
 					t.Errorf("adapter %q: logits within %.2e of the base model's", ck.Adapter, rel)
 				}
 			}
+			if g, ok := ck.Family.(gomlxmodel.GPT2); ok && g.Config.ScaleAttnByInverseLayerIdx { // and the plain scale apart
+				g.Config.ScaleAttnByInverseLayerIdx = false
+				if rel, _ := compare(runLogits(t, g, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
+					t.Errorf("without scale_attn_by_inverse_layer_idx the logits move by %.2e only", rel)
+				}
+			}
 			if l, ok := ck.Family.(gomlxmodel.Llama); ok && l.Config.RopeScaling.Type != "" { // and the plain RoPE apart
 				l.Config.RopeScaling = gomlxmodel.RopeScaling{}
 				if rel, _ := compare(runLogits(t, l, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
@@ -161,6 +167,7 @@ var transcribedFlips = map[string][2]string{
 	"t_llama_rope_yarn": {"rope_theta", "1000"}, "t_mistral_swa": {"sliding_window", "0"},
 	"t_phi3": {"gqa_mapping", "tile"}, "t_qwen2_swa": {"sliding_window", "0"},
 	"t_lora_llama": {"gqa_mapping", "tile"}, "t_lora_llama_rslora_regex": {"gqa_mapping", "tile"},
+	"t_gpt2_inverse_layer_idx": {"qkv_order", "kqv"}, "t_lora_gpt2_fan_in_fan_out": {"qkv_order", "kqv"},
 }
 
 // TestAdapterRefusals: an adapter nanoscope cannot apply as transformers would is refused in one
