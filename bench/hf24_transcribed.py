@@ -10,7 +10,7 @@ linear, dynamic, llama3 and yarn inverse frequencies (eager attention, float32).
 implementation in another framework — it catches layout, ordering and formula slips of the Go
 code — but it shares its author's reading of transformers, so bench/hf24_fixtures.py's fixtures
 (transformers 5.17 on the GPU machine) supersede it. Each directory holds config.json with the
-keys transformers writes, model.safetensors with transformers' tensor names, and
+keys transformers writes, model.safetensors with transformers' tensor names (BF16: the weights are drawn bf16-exact), and
 reference.safetensors (ids F32 (B, T), logits F32 (B, T, V)). Runs on PyTorch 1.13 (Debian's).
 """
 
@@ -25,12 +25,16 @@ import torch
 V, T, B = 64, 24, 2
 
 
-def save_safetensors(path, tensors):
+def save_safetensors(path, tensors, bf16=False):
+    """Writes tensors as safetensors, F32, or BF16 (the values must be bf16-exact: see to_bf16)."""
     header, offset, blobs = {}, 0, []
     for name in sorted(tensors):
         t = tensors[name].detach().float().contiguous()
-        b = t.numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
+        if bf16:
+            b = t.bfloat16().view(torch.int16).numpy().tobytes()
+        else:
+            b = t.numpy().tobytes()
+        header[name] = {"dtype": "BF16" if bf16 else "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(b)]}
         offset += len(b)
         blobs.append(b)
     h = json.dumps(header, separators=(",", ":")).encode()
@@ -49,7 +53,7 @@ def rand_params(shapes, seed, norm_center):
             out[name] = 0.3 * torch.randn(shape, generator=g)
         else:
             out[name] = 0.2 * torch.randn(shape, generator=g)
-    return out
+    return {k: v.bfloat16().float() for k, v in out.items()}  # bf16-exact: the files are stored in BF16
 
 
 # --- modeling_rope_utils -------------------------------------------------------------------
@@ -418,7 +422,7 @@ def main():
             logits = fwd(cfg, p, ids)
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2, sort_keys=True)
-        save_safetensors(os.path.join(d, "model.safetensors"), p)
+        save_safetensors(os.path.join(d, "model.safetensors"), p, bf16=True)
         save_safetensors(os.path.join(d, "reference.safetensors"), {"ids": ids.float(), "logits": logits})
         print(name, tuple(logits.shape), float(logits.abs().max()))
     for i, (name, (cfg, acfg, mods)) in enumerate(sorted(LORAS.items())):
@@ -451,7 +455,7 @@ def main():
             json.dump(cfg, f, indent=2, sort_keys=True)
         with open(os.path.join(d, "adapter_config.json"), "w") as f:
             json.dump(acfg, f, indent=2, sort_keys=True)
-        save_safetensors(os.path.join(d, "model.safetensors"), p)
+        save_safetensors(os.path.join(d, "model.safetensors"), p, bf16=True)
         save_safetensors(os.path.join(d, "adapter_model.safetensors"), tensors)
         save_safetensors(os.path.join(d, "reference.safetensors"), {"ids": ids.float(), "logits": logits, "base_logits": base})
         print(name, float((logits - base).abs().max()))
