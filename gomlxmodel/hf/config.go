@@ -569,8 +569,18 @@ func ropeConfig(f *fields, thetaKey string, defTheta float64, maxPos int, defPar
 			return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: "unsupported setting " + key + ".rope_type",
 				Expected: fmt.Sprintf("one of %v", gomlxmodel.RopeTypes), Found: fmt.Sprintf("%q", typ)}
 		}
-		if typ == "default" {
+		switch typ { // keep the parameters the type reads (transformers ignores the others)
+		case "default":
 			rs = gomlxmodel.RopeScaling{}
+		case "linear":
+			rs = gomlxmodel.RopeScaling{Type: typ, Factor: rs.Factor}
+		case "dynamic":
+			rs = gomlxmodel.RopeScaling{Type: typ, Factor: rs.Factor, MaxPositions: rs.MaxPositions}
+		case "llama3":
+			rs = gomlxmodel.RopeScaling{Type: typ, Factor: rs.Factor, OriginalMaxPositions: rs.OriginalMaxPositions,
+				LowFreqFactor: rs.LowFreqFactor, HighFreqFactor: rs.HighFreqFactor}
+		case "yarn":
+			rs.MaxPositions, rs.LowFreqFactor, rs.HighFreqFactor = 0, 0, 0
 		}
 		if err := rs.Validate(); err != nil {
 			return theta, rs, partial, &checkpoint.Error{File: f.path, Msg: key + ": " + err.Error()}

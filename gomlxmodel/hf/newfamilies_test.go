@@ -222,3 +222,35 @@ func TestAdapterRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestSaveLoadOptions: Save writes the Llama options (mlp_bias, biases, gelu, each rope type) so
+// that Load reads the same configuration back; what a family's config.json cannot say is refused.
+func TestSaveLoadOptions(t *testing.T) {
+	base := tinyLlamaLike("llama")
+	for _, rs := range []gomlxmodel.RopeScaling{{},
+		{Type: "linear", Factor: 2},
+		{Type: "dynamic", Factor: 2, MaxPositions: 64},
+		{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 32},
+		{Type: "yarn", Factor: 4, OriginalMaxPositions: 16, BetaFast: 32, BetaSlow: 1},
+	} {
+		m := base
+		m.Config.MLPBias, m.Config.QKVBias, m.Config.OBias, m.Config.HiddenAct, m.Config.RopeScaling = true, true, true, "gelu", rs
+		dir := t.TempDir()
+		if err := Save(dir, m, gomlxmodel.InitFamilyParams(m, 2)); err != nil {
+			t.Fatalf("%s: %v", rs.Type, err)
+		}
+		ck, err := Load(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", rs.Type, err)
+		}
+		got := ck.Family.(gomlxmodel.Llama).Config
+		if !reflect.DeepEqual(got, m.Config) {
+			t.Errorf("%s: loaded %+v\nsaved %+v", rs.Type, got, m.Config)
+		}
+	}
+	g := base
+	g.Config.Arch = "gemma2"
+	if err := Save(t.TempDir(), g, gomlxmodel.InitFamilyParams(g, 1)); err == nil || !strings.Contains(err.Error(), "cannot save a gemma2 model") {
+		t.Errorf("gemma2 saved: %v", err)
+	}
+}

@@ -44,13 +44,32 @@ func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 			maxPos = 2048
 		}
 		arch := m.Arch()
+		switch {
+		case !slices.Contains([]string{"llama", "qwen2", "qwen3", "mistral"}, arch):
+			return &checkpoint.Error{File: dir, Msg: "cannot save a " + arch + " model in Hugging Face layout (Save writes llama, qwen2, qwen3 and mistral)"}
+		case c.FusedQKV || c.FusedGateUp || c.SandwichNorm || c.AttnSoftCap != 0 || c.QueryPreAttnScalar != 0 || c.RotaryDim != 0 || c.Run != (gomlxmodel.RunConventions{}):
+			return &checkpoint.Error{File: dir, Msg: arch + ": fused projections, sandwich norms, soft-caps, partial rotary or run conventions other than the reference are not " + arch + " config.json keys"}
+		case c.MLPBias && arch != "llama":
+			return &checkpoint.Error{File: dir, Msg: arch + ": mlp_bias is Llama's key alone"}
+		}
+		act := c.HiddenAct
+		if act == "" {
+			act = "silu"
+		}
+		rope := map[string]any{"rope_type": "default", "rope_theta": c.RopeTheta}
+		if c.RopeScaling.Type != "" && c.RopeScaling.Type != "default" {
+			rope["rope_type"] = c.RopeScaling.Type
+			for k, v := range c.RopeScaling.Params() {
+				rope[k] = v
+			}
+		}
 		cfg = map[string]any{
 			"model_type": arch, "architectures": []string{supported[arch][0]},
 			"vocab_size": c.VocabSize, "hidden_size": c.DModel, "intermediate_size": c.DFF,
 			"num_hidden_layers": c.NLayers, "num_attention_heads": c.NHeads, "num_key_value_heads": c.NKVHeads,
 			"head_dim": c.HeadDim, "max_position_embeddings": maxPos, "rms_norm_eps": c.RMSNormEps,
-			"rope_parameters":   map[string]any{"rope_type": "default", "rope_theta": c.RopeTheta},
-			"hidden_act":        "silu",
+			"rope_parameters":   rope,
+			"hidden_act":        act,
 			"initializer_range": c.InitializerRange, "tie_word_embeddings": c.TiedHead,
 		}
 		if err := llamaSaveKeys(cfg, c, arch); err != nil {
@@ -94,7 +113,7 @@ func llamaSaveKeys(cfg map[string]any, c gomlxmodel.LlamaConfig, arch string) er
 		}
 		cfg["attention_bias"] = c.QKVBias
 		if arch == "llama" {
-			cfg["mlp_bias"] = false
+			cfg["mlp_bias"] = c.MLPBias
 		}
 	case "qwen2":
 		if !c.QKVBias || c.OBias {
