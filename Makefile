@@ -103,6 +103,7 @@ fuzz:
 	$(GO) test ./gomlxmodel/checkpoint -run '^$$' -fuzz '^FuzzDecodeMeta$$' -fuzztime $(or $(FUZZTIME),200000x)
 	$(GO) test ./gomlxmodel/tokenfile -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),800000x)
 	$(GO) test ./gomlxmodel/load -run '^$$' -fuzz '^FuzzOpenFile$$' -fuzztime $(or $(FUZZTIME),20000x)
+	$(GO) test ./gomlxmodel/hf -run '^$$' -fuzz '^FuzzConfigJSON$$' -fuzztime $(or $(FUZZTIME),50000x)
 
 test-notebooks: corpus
 	bash scripts/run-notebooks.sh $(TEST_NOTEBOOKS)

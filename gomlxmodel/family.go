@@ -394,17 +394,39 @@ func attend(q, k, v *Node, causal bool, run RunConventions, hooks Hooks, hookNam
 // attendWindow is attend with a sliding window: query i sees keys i − window … i when window > 0
 // and window < T − 1 (a wider window is the plain mask).
 func attendWindow(q, k, v *Node, causal bool, window int, run RunConventions, hooks Hooks, hookName string) *Node {
+	return attendOpts(q, k, v, attnOptions{causal: causal, window: window}, run, hooks, hookName)
+}
+
+// attnOptions are how a family's attention departs from softmax(q·kᵀ/√hd)·v: the causal mask, a
+// sliding window of window keys to the left (0: none), a scale replacing 1/√hd under the
+// reference run convention (0: 1/√hd; Gemma 2's query_pre_attn_scalar^−½) and a soft-cap
+// c·tanh(s/c) of the scaled scores before the mask (0: none; Gemma 2's attn_logit_softcapping).
+type attnOptions struct {
+	causal         bool
+	window         int
+	scale, softCap float64
+}
+
+// attendOpts is scaled dot-product attention under opts (see attnOptions and attendWindow),
+// with the hook edits of q, k, v and, under run.Step, the KV cache.
+func attendOpts(q, k, v *Node, opts attnOptions, run RunConventions, hooks Hooks, hookName string) *Node {
 	q, k, v = hooks.setQKV(hookName, q, k, v)
 	k, v = cacheKV(run, hookName, k, v) // with a KV cache: (B, H, Past+T, hd)
 	hd := q.Shape().Dimensions[3]
 	tq, tk := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
 	scores := DotGeneral(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, Tq, Tk)
-	if run.AttnScale == "" {
+	switch {
+	case run.AttnScale == "" && opts.scale > 0:
+		scores = MulScalar(scores, opts.scale)
+	case run.AttnScale == "":
 		scores = DivScalar(scores, sqrtF(hd))
-	} else {
+	default:
 		scores = MulScalar(scores, run.attnScale(hd))
 	}
-	if mask := attnMask(q.Graph(), run, tq, tk, causal, window, scores.DType()); mask != nil {
+	if opts.softCap > 0 {
+		scores = MulScalar(Tanh(DivScalar(scores, opts.softCap)), opts.softCap)
+	}
+	if mask := attnMask(q.Graph(), run, tq, tk, opts.causal, opts.window, scores.DType()); mask != nil {
 		scores = Add(scores, mask)
 	}
 	probs := softmax(scores) // (B, H, Tq, Tk)

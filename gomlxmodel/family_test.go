@@ -58,7 +58,7 @@ func TestModelAsFamily(t *testing.T) {
 // Every family differentiates on the Go backend (gradient flow needs it): the gradient of the
 // cross-entropy reaches every parameter, finite.
 func TestFamilyGradients(t *testing.T) {
-	for _, f := range []Family{tinyGPT2(), tinyLlama(), tinyNanochat(), Model{Config: tinyConfig(), Variant: config.DefaultVariant()}} {
+	for _, f := range []Family{tinyGPT2(), tinyLlama(), tinyQwen3(), tinyGemma2(), tinyPhi3(), tinyNeoX(), tinyNanochat(), Model{Config: tinyConfig(), Variant: config.DefaultVariant()}} {
 		t.Run(f.Arch(), func(t *testing.T) {
 			p := InitFamilyParams(f, 3)
 			perturb(p, 4, 0.05)

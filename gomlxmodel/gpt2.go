@@ -57,6 +57,9 @@ type GPT2Config struct {
 	// "per_head" (per head q | k | v: GPT-NeoX's fused layout).
 	QKVOrder string
 	QKVSplit string
+	// ScaleAttnByInverseLayerIdx (scale_attn_by_inverse_layer_idx) divides layer i's scores by
+	// i + 1 as well as by √hd.
+	ScaleAttnByInverseLayerIdx bool
 	// Run are the conventions of the inference path shared by every family.
 	Run RunConventions
 }
@@ -267,7 +270,11 @@ func (m GPT2) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	heads := func(role string) *Node { // (B, H, T, hd)
 		return TransposeAllAxes(pick(qkv, axis, strings.Index(order, role)), 0, 2, 1, 3)
 	}
-	z := attend(heads("q"), heads("k"), heads("v"), c.Causal, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
+	opts := attnOptions{causal: c.Causal}
+	if c.ScaleAttnByInverseLayerIdx {
+		opts.scale = 1 / (math.Sqrt(float64(hd)) * float64(i+1))
+	}
+	z := attendOpts(heads("q"), heads("k"), heads("v"), opts, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
 	z = TransposeAllAxes(z, 0, 2, 1, 3)                                                                       // (B, T, H, hd)
 	z = hooks.set(SubHook(i, SubAttn, HookZ), z)
 	return m.linear(ctx, GPT2Param(i, "attn.c_proj"), Reshape(z, b, t, c.DModel)) // (B, T, D)

@@ -61,12 +61,28 @@ type Rope struct {
 	// Rows, when non-nil, shifts row b's positions by Rows[b] (left padding with position
 	// ids): the tables are then per row, (B, T, 1, hd).
 	Rows []int
+	// Scaling is Hugging Face's rope_parameters beyond the default (dynamic, llama3, yarn, linear):
+	// it sets the inverse frequencies and the factor cos and sin are multiplied by. Zero: none.
+	Scaling RopeScaling
+}
+
+// ApplyPartial rotates the first rotaryDim dimensions of each head of x (B, T, H, hd) as Apply
+// does (frequencies over rotaryDim) and passes the rest through (partial_rotary_factor, GPT-NeoX's
+// rotary_pct); rotaryDim 0 or hd is Apply.
+func (r Rope) ApplyPartial(x *Node, rotaryDim int) *Node {
+	hd := x.Shape().Dimensions[3]
+	if rotaryDim == 0 || rotaryDim == hd {
+		return r.Apply(x)
+	}
+	rot := r.Apply(SliceAxis(x, 3, AxisRange(0, rotaryDim)))
+	return Concatenate([]*Node{rot, SliceAxis(x, 3, AxisRange(rotaryDim, hd))}, 3)
 }
 
 // tables are cos and sin of angle[t][i] = ((t + Offset)/Scale) · Theta^(−2i/hd), (T, hd/2), in
 // float32 as the original computes them.
 func (r Rope) tables(seqLen, headDim int) (cos, sin [][]float32) {
 	half := headDim / 2
+	invFreq, attnFactor := r.Scaling.invFreq(r.Theta, headDim, seqLen+r.Offset)
 	cos, sin = make([][]float32, seqLen), make([][]float32, seqLen)
 	for t := 0; t < seqLen; t++ {
 		cos[t], sin[t] = make([]float32, half), make([]float32, half)
@@ -75,10 +91,13 @@ func (r Rope) tables(seqLen, headDim int) (cos, sin [][]float32) {
 			pos /= float32(r.Scale)
 		}
 		for i := 0; i < half; i++ {
-			invFreq := float32(1.0 / math.Pow(r.Theta, float64(2*i)/float64(headDim)))
-			angle := pos * invFreq
+			angle := pos * invFreq[i]
 			cos[t][i] = float32(math.Cos(float64(angle)))
 			sin[t][i] = float32(math.Sin(float64(angle)))
+			if attnFactor != 1 {
+				cos[t][i] *= attnFactor
+				sin[t][i] *= attnFactor
+			}
 		}
 	}
 	return cos, sin

@@ -2,6 +2,9 @@ package gomlxmodel
 
 import (
 	"fmt"
+	"math"
+	"slices"
+	"strconv"
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -12,7 +15,13 @@ import (
 
 // Llama as Hugging Face transformers' LlamaForCausalLM computes it: RMSNorm pre-norm blocks,
 // rotary position embeddings on q and k, grouped-query attention (n_kv_heads ≤ n_heads), a
-// SwiGLU MLP, a final RMSNorm and a head tied to the embedding or not. No biases.
+// SwiGLU MLP, a final RMSNorm and a head tied to the embedding or not.
+//
+// The same decoder, with the same tensor names, is transformers' Qwen2ForCausalLM (biases on
+// q, k and v_proj; layers from max_window_layers on with a sliding window when
+// use_sliding_window), Qwen3ForCausalLM (q_norm and k_norm: an RMSNorm over each head's q and k
+// before RoPE; attention_bias on all four projections) and MistralForCausalLM (a sliding window
+// on every layer). LlamaConfig.Arch says which; the differences are fields.
 //
 // Tensor names are Hugging Face's (weights nn.Linear [out, in]):
 //
@@ -21,7 +30,11 @@ import (
 //	model.layers.{i}.self_attn.q_proj.weight         (H·hd, D)
 //	model.layers.{i}.self_attn.k_proj.weight         (Hkv·hd, D)
 //	model.layers.{i}.self_attn.v_proj.weight         (Hkv·hd, D)
+//	model.layers.{i}.self_attn.{q,k,v}_proj.bias     (H·hd), (Hkv·hd)  QKVBias (qwen2; attention_bias)
+//	model.layers.{i}.self_attn.q_norm.weight         (hd)  QKNorm (qwen3)
+//	model.layers.{i}.self_attn.k_norm.weight         (hd)  QKNorm (qwen3)
 //	model.layers.{i}.self_attn.o_proj.weight         (D, H·hd)
+//	model.layers.{i}.self_attn.o_proj.bias           (D)   OBias (attention_bias)
 //	model.layers.{i}.post_attention_layernorm.weight (D)
 //	model.layers.{i}.mlp.gate_proj.weight            (F, D)
 //	model.layers.{i}.mlp.up_proj.weight              (F, D)
@@ -43,12 +56,50 @@ type LlamaConfig struct {
 	MaxPositions     int     // max_position_embeddings (informative: RoPE has no table)
 	InitializerRange float64 // initializer_range (0.02)
 
+	// Arch is config.json's model_type: "llama" ("" is llama), "qwen2", "qwen3" or "mistral".
+	Arch string
+	// QKVBias: q_proj, k_proj and v_proj have biases (Qwen2 always; attention_bias elsewhere).
+	// OBias: o_proj has one too (attention_bias of Llama and Qwen3; never Qwen2).
+	QKVBias, OBias bool
+	// QKNorm (Qwen3): q and k, per head, go through an RMSNorm over head_dim (q_norm, k_norm
+	// weights, eps rms_norm_eps) after their projection and before RoPE.
+	QKNorm bool
+	// SlidingWindow is sliding_window as transformers applies it: a query sees itself and the
+	// SlidingWindow − 1 keys before it (masking_utils: kv_idx > q_idx − sliding_window). 0: none.
+	SlidingWindow int
+	// LayerTypes is layer_types: per layer "full_attention" or "sliding_attention" (Qwen2 and
+	// Qwen3: sliding from max_window_layers on). nil: every layer sliding when SlidingWindow > 0.
+	LayerTypes []string
+	// MLPBias: gate_proj, up_proj and down_proj have biases (Llama's mlp_bias).
+	MLPBias bool
+	// FusedQKV (Phi-3): one self_attn.qkv_proj (H·hd + 2·Hkv·hd, D) whose output rows are q,
+	// then k, then v, in place of q_proj, k_proj and v_proj.
+	FusedQKV bool
+	// FusedGateUp (Phi-3): one mlp.gate_up_proj (2F, D) whose output rows are gate, then up
+	// (chunk(2, dim=-1)), in place of gate_proj and up_proj.
+	FusedGateUp bool
+	// SandwichNorm (Gemma 2): each sublayer's output goes through its own RMSNorm before the
+	// residual add (post_attention_layernorm after attention, post_feedforward_layernorm after
+	// the MLP), and the MLP reads pre_feedforward_layernorm.
+	SandwichNorm bool
+	// AttnSoftCap (Gemma 2's attn_logit_softcapping) caps the scaled attention scores as
+	// c·tanh(s/c) before the mask; 0 is none.
+	AttnSoftCap float64
+	// QueryPreAttnScalar (Gemma 2's query_pre_attn_scalar): the scores are scaled by its −½
+	// power instead of head_dim's; 0 is head_dim.
+	QueryPreAttnScalar float64
+	// RotaryDim is how many of each head's first dimensions RoPE rotates (partial_rotary_factor ·
+	// head_dim); the rest pass through. 0 is all of head_dim.
+	RotaryDim int
+	// RopeScaling is rope_parameters' rope_type with its parameters (zero: the default RoPE).
+	RopeScaling RopeScaling
+
 	// Conventions.
 	RopePairing string // config.RopeHalves (HF rotate_half: i with i + hd/2) or config.RopeInterleaved (2i with 2i+1)
 	GQAMapping  string // config.GQAInterleave (HF repeat_kv: query head h reads kv head h / n_rep) or config.GQATile (h mod n_kv)
 	TiedHead    bool   // tie_word_embeddings: logits = x · embed_tokensᵀ
 	Causal      bool   // the causal mask (false only to test the "future leakage" fault)
-	HiddenAct   string // hidden_act: "silu" ("" is silu) or "gelu_pytorch_tanh"
+	HiddenAct   string // hidden_act: "silu" ("" is silu), "gelu_pytorch_tanh" (tanh approximation) or "gelu" (erf)
 	// Run are the conventions of the inference path shared by every family (attention scale,
 	// embedding scale, norm weight offset, logit soft-cap, position offset, rope scaling).
 	Run RunConventions
@@ -74,14 +125,65 @@ func (c LlamaConfig) Validate() error {
 		return fmt.Errorf("llama: RoPE pairing %q is not %q or %q", c.RopePairing, config.RopeHalves, config.RopeInterleaved)
 	case c.GQAMapping != config.GQAInterleave && c.GQAMapping != config.GQATile:
 		return fmt.Errorf("llama: GQA mapping %q is not %q or %q", c.GQAMapping, config.GQAInterleave, config.GQATile)
-	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "gelu_pytorch_tanh":
-		return fmt.Errorf("llama: hidden_act %q is not silu or gelu_pytorch_tanh", c.HiddenAct)
+	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "gelu_pytorch_tanh" && c.HiddenAct != "gelu":
+		return fmt.Errorf("llama: hidden_act %q is not silu, gelu_pytorch_tanh or gelu", c.HiddenAct)
+	case c.Arch != "" && !slices.Contains(LlamaArchs, c.Arch):
+		return fmt.Errorf("llama: arch %q is not one of %v", c.Arch, LlamaArchs)
+	case c.SlidingWindow < 0 || c.SlidingWindow == 1:
+		return fmt.Errorf("llama: sliding_window %d: a window holds at least 2 keys (the query's own and one before), or is 0 for none", c.SlidingWindow)
+	case c.LayerTypes != nil && len(c.LayerTypes) != c.NLayers:
+		return fmt.Errorf("llama: layer_types has %d entries for %d layers", len(c.LayerTypes), c.NLayers)
+	case c.RotaryDim < 0 || c.RotaryDim%2 != 0 || c.RotaryDim > c.HeadDim:
+		return fmt.Errorf("llama: rotary dimensions %d (partial_rotary_factor · head_dim) must be even and within head_dim %d", c.RotaryDim, c.HeadDim)
+	case c.AttnSoftCap < 0 || c.QueryPreAttnScalar < 0 || math.IsNaN(c.AttnSoftCap) || math.IsNaN(c.QueryPreAttnScalar):
+		return fmt.Errorf("llama: attn_logit_softcapping %v and query_pre_attn_scalar %v must be ≥ 0", c.AttnSoftCap, c.QueryPreAttnScalar)
+	}
+	if err := c.RopeScaling.Validate(); err != nil {
+		return fmt.Errorf("llama: %w", err)
+	}
+	for i, lt := range c.LayerTypes {
+		if lt != LayerFull && lt != LayerSliding {
+			return fmt.Errorf("llama: layer_types[%d] %q is not %q or %q", i, lt, LayerFull, LayerSliding)
+		}
+		if lt == LayerSliding && c.SlidingWindow == 0 {
+			return fmt.Errorf("llama: layer_types[%d] is %q but sliding_window is absent", i, lt)
+		}
 	}
 	return nil
 }
 
-// Arch is "llama".
-func (m Llama) Arch() string { return "llama" }
+// LlamaArchs are the model_types the Llama decoder computes.
+var LlamaArchs = []string{"llama", "qwen2", "qwen3", "mistral", "gemma", "gemma2", "phi3"}
+
+// rope is the rotary embedding of c: its base, pairing and scaling under the run conventions.
+func (c LlamaConfig) rope() Rope {
+	r := c.Run.rope(c.RopeTheta, c.RopePairing)
+	r.Scaling = c.RopeScaling
+	return r
+}
+
+// Layer types of layer_types.
+const (
+	LayerFull    = "full_attention"
+	LayerSliding = "sliding_attention"
+)
+
+// window is the window of layer i in attendWindow's terms (keys to the left of the query), 0
+// for full attention.
+func (c LlamaConfig) window(i int) int {
+	if c.SlidingWindow == 0 || c.LayerTypes != nil && c.LayerTypes[i] != LayerSliding {
+		return 0
+	}
+	return c.SlidingWindow - 1
+}
+
+// Arch is config.json's model_type: "llama", "qwen2", "qwen3" or "mistral".
+func (m Llama) Arch() string {
+	if m.Config.Arch == "" {
+		return "llama"
+	}
+	return m.Config.Arch
+}
 
 // Dims of the model. MaxSeq is 0: RoPE runs at any length.
 func (m Llama) Dims() Dims {
@@ -95,9 +197,13 @@ func (m Llama) ParamSpecs() []ParamSpec {
 	c := m.Config
 	d, qd, kvd, f := c.DModel, c.NHeads*c.HeadDim, c.NKVHeads*c.HeadDim, c.DFF
 	normal, one := InitKind{Normal: true, Std: c.InitializerRange}, InitKind{Value: 1}
+	norm := one // RMSNorm weights: 1, or 0 where they apply as (1 + w) (Gemma)
+	if c.Run.NormOffset {
+		norm = InitKind{}
+	}
 	out := []ParamSpec{
 		{LlamaEmbed, []int{c.VocabSize, d}, normal},
-		{LlamaNorm, []int{d}, one},
+		{LlamaNorm, []int{d}, norm},
 	}
 	if !c.TiedHead {
 		out = append(out, ParamSpec{ParamLMHead, []int{c.VocabSize, d}, normal})
@@ -105,16 +211,48 @@ func (m Llama) ParamSpecs() []ParamSpec {
 	for i := 0; i < c.NLayers; i++ {
 		p := func(path string) string { return LlamaParam(i, path) }
 		out = append(out,
-			ParamSpec{p("input_layernorm.weight"), []int{d}, one},
-			ParamSpec{p("self_attn.q_proj.weight"), []int{qd, d}, normal},
-			ParamSpec{p("self_attn.k_proj.weight"), []int{kvd, d}, normal},
-			ParamSpec{p("self_attn.v_proj.weight"), []int{kvd, d}, normal},
+			ParamSpec{p("input_layernorm.weight"), []int{d}, norm},
 			ParamSpec{p("self_attn.o_proj.weight"), []int{d, qd}, normal},
-			ParamSpec{p("post_attention_layernorm.weight"), []int{d}, one},
-			ParamSpec{p("mlp.gate_proj.weight"), []int{f, d}, normal},
-			ParamSpec{p("mlp.up_proj.weight"), []int{f, d}, normal},
+			ParamSpec{p("post_attention_layernorm.weight"), []int{d}, norm},
 			ParamSpec{p("mlp.down_proj.weight"), []int{d, f}, normal},
 		)
+		if c.FusedQKV {
+			out = append(out, ParamSpec{p("self_attn.qkv_proj.weight"), []int{qd + 2*kvd, d}, normal})
+		} else {
+			out = append(out, ParamSpec{p("self_attn.q_proj.weight"), []int{qd, d}, normal},
+				ParamSpec{p("self_attn.k_proj.weight"), []int{kvd, d}, normal},
+				ParamSpec{p("self_attn.v_proj.weight"), []int{kvd, d}, normal})
+		}
+		if c.FusedGateUp {
+			out = append(out, ParamSpec{p("mlp.gate_up_proj.weight"), []int{2 * f, d}, normal})
+		} else {
+			out = append(out, ParamSpec{p("mlp.gate_proj.weight"), []int{f, d}, normal},
+				ParamSpec{p("mlp.up_proj.weight"), []int{f, d}, normal})
+		}
+		if c.SandwichNorm {
+			out = append(out, ParamSpec{p("pre_feedforward_layernorm.weight"), []int{d}, norm},
+				ParamSpec{p("post_feedforward_layernorm.weight"), []int{d}, norm})
+		}
+		if c.MLPBias {
+			out = append(out, ParamSpec{p("mlp.gate_proj.bias"), []int{f}, InitKind{}},
+				ParamSpec{p("mlp.up_proj.bias"), []int{f}, InitKind{}},
+				ParamSpec{p("mlp.down_proj.bias"), []int{d}, InitKind{}})
+		}
+	}
+	for i := 0; i < c.NLayers; i++ {
+		p := func(path string) string { return LlamaParam(i, path) }
+		if c.QKVBias {
+			out = append(out, ParamSpec{p("self_attn.q_proj.bias"), []int{qd}, InitKind{}},
+				ParamSpec{p("self_attn.k_proj.bias"), []int{kvd}, InitKind{}},
+				ParamSpec{p("self_attn.v_proj.bias"), []int{kvd}, InitKind{}})
+		}
+		if c.OBias {
+			out = append(out, ParamSpec{p("self_attn.o_proj.bias"), []int{d}, InitKind{}})
+		}
+		if c.QKNorm {
+			out = append(out, ParamSpec{p("self_attn.q_norm.weight"), []int{c.HeadDim}, norm},
+				ParamSpec{p("self_attn.k_norm.weight"), []int{c.HeadDim}, norm})
+		}
 	}
 	sortSpecs(out)
 	return out
@@ -157,6 +295,9 @@ func llamaReads(name string) string {
 	}
 	attn := func(hook string) string { return SubHook(n.Block, SubAttn, hook) }
 	mlp := func(hook string) string { return SubHook(n.Block, SubMLP, hook) }
+	if n.Leaf != "weight" || !strings.HasSuffix(n.Sub, "_proj") {
+		return "" // biases, norms
+	}
 	switch path := n.Sub + "." + n.Leaf; {
 	case path == "self_attn.o_proj.weight":
 		return attn(HookZ)
@@ -184,18 +325,27 @@ func (m Llama) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 	return m.unembed(ctx, x, hooks)
 }
 
-// block is x + attn(rmsnorm(x)), then + mlp(rmsnorm(·)).
+// block is x + attn(rmsnorm(x)), then + mlp(rmsnorm(·)); with SandwichNorm
+// x + rmsnorm(attn(rmsnorm(x))), then + rmsnorm(mlp(rmsnorm(·))).
 func (m Llama) block(ctx *model.Scope, i int, x *Node, hooks Hooks) *Node {
 	x = hooks.set(BlockHook(i, HookResidPre), x)
 	u := m.rmsNorm(ctx, LlamaParam(i, "input_layernorm.weight"), x) // (B, T, D)
 	u = hooks.set(SubHook(i, SubAttn, HookIn), u)
 	y := m.attention(ctx, i, u, hooks)
+	mlpNorm := "post_attention_layernorm.weight"
+	if m.Config.SandwichNorm { // Gemma 2: the attention's output is normed before the add
+		y = m.rmsNorm(ctx, LlamaParam(i, "post_attention_layernorm.weight"), y)
+		mlpNorm = "pre_feedforward_layernorm.weight"
+	}
 	y = hooks.set(SubHook(i, SubAttn, HookOut), y)
 	x = Add(x, y)
 	x = hooks.set(BlockHook(i, HookResidMid), x)
-	u = m.rmsNorm(ctx, LlamaParam(i, "post_attention_layernorm.weight"), x)
+	u = m.rmsNorm(ctx, LlamaParam(i, mlpNorm), x)
 	u = hooks.set(SubHook(i, SubMLP, HookIn), u)
 	y = m.mlp(ctx, i, u, hooks)
+	if m.Config.SandwichNorm {
+		y = m.rmsNorm(ctx, LlamaParam(i, "post_feedforward_layernorm.weight"), y)
+	}
 	y = hooks.set(SubHook(i, SubMLP, HookOut), y)
 	x = Add(x, y)
 	x = hooks.set(BlockHook(i, HookResidPost), x)
@@ -208,36 +358,70 @@ func (m Llama) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	c := m.Config
 	g := u.Graph()
 	b, t := u.Shape().Dimensions[0], u.Shape().Dimensions[1]
-	lin := func(proj string, x *Node) *Node {
-		return linearIO(x, param(ctx, g, LlamaParam(i, "self_attn."+proj+".weight")), nil, false)
+	lin := func(proj string, x *Node, bias bool) *Node {
+		var bn *Node
+		if bias {
+			bn = param(ctx, g, LlamaParam(i, "self_attn."+proj+".bias"))
+		}
+		return linearIO(x, param(ctx, g, LlamaParam(i, "self_attn."+proj+".weight")), bn, false)
 	}
-	q := Reshape(lin("q_proj", u), b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
-	k := Reshape(lin("k_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
-	v := Reshape(lin("v_proj", u), b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
-	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
-	q, k = rope.Apply(q), rope.Apply(k)
+	qd, kvd := c.NHeads*c.HeadDim, c.NKVHeads*c.HeadDim
+	var q, k, v *Node
+	if c.FusedQKV { // Phi-3: rows q | k | v of qkv_proj
+		qkv := lin("qkv_proj", u, c.QKVBias) // (B, T, qd + 2·kvd)
+		q = SliceAxis(qkv, -1, AxisRange(0, qd))
+		k = SliceAxis(qkv, -1, AxisRange(qd, qd+kvd))
+		v = SliceAxis(qkv, -1, AxisRange(qd+kvd, qd+2*kvd))
+	} else {
+		q, k, v = lin("q_proj", u, c.QKVBias), lin("k_proj", u, c.QKVBias), lin("v_proj", u, c.QKVBias)
+	}
+	q = Reshape(q, b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
+	k = Reshape(k, b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	v = Reshape(v, b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
+	if c.QKNorm {                               // Qwen3: RMSNorm over each head's hd features
+		q = m.rmsNorm(ctx, LlamaParam(i, "self_attn.q_norm.weight"), q) // (B, T, H, hd)
+		k = m.rmsNorm(ctx, LlamaParam(i, "self_attn.k_norm.weight"), k) // (B, T, Hkv, hd)
+	}
+	rope := c.rope()
+	q, k = rope.ApplyPartial(q, c.RotaryDim), rope.ApplyPartial(k, c.RotaryDim)
 	nRep := c.NHeads / c.NKVHeads
-	q = TransposeAllAxes(q, 0, 2, 1, 3)                                            // (B, H, T, hd)
-	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping)              // (B, H, T, hd)
-	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping)              // (B, H, T, hd)
-	z := attend(q, k, v, c.Causal, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
+	q = TransposeAllAxes(q, 0, 2, 1, 3)                               // (B, H, T, hd)
+	k = repeatKV(TransposeAllAxes(k, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
+	v = repeatKV(TransposeAllAxes(v, 0, 2, 1, 3), nRep, c.GQAMapping) // (B, H, T, hd)
+	opts := attnOptions{causal: c.Causal, window: c.window(i), softCap: c.AttnSoftCap}
+	if c.QueryPreAttnScalar > 0 {
+		opts.scale = 1 / math.Sqrt(c.QueryPreAttnScalar)
+	}
+	z := attendOpts(q, k, v, opts, c.Run, hooks, SubHook(i, SubAttn, HookPattern)) // (B, H, T, hd)
 	z = TransposeAllAxes(z, 0, 2, 1, 3)                                            // (B, T, H, hd)
 	z = hooks.set(SubHook(i, SubAttn, HookZ), z)
-	return lin("o_proj", Reshape(z, b, t, c.NHeads*c.HeadDim)) // (B, T, D)
+	return lin("o_proj", Reshape(z, b, t, qd), c.OBias) // (B, T, D)
 }
 
 // mlp is SwiGLU: down_proj(silu(gate_proj(u)) ⊙ up_proj(u)) (GeGLU with the tanh GELU when
 // hidden_act is gelu_pytorch_tanh).
 func (m Llama) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	g := u.Graph()
+	c := m.Config
 	lin := func(proj string, x *Node) *Node {
-		return linearIO(x, param(ctx, g, LlamaParam(i, "mlp."+proj+".weight")), nil, false)
+		var bn *Node
+		if c.MLPBias {
+			bn = param(ctx, g, LlamaParam(i, "mlp."+proj+".bias"))
+		}
+		return linearIO(x, param(ctx, g, LlamaParam(i, "mlp."+proj+".weight")), bn, false)
 	}
 	act := silu
-	if m.Config.HiddenAct == "gelu_pytorch_tanh" {
-		act = func(x *Node) *Node { return gelu(x, "gelu_pytorch_tanh") }
+	if c.HiddenAct == "gelu_pytorch_tanh" || c.HiddenAct == "gelu" {
+		act = func(x *Node) *Node { return gelu(x, c.HiddenAct) }
 	}
-	post := Mul(act(lin("gate_proj", u)), lin("up_proj", u)) // (B, T, F)
+	var gate, up *Node
+	if c.FusedGateUp { // Phi-3: rows gate | up of gate_up_proj
+		gu := lin("gate_up_proj", u) // (B, T, 2F)
+		gate, up = SliceAxis(gu, -1, AxisRange(0, c.DFF)), SliceAxis(gu, -1, AxisRange(c.DFF, 2*c.DFF))
+	} else {
+		gate, up = lin("gate_proj", u), lin("up_proj", u)
+	}
+	post := Mul(act(gate), up) // (B, T, F)
 	post = hooks.set(SubHook(i, SubMLP, HookPost), post)
 	return lin("down_proj", post)
 }
@@ -270,15 +454,37 @@ func (m Llama) Conventions() []Convention {
 	if act == "" {
 		act = "silu"
 	}
-	return append([]Convention{
+	out := []Convention{
 		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}, "the rotary pairing (rotate_half, or interleaved pairs 2i, 2i+1)", false, false},
 		ropeThetaConvention(c.RopeTheta),
 		{Name: ConvGQAMapping, Value: c.GQAMapping, Values: []string{config.GQAInterleave, config.GQATile}, Key: "which kv head each query head reads (repeat_kv, or tiled)", Inert: c.NKVHeads == c.NHeads},
 		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings", false, false},
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
-		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh"}, "hidden_act", false, false},
-	}, c.Run.conventions(true)...)
+		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh", "gelu"}, "hidden_act", false, false},
+	}
+	if c.AttnSoftCap > 0 {
+		out = append(out, Convention{Name: ConvAttnSoftCap, Value: softCapName(c.AttnSoftCap), Values: uniq(softCapName(c.AttnSoftCap), "none"),
+			Key: "attn_logit_softcapping (c·tanh(s/c) on the attention scores)", Free: true})
+	}
+	if c.QueryPreAttnScalar > 0 {
+		out = append(out, Convention{Name: ConvQueryPreAttnScalar, Value: formatFloat(c.QueryPreAttnScalar),
+			Values: uniq(formatFloat(c.QueryPreAttnScalar), strconv.Itoa(c.HeadDim)), Key: "query_pre_attn_scalar (scores scaled by its −½ power)", Free: true})
+	}
+	if c.SlidingWindow > 0 {
+		out = append(out, Convention{Name: ConvSlidingWindow, Value: fmt.Sprint(c.SlidingWindow),
+			Values: []string{fmt.Sprint(c.SlidingWindow), "0"}, Key: "sliding_window (keys a query sees, itself included; 0: full attention)", Free: true})
+	}
+	return append(out, c.Run.conventions(true)...)
 }
+
+// Conventions of the Llama decoder's family fields: sliding_window, the keys a query sees,
+// itself included ("0": no window); attn_softcap, Gemma 2's attention soft-cap ("none" or c);
+// query_pre_attn_scalar, the number whose −½ power scales the scores (head_dim's by default).
+const (
+	ConvSlidingWindow      = "sliding_window"
+	ConvAttnSoftCap        = "attn_softcap"
+	ConvQueryPreAttnScalar = "query_pre_attn_scalar"
+)
 
 // WithConvention flips one convention.
 func (m Llama) WithConvention(name, value string) (Family, error) {
@@ -297,12 +503,37 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 	case ConvRopeTheta:
 		m.Config.RopeTheta, err = positiveFloat(name, value)
 	case ConvActivation:
-		err = checkValue(name, value, "silu", "gelu_pytorch_tanh")
+		err = checkValue(name, value, "silu", "gelu_pytorch_tanh", "gelu")
 		m.Config.HiddenAct = value
+	case ConvAttnSoftCap:
+		if m.Config.AttnSoftCap == 0 {
+			return nil, fmt.Errorf("%s: no convention %q (no attention soft-cap)", m.Arch(), name)
+		}
+		m.Config.AttnSoftCap = 0
+		if value != "none" {
+			m.Config.AttnSoftCap, err = positiveFloat(name, value)
+		}
+	case ConvQueryPreAttnScalar:
+		if m.Config.QueryPreAttnScalar == 0 {
+			return nil, fmt.Errorf("%s: no convention %q", m.Arch(), name)
+		}
+		m.Config.QueryPreAttnScalar, err = positiveFloat(name, value)
+	case ConvSlidingWindow:
+		if m.Config.SlidingWindow == 0 {
+			return nil, fmt.Errorf("%s: no convention %q (no sliding window)", m.Arch(), name)
+		}
+		w, perr := strconv.Atoi(value)
+		if perr != nil || w < 0 || w == 1 {
+			err = fmt.Errorf("convention %s: value %q is not 0 or an integer ≥ 2", name, value)
+		}
+		m.Config.SlidingWindow = w
+		if w == 0 {
+			m.Config.LayerTypes = nil
+		}
 	default:
 		var ok bool
 		if ok, err = m.Config.Run.set(name, value); !ok {
-			err = fmt.Errorf("llama: no convention %q", name)
+			err = fmt.Errorf("%s: no convention %q", m.Arch(), name)
 		}
 	}
 	if err != nil {

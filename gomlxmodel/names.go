@@ -61,9 +61,10 @@ const (
 
 // Block roots: what precedes the block index in a name.
 const (
-	RootBlocks = "blocks"        // hooks of every family, parameters of the ternary model
-	RootGPT2   = "transformer.h" // GPT-2 parameters
-	RootLlama  = "model.layers"  // Llama parameters
+	RootBlocks = "blocks"          // hooks of every family, parameters of the ternary model
+	RootGPT2   = "transformer.h"   // GPT-2 parameters
+	RootLlama  = "model.layers"    // Llama parameters
+	RootNeoX   = "gpt_neox.layers" // GPT-NeoX parameters
 )
 
 // Parameters of the ternary model outside the blocks, and the leaves of its mHC parameters.
@@ -230,7 +231,7 @@ func ParseName(s string) (Name, error) {
 		n.Stream = int(parts[k-1][1] - '0')
 		parts = parts[:k-1]
 	}
-	for _, root := range []string{RootBlocks, RootGPT2, RootLlama} {
+	for _, root := range []string{RootBlocks, RootGPT2, RootLlama, RootNeoX} {
 		r := strings.Split(root, ".")
 		if len(parts) < len(r) || strings.Join(parts[:len(r)], ".") != root {
 			continue

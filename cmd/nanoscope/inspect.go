@@ -19,7 +19,7 @@ func init() {
 
 func runInspect(args []string) error {
 	fs := newFlags("inspect", "inspect --checkpoint DIR [--json]")
-	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2 or Llama: config.json + model.safetensors), a nanoGPT ckpt.pt, a nanochat checkpoint directory or model_<step>.pt, or an llm.c .bin")
+	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2, Llama, Qwen2, Qwen3 or Mistral: config.json + model.safetensors), a nanoGPT ckpt.pt, a nanochat checkpoint directory or model_<step>.pt, or an llm.c .bin")
 	asJSON := fs.Bool("json", false, "print the inspection as JSON")
 	if err := fs.parse(args); err != nil {
 		return err
@@ -48,7 +48,10 @@ func runInspect(args []string) error {
 			Files  []string          `json:"files"`
 			DTypes map[string]string `json:"dtypes"`
 			Notes  []string          `json:"notes"`
-		}{fi, l.Files, l.DTypes, l.Notes}
+			// config.json's keys implemented and judged inert (Hugging Face checkpoints)
+			KeysRead  []string `json:"config_keys_implemented,omitempty"`
+			KeysInert []string `json:"config_keys_inert,omitempty"`
+		}{fi, l.Files, l.DTypes, l.Notes, l.KeysRead, l.KeysInert}
 		show = func() { printFamilyInspection(os.Stdout, l, fi) }
 	}
 	if *asJSON {
@@ -165,6 +168,10 @@ func printFamilyInspection(w io.Writer, ck *load.Loaded, in analysis.FamilyInspe
 	fmt.Fprintf(w, "\nconventions: %s\n", strings.Join(conv, ", "))
 	if len(ck.Notes) > 0 {
 		fmt.Fprintf(w, "loaded: %s\n", strings.Join(ck.Notes, "; "))
+	}
+	if ck.KeysRead != nil || ck.KeysInert != nil {
+		fmt.Fprintf(w, "config.json keys implemented: %s\n", strings.Join(ck.KeysRead, ", "))
+		fmt.Fprintf(w, "config.json keys judged inert (cannot change the logits): %s\n", strings.Join(ck.KeysInert, ", "))
 	}
 	printRemarks(w, in.Remarks, "no tensor at its initial value or distribution, constant or duplicated")
 	fmt.Fprintf(w, "\ntensors:\n")

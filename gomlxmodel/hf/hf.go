@@ -33,12 +33,19 @@ import (
 // Checkpoint is a loaded, validated Hugging Face checkpoint.
 type Checkpoint struct {
 	Dir    string
-	Arch   string            // "gpt2" or "llama"
-	Family gomlxmodel.Family // gomlxmodel.GPT2 or gomlxmodel.Llama
+	Arch   string            // config.json's model_type: "gpt2", "llama", "qwen2", "qwen3" or "mistral"
+	Family gomlxmodel.Family // gomlxmodel.GPT2, or gomlxmodel.Llama for the other four
 	Params gomlxmodel.Params // by Family's parameter names, float32
 	Files  []string          // the safetensors files read
 	DTypes map[string]string // each parameter's dtype in its file: "F32", "BF16", "F16", "F64"
 	Notes  []string          // what the loader inferred or converted, one line each
+	// KeysRead are config.json's keys the loader honoured (implemented, or checked to hold the
+	// value nanoscope runs); KeysInert those on its list of keys that cannot change the logits.
+	// Any other key is refused.
+	KeysRead, KeysInert []string
+	// Adapter is the PEFT adapter merged into Params (adapter_model.safetensors beside the
+	// weights), "" when none.
+	Adapter string
 	// BOS is config.json's bos_token_id, −1 when absent or null (a tokenizer fact: the
 	// forward does not read it).
 	BOS int
@@ -65,15 +72,19 @@ func Load(dir string) (*Checkpoint, error) {
 	// Read the config before the weights so an unsupported setting is reported first.
 	var gcfg gomlxmodel.GPT2Config
 	var lcfg gomlxmodel.LlamaConfig
+	var ncfg gomlxmodel.GPTNeoXConfig
 	switch arch {
 	case "gpt2":
 		gcfg, err = gpt2Config(f)
-	case "llama":
-		lcfg, err = llamaConfig(f)
+	case "gpt_neox":
+		ncfg, err = neoxConfig(f)
+	default: // the Llama decoder: llama, qwen2, qwen3, mistral, gemma, gemma2, phi3
+		lcfg, err = llamaConfig(f, arch)
 	}
 	if err != nil {
 		return nil, err
 	}
+	keysRead, keysInert := f.keys() // before bos_token_id is read: the forward does not use it
 	bos := -1
 	if f.present("bos_token_id") && string(f.m["bos_token_id"]) != "null" {
 		bos = f.int("bos_token_id", -1)
@@ -85,7 +96,8 @@ func Load(dir string) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck := &Checkpoint{Dir: dir, Arch: arch, Files: files, DTypes: map[string]string{}, BOS: bos}
+	ck := &Checkpoint{Dir: dir, Arch: arch, Files: files, DTypes: map[string]string{}, BOS: bos,
+		KeysRead: keysRead, KeysInert: keysInert}
 	where := fileOf(dir, files)
 	switch arch {
 	case "gpt2":
@@ -95,7 +107,13 @@ func Load(dir string) (*Checkpoint, error) {
 		if err := ck.untie(ts, gcfg.TiedHead, gomlxmodel.GPT2Wte); err != nil {
 			return nil, err
 		}
-	case "llama":
+	case "gpt_neox":
+		ck.skipBuffers(ts, ".rotary_emb.inv_freq", ".attention.bias", ".attention.masked_bias")
+		ck.Family = gomlxmodel.GPTNeoX{Config: ncfg}
+		if err := ck.untieAs(ts, ncfg.TiedHead, gomlxmodel.NeoXHead, gomlxmodel.NeoXEmbed); err != nil {
+			return nil, err
+		}
+	default:
 		ck.skipBuffers(ts, ".rotary_emb.inv_freq")
 		ck.Family = gomlxmodel.Llama{Config: lcfg}
 		if err := ck.untie(ts, lcfg.TiedHead, gomlxmodel.LlamaEmbed); err != nil {
@@ -109,7 +127,7 @@ func Load(dir string) (*Checkpoint, error) {
 		t, ok := ts[s.Name]
 		if !ok {
 			hint := ""
-			if s.Name == gomlxmodel.ParamLMHead {
+			if s.Name == gomlxmodel.ParamLMHead || s.Name == gomlxmodel.NeoXHead {
 				hint = " (config.json: tie_word_embeddings is false)"
 			}
 			return nil, &checkpoint.Error{File: where(s.Name), Tensor: s.Name, Msg: "missing tensor" + hint,
@@ -140,6 +158,10 @@ func Load(dir string) (*Checkpoint, error) {
 	}
 	if len(files) > 1 {
 		ck.note("sharded: %d files listed by %s", len(files), IndexFile)
+	}
+	spec := ck.Family.Spec()
+	if err := ck.applyAdapter(dir, func(name string) bool { return spec.Weights[name].InOut }); err != nil {
+		return nil, err
 	}
 	return ck, nil
 }
@@ -223,16 +245,21 @@ func (ck *Checkpoint) gpt2Layout(ts map[string]tensor) string {
 // untie handles lm_head.weight under a tied head: saved files usually omit it; when present it
 // must equal the embedding bit for bit, and is dropped.
 func (ck *Checkpoint) untie(ts map[string]tensor, tied bool, embed string) error {
-	head, ok := ts[gomlxmodel.ParamLMHead]
+	return ck.untieAs(ts, tied, gomlxmodel.ParamLMHead, embed)
+}
+
+// untieAs is untie for a head named headName (GPT-NeoX's embed_out.weight).
+func (ck *Checkpoint) untieAs(ts map[string]tensor, tied bool, headName, embed string) error {
+	head, ok := ts[headName]
 	if !tied || !ok {
 		return nil
 	}
 	e, ok := ts[embed]
 	if !ok || !slices.Equal(e.Shape, head.Shape) || !slices.Equal(e.Data, head.Data) {
-		return &checkpoint.Error{File: head.file, Tensor: gomlxmodel.ParamLMHead,
-			Msg: "config.json ties the head (tie_word_embeddings) but lm_head.weight is not a copy of " + embed}
+		return &checkpoint.Error{File: head.file, Tensor: headName,
+			Msg: "config.json ties the head (tie_word_embeddings) but " + headName + " is not a copy of " + embed}
 	}
-	delete(ts, gomlxmodel.ParamLMHead)
-	ck.note("lm_head.weight present and equal to %s (tied head): dropped", embed)
+	delete(ts, headName)
+	ck.note("%s present and equal to %s (tied head): dropped", headName, embed)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
@@ -34,6 +35,7 @@ func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 			"n_head": c.NHeads, "n_inner": c.DInner, "activation_function": c.Activation,
 			"layer_norm_epsilon": c.LayerNormEps, "initializer_range": c.InitializerRange,
 			"tie_word_embeddings": c.TiedHead, "scale_attn_weights": true,
+			"scale_attn_by_inverse_layer_idx": c.ScaleAttnByInverseLayerIdx,
 		}
 	case gomlxmodel.Llama:
 		c := m.Config
@@ -41,14 +43,37 @@ func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 		if maxPos <= 0 {
 			maxPos = 2048
 		}
+		arch := m.Arch()
+		switch {
+		case !slices.Contains([]string{"llama", "qwen2", "qwen3", "mistral"}, arch):
+			return &checkpoint.Error{File: dir, Msg: "cannot save a " + arch + " model in Hugging Face layout (Save writes llama, qwen2, qwen3 and mistral)"}
+		case c.FusedQKV || c.FusedGateUp || c.SandwichNorm || c.AttnSoftCap != 0 || c.QueryPreAttnScalar != 0 || c.RotaryDim != 0 || c.Run != (gomlxmodel.RunConventions{}):
+			return &checkpoint.Error{File: dir, Msg: arch + ": fused projections, sandwich norms, soft-caps, partial rotary or run conventions other than the reference are not " + arch + " config.json keys"}
+		case c.MLPBias && arch != "llama":
+			return &checkpoint.Error{File: dir, Msg: arch + ": mlp_bias is Llama's key alone"}
+		}
+		act := c.HiddenAct
+		if act == "" {
+			act = "silu"
+		}
+		rope := map[string]any{"rope_type": "default", "rope_theta": c.RopeTheta}
+		if c.RopeScaling.Type != "" && c.RopeScaling.Type != "default" {
+			rope["rope_type"] = c.RopeScaling.Type
+			for k, v := range c.RopeScaling.Params() {
+				rope[k] = v
+			}
+		}
 		cfg = map[string]any{
-			"model_type": "llama", "architectures": []string{"LlamaForCausalLM"},
+			"model_type": arch, "architectures": []string{supported[arch][0]},
 			"vocab_size": c.VocabSize, "hidden_size": c.DModel, "intermediate_size": c.DFF,
 			"num_hidden_layers": c.NLayers, "num_attention_heads": c.NHeads, "num_key_value_heads": c.NKVHeads,
 			"head_dim": c.HeadDim, "max_position_embeddings": maxPos, "rms_norm_eps": c.RMSNormEps,
-			"rope_parameters": map[string]any{"rope_type": "default", "rope_theta": c.RopeTheta},
-			"hidden_act":      "silu", "attention_bias": false, "mlp_bias": false,
+			"rope_parameters":   rope,
+			"hidden_act":        act,
 			"initializer_range": c.InitializerRange, "tie_word_embeddings": c.TiedHead,
+		}
+		if err := llamaSaveKeys(cfg, c, arch); err != nil {
+			return &checkpoint.Error{File: dir, Msg: err.Error()}
 		}
 	default:
 		return &checkpoint.Error{File: dir, Msg: fmt.Sprintf("cannot save a %s model in Hugging Face layout", f.Arch())}
@@ -70,6 +95,55 @@ func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 	path := filepath.Join(dir, ConfigFile)
 	if err := os.WriteFile(path, append(raw, '\n'), 0o644); err != nil {
 		return &checkpoint.Error{File: path, Msg: "cannot write", Err: err}
+	}
+	return nil
+}
+
+// llamaSaveKeys adds the keys by which the Llama-like families differ, or says which field
+// combination the family's config.json cannot express.
+func llamaSaveKeys(cfg map[string]any, c gomlxmodel.LlamaConfig, arch string) error {
+	layers := c.LayerTypes
+	if c.SlidingWindow > 0 && layers == nil {
+		layers = slices.Repeat([]string{gomlxmodel.LayerSliding}, c.NLayers)
+	}
+	switch arch {
+	case "llama", "qwen3":
+		if c.QKVBias != c.OBias {
+			return fmt.Errorf("%s: attention_bias puts a bias on all of q, k, v and o_proj or none", arch)
+		}
+		cfg["attention_bias"] = c.QKVBias
+		if arch == "llama" {
+			cfg["mlp_bias"] = c.MLPBias
+		}
+	case "qwen2":
+		if !c.QKVBias || c.OBias {
+			return fmt.Errorf("qwen2: Qwen2 has biases on q, k and v_proj and none on o_proj")
+		}
+	case "mistral":
+		if c.QKVBias || c.OBias {
+			return fmt.Errorf("mistral: Mistral has no attention biases")
+		}
+	}
+	if c.QKNorm != (arch == "qwen3") {
+		return fmt.Errorf("%s: q_norm and k_norm are Qwen3's alone", arch)
+	}
+	switch {
+	case arch == "mistral" && c.SlidingWindow > 0 && c.LayerTypes != nil && slices.Contains(c.LayerTypes, gomlxmodel.LayerFull):
+		return fmt.Errorf("mistral: the sliding window applies to every layer")
+	case arch == "mistral":
+		cfg["sliding_window"] = nil
+		if c.SlidingWindow > 0 {
+			cfg["sliding_window"] = c.SlidingWindow
+		}
+	case arch == "qwen2" || arch == "qwen3":
+		cfg["use_sliding_window"] = c.SlidingWindow > 0
+		cfg["sliding_window"] = nil
+		if c.SlidingWindow > 0 {
+			cfg["sliding_window"] = c.SlidingWindow
+			cfg["layer_types"] = layers
+		}
+	case c.SlidingWindow > 0:
+		return fmt.Errorf("llama: Llama has no sliding window")
 	}
 	return nil
 }

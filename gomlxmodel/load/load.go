@@ -60,6 +60,10 @@ type Loaded struct {
 	// (config.json's bos_token_id) or its vocabulary is GPT-2's (<|endoftext|>, 50256); −1 when
 	// not known or not an id of the model.
 	BOS int
+	// KeysRead and KeysInert are config.json's keys the Hugging Face reader implemented (or
+	// checked to hold the value nanoscope runs) and judged unable to change the logits; nil for
+	// other formats. Any other key was refused.
+	KeysRead, KeysInert []string
 	// Meta is meta.json as read (nanoscope's checkpoints only; nil otherwise). WithConventions
 	// leaves it as read: the conventions in effect are the Family's.
 	Meta *checkpoint.Meta
@@ -190,6 +194,8 @@ func openHF(dir string) (*Loaded, error) {
 		DTypes:     ck.DTypes,
 		Notes:      ck.Notes,
 		BOS:        ck.BOS,
+		KeysRead:   ck.KeysRead,
+		KeysInert:  ck.KeysInert,
 	}, nil
 }
 

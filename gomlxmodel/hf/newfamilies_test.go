@@ -1,0 +1,256 @@
+package hf
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/config"
+)
+
+// tinyLlamaLike is a small model of each Llama-like family (2 layers, GQA, vocab 300).
+func tinyLlamaLike(arch string) gomlxmodel.Llama {
+	c := gomlxmodel.LlamaConfig{Arch: arch, VocabSize: 300, DModel: 32, NLayers: 2, NHeads: 4, NKVHeads: 2, HeadDim: 8,
+		DFF: 48, RMSNormEps: 1e-6, RopeTheta: 10000, MaxPositions: 64, InitializerRange: 0.02,
+		RopePairing: config.RopeHalves, GQAMapping: config.GQAInterleave, Causal: true}
+	switch arch {
+	case "qwen2":
+		c.QKVBias, c.SlidingWindow, c.LayerTypes = true, 6, []string{gomlxmodel.LayerFull, gomlxmodel.LayerSliding}
+	case "qwen3":
+		c.QKNorm, c.QKVBias, c.OBias, c.HeadDim, c.TiedHead = true, true, true, 12, true
+	case "mistral":
+		c.SlidingWindow = 5
+	}
+	return gomlxmodel.Llama{Config: c}
+}
+
+// TestSaveLoadNewFamilies: Save writes each Llama-like family's config.json so that Load reads
+// back the same configuration and weights; HF24_SAVE_DIR keeps the directories (for the CLI).
+func TestSaveLoadNewFamilies(t *testing.T) {
+	for _, arch := range []string{"qwen2", "qwen3", "mistral"} {
+		m := tinyLlamaLike(arch)
+		p := gomlxmodel.InitFamilyParams(m, 7)
+		dir := filepath.Join(t.TempDir(), arch)
+		if keep := os.Getenv("HF24_SAVE_DIR"); keep != "" {
+			dir = filepath.Join(keep, arch)
+		}
+		if err := Save(dir, m, p); err != nil {
+			t.Fatalf("%s: %v", arch, err)
+		}
+		ck, err := Load(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", arch, err)
+		}
+		if ck.Arch != arch || !reflect.DeepEqual(ck.Family, gomlxmodel.Family(m)) {
+			t.Errorf("%s: loaded %+v, saved %+v", arch, ck.Family, m)
+		}
+		if len(ck.KeysRead) == 0 || len(ck.KeysInert) == 0 {
+			t.Errorf("%s: keys read %v, inert %v", arch, ck.KeysRead, ck.KeysInert)
+		}
+	}
+	bad := tinyLlamaLike("qwen2")
+	bad.Config.OBias = true
+	if err := Save(t.TempDir(), bad, gomlxmodel.InitFamilyParams(bad, 1)); err == nil {
+		t.Error("saved a qwen2 with an o_proj bias")
+	}
+}
+
+// hf24Fixtures are the directories bench/hf24_fixtures.py wrote with transformers 5.17 (see
+// testdata/hf/fixtures24.json): per family a random model (biases and norm weights moved off
+// their initial values) and a briefly trained one, the Llama and GPT-2 options, and PEFT LoRA
+// adapters beside a base model.
+var hf24Fixtures = []string{
+	"qwen2_random_gqa", "qwen2_trained_swa", "qwen3_random_hd", "qwen3_trained_tied",
+	"mistral_random_swa", "mistral_trained_swa",
+	"gemma_random_mqa", "gemma_trained", "gemma2_random_caps", "gemma2_trained",
+	"phi3_random", "phi3_trained",
+	"gpt_neox_random_parallel", "gpt_neox_random_sequential", "gpt_neox_trained",
+	"llama_random_options", "llama_random_rope_linear", "llama_random_rope_dynamic",
+	"llama_random_rope_llama3", "llama_random_rope_yarn", "gpt2_random_inverse_layer_idx",
+	"lora_llama", "lora_llama_rslora_regex", "lora_gpt2_fan_in_fan_out",
+}
+
+// TestParityHF24: nanoscope's logits match transformers 5.17's within 1e-5 relative
+// (max|Δ|/max|logit|), argmax equal at every position, for every family and option fixture.
+func TestParityHF24(t *testing.T) {
+	for _, name := range hf24Fixtures {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(fixtureRoot, name)
+			if _, err := os.Stat(dir); err != nil {
+				t.Skipf("%s not generated yet: run bench/hf24_fixtures.py on the GPU machine (see its docstring)", dir)
+			}
+			ck, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := readReference(t, dir)
+			got := runLogits(t, ck.Family, ck.Params, ref.ids)
+			rel, bad := compare(got, ref.logits, ref.v)
+			t.Logf("%s (%s): max|Δ|/max|logit| = %.2e, argmax differs at %d of %d positions; notes: %s",
+				name, ck.Arch, rel, bad, len(ref.logits)/ref.v, strings.Join(ck.Notes, "; "))
+			if rel > 1e-5 || bad > 0 {
+				t.Errorf("%s: relative deviation %.2e (limit 1e-5), %d argmax differences", name, rel, bad)
+			}
+		})
+	}
+}
+
+// TestTranscribedParity: nanoscope's logits match those of bench/hf24_transcribed.py — a
+// PyTorch transcription of transformers' forward passes (not transformers itself: a second
+// implementation that catches layout and formula slips; TestParityHF24's transformers 5.17
+// fixtures supersede it) — within 1e-5 relative, argmax equal, for every family and option.
+func TestTranscribedParity(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join(fixtureRoot, "transcribed", "t_*"))
+	if err != nil || len(dirs) != 16 {
+		t.Fatalf("%d transcribed fixtures (%v), want 16", len(dirs), err)
+	}
+	for _, dir := range dirs {
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			ck, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := readReference(t, dir)
+			got := runLogits(t, ck.Family, ck.Params, ref.ids)
+			rel, bad := compare(got, ref.logits, ref.v)
+			t.Logf("%s (%s): max|Δ|/max|logit| = %.2e, argmax differs at %d of %d positions", name, ck.Arch, rel, bad, len(ref.logits)/ref.v)
+			if rel > 1e-5 || bad > 0 {
+				t.Errorf("%s: relative deviation %.2e (limit 1e-5), %d argmax differences", name, rel, bad)
+			}
+			// The fixture tells the family's distinguishing convention apart: flipped, the
+			// logits move by more than 1e-3 relative.
+			flip := transcribedFlips[name]
+			g, err := ck.Family.WithConvention(flip[0], flip[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rel, _ := compare(runLogits(t, g, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
+				t.Errorf("%s=%s moves the logits by %.2e only: the fixture does not tell it apart", flip[0], flip[1], rel)
+			}
+			if strings.Contains(name, "lora") { // the adapter was applied: the base model's logits are far
+				ts, err := readFile(filepath.Join(dir, "reference.safetensors"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rel, _ := compare(got, ts["base_logits"].Data, ref.v); ck.Adapter == "" || rel < 1e-2 {
+					t.Errorf("adapter %q: logits within %.2e of the base model's", ck.Adapter, rel)
+				}
+			}
+			if g, ok := ck.Family.(gomlxmodel.GPT2); ok && g.Config.ScaleAttnByInverseLayerIdx { // and the plain scale apart
+				g.Config.ScaleAttnByInverseLayerIdx = false
+				if rel, _ := compare(runLogits(t, g, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
+					t.Errorf("without scale_attn_by_inverse_layer_idx the logits move by %.2e only", rel)
+				}
+			}
+			if l, ok := ck.Family.(gomlxmodel.Llama); ok && l.Config.RopeScaling.Type != "" { // and the plain RoPE apart
+				l.Config.RopeScaling = gomlxmodel.RopeScaling{}
+				if rel, _ := compare(runLogits(t, l, ck.Params, ref.ids), ref.logits, ref.v); rel < 1e-3 {
+					t.Errorf("the plain RoPE moves the logits by %.2e only: the fixture does not tell rope_type apart", rel)
+				}
+			}
+		})
+	}
+}
+
+// transcribedFlips is, per transcribed fixture, a convention whose other value the fixture
+// must tell apart.
+var transcribedFlips = map[string][2]string{
+	"t_gemma": {"norm_weight", "w"}, "t_gemma2": {"attn_softcap", "none"},
+	"t_gpt_neox_parallel": {"parallel_residual", "false"}, "t_gpt_neox_sequential": {"rotary_pct", "1"},
+	"t_llama_options": {"gqa_mapping", "tile"}, "t_llama_rope_dynamic": {"rope_theta", "100000"},
+	"t_llama_rope_linear": {"rope_scaling", "4"}, "t_llama_rope_llama3": {"rope_pairing", "interleaved"},
+	"t_llama_rope_yarn": {"rope_theta", "1000"}, "t_mistral_swa": {"sliding_window", "0"},
+	"t_phi3": {"gqa_mapping", "tile"}, "t_qwen2_swa": {"sliding_window", "0"},
+	"t_lora_llama": {"gqa_mapping", "tile"}, "t_lora_llama_rslora_regex": {"gqa_mapping", "tile"},
+	"t_gpt2_inverse_layer_idx": {"qkv_order", "kqv"}, "t_lora_gpt2_fan_in_fan_out": {"qkv_order", "kqv"},
+}
+
+// TestAdapterRefusals: an adapter nanoscope cannot apply as transformers would is refused in one
+// line naming the file and key; the base model is never served in its place.
+func TestAdapterRefusals(t *testing.T) {
+	src := filepath.Join(fixtureRoot, "transcribed", "t_lora_llama")
+	cases := []struct {
+		name string
+		edit func(dir string, cfg map[string]any)
+		want string
+	}{
+		{"no adapter_model.safetensors", func(dir string, _ map[string]any) { os.Remove(filepath.Join(dir, AdapterModelFile)) },
+			"adapter_model.safetensors: missing: adapter_config.json says a PEFT adapter applies to these weights"},
+		{"DoRA", func(_ string, c map[string]any) { c["use_dora"] = true }, "unsupported setting use_dora"},
+		{"trained biases", func(_ string, c map[string]any) { c["bias"] = "all" }, `unsupported setting bias: expected "none"`},
+		{"modules_to_save", func(_ string, c map[string]any) { c["modules_to_save"] = []any{"lm_head"} }, "unsupported setting modules_to_save"},
+		{"unknown key", func(_ string, c map[string]any) { c["lora_magnitude"] = 2.0 }, "unknown key lora_magnitude"},
+		{"a target without tensors", func(_ string, c map[string]any) {
+			c["target_modules"] = []any{"q_proj", "v_proj", "down_proj", "up_proj"}
+		},
+			"missing: target_modules names model.layers.0.mlp.up_proj"},
+		{"tensors without a target", func(_ string, c map[string]any) { c["target_modules"] = []any{"q_proj", "v_proj"} },
+			"adapter for a module target_modules does not name"},
+		{"another PEFT method", func(_ string, c map[string]any) { c["peft_type"] = "IA3" }, `unsupported setting peft_type: expected "LORA", found "IA3"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range []string{ConfigFile, ModelFile, AdapterConfigFile, AdapterModelFile} {
+				b, err := os.ReadFile(filepath.Join(src, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var cfg map[string]any
+			raw, _ := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
+			if err := json.Unmarshal(raw, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			tc.edit(dir, cfg)
+			raw, _ = json.Marshal(cfg)
+			if err := os.WriteFile(filepath.Join(dir, AdapterConfigFile), raw, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(dir)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("error %v lacks %q (or is not one line)", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSaveLoadOptions: Save writes the Llama options (mlp_bias, biases, gelu, each rope type) so
+// that Load reads the same configuration back; what a family's config.json cannot say is refused.
+func TestSaveLoadOptions(t *testing.T) {
+	base := tinyLlamaLike("llama")
+	for _, rs := range []gomlxmodel.RopeScaling{{},
+		{Type: "linear", Factor: 2},
+		{Type: "dynamic", Factor: 2, MaxPositions: 64},
+		{Type: "llama3", Factor: 8, LowFreqFactor: 1, HighFreqFactor: 4, OriginalMaxPositions: 32},
+		{Type: "yarn", Factor: 4, OriginalMaxPositions: 16, BetaFast: 32, BetaSlow: 1},
+	} {
+		m := base
+		m.Config.MLPBias, m.Config.QKVBias, m.Config.OBias, m.Config.HiddenAct, m.Config.RopeScaling = true, true, true, "gelu", rs
+		dir := t.TempDir()
+		if err := Save(dir, m, gomlxmodel.InitFamilyParams(m, 2)); err != nil {
+			t.Fatalf("%s: %v", rs.Type, err)
+		}
+		ck, err := Load(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", rs.Type, err)
+		}
+		got := ck.Family.(gomlxmodel.Llama).Config
+		if !reflect.DeepEqual(got, m.Config) {
+			t.Errorf("%s: loaded %+v\nsaved %+v", rs.Type, got, m.Config)
+		}
+	}
+	g := base
+	g.Config.Arch = "gemma2"
+	if err := Save(t.TempDir(), g, gomlxmodel.InitFamilyParams(g, 1)); err == nil || !strings.Contains(err.Error(), "cannot save a gemma2 model") {
+		t.Errorf("gemma2 saved: %v", err)
+	}
+}
