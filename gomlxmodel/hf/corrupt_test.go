@@ -110,24 +110,24 @@ func TestCorrupt(t *testing.T) {
 		}, []string{"tensor lm_head.weight: config.json ties the head"}, ModelFile},
 		{"unsupported model_type", func(t *testing.T) string {
 			return variant(t, "gpt2_random", nil, func(c map[string]any) { c["model_type"] = "bert"; c["architectures"] = []string{"BertModel"} })
-		}, []string{"unsupported architecture: expected model_type one of [gpt2 llama mistral qwen2 qwen3], found model_type \"bert\", architectures [BertModel]"}, ConfigFile},
+		}, []string{"unsupported architecture: expected model_type one of [gemma gemma2 gpt2 gpt_neox llama mistral phi3 qwen2 qwen3], found model_type \"bert\", architectures [BertModel]"}, ConfigFile},
 		{"architectures disagree", func(t *testing.T) string {
 			return variant(t, "gpt2_random", nil, func(c map[string]any) { c["architectures"] = []string{"LlamaForCausalLM"} })
 		}, []string{"architectures disagree with model_type"}, ConfigFile},
 		{"rope scaling", func(t *testing.T) string {
 			return variant(t, "llama_random_gqa", nil, func(c map[string]any) {
-				c["rope_parameters"] = map[string]any{"rope_type": "linear", "factor": 2.0, "rope_theta": 500000.0}
+				c["rope_parameters"] = map[string]any{"rope_type": "longrope", "factor": 2.0, "rope_theta": 500000.0}
 			})
-		}, []string{"unsupported setting rope_parameters"}, ConfigFile},
+		}, []string{"rope_parameters"}, ConfigFile},
 		{"unknown key (llama)", func(t *testing.T) string {
 			return variant(t, "llama_random_gqa", nil, func(c map[string]any) { c["attn_logit_softcapping"] = 50.0 })
 		}, []string{"unknown key attn_logit_softcapping (neither implemented nor known to leave the logits unchanged): expected absent, found 50"}, ConfigFile},
 		{"unknown key (gpt2)", func(t *testing.T) string {
 			return variant(t, "gpt2_random", nil, func(c map[string]any) { c["rotary_dim"] = 16 })
 		}, []string{"unknown key rotary_dim"}, ConfigFile},
-		{"mlp_bias", func(t *testing.T) string {
+		{"mlp_bias without its tensors", func(t *testing.T) string {
 			return variant(t, "llama_random_gqa", nil, func(c map[string]any) { c["mlp_bias"] = true })
-		}, []string{"unsupported setting mlp_bias"}, ConfigFile},
+		}, []string{"tensor model.layers.0.mlp.down_proj.bias: missing tensor"}, ModelFile},
 		{"rope_theta twice", func(t *testing.T) string {
 			return variant(t, "llama_random_gqa", nil, func(c map[string]any) { c["rope_theta"] = 10000.0 })
 		}, []string{"rope_theta disagrees with rope_parameters.rope_theta: expected 10000, found 500000"}, ConfigFile},
