@@ -9,7 +9,7 @@ import (
 	"nanoscope/plots/nbdisplay"
 )
 
-// ShowScores tabulates the scores of a diagnosed gallery (gallery.Family): recall and precision
+// ShowScores tabulates the scores of a diagnosed gallery (gallery.Run): recall and precision
 // per kind, then the builds left out as no fault, and returns the one-line summary of the
 // rates the targets are stated in.
 func ShowScores(results []gallery.Result, sc analysis.Scores) string {
