@@ -38,6 +38,7 @@ const fingerprintDropoutMasks = 128
 // the ids (nil tops: no logit to compare), or why it was skipped.
 type faultRun struct {
 	name    string
+	fault   gomlxmodel.InferenceFault
 	pred    []int
 	tops    []float64
 	skipped string
@@ -88,7 +89,7 @@ func inferenceFaultRuns(s *Subject, ids []int32, pre int, want []int, wantTop []
 		{gomlxmodel.FaultKVMinus1, "KV cache positions off by −1 (each decoded id one position early)"},
 		{gomlxmodel.FaultFP16, "float16 inference without a float32 upcast"},
 	} {
-		run := faultRun{name: c.name}
+		run := faultRun{name: c.name, fault: c.fault}
 		if c.fault != gomlxmodel.FaultFP16 && pre >= T {
 			run.skipped = "no decoded position"
 			out = append(out, run)
@@ -118,7 +119,7 @@ func inferenceFaultRuns(s *Subject, ids []int32, pre int, want []int, wantTop []
 		maxAbs = max(maxAbs, math.Abs(float64(x)))
 	}
 	for _, k := range fingerprintPads {
-		run := faultRun{name: fmt.Sprintf("left padding by %d ids without position ids (the real ids from position %d)", k, k)}
+		run := faultRun{name: fmt.Sprintf("left padding by %d ids without position ids (the real ids from position %d)", k, k), fault: gomlxmodel.FaultLeftPadNoPositions}
 		if m := s.dims().MaxSeq; m > 0 && T+k > m {
 			run.skipped = fmt.Sprintf("%d ids and %d pads exceed the model's %d positions", T, k, m)
 			out = append(out, run)
@@ -141,7 +142,7 @@ func inferenceFaultRuns(s *Subject, ids []int32, pre int, want []int, wantTop []
 		out = append(out, run)
 	}
 	// Dropout: coverage of the observed ids by the top-1s of several masks.
-	run := faultRun{name: fmt.Sprintf("dropout left on (p = %g on the embedding; %d masks: the observed id is one of their top-1s)", gomlxmodel.FaultDropoutP, fingerprintDropoutMasks)}
+	run := faultRun{name: fmt.Sprintf("dropout left on (p = %g on the embedding; %d masks: the observed id is one of their top-1s)", gomlxmodel.FaultDropoutP, fingerprintDropoutMasks), fault: gomlxmodel.FaultDropout}
 	seen := make([][]float64, T) // per position, the top logits of the masks whose top-1 is the observed id
 	all := make([][]float64, T)  // and of every mask
 	for m := range fingerprintDropoutMasks {
@@ -231,6 +232,40 @@ func ObserveGeneration(f gomlxmodel.Family, p gomlxmodel.Params, prompt []int32,
 	}
 	for _, st := range g.Steps {
 		obs.Logits = append(obs.Logits, st.Top[0].Logit)
+	}
+	return obs, nil
+}
+
+// ObserveForward is what an engine running f with weights p under the step options o prints
+// for ids in one forward: the top-1 id and top logit at every position (Observed.Predicted,
+// Observed.Logits) — the file a user would give the fingerprint. pads > 0 puts that many id-0
+// pads before the ids (masked, o.Pad and o.RowShift set so that the real ids start at position
+// 0; FaultLeftPadNoPositions ignores that) and prints nothing for them.
+func ObserveForward(f gomlxmodel.Family, p gomlxmodel.Params, ids []int32, pads int, o gomlxmodel.StepOptions) (*Observed, error) {
+	r, err := gomlxmodel.NewFamilyRunner(f, p)
+	if err != nil {
+		return nil, err
+	}
+	row := append(make([]int32, pads), ids...)
+	if pads > 0 {
+		mask := make([]bool, len(row))
+		for i := range pads {
+			mask[i] = true
+		}
+		o.Pad, o.RowShift = [][]bool{mask}, []int{-pads}
+	}
+	logits, _, err := gomlxmodel.StepForward(r, [][]int32{row}, nil, o)
+	if err != nil {
+		return nil, err
+	}
+	V := f.Dims().VocabSize
+	obs := &Observed{Note: fmt.Sprintf("nanoscope's inference path, one forward, fault %q, %d pads", o.Fault, pads)}
+	for t := pads; t < len(row); t++ {
+		rw := logits[t*V : (t+1)*V]
+		a := gomlxmodel.Argmax(rw)
+		obs.Input = append(obs.Input, int(row[t]))
+		obs.Predicted = append(obs.Predicted, a)
+		obs.Logits = append(obs.Logits, float64(rw[a]))
 	}
 	return obs, nil
 }

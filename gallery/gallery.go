@@ -1,7 +1,8 @@
 // Package gallery is the fault gallery as one table: every build of package faults — the
 // ternary nanoscope model's (faults.Gallery) and GPT-2's and Llama's in Hugging Face layout
-// (faults.FamilyGallery) — made under a known fault, diagnosed blind, and scored together in the
-// classification literature's form (analysis.Score). The table test of the gallery and
+// (faults.FamilyGallery) — made under a known fault, and every inference fault of nanoscope's
+// own inference path (gomlxmodel.InferenceFaults) on a checkpoint of every family, diagnosed
+// blind and scored together in the classification literature's form (analysis.Score). The table test of the gallery and
 // notebook 11 both run it. It sits above analysis and faults because analysis's own tests build
 // faults.
 package gallery
@@ -13,6 +14,7 @@ import (
 
 	"nanoscope/analysis"
 	"nanoscope/faults"
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/load"
 )
@@ -29,10 +31,15 @@ const (
 type Build struct {
 	Name, Set, Kind   string
 	Convention, Value string
+	// An inference row's model, fault, how its observation is printed and its pads.
+	model, observe string
+	fault          gomlxmodel.InferenceFault
+	pads           int
 }
 
 // Builds lists the gallery in order: faults.Gallery's builds (but the bases others are made
-// from, kind "-"), then faults.FamilyGallery's.
+// from, kind "-"), faults.FamilyGallery's, then the inference rows (the clean path of each
+// model observed two ways, a healthy control, and each inference fault, of the fault's kind).
 func Builds() []Build {
 	var out []Build
 	for _, b := range faults.Gallery() {
@@ -43,21 +50,25 @@ func Builds() []Build {
 	for _, b := range faults.FamilyGallery() {
 		out = append(out, Build{Name: b.Name, Set: SetFamily, Kind: b.Kind, Convention: b.Convention, Value: b.Value})
 	}
-	return out
+	return append(out, inferenceBuilds()...)
 }
 
 // Dirs are the directories the builds are made under and reused from: Ternary for
 // faults.Gallery (a meta.json marks a complete build), Family for faults.FamilyGallery (a
-// config.json does).
-type Dirs struct{ Ternary, Family string }
+// config.json does); Repo is the repository root, whose testdata holds the fixtures of the
+// inference rows.
+type Dirs struct{ Ternary, Family, Repo string }
 
 // Result is one build diagnosed: its row, its case (what Score reads), whether it counts (a
 // convention fault whose own convention does not predict better at offset 1 is no fault and
 // is left out of the scores, with the gain and its standard error, in nats, that decided it),
-// and the time spent making and diagnosing it.
+// and the time spent making and diagnosing it. An inference row's diagnosis is in Inference
+// (Case.Report nil, Case.Named what it named); one whose fault is inert on its model is not
+// counted (Inference.Skipped says why).
 type Result struct {
 	Build     Build
 	Case      analysis.Case
+	Inference *InferenceResult
 	Counted   bool
 	Gain, SE  float64 // the convention fault's own gain at offset 1 (0 for other builds)
 	Built     time.Duration
@@ -121,11 +132,17 @@ func Run(d Dirs, only string) ([]Result, analysis.Scores, error) {
 				}
 				r.Counted = analysis.Significant(r.Gain, r.SE)
 			}
+		case SetInference:
+			var err error
+			if r.Inference, r.Case.Named, err = runInference(d, b); err != nil {
+				return nil, analysis.Scores{}, err
+			}
+			r.Counted = r.Inference.Skipped == ""
 		default:
-			return nil, analysis.Scores{}, fmt.Errorf("gallery: %s: set %q is not one of %s, %s", b.Name, b.Set, SetTernary, SetFamily)
+			return nil, analysis.Scores{}, fmt.Errorf("gallery: %s: set %q is not one of %s, %s, %s", b.Name, b.Set, SetTernary, SetFamily, SetInference)
 		}
 		r.Diagnosed = time.Since(start) - r.Built
-		r.Case = analysis.Case{Name: b.Name, Want: b.Kind, Convention: b.Convention, Report: rep}
+		r.Case = analysis.Case{Name: b.Name, Want: b.Kind, Convention: b.Convention, Report: rep, Named: r.Case.Named}
 		if r.Counted {
 			cases = append(cases, r.Case)
 		}

@@ -51,7 +51,7 @@ var (
 // and precision are logged. GALLERY_BUILD=substring runs part of the gallery (the two-builds
 // target is then not asserted); FAMILY_GALLERY_DIR keeps the family builds.
 func TestGallery(t *testing.T) {
-	d := Dirs{Ternary: t.TempDir(), Family: os.Getenv("FAMILY_GALLERY_DIR")}
+	d := Dirs{Ternary: t.TempDir(), Family: os.Getenv("FAMILY_GALLERY_DIR"), Repo: ".."}
 	if d.Family == "" {
 		d.Family = t.TempDir()
 	}
@@ -61,6 +61,10 @@ func TestGallery(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range results {
+		if r.Inference != nil {
+			checkInference(t, r)
+			continue
+		}
 		rep := r.Case.Report
 		if !r.Counted {
 			t.Logf("%s: not a fault, left out of the scores: under its trained convention the CE at offset 1 gains only %.3f ± %.3f nats", r.Build.Name, r.Gain, r.SE)
@@ -83,6 +87,43 @@ func TestGallery(t *testing.T) {
 		sc.Faulty, sc.FalseHealthyRate(), sc.FalseHealthy, sc.WrongKindRate(), sc.WrongKind, sc.Unexplained, sc.Healthy, sc.HealthyFlaggedRate(), sc.HealthyFlagged)
 	if len(sc.FalseHealthy)+len(sc.WrongKind)+len(sc.HealthyFlagged) > 0 {
 		t.Errorf("targets missed: false healthy %v, wrong kind %v, healthy flagged %v", sc.FalseHealthy, sc.WrongKind, sc.HealthyFlagged)
+	}
+}
+
+// checkInference checks an inference row: with a fault on, the check that isolates it fails
+// (on a rotary model, left padding without position ids passes it: inert); on the clean path no
+// check fails, half precision included, and the fingerprint says consistent. Whether the
+// fingerprint names the fault first is scored.
+func checkInference(t *testing.T, r Result) {
+	t.Helper()
+	in := r.Inference
+	var c analysis.InferenceCheck
+	for _, x := range in.Path.Checks {
+		if x.Name == in.Check {
+			c = x
+		}
+	}
+	if in.Skipped != "" {
+		t.Logf("%s: not scored, %s", r.Build.Name, in.Skipped)
+		if !c.Passed {
+			t.Errorf("%s: %s fails (margin %.3g): not inert", r.Build.Name, c.Name, c.Margin)
+		}
+		return
+	}
+	fp := in.Fingerprint
+	t.Logf("%s: checks failed %v (%s margin %.3g, limit %g); fingerprint %s by %q [%s] (%d positions); named %v (%.1fs)", r.Build.Name, in.Path.Failed, in.Check, in.Margin, c.Limit,
+		fp.Verdict, fp.Best, fp.BestKind, fp.Positions, r.Case.Named, r.Diagnosed.Seconds())
+	if in.Fault == "" {
+		if !in.Path.Passed || len(in.Path.HalfFailed) > 0 || fp.Verdict != "consistent" {
+			t.Errorf("%s: the clean path: checks failed %v, half precision %v, fingerprint %s: %s", r.Build.Name, in.Path.Failed, in.Path.HalfFailed, fp.Verdict, fp.Detail)
+		}
+		return
+	}
+	if c.Passed || !slices.Contains(in.Path.Failed, in.Check) {
+		t.Errorf("%s: not flagged by %s: %+v", r.Build.Name, in.Check, c)
+	}
+	if len(fp.Runs) > 1 {
+		t.Logf("    runner-up %s: %.3f ± %.3f, logit MAE %.3g", fp.Runs[1].Name, fp.Runs[1].Agreement, fp.Runs[1].SE, fp.Runs[1].LogitMAE)
 	}
 }
 
