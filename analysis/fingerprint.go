@@ -86,7 +86,19 @@ const (
 const (
 	fingerprintLogitRatio = 10
 	fingerprintLogitFloor = 1e-5
+	// fingerprintLogitTolerance: the run as loaded is consistent with observed top logits
+	// within this share of their mean |value| on average (a bfloat16 engine's rounding is
+	// below 1%; a temperature of 0.9 moves them 11%).
+	fingerprintLogitTolerance = 0.05
 )
+
+func meanAbs(xs []float64) float64 {
+	m := 0.0
+	for _, x := range xs {
+		m += math.Abs(x)
+	}
+	return m / float64(max(len(xs), 1))
+}
 
 func maxAbs(xs []float64) float64 {
 	m := 0.0
@@ -310,6 +322,10 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 		fp.Verdict, fp.Best, fp.BestKind = "explained", best.Name, best.Kind
 		fp.Detail = fmt.Sprintf("%s reproduces %.0f%% of the observed top-1 ids (± %.0f%%), the checkpoint as loaded %.0f%%: the engine runs it that way",
 			best.Name, 100*best.Agreement, 100*best.SE, 100*asLoaded.Agreement)
+	case asLoaded.Agreement >= fingerprintAgree && asLoaded.hasLogits && asLoaded.LogitMAE > fingerprintLogitTolerance*meanAbs(obs.Logits):
+		fp.Verdict = "unexplained"
+		fp.Detail = fmt.Sprintf("the checkpoint as loaded reproduces %.0f%% of the observed top-1 ids but not their top logits: they differ by %.3g on average, %.0f%% of their mean size (engines agree within %.0f%%), and no run reproduces them: the engine prints something other than the model's logits (a temperature, a log-softmax, a scale) or runs another model",
+			100*asLoaded.Agreement, asLoaded.LogitMAE, 100*asLoaded.LogitMAE/meanAbs(obs.Logits), 100*fingerprintLogitTolerance)
 	case asLoaded.Agreement >= fingerprintAgree:
 		fp.Verdict, fp.Best, fp.BestKind = "consistent", asLoaded.Name, asLoaded.Kind
 		fp.Detail = fmt.Sprintf("the checkpoint as loaded reproduces %.0f%% of the observed top-1 ids (± %.0f%%): the engine runs it as nanoscope does", 100*asLoaded.Agreement, 100*asLoaded.SE)
