@@ -42,9 +42,11 @@ var (
 	}
 )
 
-// TestGallery: every build of the gallery — the ternary model's faults (faults.Gallery) and
-// GPT-2's and Llama's (faults.FamilyGallery, trained with AdamW under a known fault, saved and
-// loaded in Hugging Face layout) — is diagnosed blind and scored as one table. The targets: no
+// TestGallery: every row of the gallery — the ternary model's faults (faults.Gallery), GPT-2's
+// and Llama's (faults.FamilyGallery, trained with AdamW under a known fault, saved and loaded in
+// Hugging Face layout), and each inference fault of nanoscope's own path on a checkpoint of
+// every family with the clean path as control (checkInference) — is diagnosed blind and scored
+// as one table. The targets: no
 // faulty build called healthy, none given a wrong kind, no healthy control flagged, every kind
 // with at least two counted builds. Each ternary build is named its own kind (recall 1 there),
 // and its finding carries the evidence that decides it; healthy is true exactly for healthy and informational builds. Per-kind recall
