@@ -2,47 +2,13 @@ package analysis
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"slices"
-	"sync"
 	"testing"
 
 	"nanoscope/faults"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
 )
-
-var gallery struct {
-	sync.Once
-	b   *faults.Builder
-	dir string
-}
-
-// galleryDir returns the directory of a build of faults.Gallery, made once per test binary run.
-func galleryDir(t *testing.T, name string) string {
-	t.Helper()
-	gallery.Do(func() {
-		d, err := os.MkdirTemp("", "nanoscope-gallery-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		gallery.dir, gallery.b = d, faults.NewBuilder(d)
-	})
-	dir, err := gallery.b.Dir(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if gallery.dir != "" {
-		os.RemoveAll(gallery.dir)
-	}
-	os.Exit(code)
-}
 
 func diagnoseDir(t *testing.T, dir string) *Report {
 	t.Helper()
@@ -64,75 +30,6 @@ func diagnoseDir(t *testing.T, dir string) *Report {
 	}
 	t.Logf("  summary: %s", rep.Summary)
 	return rep
-}
-
-// Every build of the fault gallery is diagnosed with its kind — healthy builds with
-// healthy: true and no fault finding — and the evidence that decides it.
-func TestFaultGallery(t *testing.T) {
-	evidence := map[string]map[string]any{
-		"unshifted labels":      {"offset": 0},
-		"labels shifted twice":  {"offset": 2},
-		"rope interleaved":      {"trained_layout": config.RopeInterleaved},
-		"gqa repeat_interleave": {"trained_mapping": config.GQAInterleave},
-		"alpha_logit 5.0":       {"zero_gradient": 4},
-	}
-	tensors := map[string][]string{
-		"fresh tok_embed":  {"tok_embed.weight"},
-		"head at init":     {"lm_head.weight"},
-		"norms not loaded": {"norm_final.weight", "blocks.0.norm_attn.weight", "blocks.1.norm_ffn.weight"},
-	}
-	for _, b := range faults.Gallery() {
-		if b.Kind == "-" {
-			continue
-		}
-		t.Run(b.Name, func(t *testing.T) {
-			rep := diagnoseDir(t, galleryDir(t, b.Name))
-			if b.Kind == "" {
-				if !rep.Healthy {
-					t.Fatalf("healthy checkpoint diagnosed unhealthy: %v", kinds(rep))
-				}
-				for _, f := range rep.Findings {
-					if !Informational(f.Kind) {
-						t.Fatalf("fault finding %s on a healthy checkpoint: %s", f.Kind, f.Detail)
-					}
-				}
-				return
-			}
-			f := findingOf(rep.Findings, b.Kind)
-			if f == nil {
-				t.Fatalf("no %s finding; got %v", b.Kind, kinds(rep))
-			}
-			for k, want := range evidence[b.Name] {
-				if got := fmt.Sprint(f.Evidence[k]); got != fmt.Sprint(want) {
-					t.Errorf("evidence %s = %s, want %v", k, got, want)
-				}
-			}
-			for _, n := range tensors[b.Name] {
-				if !slices.Contains(f.Tensors, n) {
-					t.Errorf("tensor %s not in %v", n, f.Tensors)
-				}
-			}
-			if Informational(b.Kind) != rep.Healthy {
-				t.Errorf("%s: healthy %v", b.Kind, rep.Healthy)
-			}
-			// The verdicts follow the findings: alpha_logit without gradient supports H7 whatever
-			// its value; an untrained draw supports H6 and leaves H1 untestable.
-			switch b.Kind {
-			case KindAlphaNoGradient:
-				checkVerdicts(t, rep, map[string]Outcome{"H7": Supported})
-			case KindWeightsUntrained, KindTensorsUntrained:
-				checkVerdicts(t, rep, map[string]Outcome{"H1": Untestable, "H6": Supported})
-			case KindTargetOffset:
-				want := Refuted
-				if f.Evidence["offset"] == 0 {
-					want = Supported
-				}
-				checkVerdicts(t, rep, map[string]Outcome{"H1": want})
-			case KindContextFree:
-				checkVerdicts(t, rep, map[string]Outcome{"H5": Supported})
-			}
-		})
-	}
 }
 
 // More healthy checkpoints: ternary off without mHC, and an interleaved-RoPE, repeat_interleave

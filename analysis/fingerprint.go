@@ -32,6 +32,10 @@ import (
 // EngineRun is one candidate of an engine fingerprint.
 type EngineRun struct {
 	Name string `json:"name"`
+	// Kind names what the run stands for, as data: an inference fault of
+	// gomlxmodel.InferenceFaults ("kv_position_plus1", …, "missing_bos"), or RunAsLoaded,
+	// RunOutputsShifted, RunInputEcho, RunBOSPrepended, RunConvention, RunFreshInit.
+	Kind string `json:"kind"`
 	// Agreement is the share of the compared positions whose top-1 id equals the observed one,
 	// SE its binomial standard error; Positions how many were compared.
 	Agreement float64 `json:"agreement"`
@@ -49,12 +53,24 @@ type EngineRun struct {
 // EngineFingerprint is the verdict on an observation: Verdict "consistent", "explained" (by
 // Best) or "unexplained"; Runs are every candidate, best first.
 type EngineFingerprint struct {
-	Positions int         `json:"positions"`
-	Verdict   string      `json:"verdict"`
-	Best      string      `json:"best"`
-	Detail    string      `json:"detail"`
-	Runs      []EngineRun `json:"runs"`
+	Positions int    `json:"positions"`
+	Verdict   string `json:"verdict"`
+	Best      string `json:"best"`
+	// BestKind is the Kind of the run named Best ("" when none).
+	BestKind string      `json:"best_kind,omitempty"`
+	Detail   string      `json:"detail"`
+	Runs     []EngineRun `json:"runs"`
 }
+
+// The kinds of the candidates that are not an inference fault (EngineRun.Kind).
+const (
+	RunAsLoaded       = "as_loaded"
+	RunOutputsShifted = "outputs_shifted"   // the predictions one position late or early
+	RunInputEcho      = "input_echo"        // the input itself
+	RunBOSPrepended   = "bos_prepended"     // a BOS the input does not start with
+	RunConvention     = "convention"        // one flip of the family's convention space
+	RunFreshInit      = "weights_untrained" // a fresh initialisation
+)
 
 // Fingerprint thresholds: the agreement a run needs to reproduce an observation, and the least
 // margin by which another run must beat the run as loaded.
@@ -70,7 +86,19 @@ const (
 const (
 	fingerprintLogitRatio = 10
 	fingerprintLogitFloor = 1e-5
+	// fingerprintLogitTolerance: the run as loaded is consistent with observed top logits
+	// within this share of their mean |value| on average (a bfloat16 engine's rounding is
+	// below 1%; a temperature of 0.9 moves them 11%).
+	fingerprintLogitTolerance = 0.05
 )
+
+func meanAbs(xs []float64) float64 {
+	m := 0.0
+	for _, x := range xs {
+		m += math.Abs(x)
+	}
+	return m / float64(max(len(xs), 1))
+}
 
 func maxAbs(xs []float64) float64 {
 	m := 0.0
@@ -118,8 +146,8 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 	}
 	perPos := len(obs.Logits) == len(want)-first // one observed top logit per observed position
 	// score compares pred[t−from] with want[t] for t in [from, to).
-	score := func(name string, pred []int, tops []float64, from, to int) EngineRun {
-		r := EngineRun{Name: name}
+	score := func(name, kind string, pred []int, tops []float64, from, to int) EngineRun {
+		r := EngineRun{Name: name, Kind: kind}
 		for t := from; t < to; t++ {
 			if want[t] < 0 {
 				continue
@@ -169,28 +197,28 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 	if err != nil {
 		return nil, err
 	}
-	asLoaded := score("as loaded", pred, tops, 0, T)
+	asLoaded := score("as loaded", RunAsLoaded, pred, tops, 0, T)
 	fp.Positions = asLoaded.Positions
 	fp.Runs = append(fp.Runs, asLoaded)
 	if T > 1 {
 		fp.Runs = append(fp.Runs,
-			score("as loaded, one position late (outputs[t] = prediction at t−1)", pred[:T-1], nil, 1, T),
-			score("as loaded, one position early (outputs[t] = prediction at t+1)", pred[1:], nil, 0, T-1))
+			score("as loaded, one position late (outputs[t] = prediction at t−1)", RunOutputsShifted, pred[:T-1], nil, 1, T),
+			score("as loaded, one position early (outputs[t] = prediction at t+1)", RunOutputsShifted, pred[1:], nil, 0, T-1))
 	}
-	fp.Runs = append(fp.Runs, score("the input itself (the current token)", input, nil, 0, T))
+	fp.Runs = append(fp.Runs, score("the input itself (the current token)", RunInputEcho, input, nil, 0, T))
 	if b := s.BOS; b >= 0 && b < V && (ids[0] != int32(b) || T > 1) {
 		if ids[0] == int32(b) { // the engine dropped the BOS the input starts with
 			p2, t2, err := argmax(s, ids[1:])
 			if err != nil {
 				return nil, err
 			}
-			fp.Runs = append(fp.Runs, score(fmt.Sprintf("without the BOS %d the input starts with (the engine dropped it)", b), p2, t2, 1, T))
+			fp.Runs = append(fp.Runs, score(fmt.Sprintf("without the BOS %d the input starts with (the engine dropped it)", b), string(gomlxmodel.FaultNoBOS), p2, t2, 1, T))
 		} else if m := s.dims().MaxSeq; m == 0 || T < m { // the engine prepended one
 			p2, t2, err := argmax(s, slices.Concat([]int32{int32(b)}, ids))
 			if err != nil {
 				return nil, err
 			}
-			fp.Runs = append(fp.Runs, score(fmt.Sprintf("with a BOS %d prepended (the engine adds one)", b), p2[1:], t2[1:], 0, T))
+			fp.Runs = append(fp.Runs, score(fmt.Sprintf("with a BOS %d prepended (the engine adds one)", b), RunBOSPrepended, p2[1:], t2[1:], 0, T))
 		}
 	}
 	wantTop := make([]float64, T) // the observed top logit at each position, NaN where none
@@ -206,10 +234,10 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 	}
 	for _, f := range faults {
 		if f.skipped != "" {
-			fp.Runs = append(fp.Runs, EngineRun{Name: f.name, Skipped: f.skipped})
+			fp.Runs = append(fp.Runs, EngineRun{Name: f.name, Kind: string(f.fault), Skipped: f.skipped})
 			continue
 		}
-		fp.Runs = append(fp.Runs, score(f.name, f.pred, f.tops, 0, T))
+		fp.Runs = append(fp.Runs, score(f.name, string(f.fault), f.pred, f.tops, 0, T))
 	}
 	for _, conv := range s.Family.Conventions() {
 		if conv.Inert {
@@ -222,15 +250,15 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 			name := fmt.Sprintf("%s=%s (as loaded: %s)", conv.Name, v, conv.Value)
 			s2, err := s.WithConvention(conv.Name, v)
 			if err != nil {
-				fp.Runs = append(fp.Runs, EngineRun{Name: name, Skipped: err.Error()})
+				fp.Runs = append(fp.Runs, EngineRun{Name: name, Kind: RunConvention, Skipped: err.Error()})
 				continue
 			}
 			p2, t2, err := argmax(s2, ids)
 			if err != nil {
-				fp.Runs = append(fp.Runs, EngineRun{Name: name, Skipped: err.Error()})
+				fp.Runs = append(fp.Runs, EngineRun{Name: name, Kind: RunConvention, Skipped: err.Error()})
 				continue
 			}
-			fp.Runs = append(fp.Runs, score(name, p2, t2, 0, T))
+			fp.Runs = append(fp.Runs, score(name, RunConvention, p2, t2, 0, T))
 		}
 	}
 	for _, seed := range fingerprintSeeds {
@@ -242,7 +270,7 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 		if err != nil {
 			return nil, err
 		}
-		fp.Runs = append(fp.Runs, score(fmt.Sprintf("fresh initialisation (seed %d): weights never loaded", seed), p2, t2, 0, T))
+		fp.Runs = append(fp.Runs, score(fmt.Sprintf("fresh initialisation (seed %d): weights never loaded", seed), RunFreshInit, p2, t2, 0, T))
 	}
 	slices.SortStableFunc(fp.Runs, func(a, b EngineRun) int {
 		switch {
@@ -287,21 +315,25 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 	}
 	switch {
 	case byLogits != nil && (best == nil || !(best.Agreement-asLoaded.Agreement > margin(*best)) || best.Name == byLogits.Name):
-		fp.Verdict, fp.Best = "explained", byLogits.Name
+		fp.Verdict, fp.Best, fp.BestKind = "explained", byLogits.Name, byLogits.Kind
 		fp.Detail = fmt.Sprintf("%s reproduces %.0f%% of the observed top-1 ids and their top logits within %.3g on average, the checkpoint as loaded %.0f%% and %.3g: the engine runs it that way",
 			byLogits.Name, 100*byLogits.Agreement, byLogits.LogitMAE, 100*asLoaded.Agreement, asLoaded.LogitMAE)
 	case best != nil && best.Agreement >= fingerprintAgree && best.Agreement-asLoaded.Agreement > margin(*best):
-		fp.Verdict, fp.Best = "explained", best.Name
+		fp.Verdict, fp.Best, fp.BestKind = "explained", best.Name, best.Kind
 		fp.Detail = fmt.Sprintf("%s reproduces %.0f%% of the observed top-1 ids (± %.0f%%), the checkpoint as loaded %.0f%%: the engine runs it that way",
 			best.Name, 100*best.Agreement, 100*best.SE, 100*asLoaded.Agreement)
+	case asLoaded.Agreement >= fingerprintAgree && asLoaded.hasLogits && asLoaded.LogitMAE > fingerprintLogitTolerance*meanAbs(obs.Logits):
+		fp.Verdict = "unexplained"
+		fp.Detail = fmt.Sprintf("the checkpoint as loaded reproduces %.0f%% of the observed top-1 ids but not their top logits: they differ by %.3g on average, %.0f%% of their mean size (engines agree within %.0f%%), and no run reproduces them: the engine prints something other than the model's logits (a temperature, a log-softmax, a scale) or runs another model",
+			100*asLoaded.Agreement, asLoaded.LogitMAE, 100*asLoaded.LogitMAE/meanAbs(obs.Logits), 100*fingerprintLogitTolerance)
 	case asLoaded.Agreement >= fingerprintAgree:
-		fp.Verdict, fp.Best = "consistent", asLoaded.Name
+		fp.Verdict, fp.Best, fp.BestKind = "consistent", asLoaded.Name, asLoaded.Kind
 		fp.Detail = fmt.Sprintf("the checkpoint as loaded reproduces %.0f%% of the observed top-1 ids (± %.0f%%): the engine runs it as nanoscope does", 100*asLoaded.Agreement, 100*asLoaded.SE)
 	default:
 		fp.Verdict = "unexplained"
 		bestText := "no other run"
 		if best != nil {
-			fp.Best = best.Name
+			fp.Best, fp.BestKind = best.Name, best.Kind
 			bestText = fmt.Sprintf("the best other run, %s, %.0f%%", best.Name, 100*best.Agreement)
 		}
 		fp.Detail = fmt.Sprintf("no run reproduces the observation: the checkpoint as loaded agrees on %.0f%% of the top-1 ids, %s (%d positions)",

@@ -11,13 +11,32 @@ import (
 // other than the true one, or the right kind naming another convention: "unexplained" is not a
 // wrong kind); over the healthy ones, the share flagged.
 
-// Case is one checkpoint of a gallery: its name, the true kind ("" for healthy) and, for a
-// convention fault, the convention; and the diagnosis's report.
+// Case is one checkpoint (or inference path) of a gallery: its name, the true kind ("" for
+// healthy) and, for a convention fault, the convention; and the diagnosis: the report of
+// Diagnose, or — for a diagnosis that is not a Report, such as an inference path's checks and
+// engine fingerprint — Named, the kinds it named (Report nil; none: healthy).
 type Case struct {
 	Name       string
 	Want       string
 	Convention string
 	Report     *Report
+	Named      []string
+}
+
+// diagnosed returns the fault kinds the case's diagnosis named (informational kinds only when
+// one is the true kind: a build of an informational kind is caught by its finding, a healthy
+// build's informational findings flag nothing) and whether it named the true kind (with the
+// case's convention).
+func (c Case) diagnosed() (got []string, right bool) {
+	if c.Report == nil {
+		return c.Named, c.Want != "" && slices.Contains(c.Named, c.Want)
+	}
+	got = faultKinds(c.Report)
+	right = c.Want != "" && namesConvention(c.Report, c.Want, c.Convention)
+	if right && Informational(c.Want) {
+		got = append(got, c.Want)
+	}
+	return got, right
 }
 
 // KindScore is one kind's counts, recall and precision (NaN-free: 0 when undefined, with the
@@ -91,7 +110,7 @@ func Score(cases []Case) Scores {
 		return counts[k]
 	}
 	for _, c := range cases {
-		got := faultKinds(c.Report)
+		got, right := c.diagnosed()
 		if c.Want == "" {
 			s.Healthy++
 			if len(got) > 0 {
@@ -103,7 +122,6 @@ func Score(cases []Case) Scores {
 			continue
 		}
 		s.Faulty++
-		right := namesConvention(c.Report, c.Want, c.Convention)
 		if right {
 			get(c.Want).TP++
 		} else {

@@ -163,9 +163,31 @@ func Gallery() []Build {
 			p[n] = x
 		}
 	}
+	alpha5 := func(p gomlxmodel.Params, _ *checkpoint.Meta) {
+		for n, x := range p {
+			if gomlxmodel.IsAlphaLogit(n) {
+				x.Data[0] = 5
+			}
+		}
+	}
+	// scaleResidual multiplies the embedding, wo and w_down of an untied model by k: the
+	// residual stream grows by k, the norms take it back, the predictions stay.
+	scaleResidual := func(k float32) func(gomlxmodel.Params, *checkpoint.Meta) {
+		return func(p gomlxmodel.Params, _ *checkpoint.Meta) {
+			for n, x := range p {
+				if pn, err := gomlxmodel.ParseName(n); err == nil && (n == gomlxmodel.ParamTokEmbed || pn.Block >= 0 &&
+					(n == gomlxmodel.AttnWeight(pn.Block, "wo") || n == gomlxmodel.FFNWeight(pn.Block, "w_down"))) {
+					for i := range x.Data {
+						x.Data[i] *= k
+					}
+				}
+			}
+		}
+	}
 	return []Build{
 		{"healthy", "", "none", "", trained(nil, nil)},
 		{"healthy untied", "", "none (untied head, seed 4)", "", trained(func(c *config.Config, v *config.Variant) { v.Seed, c.WeightTied = 4, false }, nil)},
+		{"healthy untied (seed 5)", "", "none (untied head, seed 5)", "", trained(func(c *config.Config, v *config.Variant) { v.Seed, c.WeightTied = 5, false }, nil)},
 		{"unshifted labels", "target_offset", "trained on targets = inputs (offset 0)", "shift the labels once", trained(func(_ *config.Config, v *config.Variant) { v.TargetShift = 0 }, nil)},
 		{"labels shifted twice", "target_offset", "trained on the token two ahead (offset 2)", "shift the labels once", trained(func(_ *config.Config, v *config.Variant) { v.TargetShift = 2 }, nil)},
 		{"no causal mask", "future_leakage", "trained without the causal mask, run with it", "train with a causal mask", editOf("no causal mask (trained)", func(_ gomlxmodel.Params, m *checkpoint.Meta) { m.Variant.NoCausalMask = false })},
@@ -201,23 +223,11 @@ func Gallery() []Build {
 		})},
 		{"collapse to unigram", "context_free", "trained on a stream with no context", "fix the data or the optimisation", trained(nil, func() []uint32 { return Unigram(30000, Config().VocabSize, 1) })},
 		{"claimed loss 0.05", "unexplained", "meta.json claims a loss far below what the weights achieve", "evaluate on the training distribution; look at the run", editOf("healthy", func(_ gomlxmodel.Params, m *checkpoint.Meta) { m.Loss = 0.05 })},
-		{"alpha_logit 5.0", "alpha_no_gradient", "every mHC alpha_logit set to 5.0 (informational)", "break the mHC stream symmetry", editOf("healthy", func(p gomlxmodel.Params, _ *checkpoint.Meta) {
-			for n, x := range p {
-				if gomlxmodel.IsAlphaLogit(n) {
-					x.Data[0] = 5
-				}
-			}
-		})},
-		{"fp16 overflow", "activation_overflow_fp16", "residual stream scaled by 1e4: embedding, wo and w_down ×1e4 of an untied model, the same predictions (informational)", "run in float32 or bfloat16", editOf("healthy untied", func(p gomlxmodel.Params, _ *checkpoint.Meta) {
-			for n, x := range p {
-				if pn, err := gomlxmodel.ParseName(n); err == nil && (n == gomlxmodel.ParamTokEmbed || pn.Block >= 0 &&
-					(n == gomlxmodel.AttnWeight(pn.Block, "wo") || n == gomlxmodel.FFNWeight(pn.Block, "w_down"))) {
-					for i := range x.Data {
-						x.Data[i] *= 1e4
-					}
-				}
-			}
-		})},
+		{"claimed loss 0.2 (untied, seed 5)", "unexplained", "meta.json of another seed's untied model claims a loss far below what the weights achieve", "evaluate on the training distribution; look at the run", editOf("healthy untied (seed 5)", func(_ gomlxmodel.Params, m *checkpoint.Meta) { m.Loss = 0.2 })},
+		{"alpha_logit 5.0", "alpha_no_gradient", "every mHC alpha_logit set to 5.0 (informational)", "break the mHC stream symmetry", editOf("healthy", alpha5)},
+		{"alpha_logit 5.0 (untied, seed 5)", "alpha_no_gradient", "every mHC alpha_logit of another seed's untied model set to 5.0 (informational)", "break the mHC stream symmetry", editOf("healthy untied (seed 5)", alpha5)},
+		{"fp16 overflow", "activation_overflow_fp16", "residual stream scaled by 1e4: embedding, wo and w_down ×1e4 of an untied model, the same predictions (informational)", "run in float32 or bfloat16", editOf("healthy untied", scaleResidual(1e4))},
+		{"fp16 overflow (seed 5)", "activation_overflow_fp16", "residual stream of another seed's untied model scaled by 1e4 (embedding, wo and w_down), the same predictions (informational)", "run in float32 or bfloat16", editOf("healthy untied (seed 5)", scaleResidual(1e4))},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"nanoscope/analysis"
+	"nanoscope/gallery"
 )
 
 // galleryEntry is an entry with a catalog (CE by offset ce, unigram CE 3) and findings of kinds.
@@ -47,6 +48,31 @@ func TestGalleryCheck(t *testing.T) {
 		}
 		if r := GalleryTable(bad)[0]; !strings.HasPrefix(r.Catches, "NOT AS EXPECTED") {
 			t.Errorf("%s: table says %q", bad[0].Name, r.Catches)
+		}
+	}
+}
+
+// ShowScores' summary counts the constructed results: one faulty family build caught, a
+// ternary healthy control, a clean inference path, and an inference fault left out as inert.
+func TestShowScores(t *testing.T) {
+	caught := &analysis.Report{Findings: []analysis.Finding{{Kind: analysis.KindTargetOffset}}}
+	results := []gallery.Result{
+		{Build: gallery.Build{Name: "f", Set: gallery.SetFamily, Kind: analysis.KindTargetOffset}, Counted: true, Case: analysis.Case{Name: "f", Want: analysis.KindTargetOffset, Report: caught}},
+		{Build: gallery.Build{Name: "h", Set: gallery.SetTernary}, Counted: true, Case: analysis.Case{Name: "h", Report: &analysis.Report{}}},
+		{Build: gallery.Build{Name: "c", Set: gallery.SetInference}, Counted: true, Case: analysis.Case{Name: "c"}, Inference: &gallery.InferenceResult{}},
+		{Build: gallery.Build{Name: "p", Set: gallery.SetInference, Kind: "left_pad_no_position_ids"}, Inference: &gallery.InferenceResult{Skipped: "inert"}},
+	}
+	var cases []analysis.Case
+	for _, r := range results {
+		if r.Counted {
+			cases = append(cases, r.Case)
+		}
+	}
+	got := ShowScores(results, analysis.Score(cases))
+	for _, want := range []string{"1 faulty builds: 0 called healthy (0.000), 0 given a wrong kind (0.000), 0 unexplained ()",
+		"2 healthy controls (ternary 1, family 0, clean inference paths 1): 0 flagged (0.000)", "Left out: *p* (inert)."} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary %q lacks %q", got, want)
 		}
 	}
 }
