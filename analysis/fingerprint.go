@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -22,6 +23,9 @@ import (
 //   - the input itself (the engine prints the current token, not the model's prediction);
 //   - the input with the tokenizer's BOS prepended, or without the BOS it starts with (where
 //     the subject knows its BOS id, Subject.BOS).
+//   - the base weights of a checkpoint with a PEFT adapter beside it (Subject.AdapterBase: an
+//     engine that loaded the base model and never applied the adapter);
+//   - the inference faults nanoscope's own path can switch on (fingerprint_inference.go).
 //
 // The score of a run is its argmax agreement with the observed top-1 ids, with its binomial
 // standard error. The engine is "consistent" with the checkpoint when the run as loaded agrees
@@ -65,11 +69,12 @@ type EngineFingerprint struct {
 // The kinds of the candidates that are not an inference fault (EngineRun.Kind).
 const (
 	RunAsLoaded       = "as_loaded"
-	RunOutputsShifted = "outputs_shifted"   // the predictions one position late or early
-	RunInputEcho      = "input_echo"        // the input itself
-	RunBOSPrepended   = "bos_prepended"     // a BOS the input does not start with
-	RunConvention     = "convention"        // one flip of the family's convention space
-	RunFreshInit      = "weights_untrained" // a fresh initialisation
+	RunOutputsShifted = "outputs_shifted"     // the predictions one position late or early
+	RunInputEcho      = "input_echo"          // the input itself
+	RunBOSPrepended   = "bos_prepended"       // a BOS the input does not start with
+	RunAdapterMissing = "adapter_not_applied" // the base weights of a PEFT adapter's checkpoint
+	RunConvention     = "convention"          // one flip of the family's convention space
+	RunFreshInit      = "weights_untrained"   // a fresh initialisation
 )
 
 // Fingerprint thresholds: the agreement a run needs to reproduce an observation, and the least
@@ -271,6 +276,19 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 			return nil, err
 		}
 		fp.Runs = append(fp.Runs, score(fmt.Sprintf("fresh initialisation (seed %d): weights never loaded", seed), RunFreshInit, p2, t2, 0, T))
+	}
+	if len(s.AdapterBase) > 0 { // an engine that loaded the base model and never applied the adapter
+		p := maps.Clone(s.Params)
+		maps.Copy(p, s.AdapterBase)
+		s2, err := s.withParams(p)
+		if err != nil {
+			return nil, err
+		}
+		p2, t2, err := argmax(s2, ids)
+		if err != nil {
+			return nil, err
+		}
+		fp.Runs = append(fp.Runs, score(fmt.Sprintf("the base weights without the PEFT adapter (%d tensors): the adapter never applied", len(s.AdapterBase)), RunAdapterMissing, p2, t2, 0, T))
 	}
 	slices.SortStableFunc(fp.Runs, func(a, b EngineRun) int {
 		switch {

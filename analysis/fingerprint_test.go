@@ -1,11 +1,13 @@
 package analysis
 
 import (
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
 
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/load"
 )
 
@@ -179,4 +181,54 @@ func topIDs(t *testing.T, s *Subject, input []int) []int {
 		}
 	}
 	return out
+}
+
+// TestFingerprintAdapterNotApplied: on checkpoints with a PEFT LoRA adapter beside the weights
+// (a Llama with a module list, a GPT-2 with Conv1D weights), an engine that served the base
+// model is named by the adapter candidate, and one that served the merged model is consistent.
+func TestFingerprintAdapterNotApplied(t *testing.T) {
+	for _, fixture := range []string{"t_lora_llama", "t_lora_gpt2_fan_in_fan_out"} {
+		t.Run(fixture, func(t *testing.T) {
+			l, err := load.Open("../gomlxmodel/hf/testdata/hf/transcribed/" + fixture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(l.AdapterBase) == 0 {
+				t.Fatal("no adapter base weights kept")
+			}
+			s, err := FromFamily(l.Family, l.Params, l.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.AdapterBase = l.AdapterBase
+			base := maps.Clone(l.Params)
+			maps.Copy(base, l.AdapterBase)
+			ids := make([]int32, 40)
+			for i := range ids {
+				ids[i] = int32((7*i + 3) % l.Family.Dims().VocabSize)
+			}
+			for _, c := range []struct {
+				name    string
+				params  gomlxmodel.Params
+				verdict string
+				kind    string
+			}{
+				{"base model served", base, "explained", RunAdapterMissing},
+				{"adapter applied", l.Params, "consistent", RunAsLoaded},
+			} {
+				obs, err := ObserveForward(l.Family, c.params, ids, 0, gomlxmodel.StepOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fp, err := Fingerprint(s, obs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fp.Verdict != c.verdict || fp.BestKind != c.kind {
+					t.Fatalf("%s: verdict %q best %q (%s), want %s by %s: %s", c.name, fp.Verdict, fp.Best, fp.BestKind, c.verdict, c.kind, fp.Detail)
+				}
+				t.Logf("%s: %s", c.name, fp.Detail)
+			}
+		})
+	}
 }

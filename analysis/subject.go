@@ -56,6 +56,10 @@ type Subject struct {
 	// BOS is the begin-of-sequence id of the model's tokenizer (load.Loaded.BOS), −1 when not
 	// known: the engine fingerprint then has no BOS candidates.
 	BOS int
+	// AdapterBase are the base weights of the tensors a PEFT adapter changed
+	// (load.Loaded.AdapterBase; Params hold them merged), nil without an adapter: the engine
+	// fingerprint then tries the base model as an engine that never applied the adapter.
+	AdapterBase gomlxmodel.Params
 
 	frun  *gomlxmodel.FamilyRunner
 	cache struct {

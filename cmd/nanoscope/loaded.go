@@ -140,6 +140,6 @@ func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.PaddedVocab, s.BOS = l.PaddedVocab, l.BOS
+	s.PaddedVocab, s.BOS, s.AdapterBase = l.PaddedVocab, l.BOS, l.AdapterBase
 	return s, nil
 }

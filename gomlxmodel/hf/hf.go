@@ -44,8 +44,10 @@ type Checkpoint struct {
 	// Any other key is refused.
 	KeysRead, KeysInert []string
 	// Adapter is the PEFT adapter merged into Params (adapter_model.safetensors beside the
-	// weights), "" when none.
-	Adapter string
+	// weights), "" when none; AdapterBase holds the base weights of the tensors it changed
+	// (what an engine that never applies the adapter runs), nil when none.
+	Adapter     string
+	AdapterBase map[string]checkpoint.Tensor
 	// BOS is config.json's bos_token_id, −1 when absent or null (a tokenizer fact: the
 	// forward does not read it).
 	BOS int

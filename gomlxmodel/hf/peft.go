@@ -161,6 +161,10 @@ func (ck *Checkpoint) applyAdapter(dir string, inOut func(string) bool) error {
 				}
 			}
 		}
+		if ck.AdapterBase == nil {
+			ck.AdapterBase = map[string]checkpoint.Tensor{}
+		}
+		ck.AdapterBase[name] = w
 		ck.Params[name] = merged
 		n++
 	}

@@ -64,6 +64,9 @@ type Loaded struct {
 	// checked to hold the value nanoscope runs) and judged unable to change the logits; nil for
 	// other formats. Any other key was refused.
 	KeysRead, KeysInert []string
+	// AdapterBase are the base weights of the tensors a PEFT adapter beside a Hugging Face
+	// checkpoint changed (Params hold them merged); nil without an adapter.
+	AdapterBase gomlxmodel.Params
 	// Meta is meta.json as read (nanoscope's checkpoints only; nil otherwise). WithConventions
 	// leaves it as read: the conventions in effect are the Family's.
 	Meta *checkpoint.Meta
@@ -185,17 +188,18 @@ func openHF(dir string) (*Loaded, error) {
 		return nil, err
 	}
 	return &Loaded{
-		Format:     FormatHuggingFace,
-		Dir:        ck.Dir,
-		Family:     ck.Family,
-		Params:     ck.Params,
-		ConfigFile: filepath.Join(dir, hf.ConfigFile),
-		Files:      ck.Files,
-		DTypes:     ck.DTypes,
-		Notes:      ck.Notes,
-		BOS:        ck.BOS,
-		KeysRead:   ck.KeysRead,
-		KeysInert:  ck.KeysInert,
+		Format:      FormatHuggingFace,
+		Dir:         ck.Dir,
+		Family:      ck.Family,
+		Params:      ck.Params,
+		ConfigFile:  filepath.Join(dir, hf.ConfigFile),
+		Files:       ck.Files,
+		DTypes:      ck.DTypes,
+		Notes:       ck.Notes,
+		BOS:         ck.BOS,
+		AdapterBase: ck.AdapterBase,
+		KeysRead:    ck.KeysRead,
+		KeysInert:   ck.KeysInert,
 	}, nil
 }
 
