@@ -36,7 +36,7 @@ type Swap struct {
 func (sw Swap) transposedRecovers() bool { return significant(-sw.TransposedDeltaCE, sw.TransposedSE) }
 
 // layerIndex matches the layer number of a parameter name ("model.layers.1.mlp…").
-var layerIndex = regexp.MustCompile(`\.[0-9]+\.`)
+var layerIndex = regexp.MustCompile(`\.([0-9]+)\.`)
 
 // peerMoved reports whether a peer of the tensor — the same role in another layer (the name
 // with its layer number changed), or, for a constant initialiser, any tensor initialised to the

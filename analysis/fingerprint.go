@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -23,6 +24,8 @@ import (
 //   - the input itself (the engine prints the current token, not the model's prediction);
 //   - the input with the tokenizer's BOS prepended, or without the BOS it starts with (where
 //     the subject knows its BOS id, Subject.BOS).
+//   - a partial load: each group of tensors (one role across the layers, or one layer) left at
+//     the family's initialisation;
 //   - the base weights of a checkpoint with a PEFT adapter beside it (Subject.AdapterBase: an
 //     engine that loaded the base model and never applied the adapter);
 //   - the inference faults nanoscope's own path can switch on (fingerprint_inference.go).
@@ -73,6 +76,7 @@ const (
 	RunInputEcho      = "input_echo"          // the input itself
 	RunBOSPrepended   = "bos_prepended"       // a BOS the input does not start with
 	RunAdapterMissing = "adapter_not_applied" // the base weights of a PEFT adapter's checkpoint
+	RunPartialLoad    = "partial_load"        // a group of tensors left at the family's initialisation
 	RunConvention     = "convention"          // one flip of the family's convention space
 	RunFreshInit      = "weights_untrained"   // a fresh initialisation
 )
@@ -277,6 +281,21 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 		}
 		fp.Runs = append(fp.Runs, score(fmt.Sprintf("fresh initialisation (seed %d): weights never loaded", seed), RunFreshInit, p2, t2, 0, T))
 	}
+	for _, g := range partialLoadGroups(s) { // an engine that left some tensors at their initialisation
+		p := maps.Clone(s.Params)
+		for _, n := range g.names {
+			p[n] = g.init[n]
+		}
+		s2, err := s.withParams(p)
+		if err != nil {
+			return nil, err
+		}
+		p2, t2, err := argmax(s2, ids)
+		if err != nil {
+			return nil, err
+		}
+		fp.Runs = append(fp.Runs, score(fmt.Sprintf("partial load: %s (%d tensors) left at the family's initialisation", g.key, len(g.names)), RunPartialLoad, p2, t2, 0, T))
+	}
 	if len(s.AdapterBase) > 0 { // an engine that loaded the base model and never applied the adapter
 		p := maps.Clone(s.Params)
 		maps.Copy(p, s.AdapterBase)
@@ -372,6 +391,53 @@ func boolCmp(a, b bool) int {
 }
 
 // withFresh is the subject with the family's fresh initialisation of the given seed.
+// partialLoadGroup is a set of tensors a partial load could have left at their initialisation:
+// every tensor of one role across the layers (the name with its layer index as *), or every
+// tensor of one layer; init holds the family's initial values of the whole model (seed 1).
+type partialLoadGroup struct {
+	key   string
+	names []string
+	init  gomlxmodel.Params
+}
+
+// maxPartialLoadGroups bounds the partial-load candidates (one forward each).
+const maxPartialLoadGroups = 48
+
+// partialLoadGroups lists the groups of a partial load, by role then by layer (none for the
+// ternary model, whose fresh initialisation is H6's): norms and biases start at constants, so an
+// engine that left them there is reproduced exactly; matrices start at a random draw, which
+// reproduces another engine's draw only in its statistics.
+func partialLoadGroups(s *Subject) []partialLoadGroup {
+	if s.Family.Spec().Ternary != nil {
+		return nil
+	}
+	init := gomlxmodel.InitFamilyParams(s.Family, 1)
+	byKey := map[string][]string{}
+	var roles, layers []string
+	for _, n := range slices.Sorted(maps.Keys(s.Params)) {
+		role := layerIndex.ReplaceAllString(n, ".*.")
+		if byKey[role] == nil {
+			roles = append(roles, role)
+		}
+		byKey[role] = append(byKey[role], n)
+		if m := layerIndex.FindStringSubmatch(n); m != nil {
+			layer := "layer " + m[1]
+			if byKey[layer] == nil {
+				layers = append(layers, layer)
+			}
+			byKey[layer] = append(byKey[layer], n)
+		}
+	}
+	slices.SortFunc(layers, func(a, b string) int { return cmp.Compare(len(a), len(b))*2 + cmp.Compare(a, b) })
+	var out []partialLoadGroup
+	for _, k := range slices.Concat(roles, layers) {
+		if len(byKey[k]) < len(s.Params) && len(out) < maxPartialLoadGroups {
+			out = append(out, partialLoadGroup{key: k, names: byKey[k], init: init})
+		}
+	}
+	return out
+}
+
 func (s *Subject) withFresh(seed int64) (*Subject, error) {
 	if t := s.Family.Spec().Ternary; t != nil {
 		return NewSubject(t.Config, t.Variant, gomlxmodel.InitParams(t.Config, t.Variant, seed))

@@ -232,3 +232,53 @@ func TestFingerprintAdapterNotApplied(t *testing.T) {
 		})
 	}
 }
+
+// TestFingerprintPartialLoad: an engine that left every input_layernorm (Llama) or every ln_1
+// (GPT-2) at its initialisation — ones and zeros, which any engine's initialiser gives — is
+// named by the partial-load candidate of that role.
+func TestFingerprintPartialLoad(t *testing.T) {
+	for _, c := range []struct{ fixture, role string }{
+		{"llama_trained_bf16", "model.layers.*.input_layernorm.weight"},
+		{"gpt2_trained_sharded", "transformer.h.*.ln_1.weight"},
+	} {
+		t.Run(c.fixture, func(t *testing.T) {
+			l, err := load.Open("../gomlxmodel/hf/testdata/hf/" + c.fixture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := FromFamily(l.Family, l.Params, l.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			init := gomlxmodel.InitFamilyParams(l.Family, 7) // another seed than the candidate's: norms start at 1 whatever the seed
+			partial := maps.Clone(l.Params)
+			n := 0
+			for name := range l.Params {
+				if layerIndex.ReplaceAllString(name, ".*.") == c.role {
+					partial[name] = init[name]
+					n++
+				}
+			}
+			if n == 0 {
+				t.Fatalf("no tensor of role %s", c.role)
+			}
+			text := []byte("\tfor _, g := range partialLoadGroups(s) {\n\t\tp := maps.Clone(s.Params)\n")
+			ids := make([]int32, 64)
+			for i := range ids {
+				ids[i] = int32(int(text[i%len(text)]) % l.Family.Dims().VocabSize)
+			}
+			obs, err := ObserveForward(l.Family, partial, ids, 0, gomlxmodel.StepOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fp, err := Fingerprint(s, obs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fp.Verdict != "explained" || fp.BestKind != RunPartialLoad || !strings.Contains(fp.Best, c.role) {
+				t.Fatalf("verdict %q best %q (%s), want explained by the partial load of %s: %s", fp.Verdict, fp.Best, fp.BestKind, c.role, fp.Detail)
+			}
+			t.Log(fp.Detail)
+		})
+	}
+}
