@@ -28,6 +28,72 @@ func Findings(r *analysis.Report) Table {
 	return t
 }
 
+// InferencePath tabulates the inference path's checks (analysis.CheckInference): check,
+// what it compares, max |Δlogit|, its floor, the margin against the limit, argmax agreement
+// and the verdict; no rows when the diagnosis ran none.
+func InferencePath(r *analysis.Report) Table {
+	t := Table{Head: []string{"check", "compared", "max |Δ|", "floor", "margin / limit", "argmax agreement", "verdict"}}
+	if r.Details.Inference == nil {
+		return t
+	}
+	for _, c := range r.Details.Inference.Checks {
+		verdict := map[bool]string{true: "pass", false: "FAIL"}[c.Passed]
+		if c.Skipped != "" {
+			verdict = "skipped: " + c.Skipped
+		}
+		t.Rows = append(t.Rows, []string{c.Name, c.Compared, fmt.Sprintf("%.3g", c.MaxAbsDelta), fmt.Sprintf("%.3g", c.Floor),
+			fmt.Sprintf("%.3g / %g", c.Margin, c.Limit), fmt.Sprintf("%.3f", c.ArgmaxAgreement), verdict})
+	}
+	return t
+}
+
+// EngineFingerprint tabulates the engine fingerprint's candidates (diagnose --observed), best
+// first: run, kind, top-1 agreement ± SE, mean |Δ top logit| where measured; its verdict heads
+// the section. No rows without an observation.
+func EngineFingerprint(r *analysis.Report) Table {
+	t := Table{Head: []string{"run", "kind", "top-1 agreement", "mean |Δ top logit|"}}
+	if r.Details.Engine == nil {
+		return t
+	}
+	for _, run := range r.Details.Engine.Runs {
+		if run.Skipped != "" {
+			continue
+		}
+		mae := ""
+		if run.LogitMAE > 0 {
+			mae = fmt.Sprintf("%.3g", run.LogitMAE)
+		}
+		t.Rows = append(t.Rows, []string{run.Name, run.Kind, fmt.Sprintf("%.3f ± %.3f", run.Agreement, run.SE), mae})
+	}
+	return t
+}
+
+// sections are the optional sections of a document: title, a lead line and a table.
+func (d Document) sections() []struct {
+	title, lead string
+	table       Table
+} {
+	type section = struct {
+		title, lead string
+		table       Table
+	}
+	var out []section
+	if ip := d.Report.Details.Inference; ip != nil {
+		lead := "Every check passed."
+		if !ip.Passed {
+			lead = "Failed: " + strings.Join(ip.Failed, ", ") + "."
+		}
+		if len(ip.HalfFailed) > 0 {
+			lead += " In half precision the weights fail: " + strings.Join(ip.HalfFailed, ", ") + " (a reason to run them in float32, not a fault of the path)."
+		}
+		out = append(out, section{"Inference path", lead, InferencePath(d.Report)})
+	}
+	if e := d.Report.Details.Engine; e != nil {
+		out = append(out, section{"Engine fingerprint", e.Verdict + ": " + e.Detail, EngineFingerprint(d.Report)})
+	}
+	return out
+}
+
 // Hypotheses tabulates the verdicts: id, verdict, the hypothesis and the evidence measured.
 func Hypotheses(r *analysis.Report) Table {
 	t := Table{Head: []string{"id", "verdict", "hypothesis", "evidence"}}
@@ -121,6 +187,16 @@ func (d Document) WriteMarkdown(w io.Writer) error {
 	for _, row := range d.Measurements.Rows {
 		fmt.Fprintf(&b, "| %s | %s |\n", mdCell(row[0]), mdCell(row[1]))
 	}
+	for _, sec := range d.sections() {
+		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n|%s|\n|%s\n", sec.title, mdCell(sec.lead), strings.Join(sec.table.Head, "|"), strings.Repeat("---|", len(sec.table.Head)))
+		for _, row := range sec.table.Rows {
+			cells := make([]string, len(row))
+			for i, c := range row {
+				cells[i] = mdCell(c)
+			}
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(cells, " | "))
+		}
+	}
 	for _, f := range Figures(r) {
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n![%s](data:image/png;base64,%s)\n", f.Title, f.Caption, f.Title, base64.StdEncoding.EncodeToString(f.PNG))
 	}
@@ -158,6 +234,21 @@ func (d Document) WriteHTML(w io.Writer) error {
 		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td></tr>\n", e(row[0]), e(row[1]))
 	}
 	b.WriteString("</table>\n")
+	for _, sec := range d.sections() {
+		fmt.Fprintf(&b, "<h2>%s</h2>\n<p>%s</p>\n<table><tr>", e(sec.title), e(sec.lead))
+		for _, h := range sec.table.Head {
+			fmt.Fprintf(&b, "<th>%s</th>", e(h))
+		}
+		b.WriteString("</tr>\n")
+		for _, row := range sec.table.Rows {
+			b.WriteString("<tr>")
+			for _, c := range row {
+				fmt.Fprintf(&b, "<td>%s</td>", e(c))
+			}
+			b.WriteString("</tr>\n")
+		}
+		b.WriteString("</table>\n")
+	}
 	for _, f := range Figures(r) {
 		fmt.Fprintf(&b, "<h2>%s</h2>\n<p>%s</p>\n<img alt=\"%s\" src=\"data:image/png;base64,%s\">\n", e(f.Title), e(f.Caption), e(f.Title), base64.StdEncoding.EncodeToString(f.PNG))
 	}

@@ -135,3 +135,44 @@ func TestShortName(t *testing.T) {
 		}
 	}
 }
+
+// The inference path's checks and the engine fingerprint appear in both documents, as tables
+// with their numbers; neither section appears without them.
+func TestDocumentsInferenceSections(t *testing.T) {
+	r := testReport(true)
+	write := func() (string, string) {
+		d := Document{Title: "t", Report: r, Measurements: Measurements(r, true)}
+		var md, page bytes.Buffer
+		if err := d.WriteMarkdown(&md); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.WriteHTML(&page); err != nil {
+			t.Fatal(err)
+		}
+		return md.String(), page.String()
+	}
+	if md, page := write(); strings.Contains(md, "Inference path") || strings.Contains(page, "Engine fingerprint") {
+		t.Fatal("sections without checks or observation")
+	}
+	r.Details.Inference = &analysis.InferencePath{Passed: false, Failed: []string{"kv_cache"}, Checks: []analysis.InferenceCheck{
+		{Name: "kv_cache", Compared: "cache vs full", MaxAbsDelta: 2.5, Floor: 1e-6, Margin: 2.5e6, Limit: 100, ArgmaxAgreement: 0.5},
+		{Name: "repeat", Compared: "two forwards", MaxAbsDelta: 0, Floor: 1e-6, Margin: 0, Limit: 100, ArgmaxAgreement: 1, Passed: true},
+	}}
+	r.Details.Engine = &analysis.EngineFingerprint{Verdict: "explained", Detail: "kv +1 reproduces 100%", Runs: []analysis.EngineRun{
+		{Name: "kv +1", Kind: "kv_position_plus1", Agreement: 1, SE: 0.01},
+		{Name: "as loaded", Kind: analysis.RunAsLoaded, Agreement: 0.5, SE: 0.05, LogitMAE: 0.25},
+	}}
+	md, page := write()
+	for _, want := range []string{"## Inference path\n\nFailed: kv_cache.", "| kv_cache | cache vs full | 2.5 | 1e-06 | 2.5e+06 / 100 | 0.500 | FAIL |",
+		"| repeat | two forwards | 0 | 1e-06 | 0 / 100 | 1.000 | pass |", "## Engine fingerprint\n\nexplained: kv +1 reproduces 100%",
+		"| as loaded | as_loaded | 0.500 ± 0.050 | 0.25 |"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("Markdown lacks %q", want)
+		}
+	}
+	for _, want := range []string{"<h2>Inference path</h2>", "<td>kv_cache</td><td>cache vs full</td><td>2.5</td>", "<h2>Engine fingerprint</h2>", "<td>kv_position_plus1</td>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("HTML lacks %q", want)
+		}
+	}
+}
