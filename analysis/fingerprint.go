@@ -270,44 +270,45 @@ func Fingerprint(s *Subject, obs *Observed) (*EngineFingerprint, error) {
 			fp.Runs = append(fp.Runs, score(name, RunConvention, p2, t2, 0, T))
 		}
 	}
+	// runSubject scores the run of another subject (other weights) on the observed ids.
+	runSubject := func(name, kind string, s2 *Subject, err error) error {
+		if err != nil {
+			return err
+		}
+		p2, t2, err := argmax(s2, ids)
+		if err != nil {
+			return err
+		}
+		fp.Runs = append(fp.Runs, score(name, kind, p2, t2, 0, T))
+		return nil
+	}
+	// withTensors is the subject with the tensors of over in place of its own.
+	withTensors := func(over gomlxmodel.Params) (*Subject, error) {
+		p := maps.Clone(s.Params)
+		maps.Copy(p, over)
+		return s.withParams(p)
+	}
 	for _, seed := range fingerprintSeeds {
 		s2, err := s.withFresh(seed)
-		if err != nil {
+		if err := runSubject(fmt.Sprintf("fresh initialisation (seed %d): weights never loaded", seed), RunFreshInit, s2, err); err != nil {
 			return nil, err
 		}
-		p2, t2, err := argmax(s2, ids)
-		if err != nil {
-			return nil, err
-		}
-		fp.Runs = append(fp.Runs, score(fmt.Sprintf("fresh initialisation (seed %d): weights never loaded", seed), RunFreshInit, p2, t2, 0, T))
 	}
 	for _, g := range partialLoadGroups(s) { // an engine that left some tensors at their initialisation
-		p := maps.Clone(s.Params)
+		over := gomlxmodel.Params{}
 		for _, n := range g.names {
-			p[n] = g.init[n]
+			over[n] = g.init[n]
 		}
-		s2, err := s.withParams(p)
-		if err != nil {
+		s2, err := withTensors(over)
+		if err := runSubject(fmt.Sprintf("partial load: %s (%d tensors) left at the family's initialisation", g.key, len(g.names)), RunPartialLoad, s2, err); err != nil {
 			return nil, err
 		}
-		p2, t2, err := argmax(s2, ids)
-		if err != nil {
-			return nil, err
-		}
-		fp.Runs = append(fp.Runs, score(fmt.Sprintf("partial load: %s (%d tensors) left at the family's initialisation", g.key, len(g.names)), RunPartialLoad, p2, t2, 0, T))
 	}
 	if len(s.AdapterBase) > 0 { // an engine that loaded the base model and never applied the adapter
-		p := maps.Clone(s.Params)
-		maps.Copy(p, s.AdapterBase)
-		s2, err := s.withParams(p)
-		if err != nil {
+		s2, err := withTensors(s.AdapterBase)
+		if err := runSubject(fmt.Sprintf("the base weights without the PEFT adapter (%d tensors): the adapter never applied", len(s.AdapterBase)), RunAdapterMissing, s2, err); err != nil {
 			return nil, err
 		}
-		p2, t2, err := argmax(s2, ids)
-		if err != nil {
-			return nil, err
-		}
-		fp.Runs = append(fp.Runs, score(fmt.Sprintf("the base weights without the PEFT adapter (%d tensors): the adapter never applied", len(s.AdapterBase)), RunAdapterMissing, p2, t2, 0, T))
 	}
 	slices.SortStableFunc(fp.Runs, func(a, b EngineRun) int {
 		switch {
