@@ -338,11 +338,18 @@ func runOffsets(s *Subject, w *Windows, V int) (OffsetCE, error) {
 // compiles (seconds on a GPT-2-small-size model) while the device idles, up to half the cores,
 // at most 8 (each holds one batch of logits on the device).
 func searchWorkers() int {
+	if workersOverride > 0 {
+		return workersOverride
+	}
 	if name, _, _ := strings.Cut(gomlxmodel.BackendConfig(), ":"); name != "xla" {
 		return 1
 	}
 	return max(1, min(8, runtime.NumCPU()/2))
 }
+
+// workersOverride, when positive, replaces searchWorkers' choice (tests run the concurrent path
+// on the Go backend).
+var workersOverride int
 
 // parallelDo calls f(0) … f(n−1) on at most workers goroutines and returns when all are done.
 func parallelDo(n, workers int, f func(i int)) {

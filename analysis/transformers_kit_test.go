@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/tokenfile"
 )
@@ -50,6 +51,67 @@ func TestTransformersKit(t *testing.T) {
 				t.Errorf("healthy checkpoint flagged: %+v", rep.Findings)
 			case c.Kind != "" && (len(got) != 1 || !namesConvention(rep, c.Kind, c.Convention)):
 				t.Errorf("want only %s %s, got %+v", c.Kind, c.Convention, rep.Findings)
+			}
+		})
+	}
+}
+
+// The concurrent search and inference checks (the XLA path: alternatives, confirmations and
+// checks run at once; dropout's masks drawn per check) give the same report as the sequential
+// ones, on the Go backend with 4 workers: a
+// GPT-2 whose fused QKV blocks were saved in another order, a Llama saved with another rope
+// base.
+func TestConcurrentSearchSameReport(t *testing.T) {
+	dir := filepath.Join("testdata", "transformers_kit")
+	tokens, err := tokenfile.Read(filepath.Join(dir, "eval.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gpt2_qkv_swapped", "llama_theta1e5_saved1e4"} {
+		t.Run(name, func(t *testing.T) {
+			diagnose := func(workers int) []byte {
+				workersOverride = workers
+				defer func() { workersOverride = 0 }()
+				l, err := load.Open(filepath.Join(dir, name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := FromFamily(l.Family, l.Params, l.Dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rep, err := DiagnoseSubject(s, tokens, nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(rep.Details.Catalog.Search) < 2 {
+					t.Fatalf("%d alternatives searched", len(rep.Details.Catalog.Search))
+				}
+				ids := make([]int32, 32)
+				for i := range ids {
+					ids[i] = int32(tokens[i])
+				}
+				clean, err := CheckInference(l.Family, l.Params, ids, l.BOS, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				dropout, err := CheckInference(l.Family, l.Params, ids, l.BOS, gomlxmodel.FaultDropout)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := json.Marshal(struct {
+					Findings       []Finding
+					Search         []Candidate
+					Clean, Dropout *InferencePath
+				}{rep.Findings, rep.Details.Catalog.Search, clean, dropout})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b
+			}
+			one, four := diagnose(1), diagnose(4)
+			if string(one) != string(four) {
+				t.Fatalf("4 workers differ from 1:\n%s\n%s", one, four)
 			}
 		})
 	}
