@@ -11,7 +11,7 @@ import (
 	"nanoscope/gomlxmodel/train"
 )
 
-// The fault builds of the GPT-2 and Llama families: small models trained with AdamW
+// The fault builds of the GPT-2, Llama, Qwen2 and GPT-NeoX families: small models trained with AdamW
 // (train.TrainFamily, as a user of transformers would) on the Contextual stream, saved in Hugging
 // Face layout (hf.Save, which records Hugging Face's conventions whatever the model was trained
 // under), and diagnosed as hf.Load reads them back.
