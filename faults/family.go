@@ -11,7 +11,7 @@ import (
 	"nanoscope/gomlxmodel/train"
 )
 
-// The fault builds of the GPT-2 and Llama families: small models trained with AdamW
+// The fault builds of the GPT-2, Llama, Qwen2 and GPT-NeoX families: small models trained with AdamW
 // (train.TrainFamily, as a user of transformers would) on the Contextual stream, saved in Hugging
 // Face layout (hf.Save, which records Hugging Face's conventions whatever the model was trained
 // under), and diagnosed as hf.Load reads them back.
@@ -35,6 +35,24 @@ func LlamaConfig() gomlxmodel.LlamaConfig {
 		GQAMapping: config.GQAInterleave, TiedHead: false, Causal: true}
 }
 
+// Qwen2Config is the Qwen2 of the fault builds: LlamaConfig with Qwen2's biases on q, k and
+// v_proj.
+func Qwen2Config() gomlxmodel.LlamaConfig {
+	c := LlamaConfig()
+	c.Arch, c.QKVBias = "qwen2", true
+	return c
+}
+
+// NeoXConfig is the GPT-NeoX of the fault builds: Config's sizes, Pythia's conventions (parallel
+// residual, RoPE on a quarter of each head, per-head query_key_value, biases, untied embed_out).
+func NeoXConfig() gomlxmodel.GPTNeoXConfig {
+	c := Config()
+	return gomlxmodel.GPTNeoXConfig{VocabSize: c.VocabSize, DModel: c.Dim, NLayers: c.NLayers, NHeads: c.NHeads,
+		DFF: 2 * c.Dim, LayerNormEps: 1e-5, RopeTheta: 10000, RotaryPct: 0.25, MaxPositions: c.MaxSeqLen,
+		InitializerRange: 0.02, AttentionBias: true, HiddenAct: "gelu", ParallelResidual: true,
+		QKVSplit: "per_head", RopePairing: config.RopeHalves, Causal: true}
+}
+
 // FamilyOptions are the training options of the family builds: 200 AdamW steps of 16 windows
 // of 32 tokens at 1e-2, clipped at 1 (a GPT-2 of this size learns its positions late: after 150
 // steps at 1e-2, or 200 at 3e-3, it still predicts the previous token better than the next).
@@ -46,7 +64,7 @@ func FamilyOptions() train.FamilyOptions {
 // should name ("" for a healthy one) and how it was made.
 type FamilyBuild struct {
 	Name   string
-	Arch   string // "gpt2" or "llama"
+	Arch   string // "gpt2", "llama", "qwen2" or "gpt_neox"
 	Kind   string
 	Fault  string
 	Family gomlxmodel.Family // what it is trained as (conventions included)
@@ -81,7 +99,15 @@ var familyConventionFaults = map[string][]conventionFault{
 	"gpt2": {{gomlxmodel.ConvQKVOrder, "kqv"}, {gomlxmodel.ConvEmbedScale, "sqrt_d_model"}, {gomlxmodel.ConvNormWeight, "1+w"}},
 	"llama": {{gomlxmodel.ConvRopePairing, config.RopeInterleaved}, {gomlxmodel.ConvGQAMapping, config.GQATile}, {gomlxmodel.ConvRopeTheta, "1e+06"},
 		{gomlxmodel.ConvEmbedScale, "sqrt_d_model"}, {gomlxmodel.ConvNormWeight, "1+w"}, {gomlxmodel.ConvRopeScaling, "4"}},
+	"qwen2":    {{gomlxmodel.ConvRopePairing, config.RopeInterleaved}},
+	"gpt_neox": {{gomlxmodel.ConvQKVSplit, "blocks"}},
 }
+
+// freshTensor is, per family built with every kind, the tensor its tensors_untrained build
+// redraws. GPT-2 and Llama carry every kind; Qwen2 and GPT-NeoX, whose kinds beyond the
+// conventions are the same mechanism on the same trainer, carry a healthy control and their
+// convention faults.
+var freshTensor = map[string]string{"gpt2": gomlxmodel.GPT2Wte, "llama": gomlxmodel.ParamLMHead}
 
 // kindOfConvention is the finding kind a convention fault is named by.
 func kindOfConvention(name string) string {
@@ -97,10 +123,11 @@ func kindOfConvention(name string) string {
 }
 
 // FamilyGallery lists the family builds of the tests and of notebook 11: every kind on GPT-2
-// and Llama with each seed of gallerySeeds, and healthy controls of other sizes and
-// initialisers.
+// and Llama, a healthy control and the convention faults on Qwen2 and GPT-NeoX, with each seed
+// of gallerySeeds, and healthy controls of other sizes and initialisers.
 func FamilyGallery() []FamilyBuild {
-	g, l := gomlxmodel.GPT2{Config: GPT2Config()}, gomlxmodel.Llama{Config: LlamaConfig()}
+	families := []gomlxmodel.Family{gomlxmodel.GPT2{Config: GPT2Config()}, gomlxmodel.Llama{Config: LlamaConfig()},
+		gomlxmodel.Llama{Config: Qwen2Config()}, gomlxmodel.GPTNeoX{Config: NeoXConfig()}}
 	flip := func(f gomlxmodel.Family, name, value string) gomlxmodel.Family {
 		f2, err := f.WithConvention(name, value)
 		if err != nil {
@@ -110,19 +137,19 @@ func FamilyGallery() []FamilyBuild {
 	}
 	var out []FamilyBuild
 	for _, seed := range gallerySeeds {
-		for _, f := range []gomlxmodel.Family{g, l} {
+		for _, f := range families {
 			a := f.Arch()
 			name := func(what string) string { return fmt.Sprintf("%s %s (seed %d)", a, what, seed) }
-			fresh := map[string]string{"gpt2": gomlxmodel.GPT2Wte, "llama": gomlxmodel.ParamLMHead}[a]
-			out = append(out,
-				FamilyBuild{Name: name("healthy"), Arch: a, Family: f, Shift: 1, Seed: seed},
-				FamilyBuild{Name: name("unshifted labels"), Arch: a, Kind: "target_offset", Fault: "trained on labels = inputs (offset 0)", Family: f, Shift: 0, Seed: seed},
-				FamilyBuild{Name: name("labels shifted twice"), Arch: a, Kind: "target_offset", Fault: "labels pre-shifted, then shifted again by the model (offset 2)", Family: f, Shift: 2, Seed: seed},
-				FamilyBuild{Name: name("no causal mask"), Arch: a, Kind: "future_leakage", Fault: "trained without the causal mask", Family: flip(f, gomlxmodel.ConvCausal, "false"), Saved: f,
-					Convention: gomlxmodel.ConvCausal, Value: "false", Shift: 1, Seed: seed},
-				FamilyBuild{Name: name("collapse to unigram"), Arch: a, Kind: "context_free", Fault: "trained on a stream with no context", Family: f, Shift: 1, Unigram: true, Seed: seed},
-				FamilyBuild{Name: name("fresh " + fresh), Arch: a, Kind: "tensors_untrained", Fault: fresh + " replaced by a fresh draw of its initialiser", Family: f, Shift: 1, Fresh: fresh, Seed: seed},
-			)
+			out = append(out, FamilyBuild{Name: name("healthy"), Arch: a, Family: f, Shift: 1, Seed: seed})
+			if fresh, ok := freshTensor[a]; ok {
+				out = append(out, FamilyBuild{Name: name("unshifted labels"), Arch: a, Kind: "target_offset", Fault: "trained on labels = inputs (offset 0)", Family: f, Shift: 0, Seed: seed},
+					FamilyBuild{Name: name("labels shifted twice"), Arch: a, Kind: "target_offset", Fault: "labels pre-shifted, then shifted again by the model (offset 2)", Family: f, Shift: 2, Seed: seed},
+					FamilyBuild{Name: name("no causal mask"), Arch: a, Kind: "future_leakage", Fault: "trained without the causal mask", Family: flip(f, gomlxmodel.ConvCausal, "false"), Saved: f,
+						Convention: gomlxmodel.ConvCausal, Value: "false", Shift: 1, Seed: seed},
+					FamilyBuild{Name: name("collapse to unigram"), Arch: a, Kind: "context_free", Fault: "trained on a stream with no context", Family: f, Shift: 1, Unigram: true, Seed: seed},
+					FamilyBuild{Name: name("fresh " + fresh), Arch: a, Kind: "tensors_untrained", Fault: fresh + " replaced by a fresh draw of its initialiser", Family: f, Shift: 1, Fresh: fresh, Seed: seed},
+				)
+			}
 			for _, cv := range familyConventionFaults[a] {
 				out = append(out, FamilyBuild{Name: name(cv.Convention + "=" + cv.Value), Arch: a, Kind: kindOfConvention(cv.Convention),
 					Fault: fmt.Sprintf("trained with %s = %s, saved in Hugging Face's convention", cv.Convention, cv.Value), Family: flip(f, cv.Convention, cv.Value), Saved: f,

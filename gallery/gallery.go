@@ -1,6 +1,6 @@
 // Package gallery is the fault gallery as one table: every build of package faults — the
-// ternary nanoscope model's (faults.Gallery) and GPT-2's and Llama's in Hugging Face layout
-// (faults.FamilyGallery) — made under a known fault, and every inference fault of nanoscope's
+// ternary nanoscope model's (faults.Gallery) and GPT-2's, Llama's, Qwen2's and GPT-NeoX's in
+// Hugging Face layout (faults.FamilyGallery) — made under a known fault, and every inference fault of nanoscope's
 // own inference path (gomlxmodel.InferenceFaults) on a checkpoint of every family, diagnosed
 // blind and scored together in the classification literature's form (analysis.Score). The table test of the gallery and
 // notebook 11 both run it. It sits above analysis and faults because analysis's own tests build
@@ -22,7 +22,7 @@ import (
 // The sets of the gallery: where a build comes from.
 const (
 	SetTernary = "ternary" // faults.Gallery: the investigated ternary model, nanoscope's format
-	SetFamily  = "family"  // faults.FamilyGallery: GPT-2 and Llama in Hugging Face layout
+	SetFamily  = "family"  // faults.FamilyGallery: GPT-2, Llama, Qwen2 and GPT-NeoX in Hugging Face layout
 )
 
 // Build is one row of the gallery: its name, set, the kind the diagnosis should name ("" for

@@ -42,8 +42,8 @@ var (
 	}
 )
 
-// TestGallery: every row of the gallery — the ternary model's faults (faults.Gallery), GPT-2's
-// and Llama's (faults.FamilyGallery, trained with AdamW under a known fault, saved and loaded in
+// TestGallery: every row of the gallery — the ternary model's faults (faults.Gallery), GPT-2's,
+// Llama's, Qwen2's and GPT-NeoX's (faults.FamilyGallery, trained with AdamW under a known fault, saved and loaded in
 // Hugging Face layout), and each inference fault of nanoscope's own path on a checkpoint of
 // every family with the clean path as control (checkInference) — is diagnosed blind and scored
 // as one table. The targets: no
@@ -182,12 +182,15 @@ func kinds(r *analysis.Report) []string {
 	return out
 }
 
-// named lists the conventions the findings name.
+// named lists the conventions the findings name, each with the CE as loaded and under the
+// named convention and the gain's margin in standard errors.
 func named(r *analysis.Report) string {
 	var out []string
 	for _, f := range r.Findings {
 		if c, ok := f.Evidence["convention"]; ok {
-			out = append(out, fmt.Sprintf("%v=%v", c, f.Evidence["trained_value"]))
+			e := f.Evidence
+			out = append(out, fmt.Sprintf("%v=%v (CE %.3f as loaded, %.3f under it, margin %.1f SE)", c, e["trained_value"],
+				e["ce_as_loaded"], e["ce_trained_convention"], e["margin_se"]))
 		}
 	}
 	return strings.Join(out, " ")

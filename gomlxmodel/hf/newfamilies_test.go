@@ -28,34 +28,64 @@ func tinyLlamaLike(arch string) gomlxmodel.Llama {
 	return gomlxmodel.Llama{Config: c}
 }
 
-// TestSaveLoadNewFamilies: Save writes each Llama-like family's config.json so that Load reads
-// back the same configuration and weights; HF24_SAVE_DIR keeps the directories (for the CLI).
+// tinyNeoX is a small GPT-NeoX (Pythia's defaults: parallel residual, rotary_pct 0.25 of a
+// head, biases, untied embed_out).
+func tinyNeoX() gomlxmodel.GPTNeoX {
+	return gomlxmodel.GPTNeoX{Config: gomlxmodel.GPTNeoXConfig{VocabSize: 300, DModel: 32, NLayers: 2, NHeads: 4, DFF: 48,
+		LayerNormEps: 1e-5, RopeTheta: 10000, RotaryPct: 0.25, MaxPositions: 64, InitializerRange: 0.02, AttentionBias: true,
+		HiddenAct: "gelu", ParallelResidual: true, QKVSplit: "per_head", RopePairing: config.RopeHalves, Causal: true}}
+}
+
+// TestSaveLoadNewFamilies: Save writes each Llama-like family's and GPT-NeoX's config.json so
+// that Load reads back the same configuration and weights (a GPT-NeoX with Pythia's defaults,
+// and one with the other value of each option: sequential residual, no attention bias, a tied
+// head, tanh GELU, full rotary, linear scaling); HF24_SAVE_DIR keeps the directories (for the
+// CLI). A run convention no config.json key says is refused.
 func TestSaveLoadNewFamilies(t *testing.T) {
-	for _, arch := range []string{"qwen2", "qwen3", "mistral"} {
-		m := tinyLlamaLike(arch)
-		p := gomlxmodel.InitFamilyParams(m, 7)
-		dir := filepath.Join(t.TempDir(), arch)
+	neox2 := tinyNeoX()
+	c := &neox2.Config
+	c.ParallelResidual, c.AttentionBias, c.TiedHead, c.HiddenAct, c.RotaryPct = false, false, true, "gelu_new", 1
+	c.RopeScaling = gomlxmodel.RopeScaling{Type: "linear", Factor: 2}
+	for _, tc := range []struct {
+		name string
+		m    gomlxmodel.Family
+	}{
+		{"qwen2", tinyLlamaLike("qwen2")}, {"qwen3", tinyLlamaLike("qwen3")}, {"mistral", tinyLlamaLike("mistral")},
+		{"gpt_neox", tinyNeoX()}, {"gpt_neox_options", neox2},
+	} {
+		p := gomlxmodel.InitFamilyParams(tc.m, 7)
+		dir := filepath.Join(t.TempDir(), tc.name)
 		if keep := os.Getenv("HF24_SAVE_DIR"); keep != "" {
-			dir = filepath.Join(keep, arch)
+			dir = filepath.Join(keep, tc.name)
 		}
-		if err := Save(dir, m, p); err != nil {
-			t.Fatalf("%s: %v", arch, err)
+		if err := Save(dir, tc.m, p); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
 		}
 		ck, err := Load(dir)
 		if err != nil {
-			t.Fatalf("%s: %v", arch, err)
+			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if ck.Arch != arch || !reflect.DeepEqual(ck.Family, gomlxmodel.Family(m)) {
-			t.Errorf("%s: loaded %+v, saved %+v", arch, ck.Family, m)
+		if ck.Arch != tc.m.Arch() || !reflect.DeepEqual(ck.Family, tc.m) {
+			t.Errorf("%s: loaded %+v, saved %+v", tc.name, ck.Family, tc.m)
+		}
+		for n, x := range p {
+			if y := ck.Params[n]; !reflect.DeepEqual(y.Data, x.Data) || !reflect.DeepEqual(y.Shape, x.Shape) {
+				t.Errorf("%s: tensor %s changed", tc.name, n)
+			}
 		}
 		if len(ck.KeysRead) == 0 || len(ck.KeysInert) == 0 {
-			t.Errorf("%s: keys read %v, inert %v", arch, ck.KeysRead, ck.KeysInert)
+			t.Errorf("%s: keys read %v, inert %v", tc.name, ck.KeysRead, ck.KeysInert)
 		}
 	}
 	bad := tinyLlamaLike("qwen2")
 	bad.Config.OBias = true
 	if err := Save(t.TempDir(), bad, gomlxmodel.InitFamilyParams(bad, 1)); err == nil {
 		t.Error("saved a qwen2 with an o_proj bias")
+	}
+	run := tinyNeoX()
+	run.Config.Run.EmbedScale = true
+	if err := Save(t.TempDir(), run, gomlxmodel.InitFamilyParams(run, 1)); err == nil || !strings.Contains(err.Error(), "run conventions") {
+		t.Errorf("saved a gpt_neox with an embedding scale: %v", err)
 	}
 }
 

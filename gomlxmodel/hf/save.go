@@ -12,14 +12,16 @@ import (
 )
 
 // Save writes f's parameters p as a Hugging Face checkpoint directory: config.json (as
-// transformers 5 writes it for GPT2LMHeadModel or LlamaForCausalLM) and model.safetensors (F32,
+// transformers 5 writes it for GPT2LMHeadModel, LlamaForCausalLM and the Llama-likes Save
+// names, or GPTNeoXForCausalLM) and model.safetensors (F32,
 // the tensor names of ParamSpecs; a tied head has no lm_head.weight, as save_pretrained writes
 // it). transformers' from_pretrained and Load read it back.
 //
-// config.json cannot say everything a family's conventions can: Llama's RoPE pairing and GQA
-// mapping and any family's causal mask are not recorded, and every reader assumes Hugging
-// Face's (rotate_half, repeat_kv, causal). Weights trained under other conventions and saved
-// this way are exactly the rope_layout, gqa_mapping and future_leakage faults. GPT-2 weights in
+// config.json cannot say everything a family's conventions can: the RoPE pairing, Llama's GQA
+// mapping, GPT-NeoX's query_key_value split and any family's causal mask are not recorded, and
+// every reader assumes Hugging Face's (rotate_half, repeat_kv, per-head q|k|v, causal). Weights
+// trained under other conventions and saved this way are exactly the rope_layout, gqa_mapping,
+// convention_mismatch and future_leakage faults. GPT-2 weights in
 // nn.Linear layout are written as they are (nanoGPT's files); Load detects the layout.
 func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 	var cfg map[string]any
@@ -56,24 +58,37 @@ func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 		if act == "" {
 			act = "silu"
 		}
-		rope := map[string]any{"rope_type": "default", "rope_theta": c.RopeTheta}
-		if c.RopeScaling.Type != "" && c.RopeScaling.Type != "default" {
-			rope["rope_type"] = c.RopeScaling.Type
-			for k, v := range c.RopeScaling.Params() {
-				rope[k] = v
-			}
-		}
 		cfg = map[string]any{
 			"model_type": arch, "architectures": []string{supported[arch][0]},
 			"vocab_size": c.VocabSize, "hidden_size": c.DModel, "intermediate_size": c.DFF,
 			"num_hidden_layers": c.NLayers, "num_attention_heads": c.NHeads, "num_key_value_heads": c.NKVHeads,
 			"head_dim": c.HeadDim, "max_position_embeddings": maxPos, "rms_norm_eps": c.RMSNormEps,
-			"rope_parameters":   rope,
+			"rope_parameters":   ropeParameters(c.RopeTheta, c.RopeScaling),
 			"hidden_act":        act,
 			"initializer_range": c.InitializerRange, "tie_word_embeddings": c.TiedHead,
 		}
 		if err := llamaSaveKeys(cfg, c, arch); err != nil {
 			return &checkpoint.Error{File: dir, Msg: err.Error()}
+		}
+	case gomlxmodel.GPTNeoX:
+		c := m.Config
+		if c.Run != (gomlxmodel.RunConventions{}) {
+			return &checkpoint.Error{File: dir, Msg: "gpt_neox: run conventions other than the reference are not gpt_neox config.json keys"}
+		}
+		maxPos := c.MaxPositions
+		if maxPos <= 0 {
+			maxPos = 2048 // as for Llama: informative, RoPE has no table
+		}
+		rope := ropeParameters(c.RopeTheta, c.RopeScaling)
+		rope["partial_rotary_factor"] = c.RotaryPct
+		cfg = map[string]any{
+			"model_type": "gpt_neox", "architectures": []string{supported["gpt_neox"][0]},
+			"vocab_size": c.VocabSize, "hidden_size": c.DModel, "intermediate_size": c.DFF,
+			"num_hidden_layers": c.NLayers, "num_attention_heads": c.NHeads,
+			"max_position_embeddings": maxPos, "layer_norm_eps": c.LayerNormEps,
+			"rope_parameters": rope, "hidden_act": c.HiddenAct, "attention_bias": c.AttentionBias,
+			"use_parallel_residual": c.ParallelResidual, "initializer_range": c.InitializerRange,
+			"tie_word_embeddings": c.TiedHead,
 		}
 	default:
 		return &checkpoint.Error{File: dir, Msg: fmt.Sprintf("cannot save a %s model in Hugging Face layout", f.Arch())}
@@ -97,6 +112,19 @@ func Save(dir string, f gomlxmodel.Family, p gomlxmodel.Params) error {
 		return &checkpoint.Error{File: path, Msg: "cannot write", Err: err}
 	}
 	return nil
+}
+
+// ropeParameters is config.json's rope_parameters (transformers 5): the rotary base and the
+// rope_type with its parameters.
+func ropeParameters(theta float64, s gomlxmodel.RopeScaling) map[string]any {
+	rope := map[string]any{"rope_type": "default", "rope_theta": theta}
+	if s.Type != "" && s.Type != "default" {
+		rope["rope_type"] = s.Type
+		for k, v := range s.Params() {
+			rope[k] = v
+		}
+	}
+	return rope
 }
 
 // llamaSaveKeys adds the keys by which the Llama-like families differ, or says which field
