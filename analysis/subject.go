@@ -30,6 +30,7 @@ import (
 	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
+	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
@@ -179,6 +180,21 @@ func (s *Subject) withFamily(f gomlxmodel.Family, p gomlxmodel.Params) (*Subject
 	}
 	s2.SeqLen, s2.PaddedVocab, s2.BOS = s.SeqLen, s.PaddedVocab, s.BOS
 	return s2, nil
+}
+
+// FromLoaded returns the subject of weights read by load.Open: FromCheckpoint for nanoscope's
+// own (with meta.json), else FromFamily with the facts the reader found beside the weights (the
+// padded vocabulary, the tokenizer's BOS, a PEFT adapter's base weights).
+func FromLoaded(l *load.Loaded) (*Subject, error) {
+	if ck := l.Checkpoint(); ck != nil {
+		return FromCheckpoint(ck)
+	}
+	s, err := FromFamily(l.Family, l.Params, l.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s.PaddedVocab, s.BOS, s.AdapterBase = l.PaddedVocab, l.BOS, l.AdapterBase
+	return s, nil
 }
 
 // FromCheckpoint returns the subject of a loaded checkpoint: the weights of the file, exactly.

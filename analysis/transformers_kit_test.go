@@ -32,18 +32,7 @@ func TestTransformersKit(t *testing.T) {
 	}
 	for _, c := range kit {
 		t.Run(c.Name, func(t *testing.T) {
-			l, err := load.Open(filepath.Join(dir, c.Name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := FromFamily(l.Family, l.Params, l.Dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := DiagnoseSubject(s, tokens, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			_, rep := diagnoseKit(t, filepath.Join(dir, c.Name), tokens)
 			got := faultKinds(rep)
 			t.Logf("healthy %v, kinds %v", rep.Healthy, got)
 			switch {
@@ -72,18 +61,7 @@ func TestConcurrentSearchSameReport(t *testing.T) {
 			diagnose := func(workers int) []byte {
 				workersOverride = workers
 				defer func() { workersOverride = 0 }()
-				l, err := load.Open(filepath.Join(dir, name))
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := FromFamily(l.Family, l.Params, l.Dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				rep, err := DiagnoseSubject(s, tokens, nil, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
+				l, rep := diagnoseKit(t, filepath.Join(dir, name), tokens)
 				if len(rep.Details.Catalog.Search) < 2 {
 					t.Fatalf("%d alternatives searched", len(rep.Details.Catalog.Search))
 				}
@@ -115,4 +93,22 @@ func TestConcurrentSearchSameReport(t *testing.T) {
 			}
 		})
 	}
+}
+
+// diagnoseKit opens the checkpoint in dir and diagnoses it on tokens with the default options.
+func diagnoseKit(t *testing.T, dir string, tokens []uint32) (*load.Loaded, *Report) {
+	t.Helper()
+	l, err := load.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := FromLoaded(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := DiagnoseSubject(s, tokens, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, rep
 }

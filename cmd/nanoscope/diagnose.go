@@ -102,7 +102,7 @@ func runDiagnose(args []string) error {
 			return err
 		}
 	}
-	s, err := subjectOf(l)
+	s, err := analysis.FromLoaded(l)
 	if err != nil {
 		return err
 	}

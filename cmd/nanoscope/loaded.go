@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/load"
 )
 
@@ -129,17 +128,4 @@ func contextLen(l *load.Loaded) int {
 		return l.Meta.Config.MaxSeqLen
 	}
 	return l.Family.Dims().MaxSeq
-}
-
-// subjectOf is the analysis subject of the loaded weights, with meta.json when there is one.
-func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
-	if ck := l.Checkpoint(); ck != nil {
-		return analysis.FromCheckpoint(ck)
-	}
-	s, err := analysis.FromFamily(l.Family, l.Params, l.Dir)
-	if err != nil {
-		return nil, err
-	}
-	s.PaddedVocab, s.BOS, s.AdapterBase = l.PaddedVocab, l.BOS, l.AdapterBase
-	return s, nil
 }

@@ -270,7 +270,7 @@ func (s *Server) model(dir string) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	sub, err := subjectOf(l)
+	sub, err := analysis.FromLoaded(l)
 	if err != nil {
 		return nil, err
 	}
@@ -297,19 +297,6 @@ func (s *Server) evict() {
 		old.prompt.Close()
 		delete(s.models, old.dir)
 	}
-}
-
-// subjectOf is the analysis subject of the loaded weights, with meta.json when there is one.
-func subjectOf(l *load.Loaded) (*analysis.Subject, error) {
-	if ck := l.Checkpoint(); ck != nil {
-		return analysis.FromCheckpoint(ck)
-	}
-	s, err := analysis.FromFamily(l.Family, l.Params, l.Dir)
-	if err != nil {
-		return nil, err
-	}
-	s.PaddedVocab, s.BOS = l.PaddedVocab, l.BOS
-	return s, nil
 }
 
 // ids translates the prompt into model ids and describes each input token.

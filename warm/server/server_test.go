@@ -96,7 +96,7 @@ func inProcess(t *testing.T, dir string, ids []int32, k int) ([][]analysis.Token
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := subjectOf(l)
+	s, err := analysis.FromLoaded(l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func inProcess(t *testing.T, dir string, ids []int32, k int) ([][]analysis.Token
 		}
 		top = append(top, r)
 	}
-	s2, err := subjectOf(l)
+	s2, err := analysis.FromLoaded(l)
 	if err != nil {
 		t.Fatal(err)
 	}
