@@ -134,7 +134,10 @@ func TestParityHF24(t *testing.T) {
 // implementation that catches layout and formula slips; TestParityHF24's transformers 5.17
 // fixtures supersede it) — within 1e-5 relative, argmax equal, for every family and option.
 func TestTranscribedParity(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join(fixtureRoot, "transcribed", "t_*"))
+	dirs, err := filepath.Glob(filepath.Join(fixtureRoot, "transcribed", "t_*", ConfigFile))
+	for i, d := range dirs {
+		dirs[i] = filepath.Dir(d)
+	}
 	if err != nil || len(dirs) != 16 {
 		t.Fatalf("%d transcribed fixtures (%v), want 16", len(dirs), err)
 	}
@@ -163,7 +166,7 @@ func TestTranscribedParity(t *testing.T) {
 				t.Errorf("%s=%s moves the logits by %.2e only: the fixture does not tell it apart", flip[0], flip[1], rel)
 			}
 			if strings.Contains(name, "lora") { // the adapter was applied: the base model's logits are far
-				ts, err := readFile(filepath.Join(dir, "reference.safetensors"))
+				ts, err := readFile(referenceFile(dir))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -53,7 +53,8 @@ var adapterInert = map[string]string{
 // module target_modules names must have its A and B, every A and B must belong to a module
 // target_modules names, and any setting that is not a plain LoRA is refused naming the key.
 // No adapter_config.json: nothing to do. adapter_config.json without adapter_model.safetensors
-// (adapter_model.bin) is refused: nanoscope never serves the base model in its place.
+// is refused (adapter_model.bin, a pickle, is refused by CheckpointFiles before): nanoscope
+// never serves the base model in its place.
 func (ck *Checkpoint) applyAdapter(dir string, inOut func(string) bool) error {
 	path := filepath.Join(dir, AdapterConfigFile)
 	raw, err := os.ReadFile(path)
@@ -73,11 +74,7 @@ func (ck *Checkpoint) applyAdapter(dir string, inOut func(string) bool) error {
 	}
 	wpath := filepath.Join(dir, AdapterModelFile)
 	if _, err := os.Stat(wpath); err != nil {
-		msg := "missing: " + AdapterConfigFile + " says a PEFT adapter applies to these weights"
-		if _, e := os.Stat(filepath.Join(dir, "adapter_model.bin")); e == nil {
-			msg += " (adapter_model.bin is not read: re-save with save_pretrained, which writes safetensors)"
-		}
-		return &checkpoint.Error{File: wpath, Msg: msg, Err: fs.ErrNotExist}
+		return &checkpoint.Error{File: wpath, Msg: "missing: " + AdapterConfigFile + " says a PEFT adapter applies to these weights", Err: fs.ErrNotExist}
 	}
 	ts, err := readFile(wpath)
 	if err != nil {
