@@ -15,6 +15,12 @@
 // GPT2Model); a tied head's lm_head.weight present in the file and equal to the embedding;
 // non-parameter buffers of older files (GPT-2's attn.bias and attn.masked_bias, Llama's
 // rotary_emb.inv_freq), skipped.
+//
+// The directory's files are a closed list (CheckpointFiles, files.go): config.json, the weights
+// and a PEFT adapter are read; tokenizer, generation, Trainer and documentation files, hidden
+// entries and subdirectories are judged inert, each with its reason; any other file — weights
+// in another format or another copy, a pickle, checkpoint code, an unknown file — is refused in
+// one line naming it.
 package hf
 
 import (
