@@ -241,6 +241,15 @@ func TestRefusedFiles(t *testing.T) {
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "checkpoint "+stale+": a safetensors file that is neither model.safetensors nor a shard "+IndexFile+" lists") {
 		t.Errorf("stale shard: %v", err)
 	}
+	// The config.json keys that would send transformers to other files (custom code, quantised
+	// weights, an explicit weights file) are refused as unknown keys.
+	for key, v := range map[string]any{"auto_map": map[string]any{"AutoModelForCausalLM": "modeling_custom.CustomForCausalLM"},
+		"quantization_config": map[string]any{"quant_method": "gptq", "bits": 4}, "transformers_weights": "other.safetensors"} {
+		dir := variant(t, "gpt2_random", nil, func(c map[string]any) { c[key] = v })
+		if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "unknown key "+key) {
+			t.Errorf("config.json %s: %v", key, err)
+		}
+	}
 	// The first refusal is the file's, before config.json's: custom code and an unknown
 	// architecture together name the code.
 	dir = variant(t, "gpt2_random", nil, func(c map[string]any) { c["model_type"] = "custom"; c["auto_map"] = map[string]any{} })
