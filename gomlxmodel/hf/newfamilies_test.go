@@ -111,7 +111,7 @@ func TestParityHF24(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(fixtureRoot, name)
 			if _, err := os.Stat(dir); err != nil {
-				t.Skipf("%s not generated yet: run bench/hf24_fixtures.py on the GPU machine (see its docstring)", dir)
+				t.Fatalf("%s missing: bench/hf24_fixtures.py writes it on the GPU machine (see its docstring)", dir)
 			}
 			ck, err := Load(dir)
 			if err != nil {
@@ -124,6 +124,15 @@ func TestParityHF24(t *testing.T) {
 				name, ck.Arch, rel, bad, len(ref.logits)/ref.v, strings.Join(ck.Notes, "; "))
 			if rel > 1e-5 || bad > 0 {
 				t.Errorf("%s: relative deviation %.2e (limit 1e-5), %d argmax differences", name, rel, bad)
+			}
+			if strings.HasPrefix(name, "lora_") { // transformers applied the adapter, and so did nanoscope
+				ts, err := readFile(referenceFile(dir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rel, _ := compare(got, ts["base_logits"].Data, ref.v); ck.Adapter == "" || rel < 1e-2 {
+					t.Errorf("adapter %q: logits within %.2e of the base model's", ck.Adapter, rel)
+				}
 			}
 		})
 	}

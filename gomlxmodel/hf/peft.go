@@ -239,6 +239,12 @@ func loraConfig(f *fields) (lora, error) {
 		f.unsupportedIf(!emptyOrNull("target_parameters"), "target_parameters", "null"),
 		f.unsupportedIf(!emptyOrNull("alora_invocation_tokens"), "alora_invocation_tokens", "null"),
 		f.unsupportedIf(!emptyOrNull("arrow_config"), "arrow_config", "null"),
+		// Written by peft 0.21.0 (null or false when off): variants nanoscope does not apply.
+		f.unsupportedIf(!emptyOrNull("kasa_config"), "kasa_config", "null"),
+		f.unsupportedIf(!emptyOrNull("lora_ga_config"), "lora_ga_config", "null"),
+		f.unsupportedIf(!emptyOrNull("monteclora_config"), "monteclora_config", "null"),
+		f.unsupportedIf(!emptyOrNull("velora_config"), "velora_config", "null"),
+		f.unsupportedIf(f.bool("use_bdlora", false), "use_bdlora", "false"),
 	} {
 		if err != nil {
 			return l, err
