@@ -280,8 +280,9 @@ type FamilyRunner struct {
 	Backend compute.Backend
 	Scope   *model.Scope
 
-	mu    sync.Mutex
-	execs map[string]*model.Exec // by the captured hooks' names, joined with ","
+	mu     sync.Mutex
+	execs  map[string]*model.Exec // by the captured hooks' names, joined with ","
+	shapes map[[3]any]bool        // the (hooks, batch, length) each has run on
 }
 
 // NewFamilyRunner builds f with weights p on the backend of BackendConfig.
@@ -332,11 +333,11 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		}
 	}()
 	names := slices.Clone(hookNames)
-	defer TraceGraph("forward %s %dx%d, %d hooks", r.Family.Arch(), len(ids), len(ids[0]), len(names))()
-	exec, err := r.forwardExec(names)
+	exec, seen, err := r.forwardExec(names, len(ids), len(ids[0]))
 	if err != nil {
 		return nil, err
 	}
+	defer TraceGraph("forward %s %dx%d, %d hooks%s", r.Family.Arch(), len(ids), len(ids[0]), len(names), map[bool]string{false: ", compiled", true: ""}[seen])()
 	res, err := exec.Exec(in)
 	if err != nil {
 		return nil, err
@@ -357,13 +358,18 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 }
 
 // forwardExec returns the runner's forward graph returning the logits and the hooks names, built
-// on first use.
-func (r *FamilyRunner) forwardExec(names []string) (*model.Exec, error) {
+// on first use, and whether it has run on ids of b×t before (else this call compiles it).
+func (r *FamilyRunner) forwardExec(names []string, b, t int) (_ *model.Exec, seen bool, _ error) {
 	key := strings.Join(names, ",")
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	shape := [3]any{key, b, t}
+	if r.shapes == nil {
+		r.shapes = map[[3]any]bool{}
+	}
+	seen, r.shapes[shape] = r.shapes[shape], true
 	if e := r.execs[key]; e != nil {
-		return e, nil
+		return e, seen, nil
 	}
 	exec, err := model.NewExec(r.Backend, r.Scope.Store(), func(ctx *model.Scope, ids *Node) []*Node {
 		defer PanicWithError()
@@ -379,13 +385,13 @@ func (r *FamilyRunner) forwardExec(names []string) (*model.Exec, error) {
 		return outs
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if r.execs == nil {
 		r.execs = map[string]*model.Exec{}
 	}
 	r.execs[key] = exec
-	return exec, nil
+	return exec, seen, nil
 }
 
 // linearIO applies a weight w stored [in, out] (HF Conv1D) or [out, in] (nn.Linear) to x
