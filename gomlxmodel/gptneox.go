@@ -1,8 +1,11 @@
 package gomlxmodel
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
@@ -49,6 +52,7 @@ type GPTNeoXConfig struct {
 	// Conventions.
 	ParallelResidual bool   // use_parallel_residual: x + attn(ln1(x)) + mlp(ln2(x)); false: sequential
 	QKVSplit         string // "per_head" (GPT-NeoX's (H, 3, hd) view) or "blocks" (q | k | v, each all heads)
+	QKVOrder         string // the order of the three parts in either split, one of QKVOrders ("" is "qkv", GPT-NeoX's)
 	RopePairing      string // config.RopeHalves (rotate_half) or config.RopeInterleaved
 	TiedHead         bool   // tie_word_embeddings: embed_out is embed_in
 	Causal           bool
@@ -100,6 +104,8 @@ func (c GPTNeoXConfig) Validate() error {
 		return fmt.Errorf("gpt_neox: RoPE pairing %q is not %q or %q", c.RopePairing, config.RopeHalves, config.RopeInterleaved)
 	case c.QKVSplit != "per_head" && c.QKVSplit != "blocks":
 		return fmt.Errorf("gpt_neox: qkv split %q is not per_head or blocks", c.QKVSplit)
+	case c.QKVOrder != "" && !slices.Contains(QKVOrders, c.QKVOrder):
+		return fmt.Errorf("gpt_neox: qkv order %q is not one of %v", c.QKVOrder, QKVOrders)
 	case c.HiddenAct != "gelu" && c.HiddenAct != "gelu_new" && c.HiddenAct != "gelu_pytorch_tanh":
 		return fmt.Errorf("gpt_neox: hidden_act %q is not gelu, gelu_new or gelu_pytorch_tanh", c.HiddenAct)
 	}
@@ -251,16 +257,19 @@ func (m GPTNeoX) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node 
 		return linearIO(x, param(ctx, g, NeoXParam(i, path+".weight")), bn, false)
 	}
 	qkv := lin("attention.query_key_value", u, c.AttentionBias) // (B, T, 3D)
-	var q, k, v *Node
+	order := cmp.Or(c.QKVOrder, "qkv")
+	var part func(role string) *Node // (B, T, H, hd)
 	if c.QKVSplit == "blocks" {
 		qkv = Reshape(qkv, b, t, 3, c.NHeads, hd) // (B, T, 3, H, hd)
-		q, k, v = pick(qkv, 2, 0), pick(qkv, 2, 1), pick(qkv, 2, 2)
+		part = func(role string) *Node { return pick(qkv, 2, strings.Index(order, role)) }
 	} else {
 		qkv = Reshape(qkv, b, t, c.NHeads, 3*hd) // (B, T, H, 3·hd): per head q | k | v
-		q = SliceAxis(qkv, 3, AxisRange(0, hd))
-		k = SliceAxis(qkv, 3, AxisRange(hd, 2*hd))
-		v = SliceAxis(qkv, 3, AxisRange(2*hd, 3*hd))
+		part = func(role string) *Node {
+			j := strings.Index(order, role)
+			return SliceAxis(qkv, 3, AxisRange(j*hd, (j+1)*hd))
+		}
 	}
+	q, k, v := part("q"), part("k"), part("v")
 	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
 	rope.Scaling = c.RopeScaling
 	q, k = rope.ApplyPartial(q, c.RotaryDim()), rope.ApplyPartial(k, c.RotaryDim()) // (B, T, H, hd)
@@ -321,6 +330,7 @@ func (m GPTNeoX) Conventions() []Convention {
 		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}, "the rotary pairing (rotate_half, or interleaved pairs 2i, 2i+1)", false, false},
 		ropeThetaConvention(c.RopeTheta),
 		{ConvQKVSplit, c.QKVSplit, []string{"per_head", "blocks"}, "the layout of query_key_value's output: per head q|k|v (GPT-NeoX's), or q|k|v blocks", false, false},
+		{ConvQKVOrder, cmp.Or(c.QKVOrder, "qkv"), QKVOrders, "the order of q, k, v in query_key_value's output (within each head, or of the blocks)", false, false},
 		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings", false, false},
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
 		{ConvActivation, c.HiddenAct, uniq(c.HiddenAct, "gelu", "gelu_new"), "hidden_act", false, false},
@@ -348,6 +358,9 @@ func (m GPTNeoX) WithConvention(name, value string) (Family, error) {
 	case ConvQKVSplit:
 		err = checkValue(name, value, "per_head", "blocks")
 		c.QKVSplit = value
+	case ConvQKVOrder:
+		err = checkValue(name, value, QKVOrders...)
+		c.QKVOrder = value
 	case ConvTiedHead:
 		c.TiedHead, err = parseBool(name, value)
 	case ConvCausal:

@@ -1,6 +1,7 @@
 package gomlxmodel
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -97,6 +98,7 @@ type LlamaConfig struct {
 	// Conventions.
 	RopePairing string // config.RopeHalves (HF rotate_half: i with i + hd/2) or config.RopeInterleaved (2i with 2i+1)
 	GQAMapping  string // config.GQAInterleave (HF repeat_kv: query head h reads kv head h / n_rep) or config.GQATile (h mod n_kv)
+	QKVOrder    string // FusedQKV only: the order of qkv_proj's three row blocks, one of QKVOrders ("" is "qkv", Phi-3's)
 	TiedHead    bool   // tie_word_embeddings: logits = x · embed_tokensᵀ
 	Causal      bool   // the causal mask (false only to test the "future leakage" fault)
 	HiddenAct   string // hidden_act: "silu" ("" is silu), "gelu_pytorch_tanh" (tanh approximation) or "gelu" (erf)
@@ -117,6 +119,8 @@ func (c LlamaConfig) Validate() error {
 		return fmt.Errorf("llama: sizes must be positive: %+v", c)
 	case c.NHeads%c.NKVHeads != 0:
 		return fmt.Errorf("llama: num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NHeads, c.NKVHeads)
+	case c.QKVOrder != "" && (!c.FusedQKV || !slices.Contains(QKVOrders, c.QKVOrder)):
+		return fmt.Errorf("llama: qkv order %q needs a fused qkv_proj and one of %v", c.QKVOrder, QKVOrders)
 	case c.HeadDim%2 != 0:
 		return fmt.Errorf("llama: head_dim %d is odd: RoPE rotates pairs", c.HeadDim)
 	case c.RopeTheta <= 0:
@@ -367,11 +371,18 @@ func (m Llama) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	}
 	qd, kvd := c.NHeads*c.HeadDim, c.NKVHeads*c.HeadDim
 	var q, k, v *Node
-	if c.FusedQKV { // Phi-3: rows q | k | v of qkv_proj
+	if c.FusedQKV { // Phi-3: rows q | k | v of qkv_proj (or in the order QKVOrder says)
 		qkv := lin("qkv_proj", u, c.QKVBias) // (B, T, qd + 2·kvd)
-		q = SliceAxis(qkv, -1, AxisRange(0, qd))
-		k = SliceAxis(qkv, -1, AxisRange(qd, qd+kvd))
-		v = SliceAxis(qkv, -1, AxisRange(qd+kvd, qd+2*kvd))
+		order := cmp.Or(c.QKVOrder, "qkv")
+		block := func(role byte) *Node {
+			size := map[byte]int{'q': qd, 'k': kvd, 'v': kvd}
+			start := 0
+			for j := 0; order[j] != role; j++ {
+				start += size[order[j]]
+			}
+			return SliceAxis(qkv, -1, AxisRange(start, start+size[role]))
+		}
+		q, k, v = block('q'), block('k'), block('v')
 	} else {
 		q, k, v = lin("q_proj", u, c.QKVBias), lin("k_proj", u, c.QKVBias), lin("v_proj", u, c.QKVBias)
 	}
@@ -462,6 +473,10 @@ func (m Llama) Conventions() []Convention {
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
 		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh", "gelu"}, "hidden_act", false, false},
 	}
+	if c.FusedQKV {
+		out = append(out, Convention{Name: ConvQKVOrder, Value: cmp.Or(c.QKVOrder, "qkv"), Values: QKVOrders,
+			Key: "the order of q, k, v in qkv_proj's output rows (Phi-3's: q, then k, then v)"})
+	}
 	if c.AttnSoftCap > 0 {
 		out = append(out, Convention{Name: ConvAttnSoftCap, Value: softCapName(c.AttnSoftCap), Values: uniq(softCapName(c.AttnSoftCap), "none"),
 			Key: "attn_logit_softcapping (c·tanh(s/c) on the attention scores)", Free: true})
@@ -505,6 +520,12 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 	case ConvActivation:
 		err = checkValue(name, value, "silu", "gelu_pytorch_tanh", "gelu")
 		m.Config.HiddenAct = value
+	case ConvQKVOrder:
+		if !m.Config.FusedQKV {
+			return nil, fmt.Errorf("%s: no convention %q (no fused qkv_proj)", m.Arch(), name)
+		}
+		err = checkValue(name, value, QKVOrders...)
+		m.Config.QKVOrder = value
 	case ConvAttnSoftCap:
 		if m.Config.AttnSoftCap == 0 {
 			return nil, fmt.Errorf("%s: no convention %q (no attention soft-cap)", m.Arch(), name)

@@ -10,13 +10,16 @@ import (
 
 	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/checkpoint"
+	"nanoscope/plots"
+	"nanoscope/report"
 )
 
 // Every family of issue 24 through the command line, on the checkpoints transformers 5.17 wrote
 // and trained (gomlxmodel/hf/testdata/hf, bench/hf24_fixtures.py; ids 0…63, bytes folded by
 // min(b, 127) >> 1): `inspect` names the family and its keys, `logits` gives transformers'
 // top-1 on the fixture's own ids, `generate` decodes with and without the KV cache alike, and
-// `diagnose` (search and inference checks included) calls the trained model healthy.
+// `diagnose` (search and inference checks included) calls the trained model healthy and draws
+// notebook 12's figures into its md report.
 func TestEveryFamilyThroughTheCLI(t *testing.T) {
 	fix := filepath.Join("..", "..", "gomlxmodel", "hf", "testdata", "hf")
 	files, _ := filepath.Glob("*.go")
@@ -81,6 +84,19 @@ func TestEveryFamilyThroughTheCLI(t *testing.T) {
 			if code != 0 || json.Unmarshal([]byte(stdout), &rep) != nil || !rep.Healthy || rep.Details.Inference == nil ||
 				len(rep.Details.Catalog.Search) == 0 {
 				t.Errorf("diagnose: exit %d, stderr %q, healthy %v, findings %+v", code, stderr, rep.Healthy, rep.Findings)
+			}
+			// Notebook 12's figures, from the report: the md document draws the lens and the
+			// offsets; the activation norms and gradient flow are drawn from the JSON.
+			md := filepath.Join(t.TempDir(), "report.md")
+			_, stderr, code = nanoscope(t, "diagnose", "--checkpoint", dir, "--data", data, "--positions", "512", "--format", "md", "--report", md)
+			if b, err := os.ReadFile(md); code != 0 || err != nil || strings.Count(string(b), "data:image/png;base64,") != 2 {
+				t.Errorf("diagnose --format md: exit %d, stderr %q, %d figures (%v)", code, stderr, strings.Count(string(b), "data:image/png;base64,"), err)
+			}
+			for what, draw := range map[string]func(string, *analysis.Report) (plots.Figure, error){
+				"activation norms": report.ActNormsFigure, "gradient flow": report.GradFlowFigure} {
+				if fig, err := draw("x", &rep); err != nil || len(fig.PNG) == 0 {
+					t.Errorf("%s figure: %v", what, err)
+				}
 			}
 		})
 	}

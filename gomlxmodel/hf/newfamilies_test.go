@@ -2,6 +2,7 @@ package hf
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/checkpoint"
 	"nanoscope/gomlxmodel/config"
 )
 
@@ -294,5 +296,96 @@ func TestSaveLoadOptions(t *testing.T) {
 	g.Config.Arch = "gemma2"
 	if err := Save(t.TempDir(), g, gomlxmodel.InitFamilyParams(g, 1)); err == nil || !strings.Contains(err.Error(), "cannot save a gemma2 model") {
 		t.Errorf("gemma2 saved: %v", err)
+	}
+}
+
+// TestQKVOrderIsARowPermutation: the qkv_order convention of a fused projection (Phi-3's
+// qkv_proj, GPT-NeoX's query_key_value per head and in blocks) runs the weights whose output rows
+// are in that order: rows of transformers' checkpoint moved into order X, run under qkv_order=X,
+// give transformers' logits (≤ 1e-5 relative, argmax equal); under the loaded order they do not.
+func TestQKVOrderIsARowPermutation(t *testing.T) {
+	for _, c := range []struct {
+		fixture, tensor string
+		split           string // gpt_neox's qkv_split ("" for Phi-3)
+	}{
+		{"phi3_trained", "model.layers.%d.self_attn.qkv_proj.weight", ""},
+		{"gpt_neox_trained", "gpt_neox.layers.%d.attention.query_key_value", "per_head"},
+		{"gpt_neox_random_parallel", "gpt_neox.layers.%d.attention.query_key_value", "blocks"},
+	} {
+		for _, order := range []string{"kqv", "vqk"} {
+			t.Run(c.fixture+"/"+c.split+"/"+order, func(t *testing.T) {
+				dir := filepath.Join(fixtureRoot, c.fixture)
+				ck, err := Load(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref := readReference(t, dir)
+				f := ck.Family
+				if c.split != "" {
+					if f, err = f.WithConvention(gomlxmodel.ConvQKVSplit, c.split); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// The row blocks of the loaded order q|k|v, and the block sizes.
+				d := f.Dims()
+				var sizes map[byte]int
+				heads := 1 // per-head layout: the blocks repeat per head
+				switch m := f.(type) {
+				case gomlxmodel.Llama:
+					qd, kvd := m.Config.NHeads*m.Config.HeadDim, m.Config.NKVHeads*m.Config.HeadDim
+					sizes = map[byte]int{'q': qd, 'k': kvd, 'v': kvd}
+				case gomlxmodel.GPTNeoX:
+					hd := d.DModel / m.Config.NHeads
+					if c.split == "per_head" {
+						heads, sizes = m.Config.NHeads, map[byte]int{'q': hd, 'k': hd, 'v': hd}
+					} else {
+						sizes = map[byte]int{'q': d.DModel, 'k': d.DModel, 'v': d.DModel}
+					}
+				}
+				p := gomlxmodel.Params{}
+				for k, v := range ck.Params {
+					p[k] = v
+				}
+				for layer := 0; layer < d.NLayers; layer++ {
+					for _, suffix := range []string{"", ".weight", ".bias"} {
+						name := fmt.Sprintf(c.tensor, layer) + suffix
+						w, ok := p[name]
+						if !ok || (suffix == "" && c.split != "") {
+							continue
+						}
+						cols := 1
+						if len(w.Shape) == 2 {
+							cols = w.Shape[1]
+						}
+						per := (sizes['q'] + sizes['k'] + sizes['v']) * cols
+						out := make([]float32, 0, len(w.Data))
+						for h := 0; h < heads; h++ {
+							src := w.Data[h*per : (h+1)*per]
+							start := map[byte]int{'q': 0, 'k': sizes['q'] * cols, 'v': (sizes['q'] + sizes['k']) * cols}
+							for j := 0; j < 3; j++ {
+								r := order[j]
+								out = append(out, src[start[r]:start[r]+sizes[r]*cols]...)
+							}
+						}
+						p[name] = checkpoint.Tensor{Shape: w.Shape, Data: out}
+					}
+				}
+				g, err := f.WithConvention(gomlxmodel.ConvQKVOrder, order)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := ref.logits
+				if c.split == "blocks" { // the fixture is per-head: compare with the same weights read in blocks
+					want = runLogits(t, f, ck.Params, ref.ids)
+				}
+				rel, bad := compare(runLogits(t, g, p, ref.ids), want, ref.v)
+				if rel > 1e-5 || bad > 0 {
+					t.Errorf("qkv_order=%s on rows in that order: %.2e relative, %d argmax differences", order, rel, bad)
+				}
+				if rel, _ := compare(runLogits(t, f, p, ref.ids), want, ref.v); rel < 1e-3 {
+					t.Errorf("the loaded order on the moved rows is within %.2e: the test cannot tell", rel)
+				}
+			})
+		}
 	}
 }
