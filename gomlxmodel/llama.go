@@ -99,6 +99,7 @@ type LlamaConfig struct {
 	RopePairing string // config.RopeHalves (HF rotate_half: i with i + hd/2) or config.RopeInterleaved (2i with 2i+1)
 	GQAMapping  string // config.GQAInterleave (HF repeat_kv: query head h reads kv head h / n_rep) or config.GQATile (h mod n_kv)
 	QKVOrder    string // FusedQKV only: the order of qkv_proj's three row blocks, one of QKVOrders ("" is "qkv", Phi-3's)
+	UpFirst     bool   // FusedGateUp only: gate_up_proj's rows are up, then gate (Phi-3's are gate, then up)
 	TiedHead    bool   // tie_word_embeddings: logits = x · embed_tokensᵀ
 	Causal      bool   // the causal mask (false only to test the "future leakage" fault)
 	HiddenAct   string // hidden_act: "silu" ("" is silu), "gelu_pytorch_tanh" (tanh approximation) or "gelu" (erf)
@@ -121,6 +122,8 @@ func (c LlamaConfig) Validate() error {
 		return fmt.Errorf("llama: num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NHeads, c.NKVHeads)
 	case c.QKVOrder != "" && (!c.FusedQKV || !slices.Contains(QKVOrders, c.QKVOrder)):
 		return fmt.Errorf("llama: qkv order %q needs a fused qkv_proj and one of %v", c.QKVOrder, QKVOrders)
+	case c.UpFirst && !c.FusedGateUp:
+		return fmt.Errorf("llama: up-first row order needs a fused gate_up_proj")
 	case c.HeadDim%2 != 0:
 		return fmt.Errorf("llama: head_dim %d is odd: RoPE rotates pairs", c.HeadDim)
 	case c.RopeTheta <= 0:
@@ -429,6 +432,9 @@ func (m Llama) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	if c.FusedGateUp { // Phi-3: rows gate | up of gate_up_proj
 		gu := lin("gate_up_proj", u) // (B, T, 2F)
 		gate, up = SliceAxis(gu, -1, AxisRange(0, c.DFF)), SliceAxis(gu, -1, AxisRange(c.DFF, 2*c.DFF))
+		if c.UpFirst {
+			gate, up = up, gate
+		}
 	} else {
 		gate, up = lin("gate_proj", u), lin("up_proj", u)
 	}
@@ -477,6 +483,10 @@ func (m Llama) Conventions() []Convention {
 		out = append(out, Convention{Name: ConvQKVOrder, Value: cmp.Or(c.QKVOrder, "qkv"), Values: QKVOrders,
 			Key: "the order of q, k, v in qkv_proj's output rows (Phi-3's: q, then k, then v)"})
 	}
+	if c.FusedGateUp {
+		out = append(out, Convention{Name: ConvGateUpOrder, Value: map[bool]string{false: "gate_up", true: "up_gate"}[c.UpFirst],
+			Values: []string{"gate_up", "up_gate"}, Key: "the order of gate and up in gate_up_proj's output rows (Phi-3's: gate, then up)"})
+	}
 	if c.AttnSoftCap > 0 {
 		out = append(out, Convention{Name: ConvAttnSoftCap, Value: softCapName(c.AttnSoftCap), Values: uniq(softCapName(c.AttnSoftCap), "none"),
 			Key: "attn_logit_softcapping (c·tanh(s/c) on the attention scores)", Free: true})
@@ -496,6 +506,7 @@ func (m Llama) Conventions() []Convention {
 // itself included ("0": no window); attn_softcap, Gemma 2's attention soft-cap ("none" or c);
 // query_pre_attn_scalar, the number whose −½ power scales the scores (head_dim's by default).
 const (
+	ConvGateUpOrder        = "gate_up_order" // Phi-3's fused gate_up_proj: "gate_up" or "up_gate"
 	ConvSlidingWindow      = "sliding_window"
 	ConvAttnSoftCap        = "attn_softcap"
 	ConvQueryPreAttnScalar = "query_pre_attn_scalar"
@@ -520,6 +531,12 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 	case ConvActivation:
 		err = checkValue(name, value, "silu", "gelu_pytorch_tanh", "gelu")
 		m.Config.HiddenAct = value
+	case ConvGateUpOrder:
+		if !m.Config.FusedGateUp {
+			return nil, fmt.Errorf("%s: no convention %q (no fused gate_up_proj)", m.Arch(), name)
+		}
+		err = checkValue(name, value, "gate_up", "up_gate")
+		m.Config.UpFirst = value == "up_gate"
 	case ConvQKVOrder:
 		if !m.Config.FusedQKV {
 			return nil, fmt.Errorf("%s: no convention %q (no fused qkv_proj)", m.Arch(), name)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -387,5 +388,36 @@ func TestQKVOrderIsARowPermutation(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestGateUpOrder: Phi-3's gate_up_proj with its halves exchanged, run under gate_up_order=up_gate,
+// gives transformers' logits; under the loaded order it does not.
+func TestGateUpOrder(t *testing.T) {
+	dir := filepath.Join(fixtureRoot, "phi3_trained")
+	ck, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := readReference(t, dir)
+	p := gomlxmodel.Params{}
+	for k, v := range ck.Params {
+		p[k] = v
+	}
+	for layer := 0; layer < ck.Family.Dims().NLayers; layer++ {
+		name := fmt.Sprintf("model.layers.%d.mlp.gate_up_proj.weight", layer)
+		w := p[name]
+		half := len(w.Data) / 2
+		p[name] = checkpoint.Tensor{Shape: w.Shape, Data: append(slices.Clone(w.Data[half:]), w.Data[:half]...)}
+	}
+	g, err := ck.Family.WithConvention(gomlxmodel.ConvGateUpOrder, "up_gate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel, bad := compare(runLogits(t, g, p, ref.ids), ref.logits, ref.v); rel > 1e-5 || bad > 0 {
+		t.Errorf("gate_up_order=up_gate on exchanged halves: %.2e relative, %d argmax differences", rel, bad)
+	}
+	if rel, _ := compare(runLogits(t, ck.Family, p, ref.ids), ref.logits, ref.v); rel < 1e-3 {
+		t.Errorf("the loaded order on exchanged halves is within %.2e: the test cannot tell", rel)
 	}
 }
