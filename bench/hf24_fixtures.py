@@ -13,7 +13,7 @@ with transformers' own initialisation, the random ones with every bias and norm 
 by 0.3·N(0, 1) so that a loader that drops or misreads them fails; the trained ones trained
 briefly on this repository's Go sources (each byte folded to an id: min(b, 127) >> 1). Saved with
 save_pretrained in bf16 (small files), reloaded with from_pretrained in float32 on the CPU with
-eager attention, and its logits on fixed ids written to reference.safetensors:
+eager attention, and its logits on fixed ids written to <name>.reference.safetensors beside the directory:
 
     ids     F32 (B, T)     the input token ids (B = 2, T = 24: longer than every window below)
     logits  F32 (B, T, V)  transformers' logits for ids
@@ -184,7 +184,7 @@ def save_reference(d, ids, logits, **extra):
     from safetensors.torch import save_file
     t = {"ids": ids.float().contiguous(), "logits": logits.float().contiguous()}
     t.update({k: v.float().contiguous() for k, v in extra.items()})
-    save_file(t, os.path.join(d, "reference.safetensors"))
+    save_file(t, d + ".reference.safetensors")  # beside, not in, the checkpoint
 
 
 def reload(d):

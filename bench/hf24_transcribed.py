@@ -11,7 +11,7 @@ implementation in another framework — it catches layout, ordering and formula 
 code — but it shares its author's reading of transformers, so bench/hf24_fixtures.py's fixtures
 (transformers 5.17 on the GPU machine) supersede it. Each directory holds config.json with the
 keys transformers writes, model.safetensors with transformers' tensor names (BF16: the weights are drawn bf16-exact), and
-reference.safetensors (ids F32 (B, T), logits F32 (B, T, V)). Runs on PyTorch 1.13 (Debian's).
+<name>.reference.safetensors beside it (ids F32 (B, T), logits F32 (B, T, V)). Runs on PyTorch 1.13 (Debian's).
 """
 
 import argparse
@@ -423,7 +423,7 @@ def main():
         with open(os.path.join(d, "config.json"), "w") as f:
             json.dump(cfg, f, indent=2, sort_keys=True)
         save_safetensors(os.path.join(d, "model.safetensors"), p, bf16=True)
-        save_safetensors(os.path.join(d, "reference.safetensors"), {"ids": ids.float(), "logits": logits})
+        save_safetensors(d + ".reference.safetensors", {"ids": ids.float(), "logits": logits})
         print(name, tuple(logits.shape), float(logits.abs().max()))
     for i, (name, (cfg, acfg, mods)) in enumerate(sorted(LORAS.items())):
         d = os.path.join(args.out, name)
@@ -457,7 +457,7 @@ def main():
             json.dump(acfg, f, indent=2, sort_keys=True)
         save_safetensors(os.path.join(d, "model.safetensors"), p, bf16=True)
         save_safetensors(os.path.join(d, "adapter_model.safetensors"), tensors)
-        save_safetensors(os.path.join(d, "reference.safetensors"), {"ids": ids.float(), "logits": logits, "base_logits": base})
+        save_safetensors(d + ".reference.safetensors", {"ids": ids.float(), "logits": logits, "base_logits": base})
         print(name, float((logits - base).abs().max()))
 
 

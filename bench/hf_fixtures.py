@@ -9,7 +9,8 @@ For each fixture it builds a small GPT-2 or Llama model with transformers' own i
 optionally trains it briefly (byte-level next-token prediction on this repository's Go sources),
 saves it with save_pretrained (one single file, sharded with a small max_shard_size, or cast to
 bf16 or f16), reloads the saved directory with from_pretrained in float32 on the CPU with eager
-attention, and records the reloaded model's logits on fixed inputs in reference.safetensors:
+attention, and records the reloaded model's logits on fixed inputs in <name>.reference.safetensors (beside the
+directory: nanoscope refuses files it does not know inside a checkpoint):
 
     ids     F32 (B, T)     the input token ids (exact small integers)
     logits  F32 (B, T, V)  transformers' logits for ids
@@ -161,7 +162,7 @@ def build(i, name, family, kw, steps, save, args, data, device):
     with torch.no_grad():
         logits = ref(input_ids=ids).logits.float().contiguous()
     from safetensors.torch import save_file
-    save_file({"ids": ids.float().contiguous(), "logits": logits}, os.path.join(d, "reference.safetensors"))
+    save_file({"ids": ids.float().contiguous(), "logits": logits}, d + ".reference.safetensors")  # beside, not in, the checkpoint
     files = sorted(os.listdir(d))
     out = {
         "name": name, "family": family, "config": kw, "train_steps": steps, "final_loss": loss,

@@ -24,6 +24,7 @@ BUILDS=${BUILDS:-main new}
 PRECISIONS=${PRECISIONS:-fp32 bf16}
 mkdir -p "$OUT" /tmp/vg
 PY=/opt/torch/.venv/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3)
 PLUGIN=$(ls /opt/torch/.venv/lib/python3*/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so | head -1)
 export GOMLX_BACKEND="xla:$PLUGIN" GOMLX_NO_AUTO_INSTALL=1 GOPJRT_CUDA_CHECKS=0
 nvidia-smi -L >"$OUT/gpu.txt" 2>&1
@@ -31,7 +32,7 @@ echo "plugin: $PLUGIN" >>"$OUT/gpu.txt"
 for b in $BUILDS; do
   b=${b%+fused}
   [ -x "/tmp/vg/nsx-$b" ] && continue
-  gunzip -c "bin/gpu/nsx-$b.gz" >"/tmp/vg/nsx-$b" && chmod +x "/tmp/vg/nsx-$b"
+  if [ -f "bin/gpu/nsx-$b.xz" ]; then xz -dc "bin/gpu/nsx-$b.xz"; else gunzip -c "bin/gpu/nsx-$b.gz"; fi >"/tmp/vg/nsx-$b" && chmod +x "/tmp/vg/nsx-$b"
   "/tmp/vg/nsx-$b" version >"$OUT/version_$b.txt" 2>&1
 done
 for r in $(seq 1 "$ROUNDS"); do

@@ -256,6 +256,7 @@ type runConfigurable interface {
 func (m GPT2) withRun(f func(*RunConventions)) Family     { f(&m.Config.Run); return m }
 func (m Llama) withRun(f func(*RunConventions)) Family    { f(&m.Config.Run); return m }
 func (m Nanochat) withRun(f func(*RunConventions)) Family { f(&m.Config.Run); return m }
+func (m GPTNeoX) withRun(f func(*RunConventions)) Family  { f(&m.Config.Run); return m }
 func (m Model) withRun(f func(*RunConventions)) Family    { f(&m.Run); return m }
 
 // WithStep returns f running one forward of an incremental or batched inference path (nil:

@@ -132,6 +132,25 @@ func TestCLITable(t *testing.T) {
 	diagnose := func(args ...string) []string {
 		return append([]string{"diagnose", "--checkpoint", f.run, "--positions", "16"}, args...)
 	}
+	// Hugging Face checkpoints with a file beside the weights: each is read, judged inert or
+	// refused naming it (hf.CheckpointFiles).
+	hfDir := func(name string, extra ...string) string {
+		dir := j(tmp, name)
+		if err := os.CopyFS(dir, os.DirFS(j("..", "..", "gomlxmodel", "hf", "testdata", "hf", "gpt2_random"))); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range extra {
+			if err := os.MkdirAll(filepath.Dir(j(dir, e)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(j(dir, e), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	hfInert := hfDir("hf_inert", "tokenizer.json", "checkpoint-500/optimizer.pt")
+	hfBin, hfCode, hfOther := hfDir("hf_bin", "pytorch_model.bin"), hfDir("hf_code", "modeling_foo.py"), hfDir("hf_other", "foo.json")
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -241,6 +260,14 @@ func TestCLITable(t *testing.T) {
 		{[]string{"corpus", "--src", f.emptySrc, "--out", j(tmp, "c")}, 1, "has no source files of a known language"},
 		{[]string{"corpus", "--src", f.goSrc, "--lang", "rust", "--out", j(tmp, "c")}, 1, "has 0 usable [.rs] files"},
 		{[]string{"corpus", "--src", f.goSrc, "--out", j(tmp, "c2"), "--vocab", "16"}, 0, "(go): 12 files"},
+
+		// The files beside Hugging Face weights are a closed list.
+		{[]string{"inspect", "--checkpoint", hfInert}, 0, "files read: config.json, model.safetensors\n"},
+		{[]string{"inspect", "--checkpoint", hfInert}, 0, "files judged inert (cannot change the logits): checkpoint-500 (a subdirectory: "},
+		{[]string{"inspect", "--checkpoint", hfInert, "--json"}, 0, `"name": "tokenizer.json"`},
+		{[]string{"inspect", "--checkpoint", hfBin}, 1, "checkpoint " + j(hfBin, "pytorch_model.bin") + ": torch weights as a pickle"},
+		{[]string{"logits", "--checkpoint", hfCode, "--tokens", "1"}, 1, "checkpoint " + j(hfCode, "modeling_foo.py") + ": custom model code"},
+		{[]string{"diagnose", "--checkpoint", hfOther, "--tokens", "1,2,3"}, 1, "checkpoint " + j(hfOther, "foo.json") + ": not on nanoscope's list of Hugging Face checkpoint files"},
 
 		// Token data in another vocabulary is refused, never diagnosed.
 		{diagnose("--data", j(f.godata, "val.compact.bin")), 1, "differs from the model's"},

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"nanoscope/analysis"
+	"nanoscope/gomlxmodel/hf"
 	"nanoscope/gomlxmodel/load"
 )
 
@@ -51,7 +52,10 @@ func runInspect(args []string) error {
 			// config.json's keys implemented and judged inert (Hugging Face checkpoints)
 			KeysRead  []string `json:"config_keys_implemented,omitempty"`
 			KeysInert []string `json:"config_keys_inert,omitempty"`
-		}{fi, l.Files, l.DTypes, l.Notes, l.KeysRead, l.KeysInert}
+			// the checkpoint directory's files read and judged inert (Hugging Face checkpoints)
+			FilesRead  []string       `json:"files_read,omitempty"`
+			FilesInert []hf.InertFile `json:"files_inert,omitempty"`
+		}{fi, l.Files, l.DTypes, l.Notes, l.KeysRead, l.KeysInert, l.FilesRead, l.FilesInert}
 		show = func() { printFamilyInspection(os.Stdout, l, fi) }
 	}
 	if *asJSON {
@@ -172,6 +176,17 @@ func printFamilyInspection(w io.Writer, ck *load.Loaded, in analysis.FamilyInspe
 	if ck.KeysRead != nil || ck.KeysInert != nil {
 		fmt.Fprintf(w, "config.json keys implemented: %s\n", strings.Join(ck.KeysRead, ", "))
 		fmt.Fprintf(w, "config.json keys judged inert (cannot change the logits): %s\n", strings.Join(ck.KeysInert, ", "))
+	}
+	if ck.FilesRead != nil {
+		fmt.Fprintf(w, "files read: %s\n", strings.Join(ck.FilesRead, ", "))
+		inert := make([]string, len(ck.FilesInert))
+		for i, f := range ck.FilesInert {
+			inert[i] = f.Name + " (" + f.Why + ")"
+		}
+		if len(inert) == 0 {
+			inert = []string{"none"}
+		}
+		fmt.Fprintf(w, "files judged inert (cannot change the logits): %s\n", strings.Join(inert, "; "))
 	}
 	printRemarks(w, in.Remarks, "no tensor at its initial value or distribution, constant or duplicated")
 	fmt.Fprintf(w, "\ntensors:\n")

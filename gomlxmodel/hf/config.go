@@ -685,6 +685,20 @@ var inertCommon = map[string]string{
 	"max_time": generationKey, "stop_strings": generationKey, "top_h": generationKey,
 	"watermarking_config": generationKey, "cache_implementation": generationKey,
 	"generation_config": generationKey,
+	// GenerationConfig keys of transformers 5.17 (testdata/hf/config_keys.json, "_base").
+	"_from_model_config": generationKey, "assistant_confidence_threshold": generationKey,
+	"assistant_early_exit": generationKey, "assistant_ensemble_weight": generationKey,
+	"assistant_lookbehind": generationKey, "cache_config": generationKey, "compile_config": generationKey,
+	"continuous_batching_config": generationKey, "disable_compile": generationKey, "dola_layers": generationKey,
+	"encoder_repetition_penalty": generationKey, "is_assistant": generationKey, "max_cache_len": generationKey,
+	"max_matching_ngram_size": generationKey, "num_assistant_tokens": generationKey,
+	"num_assistant_tokens_schedule": generationKey, "prefill_chunk_size": generationKey,
+	"prompt_lookup_num_tokens": generationKey, "speculation_type": generationKey,
+	"target_lookbehind": generationKey, "token_healing": generationKey, "use_mtp": generationKey,
+	// PreTrainedConfig's private attributes (vars()), which to_dict does not write.
+	"_attn_implementation_internal":    "eager, sdpa or flash: the same attention up to rounding",
+	"_experts_implementation_internal": "how mixture-of-experts layers run (no such layer in these families)",
+	"_output_attentions":               "what forward returns, not the logits",
 }
 
 // generationKey is why a GenerationConfig key is inert.

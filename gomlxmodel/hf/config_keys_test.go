@@ -18,6 +18,10 @@ type configKeys struct {
 	Families map[string]struct {
 		ConfigJSON map[string]any `json:"config_json"`
 		ToDict     map[string]any `json:"to_dict"`
+		// "_base" only: PreTrainedConfig().to_dict(), vars(PreTrainedConfig()) and
+		// GenerationConfig().to_dict() of transformers 5.17.
+		Vars             map[string]any `json:"vars"`
+		GenerationConfig map[string]any `json:"generation_config"`
 	} `json:"families"`
 }
 
@@ -67,6 +71,9 @@ func parseConfig(t *testing.T, cfg map[string]any) (string, *fields, any, error)
 func TestConfigKeysClosed(t *testing.T) {
 	ck := readConfigKeys(t)
 	for name, fam := range ck.Families {
+		if name == "_base" { // not a family: TestBaseConfigKeys
+			continue
+		}
 		for what, cfg := range map[string]map[string]any{"config.json": fam.ConfigJSON, "to_dict": fam.ToDict} {
 			if cfg == nil {
 				continue
@@ -120,6 +127,34 @@ func TestConfigKeysClosed(t *testing.T) {
 					t.Errorf("defaults %+v\ndiffer from transformers' %+v", d, l)
 				}
 			})
+		}
+	}
+}
+
+// TestBaseConfigKeys: every key of transformers 5.17's PreTrainedConfig (to_dict and its
+// attributes) and GenerationConfig (whose keys transformers 4 wrote into config.json), added at
+// its default value to a Llama config.json, is read or judged inert — none refused, none read
+// past — and inspect lists each as read or inert.
+func TestBaseConfigKeys(t *testing.T) {
+	base := readConfigKeys(t).Families["_base"]
+	for what, keys := range map[string]map[string]any{"to_dict": base.ToDict, "vars": base.Vars, "generation_config": base.GenerationConfig} {
+		if len(keys) < 10 {
+			t.Fatalf("_base/%s: %d keys in config_keys.json", what, len(keys))
+		}
+		for k, v := range keys {
+			cfg := map[string]any{"model_type": "llama", k: v}
+			if k == "model_type" || k == "architectures" {
+				continue
+			}
+			_, f, _, err := parseConfig(t, cfg)
+			if err != nil {
+				t.Errorf("_base/%s: %s = %v refused: %v", what, k, v, err)
+				continue
+			}
+			read, inert := f.keys()
+			if !slices.Contains(read, k) && !slices.Contains(inert, k) {
+				t.Errorf("_base/%s: %s neither read nor inert (read %v, inert %v)", what, k, read, inert)
+			}
 		}
 	}
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // TestExportForTransformers writes checkpoints built and saved by nanoscope (hf.Save) with
-// nanoscope's logits on fixed ids, for bench/hf_check_saved.py to load with transformers'
+// nanoscope's logits on fixed ids (<name>.reference.safetensors beside each), for bench/hf_check_saved.py to load with transformers'
 // from_pretrained on the GPU machine. Skipped unless NANOSCOPE_HF_EXPORT names a directory.
 func TestExportForTransformers(t *testing.T) {
 	out := os.Getenv("NANOSCOPE_HF_EXPORT")
@@ -55,7 +55,7 @@ func TestExportForTransformers(t *testing.T) {
 			"ids":    {Shape: []int{2, 20}, Data: flat},
 			"logits": {Shape: []int{2, 20, f.Dims().VocabSize}, Data: logits},
 		}
-		if err := checkpoint.WriteSafetensors(filepath.Join(dir, "reference.safetensors"), ref); err != nil {
+		if err := checkpoint.WriteSafetensors(dir+".reference.safetensors", ref); err != nil {
 			t.Fatal(err)
 		}
 	}

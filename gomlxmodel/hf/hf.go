@@ -15,6 +15,12 @@
 // GPT2Model); a tied head's lm_head.weight present in the file and equal to the embedding;
 // non-parameter buffers of older files (GPT-2's attn.bias and attn.masked_bias, Llama's
 // rotary_emb.inv_freq), skipped.
+//
+// The directory's files are a closed list (CheckpointFiles, files.go): config.json, the weights
+// and a PEFT adapter are read; tokenizer, generation, Trainer and documentation files, hidden
+// entries and subdirectories are judged inert, each with its reason; any other file — weights
+// in another format or another copy, a pickle, checkpoint code, an unknown file — is refused in
+// one line naming it.
 package hf
 
 import (
@@ -48,6 +54,11 @@ type Checkpoint struct {
 	// (what an engine that never applies the adapter runs), nil when none.
 	Adapter     string
 	AdapterBase map[string]checkpoint.Tensor
+	// FilesRead are the directory's files read (base names: config.json, the weights, the
+	// index, the adapter's two); FilesInert its entries judged unable to change the logits,
+	// each with the reason (CheckpointFiles). Any other entry is refused.
+	FilesRead  []string
+	FilesInert []InertFile
 	// BOS is config.json's bos_token_id, −1 when absent or null (a tokenizer fact: the
 	// forward does not read it).
 	BOS int
@@ -65,7 +76,15 @@ func IsDir(dir string) bool {
 
 // Load reads dir's config.json and weights and checks the weights against exactly the
 // parameters (names and shapes) the configuration implies.
+//
+// Every entry of dir is on the closed list CheckpointFiles: read, judged inert, or refused in one
+// line naming it (a pickle, another copy of the weights, checkpoint code, an unknown file) —
+// before config.json is read.
 func Load(dir string) (*Checkpoint, error) {
+	toRead, inert, err := dirFiles(dir)
+	if err != nil {
+		return nil, err
+	}
 	cfgPath := filepath.Join(dir, ConfigFile)
 	arch, f, err := readConfig(cfgPath)
 	if err != nil {
@@ -165,6 +184,17 @@ func Load(dir string) (*Checkpoint, error) {
 	if err := ck.applyAdapter(dir, func(name string) bool { return spec.Weights[name].InOut }); err != nil {
 		return nil, err
 	}
+	done := append([]string{cfgPath}, files...)
+	if filepath.Base(files[0]) != ModelFile {
+		done = append(done, filepath.Join(dir, IndexFile))
+	}
+	if ck.Adapter != "" {
+		done = append(done, filepath.Join(dir, AdapterConfigFile), ck.Adapter)
+	}
+	if err := checkRead(dir, toRead, done); err != nil {
+		return nil, err
+	}
+	ck.FilesRead, ck.FilesInert = toRead, inert
 	return ck, nil
 }
 

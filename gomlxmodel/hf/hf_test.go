@@ -13,7 +13,9 @@ import (
 )
 
 // fixtures are the directories bench/hf_fixtures.py wrote with transformers' save_pretrained,
-// each with reference.safetensors: ids (B, T) and transformers' logits (B, T, V).
+// each with <name>.reference.safetensors beside it: ids (B, T) and transformers' logits
+// (B, T, V). The reference lies outside the checkpoint directory, whose files are a closed list
+// (CheckpointFiles) that has no room for a test's file.
 const fixtureRoot = "testdata/hf"
 
 var fixtureNames = []string{
@@ -21,6 +23,9 @@ var fixtureNames = []string{
 	"llama_random_gqa", "llama_trained_tied_sharded", "llama_trained_bf16",
 	"llama_mqa_f16", "gpt2_inner_f16",
 }
+
+// referenceFile is the reference of the fixture directory dir: dir + ".reference.safetensors".
+func referenceFile(dir string) string { return filepath.Clean(dir) + ".reference.safetensors" }
 
 type reference struct {
 	ids    [][]int32
@@ -30,7 +35,7 @@ type reference struct {
 
 func readReference(t *testing.T, dir string) reference {
 	t.Helper()
-	ts, err := readFile(filepath.Join(dir, "reference.safetensors"))
+	ts, err := readFile(referenceFile(dir))
 	if err != nil {
 		t.Fatal(err)
 	}

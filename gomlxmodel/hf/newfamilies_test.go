@@ -111,7 +111,7 @@ func TestParityHF24(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(fixtureRoot, name)
 			if _, err := os.Stat(dir); err != nil {
-				t.Skipf("%s not generated yet: run bench/hf24_fixtures.py on the GPU machine (see its docstring)", dir)
+				t.Fatalf("%s missing: bench/hf24_fixtures.py writes it on the GPU machine (see its docstring)", dir)
 			}
 			ck, err := Load(dir)
 			if err != nil {
@@ -125,6 +125,15 @@ func TestParityHF24(t *testing.T) {
 			if rel > 1e-5 || bad > 0 {
 				t.Errorf("%s: relative deviation %.2e (limit 1e-5), %d argmax differences", name, rel, bad)
 			}
+			if strings.HasPrefix(name, "lora_") { // transformers applied the adapter, and so did nanoscope
+				ts, err := readFile(referenceFile(dir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rel, _ := compare(got, ts["base_logits"].Data, ref.v); ck.Adapter == "" || rel < 1e-2 {
+					t.Errorf("adapter %q: logits within %.2e of the base model's", ck.Adapter, rel)
+				}
+			}
 		})
 	}
 }
@@ -134,7 +143,10 @@ func TestParityHF24(t *testing.T) {
 // implementation that catches layout and formula slips; TestParityHF24's transformers 5.17
 // fixtures supersede it) — within 1e-5 relative, argmax equal, for every family and option.
 func TestTranscribedParity(t *testing.T) {
-	dirs, err := filepath.Glob(filepath.Join(fixtureRoot, "transcribed", "t_*"))
+	dirs, err := filepath.Glob(filepath.Join(fixtureRoot, "transcribed", "t_*", ConfigFile))
+	for i, d := range dirs {
+		dirs[i] = filepath.Dir(d)
+	}
 	if err != nil || len(dirs) != 16 {
 		t.Fatalf("%d transcribed fixtures (%v), want 16", len(dirs), err)
 	}
@@ -163,7 +175,7 @@ func TestTranscribedParity(t *testing.T) {
 				t.Errorf("%s=%s moves the logits by %.2e only: the fixture does not tell it apart", flip[0], flip[1], rel)
 			}
 			if strings.Contains(name, "lora") { // the adapter was applied: the base model's logits are far
-				ts, err := readFile(filepath.Join(dir, "reference.safetensors"))
+				ts, err := readFile(referenceFile(dir))
 				if err != nil {
 					t.Fatal(err)
 				}

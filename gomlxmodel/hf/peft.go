@@ -53,7 +53,8 @@ var adapterInert = map[string]string{
 // module target_modules names must have its A and B, every A and B must belong to a module
 // target_modules names, and any setting that is not a plain LoRA is refused naming the key.
 // No adapter_config.json: nothing to do. adapter_config.json without adapter_model.safetensors
-// (adapter_model.bin) is refused: nanoscope never serves the base model in its place.
+// is refused (adapter_model.bin, a pickle, is refused by CheckpointFiles before): nanoscope
+// never serves the base model in its place.
 func (ck *Checkpoint) applyAdapter(dir string, inOut func(string) bool) error {
 	path := filepath.Join(dir, AdapterConfigFile)
 	raw, err := os.ReadFile(path)
@@ -73,11 +74,7 @@ func (ck *Checkpoint) applyAdapter(dir string, inOut func(string) bool) error {
 	}
 	wpath := filepath.Join(dir, AdapterModelFile)
 	if _, err := os.Stat(wpath); err != nil {
-		msg := "missing: " + AdapterConfigFile + " says a PEFT adapter applies to these weights"
-		if _, e := os.Stat(filepath.Join(dir, "adapter_model.bin")); e == nil {
-			msg += " (adapter_model.bin is not read: re-save with save_pretrained, which writes safetensors)"
-		}
-		return &checkpoint.Error{File: wpath, Msg: msg, Err: fs.ErrNotExist}
+		return &checkpoint.Error{File: wpath, Msg: "missing: " + AdapterConfigFile + " says a PEFT adapter applies to these weights", Err: fs.ErrNotExist}
 	}
 	ts, err := readFile(wpath)
 	if err != nil {
@@ -242,6 +239,12 @@ func loraConfig(f *fields) (lora, error) {
 		f.unsupportedIf(!emptyOrNull("target_parameters"), "target_parameters", "null"),
 		f.unsupportedIf(!emptyOrNull("alora_invocation_tokens"), "alora_invocation_tokens", "null"),
 		f.unsupportedIf(!emptyOrNull("arrow_config"), "arrow_config", "null"),
+		// Written by peft 0.21.0 (null or false when off): variants nanoscope does not apply.
+		f.unsupportedIf(!emptyOrNull("kasa_config"), "kasa_config", "null"),
+		f.unsupportedIf(!emptyOrNull("lora_ga_config"), "lora_ga_config", "null"),
+		f.unsupportedIf(!emptyOrNull("monteclora_config"), "monteclora_config", "null"),
+		f.unsupportedIf(!emptyOrNull("velora_config"), "velora_config", "null"),
+		f.unsupportedIf(f.bool("use_bdlora", false), "use_bdlora", "false"),
 	} {
 		if err != nil {
 			return l, err

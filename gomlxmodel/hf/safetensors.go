@@ -47,11 +47,7 @@ func readTensors(dir string) (map[string]tensor, []string, error) {
 	case errIndex == nil:
 		return readSharded(dir, index)
 	}
-	msg := "no " + ModelFile + " nor " + IndexFile
-	if _, err := os.Stat(filepath.Join(dir, "pytorch_model.bin")); err == nil {
-		msg += " (pytorch_model.bin is not read: re-save with save_pretrained, which writes safetensors)"
-	}
-	return nil, nil, &checkpoint.Error{File: dir, Msg: msg, Err: fs.ErrNotExist}
+	return nil, nil, &checkpoint.Error{File: dir, Msg: "no " + ModelFile + " nor " + IndexFile, Err: fs.ErrNotExist}
 }
 
 func readSharded(dir, index string) (map[string]tensor, []string, error) {

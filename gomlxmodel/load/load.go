@@ -4,7 +4,8 @@
 // format they hold:
 //
 //   - nanoscope's own layout: meta.json + model.safetensors (package checkpoint);
-//   - Hugging Face's layout: config.json + model.safetensors or its shards (package hf);
+//   - Hugging Face's layout: config.json + model.safetensors or its shards (package hf), every
+//     other entry of the directory read, judged inert or refused (hf.CheckpointFiles);
 //   - nanoGPT's ckpt.pt (a torch.save zip, read by package ptfile; nanogpt.go), the file or
 //     a directory holding it;
 //   - nanochat's model_<step>.pt + meta_<step>.json (nanochat.go): the directory (its largest
@@ -64,6 +65,12 @@ type Loaded struct {
 	// checked to hold the value nanoscope runs) and judged unable to change the logits; nil for
 	// other formats. Any other key was refused.
 	KeysRead, KeysInert []string
+	// FilesRead and FilesInert are the Hugging Face checkpoint directory's files read (base
+	// names: config.json, the weights, the index, a PEFT adapter's two) and its entries judged
+	// unable to change the logits, each with the reason (hf.CheckpointFiles); nil for other
+	// formats. Any other entry was refused.
+	FilesRead  []string
+	FilesInert []hf.InertFile
 	// AdapterBase are the base weights of the tensors a PEFT adapter beside a Hugging Face
 	// checkpoint changed (Params hold them merged); nil without an adapter.
 	AdapterBase gomlxmodel.Params
@@ -200,6 +207,8 @@ func openHF(dir string) (*Loaded, error) {
 		AdapterBase: ck.AdapterBase,
 		KeysRead:    ck.KeysRead,
 		KeysInert:   ck.KeysInert,
+		FilesRead:   ck.FilesRead,
+		FilesInert:  ck.FilesInert,
 	}, nil
 }
 

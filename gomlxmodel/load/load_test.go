@@ -135,6 +135,19 @@ func TestOpenFixtures(t *testing.T) {
 					t.Errorf("Checkpoint() = %+v", ck)
 				}
 			}
+			// The Hugging Face directory's files read: config.json and the weight files (and
+			// the index when sharded); transformers' generation_config.json judged inert.
+			wantRead := []string(nil)
+			if l.Format == FormatHuggingFace {
+				wantRead = append([]string{hf.ConfigFile}, files...)
+				if len(files) > 1 {
+					wantRead = append(wantRead, hf.IndexFile)
+				}
+				slices.Sort(wantRead)
+			}
+			if !slices.Equal(l.FilesRead, wantRead) || l.Format == FormatHuggingFace && (len(l.FilesInert) != 1 || l.FilesInert[0].Name != "generation_config.json") {
+				t.Errorf("files read %v, inert %v; want read %v", l.FilesRead, l.FilesInert, wantRead)
+			}
 			if l.ConfigFile != filepath.Join(tc.dir, wantConfig) {
 				t.Errorf("config file %s, want %s", l.ConfigFile, filepath.Join(tc.dir, wantConfig))
 			}
@@ -192,6 +205,11 @@ func TestOpenErrors(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(hfBad, "config.json"), []byte(`{"model_type": "bert"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// A file beside Hugging Face weights that is not on hf.CheckpointFiles: refused naming it.
+	hfStray := copyDir(t, filepath.Join(hfRoot, "gpt2_random"))
+	if err := os.WriteFile(filepath.Join(hfStray, "flax_model.msgpack"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		dir  string
@@ -203,6 +221,7 @@ func TestOpenErrors(t *testing.T) {
 		{"interrupted save", leftover, []string{leftover, "not a checkpoint", "interrupted Save left", ".ckpt.old-123"}},
 		{"meta.json beside config.json", both, []string{filepath.Join(both, "meta.json")}},
 		{"config.json of another family", hfBad, []string{filepath.Join(hfBad, "config.json"), "bert"}},
+		{"weights of another format beside", hfStray, []string{"checkpoint " + filepath.Join(hfStray, "flax_model.msgpack") + ": Flax weights"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, err := Open(tc.dir)
