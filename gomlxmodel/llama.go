@@ -75,6 +75,9 @@ type LlamaConfig struct {
 	// FusedQKV (Phi-3): one self_attn.qkv_proj (H·hd + 2·Hkv·hd, D) whose output rows are q,
 	// then k, then v, in place of q_proj, k_proj and v_proj.
 	FusedQKV bool
+	// QKVOrder is the order of qkv_proj's three row blocks when FusedQKV ("" is "qkv", Phi-3's;
+	// one of QKVOrders): a converter that concatenates them in another order.
+	QKVOrder string
 	// FusedGateUp (Phi-3): one mlp.gate_up_proj (2F, D) whose output rows are gate, then up
 	// (chunk(2, dim=-1)), in place of gate_proj and up_proj.
 	FusedGateUp bool
@@ -127,6 +130,8 @@ func (c LlamaConfig) Validate() error {
 		return fmt.Errorf("llama: GQA mapping %q is not %q or %q", c.GQAMapping, config.GQAInterleave, config.GQATile)
 	case c.HiddenAct != "" && c.HiddenAct != "silu" && c.HiddenAct != "gelu_pytorch_tanh" && c.HiddenAct != "gelu":
 		return fmt.Errorf("llama: hidden_act %q is not silu, gelu_pytorch_tanh or gelu", c.HiddenAct)
+	case c.QKVOrder != "" && (!c.FusedQKV || !slices.Contains(QKVOrders, c.QKVOrder)):
+		return fmt.Errorf("llama: qkv order %q needs a fused qkv_proj and one of %v", c.QKVOrder, QKVOrders)
 	case c.Arch != "" && !slices.Contains(LlamaArchs, c.Arch):
 		return fmt.Errorf("llama: arch %q is not one of %v", c.Arch, LlamaArchs)
 	case c.SlidingWindow < 0 || c.SlidingWindow == 1:
@@ -369,9 +374,19 @@ func (m Llama) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	var q, k, v *Node
 	if c.FusedQKV { // Phi-3: rows q | k | v of qkv_proj
 		qkv := lin("qkv_proj", u, c.QKVBias) // (B, T, qd + 2·kvd)
-		q = SliceAxis(qkv, -1, AxisRange(0, qd))
-		k = SliceAxis(qkv, -1, AxisRange(qd, qd+kvd))
-		v = SliceAxis(qkv, -1, AxisRange(qd+kvd, qd+2*kvd))
+		order := c.QKVOrder
+		if order == "" {
+			order = "qkv"
+		}
+		blocks, at := map[rune]*Node{}, 0
+		for _, b := range order { // the blocks in their stored order: q has qd rows, k and v kvd
+			n := kvd
+			if b == 'q' {
+				n = qd
+			}
+			blocks[b], at = SliceAxis(qkv, -1, AxisRange(at, at+n)), at+n
+		}
+		q, k, v = blocks['q'], blocks['k'], blocks['v']
 	} else {
 		q, k, v = lin("q_proj", u, c.QKVBias), lin("k_proj", u, c.QKVBias), lin("v_proj", u, c.QKVBias)
 	}
@@ -462,6 +477,13 @@ func (m Llama) Conventions() []Convention {
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
 		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh", "gelu"}, "hidden_act", false, false},
 	}
+	if c.FusedQKV {
+		order := c.QKVOrder
+		if order == "" {
+			order = "qkv"
+		}
+		out = append(out, Convention{ConvQKVOrder, order, QKVOrders, "the order of q, k, v in qkv_proj's rows", false, false})
+	}
 	if c.AttnSoftCap > 0 {
 		out = append(out, Convention{Name: ConvAttnSoftCap, Value: softCapName(c.AttnSoftCap), Values: uniq(softCapName(c.AttnSoftCap), "none"),
 			Key: "attn_logit_softcapping (c·tanh(s/c) on the attention scores)", Free: true})
@@ -513,6 +535,12 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 		if value != "none" {
 			m.Config.AttnSoftCap, err = positiveFloat(name, value)
 		}
+	case ConvQKVOrder:
+		if !m.Config.FusedQKV {
+			return nil, fmt.Errorf("%s: no convention %q (no fused qkv_proj)", m.Arch(), name)
+		}
+		err = checkValue(name, value, QKVOrders...)
+		m.Config.QKVOrder = value
 	case ConvQueryPreAttnScalar:
 		if m.Config.QueryPreAttnScalar == 0 {
 			return nil, fmt.Errorf("%s: no convention %q", m.Arch(), name)
