@@ -79,8 +79,9 @@ type entry struct {
 	CEExcess   *float64 `json:"ce_excess"`
 	CESE       *float64 `json:"ce_saved_se"`
 	undo       *flip
-	edit       func(c *ckpt) error
-	resave     bool // re-serialize model.safetensors even without an edit (key order of our writer)
+	edit       func(c *ckpt) error // a tensor edit
+	key, value string              // a config edit: config.json's key set to the JSON literal value
+	resave     bool                // re-serialize model.safetensors even without an edit
 }
 
 func main() {
@@ -238,6 +239,11 @@ func build(src, dst string, e *entry) error {
 	}
 	if e.edit != nil {
 		if err := e.edit(c); err != nil {
+			return err
+		}
+	}
+	if e.key != "" {
+		if err := c.setConfig(e.key, e.value); err != nil {
 			return err
 		}
 	}
@@ -409,10 +415,6 @@ func setKey(m map[string]any, key string, v any) bool {
 	return false
 }
 
-func config(key, lit string) func(*ckpt) error {
-	return func(c *ckpt) error { return c.setConfig(key, lit) }
-}
-
 // interleaved is the row permutation from transformers' rotate_half layout of q/k rows to the
 // interleaved one (pairs 2j, 2j+1), per head of headDim rows: bench/blind_kit.py's
 // interleave_rows, i.e. new row (h, j, p) = old row (h, p, j).
@@ -457,23 +459,23 @@ func entries() []entry {
 
 		// config.json says another convention than training used; the convention is in the space.
 		entry{Name: "k4b_qwen2_theta1e4_saved1e6", Source: qwen2, Kind: "convention_mismatch", Convention: "rope_theta",
-			undo: &flip{"rope_theta", "10000"}, edit: config("rope_theta", "1000000.0"), Note: "trained with rope_theta 1e4, config.json says 1e6"},
+			undo: &flip{"rope_theta", "10000"}, key: "rope_theta", value: "1000000.0", Note: "trained with rope_theta 1e4, config.json says 1e6"},
 		entry{Name: "k4b_qwen3_theta1e4_saved5e5", Source: qwen3, Kind: "convention_mismatch", Convention: "rope_theta",
-			undo: &flip{"rope_theta", "10000"}, edit: config("rope_theta", "500000.0"), Note: "trained with rope_theta 1e4, config.json says 5e5"},
+			undo: &flip{"rope_theta", "10000"}, key: "rope_theta", value: "500000.0", Note: "trained with rope_theta 1e4, config.json says 5e5"},
 		entry{Name: "k4b_gpt_neox_rotary0.25_saved1", Source: neox, Kind: "convention_mismatch", Convention: "rotary_pct",
-			undo: &flip{"rotary_pct", "0.25"}, edit: config("partial_rotary_factor", "1.0"), Note: "trained rotating a quarter of each head, config.json says partial_rotary_factor 1"},
+			undo: &flip{"rotary_pct", "0.25"}, key: "partial_rotary_factor", value: "1.0", Note: "trained rotating a quarter of each head, config.json says partial_rotary_factor 1"},
 		entry{Name: "k4b_gemma2_qpas8_saved256", Source: gemma2, Kind: "convention_mismatch", Convention: "query_pre_attn_scalar", Also: []string{"convention_mismatch:attn_scale"},
-			undo: &flip{"query_pre_attn_scalar", "8"}, edit: config("query_pre_attn_scalar", "256"), Note: "trained with query_pre_attn_scalar 8 (= head_dim), config.json says 256"},
+			undo: &flip{"query_pre_attn_scalar", "8"}, key: "query_pre_attn_scalar", value: "256", Note: "trained with query_pre_attn_scalar 8 (= head_dim), config.json says 256"},
 		entry{Name: "k4b_gemma2_final_softcap_dropped", Source: gemma2, Kind: "convention_mismatch", Convention: "logit_softcap",
-			undo: &flip{"logit_softcap", "30"}, edit: config("final_logit_softcapping", "null"), Note: "trained with final_logit_softcapping 30, config.json says null"},
+			undo: &flip{"logit_softcap", "30"}, key: "final_logit_softcapping", value: "null", Note: "trained with final_logit_softcapping 30, config.json says null"},
 		entry{Name: "k4b_gemma_act_saved_silu", Source: gemma, Kind: "convention_mismatch", Convention: "activation",
-			undo: &flip{"activation", "gelu_pytorch_tanh"}, edit: config("hidden_act", `"silu"`), Note: "trained with gelu_pytorch_tanh, config.json says silu"},
+			undo: &flip{"activation", "gelu_pytorch_tanh"}, key: "hidden_act", value: `"silu"`, Note: "trained with gelu_pytorch_tanh, config.json says silu"},
 		entry{Name: "k4b_mistral_win5_saved_full", Source: mistral, Kind: "convention_mismatch", Convention: "sliding_window",
-			edit: config("sliding_window", "null"), Note: "trained with sliding_window 5, config.json says null (full attention): the loaded model has no window to search"},
+			key: "sliding_window", value: "null", Note: "trained with sliding_window 5, config.json says null (full attention): the loaded model has no window to search"},
 		entry{Name: "k4b_qwen2_win8_saved_32", Source: qwen2, Kind: "convention_mismatch", Convention: "sliding_window",
-			edit: config("sliding_window", "32"), Note: "trained with sliding_window 8 on layer 1, config.json says 32 (the space holds 32 and 0, not 8)"},
+			key: "sliding_window", value: "32", Note: "trained with sliding_window 8 on layer 1, config.json says 32 (the space holds 32 and 0, not 8)"},
 		entry{Name: "k4b_phi3_eps_saved1", Source: phi3, Kind: "unexplained",
-			edit: config("rms_norm_eps", "1.0"), Note: "trained with rms_norm_eps 1e-5, config.json says 1.0 (no convention of the space)"},
+			key: "rms_norm_eps", value: "1.0", Note: "trained with rms_norm_eps 1e-5, config.json says 1.0 (no convention of the space)"},
 
 		// tensor edits a convention of the space undoes exactly.
 		entry{Name: "k4b_gemma_qk_interleaved", Source: gemma, Kind: "rope_layout", Convention: "rope_pairing", Also: []string{"convention_mismatch:rope_pairing"},
