@@ -299,7 +299,10 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 			if !ok || sw.Informative {
 				continue
 			}
-			if !sw.noCost() { // random-looking, yet its replacement costs loss: undecided
+			// Random-looking, yet its replacement costs loss; or, for a matrix whose statistics
+			// alone say untrained (not at its initialiser's distribution), a replacement that
+			// moves the loss beyond its standard error either way: the tensor carries training.
+			if !sw.noCost() || (!slices.Contains(cat.InitLike, t.Name) && !sw.indistinct()) {
 				ev[t.Name+".undecided_swap_delta_ce"], ev[t.Name+".undecided_swap_se"] = sw.DeltaCE, sw.SE
 				contradicted = append(contradicted, t.Name)
 				continue
@@ -345,10 +348,14 @@ func undecidedText(names []string, swaps map[string]Swap) string {
 // max(minDeltaNats, 2·SE). Between that and significant, the test is inconclusive.
 func (sw Swap) noCost() bool { return sw.DeltaCE <= max(minDeltaNats, 2*sw.SE) }
 
+// indistinct reports whether the fresh draw's CE equals the tensor's within swapSigmas standard
+// errors, either way: what an untrained draw gives when nothing ties it to the initialiser.
+func (sw Swap) indistinct() bool { return abs(sw.DeltaCE) <= swapSigmas*sw.SE }
+
 func swapText(names []string, swaps map[string]Swap) string {
 	var parts []string
 	for _, n := range names[:min(3, len(names))] {
-		parts = append(parts, fmt.Sprintf("%s +%.3f ± %.3f nats", n, swaps[n].DeltaCE, swaps[n].SE))
+		parts = append(parts, fmt.Sprintf("%s %+.3f ± %.3f nats", n, swaps[n].DeltaCE, swaps[n].SE))
 	}
 	return strings.Join(parts, ", ")
 }

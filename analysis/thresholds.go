@@ -45,6 +45,11 @@ const (
 	spectrumKSMax = 0.15
 	// gradFloor: a gradient norm below gradFloor × the largest one counts as none (rounding noise).
 	gradFloor = 1e-6
+	// swapSigmas: a fresh draw in place of a matrix that only its statistics call untrained
+	// (not at its initialiser's distribution) must give the tensor's CE within swapSigmas paired
+	// standard errors, either way (blind kit 4b: trained tensors of models broken elsewhere moved
+	// it by +10.7 and −3.9 SE; tensors replaced by a fresh draw by 0.8–2.5 SE).
+	swapSigmas = 3.0
 	// constTol: a vector whose entries lie within constTol·max(1, |c|) of a constant c is at c
 	// (a few optimizer steps at a small rate move a fresh norm weight by less).
 	constTol = 1e-3
