@@ -82,19 +82,27 @@ func conventionFindings(cat *Catalog) []Finding {
 		}
 		f := Finding{Tensors: []string{}, Evidence: ev}
 		nums := fmt.Sprintf("CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats", best.BestCE, asLoaded.BestCE, gain, se)
-		switch fl.Convention {
-		case gomlxmodel.ConvCausal:
+		switch {
+		case fl.Convention == gomlxmodel.ConvSlidingWindow && fl.Loaded == "0":
+			// A window the config does not declare: trained with one, or on windows of text that
+			// short, or a position fault a short window partly hides (a rotary base: the family
+			// gallery's llama rope_theta) — the search cannot tell which, so it names none.
+			f.Kind = KindUnexplained
+			f.Detail = fmt.Sprintf("restricted to the last %s tokens the model predicts better (%s), though its config declares no sliding window: it was trained with a window or on text that short, or its positions are handled otherwise than in training",
+				fl.Value, nums)
+			f.Fix = fmt.Sprintf("compare the attention window and context length of training with inference's; confirm with --convention %s=%s", fl.Convention, fl.Value)
+		case fl.Convention == gomlxmodel.ConvCausal:
 			f.Kind = KindFutureLeakage
 			f.Detail = fmt.Sprintf("with the causal mask removed the model predicts the token at offset %d far better (%s): it was trained where positions could see later tokens, so its training loss was too good and causal inference is garbage",
 				best.Best, nums)
 			f.Fix = "train with a causal mask (check the attention mask, is_causal, and any sliding-window or padding mask that lets a position attend forward)"
-		case gomlxmodel.ConvRopePairing:
+		case fl.Convention == gomlxmodel.ConvRopePairing:
 			f.Kind = KindRopeLayout
 			ev["trained_layout"] = fl.Value
 			f.Detail = fmt.Sprintf("under the %s RoPE pairing the model predicts far better (%s): it was trained with %s rotary pairs and the loader applies the other pairing",
 				fl.Value, nums, fl.Value)
 			f.Fix = fmt.Sprintf("run the model with the %s RoPE layout (--rope-layout %s), or permute the q/k projection rows to the loader's layout when converting", fl.Value, fl.Value)
-		case gomlxmodel.ConvGQAMapping:
+		case fl.Convention == gomlxmodel.ConvGQAMapping:
 			f.Kind = KindGQAMapping
 			ev["trained_mapping"] = fl.Value
 			f.Detail = fmt.Sprintf("with the %s query-head → kv-head mapping the model predicts far better (%s): it was trained with that mapping",

@@ -139,13 +139,18 @@ func earlyGain(base, cond OffsetCE) (gain, se float64) {
 	return pairedDelta(eb, ea)
 }
 
-// holdsOver reports whether cond predicts significantly better than base, is not worse on the
-// early positions of the windows (by more than one standard error there), and beats the
-// unigram.
+// holdsOver reports whether cond predicts significantly better than base (by sigmas standard
+// errors and minDeltaNats, or permutingDeltaNats when its newest flip rearranges the weights),
+// is not worse on the early positions of the windows (by more than one standard error there),
+// and beats the unigram.
 func holdsOver(base, cond OffsetCE, unigram float64) (gain, se float64, ok bool) {
 	gain, se = gainOver(base, cond)
 	eg, ese := earlyGain(base, cond)
-	return gain, se, significant(gain, se) && eg > -ese && comparable(cond).BestCE < unigram-minDeltaNats
+	floor := minDeltaNats
+	if n := len(cond.Flips); n > 0 && gomlxmodel.PermutingConventions[cond.Flips[n-1].Convention] {
+		floor = permutingDeltaNats
+	}
+	return gain, se, gain > max(floor, sigmas*se) && eg > -ese && comparable(cond).BestCE < unigram-minDeltaNats
 }
 
 // truncate returns o restricted to its first n per-position values (the first windows).

@@ -32,6 +32,12 @@ const (
 const (
 	minDeltaNats = 0.1
 	sigmas       = 4.0
+	// permutingDeltaNats replaces minDeltaNats for a flip of a convention that rearranges the
+	// weights (gomlxmodel.PermutingConventions): a model trained as loaded cannot gain from one,
+	// so a gain of sigmas standard errors names it down to 0.02 nats. Blind kit 4b: Gemma's q/k
+	// rows in the interleaved rotary layout (0.11 nats of excess) gained 0.083 ± 0.019 under
+	// rope_pairing and were called healthy under the 0.1 floor; bench/results/blind-kit4b-20261207.md.
+	permutingDeltaNats = 0.02
 )
 
 // weights_untrained and tensors_untrained (untrained.go, finding_untrained.go).

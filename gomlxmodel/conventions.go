@@ -66,6 +66,16 @@ var RopeThetaLadder = []float64{1e4, 1e5, 5e5, 1e6}
 // QKVOrders are the six orders of a fused projection's three blocks.
 var QKVOrders = []string{"qkv", "qvk", "kqv", "kvq", "vqk", "vkq"}
 
+// PermutingConventions are the conventions whose alternatives read the same weights in another
+// arrangement — which rows are q, k or v, which dimensions RoPE pairs, which kv head a query
+// reads, which half of a fused MLP projection gates — rather than changing a scale, a cap or a
+// window. Under a wrong arrangement a trained model loses what it learned; no alternative of
+// one can help a model trained as loaded, even a little, so the diagnosis needs a smaller gain
+// to name one (analysis/thresholds.go).
+var PermutingConventions = map[string]bool{
+	ConvRopePairing: true, ConvGQAMapping: true, ConvQKVOrder: true, ConvQKVSplit: true, ConvGateUpOrder: true,
+}
+
 // conventions lists the run conventions with the values the diagnosis tries: rope scaling for
 // rotary families, the position offset for the others.
 func (r RunConventions) conventions(rotary bool) []Convention {

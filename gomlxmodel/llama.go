@@ -495,10 +495,12 @@ func (m Llama) Conventions() []Convention {
 		out = append(out, Convention{Name: ConvQueryPreAttnScalar, Value: formatFloat(c.QueryPreAttnScalar),
 			Values: uniq(formatFloat(c.QueryPreAttnScalar), strconv.Itoa(c.HeadDim)), Key: "query_pre_attn_scalar (scores scaled by its −½ power)", Free: true})
 	}
-	if c.SlidingWindow > 0 {
-		out = append(out, Convention{Name: ConvSlidingWindow, Value: fmt.Sprint(c.SlidingWindow),
-			Values: []string{fmt.Sprint(c.SlidingWindow), "0"}, Key: "sliding_window (keys a query sees, itself included; 0: full attention)", Free: true})
+	windows := []string{fmt.Sprint(c.SlidingWindow), "0"}
+	for w := 4; w <= WindowLadderMax && 2*w <= c.MaxPositions; w *= 2 {
+		windows = append(windows, strconv.Itoa(w))
 	}
+	out = append(out, Convention{Name: ConvSlidingWindow, Value: fmt.Sprint(c.SlidingWindow), Values: uniq(windows...),
+		Key: "sliding_window (keys a query sees, itself included; 0: full attention)", Free: true})
 	return append(out, c.Run.conventions(true)...)
 }
 
@@ -506,8 +508,12 @@ func (m Llama) Conventions() []Convention {
 // itself included ("0": no window); attn_softcap, Gemma 2's attention soft-cap ("none" or c);
 // query_pre_attn_scalar, the number whose −½ power scales the scores (head_dim's by default).
 const (
-	ConvGateUpOrder        = "gate_up_order" // Phi-3's fused gate_up_proj: "gate_up" or "up_gate"
-	ConvSlidingWindow      = "sliding_window"
+	ConvGateUpOrder   = "gate_up_order" // Phi-3's fused gate_up_proj: "gate_up" or "up_gate"
+	ConvSlidingWindow = "sliding_window"
+	// WindowLadderMax bounds the windows the diagnosis tries besides the config's (4, 8, 16, …,
+	// at most half of max_position_embeddings): a model trained with a short window, or on short
+	// windows of text, that its config does not declare.
+	WindowLadderMax        = 256
 	ConvAttnSoftCap        = "attn_softcap"
 	ConvQueryPreAttnScalar = "query_pre_attn_scalar"
 )
@@ -557,9 +563,6 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 		}
 		m.Config.QueryPreAttnScalar, err = positiveFloat(name, value)
 	case ConvSlidingWindow:
-		if m.Config.SlidingWindow == 0 {
-			return nil, fmt.Errorf("%s: no convention %q (no sliding window)", m.Arch(), name)
-		}
 		w, perr := strconv.Atoi(value)
 		if perr != nil || w < 0 || w == 1 {
 			err = fmt.Errorf("convention %s: value %q is not 0 or an integer ≥ 2", name, value)

@@ -81,8 +81,20 @@ func TestQwen3Conventions(t *testing.T) {
 	if fmt.Sprint(a) == fmt.Sprint(b) {
 		t.Error("switching the window off left the logits unchanged")
 	}
-	if _, err := tinyLlama().WithConvention(ConvSlidingWindow, "4"); err == nil {
-		t.Error("a model without a window accepted sliding_window")
+	// A model whose config declares no window runs under one (the diagnosis tries a ladder):
+	// a window of 4 leaves the first 4 positions' logits as they were and changes the rest.
+	full, err := off.WithConvention(ConvSlidingWindow, "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w4, err := full.WithConvention(ConvSlidingWindow, "4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b = logits(full), logits(w4)
+	V := m.Config.VocabSize
+	if fmt.Sprint(a[:4*V]) != fmt.Sprint(b[:4*V]) || fmt.Sprint(a[4*V:]) == fmt.Sprint(b[4*V:]) {
+		t.Error("sliding_window=4 on a model without a window: want the first 4 positions unchanged and the rest changed")
 	}
 	for _, bad := range []string{"1", "-2", "x"} {
 		if _, err := m.WithConvention(ConvSlidingWindow, bad); err == nil {
