@@ -1,39 +1,11 @@
 package analysis
 
 import (
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-)
 
-// goSourceIDs is the token stream bench/hf24_fixtures.py trained its models on: this
-// repository's Go sources, each byte b folded to min(b, 127) >> 1 (ids 0…63), the files in
-// sorted order, up to n ids.
-func goSourceIDs(t *testing.T, n int) []uint32 {
-	t.Helper()
-	var ids []uint32
-	err := filepath.WalkDir("..", func(p string, d os.DirEntry, err error) error {
-		if err != nil || len(ids) >= n {
-			return err
-		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && p != ".." {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".go") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		for _, c := range b {
-			ids = append(ids, uint32(min(c, 127)>>1))
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids[:min(n, len(ids))]
-}
+	"nanoscope/gomlxmodel/corpus"
+)
 
 // TestHF24FixturesDiagnosed: the checkpoints transformers 5.17 wrote for issue 24's families
 // (gomlxmodel/hf/testdata/hf, bench/hf24_fixtures.py) are diagnosed blind on the kind of text
@@ -42,7 +14,10 @@ func TestHF24FixturesDiagnosed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("diagnoses 15 checkpoints")
 	}
-	tokens := goSourceIDs(t, 40000)
+	tokens, err := corpus.FoldedGoSource("..", 40000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	root := filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf")
 	for _, c := range []struct {
 		name, want string

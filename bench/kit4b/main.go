@@ -35,11 +35,11 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/nlpodyssey/safetensors"
 
 	"nanoscope/analysis"
+	"nanoscope/gomlxmodel/corpus"
 	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/tokenfile"
 )
@@ -108,7 +108,7 @@ func run(src, out, repo string, n, positions int, measure bool) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	ids, err := goSourceIDs(repo, n)
+	ids, err := corpus.FoldedGoSource(repo, n)
 	if err != nil {
 		return err
 	}
@@ -180,36 +180,6 @@ func shiftedCE(dir string, ids []uint32, positions int, f *flip) (float64, float
 		return 0, 0, err
 	}
 	return ls.Shifted.CE, ls.Shifted.CESE, nil
-}
-
-// goSourceIDs is the token stream bench/hf24_fixtures.py trained on (analysis's goSourceIDs):
-// the repository's Go sources outside dot and testdata directories, in lexical walk order, each
-// byte b folded to min(b, 127) >> 1, up to n ids.
-func goSourceIDs(repo string, n int) ([]uint32, error) {
-	var ids []uint32
-	err := filepath.WalkDir(repo, func(p string, d os.DirEntry, err error) error {
-		if err != nil || len(ids) >= n {
-			return err
-		}
-		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && p != repo {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(p, ".go") {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		for _, c := range b {
-			ids = append(ids, uint32(min(c, 127)>>1))
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) < n {
-		return nil, fmt.Errorf("%s: %d Go-source ids, want %d", repo, len(ids), n)
-	}
-	return ids[:n], nil
 }
 
 // build copies src to dst (config.json, generation_config.json, model.safetensors; nothing

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,7 +57,7 @@ func TestEveryFamilyThroughTheCLI(t *testing.T) {
 			T, V := ref["ids"].Shape[1], ref["logits"].Shape[2]
 			var tok []string
 			for _, v := range ref["ids"].Data[:T] {
-				tok = append(tok, itoa(int(v)))
+				tok = append(tok, strconv.Itoa(int(v)))
 			}
 			last := ref["logits"].Data[(T-1)*V : T*V]
 			want := 0
@@ -76,7 +78,7 @@ func TestEveryFamilyThroughTheCLI(t *testing.T) {
 					t.Fatalf("generate %v: exit %d, stderr %q, stdout %.200q", extra, code, stderr, stdout)
 				}
 			}
-			if !equalInts(gens[0].Generated, gens[1].Generated) {
+			if !slices.Equal(gens[0].Generated, gens[1].Generated) {
 				t.Errorf("generate: KV cache %v, full forwards %v", gens[0].Generated, gens[1].Generated)
 			}
 			stdout, stderr, code = nanoscope(t, "diagnose", "--checkpoint", dir, "--data", data, "--positions", "512", "--json")
@@ -100,18 +102,4 @@ func TestEveryFamilyThroughTheCLI(t *testing.T) {
 			}
 		})
 	}
-}
-
-func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -126,3 +126,34 @@ func hasExt(name string, exts []string) bool {
 	}
 	return false
 }
+
+// FoldedGoSource returns the first n ids of the stream bench/hf24_fixtures.py trains its tiny
+// Hugging Face models on: the Go sources under root (outside dot and testdata directories, in
+// lexical walk order), each byte b folded to the id min(b, 127) >> 1 (0…63). Fewer than n ids
+// is an error.
+func FoldedGoSource(root string, n int) ([]uint32, error) {
+	var ids []uint32
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || len(ids) >= n {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") && p != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		for _, c := range b {
+			ids = append(ids, uint32(min(c, 127)>>1))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) < n {
+		return nil, fmt.Errorf("corpus: %d Go-source ids under %s, want %d", len(ids), root, n)
+	}
+	return ids[:n], nil
+}
