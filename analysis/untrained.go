@@ -91,9 +91,9 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 	if err != nil {
 		return nil, err
 	}
-	covs := map[string]*mat.SymDense{}
+	dirs := map[string]directions{}
 	for _, h := range hooks {
-		covs[h] = directionCov(acts[h], w.Positions())
+		dirs[h] = directionsOf(acts[h], w.Positions())
 	}
 	grads := map[string]float64{}
 	maxGrad := 0.0
@@ -111,7 +111,7 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 		case len(t.Shape) == 2 && h != "":
 			tr.Test, tr.Input = "input alignment", h
 			data, rows, cols := s.outIn(n)
-			tr.AlignRatio, tr.AlignZ = inputAlignment(data, rows, cols, covs[h])
+			tr.AlignRatio, tr.AlignZ = inputAlignment(data, rows, cols, dirs[h])
 			tr.Untrained = math.Abs(tr.AlignZ) < alignZMax
 		case len(t.Shape) == 2:
 			sp := MatrixSpectrum(spectrumRows(t.Data, t.Shape[0], t.Shape[1]))
@@ -129,8 +129,18 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 	return out, nil
 }
 
-// directionCov returns C = mean_t x̂_t x̂_tᵀ of n positions of a row-major (n, d) activation.
-func directionCov(x []float32, n int) *mat.SymDense {
+// directions are the unit directions x̂_t = x_t/‖x_t‖ of n positions of an activation, as an
+// (n, d) matrix, and tr(C²) of their covariance C = mean_t x̂_t x̂_tᵀ. The covariance itself is
+// never formed: tr(W C Wᵀ) = mean_t ‖W x̂_t‖² and tr(C²) = ‖X̂ᵀX̂‖²_F/n² = ‖X̂X̂ᵀ‖²_F/n², from
+// whichever Gram matrix is smaller, as gonum's parallel Dgemm (d×d covariances through its
+// single-threaded Dsyrk took 41 % of a GPT-2-small diagnose on two cores).
+type directions struct {
+	x    *mat.Dense // (n, d)
+	trC2 float64
+}
+
+// directionsOf returns the directions of a row-major (n, d) activation.
+func directionsOf(x []float32, n int) directions {
 	d := len(x) / n
 	rows := make([]float64, 0, len(x))
 	for t := 0; t < n; t++ {
@@ -147,38 +157,45 @@ func directionCov(x []float32, n int) *mat.SymDense {
 			rows = append(rows, float64(v)*inv)
 		}
 	}
-	var c mat.SymDense
-	c.SymOuterK(1/float64(n), mat.NewDense(n, d, rows).T())
-	return &c
+	x64 := mat.NewDense(n, d, rows)
+	var g mat.Dense
+	if n <= d {
+		g.Mul(x64, x64.T()) // X̂X̂ᵀ (n×n)
+	} else {
+		g.Mul(x64.T(), x64) // X̂ᵀX̂ (d×d)
+	}
+	return directions{x: x64, trC2: sumSquares(g.RawMatrix().Data) / float64(n*n)}
 }
 
-// inputAlignment returns r = n·tr(W C Wᵀ)/‖W‖²_F for W (m×n) and its z-score against a W
-// drawn independently of the activations (see TensorTrace).
-func inputAlignment(w []float32, m, n int, c *mat.SymDense) (ratio, z float64) {
-	if c == nil || c.SymmetricDim() != n {
-		panic(fmt.Sprintf("analysis: input alignment of a %d×%d matrix needs a %d×%d covariance", m, n, n, n))
+func sumSquares(xs []float64) float64 {
+	var s float64
+	for _, v := range xs {
+		s += v * v
+	}
+	return s
+}
+
+// inputAlignment returns r = n·tr(W C Wᵀ)/‖W‖²_F for W (m×n) reading the directions dir, and its
+// z-score against a W drawn independently of the activations, whose r is 1 ± √(2·tr(C²)/m)
+// (see TensorTrace).
+func inputAlignment(w []float32, m, n int, dir directions) (ratio, z float64) {
+	if _, d := dir.x.Dims(); d != n {
+		panic(fmt.Sprintf("analysis: input alignment of a %d×%d matrix reading %d-dimensional activations", m, n, d))
 	}
 	wd := make([]float64, len(w))
-	var fro float64
 	for i, v := range w {
 		wd[i] = float64(v)
-		fro += wd[i] * wd[i]
 	}
+	fro := sumSquares(wd)
 	if fro == 0 {
 		return 0, 0
 	}
-	var wtw mat.SymDense
-	wtw.SymOuterK(1, mat.NewDense(m, n, wd).T()) // WᵀW (n×n)
-	var tr, trC2 float64
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			cij := c.At(i, j)
-			tr += wtw.At(i, j) * cij
-			trC2 += cij * cij
-		}
-	}
+	var y mat.Dense
+	y.Mul(dir.x, mat.NewDense(m, n, wd).T()) // W x̂_t for every t: (positions, m)
+	positions, _ := dir.x.Dims()
+	tr := sumSquares(y.RawMatrix().Data) / float64(positions)
 	ratio = float64(n) * tr / fro
-	sd := math.Sqrt(2 * trC2 / float64(m))
+	sd := math.Sqrt(2 * dir.trC2 / float64(m))
 	return ratio, (ratio - 1) / sd
 }
 

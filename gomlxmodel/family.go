@@ -266,7 +266,7 @@ func NewFamilyScope(f Family, p Params) (*model.Scope, error) {
 	for _, s := range f.ParamSpecs() {
 		t := p[s.Name]
 		scope, vname := ScopeAndName(s.Name)
-		ctx.Store().VariableWithValue(model.JoinPath(scope, vname), tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
+		ctx.Store().VariableWithValue(model.JoinPath(scope, vname), tensors.FromFlatDataAndDimensions(t.Data, t.Shape...)) // copies the data
 	}
 	return ctx, nil
 }

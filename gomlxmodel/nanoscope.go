@@ -221,7 +221,7 @@ func NewScope(c config.Config, v config.Variant, p Params) (*model.Scope, error)
 	for _, name := range config.SortedNames(c.TensorShapes(v)) {
 		t := p[name]
 		scope, vname := ScopeAndName(name)
-		ctx.Store().VariableWithValue(model.JoinPath(scope, vname), tensors.FromFlatDataAndDimensions(slices.Clone(t.Data), t.Shape...))
+		ctx.Store().VariableWithValue(model.JoinPath(scope, vname), tensors.FromFlatDataAndDimensions(t.Data, t.Shape...)) // copies the data
 	}
 	return ctx, nil
 }
