@@ -357,6 +357,21 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 	return out, nil
 }
 
+// forwardOutputs builds f's forward on ids and returns the logits and the hooks names, in
+// float32. A hook the forward did not compute panics (graph building turns it into an error).
+func forwardOutputs(f Family, ctx *model.Scope, ids *Node, names []string) []*Node {
+	hooks := Hooks{}
+	logits := f.Forward(ctx, ids, hooks)
+	outs := []*Node{ConvertDType(logits, dtypes.Float32)}
+	for _, n := range names {
+		if hooks[n] == nil {
+			panic(fmt.Sprintf("hook %s is not computed (NANOSCOPE_ATTENTION=fused computes no attention pattern)", n))
+		}
+		outs = append(outs, ConvertDType(hooks[n], dtypes.Float32))
+	}
+	return outs
+}
+
 // forwardExec returns the runner's forward graph returning the logits and the hooks names, built
 // on first use, and whether it has run on ids of b×t before (else this call compiles it).
 func (r *FamilyRunner) forwardExec(names []string, b, t int) (_ *model.Exec, seen bool, _ error) {
@@ -373,16 +388,7 @@ func (r *FamilyRunner) forwardExec(names []string, b, t int) (_ *model.Exec, see
 	}
 	exec, err := model.NewExec(r.Backend, r.Scope.Store(), func(ctx *model.Scope, ids *Node) []*Node {
 		defer PanicWithError()
-		hooks := Hooks{}
-		logits := r.Family.Forward(ctx, ids, hooks)
-		outs := []*Node{ConvertDType(logits, dtypes.Float32)}
-		for _, n := range names {
-			if hooks[n] == nil {
-				panic(fmt.Sprintf("hook %s is not computed (NANOSCOPE_ATTENTION=fused computes no attention pattern)", n))
-			}
-			outs = append(outs, ConvertDType(hooks[n], dtypes.Float32))
-		}
-		return outs
+		return forwardOutputs(r.Family, ctx, ids, names)
 	})
 	if err != nil {
 		return nil, false, err

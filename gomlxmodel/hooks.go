@@ -316,16 +316,7 @@ func (h *HookedRunner) Run(ids [][]int32, cache []string, edits ...Edit) (_ map[
 				edits[e.Hook] = chainEdit(edits[e.Hook], maskedEdit(e.Hook, e.Kind, posMask, headMask, src, spec.NHeads))
 			}
 			WithHookEdits(ids.Graph(), edits)
-			hooks := Hooks{}
-			logits := f.Forward(ctx, ids, hooks)
-			outs := []*Node{ConvertDType(logits, dtypes.Float32)}
-			for _, n := range names {
-				if hooks[n] == nil {
-					panic(fmt.Sprintf("hook %s is not computed (NANOSCOPE_ATTENTION=fused computes no attention pattern)", n))
-				}
-				outs = append(outs, ConvertDType(hooks[n], dtypes.Float32))
-			}
-			return outs
+			return forwardOutputs(f, ctx, ids, names)
 		})
 		if err != nil {
 			return nil, err

@@ -17,17 +17,7 @@ func TestFusedQKVOrder(t *testing.T) {
 	p := InitFamilyParams(m, 1)
 	perturb(p, 2, 0.05)
 	ids := randomIDs(rand.New(rand.NewPCG(5, 6)), 1, 8, m.Config.VocabSize)
-	logits := func(f Family, p Params) []float32 {
-		r, err := NewFamilyRunner(f, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := r.Logits(ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	logits := func(f Family, p Params) []float32 { return familyLogits(t, f, p, ids) }
 	want := logits(m, p)
 	qd, kvd, d := m.Config.NHeads*m.Config.HeadDim, m.Config.NKVHeads*m.Config.HeadDim, m.Config.DModel
 	for _, order := range QKVOrders {
@@ -61,4 +51,18 @@ func TestFusedQKVOrder(t *testing.T) {
 	if _, err := tinyLlama().WithConvention(ConvQKVOrder, "kqv"); err == nil {
 		t.Error("qkv_order accepted without a fused qkv_proj")
 	}
+}
+
+// familyLogits runs f with weights p on ids and returns the logits (B, T, V), flattened.
+func familyLogits(t *testing.T, f Family, p Params, ids [][]int32) []float32 {
+	t.Helper()
+	r, err := NewFamilyRunner(f, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := r.Logits(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

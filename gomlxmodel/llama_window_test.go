@@ -66,17 +66,7 @@ func TestQwen3Conventions(t *testing.T) {
 	p := InitFamilyParams(m, 1)
 	perturb(p, 2, 0.05)
 	ids := randomIDs(rand.New(rand.NewPCG(3, 4)), 1, 8, m.Config.VocabSize)
-	logits := func(f Family) []float32 {
-		r, err := NewFamilyRunner(f, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l, err := r.Logits(ids)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	logits := func(f Family) []float32 { return familyLogits(t, f, p, ids) }
 	a, b := logits(m), logits(off)
 	if fmt.Sprint(a) == fmt.Sprint(b) {
 		t.Error("switching the window off left the logits unchanged")

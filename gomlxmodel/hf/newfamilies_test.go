@@ -129,15 +129,22 @@ func TestParityHF24(t *testing.T) {
 				t.Errorf("%s: relative deviation %.2e (limit 1e-5), %d argmax differences", name, rel, bad)
 			}
 			if strings.HasPrefix(name, "lora_") { // transformers applied the adapter, and so did nanoscope
-				ts, err := readFile(referenceFile(dir))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if rel, _ := compare(got, ts["base_logits"].Data, ref.v); ck.Adapter == "" || rel < 1e-2 {
-					t.Errorf("adapter %q: logits within %.2e of the base model's", ck.Adapter, rel)
-				}
+				checkAdapterApplied(t, ck, dir, got, ref.v)
 			}
 		})
+	}
+}
+
+// checkAdapterApplied fails unless ck merged an adapter and its logits got (V per position) are
+// more than 1e-2 relative from the base model's, base_logits of the fixture's reference file.
+func checkAdapterApplied(t *testing.T, ck *Checkpoint, dir string, got []float32, v int) {
+	t.Helper()
+	ts, err := readFile(referenceFile(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel, _ := compare(got, ts["base_logits"].Data, v); ck.Adapter == "" || rel < 1e-2 {
+		t.Errorf("adapter %q: logits within %.2e of the base model's", ck.Adapter, rel)
 	}
 }
 
@@ -178,13 +185,7 @@ func TestTranscribedParity(t *testing.T) {
 				t.Errorf("%s=%s moves the logits by %.2e only: the fixture does not tell it apart", flip[0], flip[1], rel)
 			}
 			if strings.Contains(name, "lora") { // the adapter was applied: the base model's logits are far
-				ts, err := readFile(referenceFile(dir))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if rel, _ := compare(got, ts["base_logits"].Data, ref.v); ck.Adapter == "" || rel < 1e-2 {
-					t.Errorf("adapter %q: logits within %.2e of the base model's", ck.Adapter, rel)
-				}
+				checkAdapterApplied(t, ck, dir, got, ref.v)
 			}
 			if g, ok := ck.Family.(gomlxmodel.GPT2); ok && g.Config.ScaleAttnByInverseLayerIdx { // and the plain scale apart
 				g.Config.ScaleAttnByInverseLayerIdx = false
