@@ -82,6 +82,8 @@ type Catalog struct {
 	Padded *PaddedMass `json:"padded,omitempty"`
 	// Traces are the per-tensor untrained tests, Swaps the confirmations by replacement.
 	Traces []TensorTrace `json:"traces"`
+	// Edits are the edits of the placement search the search re-ran, with their priors.
+	Edits []Edit `json:"placement_edits"`
 	// InitLike are the randomly initialised tensors indistinguishable from the family's
 	// initialiser (Drift) while others moved: the candidates of a partial load.
 	InitLike []string          `json:"init_like_tensors"`
@@ -217,12 +219,12 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		}
 	}
 	cat.asLoadedHead = asLoadedHead
-	if cat.Traces, err = TensorTraces(s, head, gf); err != nil {
+	if cat.Traces, cat.Edits, err = TensorTraces(s, head, gf); err != nil {
 		return nil, err
 	}
 	// An untrained draw has no convention to recover: the search is skipped (weights_untrained).
 	if all, _ := allUntrained(cat); !all {
-		if cat.Search, cat.Conditions, err = searchConventions(s, head, asLoadedHead, unigram); err != nil {
+		if cat.Search, cat.Conditions, err = searchConventions(s, head, asLoadedHead, unigram, cat.Edits); err != nil {
 			return nil, err
 		}
 		if cat.Residual, err = residualBreak(s, cat, w); err != nil {

@@ -83,6 +83,8 @@ func conventionFindings(cat *Catalog) []Finding {
 		f := Finding{Tensors: []string{}, Evidence: ev}
 		nums := fmt.Sprintf("CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats", best.BestCE, asLoaded.BestCE, gain, se)
 		switch {
+		case fl.Edit != nil:
+			f = misplacedFinding(fl, ev, nums)
 		case fl.Convention == gomlxmodel.ConvSlidingWindow && fl.Loaded == "0":
 			// A window the config does not declare: trained with one, or on windows of text that
 			// short, or a position fault a short window partly hides (a rotary base: the family

@@ -95,11 +95,10 @@ func unexplainedFinding(cat *Catalog, a Alignment) *Finding {
 // Findings decides every kind from the measurements, in an order where each kind is read only
 // on measurements it can trust: an untrained draw (weights_untrained), vectors at their initial
 // constant (tensors_untrained), the best run of the convention search (future_leakage,
-// rope_layout, gqa_mapping, convention_mismatch; unexplained when it leaves the position break
-// it should explain), the target offset on the run the model was trained for, collapse
-// (context_free), then, when cat.Swaps holds the replacement tests, square matrices stored
-// transposed (convention_mismatch weight_layout) or tensors whose replacement costs no loss
-// (tensors_untrained), and unexplained for a model that underperforms or has not earned health
+// rope_layout, gqa_mapping, convention_mismatch, tensors_misplaced; unexplained when it leaves
+// the position break it should explain), the target offset on the run the model was trained
+// for, collapse (context_free), then, when cat.Swaps holds the replacement tests, tensors whose
+// replacement costs no loss (tensors_untrained), and unexplained for a model that underperforms or has not earned health
 // (earned.go) with nothing to explain it; alpha_no_gradient and activation_overflow_fp16 are
 // informational. healthy is false when any other kind is found.
 func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy bool) {
@@ -117,9 +116,7 @@ func Findings(cat *Catalog, gf GradFlow, a Alignment) (fs []Finding, healthy boo
 	if len(fs) == 0 {
 		fs = explanatory(cat)
 	}
-	if f := layoutFinding(cat); f != nil && (len(fs) == 0 || onlyKind(fs, KindUnexplained) || onlyKind(fs, KindContextFree)) {
-		fs = []Finding{*f} // trained tensors in the other layout, not untrained ones
-	} else if len(cat.Swaps) > 0 {
+	if len(cat.Swaps) > 0 {
 		switch tu := untrainedFindings(cat, under); {
 		case len(fs) == 0:
 			fs = tu

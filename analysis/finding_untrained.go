@@ -25,15 +25,7 @@ type Swap struct {
 	DeltaCE     float64 `json:"delta_ce"`
 	SE          float64 `json:"se"`
 	Informative bool    `json:"informative"`
-	// Transposed: for a square matrix, ΔCE and its SE with the tensor transposed instead: a
-	// trained matrix stored in the other layout ([in, out] for [out, in]) looks as unaligned
-	// with its input as a fresh draw, and recovers the loss when transposed.
-	TransposedDeltaCE float64 `json:"transposed_delta_ce,omitempty"`
-	TransposedSE      float64 `json:"transposed_se,omitempty"`
 }
-
-// transposedRecovers reports whether transposing the tensor lowers the CE significantly.
-func (sw Swap) transposedRecovers() bool { return significant(-sw.TransposedDeltaCE, sw.TransposedSE) }
 
 // layerIndex matches the layer number of a parameter name ("model.layers.1.mlp…").
 var layerIndex = regexp.MustCompile(`\.([0-9]+)\.`)
@@ -171,58 +163,9 @@ func RunSwaps(s *Subject, w *Windows, cat *Catalog) error {
 		if err != nil {
 			return err
 		}
-		sw := Swap{Tensor: name, Offset: off, Positions: n, DeltaCE: d, SE: se, Informative: significant(d, se)}
-		if t := s.Params[name]; len(t.Shape) == 2 && t.Shape[0] == t.Shape[1] {
-			if sw.TransposedDeltaCE, sw.TransposedSE, err = replaced(name, transposed(t)); err != nil {
-				return err
-			}
-		}
-		cat.Swaps = append(cat.Swaps, sw)
+		cat.Swaps = append(cat.Swaps, Swap{Tensor: name, Offset: off, Positions: n, DeltaCE: d, SE: se, Informative: significant(d, se)})
 	}
 	return nil
-}
-
-// transposed returns the square matrix t transposed.
-func transposed(t checkpoint.Tensor) checkpoint.Tensor {
-	n := t.Shape[0]
-	data := make([]float32, len(t.Data))
-	for i := 0; i < n; i++ {
-		for j := 0; j < n; j++ {
-			data[j*n+i] = t.Data[i*n+j]
-		}
-	}
-	return checkpoint.Tensor{Shape: slices.Clone(t.Shape), Data: data}
-}
-
-// layoutFinding names square matrices stored transposed: a swap candidate whose transpose
-// recovers the loss significantly is trained, in the other layout (convention_mismatch,
-// weight_layout).
-func layoutFinding(cat *Catalog) *Finding {
-	ev := map[string]any{"convention": "weight_layout", "loaded_value": "as stored", "trained_value": "transposed"}
-	var names []string
-	for _, sw := range cat.Swaps {
-		if sw.transposedRecovers() {
-			names = append(names, sw.Tensor)
-			ev[sw.Tensor+".transposed_delta_ce"], ev[sw.Tensor+".transposed_se"] = sw.TransposedDeltaCE, sw.TransposedSE
-		}
-	}
-	if len(names) == 0 {
-		return nil
-	}
-	return &Finding{Kind: KindConventionMismatch, Tensors: names, Evidence: ev,
-		Detail: fmt.Sprintf("%s look untrained as stored, but transposed they recover the loss (%s): they were trained in the other layout ([out, in] vs [in, out]) and the loader does not transpose them",
-			shortList(names), transposedText(names, cat.Swaps)),
-		Fix: "transpose these tensors when converting (nn.Linear stores [out, in], Conv1D and some exporters [in, out])"}
-}
-
-func transposedText(names []string, swaps []Swap) string {
-	var parts []string
-	for _, sw := range swaps {
-		if slices.Contains(names[:min(3, len(names))], sw.Tensor) {
-			parts = append(parts, fmt.Sprintf("%s %+.3f ± %.3f nats", sw.Tensor, sw.TransposedDeltaCE, sw.TransposedSE))
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 // freshLike draws a tensor of t's shape with i.i.d. normal entries of t's own mean and standard

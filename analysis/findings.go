@@ -20,7 +20,10 @@ const (
 	KindGQAMapping       = "gqa_mapping"
 	// KindConventionMismatch is any other convention of the family's space (search.go) under
 	// which the model predicts significantly better than as loaded.
-	KindConventionMismatch   = "convention_mismatch"
+	KindConventionMismatch = "convention_mismatch"
+	// KindTensorsMisplaced: trained tensors the converter wrote into the wrong slots (a matrix
+	// transposed, modules exchanged between layers), found by the placement search (placement.go).
+	KindTensorsMisplaced     = "tensors_misplaced"
 	KindContextFree          = "context_free"
 	KindAlphaNoGradient      = "alpha_no_gradient"
 	KindActivationOverflow16 = "activation_overflow_fp16"

@@ -27,6 +27,9 @@ type Flip struct {
 	Loaded     string `json:"loaded"`
 	// Key says what sets the convention in the user's config or code.
 	Key string `json:"key"`
+	// Edit is the rearrangement of the loaded tensors a flip of the placement search applies
+	// (placement.go); nil for a convention of the family.
+	Edit *Edit `json:"edit,omitempty"`
 }
 
 // Candidate is one point of the convention space on the screen: the same weights with Flips
@@ -58,6 +61,10 @@ const (
 func ConditionName(flips []Flip) string {
 	var parts []string
 	for _, f := range flips {
+		if f.Edit != nil {
+			parts = append(parts, f.Edit.What)
+			continue
+		}
 		switch f.Convention {
 		case gomlxmodel.ConvCausal:
 			if f.Value == "false" {
@@ -147,7 +154,7 @@ func holdsOver(base, cond OffsetCE, unigram float64) (gain, se float64, ok bool)
 	gain, se = gainOver(base, cond)
 	eg, ese := earlyGain(base, cond)
 	floor := minDeltaNats
-	if n := len(cond.Flips); n > 0 && gomlxmodel.PermutingConventions[cond.Flips[n-1].Convention] {
+	if n := len(cond.Flips); n > 0 && isPermuting(cond.Flips[n-1]) {
 		floor = permutingDeltaNats
 	}
 	return gain, se, gain > max(floor, sigmas*se) && eg > -ese && comparable(cond).BestCE < unigram-minDeltaNats
@@ -164,9 +171,10 @@ func (o OffsetCE) truncate(n int) OffsetCE {
 }
 
 // searchConventions runs the search on the windows head (the catalog's), where the subject as
-// loaded scores asHead. It returns every candidate of the screen and the confirmed runs, each
-// with its flips.
-func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float64) ([]Candidate, []OffsetCE, error) {
+// loaded scores asHead: the family's conventions and the edits of the placement search
+// (placementEdits, ranked). It returns every candidate of the screen and the confirmed runs,
+// each with its flips.
+func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float64, edits []Edit) ([]Candidate, []OffsetCE, error) {
 	V := s.dims().VocabSize
 	T := len(head.Inputs[0])
 	screen := head.HeadPositions(screenPositions)
@@ -193,10 +201,15 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 				}
 			}
 		}
+		for _, e := range edits {
+			if !slices.ContainsFunc(baseFlips, func(f Flip) bool { return f.Edit != nil && f.Edit.What == e.What }) {
+				todo = append(todo, Candidate{Round: round, Flip: e.Flip(), Positions: nScreen})
+			}
+		}
 		done := make([]tried, len(todo))
 		parallelDo(len(todo), searchWorkers(), func(i int) {
 			c := todo[i]
-			s2, err := base.WithConvention(c.Flip.Convention, c.Flip.Value)
+			s2, err := base.withFlip(c.Flip)
 			if err == nil {
 				var o OffsetCE
 				if o, err = runOffsets(s2, screen, V); err == nil {
@@ -267,7 +280,7 @@ func residualBreak(s *Subject, cat *Catalog, w *Windows) (*PositionBreak, error)
 	s2 := s
 	for _, f := range best.Flips {
 		var err error
-		if s2, err = s2.WithConvention(f.Convention, f.Value); err != nil {
+		if s2, err = s2.withFlip(f); err != nil {
 			return nil, err
 		}
 	}
@@ -280,11 +293,12 @@ func residualBreak(s *Subject, cat *Catalog, w *Windows) (*PositionBreak, error)
 	return &b, nil
 }
 
-// ConventionGain is the drop of the CE at offset k when s runs under name=value instead of as
-// loaded, on the windows w, with the standard error of the paired per-position differences
-// (nats): how real a convention fault is, for a gallery that built it.
-func ConventionGain(s *Subject, w *Windows, name, value string, k int) (gain, se float64, err error) {
-	s2, err := s.WithConvention(name, value)
+// FlipGain is the drop of the CE at offset k when s runs under the flip f (a convention of its
+// family, or an edit of its tensors) instead of as loaded, on the windows w, with the standard
+// error of the paired per-position differences (nats): how real a fault is, for a gallery that
+// built it.
+func FlipGain(s *Subject, w *Windows, f Flip, k int) (gain, se float64, err error) {
+	s2, err := s.withFlip(f)
 	if err != nil {
 		return 0, 0, err
 	}

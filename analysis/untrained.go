@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
+
+	"nanoscope/gomlxmodel/checkpoint"
 )
 
 // TensorTrace says whether one tensor carries training, by a test that holds for any
@@ -65,8 +67,9 @@ func (s *Subject) outIn(name string) (data []float32, m, n int) {
 
 // TensorTraces runs the untrained tests on every tensor of s, with activations from the windows
 // w and the gradient norms of gf (tensors without gradient are never called untrained: nothing
-// could have trained them).
-func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
+// could have trained them), and ranks the edits of the placement search by the same activations
+// (placementEdits).
+func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, []Edit, error) {
 	names := make([]string, 0, len(s.Params))
 	for n := range s.Params {
 		names = append(names, n)
@@ -85,11 +88,11 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 	slices.Sort(hooks)
 	r, err := s.engine()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	acts, err := r.capture(w.Inputs, hooks)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	dirs := map[string]directions{}
 	for _, h := range hooks {
@@ -102,6 +105,7 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 		maxGrad = max(maxGrad, g.GradNorm)
 	}
 	out := make([]TensorTrace, 0, len(names))
+	z := map[string]float64{}
 	for _, n := range names {
 		t := s.Params[n]
 		tr := TensorTrace{Name: n, GradNorm: grads[n]}
@@ -113,6 +117,7 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 			data, rows, cols := s.outIn(n)
 			tr.AlignRatio, tr.AlignZ = inputAlignment(data, rows, cols, dirs[h])
 			tr.Untrained = math.Abs(tr.AlignZ) < alignZMax
+			z[n] = tr.AlignZ
 		case len(t.Shape) == 2:
 			sp := MatrixSpectrum(spectrumRows(t.Data, t.Shape[0], t.Shape[1]))
 			tr.Test, tr.Spectrum = "spectrum", &sp
@@ -126,7 +131,19 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
 		}
 		out = append(out, tr)
 	}
-	return out, nil
+	// The alignment z of matrix a reading b's input, and of a matrix transposed.
+	cross := func(a, b string) float64 {
+		data, rows, cols := s.outIn(a)
+		_, zab := inputAlignment(data, rows, cols, dirs[s.readHook(b)])
+		return zab
+	}
+	zT := func(n string) float64 {
+		data, rows, cols := s.outIn(n)
+		t := checkpoint.Tensor{Shape: []int{rows, cols}, Data: data}.Transposed()
+		_, zt := inputAlignment(t.Data, cols, rows, dirs[s.readHook(n)])
+		return zt
+	}
+	return out, placementEdits(s, z, cross, zT), nil
 }
 
 // directions are the unit directions x̂_t = x_t/‖x_t‖ of n positions of an activation, as an

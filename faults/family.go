@@ -80,6 +80,12 @@ type FamilyBuild struct {
 	Unigram bool
 	// Fresh names a tensor replaced by a fresh draw of the family's initialiser after training.
 	Fresh string
+	// From names the build whose saved weights this one edits as a faulty converter would:
+	// Transpose lists square matrices written transposed, Exchange pairs of tensors written to
+	// each other's names. Such a build is not trained itself.
+	From      string
+	Transpose []string
+	Exchange  [][2]string
 	// Seed draws the initial weights and the batches.
 	Seed int64
 }
@@ -108,6 +114,32 @@ var familyConventionFaults = map[string][]conventionFault{
 // conventions are the same mechanism on the same trainer, carry a healthy control and their
 // convention faults.
 var freshTensor = map[string]string{"gpt2": gomlxmodel.GPT2Wte, "llama": gomlxmodel.ParamLMHead}
+
+// misplaced are, per family built with every kind, the converter's slips its tensors_misplaced
+// builds make on the healthy build's weights: the attention output projection of layer 0 (a
+// square matrix) written transposed, and the attention modules of layers 0 and 1 written to
+// each other's names (their MLPs matter too little on the gallery's task: exchanged they cost
+// −0.01 to 0.04 nats).
+var misplaced = map[string]struct {
+	transpose string
+	attn      func(layer int) []string
+}{
+	"gpt2": {"transformer.h.0.attn.c_proj.weight", func(i int) []string {
+		return names(fmt.Sprintf("transformer.h.%d.attn.", i), "c_attn.weight", "c_attn.bias", "c_proj.weight", "c_proj.bias")
+	}},
+	"llama": {"model.layers.0.self_attn.o_proj.weight", func(i int) []string {
+		return names(fmt.Sprintf("model.layers.%d.self_attn.", i), "q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")
+	}},
+}
+
+// names returns prefix+s for each s.
+func names(prefix string, s ...string) []string {
+	out := make([]string, len(s))
+	for i, x := range s {
+		out[i] = prefix + x
+	}
+	return out
+}
 
 // kindOfConvention is the finding kind a convention fault is named by.
 func kindOfConvention(name string) string {
@@ -149,6 +181,16 @@ func FamilyGallery() []FamilyBuild {
 					FamilyBuild{Name: name("collapse to unigram"), Arch: a, Kind: "context_free", Fault: "trained on a stream with no context", Family: f, Shift: 1, Unigram: true, Seed: seed},
 					FamilyBuild{Name: name("fresh " + fresh), Arch: a, Kind: "tensors_untrained", Fault: fresh + " replaced by a fresh draw of its initialiser", Family: f, Shift: 1, Fresh: fresh, Seed: seed},
 				)
+				m := misplaced[a]
+				var pairs [][2]string
+				for i, n := range m.attn(0) {
+					pairs = append(pairs, [2]string{n, m.attn(1)[i]})
+				}
+				out = append(out,
+					FamilyBuild{Name: name("transposed " + m.transpose), Arch: a, Kind: "tensors_misplaced", Fault: m.transpose + " written transposed",
+						Family: f, From: name("healthy"), Transpose: []string{m.transpose}, Seed: seed},
+					FamilyBuild{Name: name("attention of layers 0 and 1 exchanged"), Arch: a, Kind: "tensors_misplaced", Fault: "the attention modules of layers 0 and 1 written to each other's names",
+						Family: f, From: name("healthy"), Exchange: pairs, Seed: seed})
 			}
 			for _, cv := range familyConventionFaults[a] {
 				out = append(out, FamilyBuild{Name: name(cv.Convention + "=" + cv.Value), Arch: a, Kind: kindOfConvention(cv.Convention),
@@ -209,7 +251,43 @@ func FamilyDir(root, name string) (string, error) {
 		if _, err := os.Stat(filepath.Join(dir, hf.ConfigFile)); err == nil {
 			return dir, nil
 		}
+		if b.From != "" {
+			src, err := FamilyDir(root, b.From)
+			if err != nil {
+				return "", err
+			}
+			return dir, b.edit(src, dir)
+		}
 		return dir, b.Make(dir)
 	}
 	return "", fmt.Errorf("faults: no family build named %q", name)
+}
+
+// edit writes to dir the checkpoint in src with the build's slips applied.
+func (b FamilyBuild) edit(src, dir string) error {
+	ck, err := hf.Load(src)
+	if err != nil {
+		return err
+	}
+	p := ck.Params
+	for _, n := range b.Transpose {
+		t, ok := p[n]
+		if !ok || len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] {
+			return fmt.Errorf("faults: %s: %s is not a square matrix of %s", b.Name, n, b.From)
+		}
+		p[n] = t.Transposed()
+	}
+	for _, x := range b.Exchange {
+		if _, ok := p[x[0]]; !ok {
+			return fmt.Errorf("faults: %s: %s has no tensor %s", b.Name, b.From, x[0])
+		}
+		if _, ok := p[x[1]]; !ok {
+			return fmt.Errorf("faults: %s: %s has no tensor %s", b.Name, b.From, x[1])
+		}
+		p[x[0]], p[x[1]] = p[x[1]], p[x[0]]
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return hf.Save(dir, ck.Family, p)
 }

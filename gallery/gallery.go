@@ -31,6 +31,8 @@ const (
 type Build struct {
 	Name, Set, Kind   string
 	Convention, Value string
+	// edit is the slip a tensors_misplaced build made (its Convention the edit's).
+	edit *analysis.Edit
 	// An inference row's model, fault, how its observation is printed and its pads.
 	model, observe string
 	fault          gomlxmodel.InferenceFault
@@ -48,7 +50,12 @@ func Builds() []Build {
 		}
 	}
 	for _, b := range faults.FamilyGallery() {
-		out = append(out, Build{Name: b.Name, Set: SetFamily, Kind: b.Kind, Convention: b.Convention, Value: b.Value})
+		g := Build{Name: b.Name, Set: SetFamily, Kind: b.Kind, Convention: b.Convention, Value: b.Value}
+		if b.From != "" {
+			g.edit = &analysis.Edit{Transpose: b.Transpose, Exchange: b.Exchange}
+			g.Convention = g.edit.Flip().Convention
+		}
+		out = append(out, g)
 	}
 	return append(out, inferenceBuilds()...)
 }
@@ -127,7 +134,11 @@ func Run(d Dirs, only string) ([]Result, analysis.Scores, error) {
 				if err != nil {
 					return nil, analysis.Scores{}, err
 				}
-				if r.Gain, r.SE, err = analysis.ConventionGain(s, w, b.Convention, b.Value, 1); err != nil {
+				f := analysis.Flip{Convention: b.Convention, Value: b.Value}
+				if b.edit != nil {
+					f = b.edit.Flip() // undone by the same edit
+				}
+				if r.Gain, r.SE, err = analysis.FlipGain(s, w, f, 1); err != nil {
 					return nil, analysis.Scores{}, err
 				}
 				r.Counted = analysis.Significant(r.Gain, r.SE)

@@ -510,7 +510,7 @@ func entries() []entry {
 			edit: func(c *ckpt) error {
 				return c.permuteRows(func(i, rows int) int { return (i + rows - 1) % rows }, "gpt_neox.embed_in.weight")
 			}},
-		entry{Name: "k4b_mistral_mlps_swapped", Source: mistral, Kind: "unexplained", Note: "layer 0's and layer 1's MLPs exchanged",
+		entry{Name: "k4b_mistral_mlps_swapped", Source: mistral, Kind: "unexplained", Also: []string{"tensors_misplaced:tensor_mapping"}, Note: "layer 0's and layer 1's MLPs exchanged",
 			edit: func(c *ckpt) error {
 				for _, p := range []string{"gate_proj", "up_proj", "down_proj"} {
 					if err := c.exchange("model.layers.0.mlp."+p+".weight", "model.layers.1.mlp."+p+".weight"); err != nil {
@@ -519,7 +519,7 @@ func entries() []entry {
 				}
 				return nil
 			}},
-		entry{Name: "k4b_qwen2_o_proj_transposed", Source: qwen2, Kind: "unexplained", Note: "layer 0's o_proj saved transposed (32×32: the shape holds)",
+		entry{Name: "k4b_qwen2_o_proj_transposed", Source: qwen2, Kind: "unexplained", Also: []string{"tensors_misplaced:tensor_layout"}, Note: "layer 0's o_proj saved transposed (32×32: the shape holds)",
 			edit: func(c *ckpt) error { return c.transpose("model.layers.0.self_attn.o_proj.weight") }},
 	)
 	return kit

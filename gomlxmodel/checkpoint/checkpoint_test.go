@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -730,5 +731,21 @@ func TestTensorHash(t *testing.T) {
 	big2.Data[39999] = 1
 	if TensorHash(big) == TensorHash(big2) {
 		t.Errorf("hash ignores the last value of a large tensor")
+	}
+}
+
+// TestTransposed: a matrix transposed by hand, of each shape kind.
+func TestTransposed(t *testing.T) {
+	for _, c := range []struct {
+		in, want Tensor
+	}{
+		{Tensor{[]int{2, 3}, []float32{1, 2, 3, 4, 5, 6}}, Tensor{[]int{3, 2}, []float32{1, 4, 2, 5, 3, 6}}},
+		{Tensor{[]int{2, 2}, []float32{1, 2, 3, 4}}, Tensor{[]int{2, 2}, []float32{1, 3, 2, 4}}},
+		{Tensor{[]int{1, 3}, []float32{7, 8, 9}}, Tensor{[]int{3, 1}, []float32{7, 8, 9}}},
+	} {
+		got := c.in.Transposed()
+		if !slices.Equal(got.Shape, c.want.Shape) || !slices.Equal(got.Data, c.want.Data) {
+			t.Errorf("%v transposed: %v, want %v", c.in, got, c.want)
+		}
 	}
 }

@@ -25,6 +25,22 @@ type Tensor struct {
 	Data  []float32
 }
 
+// Transposed returns a copy of the matrix t (shape [m, n]) transposed, shape [n, m]; it panics
+// when t is not 2-D.
+func (t Tensor) Transposed() Tensor {
+	if len(t.Shape) != 2 {
+		panic(fmt.Sprintf("checkpoint: transposing a tensor of shape %v", t.Shape))
+	}
+	m, n := t.Shape[0], t.Shape[1]
+	data := make([]float32, len(t.Data))
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			data[j*m+i] = t.Data[i*n+j]
+		}
+	}
+	return Tensor{Shape: []int{n, m}, Data: data}
+}
+
 // maxHeaderBytes bounds the JSON header, as the safetensors library and the Rust crate do.
 const maxHeaderBytes = 100_000_000
 

@@ -1,0 +1,123 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"nanoscope/gomlxmodel/corpus"
+	"nanoscope/gomlxmodel/load"
+)
+
+// TestPlacementSearch: checkpoints transformers 5.17 trained and wrote (gomlxmodel/hf/testdata/hf)
+// are given a converter's slip in memory — a square matrix transposed, every layer's one
+// transposed, a module or a whole layer exchanged between layers 0 and 1 — and diagnosed blind.
+// The finding must be tensors_misplaced naming exactly the tensors slipped and the edit's
+// convention, and its CE under the edit must be the unedited checkpoint's to rounding: undoing
+// the slip restores the very weights (the known answer; float32 sums in another order move it
+// by 1e-9).
+func TestPlacementSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("diagnoses 5 checkpoints twice")
+	}
+	tokens, err := corpus.FoldedGoSource("..", 40000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf")
+	layers := func(prefix, module string, names ...string) [][2]string {
+		var out [][2]string
+		for _, n := range names {
+			out = append(out, [2]string{fmt.Sprintf("%s0.%s.%s", prefix, module, n), fmt.Sprintf("%s1.%s.%s", prefix, module, n)})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name, dir string
+		edit      Edit
+		conv      string
+	}{
+		{"one o_proj transposed", "qwen2_trained_swa", Edit{Transpose: []string{"model.layers.0.self_attn.o_proj.weight"}}, convTensorLayout},
+		{"every o_proj transposed", "phi3_trained", Edit{Transpose: []string{"model.layers.0.self_attn.o_proj.weight", "model.layers.1.self_attn.o_proj.weight"}}, convTensorLayout},
+		{"MLPs exchanged", "mistral_trained_swa", Edit{Exchange: layers("model.layers.", "mlp", "down_proj.weight", "gate_proj.weight", "up_proj.weight")}, convTensorMapping},
+		{"attention exchanged", "gpt_neox_trained", Edit{Exchange: layers("gpt_neox.layers.", "attention", "dense.bias", "dense.weight", "query_key_value.bias", "query_key_value.weight")}, convTensorMapping},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := filepath.Join(root, c.dir)
+			l, healthy := diagnoseKit(t, dir, tokens)
+			p, err := applyEdit(l.Params, c.edit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := FromFamily(l.Family, p, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := DiagnoseSubject(s, tokens, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Findings) != 1 || rep.Findings[0].Kind != KindTensorsMisplaced {
+				t.Fatalf("want one tensors_misplaced finding, got %+v", rep.Findings)
+			}
+			f := rep.Findings[0]
+			t.Logf("%s: %s", f.Kind, f.Detail)
+			if got, want := slices.Sorted(slices.Values(f.Tensors)), slices.Sorted(slices.Values(c.edit.tensors())); !slices.Equal(got, want) {
+				t.Errorf("tensors %v, want %v", got, want)
+			}
+			if f.Evidence["convention"] != c.conv {
+				t.Errorf("convention %v, want %s", f.Evidence["convention"], c.conv)
+			}
+			want := comparable(healthy.Details.Catalog.asLoadedHead).BestCE
+			if got := f.Evidence["ce_trained_convention"].(float64); math.Abs(got-want) > 1e-6 {
+				t.Errorf("CE under the edit %.12f, the unedited checkpoint's %.12f", got, want)
+			}
+		})
+	}
+}
+
+// TestApplyEdit: an edit transposes and exchanges exactly the tensors it names, leaves the
+// others (and the map it was given) alone, and refuses a matrix that is not square or a pair of
+// two shapes, naming them.
+func TestApplyEdit(t *testing.T) {
+	l, err := load.Open(filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf", "qwen2_trained_swa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o0, o1 := "model.layers.0.self_attn.o_proj.weight", "model.layers.1.self_attn.o_proj.weight"
+	q0 := "model.layers.0.self_attn.q_proj.weight"
+	stored := slices.Clone(l.Params[o0].Data)
+	p, err := applyEdit(l.Params, Edit{Transpose: []string{o0}, Exchange: [][2]string{{q0, o1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := l.Params[o0].Shape[1]
+	for _, ij := range [][2]int{{0, 1}, {3, 17}, {31, 0}} {
+		if got, want := p[o0].Data[ij[0]*n+ij[1]], l.Params[o0].Data[ij[1]*n+ij[0]]; got != want {
+			t.Errorf("%s[%d,%d] = %v, want the stored [%d,%d] %v", o0, ij[0], ij[1], got, ij[1], ij[0], want)
+		}
+	}
+	if !slices.Equal(p[q0].Data, l.Params[o1].Data) || !slices.Equal(p[o1].Data, l.Params[q0].Data) {
+		t.Errorf("%s and %s not exchanged", q0, o1)
+	}
+	if k := "model.layers.0.mlp.up_proj.weight"; &p[k].Data[0] != &l.Params[k].Data[0] {
+		t.Errorf("%s copied or changed", k)
+	}
+	if !slices.Equal(l.Params[o0].Data, stored) {
+		t.Errorf("the loaded %s was changed in place", o0)
+	}
+	for _, c := range []struct {
+		edit Edit
+		want string
+	}{
+		{Edit{What: "t", Transpose: []string{"model.layers.0.mlp.up_proj.weight"}}, "edit t: model.layers.0.mlp.up_proj.weight is not a square matrix of the model"},
+		{Edit{What: "x", Exchange: [][2]string{{q0, "model.layers.0.mlp.up_proj.weight"}}}, "edit x: " + q0 + " and model.layers.0.mlp.up_proj.weight are not tensors of one shape"},
+		{Edit{What: "m", Transpose: []string{"model.layers.9.self_attn.o_proj.weight"}}, "edit m: model.layers.9.self_attn.o_proj.weight is not a square matrix of the model"},
+	} {
+		if _, err := applyEdit(l.Params, c.edit); err == nil || err.Error() != c.want {
+			t.Errorf("%+v: error %v, want %q", c.edit, err, c.want)
+		}
+	}
+}
