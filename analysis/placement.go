@@ -21,7 +21,8 @@ import (
 //
 //   - transpose one square matrix;
 //   - exchange a module (the tensors under "<prefix>.<layer>.<module>.") between two adjacent
-//     layers, or exchange two whole adjacent layers.
+//     layers, or exchange two whole adjacent layers;
+//   - exchange two sub-modules of the same shapes with each other in every layer (roleExchanges).
 //
 // Every edit is a permutation of trained weights, so a model trained as loaded cannot gain from
 // one (permutingDeltaNats applies). Their number grows with depth, so they are ranked by a cheap
@@ -54,8 +55,9 @@ const (
 
 // maxTransposes and maxExchanges are how many edits of each sort a round of the search re-runs.
 const (
-	maxTransposes = 8
-	maxExchanges  = 15
+	maxTransposes    = 8
+	maxExchanges     = 15
+	maxRoleExchanges = 10
 )
 
 // isPermuting reports whether a flip rearranges trained weights (an edit, or a convention the
@@ -213,7 +215,79 @@ func placementEdits(s *Subject, z map[string]float64, cross func(a, b string) fl
 		})
 		return es[:min(n, len(es))]
 	}
-	return append(best(edits, maxTransposes), best(exchanges, maxExchanges)...)
+	out := append(best(edits, maxTransposes), best(exchanges, maxExchanges)...)
+	return append(out, roleExchanges(s)...)
+}
+
+// roleExchanges returns the exchanges of two sub-modules of every layer with each other — a
+// converter's name map that mixes two roles (Meta's w1 and w3 for gate_proj and up_proj, q_proj
+// and k_proj, the two norms) — for every pair of sub-modules ("self_attn.q_proj": a layer's
+// tensors by name up to their last component) with the same tensors of the same shapes in every
+// layer; at most maxRoleExchanges, in name order. Their number does not grow with depth, and no
+// alignment tells two readers of one input apart, so they carry no prior.
+func roleExchanges(s *Subject) []Edit {
+	type sub struct{ prefix, module string }
+	shapes := map[sub]map[string][]int{} // a sub-module's tensors (last component) and shapes
+	layers := map[string]map[int]bool{}
+	consistent := map[sub]bool{}
+	for _, n := range slices.Sorted(maps.Keys(s.Params)) {
+		prefix, l, rest, ok := layerName(n)
+		i := strings.LastIndex(rest, ".")
+		if !ok || i < 0 {
+			continue
+		}
+		k, last := sub{prefix, rest[:i]}, rest[i+1:]
+		if layers[prefix] == nil {
+			layers[prefix] = map[int]bool{}
+		}
+		layers[prefix][l] = true
+		if shapes[k] == nil {
+			shapes[k], consistent[k] = map[string][]int{}, true
+		}
+		if sh, seen := shapes[k][last]; seen && !slices.Equal(sh, s.Params[n].Shape) {
+			consistent[k] = false
+		}
+		shapes[k][last] = s.Params[n].Shape
+	}
+	same := func(a, b sub) bool {
+		if a.prefix != b.prefix || !consistent[a] || !consistent[b] || len(shapes[a]) != len(shapes[b]) {
+			return false
+		}
+		for last, sh := range shapes[a] {
+			if !slices.Equal(sh, shapes[b][last]) {
+				return false
+			}
+		}
+		for l := range layers[a.prefix] {
+			for last := range shapes[a] {
+				for _, m := range []string{a.module, b.module} {
+					if _, ok := s.Params[fmt.Sprintf("%s%d.%s.%s", a.prefix, l, m, last)]; !ok {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	}
+	subs := slices.SortedFunc(maps.Keys(shapes), func(a, b sub) int {
+		return cmp.Or(cmp.Compare(a.prefix, b.prefix), cmp.Compare(a.module, b.module))
+	})
+	var out []Edit
+	for i, a := range subs {
+		for _, b := range subs[i+1:] {
+			if len(out) == maxRoleExchanges || !same(a, b) {
+				continue
+			}
+			var pairs [][2]string
+			for _, l := range slices.Sorted(maps.Keys(layers[a.prefix])) {
+				for _, last := range slices.Sorted(maps.Keys(shapes[a])) {
+					pairs = append(pairs, [2]string{fmt.Sprintf("%s%d.%s.%s", a.prefix, l, a.module, last), fmt.Sprintf("%s%d.%s.%s", a.prefix, l, b.module, last)})
+				}
+			}
+			out = append(out, Edit{Exchange: pairs, What: fmt.Sprintf("%s and %s exchanged in every layer of %sN", a.module, b.module, a.prefix)})
+		}
+	}
+	return out
 }
 
 // withFlip returns the subject under one flip of the search: a convention of the family, or an
@@ -246,7 +320,7 @@ func misplacedFinding(fl Flip, ev map[string]any, nums string) Finding {
 		f.Fix = "transpose when converting (nn.Linear stores [out, in], Conv1D and some exporters [in, out])"
 		return f
 	}
-	f.Detail = fmt.Sprintf("with %s the model predicts far better (%s): the converter wrote them to each other's layer", e.What, nums)
-	f.Fix = "map each saved tensor to its own layer when converting (check the layer index in the name mapping)"
+	f.Detail = fmt.Sprintf("with %s the model predicts far better (%s): the converter wrote them under each other's names", e.What, nums)
+	f.Fix = "map each saved tensor to its own name when converting (check the layer index and the role in the name mapping)"
 	return f
 }

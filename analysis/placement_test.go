@@ -13,14 +13,15 @@ import (
 
 // TestPlacementSearch: checkpoints transformers 5.17 trained and wrote (gomlxmodel/hf/testdata/hf)
 // are given a converter's slip in memory — a square matrix transposed, every layer's one
-// transposed, a module or a whole layer exchanged between layers 0 and 1 — and diagnosed blind.
+// transposed, a module exchanged between layers 0 and 1, two roles exchanged in every layer — and
+// diagnosed blind.
 // The finding must be tensors_misplaced naming exactly the tensors slipped and the edit's
 // convention, and its CE under the edit must be the unedited checkpoint's to rounding: undoing
 // the slip restores the very weights (the known answer; float32 sums in another order move it
 // by 1e-9).
 func TestPlacementSearch(t *testing.T) {
 	if testing.Short() {
-		t.Skip("diagnoses 5 checkpoints twice")
+		t.Skip("diagnoses 5 checkpoints, each edited and not")
 	}
 	tokens, err := corpus.FoldedGoSource("..", 40000)
 	if err != nil {
@@ -42,6 +43,9 @@ func TestPlacementSearch(t *testing.T) {
 		{"one o_proj transposed", "qwen2_trained_swa", Edit{Transpose: []string{"model.layers.0.self_attn.o_proj.weight"}}, convTensorLayout},
 		{"every o_proj transposed", "phi3_trained", Edit{Transpose: []string{"model.layers.0.self_attn.o_proj.weight", "model.layers.1.self_attn.o_proj.weight"}}, convTensorLayout},
 		{"MLPs exchanged", "mistral_trained_swa", Edit{Exchange: layers("model.layers.", "mlp", "down_proj.weight", "gate_proj.weight", "up_proj.weight")}, convTensorMapping},
+		{"k_proj and v_proj exchanged in every layer", "mistral_trained_swa", Edit{Exchange: [][2]string{
+			{"model.layers.0.self_attn.k_proj.weight", "model.layers.0.self_attn.v_proj.weight"},
+			{"model.layers.1.self_attn.k_proj.weight", "model.layers.1.self_attn.v_proj.weight"}}}, convTensorMapping},
 		{"attention exchanged", "gpt_neox_trained", Edit{Exchange: layers("gpt_neox.layers.", "attention", "dense.bias", "dense.weight", "query_key_value.bias", "query_key_value.weight")}, convTensorMapping},
 	} {
 		t.Run(c.name, func(t *testing.T) {
