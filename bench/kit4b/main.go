@@ -5,7 +5,8 @@
 // exchanged, transposed or replaced — the methodology of bench/blind_kit.py's kits 1–3, without
 // PyTorch. The kit's kit.json is bench/score_kit.py's format:
 //
-//	go run ./bench/kit4b --out /tmp/kit4b
+//	go run ./bench/kit4b --out /tmp/kit4b            # kit 4b
+//	go run ./bench/kit4b --set c --out /tmp/kit4c    # kit 4c (kit4c.go)
 //	python3 bench/score_kit.py --kit /tmp/kit4b --bin bin/nanoscope --positions 1024
 //
 // Tensors are read and written with github.com/nlpodyssey/safetensors as raw bytes, so every
@@ -91,16 +92,32 @@ func main() {
 	n := flag.Int("ids", 40000, "ids in eval.bin")
 	positions := flag.Int("positions", 1024, "positions of the CE measurements")
 	measure := flag.Bool("measure", true, "measure ce_source/ce_true/ce_saved with nanoscope")
+	set := flag.String("set", "b", `which kit to write: "b" (kit 4b) or "c" (kit 4c)`)
 	flag.Parse()
-	if err := run(*src, *out, *repo, *n, *positions, *measure); err != nil {
+	if err := run(*set, *src, *out, *repo, *n, *positions, *measure); err != nil {
 		fmt.Fprintln(os.Stderr, "kit4b:", err)
 		os.Exit(1)
 	}
 }
 
-func run(src, out, repo string, n, positions int, measure bool) error {
+// kitEntries is the entries of kit set "b" (kit 4b) or "c" (kit 4c).
+func kitEntries(set string) ([]entry, error) {
+	switch set {
+	case "b":
+		return entries(), nil
+	case "c":
+		return entries4c(), nil
+	}
+	return nil, fmt.Errorf("--set %q: want b or c", set)
+}
+
+func run(set, src, out, repo string, n, positions int, measure bool) error {
 	if out == "" {
 		return fmt.Errorf("--out is required")
+	}
+	kit, err := kitEntries(set)
+	if err != nil {
+		return err
 	}
 	if _, err := os.Stat(out); err == nil {
 		return fmt.Errorf("--out %s exists", out)
@@ -115,7 +132,6 @@ func run(src, out, repo string, n, positions int, measure bool) error {
 	if err := tokenfile.Write(filepath.Join(out, "eval.bin"), ids); err != nil {
 		return err
 	}
-	kit := entries()
 	ceSource := map[string]float64{}
 	for i := range kit {
 		e := &kit[i]
@@ -294,6 +310,27 @@ func (c *ckpt) exchange(a, b string) error {
 	return nil
 }
 
+// permuteCols sets column j of each named 2-D tensor to its old column perm(j, cols).
+func (c *ckpt) permuteCols(perm func(j, cols int) int, names ...string) error {
+	for _, name := range names {
+		t, err := c.get(name)
+		if err != nil {
+			return err
+		}
+		if len(t.shape) != 2 {
+			return fmt.Errorf("tensor %s: shape %v is not 2-D", name, t.shape)
+		}
+		cols, es, old := int(t.shape[1]), int(t.dtype.Size()), bytes.Clone(t.data)
+		for i := range t.rows() {
+			for j := range cols {
+				k := perm(j, cols)
+				copy(t.data[(i*cols+j)*es:(i*cols+j+1)*es], old[(i*cols+k)*es:(i*cols+k+1)*es])
+			}
+		}
+	}
+	return nil
+}
+
 // transpose transposes a square 2-D tensor.
 func (c *ckpt) transpose(name string) error {
 	t, err := c.get(name)
@@ -403,6 +440,16 @@ func qkvBlocks(heads, headDim int) func(i, rows int) int {
 		return (h*3+s)*headDim + d
 	}
 }
+
+// heads reorders blocks of size rows (a head's rows of q_proj, or its columns of o_proj): new
+// block b is old block order[b]; order must be a permutation of 0..len(order)-1 and the
+// dimension len(order)·size.
+func heads(size int, order ...int) func(i, n int) int {
+	return func(i, _ int) int { return order[i/size]*size + i%size }
+}
+
+// halves exchanges the first and second half of a dimension (a fused gate|up saved up|gate).
+func halves(i, n int) int { return (i + n/2) % n }
 
 func layers(n int, f string) []string {
 	var out []string

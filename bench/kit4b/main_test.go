@@ -2,23 +2,28 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/nlpodyssey/safetensors"
 
 	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/load"
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
-// buildKit writes kit 4b into a temporary directory (≈ 5 s) and returns it with its kit.json.
-func buildKit(t *testing.T) (string, map[string]entry) {
+// buildKit writes kit set ("b" or "c") into a temporary directory (≈ 5 s) and returns it with
+// its kit.json.
+func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "kit")
 	src := filepath.Join("..", "..", "gomlxmodel", "hf", "testdata", "hf")
-	if err := run(src, out, filepath.Join("..", ".."), 40000, 1024, true); err != nil {
+	if err := run(set, src, out, filepath.Join("..", ".."), 40000, 1024, true); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "kit.json"))
@@ -47,8 +52,24 @@ func TestKit4bEdits(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and measures 28 checkpoints")
 	}
-	dir, kit := buildKit(t)
-	for _, e := range entries() {
+	checkEdits(t, "b")
+}
+
+// TestKit4cEdits: TestKit4bEdits's checks on kit 4c.
+func TestKit4cEdits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and measures 25 checkpoints")
+	}
+	checkEdits(t, "c")
+}
+
+func checkEdits(t *testing.T, set string) {
+	dir, kit := buildKit(t, set)
+	want, err := kitEntries(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range want {
 		t.Run(e.Name, func(t *testing.T) {
 			got := kit[e.Name]
 			if got.CESource == nil || got.CETrue == nil || got.CESaved == nil {
@@ -123,7 +144,7 @@ func TestKit4bDiagnosed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("diagnoses 21 checkpoints")
 	}
-	dir, _ := buildKit(t)
+	dir, _ := buildKit(t, "b")
 	ids, err := tokenfile.Read(filepath.Join(dir, "eval.bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -169,5 +190,82 @@ func TestKit4bDiagnosed(t *testing.T) {
 				t.Errorf("want only %s %s, got %v", c.kind, c.convention, got)
 			}
 		})
+	}
+}
+
+// bf16Tensor is a rows×cols BF16 tensor holding 0, 1, 2, … (exact in BF16 up to 256).
+func bf16Tensor(rows, cols int) *tensor {
+	t := &tensor{dtype: safetensors.BF16, shape: []uint64{uint64(rows), uint64(cols)}, data: make([]byte, 2*rows*cols)}
+	for i := range rows * cols {
+		binary.LittleEndian.PutUint16(t.data[2*i:], toBF16(float32(i)))
+	}
+	return t
+}
+
+func bf16Values(t *tensor) []float32 {
+	out := make([]float32, len(t.data)/2)
+	for i := range out {
+		out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(t.data[2*i:])) << 16)
+	}
+	return out
+}
+
+// TestKit4cEditHelpers: kit 4c's edit helpers on a 4×4 tensor of 0..15, against values written
+// out by hand, and each permutation followed by its inverse gives the bytes back.
+func TestKit4cEditHelpers(t *testing.T) {
+	inverse := func(p func(i, n int) int) func(i, n int) int {
+		return func(i, n int) int {
+			for j := range n {
+				if p(j, n) == i {
+					return j
+				}
+			}
+			panic("not a permutation")
+		}
+	}
+	for _, c := range []struct {
+		name string
+		edit func(c *ckpt) error
+		undo func(c *ckpt) error
+		want []float32
+	}{
+		{"rows halves", func(c *ckpt) error { return c.permuteRows(halves, "w") }, func(c *ckpt) error { return c.permuteRows(halves, "w") },
+			[]float32{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}},
+		{"rows heads 1,0 of 2", func(c *ckpt) error { return c.permuteRows(heads(2, 1, 0), "w") }, func(c *ckpt) error { return c.permuteRows(heads(2, 1, 0), "w") },
+			[]float32{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}},
+		{"cols heads 0,2,1,3 of 1", func(c *ckpt) error { return c.permuteCols(heads(1, 0, 2, 1, 3), "w") },
+			func(c *ckpt) error { return c.permuteCols(inverse(heads(1, 0, 2, 1, 3)), "w") },
+			[]float32{0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9, 11, 12, 14, 13, 15}},
+		{"cols cyclic shift", func(c *ckpt) error { return c.permuteCols(func(j, n int) int { return (j + 1) % n }, "w") },
+			func(c *ckpt) error { return c.permuteCols(inverse(func(j, n int) int { return (j + 1) % n }), "w") },
+			[]float32{1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12}},
+		{"scale -2", func(c *ckpt) error { return c.scaleAll(-2, "w") }, func(c *ckpt) error { return c.scaleAll(-0.5, "w") },
+			[]float32{0, -2, -4, -6, -8, -10, -12, -14, -16, -18, -20, -22, -24, -26, -28, -30}},
+		{"fill 1", func(c *ckpt) error { return c.fillAll(1, "w") }, nil,
+			[]float32{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ck := &ckpt{tensors: map[string]*tensor{"w": bf16Tensor(4, 4)}}
+			orig := bytes.Clone(ck.tensors["w"].data)
+			if err := c.edit(ck); err != nil {
+				t.Fatal(err)
+			}
+			if got := bf16Values(ck.tensors["w"]); !slices.Equal(got, c.want) {
+				t.Fatalf("edited: %v, want %v", got, c.want)
+			}
+			if c.undo == nil {
+				return
+			}
+			if err := c.undo(ck); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(ck.tensors["w"].data, orig) {
+				t.Errorf("edit then inverse: %v, want the original 0..15", bf16Values(ck.tensors["w"]))
+			}
+		})
+	}
+	ck := &ckpt{tensors: map[string]*tensor{"b": {dtype: safetensors.BF16, shape: []uint64{4}, data: make([]byte, 8)}}}
+	if err := ck.permuteCols(halves, "b"); err == nil {
+		t.Error("permuteCols of a 1-D tensor: no error")
 	}
 }
