@@ -269,3 +269,25 @@ func TestKit4cEditHelpers(t *testing.T) {
 		t.Error("permuteCols of a 1-D tensor: no error")
 	}
 }
+
+// TestKit4cCopyTensor: copyTensor makes dst byte-equal to src (an independent copy) and refuses
+// tensors of another shape.
+func TestKit4cCopyTensor(t *testing.T) {
+	ck := &ckpt{tensors: map[string]*tensor{"a": bf16Tensor(2, 3), "b": bf16Tensor(2, 3), "c": bf16Tensor(3, 2)}}
+	if err := ck.scaleAll(-1, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ck.copyTensor("a", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if got := bf16Values(ck.tensors["b"]); !slices.Equal(got, []float32{0, 1, 2, 3, 4, 5}) {
+		t.Errorf("copied: %v, want 0..5", got)
+	}
+	ck.tensors["a"].data[2] = 0xff
+	if ck.tensors["b"].data[2] == 0xff {
+		t.Error("copy shares its bytes with the source")
+	}
+	if err := ck.copyTensor("a", "c"); err == nil {
+		t.Error("copy of a 2×3 tensor into a 3×2 one: no error")
+	}
+}
