@@ -84,13 +84,14 @@ type Catalog struct {
 	Traces []TensorTrace `json:"traces"`
 	// Edits are the edits of the placement search the search re-ran, with their priors.
 	Edits []Edit `json:"placement_edits"`
+	// heldOut is AsLoaded on the windows the search confirms on (those after its screen's):
+	// what Conditions are compared with.
+	heldOut OffsetCE
 	// InitLike are the randomly initialised tensors indistinguishable from the family's
 	// initialiser (Drift) while others moved: the candidates of a partial load.
 	InitLike []string          `json:"init_like_tensors"`
 	initOf   map[string]string // each tensor's initialiser, as Drift names it
 	Swaps    []Swap            `json:"swaps"`
-	// asLoadedHead is AsLoaded on the positions of the re-runs, for paired comparisons.
-	asLoadedHead OffsetCE
 	// heads are the tensors of the output head: lm_head and the token embedding a tied head
 	// reads (the family's Spec).
 	heads []string
@@ -212,19 +213,12 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 			cat.MaxAbsActivation, cat.MaxActivationHook = x, h
 		}
 	}
-	asLoadedHead := cat.AsLoaded
-	if len(head.Inputs) < len(w.Inputs) {
-		if asLoadedHead, err = offsetCE("as loaded", pr.logits[:len(head.Inputs)], head, V); err != nil {
-			return nil, err
-		}
-	}
-	cat.asLoadedHead = asLoadedHead
 	if cat.Traces, cat.Edits, err = TensorTraces(s, head, gf); err != nil {
 		return nil, err
 	}
 	// An untrained draw has no convention to recover: the search is skipped (weights_untrained).
 	if all, _ := allUntrained(cat); !all {
-		if cat.Search, cat.Conditions, err = searchConventions(s, head, asLoadedHead, unigram, cat.Edits); err != nil {
+		if cat.Search, cat.Conditions, cat.heldOut, err = searchConventions(s, w, cat.AsLoaded, unigram, cat.Edits); err != nil {
 			return nil, err
 		}
 		if cat.Residual, err = residualBreak(s, cat, w); err != nil {

@@ -137,10 +137,37 @@ func unearnedFinding(cat *Catalog) *Finding {
 		why = append(why, fmt.Sprintf("the logit lens does not improve with depth: %s predicts the next token with accuracy %.3f, the output %.3f (+%.3f ± %.3f)",
 			l.Point, l.Accuracy, l.Final, l.Excess, l.SE))
 	}
+	if k, gain, se := offsetRival(cat.AsLoaded); k != 1 {
+		ev["best_offset"], ev["offset_gain_nats"], ev["offset_gain_se"] = k, gain, se
+		why = append(why, fmt.Sprintf("the model predicts the token at offset %d better than the next one (CE %.3f vs %.3f, by %.3f ± %.3f nats), which a next-token predictor run as trained never does",
+			k, cat.AsLoaded.CE[offsetIndex(k)], cat.AsLoaded.CE[offsetIndex(1)], gain, se))
+	}
 	if len(why) == 0 {
 		return nil
 	}
 	return &Finding{Kind: KindUnexplained, Tensors: []string{}, Evidence: ev,
 		Detail: "abnormal and no convention of the family's space or catalogued fault explains it: " + strings.Join(why, "; "),
 		Fix:    "compare how the model was trained and how it is run at the positions or depth named (position handling, context length, the last blocks and the final norm); try --convention with other values"}
+}
+
+// offsetRival returns the offset k ≠ 1 whose CE is below the CE at offset 1 by the most, when by
+// more than max(minDeltaNats, sigmas standard errors of the paired difference), with that gain;
+// else 1. A next-token predictor run as it was trained predicts the next token best: the current
+// token (which it sees) or the previous one predicted better is a fault even when the next token
+// is still predicted below the unigram CE (blind kit 4c: a Gemma with k_proj and v_proj of layer
+// 0 exchanged, CE 2.38 at offset 0 vs 2.73 at offset 1; a Qwen3 with down_proj halved, 2.01 vs
+// 2.64).
+func offsetRival(o OffsetCE) (k int, gain, se float64) {
+	k = 1
+	_, p1 := o.at(1)
+	for _, off := range Offsets {
+		if off == 1 {
+			continue
+		}
+		_, pk := o.at(off)
+		if g, e := pairedDelta(pk, p1); significant(g, e) && g > gain {
+			k, gain, se = off, g, e
+		}
+	}
+	return k, gain, se
 }

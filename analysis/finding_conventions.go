@@ -15,13 +15,13 @@ import (
 // previous token about as well as it predicts the next one without the mask, so the best CEs
 // tie while the offset moved.
 func conventionGain(cat *Catalog, cond OffsetCE) (gain, se float64) {
-	return gainOver(cat.asLoadedHead, cond)
+	return gainOver(cat.heldOut, cond)
 }
 
 // conventionHolds reports whether a re-run shows the model was trained under its conventions
 // (see conventionFindings), with the gain.
 func conventionHolds(cat *Catalog, c OffsetCE) (gain, se float64, ok bool) {
-	return holdsOver(cat.asLoadedHead, c, cat.Unigram)
+	return holdsOver(cat.heldOut, c, cat.Unigram)
 }
 
 // bestCondition returns the confirmed run of the convention search that predicts best among
@@ -52,7 +52,7 @@ func conventionFindings(cat *Catalog) []Finding {
 	// does not explain the break (a model run past its trained window). A rise that only appears
 	// under the convention is the model's own, not evidence against it.
 	if r := cat.Residual; r != nil && r.Break && cat.PositionBreak.Break {
-		asLoaded := comparable(cat.asLoadedHead)
+		asLoaded := comparable(cat.heldOut)
 		return []Finding{{Kind: KindUnexplained, Tensors: []string{}, Evidence: map[string]any{
 			"partial_convention": best.Condition, "ce_as_loaded": asLoaded.BestCE, "ce_partial_convention": best.BestCE,
 			"gain_nats": gain, "se": se, "residual_rise_nats": r.Excess, "residual_rise_se": r.SE,
@@ -67,7 +67,7 @@ func conventionFindings(cat *Catalog) []Finding {
 			runnerUp, runnerCE = c.Condition, c.BestCE
 		}
 	}
-	asLoaded := comparable(cat.asLoadedHead)
+	asLoaded := comparable(cat.heldOut)
 	var out []Finding
 	for _, fl := range best.Flips {
 		ev := map[string]any{"ce_as_loaded": asLoaded.BestCE, "positions": len(best.perPos[0]),

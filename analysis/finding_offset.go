@@ -13,9 +13,15 @@ import "fmt"
 // Offset 0 through a tied head's self-similarity (the top logit is the current token's self
 // logit at ≥ selfSimThreshold of positions) is not an objective: a fresh or barely trained tied
 // model copies that way, while a model trained on unshifted labels learns calibrated logits.
+// Nor is a copy that leaves more than copyTrainedShare of the unigram CE: copying the input is
+// learned almost perfectly (the family gallery's unshifted builds: CE(0) of 1e-4 to 0.1 nats
+// against a unigram of 3), while a model broken at inference can predict the current token
+// better than the next without having been trained to (blind kit 4c: a Mistral whose trained
+// head was replaced by its embedding, CE(0) 3.0 against a unigram of 3.2; a Gemma 2 whose
+// embedding was saved pre-scaled, CE(0) 1.15).
 func offsetFinding(cat *Catalog, run OffsetCE) *Finding {
 	k := run.Best
-	if k == 1 || (k == 0 && cat.SelfSimShare >= selfSimThreshold) {
+	if k == 1 || (k == 0 && (cat.SelfSimShare >= selfSimThreshold || run.CE[offsetIndex(0)] > copyTrainedShare*cat.Unigram)) {
 		return nil
 	}
 	ce1, p1 := run.at(1)

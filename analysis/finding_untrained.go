@@ -49,6 +49,25 @@ func peerMoved(cat *Catalog, name string) bool {
 	return false
 }
 
+// trainedPeer reports whether a tensor has no same-role peer (the name with its layer number
+// changed) or one whose statistics look trained.
+func trainedPeer(cat *Catalog, name string) bool {
+	role := layerIndex.ReplaceAllString(name, ".N.")
+	if role == name {
+		return true
+	}
+	peers := false
+	for _, t := range cat.Traces {
+		if t.Name != name && layerIndex.ReplaceAllString(t.Name, ".N.") == role {
+			peers = true
+			if !untrainedLike(t) {
+				return true
+			}
+		}
+	}
+	return !peers
+}
+
 // swapPositions is the number of positions of each replacement test.
 const swapPositions = 256
 
@@ -240,6 +259,13 @@ func untrainedFindings(cat *Catalog, underperforms bool) []Finding {
 		default:
 			sw, ok := swaps[t.Name]
 			if !ok || sw.Informative {
+				continue
+			}
+			// Statistics alone (not at its initialiser's distribution) are evidence only beside a
+			// same-role peer that looks trained: every layer's matrix of a role looking random is
+			// how that role trains in this model (blind kits 4b and 4c: v_proj and o_proj of small
+			// trained models), and in a model broken elsewhere replacing it costs nothing either.
+			if !slices.Contains(cat.InitLike, t.Name) && !trainedPeer(cat, t.Name) {
 				continue
 			}
 			// Random-looking, yet its replacement costs loss; or, for a matrix whose statistics

@@ -22,10 +22,11 @@ import (
 //   - transpose one square matrix;
 //   - exchange a module (the tensors under "<prefix>.<layer>.<module>.") between two adjacent
 //     layers, or exchange two whole adjacent layers;
-//   - exchange two sub-modules of the same shapes with each other in every layer (roleExchanges).
+//   - exchange two sub-modules of the same shapes with each other in every layer (roleExchanges);
+//   - exchange two tensors of the same shape outside the layers (outerExchanges).
 //
 // Every edit is a permutation of trained weights, so a model trained as loaded cannot gain from
-// one (permutingDeltaNats applies). Their number grows with depth, so they are ranked by a cheap
+// one (permutingDeltaNats applies, see cannotHelp). Their number grows with depth, so they are ranked by a cheap
 // prior, the input alignment of TensorTrace, and only the best are re-run. A trained matrix W
 // reads the activations its layer feeds it (every gradient of W is δ·xᵀ), so its alignment z
 // with its own input is high; stored transposed, it aligns with that input as little as a
@@ -59,12 +60,6 @@ const (
 	maxExchanges     = 15
 	maxRoleExchanges = 10
 )
-
-// isPermuting reports whether a flip rearranges trained weights (an edit, or a convention the
-// family marks so): permutingDeltaNats is its floor.
-func isPermuting(f Flip) bool {
-	return f.Edit != nil || gomlxmodel.PermutingConventions[f.Convention]
-}
 
 // tensors returns the tensors an edit touches, in order.
 func (e Edit) tensors() []string {
@@ -216,7 +211,29 @@ func placementEdits(s *Subject, z map[string]float64, cross func(a, b string) fl
 		return es[:min(n, len(es))]
 	}
 	out := append(best(edits, maxTransposes), best(exchanges, maxExchanges)...)
-	return append(out, roleExchanges(s)...)
+	return append(append(out, roleExchanges(s)...), outerExchanges(s)...)
+}
+
+// outerExchanges returns the exchanges of two tensors outside the layers with the same shape
+// and the same last name component — an untied input embedding and output head written to each
+// other's names (GPT-NeoX's embed_in and embed_out, Llama's embed_tokens and lm_head).
+func outerExchanges(s *Subject) []Edit {
+	var outer []string
+	for _, n := range slices.Sorted(maps.Keys(s.Params)) {
+		if _, _, _, ok := layerName(n); !ok {
+			outer = append(outer, n)
+		}
+	}
+	last := func(n string) string { return n[strings.LastIndex(n, ".")+1:] }
+	var out []Edit
+	for i, a := range outer {
+		for _, b := range outer[i+1:] {
+			if last(a) == last(b) && slices.Equal(s.Params[a].Shape, s.Params[b].Shape) {
+				out = append(out, Edit{Exchange: [][2]string{{a, b}}, What: a + " and " + b + " exchanged"})
+			}
+		}
+	}
+	return out
 }
 
 // roleExchanges returns the exchanges of two sub-modules of every layer with each other — a

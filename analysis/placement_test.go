@@ -13,15 +13,15 @@ import (
 
 // TestPlacementSearch: checkpoints transformers 5.17 trained and wrote (gomlxmodel/hf/testdata/hf)
 // are given a converter's slip in memory — a square matrix transposed, every layer's one
-// transposed, a module exchanged between layers 0 and 1, two roles exchanged in every layer — and
-// diagnosed blind.
+// transposed, a module exchanged between layers 0 and 1, two roles exchanged in every layer, the
+// untied embedding and head exchanged — and diagnosed blind.
 // The finding must be tensors_misplaced naming exactly the tensors slipped and the edit's
 // convention, and its CE under the edit must be the unedited checkpoint's to rounding: undoing
 // the slip restores the very weights (the known answer; float32 sums in another order move it
 // by 1e-9).
 func TestPlacementSearch(t *testing.T) {
 	if testing.Short() {
-		t.Skip("diagnoses 5 checkpoints, each edited and not")
+		t.Skip("diagnoses 6 edited checkpoints and their sources")
 	}
 	tokens, err := corpus.FoldedGoSource("..", 40000)
 	if err != nil {
@@ -46,6 +46,7 @@ func TestPlacementSearch(t *testing.T) {
 		{"k_proj and v_proj exchanged in every layer", "mistral_trained_swa", Edit{Exchange: [][2]string{
 			{"model.layers.0.self_attn.k_proj.weight", "model.layers.0.self_attn.v_proj.weight"},
 			{"model.layers.1.self_attn.k_proj.weight", "model.layers.1.self_attn.v_proj.weight"}}}, convTensorMapping},
+		{"embedding and head exchanged", "gpt_neox_trained", Edit{Exchange: [][2]string{{"embed_out.weight", "gpt_neox.embed_in.weight"}}}, convTensorMapping},
 		{"attention exchanged", "gpt_neox_trained", Edit{Exchange: layers("gpt_neox.layers.", "attention", "dense.bias", "dense.weight", "query_key_value.bias", "query_key_value.weight")}, convTensorMapping},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,7 +75,7 @@ func TestPlacementSearch(t *testing.T) {
 			if f.Evidence["convention"] != c.conv {
 				t.Errorf("convention %v, want %s", f.Evidence["convention"], c.conv)
 			}
-			want := comparable(healthy.Details.Catalog.asLoadedHead).BestCE
+			want := comparable(healthy.Details.Catalog.heldOut).BestCE
 			if got := f.Evidence["ce_trained_convention"].(float64); math.Abs(got-want) > 1e-6 {
 				t.Errorf("CE under the edit %.12f, the unedited checkpoint's %.12f", got, want)
 			}

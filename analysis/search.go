@@ -5,6 +5,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -147,17 +148,45 @@ func earlyGain(base, cond OffsetCE) (gain, se float64) {
 }
 
 // holdsOver reports whether cond predicts significantly better than base (by sigmas standard
-// errors and minDeltaNats, or permutingDeltaNats when its newest flip rearranges the weights),
+// errors and minDeltaNats, or permutingDeltaNats when its newest flip cannot help a model trained
+// as loaded),
 // is not worse on the early positions of the windows (by more than one standard error there),
 // and beats the unigram.
 func holdsOver(base, cond OffsetCE, unigram float64) (gain, se float64, ok bool) {
 	gain, se = gainOver(base, cond)
 	eg, ese := earlyGain(base, cond)
 	floor := minDeltaNats
-	if n := len(cond.Flips); n > 0 && isPermuting(cond.Flips[n-1]) {
+	if n := len(cond.Flips); n > 0 && cannotHelp(cond.Flips[n-1]) {
 		floor = permutingDeltaNats
 	}
 	return gain, se, gain > max(floor, sigmas*se) && eg > -ese && comparable(cond).BestCE < unigram-minDeltaNats
+}
+
+// cannotHelp reports whether a model trained as loaded cannot gain from the flip, so that a gain
+// of sigmas standard errors names it from permutingDeltaNats: it rearranges trained weights (an
+// edit of the placement search, or a convention the family marks permuting), or it narrows the
+// sliding window the config declares (it only hides tokens the model was trained to see).
+func cannotHelp(f Flip) bool {
+	if f.Edit != nil || gomlxmodel.PermutingConventions[f.Convention] {
+		return true
+	}
+	if f.Convention != gomlxmodel.ConvSlidingWindow {
+		return false
+	}
+	v, err1 := strconv.Atoi(f.Value)
+	loaded, err2 := strconv.Atoi(f.Loaded)
+	return err1 == nil && err2 == nil && v > 0 && loaded > 0 && v < loaded
+}
+
+// from returns o without its first n per-position values (the first windows), summarised anew.
+func (o OffsetCE) from(n int) OffsetCE {
+	out := o
+	out.perPos = make([][]float64, len(o.perPos))
+	for i, p := range o.perPos {
+		out.perPos[i] = p[min(n, len(p)):]
+	}
+	out.summarise()
+	return out
 }
 
 // truncate returns o restricted to its first n per-position values (the first windows).
@@ -170,24 +199,32 @@ func (o OffsetCE) truncate(n int) OffsetCE {
 	return out
 }
 
-// searchConventions runs the search on the windows head (the catalog's), where the subject as
-// loaded scores asHead: the family's conventions and the edits of the placement search
-// (placementEdits, ranked). It returns every candidate of the screen and the confirmed runs,
-// each with its flips.
-func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float64, edits []Edit) ([]Candidate, []OffsetCE, error) {
+// searchConventions runs the search on the windows w (the catalog's), where the subject as
+// loaded scores asW: the family's conventions and the edits of the placement search
+// (placementEdits, ranked). The screen runs on the first windows (about screenPositions
+// positions) and the best candidates are confirmed on the windows after them, held out from
+// the choice (a confirmation on the windows that chose it would carry the winner's curse: the
+// best of some sixty noisy gains is biased up); a model of one window confirms on it again. It
+// returns every candidate of the screen, the confirmed runs, each with its flips, and the run
+// as loaded on the confirmation's windows (what they are compared with).
+func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, edits []Edit) ([]Candidate, []OffsetCE, OffsetCE, error) {
 	V := s.dims().VocabSize
-	T := len(head.Inputs[0])
-	screen := head.HeadPositions(screenPositions)
+	T := len(w.Inputs[0])
+	screen := w.HeadPositions(screenPositions)
 	nScreen := len(screen.Inputs) * (T - 1)
-	base, baseRun := s, asHead
+	confirm, held := w, asW
+	if len(w.Inputs) > len(screen.Inputs) {
+		confirm, held = w.tail(len(screen.Inputs)), asW.from(nScreen)
+	}
+	base, baseRun, baseScreen := s, held, asW.truncate(nScreen)
 	var baseFlips []Flip
 	var cands []Candidate
 	var confirmed []OffsetCE
 	for round := 1; round <= searchRounds; round++ {
-		baseScreen := baseRun.truncate(nScreen)
 		type tried struct {
-			c  Candidate
-			s2 *Subject
+			c      Candidate
+			s2     *Subject
+			screen OffsetCE // its run on the screen's windows
 		}
 		var runs []tried
 		var todo []Candidate
@@ -210,8 +247,8 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 		parallelDo(len(todo), searchWorkers(), func(i int) {
 			c := todo[i]
 			s2, err := base.withFlip(c.Flip)
+			var o OffsetCE
 			if err == nil {
-				var o OffsetCE
 				if o, err = runOffsets(s2, screen, V); err == nil {
 					o = comparable(o)
 					c.CE, c.Offset = o.BestCE, o.Best
@@ -221,7 +258,7 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 			if err != nil {
 				c.Skipped, s2 = err.Error(), nil
 			}
-			done[i] = tried{c, s2}
+			done[i] = tried{c, s2, o}
 		})
 		for _, t := range done {
 			cands = append(cands, t.c)
@@ -242,11 +279,11 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 		}
 		full := make([]OffsetCE, len(top))
 		errs := make([]error, len(top))
-		parallelDo(len(top), searchWorkers(), func(i int) { full[i], errs[i] = runOffsets(top[i].s2, head, V) })
+		parallelDo(len(top), searchWorkers(), func(i int) { full[i], errs[i] = runOffsets(top[i].s2, confirm, V) })
 		for i := range top {
 			r := &top[i]
 			if errs[i] != nil {
-				return nil, nil, errs[i]
+				return nil, nil, OffsetCE{}, errs[i]
 			}
 			o := comparable(full[i])
 			o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
@@ -264,9 +301,9 @@ func searchConventions(s *Subject, head *Windows, asHead OffsetCE, unigram float
 		if best == nil {
 			break
 		}
-		base, baseRun, baseFlips = best.s2, bestRun, bestRun.Flips
+		base, baseRun, baseScreen, baseFlips = best.s2, bestRun, best.screen, bestRun.Flips
 	}
-	return cands, confirmed, nil
+	return cands, confirmed, held, nil
 }
 
 // residualBreak re-runs the best run of the search that holds on all the windows w (the

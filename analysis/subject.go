@@ -159,18 +159,39 @@ func (s *Subject) WithConvention(name, value string) (*Subject, error) {
 		return nil, err
 	}
 	s2.Family = f // with its run conventions
-	if e, err := s.engine(); err == nil {
+	// The graphs run on the same variables (a runner of WithValues has no scope to share).
+	if e, err := s.engine(); err == nil && e.ctx != nil {
 		s2.frun = &gomlxmodel.FamilyRunner{Family: f, Backend: e.backend, Scope: e.ctx}
 	}
 	return s2, nil
 }
 
 // withParams returns the subject with other weights under the same family and conventions.
+// When the subject's runner is built, the new subject's runs the same compiled graphs with the
+// tensors p changes swapped in (gomlxmodel.FamilyRunner.WithValues): the search's weight edits
+// and the replacement tests compile nothing and copy only what they change. Such a subject
+// computes logits and hooks only (its engine has no scope to build other graphs in).
 func (s *Subject) withParams(p gomlxmodel.Params) (*Subject, error) {
+	var s2 *Subject
+	var err error
 	if s.IsNanoscope() {
-		return s.With(s.Variant, p)
+		s2, err = s.With(s.Variant, p)
+	} else {
+		s2, err = s.withFamily(s.Family, p)
 	}
-	return s.withFamily(s.Family, p)
+	if err != nil || s.frun == nil {
+		return s2, err
+	}
+	changed := gomlxmodel.Params{}
+	for n, t := range p {
+		if old, ok := s.Params[n]; !ok || len(old.Data) != len(t.Data) || (len(t.Data) > 0 && &old.Data[0] != &t.Data[0]) {
+			changed[n] = t
+		}
+	}
+	if s2.frun, err = s.frun.WithValues(changed); err != nil {
+		return nil, err
+	}
+	return s2, nil
 }
 
 func (s *Subject) withFamily(f gomlxmodel.Family, p gomlxmodel.Params) (*Subject, error) {

@@ -32,12 +32,21 @@ const (
 const (
 	minDeltaNats = 0.1
 	sigmas       = 4.0
-	// permutingDeltaNats replaces minDeltaNats for a flip of a convention that rearranges the
-	// weights (gomlxmodel.PermutingConventions): a model trained as loaded cannot gain from one,
-	// so a gain of sigmas standard errors names it down to 0.02 nats. Blind kit 4b: Gemma's q/k
+	// permutingDeltaNats replaces minDeltaNats for a flip a model trained as loaded cannot gain
+	// from (cannotHelp: one that rearranges the weights — gomlxmodel.PermutingConventions, the
+	// placement search's edits — or narrows a declared sliding window), so a gain of sigmas
+	// standard errors names it down to 0.02 nats. Blind kit 4b: Gemma's q/k
 	// rows in the interleaved rotary layout (0.11 nats of excess) gained 0.083 ± 0.019 under
 	// rope_pairing and were called healthy under the 0.1 floor; bench/results/blind-kit4b-20261207.md.
 	permutingDeltaNats = 0.02
+)
+
+// target_offset (finding_offset.go).
+const (
+	// copyTrainedShare: a model trained on unshifted labels copies with a CE below this share of
+	// the unigram CE (copying is learned almost perfectly; label smoothing of 0.1 over a 50k
+	// vocabulary leaves about 1.4 nats, a fifth of its unigram).
+	copyTrainedShare = 0.25
 )
 
 // weights_untrained and tensors_untrained (untrained.go, finding_untrained.go).

@@ -3,6 +3,7 @@ package gomlxmodel
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -283,6 +284,101 @@ type FamilyRunner struct {
 	mu     sync.Mutex
 	execs  map[string]*model.Exec // by the captured hooks' names, joined with ","
 	shapes map[[3]any]bool        // the (hooks, batch, length) each has run on
+	// base and values: a runner of WithValues runs base's graphs with values in place of the
+	// variables they name.
+	base   *FamilyRunner
+	values map[*model.Variable]*tensors.Tensor
+}
+
+// WithValues returns a runner of r's family and compiled graphs on r's weights with the
+// parameters of changed (names of r's family, shapes unchanged) in their place (on top of r's
+// own when r is itself a runner of WithValues): a weight edit
+// (a tensor transposed, two exchanged, one replaced) compiles nothing and copies only the
+// tensors it changes. Its calls swap the values into r's variables, run, and swap them back,
+// one at a time among the runners of r's store (the store's run lock). Its Scope is nil: what
+// builds graphs of its own (a gradient) needs a runner of its own weights (NewFamilyRunner); and
+// a graph built outside the runners on r's Scope (model.NewExec) takes no lock, so it must not run
+// while a runner of WithValues does.
+func (r *FamilyRunner) WithValues(changed Params) (*FamilyRunner, error) {
+	base := r
+	if r.base != nil {
+		base = r.base
+	}
+	specs := map[string][]int{}
+	for _, sp := range r.Family.ParamSpecs() {
+		specs[sp.Name] = sp.Shape
+	}
+	out := &FamilyRunner{Family: r.Family, Backend: r.Backend, base: base, values: maps.Clone(r.values)}
+	if out.values == nil {
+		out.values = map[*model.Variable]*tensors.Tensor{}
+	}
+	for name, t := range changed {
+		shape, ok := specs[name]
+		if !ok {
+			return nil, fmt.Errorf("%s runner: no parameter %s", r.Family.Arch(), name)
+		}
+		if !slices.Equal(shape, t.Shape) {
+			return nil, fmt.Errorf("%s runner: %s: expected shape %v, found %v", r.Family.Arch(), name, shape, t.Shape)
+		}
+		scope, vname := ScopeAndName(name)
+		v := base.Scope.Store().GetVariable(model.JoinPath(scope, vname))
+		if v == nil {
+			return nil, fmt.Errorf("%s runner: no variable for %s", r.Family.Arch(), name)
+		}
+		out.values[v] = tensors.FromFlatDataAndDimensions(t.Data, t.Shape...)
+	}
+	return out, nil
+}
+
+// runLocks guards the creation of a store's run lock (runLock).
+var runLocks sync.Mutex
+
+// runLock returns the lock of the store's variable values, kept in the store itself (so every
+// runner on the store, however made, shares it): held for reading by a call on the store's own
+// values, for writing by a call of a runner of WithValues, which swaps values in around it.
+func runLock(s *model.Store) *sync.RWMutex {
+	const key = "/nanoscope_run_lock"
+	runLocks.Lock()
+	defer runLocks.Unlock()
+	if l, ok := s.GetParam(key); ok {
+		return l.(*sync.RWMutex)
+	}
+	l := &sync.RWMutex{}
+	s.SetParam(key, l)
+	return l
+}
+
+// swapped runs f with the runner's values in its base's variables (for a runner of
+// WithValues), or on its own weights.
+func (r *FamilyRunner) swapped(f func() error) error {
+	if r.base == nil {
+		l := runLock(r.Scope.Store())
+		l.RLock()
+		defer l.RUnlock()
+		return f()
+	}
+	l := runLock(r.base.Scope.Store())
+	l.Lock()
+	defer l.Unlock()
+	old := map[*model.Variable]*tensors.Tensor{}
+	defer func() {
+		for v, t := range old {
+			if err := v.SetValuePreservingOld(t); err != nil {
+				panic(err) // the variable existed a moment ago
+			}
+		}
+	}()
+	for v, t := range r.values {
+		cur, err := v.Value()
+		if err != nil {
+			return err
+		}
+		if err := v.SetValuePreservingOld(t); err != nil {
+			return err
+		}
+		old[v] = cur
+	}
+	return f()
 }
 
 // NewFamilyRunner builds f with weights p on the backend of BackendConfig.
@@ -333,13 +429,17 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		}
 	}()
 	names := slices.Clone(hookNames)
-	exec, seen, err := r.forwardExec(names, len(ids), len(ids[0]))
+	graphs := r
+	if r.base != nil {
+		graphs = r.base
+	}
+	exec, seen, err := graphs.forwardExec(names, len(ids), len(ids[0]))
 	if err != nil {
 		return nil, err
 	}
 	defer TraceGraph("forward %s %dx%d, %d hooks%s", r.Family.Arch(), len(ids), len(ids[0]), len(names), map[bool]string{false: ", compiled", true: ""}[seen])()
-	res, err := exec.Exec(in)
-	if err != nil {
+	var res []*tensors.Tensor
+	if err := r.swapped(func() (err error) { res, err = exec.Exec(in); return err }); err != nil {
 		return nil, err
 	}
 	out := map[string][]float32{}

@@ -1,10 +1,13 @@
 package gomlxmodel
 
 import (
+	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -179,6 +182,82 @@ func TestFamilySpec(t *testing.T) {
 			}
 			if (s.Ternary != nil) != (c.f.Arch() == "nanoscope") {
 				t.Errorf("Ternary %v", s.Ternary)
+			}
+		})
+	}
+}
+
+// A runner of WithValues computes what a runner built on the changed weights computes, bit for
+// bit, concurrently with its base, which still computes its own weights' logits; values on top
+// of values merge; a name or shape not of the family is refused.
+func TestWithValues(t *testing.T) {
+	for _, f := range []Family{tinyGPT2(), tinyLlama()} {
+		t.Run(f.Arch(), func(t *testing.T) {
+			p := InitFamilyParams(f, 3)
+			perturb(p, 4, 0.05)
+			ids := randomIDs(rand.New(rand.NewPCG(5, 6)), 2, 8, f.Dims().VocabSize)
+			logits := func(p Params) []float32 {
+				r, err := NewFamilyRunner(f, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := r.Logits(ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			specs := f.ParamSpecs()
+			a, b := specs[1].Name, specs[len(specs)-1].Name // two tensors to redraw
+			fresh := InitFamilyParams(f, 9)
+			p1, p2 := maps.Clone(p), maps.Clone(p)
+			p1[a] = fresh[a]
+			p2[a], p2[b] = fresh[a], fresh[b]
+			base, err := NewFamilyRunner(f, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r1, err := base.WithValues(Params{a: fresh[a]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r2, err := r1.WithValues(Params{b: fresh[b]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[*FamilyRunner][]float32{base: logits(p), r1: logits(p1), r2: logits(p2)}
+			if slices.Equal(want[base], want[r1]) {
+				t.Fatalf("redrawing %s changes no logit: the test cannot tell", a)
+			}
+			var wg sync.WaitGroup
+			errs := make(chan string, 30)
+			for range 10 {
+				for r, w := range want {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						got, err := r.Logits(ids)
+						if err != nil || !slices.Equal(got, w) {
+							errs <- fmt.Sprintf("runner %p: %v, logits differ: %v", r, err, !slices.Equal(got, w))
+						}
+					}()
+				}
+			}
+			wg.Wait()
+			close(errs)
+			for e := range errs {
+				t.Error(e)
+			}
+			for _, c := range []struct {
+				p    Params
+				want string
+			}{
+				{Params{"no.such.tensor": fresh[a]}, "runner: no parameter no.such.tensor"},
+				{Params{a: fresh[b]}, fmt.Sprintf("runner: %s: expected shape %v, found %v", a, fresh[a].Shape, fresh[b].Shape)},
+			} {
+				if _, err := base.WithValues(c.p); err == nil || !strings.HasSuffix(err.Error(), c.want) {
+					t.Errorf("WithValues(%v): error %v, want …%q", slices.Collect(maps.Keys(c.p)), err, c.want)
+				}
 			}
 		})
 	}
