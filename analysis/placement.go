@@ -84,24 +84,38 @@ func (e Edit) Flip() Flip {
 	return f
 }
 
-// applyEdit returns p with the edit applied (p itself is not changed).
-func applyEdit(p gomlxmodel.Params, e Edit) (gomlxmodel.Params, error) {
+// Apply returns p with the edit applied (p itself is not changed; only the tensors the edit
+// touches are new). A tensor the edit names that p lacks, a transposed one that is not a square
+// matrix, or an exchanged pair of two shapes is an error naming them.
+func (e Edit) Apply(p gomlxmodel.Params) (gomlxmodel.Params, error) {
+	what := ""
+	if e.What != "" {
+		what = "edit " + e.What + ": "
+	}
 	out := make(gomlxmodel.Params, len(p))
 	for k, v := range p {
 		out[k] = v
 	}
 	for _, n := range e.Transpose {
 		t, ok := p[n]
-		if !ok || len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] {
-			return nil, fmt.Errorf("edit %s: %s is not a square matrix of the model", e.What, n)
+		if !ok {
+			return nil, fmt.Errorf("%sthe model has no tensor %s", what, n)
+		}
+		if len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] {
+			return nil, fmt.Errorf("%s%s is not a square matrix (shape %v)", what, n, t.Shape)
 		}
 		out[n] = t.Transposed()
 	}
 	for _, pr := range e.Exchange {
 		a, okA := p[pr[0]]
 		b, okB := p[pr[1]]
-		if !okA || !okB || !slices.Equal(a.Shape, b.Shape) {
-			return nil, fmt.Errorf("edit %s: %s and %s are not tensors of one shape", e.What, pr[0], pr[1])
+		switch {
+		case !okA:
+			return nil, fmt.Errorf("%sthe model has no tensor %s", what, pr[0])
+		case !okB:
+			return nil, fmt.Errorf("%sthe model has no tensor %s", what, pr[1])
+		case !slices.Equal(a.Shape, b.Shape):
+			return nil, fmt.Errorf("%s%s %v and %s %v are not of one shape", what, pr[0], a.Shape, pr[1], b.Shape)
 		}
 		out[pr[0]], out[pr[1]] = b, a
 	}
@@ -313,7 +327,7 @@ func (s *Subject) withFlip(f Flip) (*Subject, error) {
 	if f.Edit == nil {
 		return s.WithConvention(f.Convention, f.Value)
 	}
-	p, err := applyEdit(s.Params, *f.Edit)
+	p, err := f.Edit.Apply(s.Params)
 	if err != nil {
 		return nil, err
 	}
@@ -329,15 +343,37 @@ func (s *Subject) withFlip(f Flip) (*Subject, error) {
 // slots, and the edit puts them back.
 func misplacedFinding(fl Flip, ev map[string]any, nums string) Finding {
 	e := fl.Edit
-	ev["edit"], ev["prior_alignment_z"] = e.What, e.PriorZ
+	ev["edit"], ev["prior_alignment_z"], ev["confirm"] = e.What, e.PriorZ, e.flags()
 	f := Finding{Kind: KindTensorsMisplaced, Tensors: e.tensors(), Evidence: ev}
 	if len(e.Transpose) > 0 {
 		f.Detail = fmt.Sprintf("with %s the model predicts far better (%s): trained in the other layout, written transposed by the converter (a square matrix: no shape check catches it)",
 			e.What, nums)
-		f.Fix = "transpose when converting (nn.Linear stores [out, in], Conv1D and some exporters [in, out])"
+		f.Fix = "transpose when converting (nn.Linear stores [out, in], Conv1D and some exporters [in, out]); confirm with " + shortFlags(e.flags())
 		return f
 	}
 	f.Detail = fmt.Sprintf("with %s the model predicts far better (%s): the converter wrote them under each other's names", e.What, nums)
-	f.Fix = "map each saved tensor to its own name when converting (check the layer index and the role in the name mapping)"
+	f.Fix = "map each saved tensor to its own name when converting (check the layer index and the role in the name mapping); confirm with " + shortFlags(e.flags())
 	return f
+}
+
+// flags returns the command-line flags that run a checkpoint with the edit applied:
+// "--transpose T" per matrix, "--exchange A,B" per pair.
+func (e Edit) flags() string {
+	var parts []string
+	for _, n := range e.Transpose {
+		parts = append(parts, "--transpose "+n)
+	}
+	for _, p := range e.Exchange {
+		parts = append(parts, "--exchange "+p[0]+","+p[1])
+	}
+	return strings.Join(parts, " ")
+}
+
+// shortFlags returns flags whole when they are few, else the first two and where the rest is.
+func shortFlags(flags string) string {
+	parts := strings.SplitAfterN(flags, " --", 4)
+	if len(parts) < 4 {
+		return flags
+	}
+	return strings.TrimSuffix(parts[0]+parts[1], " --") + " … (all of them: evidence.confirm)"
 }

@@ -52,7 +52,7 @@ func TestPlacementSearch(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := filepath.Join(root, c.dir)
 			l, healthy := diagnoseKit(t, dir, tokens)
-			p, err := applyEdit(l.Params, c.edit)
+			p, err := c.edit.Apply(l.Params)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +94,7 @@ func TestApplyEdit(t *testing.T) {
 	o0, o1 := "model.layers.0.self_attn.o_proj.weight", "model.layers.1.self_attn.o_proj.weight"
 	q0 := "model.layers.0.self_attn.q_proj.weight"
 	stored := slices.Clone(l.Params[o0].Data)
-	p, err := applyEdit(l.Params, Edit{Transpose: []string{o0}, Exchange: [][2]string{{q0, o1}}})
+	p, err := Edit{Transpose: []string{o0}, Exchange: [][2]string{{q0, o1}}}.Apply(l.Params)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,11 +117,11 @@ func TestApplyEdit(t *testing.T) {
 		edit Edit
 		want string
 	}{
-		{Edit{What: "t", Transpose: []string{"model.layers.0.mlp.up_proj.weight"}}, "edit t: model.layers.0.mlp.up_proj.weight is not a square matrix of the model"},
-		{Edit{What: "x", Exchange: [][2]string{{q0, "model.layers.0.mlp.up_proj.weight"}}}, "edit x: " + q0 + " and model.layers.0.mlp.up_proj.weight are not tensors of one shape"},
-		{Edit{What: "m", Transpose: []string{"model.layers.9.self_attn.o_proj.weight"}}, "edit m: model.layers.9.self_attn.o_proj.weight is not a square matrix of the model"},
+		{Edit{What: "t", Transpose: []string{"model.layers.0.mlp.up_proj.weight"}}, "edit t: model.layers.0.mlp.up_proj.weight is not a square matrix (shape [48 32])"},
+		{Edit{What: "x", Exchange: [][2]string{{q0, "model.layers.0.mlp.up_proj.weight"}}}, "edit x: " + q0 + " [32 32] and model.layers.0.mlp.up_proj.weight [48 32] are not of one shape"},
+		{Edit{What: "m", Transpose: []string{"model.layers.9.self_attn.o_proj.weight"}}, "edit m: the model has no tensor model.layers.9.self_attn.o_proj.weight"},
 	} {
-		if _, err := applyEdit(l.Params, c.edit); err == nil || err.Error() != c.want {
+		if _, err := c.edit.Apply(l.Params); err == nil || err.Error() != c.want {
 			t.Errorf("%+v: error %v, want %q", c.edit, err, c.want)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"nanoscope/analysis"
 	"nanoscope/gomlxmodel/load"
 )
 
@@ -13,10 +14,11 @@ import (
 // weights (meta.json: the step, the logged loss, the tokenizer, the corpus) — is read here,
 // from the loaded value, and nowhere else.
 
-// conventionSetting is one convention asked for on the command line, and the flag that asked.
+// conventionSetting is one convention asked for on the command line, and the flag that asked;
+// or, for --transpose and --exchange, an edit of the saved tensors (the placement search's).
 type conventionSetting struct {
-	flag    string // "convention", or an alias: "rope-layout", "gqa-map"
-	setting string // name=value
+	flag    string // "convention", or an alias: "rope-layout", "gqa-map"; "transpose", "exchange"
+	setting string // name=value; the tensor, or the two tensors A,B
 }
 
 // conventionValue is the flag.Value of --convention (name "") and of its aliases, which set
@@ -30,10 +32,18 @@ func (c conventionValue) String() string { return "" }
 
 func (c conventionValue) Set(v string) error {
 	s := v
-	if c.name != "" {
-		s = c.name + "=" + v
-	} else if _, _, err := load.ParseSetting(v); err != nil {
-		return err
+	switch c.flag {
+	case "transpose":
+	case "exchange":
+		if a, b, ok := strings.Cut(v, ","); !ok || a == "" || b == "" || strings.Contains(b, ",") {
+			return fmt.Errorf("want two tensor names A,B, got %q", v)
+		}
+	default:
+		if c.name != "" {
+			s = c.name + "=" + v
+		} else if _, _, err := load.ParseSetting(v); err != nil {
+			return err
+		}
 	}
 	*c.list = append(*c.list, conventionSetting{c.flag, s})
 	return nil
@@ -47,6 +57,8 @@ func conventionFlags(fs *flags) *[]conventionSetting {
 		"run under another value of a convention of the checkpoint's family: `SETTING` is name=value, e.g. rope_pairing=interleaved, gqa_mapping=tile, causal=false (repeatable; a wrong name or value lists the family's)")
 	fs.Var(conventionValue{&list, "rope-layout", "rope_pairing"}, "rope-layout", "run under RoPE pairing `LAYOUT` (halves or interleaved): --convention rope_pairing=LAYOUT")
 	fs.Var(conventionValue{&list, "gqa-map", "gqa_mapping"}, "gqa-map", "run under query-head to kv-head `MAP` (tile or interleave): --convention gqa_mapping=MAP")
+	fs.Var(conventionValue{&list, "transpose", ""}, "transpose", "run with the saved square matrix `TENSOR` transposed (repeatable): confirms a tensors_misplaced finding")
+	fs.Var(conventionValue{&list, "exchange", ""}, "exchange", "run with the saved tensors `A,B` (one shape) exchanged (repeatable): confirms a tensors_misplaced finding")
 	return &list
 }
 
@@ -62,6 +74,21 @@ func openCheckpoint(flagName, dir string, conventions []conventionSetting) (*loa
 	}
 	limitMemory(l.Params)
 	for _, c := range conventions {
+		if c.flag == "transpose" || c.flag == "exchange" {
+			var e analysis.Edit
+			if a, b, ok := strings.Cut(c.setting, ","); ok {
+				e.Exchange = [][2]string{{a, b}}
+			} else {
+				e.Transpose = []string{c.setting}
+			}
+			p, err := e.Apply(l.Params)
+			if err != nil {
+				return nil, usagef("--%s %s: %v", c.flag, c.setting, err)
+			}
+			l.Params = p
+			l.Overrides = append(l.Overrides, load.Override{Name: c.flag, Value: c.setting})
+			continue
+		}
 		err := l.WithConventions(c.setting)
 		var ce *load.ConventionError
 		switch {
@@ -78,16 +105,27 @@ func openCheckpoint(flagName, dir string, conventions []conventionSetting) (*loa
 	return l, nil
 }
 
-// overrideLine says which conventions run other than the checkpoint's own ("" for none).
+// overrideLine says which conventions run other than the checkpoint's own, and which saved
+// tensors run transposed or exchanged ("" for none).
 func overrideLine(l *load.Loaded) string {
 	if len(l.Overrides) == 0 {
 		return ""
 	}
-	parts := make([]string, len(l.Overrides))
-	for i, o := range l.Overrides {
-		parts[i] = fmt.Sprintf("%s %s instead of its %s", o.Name, o.Value, o.Own)
+	var conv, edits []string
+	for _, o := range l.Overrides {
+		switch o.Name {
+		case "transpose":
+			edits = append(edits, o.Value+" transposed (--transpose)")
+		case "exchange":
+			edits = append(edits, strings.Replace(o.Value, ",", " and ", 1)+" exchanged (--exchange)")
+		default:
+			conv = append(conv, fmt.Sprintf("%s %s instead of its %s", o.Name, o.Value, o.Own))
+		}
 	}
-	return "run with " + strings.Join(parts, ", ") + " (--convention)"
+	if len(conv) > 0 {
+		conv = []string{strings.Join(conv, ", ") + " (--convention)"}
+	}
+	return "run with " + strings.Join(append(conv, edits...), ", ")
 }
 
 // conventionsText lists the conventions in effect: "rope_pairing halves, gqa_mapping tile, ...".

@@ -337,6 +337,10 @@ func TestDiagnoseInspectHuggingFace(t *testing.T) {
 		{[]string{"--data", "."}, "is a corpus directory", 0},
 		{[]string{"--tokens", "1,2,3,4,5,6", "--convention", "rope_pairing=interleaved"}, `--convention: gpt2 has no convention "rope_pairing"`, 2},
 		{[]string{"--tokens", "1,2,3,4,5,6", "--convention", "weight_layout=linear"}, "c_attn.weight: expected shape [144 48], found [48 144]", 1},
+		{[]string{"--tokens", "1,2,3,4,5,6", "--transpose", "transformer.h.0.attn.c_attn.weight"}, "--transpose transformer.h.0.attn.c_attn.weight: transformer.h.0.attn.c_attn.weight is not a square matrix (shape [48 144])", 2},
+		{[]string{"--tokens", "1,2,3,4,5,6", "--exchange", "transformer.wte.weight,transformer.wpe.weight"}, "transformer.wte.weight [301 48] and transformer.wpe.weight [64 48] are not of one shape", 2},
+		{[]string{"--tokens", "1,2,3,4,5,6", "--exchange", "transformer.wte.weight"}, `want two tensor names A,B, got "transformer.wte.weight"`, 2},
+		{[]string{"--tokens", "1,2,3,4,5,6", "--transpose", "no.such"}, "the model has no tensor no.such", 2},
 	} {
 		args := append([]string{"diagnose", "--checkpoint", filepath.Join(fix, "gpt2_random")}, tc.args...)
 		_, stderr, code := nanoscope(t, args...)
@@ -445,5 +449,32 @@ func TestLogitsAnyFormat(t *testing.T) {
 		if code != tc.code || !strings.Contains(stderr, tc.want) || !strings.HasPrefix(stderr, "nanoscope logits: ") {
 			t.Errorf("%v: exit %d, stderr %q, want %d and %q", tc.args, code, stderr, tc.code, tc.want)
 		}
+	}
+}
+
+// --transpose and --exchange run the saved tensors rearranged: transposing a square matrix
+// changes the logits, transposing it twice gives the file's own back (each is its own inverse),
+// and the first line names what ran.
+func TestLogitsEdits(t *testing.T) {
+	gpt2 := filepath.Join("..", "..", "gomlxmodel", "hf", "testdata", "hf", "gpt2_random")
+	w := "transformer.h.0.attn.c_proj.weight"
+	// run returns the header (what ran) and the predictions.
+	run := func(flags ...string) (header, predictions string) {
+		stdout, stderr, code := nanoscope(t, append([]string{"logits", "--checkpoint", gpt2, "--model-ids", "--tokens", "1,2,3,4,5"}, flags...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d, stderr %q", flags, code, stderr)
+		}
+		header, predictions, _ = strings.Cut(stdout, "markers:")
+		return header, predictions
+	}
+	_, own := run()
+	line, once := run("--transpose", w)
+	_, twice := run("--transpose", w, "--transpose", w)
+	xline, _ := run("--exchange", "transformer.h.0.attn.c_proj.weight,transformer.h.1.attn.c_proj.weight")
+	if once == own || twice != own {
+		t.Errorf("transposed once: logits changed %v (want true); twice: the file's own %v (want true)", once != own, twice == own)
+	}
+	if !strings.Contains(line, "run with "+w+" transposed (--transpose)") || !strings.Contains(xline, "transformer.h.0.attn.c_proj.weight and transformer.h.1.attn.c_proj.weight exchanged (--exchange)") {
+		t.Errorf("first lines: %q, %q", line, xline)
 	}
 }
