@@ -7,6 +7,7 @@ import (
 	"slices"
 	"testing"
 
+	"nanoscope/gomlxmodel"
 	"nanoscope/gomlxmodel/corpus"
 	"nanoscope/gomlxmodel/load"
 )
@@ -124,5 +125,49 @@ func TestApplyEdit(t *testing.T) {
 		if _, err := c.edit.Apply(l.Params); err == nil || err.Error() != c.want {
 			t.Errorf("%+v: error %v, want %q", c.edit, err, c.want)
 		}
+	}
+}
+
+// TestHeadCountSearch: a transformers-trained GPT-NeoX loaded under a config that says half its
+// heads (every weight keeps its shape) is named convention_mismatch num_attention_heads with the
+// trained count, and the CE under it is the checkpoint's own. (The repository's transformers-
+// trained GPT-2 fixture was trained on other data: its own CE is above this text's unigram.)
+func TestHeadCountSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("diagnoses a checkpoint twice")
+	}
+	tokens, err := corpus.FoldedGoSource("..", 40000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf")
+	for _, dir := range []string{"gpt_neox_trained"} {
+		t.Run(dir, func(t *testing.T) {
+			l, own := diagnoseKit(t, filepath.Join(root, dir), tokens)
+			h := l.Family.Dims().NHeads
+			f, err := l.Family.WithConvention(gomlxmodel.ConvNumHeads, fmt.Sprint(h/2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := FromFamily(f, l.Params, filepath.Join(root, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := DiagnoseSubject(s, tokens, nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rep.Findings) != 1 || rep.Findings[0].Kind != KindConventionMismatch {
+				t.Fatalf("want one convention_mismatch, got %+v", rep.Findings)
+			}
+			ev := rep.Findings[0].Evidence
+			t.Logf("%s", rep.Findings[0].Detail)
+			if ev["convention"] != gomlxmodel.ConvNumHeads || ev["trained_value"] != fmt.Sprint(h) {
+				t.Errorf("named %v = %v, want %s = %d", ev["convention"], ev["trained_value"], gomlxmodel.ConvNumHeads, h)
+			}
+			if got, want := ev["ce_trained_convention"].(float64), comparable(own.Details.Catalog.heldOut).BestCE; math.Abs(got-want) > 1e-6 {
+				t.Errorf("CE under the trained count %.9f, the checkpoint's own %.9f", got, want)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -168,7 +169,32 @@ const (
 	ConvCausal       = "causal"        // "true" | "false": the causal mask
 	ConvTiedHead     = "tied_head"     // "true" | "false"
 	ConvWeightLayout = "weight_layout" // GPT-2: "conv1d" ([in, out], HF) | "linear" ([out, in], nanoGPT)
+	// ConvNumHeads is the number of attention heads (Hugging Face's num_attention_heads;
+	// GPT-2's n_head) of a family whose head size is the width divided by it: every weight keeps
+	// its shape under another count, so a config that says another than training used loads.
+	ConvNumHeads = "num_attention_heads"
 )
+
+// headCounts are the alternatives of ConvNumHeads for n heads over a width of d: n, then n/4,
+// n/2, 2n and 4n where they divide d into heads of at least minDim (even) dimensions.
+func headCounts(n, d, minDim int) []string {
+	out := []string{strconv.Itoa(n)}
+	for _, h := range []int{n / 4, n / 2, 2 * n, 4 * n} {
+		if h > 0 && h != n && d%h == 0 && d/h >= minDim && (d/h)%2 == 0 && !slices.Contains(out, strconv.Itoa(h)) {
+			out = append(out, strconv.Itoa(h))
+		}
+	}
+	return out
+}
+
+// parseHeads parses a head count for a width of d.
+func parseHeads(name, value string, d int) (int, error) {
+	h, err := strconv.Atoi(value)
+	if err != nil || h <= 0 || d%h != 0 {
+		return 0, fmt.Errorf("convention %s: %q does not divide the width %d into heads", name, value, d)
+	}
+	return h, nil
+}
 
 func boolString(b bool) string { return fmt.Sprint(b) }
 

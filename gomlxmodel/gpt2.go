@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/compute/shapes"
@@ -350,6 +351,7 @@ func (m GPT2) Conventions() []Convention {
 		{ConvQKVOrder, order, QKVOrders, "the order of q, k, v in c_attn's output (split(n_embd, dim=2))", false, false},
 		{ConvQKVSplit, split, []string{"blocks", "per_head"}, "the layout of c_attn's output: q|k|v blocks, or q|k|v per head", false, false},
 		{ConvActivation, c.Activation, act, "activation_function", false, false},
+		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, 4), Key: "n_head", Free: true},
 	}, c.Run.conventions(false)...)
 }
 
@@ -368,6 +370,8 @@ func (m GPT2) WithConvention(name, value string) (Family, error) {
 	case ConvQKVOrder:
 		err = checkValue(name, value, QKVOrders...)
 		m.Config.QKVOrder = value
+	case ConvNumHeads:
+		m.Config.NHeads, err = parseHeads(name, value, m.Config.DModel)
 	case ConvQKVSplit:
 		err = checkValue(name, value, "blocks", "per_head")
 		m.Config.QKVSplit = value

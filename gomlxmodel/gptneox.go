@@ -3,6 +3,7 @@ package gomlxmodel
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -334,6 +335,7 @@ func (m GPTNeoX) Conventions() []Convention {
 		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings", false, false},
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
 		{ConvActivation, c.HiddenAct, uniq(c.HiddenAct, "gelu", "gelu_new"), "hidden_act", false, false},
+		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, int(math.Ceil(2/c.RotaryPct))), Key: "num_attention_heads", Free: true},
 	}
 	return append(out, c.Run.conventions(true)...)
 }
@@ -368,6 +370,10 @@ func (m GPTNeoX) WithConvention(name, value string) (Family, error) {
 	case ConvActivation:
 		err = checkValue(name, value, "gelu", "gelu_new", "gelu_pytorch_tanh")
 		c.HiddenAct = value
+	case ConvNumHeads:
+		if c.NHeads, err = parseHeads(name, value, c.DModel); err == nil && (c.RotaryDim()%2 != 0 || c.RotaryDim() == 0) {
+			err = fmt.Errorf("convention %s: %q heads leave %d rotary dimensions (must be even, positive)", name, value, c.RotaryDim())
+		}
 	default:
 		var ok bool
 		if ok, err = c.Run.set(name, value); !ok {

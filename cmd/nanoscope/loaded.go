@@ -58,7 +58,7 @@ func conventionFlags(fs *flags) *[]conventionSetting {
 	fs.Var(conventionValue{&list, "rope-layout", "rope_pairing"}, "rope-layout", "run under RoPE pairing `LAYOUT` (halves or interleaved): --convention rope_pairing=LAYOUT")
 	fs.Var(conventionValue{&list, "gqa-map", "gqa_mapping"}, "gqa-map", "run under query-head to kv-head `MAP` (tile or interleave): --convention gqa_mapping=MAP")
 	fs.Var(conventionValue{&list, "transpose", ""}, "transpose", "run with the saved square matrix `TENSOR` transposed (repeatable): confirms a tensors_misplaced finding")
-	fs.Var(conventionValue{&list, "exchange", ""}, "exchange", "run with the saved tensors `A,B` (one shape) exchanged (repeatable): confirms a tensors_misplaced finding")
+	fs.Var(conventionValue{&list, "exchange", ""}, "exchange", "run with the two saved tensors of `PAIR` (A,B: one shape) exchanged (repeatable): confirms a tensors_misplaced finding")
 	return &list
 }
 
