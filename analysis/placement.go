@@ -19,15 +19,17 @@ import (
 // flip; its weights must be rearranged. The search's space therefore holds, beside the family's
 // conventions, edits of the loaded tensors, each undoing one such slip:
 //
-//   - transpose one square matrix;
+//   - transpose one square matrix, or a role's in every layer;
 //   - exchange a module (the tensors under "<prefix>.<layer>.<module>.") between two adjacent
 //     layers, or exchange two whole adjacent layers;
 //   - exchange two sub-modules of the same shapes with each other in every layer (roleExchanges);
 //   - exchange two tensors of the same shape outside the layers (outerExchanges).
 //
 // Every edit is a permutation of trained weights, so a model trained as loaded cannot gain from
-// one (permutingDeltaNats applies, see cannotHelp). Their number grows with depth, so they are ranked by a cheap
-// prior, the input alignment of TensorTrace, and only the best are re-run. A trained matrix W
+// one (permutingDeltaNats applies, see cannotHelp). Their number grows with depth, so they are
+// ranked by a cheap prior, the input alignment of TensorTrace, and only the best are re-run; an
+// edit runs the compiled graphs of the model as loaded with the changed tensors swapped in
+// (gomlxmodel.FamilyRunner.WithValues), so it compiles nothing. A trained matrix W
 // reads the activations its layer feeds it (every gradient of W is δ·xᵀ), so its alignment z
 // with its own input is high; stored transposed, it aligns with that input as little as a
 // random draw, and aligns again once transposed: a transpose is re-run only where it raises z
@@ -51,10 +53,11 @@ type Edit struct {
 // Conventions of the edits: how the saved tensors are mapped to the model's parameters.
 const (
 	convTensorLayout  = "tensor_layout"  // a matrix transposed
-	convTensorMapping = "tensor_mapping" // tensors exchanged between layers
+	convTensorMapping = "tensor_mapping" // tensors written under each other's names
 )
 
-// maxTransposes and maxExchanges are how many edits of each sort a round of the search re-runs.
+// maxTransposes, maxExchanges (between adjacent layers) and maxRoleExchanges (within every
+// layer) are how many edits of each sort a round of the search re-runs.
 const (
 	maxTransposes    = 8
 	maxExchanges     = 15
@@ -79,7 +82,7 @@ func (e Edit) Flip() Flip {
 		f.Key = "the layout the converter writes these matrices in ([out, in] for nn.Linear, [in, out] for Conv1D)"
 	} else {
 		f.Convention, f.Value = convTensorMapping, "exchanged"
-		f.Key = "the layer each saved tensor is mapped to by the converter"
+		f.Key = "the parameter name each saved tensor is mapped to by the converter"
 	}
 	return f
 }
@@ -92,12 +95,9 @@ func (e Edit) Apply(p gomlxmodel.Params) (gomlxmodel.Params, error) {
 	if e.What != "" {
 		what = "edit " + e.What + ": "
 	}
-	out := make(gomlxmodel.Params, len(p))
-	for k, v := range p {
-		out[k] = v
-	}
+	out := maps.Clone(p) // each step reads what the steps before it left
 	for _, n := range e.Transpose {
-		t, ok := p[n]
+		t, ok := out[n]
 		if !ok {
 			return nil, fmt.Errorf("%sthe model has no tensor %s", what, n)
 		}
@@ -107,8 +107,8 @@ func (e Edit) Apply(p gomlxmodel.Params) (gomlxmodel.Params, error) {
 		out[n] = t.Transposed()
 	}
 	for _, pr := range e.Exchange {
-		a, okA := p[pr[0]]
-		b, okB := p[pr[1]]
+		a, okA := out[pr[0]]
+		b, okB := out[pr[1]]
 		switch {
 		case !okA:
 			return nil, fmt.Errorf("%sthe model has no tensor %s", what, pr[0])

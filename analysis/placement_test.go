@@ -128,28 +128,32 @@ func TestApplyEdit(t *testing.T) {
 	}
 }
 
-// TestHeadCountSearch: a transformers-trained GPT-NeoX loaded under a config that says half its
-// heads (every weight keeps its shape) is named convention_mismatch num_attention_heads with the
-// trained count, and the CE under it is the checkpoint's own. (The repository's transformers-
+// TestConfigSaysOtherwise: checkpoints transformers 5.17 trained, loaded under a config value
+// other than training used that keeps every weight's shape — half GPT-NeoX's heads, half of
+// Phi-3's and Qwen3's head dimensions rotated — are named convention_mismatch with the trained
+// value, and the CE under it is the checkpoint's own to 1e-6. (The repository's transformers-
 // trained GPT-2 fixture was trained on other data: its own CE is above this text's unigram.)
-func TestHeadCountSearch(t *testing.T) {
+func TestConfigSaysOtherwise(t *testing.T) {
 	if testing.Short() {
-		t.Skip("diagnoses a checkpoint twice")
+		t.Skip("diagnoses 3 checkpoints twice")
 	}
 	tokens, err := corpus.FoldedGoSource("..", 40000)
 	if err != nil {
 		t.Fatal(err)
 	}
 	root := filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf")
-	for _, dir := range []string{"gpt_neox_trained"} {
-		t.Run(dir, func(t *testing.T) {
-			l, own := diagnoseKit(t, filepath.Join(root, dir), tokens)
-			h := l.Family.Dims().NHeads
-			f, err := l.Family.WithConvention(gomlxmodel.ConvNumHeads, fmt.Sprint(h/2))
+	for _, c := range []struct{ dir, conv, loaded, trained string }{
+		{"gpt_neox_trained", gomlxmodel.ConvNumHeads, "2", "4"},
+		{"phi3_trained", gomlxmodel.ConvRotaryPct, "0.5", "1"},
+		{"qwen3_trained_tied", gomlxmodel.ConvRotaryPct, "0.5", "1"},
+	} {
+		t.Run(c.dir, func(t *testing.T) {
+			l, own := diagnoseKit(t, filepath.Join(root, c.dir), tokens)
+			f, err := l.Family.WithConvention(c.conv, c.loaded)
 			if err != nil {
 				t.Fatal(err)
 			}
-			s, err := FromFamily(f, l.Params, filepath.Join(root, dir))
+			s, err := FromFamily(f, l.Params, filepath.Join(root, c.dir))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,11 +166,11 @@ func TestHeadCountSearch(t *testing.T) {
 			}
 			ev := rep.Findings[0].Evidence
 			t.Logf("%s", rep.Findings[0].Detail)
-			if ev["convention"] != gomlxmodel.ConvNumHeads || ev["trained_value"] != fmt.Sprint(h) {
-				t.Errorf("named %v = %v, want %s = %d", ev["convention"], ev["trained_value"], gomlxmodel.ConvNumHeads, h)
+			if ev["convention"] != c.conv || ev["trained_value"] != c.trained {
+				t.Errorf("named %v = %v, want %s = %s", ev["convention"], ev["trained_value"], c.conv, c.trained)
 			}
 			if got, want := ev["ce_trained_convention"].(float64), comparable(own.Details.Catalog.heldOut).BestCE; math.Abs(got-want) > 1e-6 {
-				t.Errorf("CE under the trained count %.9f, the checkpoint's own %.9f", got, want)
+				t.Errorf("CE under the trained value %.9f, the checkpoint's own %.9f", got, want)
 			}
 		})
 	}

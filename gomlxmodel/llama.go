@@ -495,6 +495,18 @@ func (m Llama) Conventions() []Convention {
 		out = append(out, Convention{Name: ConvQueryPreAttnScalar, Value: formatFloat(c.QueryPreAttnScalar),
 			Values: uniq(formatFloat(c.QueryPreAttnScalar), strconv.Itoa(c.HeadDim)), Key: "query_pre_attn_scalar (scores scaled by its −½ power)", Free: true})
 	}
+	pct := "1"
+	if c.RotaryDim > 0 && c.RotaryDim != c.HeadDim {
+		pct = formatFloat(float64(c.RotaryDim) / float64(c.HeadDim))
+	}
+	shares := []string{pct}
+	for _, v := range []string{"0.25", "0.5", "1"} {
+		if f, _ := strconv.ParseFloat(v, 64); rotaryDims(f, c.HeadDim) > 0 {
+			shares = uniq(append(shares, v)...)
+		}
+	}
+	out = append(out, Convention{Name: ConvRotaryPct, Value: pct, Values: shares,
+		Key: "partial_rotary_factor: the share of each head's dimensions RoPE rotates", Free: true})
 	windows := []string{fmt.Sprint(c.SlidingWindow), "0"}
 	for w := 4; w <= WindowLadderMax && 2*w <= c.MaxPositions; w *= 2 {
 		windows = append(windows, strconv.Itoa(w))
@@ -562,6 +574,17 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 			return nil, fmt.Errorf("%s: no convention %q", m.Arch(), name)
 		}
 		m.Config.QueryPreAttnScalar, err = positiveFloat(name, value)
+	case ConvRotaryPct:
+		var f float64
+		if f, err = positiveFloat(name, value); err == nil {
+			if d := rotaryDims(f, m.Config.HeadDim); d == 0 {
+				err = fmt.Errorf("convention %s: %q of head_dim %d is not an even number of dimensions within it", name, value, m.Config.HeadDim)
+			} else if d == m.Config.HeadDim {
+				m.Config.RotaryDim = 0
+			} else {
+				m.Config.RotaryDim = d
+			}
+		}
 	case ConvSlidingWindow:
 		w, perr := strconv.Atoi(value)
 		if perr != nil || w < 0 || w == 1 {
@@ -581,4 +604,14 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// rotaryDims is int(share · headDim) when that is an even number of dimensions in (0, headDim],
+// else 0.
+func rotaryDims(share float64, headDim int) int {
+	d := int(share * float64(headDim))
+	if share > 1 || d <= 0 || d%2 != 0 {
+		return 0
+	}
+	return d
 }
