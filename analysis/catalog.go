@@ -213,11 +213,13 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 			cat.MaxAbsActivation, cat.MaxActivationHook = x, h
 		}
 	}
-	if cat.Traces, cat.Edits, err = TensorTraces(s, head, gf); err != nil {
+	var dirs map[string]directions
+	if cat.Traces, dirs, err = tensorTraces(s, head, gf); err != nil {
 		return nil, err
 	}
 	// An untrained draw has no convention to recover: the search is skipped (weights_untrained).
 	if all, _ := allUntrained(cat); !all {
+		cat.Edits = placementEdits(s, cat.Traces, dirs)
 		if cat.Search, cat.Conditions, cat.heldOut, err = searchConventions(s, w, cat.AsLoaded, unigram, cat.Edits); err != nil {
 			return nil, err
 		}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"nanoscope/gomlxmodel"
+	"nanoscope/gomlxmodel/checkpoint"
 )
 
 // The placement search: a converter that writes trained tensors into the wrong slots — a square
@@ -36,8 +37,9 @@ import (
 // (blind kit 4b's Qwen2 o_proj saved transposed: +11; it gained 0.09 nats). Adjacent layers
 // read nearly the same residual stream, so alignment barely tells a module from its neighbour's
 // (on kit 4b's Mistral with exchanged MLPs the exchange lowers the summed z by 22, on four
-// healthy models by 35–68): exchanges are ranked by it, and all of them are re-run up to
-// maxExchanges — every one on models of up to 6 layers.
+// healthy models by 35–68): exchanges are re-run all, up to maxExchanges (every one on models of
+// up to 6 layers), and ranked by it only beyond. The priors are computed only when the search
+// runs (an untrained draw has nothing to rearrange).
 
 // Edit is a rearrangement of the loaded tensors: Transpose lists square matrices to transpose,
 // Exchange pairs of tensors of the same shape to exchange. PriorZ is the gain of input-alignment
@@ -138,9 +140,34 @@ func layerName(name string) (prefix string, layer int, rest string, ok bool) {
 
 // placementEdits returns the edits of the placement space the search re-runs, each sort best
 // first: the transposes that raise the alignment z (at most maxTransposes) and the exchanges
-// (at most maxExchanges). z(name) is a matrix's alignment z with its own input (its trace),
-// cross(a, b) the z of matrix a reading b's input, zT(name) the z of the matrix transposed.
-func placementEdits(s *Subject, z map[string]float64, cross func(a, b string) float64, zT func(name string) float64) []Edit {
+// between adjacent layers (all of them up to maxExchanges, else the best by their prior), the
+// exchanges within every layer and outside the layers. traces are the tensors' tests, dirs the
+// directions of the activations their matrices read.
+func placementEdits(s *Subject, traces []TensorTrace, dirs map[string]directions) []Edit {
+	z := map[string]float64{} // each reading matrix's alignment z with its own input
+	for _, t := range traces {
+		if t.Test == "input alignment" {
+			z[t.Name] = t.AlignZ
+		}
+	}
+	// cross is the z of matrix a reading b's input (memoised: a whole layer's exchange sums its
+	// modules'); zT the z of a matrix transposed.
+	memo := map[[2]string]float64{}
+	cross := func(a, b string) float64 {
+		if v, ok := memo[[2]string{a, b}]; ok {
+			return v
+		}
+		data, rows, cols := s.outIn(a)
+		_, v := inputAlignment(data, rows, cols, dirs[s.readHook(b)])
+		memo[[2]string{a, b}] = v
+		return v
+	}
+	zT := func(n string) float64 {
+		data, rows, cols := s.outIn(n)
+		t := checkpoint.Tensor{Shape: []int{rows, cols}, Data: data}.Transposed()
+		_, v := inputAlignment(t.Data, cols, rows, dirs[s.readHook(n)])
+		return v
+	}
 	var edits, exchanges []Edit
 	// Square matrices transposed: each alone, and every layer's matrix of a role at once (a
 	// converter that forgets the transpose forgets it in every layer).
@@ -164,7 +191,8 @@ func placementEdits(s *Subject, z map[string]float64, cross func(a, b string) fl
 			edits = append(edits, Edit{Transpose: roles[role], What: role + " transposed in every layer", PriorZ: g})
 		}
 	}
-	// Modules, and whole layers, exchanged between adjacent layers.
+	// Modules, and whole layers, exchanged between adjacent layers (those holding a matrix that
+	// reads an activation).
 	type key struct {
 		prefix string
 		layer  int
@@ -175,14 +203,19 @@ func placementEdits(s *Subject, z map[string]float64, cross func(a, b string) fl
 			byLayer[key{p, l}] = append(byLayer[key{p, l}], n)
 		}
 	}
-	for k, names := range byLayer {
+	reads := func(pairs [][2]string) bool {
+		return slices.ContainsFunc(pairs, func(p [2]string) bool { _, ok := z[p[0]]; return ok })
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(byLayer), func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.prefix, b.prefix), cmp.Compare(a.layer, b.layer))
+	}) {
 		next := key{k.prefix, k.layer + 1}
 		if _, ok := byLayer[next]; !ok {
 			continue
 		}
 		modules := map[string][][2]string{}
 		whole := true
-		for _, a := range names {
+		for _, a := range byLayer[k] {
 			_, _, rest, _ := layerName(a)
 			mod, _, _ := strings.Cut(rest, ".")
 			b := k.prefix + strconv.Itoa(next.layer) + strings.TrimPrefix(a, k.prefix+strconv.Itoa(k.layer))
@@ -192,36 +225,30 @@ func placementEdits(s *Subject, z map[string]float64, cross func(a, b string) fl
 				whole = false
 			}
 		}
-		gain := func(pairs [][2]string) (g float64, any bool) {
-			for _, p := range pairs {
-				if _, ok := z[p[0]]; ok {
-					g += cross(p[0], p[1]) + cross(p[1], p[0]) - z[p[0]] - z[p[1]]
-					any = true
-				}
-			}
-			return g, any
-		}
 		var all [][2]string
 		for _, mod := range slices.Sorted(maps.Keys(modules)) {
 			pairs := modules[mod]
 			slices.SortFunc(pairs, func(x, y [2]string) int { return cmp.Compare(x[0], y[0]) })
 			all = append(all, pairs...)
-			if g, ok := gain(pairs); ok && len(modules) > 1 {
-				exchanges = append(exchanges, Edit{Exchange: pairs, PriorZ: g,
-					What: fmt.Sprintf("%sN.%s of layers %d and %d exchanged", k.prefix, mod, k.layer, next.layer)})
+			if reads(pairs) && len(modules) > 1 {
+				exchanges = append(exchanges, Edit{Exchange: pairs, What: fmt.Sprintf("%sN.%s of layers %d and %d exchanged", k.prefix, mod, k.layer, next.layer)})
 			}
 		}
-		if g, ok := gain(all); ok && whole {
-			exchanges = append(exchanges, Edit{Exchange: all, PriorZ: g, What: fmt.Sprintf("layers %d and %d of %sN exchanged", k.layer, next.layer, k.prefix)})
+		if reads(all) && whole {
+			exchanges = append(exchanges, Edit{Exchange: all, What: fmt.Sprintf("layers %d and %d of %sN exchanged", k.layer, next.layer, k.prefix)})
+		}
+	}
+	if len(exchanges) > maxExchanges { // rank them: the alignment the exchange would gain
+		for i, e := range exchanges {
+			for _, p := range e.Exchange {
+				if _, ok := z[p[0]]; ok {
+					exchanges[i].PriorZ += cross(p[0], p[1]) + cross(p[1], p[0]) - z[p[0]] - z[p[1]]
+				}
+			}
 		}
 	}
 	best := func(es []Edit, n int) []Edit {
-		slices.SortFunc(es, func(a, b Edit) int {
-			if c := cmp.Compare(b.PriorZ, a.PriorZ); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.What, b.What)
-		})
+		slices.SortStableFunc(es, func(a, b Edit) int { return cmp.Compare(b.PriorZ, a.PriorZ) })
 		return es[:min(n, len(es))]
 	}
 	out := append(best(edits, maxTransposes), best(exchanges, maxExchanges)...)

@@ -6,8 +6,6 @@ import (
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
-
-	"nanoscope/gomlxmodel/checkpoint"
 )
 
 // TensorTrace says whether one tensor carries training, by a test that holds for any
@@ -67,9 +65,15 @@ func (s *Subject) outIn(name string) (data []float32, m, n int) {
 
 // TensorTraces runs the untrained tests on every tensor of s, with activations from the windows
 // w and the gradient norms of gf (tensors without gradient are never called untrained: nothing
-// could have trained them), and ranks the edits of the placement search by the same activations
-// (placementEdits).
-func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, []Edit, error) {
+// could have trained them).
+func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, error) {
+	out, _, err := tensorTraces(s, w, gf)
+	return out, err
+}
+
+// tensorTraces is TensorTraces, with the directions of the activations the matrices read, by
+// hook (what placementEdits ranks the placement search's edits by).
+func tensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, map[string]directions, error) {
 	names := make([]string, 0, len(s.Params))
 	for n := range s.Params {
 		names = append(names, n)
@@ -105,7 +109,6 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, []Edit, e
 		maxGrad = max(maxGrad, g.GradNorm)
 	}
 	out := make([]TensorTrace, 0, len(names))
-	z := map[string]float64{}
 	for _, n := range names {
 		t := s.Params[n]
 		tr := TensorTrace{Name: n, GradNorm: grads[n]}
@@ -117,7 +120,6 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, []Edit, e
 			data, rows, cols := s.outIn(n)
 			tr.AlignRatio, tr.AlignZ = inputAlignment(data, rows, cols, dirs[h])
 			tr.Untrained = math.Abs(tr.AlignZ) < alignZMax
-			z[n] = tr.AlignZ
 		case len(t.Shape) == 2:
 			sp := MatrixSpectrum(spectrumRows(t.Data, t.Shape[0], t.Shape[1]))
 			tr.Test, tr.Spectrum = "spectrum", &sp
@@ -131,19 +133,7 @@ func TensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, []Edit, e
 		}
 		out = append(out, tr)
 	}
-	// The alignment z of matrix a reading b's input, and of a matrix transposed.
-	cross := func(a, b string) float64 {
-		data, rows, cols := s.outIn(a)
-		_, zab := inputAlignment(data, rows, cols, dirs[s.readHook(b)])
-		return zab
-	}
-	zT := func(n string) float64 {
-		data, rows, cols := s.outIn(n)
-		t := checkpoint.Tensor{Shape: []int{rows, cols}, Data: data}.Transposed()
-		_, zt := inputAlignment(t.Data, cols, rows, dirs[s.readHook(n)])
-		return zt
-	}
-	return out, placementEdits(s, z, cross, zT), nil
+	return out, dirs, nil
 }
 
 // directions are the unit directions x̂_t = x_t/‖x_t‖ of n positions of an activation, as an
