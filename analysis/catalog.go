@@ -188,9 +188,9 @@ func contextDependence(logits [][]float32, V int) (mi, topShare float64) {
 }
 
 // MeasureCatalog takes the catalog's measurements of s on the windows w (made by
-// SampleWindows), with the data's unigram CE and the gradient flow gf; the convention search
-// (search.go) and the per-tensor tests use the first windows, head (paired with the same
-// positions as loaded).
+// SampleWindows), with the data's unigram CE and the gradient flow gf; the per-tensor tests use
+// the first windows, head, and the convention search (search.go) screens on its first windows
+// and confirms on the rest.
 func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) (*Catalog, error) {
 	pr, err := s.probe(w)
 	if err != nil {

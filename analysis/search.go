@@ -148,10 +148,9 @@ func earlyGain(base, cond OffsetCE) (gain, se float64) {
 }
 
 // holdsOver reports whether cond predicts significantly better than base (by sigmas standard
-// errors and minDeltaNats, or permutingDeltaNats when its newest flip cannot help a model trained
-// as loaded),
-// is not worse on the early positions of the windows (by more than one standard error there),
-// and beats the unigram.
+// errors and minDeltaNats, or permutingDeltaNats when its newest flip cannot help a model
+// trained as loaded), is not worse on the early positions of the windows (by more than one
+// standard error there), and beats the unigram.
 func holdsOver(base, cond OffsetCE, unigram float64) (gain, se float64, ok bool) {
 	gain, se = gainOver(base, cond)
 	eg, ese := earlyGain(base, cond)
