@@ -89,39 +89,14 @@ func (e Edit) Flip() Flip {
 	return f
 }
 
-// Apply returns p with the edit applied (p itself is not changed; only the tensors the edit
-// touches are new). A tensor the edit names that p lacks, a transposed one that is not a square
-// matrix, or an exchanged pair of two shapes is an error naming them.
+// Apply returns p with the edit applied (gomlxmodel.Rearranged; its errors begin with the
+// edit's name when it has one).
 func (e Edit) Apply(p gomlxmodel.Params) (gomlxmodel.Params, error) {
-	what := ""
-	if e.What != "" {
-		what = "edit " + e.What + ": "
+	out, err := gomlxmodel.Rearranged(p, e.Transpose, e.Exchange)
+	if err != nil && e.What != "" {
+		err = fmt.Errorf("edit %s: %w", e.What, err)
 	}
-	out := maps.Clone(p) // each step reads what the steps before it left
-	for _, n := range e.Transpose {
-		t, ok := out[n]
-		if !ok {
-			return nil, fmt.Errorf("%sthe model has no tensor %s", what, n)
-		}
-		if len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] {
-			return nil, fmt.Errorf("%s%s is not a square matrix (shape %v)", what, n, t.Shape)
-		}
-		out[n] = t.Transposed()
-	}
-	for _, pr := range e.Exchange {
-		a, okA := out[pr[0]]
-		b, okB := out[pr[1]]
-		switch {
-		case !okA:
-			return nil, fmt.Errorf("%sthe model has no tensor %s", what, pr[0])
-		case !okB:
-			return nil, fmt.Errorf("%sthe model has no tensor %s", what, pr[1])
-		case !slices.Equal(a.Shape, b.Shape):
-			return nil, fmt.Errorf("%s%s %v and %s %v are not of one shape", what, pr[0], a.Shape, pr[1], b.Shape)
-		}
-		out[pr[0]], out[pr[1]] = b, a
-	}
-	return out, nil
+	return out, err
 }
 
 // layerName splits a parameter name at its layer index: "model.layers.3.mlp.up_proj.weight"

@@ -17,9 +17,7 @@ import (
 // transposed, a module exchanged between layers 0 and 1, two roles exchanged in every layer, the
 // untied embedding and head exchanged — and diagnosed blind.
 // The finding must be tensors_misplaced naming exactly the tensors slipped and the edit's
-// convention, and its CE under the edit must be the unedited checkpoint's to rounding: undoing
-// the slip restores the very weights (the known answer; float32 sums in another order move it
-// by 1e-9).
+// convention, and its CE under the edit the unedited checkpoint's (diagnoseSlip).
 func TestPlacementSearch(t *testing.T) {
 	if testing.Short() {
 		t.Skip("diagnoses 6 edited checkpoints and their sources")
@@ -51,37 +49,49 @@ func TestPlacementSearch(t *testing.T) {
 		{"attention exchanged", "gpt_neox_trained", Edit{Exchange: layers("gpt_neox.layers.", "attention", "dense.bias", "dense.weight", "query_key_value.bias", "query_key_value.weight")}, convTensorMapping},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			dir := filepath.Join(root, c.dir)
-			l, healthy := diagnoseKit(t, dir, tokens)
-			p, err := c.edit.Apply(l.Params)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := FromFamily(l.Family, p, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := DiagnoseSubject(s, tokens, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rep.Findings) != 1 || rep.Findings[0].Kind != KindTensorsMisplaced {
-				t.Fatalf("want one tensors_misplaced finding, got %+v", rep.Findings)
-			}
-			f := rep.Findings[0]
-			t.Logf("%s: %s", f.Kind, f.Detail)
+			f := diagnoseSlip(t, filepath.Join(root, c.dir), tokens, KindTensorsMisplaced, c.conv, func(l *load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error) {
+				p, err := c.edit.Apply(l.Params)
+				return l.Family, p, err
+			})
 			if got, want := slices.Sorted(slices.Values(f.Tensors)), slices.Sorted(slices.Values(c.edit.tensors())); !slices.Equal(got, want) {
 				t.Errorf("tensors %v, want %v", got, want)
 			}
-			if f.Evidence["convention"] != c.conv {
-				t.Errorf("convention %v, want %s", f.Evidence["convention"], c.conv)
-			}
-			want := comparable(healthy.Details.Catalog.heldOut).BestCE
-			if got := f.Evidence["ce_trained_convention"].(float64); math.Abs(got-want) > 1e-6 {
-				t.Errorf("CE under the edit %.12f, the unedited checkpoint's %.12f", got, want)
-			}
 		})
 	}
+}
+
+// diagnoseSlip diagnoses the checkpoint in dir on tokens as loaded, then with slip applied (a
+// family or weights other than training's), and checks that the slip's diagnosis is one finding
+// of kind naming convention whose CE under the found fix is the checkpoint's own to 1e-6: undoing
+// the slip restores the very model (float32 sums in another order move it by 1e-9). It returns
+// the finding.
+func diagnoseSlip(t *testing.T, dir string, tokens []uint32, kind, convention string, slip func(*load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error)) Finding {
+	t.Helper()
+	l, own := diagnoseKit(t, dir, tokens)
+	f, p, err := slip(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := FromFamily(f, p, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := DiagnoseSubject(s, tokens, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Findings) != 1 || rep.Findings[0].Kind != kind {
+		t.Fatalf("want one %s finding, got %+v", kind, rep.Findings)
+	}
+	fd := rep.Findings[0]
+	t.Logf("%s: %s", fd.Kind, fd.Detail)
+	if fd.Evidence["convention"] != convention {
+		t.Errorf("convention %v, want %s", fd.Evidence["convention"], convention)
+	}
+	if got, want := fd.Evidence["ce_trained_convention"].(float64), comparable(own.Details.Catalog.heldOut).BestCE; math.Abs(got-want) > 1e-6 {
+		t.Errorf("CE under the found fix %.12f, the checkpoint's own %.12f", got, want)
+	}
+	return fd
 }
 
 // TestApplyEdit: an edit transposes and exchanges exactly the tensors it names, leaves the
@@ -148,29 +158,12 @@ func TestConfigSaysOtherwise(t *testing.T) {
 		{"qwen3_trained_tied", gomlxmodel.ConvRotaryPct, "0.5", "1"},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
-			l, own := diagnoseKit(t, filepath.Join(root, c.dir), tokens)
-			f, err := l.Family.WithConvention(c.conv, c.loaded)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, err := FromFamily(f, l.Params, filepath.Join(root, c.dir))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := DiagnoseSubject(s, tokens, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(rep.Findings) != 1 || rep.Findings[0].Kind != KindConventionMismatch {
-				t.Fatalf("want one convention_mismatch, got %+v", rep.Findings)
-			}
-			ev := rep.Findings[0].Evidence
-			t.Logf("%s", rep.Findings[0].Detail)
-			if ev["convention"] != c.conv || ev["trained_value"] != c.trained {
-				t.Errorf("named %v = %v, want %s = %s", ev["convention"], ev["trained_value"], c.conv, c.trained)
-			}
-			if got, want := ev["ce_trained_convention"].(float64), comparable(own.Details.Catalog.heldOut).BestCE; math.Abs(got-want) > 1e-6 {
-				t.Errorf("CE under the trained value %.9f, the checkpoint's own %.9f", got, want)
+			f := diagnoseSlip(t, filepath.Join(root, c.dir), tokens, KindConventionMismatch, c.conv, func(l *load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error) {
+				f, err := l.Family.WithConvention(c.conv, c.loaded)
+				return f, l.Params, err
+			})
+			if f.Evidence["trained_value"] != c.trained {
+				t.Errorf("named %s = %v, want %s", c.conv, f.Evidence["trained_value"], c.trained)
 			}
 		})
 	}

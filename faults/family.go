@@ -270,22 +270,9 @@ func (b FamilyBuild) edit(src, dir string) error {
 	if err != nil {
 		return err
 	}
-	p := ck.Params
-	for _, n := range b.Transpose {
-		t, ok := p[n]
-		if !ok || len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] {
-			return fmt.Errorf("faults: %s: %s is not a square matrix of %s", b.Name, n, b.From)
-		}
-		p[n] = t.Transposed()
-	}
-	for _, x := range b.Exchange {
-		if _, ok := p[x[0]]; !ok {
-			return fmt.Errorf("faults: %s: %s has no tensor %s", b.Name, b.From, x[0])
-		}
-		if _, ok := p[x[1]]; !ok {
-			return fmt.Errorf("faults: %s: %s has no tensor %s", b.Name, b.From, x[1])
-		}
-		p[x[0]], p[x[1]] = p[x[1]], p[x[0]]
+	p, err := gomlxmodel.Rearranged(ck.Params, b.Transpose, b.Exchange)
+	if err != nil {
+		return fmt.Errorf("faults: %s from %s: %w", b.Name, b.From, err)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return err

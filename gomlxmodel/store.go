@@ -13,6 +13,8 @@ package gomlxmodel
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -23,6 +25,39 @@ import (
 
 // Params are a model's tensors by candle name, in host memory.
 type Params = map[string]checkpoint.Tensor
+
+// Rearranged returns p with the square matrices of transpose transposed and the pairs of
+// exchange exchanged, in that order, each step on what the steps before it left (p itself is not
+// changed; only the tensors touched are new): a converter's slip made, or undone — both are
+// their own inverses. A tensor p lacks, a transposed one that is not a square matrix, or a pair
+// of two shapes is an error naming them.
+func Rearranged(p Params, transpose []string, exchange [][2]string) (Params, error) {
+	out := maps.Clone(p)
+	for _, n := range transpose {
+		t, ok := out[n]
+		if !ok {
+			return nil, fmt.Errorf("the model has no tensor %s", n)
+		}
+		if len(t.Shape) != 2 || t.Shape[0] != t.Shape[1] {
+			return nil, fmt.Errorf("%s is not a square matrix (shape %v)", n, t.Shape)
+		}
+		out[n] = t.Transposed()
+	}
+	for _, pr := range exchange {
+		a, okA := out[pr[0]]
+		b, okB := out[pr[1]]
+		switch {
+		case !okA:
+			return nil, fmt.Errorf("the model has no tensor %s", pr[0])
+		case !okB:
+			return nil, fmt.Errorf("the model has no tensor %s", pr[1])
+		case !slices.Equal(a.Shape, b.Shape):
+			return nil, fmt.Errorf("%s %v and %s %v are not of one shape", pr[0], a.Shape, pr[1], b.Shape)
+		}
+		out[pr[0]], out[pr[1]] = b, a
+	}
+	return out, nil
+}
 
 // Hooks maps activation names to graph nodes, filled by Forward when capture is on. The names
 // and their shapes are listed in names.go. Forward continues from what set returns: the

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"math"
 	"slices"
 )
@@ -29,16 +28,9 @@ func (c *ckpt) fillAll(v float32, names ...string) error {
 
 // copyTensor overwrites tensor dst with the contents of src (same dtype and shape).
 func (c *ckpt) copyTensor(src, dst string) error {
-	ts, err := c.get(src)
+	ts, td, err := c.twins(src, dst, "copy %s %v %v into %s %v %v")
 	if err != nil {
 		return err
-	}
-	td, err := c.get(dst)
-	if err != nil {
-		return err
-	}
-	if ts.dtype != td.dtype || !slices.Equal(ts.shape, td.shape) {
-		return fmt.Errorf("cannot copy %s %v %v into %s %v %v", src, ts.dtype, ts.shape, dst, td.dtype, td.shape)
 	}
 	td.data = bytes.Clone(ts.data)
 	return nil

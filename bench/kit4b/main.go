@@ -295,19 +295,29 @@ func (c *ckpt) permuteRows(perm func(i, rows int) int, names ...string) error {
 
 // exchange swaps the contents of tensors a and b (same dtype and shape).
 func (c *ckpt) exchange(a, b string) error {
-	ta, err := c.get(a)
+	ta, tb, err := c.twins(a, b, "exchange %s %v %v and %s %v %v")
 	if err != nil {
 		return err
-	}
-	tb, err := c.get(b)
-	if err != nil {
-		return err
-	}
-	if ta.dtype != tb.dtype || !slices.Equal(ta.shape, tb.shape) {
-		return fmt.Errorf("cannot exchange %s %v %v and %s %v %v", a, ta.dtype, ta.shape, b, tb.dtype, tb.shape)
 	}
 	ta.data, tb.data = tb.data, ta.data
 	return nil
+}
+
+// twins returns tensors a and b, which must share dtype and shape: else an error from format,
+// given each one's name, dtype and shape.
+func (c *ckpt) twins(a, b, format string) (*tensor, *tensor, error) {
+	ta, err := c.get(a)
+	if err != nil {
+		return nil, nil, err
+	}
+	tb, err := c.get(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ta.dtype != tb.dtype || !slices.Equal(ta.shape, tb.shape) {
+		return nil, nil, fmt.Errorf("cannot "+format, a, ta.dtype, ta.shape, b, tb.dtype, tb.shape)
+	}
+	return ta, tb, nil
 }
 
 // permuteCols sets column j of each named 2-D tensor to its old column perm(j, cols).
