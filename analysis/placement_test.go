@@ -145,7 +145,7 @@ func TestApplyEdit(t *testing.T) {
 // trained GPT-2 fixture was trained on other data: its own CE is above this text's unigram.)
 func TestConfigSaysOtherwise(t *testing.T) {
 	if testing.Short() {
-		t.Skip("diagnoses 3 checkpoints twice")
+		t.Skip("diagnoses 5 checkpoints twice")
 	}
 	tokens, err := corpus.FoldedGoSource("..", 40000)
 	if err != nil {
@@ -156,6 +156,8 @@ func TestConfigSaysOtherwise(t *testing.T) {
 		{"gpt_neox_trained", gomlxmodel.ConvNumHeads, "2", "4"},
 		{"phi3_trained", gomlxmodel.ConvRotaryPct, "0.5", "1"},
 		{"qwen3_trained_tied", gomlxmodel.ConvRotaryPct, "0.5", "1"},
+		{"gpt_neox_trained", gomlxmodel.ConvNormEps, "0.1", "1e-05"},
+		{"phi3_trained", gomlxmodel.ConvNormEps, "1", "1e-05"},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
 			f := diagnoseSlip(t, filepath.Join(root, c.dir), tokens, KindConventionMismatch, c.conv, func(l *load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error) {

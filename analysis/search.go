@@ -177,6 +177,42 @@ func cannotHelp(f Flip) bool {
 	return err1 == nil && err2 == nil && v > 0 && loaded > 0 && v < loaded
 }
 
+// rivals reports whether the flip b is another explanation of a's evidence: an alternative of
+// another mechanism (gomlxmodel.ConventionMechanisms), or an edit of other tensors — not another
+// value of the same quantity, not an edit of some of the same tensors, and not a flip that only
+// hides context (a sliding window narrower than the one loaded helps a model run on positions
+// it handles badly, whatever the cause).
+func rivals(a, b Flip) bool {
+	if hidesContext(b) || hidesContext(a) {
+		return false
+	}
+	if (a.Edit == nil) != (b.Edit == nil) {
+		return true
+	}
+	if a.Edit == nil {
+		return mechanism(a.Convention) != mechanism(b.Convention)
+	}
+	return !slices.ContainsFunc(b.Edit.tensors(), func(t string) bool { return slices.Contains(a.Edit.tensors(), t) })
+}
+
+// mechanism is the quantity a convention sets (gomlxmodel.ConventionMechanisms), or its own name.
+func mechanism(conv string) string {
+	if m, ok := gomlxmodel.ConventionMechanisms[conv]; ok {
+		return m
+	}
+	return conv
+}
+
+// hidesContext reports whether f narrows the attention window below the one loaded.
+func hidesContext(f Flip) bool {
+	if f.Edit != nil || f.Convention != gomlxmodel.ConvSlidingWindow {
+		return false
+	}
+	v, err1 := strconv.Atoi(f.Value)
+	loaded, err2 := strconv.Atoi(f.Loaded)
+	return err1 == nil && err2 == nil && v > 0 && (loaded == 0 || v < loaded)
+}
+
 // from returns o without its first n per-position values (the first windows), summarised anew.
 func (o OffsetCE) from(n int) OffsetCE {
 	out := o
@@ -274,6 +310,14 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 			if !(r.c.Gain > 0) || math.IsNaN(r.c.Gain) {
 				top = top[:i]
 				break
+			}
+		}
+		if round == 1 && len(top) > 0 { // the leader's rival is confirmed too (rivalCondition)
+			for _, r := range runs[len(top):] {
+				if r.c.Gain > 0 && rivals(top[0].c.Flip, r.c.Flip) {
+					top = append(slices.Clip(top), r)
+					break
+				}
 			}
 		}
 		full := make([]OffsetCE, len(top))

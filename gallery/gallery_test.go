@@ -74,6 +74,11 @@ func TestGallery(t *testing.T) {
 		}
 		t.Logf("%s %s: healthy %v %v %s (CE by offset %v, unigram %.3f; built %.1fs, diagnosed %.1fs)", r.Build.Set, r.Build.Name, rep.Healthy, kinds(rep), named(rep),
 			rep.Details.Catalog.AsLoaded.CE, rep.Details.Catalog.Unigram, r.Built.Seconds(), r.Diagnosed.Seconds())
+		for _, f := range rep.Findings {
+			if f.Kind == analysis.KindUnexplained {
+				t.Logf("    unexplained: %s", f.Detail)
+			}
+		}
 		if want := r.Build.Kind == "" || analysis.Informational(r.Build.Kind); rep.Healthy != want {
 			t.Errorf("%s: healthy %v, want %v (kind %q)", r.Build.Name, rep.Healthy, want, r.Build.Kind)
 		}

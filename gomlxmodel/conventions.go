@@ -57,11 +57,43 @@ const (
 	ConvActivation     = "activation"      // the MLP's nonlinearity
 	ConvQKVOrder       = "qkv_order"       // the order of q, k, v in a fused projection
 	ConvQKVSplit       = "qkv_split"       // "blocks" (q|k|v, each all heads) | "per_head" (per head q|k|v)
+	ConvNormEps        = "norm_eps"        // the epsilon every norm adds to the variance, > 0
 )
 
 // RopeThetaLadder are the rotary bases the diagnosis tries besides the config's: the values
 // public models use.
 var RopeThetaLadder = []float64{1e4, 1e5, 5e5, 1e6}
+
+// NormEpsLadder are the norm epsilons the diagnosis tries besides the config's: the values public
+// configs use (layer_norm_eps 1e-5 of GPT-2 and GPT-NeoX, rms_norm_eps 1e-6 and 1e-5 of Llama's).
+var NormEpsLadder = []float64{1e-5, 1e-6}
+
+// normEpsConvention is the norm epsilon as a convention: the config's value (under key) and the
+// ladder. A config that says another epsilon than training used still loads: no weight depends
+// on it.
+func normEpsConvention(eps float64, key string) Convention {
+	vals := []string{formatFloat(eps)}
+	for _, e := range NormEpsLadder {
+		vals = append(vals, formatFloat(e))
+	}
+	return Convention{Name: ConvNormEps, Value: formatFloat(eps), Values: uniq(vals...), Key: key, Free: true}
+}
+
+// ConventionMechanisms groups the conventions by the quantity of the computation they set: the
+// attention scale (a scale, a scalar under a root, a soft-cap on the scores, the QK-norm's
+// factor), the positions (the rotary base, scaling, share, pairing and sign; the first position
+// id), the mask, the split of projections into heads, and the scale of the residual stream (the
+// embedding multiplier, the norm weight's offset, the norm epsilon). Two alternatives of one
+// mechanism are rival values of one quantity, not rival explanations of a fault: the diagnosis
+// asks a finding to beat the alternatives of the other mechanisms (analysis: rivalCondition).
+// A convention absent here is its own mechanism.
+var ConventionMechanisms = map[string]string{
+	ConvAttnScale: "attention_scale", ConvQueryPreAttnScalar: "attention_scale", ConvAttnSoftCap: "attention_scale", ConvQKNormScale: "attention_scale",
+	ConvRopeTheta: "positions", ConvRopeScaling: "positions", ConvRotaryPct: "positions", ConvRopePairing: "positions", ConvRopeSign: "positions", ConvPositionOffset: "positions",
+	ConvCausal: "mask", ConvSlidingWindow: "mask", ConvWindowPattern: "mask",
+	ConvQKVOrder: "head_layout", ConvQKVSplit: "head_layout", ConvNumHeads: "head_layout", ConvGQAMapping: "head_layout",
+	ConvEmbedScale: "residual_scale", ConvNormWeight: "residual_scale", ConvNormEps: "residual_scale",
+}
 
 // QKVOrders are the six orders of a fused projection's three blocks.
 var QKVOrders = []string{"qkv", "qvk", "kqv", "kvq", "vqk", "vkq"}

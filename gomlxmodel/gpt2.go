@@ -352,6 +352,7 @@ func (m GPT2) Conventions() []Convention {
 		{ConvQKVSplit, split, []string{"blocks", "per_head"}, "the layout of c_attn's output: q|k|v blocks, or q|k|v per head", false, false},
 		{ConvActivation, c.Activation, act, "activation_function", false, false},
 		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, 4), Key: "n_head", Free: true},
+		normEpsConvention(c.LayerNormEps, "layer_norm_epsilon"),
 	}, c.Run.conventions(false)...)
 }
 
@@ -372,6 +373,8 @@ func (m GPT2) WithConvention(name, value string) (Family, error) {
 		m.Config.QKVOrder = value
 	case ConvNumHeads:
 		m.Config.NHeads, err = parseHeads(name, value, m.Config.DModel)
+	case ConvNormEps:
+		m.Config.LayerNormEps, err = positiveFloat(name, value)
 	case ConvQKVSplit:
 		err = checkValue(name, value, "blocks", "per_head")
 		m.Config.QKVSplit = value

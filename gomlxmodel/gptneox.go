@@ -336,6 +336,7 @@ func (m GPTNeoX) Conventions() []Convention {
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
 		{ConvActivation, c.HiddenAct, uniq(c.HiddenAct, "gelu", "gelu_new"), "hidden_act", false, false},
 		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, int(math.Ceil(2/c.RotaryPct))), Key: "num_attention_heads", Free: true},
+		normEpsConvention(c.LayerNormEps, "layer_norm_eps"),
 	}
 	return append(out, c.Run.conventions(true)...)
 }
@@ -357,6 +358,8 @@ func (m GPTNeoX) WithConvention(name, value string) (Family, error) {
 		c.RopePairing = value
 	case ConvRopeTheta:
 		c.RopeTheta, err = positiveFloat(name, value)
+	case ConvNormEps:
+		c.LayerNormEps, err = positiveFloat(name, value)
 	case ConvQKVSplit:
 		err = checkValue(name, value, "per_head", "blocks")
 		c.QKVSplit = value

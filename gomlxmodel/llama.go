@@ -478,6 +478,7 @@ func (m Llama) Conventions() []Convention {
 		{ConvTiedHead, boolString(c.TiedHead), []string{"true", "false"}, "tie_word_embeddings", false, false},
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal attention mask (is_causal)", false, false},
 		{ConvActivation, act, []string{"silu", "gelu_pytorch_tanh", "gelu"}, "hidden_act", false, false},
+		normEpsConvention(c.RMSNormEps, "rms_norm_eps"),
 	}
 	if c.FusedQKV {
 		out = append(out, Convention{Name: ConvQKVOrder, Value: cmp.Or(c.QKVOrder, "qkv"), Values: QKVOrders,
@@ -546,6 +547,8 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 		m.Config.Causal, err = parseBool(name, value)
 	case ConvRopeTheta:
 		m.Config.RopeTheta, err = positiveFloat(name, value)
+	case ConvNormEps:
+		m.Config.RMSNormEps, err = positiveFloat(name, value)
 	case ConvActivation:
 		err = checkValue(name, value, "silu", "gelu_pytorch_tanh", "gelu")
 		m.Config.HiddenAct = value

@@ -454,6 +454,7 @@ func (m Nanochat) Conventions() []Convention {
 		{Name: ConvQKNormScale, Value: formatFloat(c.QKNormScale), Values: uniq(formatFloat(c.QKNormScale), "1.2", "1"), Key: "q, k = q * 1.2, k * 1.2 after the QK norm", Free: true},
 		{Name: ConvWindowPattern, Value: c.WindowPattern, Values: uniq(c.WindowPattern, "L"), Key: "model_config window_pattern (its loader patches a missing one to L)", Free: true},
 		{ConvCausal, boolString(c.Causal), []string{"true", "false"}, "the causal mask (causal=True)", false, false},
+		normEpsConvention(c.NormEps, "F.rms_norm's eps (None: the dtype's machine epsilon)"),
 	}, run...)
 }
 
@@ -475,6 +476,8 @@ func (m Nanochat) WithConvention(name, value string) (Family, error) {
 		c.GQAMapping = value
 	case ConvQKNormScale:
 		c.QKNormScale, err = positiveFloat(name, value)
+	case ConvNormEps:
+		c.NormEps, err = positiveFloat(name, value)
 	case ConvWindowPattern:
 		err = checkWindowPattern(value)
 		c.WindowPattern = value

@@ -501,8 +501,8 @@ func entries() []entry {
 			key: "sliding_window", value: "null", Note: "trained with sliding_window 5, config.json says null (full attention): the loaded model has no window to search"},
 		entry{Name: "k4b_qwen2_win8_saved_32", Source: qwen2, Kind: "convention_mismatch", Convention: "sliding_window",
 			key: "sliding_window", value: "32", Note: "trained with sliding_window 8 on layer 1, config.json says 32 (the space holds 32 and 0, not 8)"},
-		entry{Name: "k4b_phi3_eps_saved1", Source: phi3, Kind: "unexplained",
-			key: "rms_norm_eps", value: "1.0", Note: "trained with rms_norm_eps 1e-5, config.json says 1.0 (no convention of the space)"},
+		entry{Name: "k4b_phi3_eps_saved1", Source: phi3, Kind: "convention_mismatch", Convention: "rms_norm_eps", Also: []string{"convention_mismatch:norm_eps"},
+			undo: &flip{"norm_eps", "1e-05"}, key: "rms_norm_eps", value: "1.0", Note: "trained with rms_norm_eps 1e-5, config.json says 1.0"},
 
 		// tensor edits a convention of the space undoes exactly.
 		entry{Name: "k4b_gemma_qk_interleaved", Source: gemma, Kind: "rope_layout", Convention: "rope_pairing", Also: []string{"convention_mismatch:rope_pairing"},

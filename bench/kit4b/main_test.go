@@ -159,7 +159,7 @@ func TestKit4bDiagnosed(t *testing.T) {
 		{"k4b_gemma_norm_saved_as_multiplier", analysis.KindConventionMismatch, "norm_weight"},
 		{"k4b_phi3_qkv_kqv", analysis.KindConventionMismatch, "qkv_order"},
 		{"k4b_mistral_layer1_mlp_fresh", analysis.KindTensorsUntrained, ""},
-		{"k4b_phi3_eps_saved1", analysis.KindUnexplained, ""},
+		{"k4b_phi3_eps_saved1", analysis.KindConventionMismatch, "norm_eps"},
 		{"k4b_gpt_neox_embed_shifted", analysis.KindUnexplained, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
