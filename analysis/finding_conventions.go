@@ -69,10 +69,10 @@ func conventionFindings(cat *Catalog) []Finding {
 		}
 	}
 	asLoaded := comparable(cat.heldOut)
-	if f := ambiguousFinding(cat, best, asLoaded, gain, se); f != nil {
+	rival, margin, marginSE := rivalCondition(cat, best)
+	if f := ambiguousFinding(cat, best, asLoaded, gain, se, rival, margin, marginSE); f != nil {
 		return []Finding{*f}
 	}
-	rival := rivalCondition(cat, best)
 	var out []Finding
 	for _, fl := range best.Flips {
 		ev := map[string]any{"ce_as_loaded": asLoaded.BestCE, "positions": len(best.perPos[0]),
@@ -85,11 +85,7 @@ func conventionFindings(cat *Catalog) []Finding {
 		if len(best.Flips) > 1 {
 			ev["with"] = best.Condition
 		}
-		if rival != nil {
-			margin, marginSE := gainMargin(cat.heldOut, *best, *rival)
-			ev["rival"], ev["ce_rival"], ev["rival_gain_nats"] = rival.Condition, rival.BestCE, rival.Gain
-			ev["margin_over_rival_nats"], ev["margin_over_rival_se"] = margin, marginSE
-		}
+		rivalEvidence(ev, rival, margin, marginSE)
 		f := Finding{Tensors: []string{}, Evidence: ev}
 		nums := fmt.Sprintf("CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats", best.BestCE, asLoaded.BestCE, gain, se)
 		switch {
@@ -132,18 +128,30 @@ func conventionFindings(cat *Catalog) []Finding {
 }
 
 // rivalCondition returns the confirmed run of one flip that predicts best among those that rival
-// every flip of best (see rivals): another explanation of the same evidence; nil when none gains.
-func rivalCondition(cat *Catalog, best *OffsetCE) *OffsetCE {
-	var out *OffsetCE
+// every flip of best (see rivals): another explanation of the same evidence (nil when none
+// gains), and best's margin over it (gainMargin).
+func rivalCondition(cat *Catalog, best *OffsetCE) (rival *OffsetCE, margin, se float64) {
 	for i, c := range cat.Conditions {
-		if len(c.Flips) != 1 || !(c.Gain > 0) || (out != nil && c.Gain <= out.Gain) {
+		if len(c.Flips) != 1 || !(c.Gain > 0) || (rival != nil && c.Gain <= rival.Gain) {
 			continue
 		}
 		if !slices.ContainsFunc(best.Flips, func(f Flip) bool { return !rivals(f, c.Flips[0]) }) {
-			out = &cat.Conditions[i]
+			rival = &cat.Conditions[i]
 		}
 	}
-	return out
+	if rival != nil {
+		margin, se = gainMargin(cat.heldOut, *best, *rival)
+	}
+	return rival, margin, se
+}
+
+// rivalEvidence adds the rival's run and the margin over it to a finding's evidence (none when
+// rival is nil).
+func rivalEvidence(ev map[string]any, rival *OffsetCE, margin, se float64) {
+	if rival != nil {
+		ev["rival"], ev["ce_rival"], ev["rival_gain_nats"], ev["rival_se"] = rival.Condition, rival.BestCE, rival.Gain, rival.SE
+		ev["margin_over_rival_nats"], ev["margin_over_rival_se"] = margin, se
+	}
 }
 
 // ambiguousFinding returns the search's best run as unexplained when its evidence does not single
@@ -164,19 +172,15 @@ func rivalCondition(cat *Catalog, best *OffsetCE) *OffsetCE {
 //     (the prior of placement.go): a trained matrix stored transposed aligns with its input only
 //     when turned back (the transpositions of the kits rise by 11 to 103), so a gain without that
 //     rise is another fault's partial undoing (o_proj with its head blocks reordered: 3.0).
-func ambiguousFinding(cat *Catalog, best *OffsetCE, asLoaded OffsetCE, gain, se float64) *Finding {
+func ambiguousFinding(cat *Catalog, best *OffsetCE, asLoaded OffsetCE, gain, se float64, rival *OffsetCE, margin, marginSE float64) *Finding {
 	ev := map[string]any{"partial_convention": best.Condition, "ce_as_loaded": asLoaded.BestCE, "ce_partial_convention": best.BestCE,
 		"gain_nats": gain, "se": se, "unigram_ce": cat.Unigram}
 	nums := fmt.Sprintf("under %s the model predicts better (CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats)", best.Condition, best.BestCE, asLoaded.BestCE, gain, se)
 	var why string
-	if rival := rivalCondition(cat, best); rival != nil {
-		margin, marginSE := gainMargin(cat.heldOut, *best, *rival)
-		if !(margin > sigmas*marginSE) {
-			ev["rival"], ev["ce_rival"], ev["rival_gain_nats"], ev["rival_se"] = rival.Condition, rival.BestCE, rival.Gain, rival.SE
-			ev["margin_over_rival_nats"], ev["margin_over_rival_se"] = margin, marginSE
-			why = fmt.Sprintf("but under %s, another explanation, nearly as well (CE %.3f, gain %.3f ± %.3f; the best beats it by %.3f ± %.3f nats)",
-				rival.Condition, rival.BestCE, rival.Gain, rival.SE, margin, marginSE)
-		}
+	if rival != nil && !(margin > sigmas*marginSE) {
+		rivalEvidence(ev, rival, margin, marginSE)
+		why = fmt.Sprintf("but under %s, another explanation, nearly as well (CE %.3f, gain %.3f ± %.3f; the best beats it by %.3f ± %.3f nats)",
+			rival.Condition, rival.BestCE, rival.Gain, rival.SE, margin, marginSE)
 	}
 	for _, fl := range best.Flips {
 		if why == "" && fl.Convention == gomlxmodel.ConvCausal && fl.Value == "false" && best.BestCE >= leakReadsTargetShare*cat.Unigram {
@@ -184,7 +188,7 @@ func ambiguousFinding(cat *Catalog, best *OffsetCE, asLoaded OffsetCE, gain, se 
 		}
 		if why == "" && fl.Edit != nil && len(fl.Edit.Transpose) > 0 && fl.Edit.PriorZ < sigmas {
 			ev["prior_alignment_z"] = fl.Edit.PriorZ
-			why = fmt.Sprintf("but transposed, the matrices align with their input no better than as loaded (z gain %.1f, below %.0f): a transposition undoes part of another fault", fl.Edit.PriorZ, sigmas)
+			why = fmt.Sprintf("but transposed, the matrices barely align better with their input (z gain %.1f, below %.0f): the transposition undoes part of another fault", fl.Edit.PriorZ, sigmas)
 		}
 	}
 	if why == "" {

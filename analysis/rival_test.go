@@ -116,7 +116,8 @@ func TestAmbiguousFinding(t *testing.T) {
 			if best == nil || best.Condition != c.best.Condition {
 				t.Fatalf("best condition %v, want %s", best, c.best.Condition)
 			}
-			f := ambiguousFinding(cat, best, comparable(base), gain, se)
+			rival, margin, marginSE := rivalCondition(cat, best)
+			f := ambiguousFinding(cat, best, comparable(base), gain, se, rival, margin, marginSE)
 			if (f != nil) != c.unexplained {
 				t.Fatalf("unexplained %v, want %v (%+v)", f != nil, c.unexplained, f)
 			}
