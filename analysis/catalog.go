@@ -56,8 +56,11 @@ type Catalog struct {
 	PositionBreak PositionBreak `json:"position_break"`
 	// Residual is PositionBreak under the best run of the search that holds, re-run on all the
 	// windows (nil when none holds): a convention that explains the fault earns health there.
-	Residual  *PositionBreak `json:"residual_position_break,omitempty"`
-	LensDepth LensDepth      `json:"lens_depth"`
+	Residual *PositionBreak `json:"residual_position_break,omitempty"`
+	// Flattened is the best run of the search that holds, re-run with its attention scores ×0.8
+	// (flattenedRun), with its gain over that run.
+	Flattened *OffsetCE `json:"flattened,omitempty"`
+	LensDepth LensDepth `json:"lens_depth"`
 	// ContextMI is the mean over positions of KL(p_t ‖ p̄), p̄ the mean predicted distribution:
 	// how much the prediction depends on the context (0 for a context-free model), in nats.
 	ContextMI float64 `json:"context_mi"`
@@ -224,6 +227,9 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 			return nil, err
 		}
 		if cat.Residual, err = residualBreak(s, cat, w); err != nil {
+			return nil, err
+		}
+		if cat.Flattened, err = flattenedRun(s, cat, w); err != nil {
 			return nil, err
 		}
 	}

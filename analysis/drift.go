@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 
 	"gonum.org/v1/gonum/stat"
@@ -77,8 +78,10 @@ func driftFrom(p gomlxmodel.Params, initOf func(string) gomlxmodel.InitKind) Dri
 	}
 	slices.Sort(names)
 	d := Drift{Total: len(names), Moved: []string{}}
-	for _, n := range names {
-		td := tensorDrift(n, p[n].Data, initOf(n))
+	tds := make([]TensorDrift, len(names))
+	parallelDo(len(names), runtime.NumCPU(), func(i int) { tds[i] = tensorDrift(names[i], p[names[i]].Data, initOf(names[i])) })
+	for i, n := range names {
+		td := tds[i]
 		if td.InitLike {
 			d.InitLikeCount++
 		} else {

@@ -166,6 +166,10 @@ func rivalEvidence(ev map[string]any, rival *OffsetCE, margin, se float64) {
 //     space holds beat their rival by 5 SE or more (kits 4, 4b, 4c; the family gallery). A
 //     rival's share of the gain does not tell: a Llama run without its embedding scale recovers
 //     1.934 nats under it and 1.668 with layers 0 and 1 exchanged (margin 7.8 SE).
+//   - Flattening its attention further (Catalog.Flattened) lowers its CE by sigmas standard
+//     errors and flattenedShareMin of its gain: training leaves the attention scale at or below
+//     the loss's optimum, while an alternative that undoes part of another fault by flattening
+//     attention sits on a slope that continues.
 //   - The causal mask removed, where the model predicts its target above leakReadsTargetShare of
 //     the unigram CE: a model trained seeing its target reads it.
 //   - A transposition whose matrices' input alignment does not rise by sigmas when transposed
@@ -181,6 +185,11 @@ func ambiguousFinding(cat *Catalog, best *OffsetCE, asLoaded OffsetCE, gain, se 
 		rivalEvidence(ev, rival, margin, marginSE)
 		why = fmt.Sprintf("but under %s, another explanation, nearly as well (CE %.3f, gain %.3f ± %.3f; the best beats it by %.3f ± %.3f nats)",
 			rival.Condition, rival.BestCE, rival.Gain, rival.SE, margin, marginSE)
+	}
+	if t := cat.Flattened; why == "" && t != nil && t.Gain > sigmas*t.SE && t.Gain > flattenedShareMin*gain {
+		ev["flattened"], ev["ce_flattened"], ev["flattened_gain_nats"], ev["flattened_se"] = t.Condition, t.BestCE, t.Gain, t.SE
+		why = fmt.Sprintf("but not where training leaves the attention scale: with the attention scores ×%s on top it predicts better still (CE %.3f, %.3f ± %.3f nats lower)",
+			flattenFactor, t.BestCE, t.Gain, t.SE)
 	}
 	for _, fl := range best.Flips {
 		if why == "" && fl.Convention == gomlxmodel.ConvCausal && fl.Value == "false" && best.BestCE >= leakReadsTargetShare*cat.Unigram {

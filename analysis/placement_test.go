@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,12 @@ func TestPlacementSearch(t *testing.T) {
 // the slip restores the very model (float32 sums in another order move it by 1e-9). It returns
 // the finding.
 func diagnoseSlip(t *testing.T, dir string, tokens []uint32, kind, convention string, slip func(*load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error)) Finding {
+	return diagnoseSlipTol(t, dir, tokens, kind, convention, 1e-6, slip)
+}
+
+// diagnoseSlipTol is diagnoseSlip with the CE under the fix equal to the checkpoint's own within
+// tol nats (a slip that rewrites weights into an equivalent form rounds differently).
+func diagnoseSlipTol(t *testing.T, dir string, tokens []uint32, kind, convention string, tol float64, slip func(*load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error)) Finding {
 	t.Helper()
 	l, own := diagnoseKit(t, dir, tokens)
 	f, p, err := slip(l)
@@ -88,7 +95,7 @@ func diagnoseSlip(t *testing.T, dir string, tokens []uint32, kind, convention st
 	if fd.Evidence["convention"] != convention {
 		t.Errorf("convention %v, want %s", fd.Evidence["convention"], convention)
 	}
-	if got, want := fd.Evidence["ce_trained_convention"].(float64), comparable(own.Details.Catalog.heldOut).BestCE; math.Abs(got-want) > 1e-6 {
+	if got, want := fd.Evidence["ce_trained_convention"].(float64), comparable(own.Details.Catalog.heldOut).BestCE; math.Abs(got-want) > tol {
 		t.Errorf("CE under the found fix %.12f, the checkpoint's own %.12f", got, want)
 	}
 	return fd
@@ -140,7 +147,7 @@ func TestApplyEdit(t *testing.T) {
 
 // TestConfigSaysOtherwise: checkpoints transformers 5.17 trained, loaded under a config value
 // other than training used that keeps every weight's shape — half GPT-NeoX's heads, half of
-// Phi-3's and Qwen3's head dimensions rotated — are named convention_mismatch with the trained
+// Phi-3's and Qwen3's head dimensions rotated, another norm epsilon — are named convention_mismatch with the trained
 // value, and the CE under it is the checkpoint's own to 1e-6. (The repository's transformers-
 // trained GPT-2 fixture was trained on other data: its own CE is above this text's unigram.)
 func TestConfigSaysOtherwise(t *testing.T) {
@@ -168,5 +175,37 @@ func TestConfigSaysOtherwise(t *testing.T) {
 				t.Errorf("named %s = %v, want %s", c.conv, f.Evidence["trained_value"], c.trained)
 			}
 		})
+	}
+}
+
+// TestNormTypeMismatch: a LayerNorm model run as an RMSNorm one (nanoGPT's bias-free LayerNorm
+// converted as a Llama) is named norm_type = layernorm. Every norm of GPT-NeoX subtracts the
+// mean, so adding k to every entry of the embedding leaves its function unchanged — a model
+// training could have written, whose residual stream has the mean k that real models' outlier
+// dimensions give them (transformers' trained fixture is too small to have one). Under RMSNorm
+// the mean dominates; under the found fix the CE is the checkpoint's own to 1e-4 (rounding).
+func TestNormTypeMismatch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("diagnoses a checkpoint twice")
+	}
+	tokens, err := corpus.FoldedGoSource("..", 40000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf", "gpt_neox_trained")
+	f := diagnoseSlipTol(t, dir, tokens, KindConventionMismatch, gomlxmodel.ConvNormType, 1e-4, func(l *load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error) {
+		const name, k = "gpt_neox.embed_in.weight", 4
+		p := maps.Clone(l.Params)
+		e := p[name]
+		e.Data = slices.Clone(e.Data)
+		for i := range e.Data {
+			e.Data[i] += k
+		}
+		p[name] = e
+		f, err := l.Family.WithConvention(gomlxmodel.ConvNormType, gomlxmodel.NormRMS)
+		return f, p, err
+	})
+	if f.Evidence["trained_value"] != gomlxmodel.NormLayer {
+		t.Errorf("named %v, want %s", f.Evidence["trained_value"], gomlxmodel.NormLayer)
 	}
 }

@@ -245,11 +245,11 @@ func (o OffsetCE) truncate(n int) OffsetCE {
 func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, edits []Edit) ([]Candidate, []OffsetCE, OffsetCE, error) {
 	V := s.dims().VocabSize
 	T := len(w.Inputs[0])
-	screen := w.HeadPositions(screenPositions)
+	screen, confirm := splitScreen(w)
 	nScreen := len(screen.Inputs) * (T - 1)
-	confirm, held := w, asW
-	if len(w.Inputs) > len(screen.Inputs) {
-		confirm, held = w.tail(len(screen.Inputs)), asW.from(nScreen)
+	held := asW
+	if confirm != w {
+		held = asW.from(nScreen)
 	}
 	base, baseRun, baseScreen := s, held, asW.truncate(nScreen)
 	var baseFlips []Flip
@@ -347,6 +347,47 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 		base, baseRun, baseScreen, baseFlips = best.s2, bestRun, best.screen, bestRun.Flips
 	}
 	return cands, confirmed, held, nil
+}
+
+// splitScreen splits the windows into the search's screen (the first, about screenPositions
+// positions) and the windows its runs are confirmed on (the others; all of w when the screen is
+// all of it).
+func splitScreen(w *Windows) (screen, confirm *Windows) {
+	screen, confirm = w.HeadPositions(screenPositions), w
+	if len(w.Inputs) > len(screen.Inputs) {
+		confirm = w.tail(len(screen.Inputs))
+	}
+	return screen, confirm
+}
+
+// flattenedRun re-runs the best run of the search that holds with its attention scores ×0.8 (the
+// attn_temperature convention), on the windows its conditions were confirmed on, with its gain
+// over that run (nil when no run holds or it flips no convention). Training leaves the attention
+// scale where the loss is lowest or, stopped early, below it (training sharpens attention); an
+// alternative that undoes part of another fault by flattening attention sits on a slope that
+// continues (see ambiguousFinding).
+func flattenedRun(s *Subject, cat *Catalog, w *Windows) (*OffsetCE, error) {
+	best, _, _ := bestCondition(cat)
+	if best == nil || !slices.ContainsFunc(best.Flips, func(f Flip) bool { return f.Edit == nil }) {
+		return nil, nil
+	}
+	_, confirm := splitScreen(w)
+	flips := append(slices.Clone(best.Flips), Flip{Convention: gomlxmodel.ConvAttnTemp, Value: flattenFactor, Loaded: "1"})
+	s2 := s
+	for _, f := range flips {
+		var err error
+		if s2, err = s2.withFlip(f); err != nil {
+			return nil, err
+		}
+	}
+	o, err := runOffsets(s2, confirm, s.dims().VocabSize)
+	if err != nil {
+		return nil, err
+	}
+	o = comparable(o)
+	o.Flips, o.Condition = flips, ConditionName(flips)
+	o.Gain, o.SE = gainOver(*best, o)
+	return &o, nil
 }
 
 // residualBreak re-runs the best run of the search that holds on all the windows w (the

@@ -49,6 +49,16 @@ const (
 	// mask is the extra context undoing part of another fault (one layer's o_proj negated in a
 	// transformers-trained Qwen2: 0.88).
 	leakReadsTargetShare = 0.5
+	// flattenFactor and flattenedShareMin: a run of the search is not where training leaves the
+	// attention scale when its scores ×flattenFactor lower its CE by sigmas standard errors and by
+	// this share of the run's own gain (flattenedRun). Measured: under the 22 conventions kits 4,
+	// 4b and 4c name, at most 1.3 SE (2.3 % of the gain); the family gallery's named conventions,
+	// at most 1.6 SE; the attention scale 1/head_dim undoing 26 % of a Mistral's q heads
+	// reordered (kit 4d), 0.017 ± 0.003 nats (5.7 SE, 12 %). Sharpening is no test: the gallery's
+	// briefly trained models gain up to 7.8 SE from scores ×1.25 (training sharpens attention and
+	// logits as it goes), and ×0.8 on the logits tests calibration, not the convention.
+	flattenFactor     = "0.8"
+	flattenedShareMin = 0.05
 )
 
 // target_offset (finding_offset.go).
@@ -80,10 +90,10 @@ const (
 	constTol = 1e-3
 )
 
-// context_free (finding_contextfree.go).
+// context_free (finding_contextfree.go) and H5 (verdicts.go).
 const (
 	// contextMIMax: mean KL(p_t ‖ p̄) below it means the prediction hardly changes with the
-	// context (healthy models measure ≥ 1 nat on code).
+	// context (healthy models measure ≥ 1 nat on code); H5 is refuted only above it.
 	contextMIMax = 0.1
 	// topShareMin: an argmax shared by this share of positions is a collapse to one token.
 	topShareMin = 0.9

@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
@@ -98,9 +99,11 @@ func tensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, map[strin
 	if err != nil {
 		return nil, nil, err
 	}
+	hd := make([]directions, len(hooks))
+	parallelDo(len(hooks), runtime.NumCPU(), func(i int) { hd[i] = directionsOf(acts[hooks[i]], w.Positions()) })
 	dirs := map[string]directions{}
-	for _, h := range hooks {
-		dirs[h] = directionsOf(acts[h], w.Positions())
+	for i, h := range hooks {
+		dirs[h] = hd[i]
 	}
 	grads := map[string]float64{}
 	maxGrad := 0.0
@@ -108,8 +111,9 @@ func tensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, map[strin
 		grads[g.Name] = g.GradNorm
 		maxGrad = max(maxGrad, g.GradNorm)
 	}
-	out := make([]TensorTrace, 0, len(names))
-	for _, n := range names {
+	out := make([]TensorTrace, len(names))
+	parallelDo(len(names), runtime.NumCPU(), func(i int) {
+		n := names[i]
 		t := s.Params[n]
 		tr := TensorTrace{Name: n, GradNorm: grads[n]}
 		hasGrad := grads[n] > gradFloor*maxGrad
@@ -131,8 +135,8 @@ func tensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, map[strin
 			tr.Constant = hi-lo <= 2*constTol*max(1, abs(tr.Value))
 			tr.Untrained = tr.Constant && hasGrad
 		}
-		out = append(out, tr)
-	}
+		out[i] = tr
+	})
 	return out, dirs, nil
 }
 

@@ -26,6 +26,16 @@ type RunConventions struct {
 	// LogitSoftCap caps the final logits as c·tanh(x/c) (Gemma 2's final_logit_softcapping);
 	// 0 is none.
 	LogitSoftCap float64
+	// NormType is how every norm normalises before its weight: NormLayer subtracts the mean
+	// ((x − mean)/√(var + eps), LayerNorm), NormRMS does not (x/√(mean(x²) + eps), RMSNorm); ""
+	// is the family's own. A LayerNorm-trained model converted as an RMSNorm one (nanoGPT's
+	// bias-free LayerNorm written as a Llama) runs with the other.
+	NormType string
+	// AttnTemperature multiplies the attention scores after their scale (0 or 1: none). No
+	// reference applies one; it moves a run off the attention scale training left it at, which
+	// the diagnosis uses to test whether a run is at the optimum a trained convention is
+	// (analysis: flattenedRun).
+	AttnTemperature float64
 	// PositionOffset is the id of the first position (0 in every reference; 1 where a
 	// conversion or a cache is off by one).
 	PositionOffset int
@@ -47,17 +57,19 @@ const (
 // Names of the run conventions (shared by every family) and of the family conventions that
 // more than one family has.
 const (
-	ConvAttnScale      = "attn_scale"      // AttnRsqrtHeadDim | AttnInvHeadDim | AttnOne
-	ConvEmbedScale     = "embed_scale"     // "none" | "sqrt_d_model"
-	ConvNormWeight     = "norm_weight"     // "w" | "1+w"
-	ConvLogitSoftCap   = "logit_softcap"   // "none" or c > 0
-	ConvPositionOffset = "position_offset" // first position id, ≥ 0
-	ConvRopeScaling    = "rope_scaling"    // linear factor ≥ 1 ("1" is none)
-	ConvRopeTheta      = "rope_theta"      // the rotary base, > 0
-	ConvActivation     = "activation"      // the MLP's nonlinearity
-	ConvQKVOrder       = "qkv_order"       // the order of q, k, v in a fused projection
-	ConvQKVSplit       = "qkv_split"       // "blocks" (q|k|v, each all heads) | "per_head" (per head q|k|v)
-	ConvNormEps        = "norm_eps"        // the epsilon every norm adds to the variance, > 0
+	ConvAttnScale      = "attn_scale"       // AttnRsqrtHeadDim | AttnInvHeadDim | AttnOne
+	ConvEmbedScale     = "embed_scale"      // "none" | "sqrt_d_model"
+	ConvNormWeight     = "norm_weight"      // "w" | "1+w"
+	ConvLogitSoftCap   = "logit_softcap"    // "none" or c > 0
+	ConvPositionOffset = "position_offset"  // first position id, ≥ 0
+	ConvRopeScaling    = "rope_scaling"     // linear factor ≥ 1 ("1" is none)
+	ConvRopeTheta      = "rope_theta"       // the rotary base, > 0
+	ConvActivation     = "activation"       // the MLP's nonlinearity
+	ConvQKVOrder       = "qkv_order"        // the order of q, k, v in a fused projection
+	ConvQKVSplit       = "qkv_split"        // "blocks" (q|k|v, each all heads) | "per_head" (per head q|k|v)
+	ConvNormEps        = "norm_eps"         // the epsilon every norm adds to the variance, > 0
+	ConvNormType       = "norm_type"        // NormLayer | NormRMS: whether norms subtract the mean
+	ConvAttnTemp       = "attn_temperature" // a factor on the scaled attention scores, > 0 (1: none)
 )
 
 // RopeThetaLadder are the rotary bases the diagnosis tries besides the config's: the values
@@ -88,11 +100,11 @@ func normEpsConvention(eps float64, key string) Convention {
 // asks a finding to beat the alternatives of the other mechanisms (analysis: rivalCondition).
 // A convention absent here is its own mechanism.
 var ConventionMechanisms = map[string]string{
-	ConvAttnScale: "attention_scale", ConvQueryPreAttnScalar: "attention_scale", ConvAttnSoftCap: "attention_scale", ConvQKNormScale: "attention_scale",
+	ConvAttnScale: "attention_scale", ConvQueryPreAttnScalar: "attention_scale", ConvAttnSoftCap: "attention_scale", ConvQKNormScale: "attention_scale", ConvAttnTemp: "attention_scale",
 	ConvRopeTheta: "positions", ConvRopeScaling: "positions", ConvRotaryPct: "positions", ConvRopePairing: "positions", ConvRopeSign: "positions", ConvPositionOffset: "positions",
 	ConvCausal: "mask", ConvSlidingWindow: "mask", ConvWindowPattern: "mask",
 	ConvQKVOrder: "head_layout", ConvQKVSplit: "head_layout", ConvNumHeads: "head_layout", ConvGQAMapping: "head_layout",
-	ConvEmbedScale: "residual_scale", ConvNormWeight: "residual_scale", ConvNormEps: "residual_scale",
+	ConvEmbedScale: "residual_scale", ConvNormWeight: "residual_scale", ConvNormEps: "residual_scale", ConvNormType: "residual_scale",
 }
 
 // QKVOrders are the six orders of a fused projection's three blocks.
@@ -109,8 +121,9 @@ var PermutingConventions = map[string]bool{
 }
 
 // conventions lists the run conventions with the values the diagnosis tries: rope scaling for
-// rotary families, the position offset for the others.
-func (r RunConventions) conventions(rotary bool) []Convention {
+// rotary families, the position offset for the others; norm is the family's own norm type
+// (NormLayer or NormRMS).
+func (r RunConventions) conventions(rotary bool, norm string) []Convention {
 	out := []Convention{
 		{Name: ConvAttnScale, Value: r.attnScaleName(), Values: []string{AttnRsqrtHeadDim, AttnInvHeadDim, AttnOne},
 			Key: "the attention softmax scale (attention scaling, query_pre_attn_scalar)"},
@@ -118,6 +131,10 @@ func (r RunConventions) conventions(rotary bool) []Convention {
 			Key: "the embedding multiplier √hidden_size (Gemma's normalizer)"},
 		{Name: ConvNormWeight, Value: map[bool]string{false: "w", true: "1+w"}[r.NormOffset], Values: []string{"w", "1+w"},
 			Key: "how norms apply their weight: w, or (1 + w) as Gemma's RMSNorm"},
+		{Name: ConvNormType, Value: r.normType(norm), Values: []string{NormLayer, NormRMS},
+			Key: "the norm class: LayerNorm (subtracts the mean) or RMSNorm"},
+		{Name: ConvAttnTemp, Value: formatFloat(temperature(r.AttnTemperature)), Values: []string{formatFloat(temperature(r.AttnTemperature))},
+			Key: "a factor on the attention scores after their scale (none in any reference; not searched)", Free: true},
 		{Name: ConvLogitSoftCap, Value: softCapName(r.LogitSoftCap), Values: uniq(softCapName(r.LogitSoftCap), "none", "30"),
 			Key: "final_logit_softcapping", Free: true},
 	}
@@ -148,6 +165,11 @@ func (r *RunConventions) set(name, value string) (ok bool, err error) {
 		if value != "none" {
 			r.LogitSoftCap, err = positiveFloat(name, value)
 		}
+	case ConvNormType:
+		err = checkValue(name, value, NormLayer, NormRMS)
+		r.NormType = value
+	case ConvAttnTemp:
+		r.AttnTemperature, err = positiveFloat(name, value)
 	case ConvPositionOffset:
 		r.PositionOffset, err = strconv.Atoi(value)
 		if err != nil || r.PositionOffset < 0 {
@@ -178,6 +200,22 @@ func (r RunConventions) ropeScale() float64 {
 	return r.RopeScale
 }
 
+// temperature is a temperature field's factor: 1 for the zero value.
+func temperature(t float64) float64 {
+	if t == 0 {
+		return 1
+	}
+	return t
+}
+
+// temper multiplies x by the temperature t unless it is none (0 or 1: no operation).
+func temper(x *Node, t float64) *Node {
+	if t == 0 || t == 1 {
+		return x
+	}
+	return MulScalar(x, t)
+}
+
 // attnScale is the factor of q·kᵀ for heads of hd dimensions.
 func (r RunConventions) attnScale(hd int) float64 {
 	switch r.AttnScale {
@@ -197,6 +235,25 @@ func (r RunConventions) embed(x *Node) *Node {
 		return x
 	}
 	return MulScalar(x, math.Sqrt(float64(x.Shape().Dimensions[x.Rank()-1])))
+}
+
+// normType is the norm type in effect for a family whose own is own.
+func (r RunConventions) normType(own string) string {
+	if r.NormType != "" {
+		return r.NormType
+	}
+	return own
+}
+
+// normalize is a norm over x's last axis before its weight, for a family whose own norm type is
+// own (Run.NormType overrides it): (x − mean)/√(var + eps) (LayerNorm, biased variance) or
+// x/√(mean(x²) + eps) (RMSNorm). Shapes (…, D) → (…, D).
+func (r RunConventions) normalize(x *Node, eps float64, own string) *Node {
+	if r.normType(own) == NormLayer {
+		x = Sub(x, ReduceAndKeep(x, ReduceMean, -1)) // (…, D)
+	}
+	ms := ReduceAndKeep(Square(x), ReduceMean, -1) // (…, 1)
+	return Div(x, Sqrt(AddScalar(ms, eps)))
 }
 
 // normWeight is the weight a norm applies: w, or 1 + w under NormOffset.

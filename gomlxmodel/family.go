@@ -588,6 +588,7 @@ func attendOpts(q, k, v *Node, opts attnOptions, run RunConventions, hooks Hooks
 	default:
 		scores = MulScalar(scores, run.attnScale(hd))
 	}
+	scores = temper(scores, run.AttnTemperature)
 	if opts.softCap > 0 {
 		scores = MulScalar(Tanh(DivScalar(scores, opts.softCap)), opts.softCap)
 	}

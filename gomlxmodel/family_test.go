@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -258,6 +259,96 @@ func TestWithValues(t *testing.T) {
 				if _, err := base.WithValues(c.p); err == nil || !strings.HasSuffix(err.Error(), c.want) {
 					t.Errorf("WithValues(%v): error %v, want …%q", slices.Collect(maps.Keys(c.p)), err, c.want)
 				}
+			}
+		})
+	}
+}
+
+// TestRunConventionEquivalences: run conventions that must compute the same function — the
+// attention scores tempered by 1/√head_dim under the 1/√head_dim scale and the scale 1/head_dim;
+// a LayerNorm model (every norm subtracting the mean) with a constant added to every entry of
+// its token embedding and without — give the same log-probabilities to float rounding, while the norm type itself changes
+// the logits of that shifted model.
+func TestRunConventionEquivalences(t *testing.T) {
+	for _, f := range []Family{tinyGPT2(), tinyLlama(), tinyNanochat()} {
+		t.Run(f.Arch(), func(t *testing.T) {
+			p := InitFamilyParams(f, 3)
+			perturb(p, 4, 0.05)
+			ids := randomIDs(rand.New(rand.NewPCG(5, 6)), 2, 8, f.Dims().VocabSize)
+			logits := func(p Params, conv ...string) []float32 {
+				g := f
+				for i := 0; i < len(conv); i += 2 {
+					var err error
+					if g, err = g.WithConvention(conv[i], conv[i+1]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				r, err := NewFamilyRunner(g, p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out, err := r.Logits(ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return out
+			}
+			V := f.Dims().VocabSize
+			logProbs := func(x []float32) []float64 { // a tied head shifted adds one constant per row
+				out := make([]float64, len(x))
+				for r := 0; r < len(x); r += V {
+					m, z := math.Inf(-1), 0.0
+					for _, v := range x[r : r+V] {
+						m = max(m, float64(v))
+					}
+					for _, v := range x[r : r+V] {
+						z += math.Exp(float64(v) - m)
+					}
+					for i, v := range x[r : r+V] {
+						out[r+i] = float64(v) - m - math.Log(z)
+					}
+				}
+				return out
+			}
+			maxDiff := func(a, b []float32) float64 {
+				d, lb := 0.0, logProbs(b)
+				for i, x := range logProbs(a) {
+					d = max(d, math.Abs(x-lb[i]))
+				}
+				return d
+			}
+			var hd int
+			for _, s := range f.ParamSpecs() { // the head size: q's rows over the heads
+				if strings.Contains(s.Name, "layers.0.") && (strings.HasSuffix(s.Name, "q_proj.weight") || strings.HasSuffix(s.Name, "c_q.weight")) {
+					hd = s.Shape[0] / f.Dims().NHeads
+				}
+			}
+			if hd == 0 {
+				hd = f.Dims().DModel / f.Dims().NHeads
+			}
+			temp := strconv.FormatFloat(1/math.Sqrt(float64(hd)), 'g', -1, 64)
+			if d := maxDiff(logits(p, ConvAttnTemp, temp), logits(p, ConvAttnScale, AttnInvHeadDim)); d > 1e-5 {
+				t.Errorf("attn_temperature %s vs attn_scale %s: logits differ by %g", temp, AttnInvHeadDim, d)
+			}
+			if d := maxDiff(logits(p), logits(p, ConvAttnTemp, "1")); d != 0 {
+				t.Errorf("attn_temperature 1 changes the logits by %g", d)
+			}
+			if f.Arch() == "nanochat" { // its residual also mixes in the embedding after the norms
+				return
+			}
+			emb := f.Spec().Embed
+			shifted := maps.Clone(p)
+			e := shifted[emb]
+			e.Data = slices.Clone(e.Data)
+			for i := range e.Data {
+				e.Data[i] += 3
+			}
+			shifted[emb] = e
+			if d := maxDiff(logits(p, ConvNormType, NormLayer), logits(shifted, ConvNormType, NormLayer)); d > 1e-4 {
+				t.Errorf("layernorm: a constant added to %s changes the logits by %g", emb, d)
+			}
+			if d := maxDiff(logits(shifted, ConvNormType, NormLayer), logits(shifted, ConvNormType, NormRMS)); d < 1e-2 {
+				t.Errorf("the norm type changes the shifted model's logits by only %g", d)
 			}
 		})
 	}

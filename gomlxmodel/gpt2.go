@@ -305,10 +305,7 @@ func (m GPT2) bias(ctx *model.Scope, g *Graph, p string) *Node {
 // layerNorm over the last axis: (x − mean)/√(var + eps)·weight + bias (biased variance).
 func (m GPT2) layerNorm(ctx *model.Scope, p string, x *Node) *Node {
 	g := x.Graph()
-	mean := ReduceAndKeep(x, ReduceMean, -1)                        // (…, 1)
-	xc := Sub(x, mean)                                              // (…, D)
-	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)           // (…, 1)
-	xn := Div(xc, Sqrt(AddScalar(variance, m.Config.LayerNormEps))) // (…, D)
+	xn := m.Config.Run.normalize(x, m.Config.LayerNormEps, NormLayer) // (…, D)
 	y := Mul(xn, broadcastLast(m.Config.Run.normWeight(param(ctx, g, p+".weight")), x.Rank()))
 	if b := m.bias(ctx, g, p); b != nil {
 		y = Add(y, broadcastLast(b, x.Rank()))
@@ -353,7 +350,7 @@ func (m GPT2) Conventions() []Convention {
 		{ConvActivation, c.Activation, act, "activation_function", false, false},
 		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, 4), Key: "n_head", Free: true},
 		normEpsConvention(c.LayerNormEps, "layer_norm_epsilon"),
-	}, c.Run.conventions(false)...)
+	}, c.Run.conventions(false, NormLayer)...)
 }
 
 // WithConvention flips one convention. Flipping the weight layout changes which shapes the

@@ -299,10 +299,7 @@ func (m GPTNeoX) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 // layerNorm is LayerNorm with bias: (x − mean)/√(var + eps) · w + b.
 func (m GPTNeoX) layerNorm(ctx *model.Scope, p string, x *Node) *Node {
 	g := x.Graph()
-	mean := ReduceAndKeep(x, ReduceMean, -1)                        // (…, 1)
-	xc := Sub(x, mean)                                              // (…, D)
-	variance := ReduceAndKeep(Square(xc), ReduceMean, -1)           // (…, 1)
-	xn := Div(xc, Sqrt(AddScalar(variance, m.Config.LayerNormEps))) // (…, D)
+	xn := m.Config.Run.normalize(x, m.Config.LayerNormEps, NormLayer) // (…, D)
 	y := Mul(xn, broadcastLast(m.Config.Run.normWeight(param(ctx, g, p+".weight")), x.Rank()))
 	return Add(y, broadcastLast(param(ctx, g, p+".bias"), x.Rank()))
 }
@@ -338,7 +335,7 @@ func (m GPTNeoX) Conventions() []Convention {
 		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, int(math.Ceil(2/c.RotaryPct))), Key: "num_attention_heads", Free: true},
 		normEpsConvention(c.LayerNormEps, "layer_norm_eps"),
 	}
-	return append(out, c.Run.conventions(true)...)
+	return append(out, c.Run.conventions(true, NormLayer)...)
 }
 
 // WithConvention flips one convention.

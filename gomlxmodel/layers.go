@@ -22,12 +22,6 @@ func softmax(x *Node) *Node {
 	return Div(e, ReduceAndKeep(e, ReduceSum, -1))
 }
 
-// RMSNorm normalises over the last axis: u / sqrt(mean(u²) + eps) · w, eps = 1e-6.
-func RMSNorm(u, w *Node) *Node {
-	ms := ReduceAndKeep(Square(u), ReduceMean, -1)                                  // (…, 1)
-	return Mul(Div(u, Sqrt(AddScalar(ms, RMSNormEps))), broadcastLast(w, u.Rank())) // (…, D)
-}
-
 // RMSNormEps is the ternary model's RMSNorm epsilon.
 const RMSNormEps = 1e-6
 

@@ -445,9 +445,8 @@ func (m Llama) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 
 // rmsNorm: x / √(mean(x²) + rms_norm_eps) · weight (· (1 + weight) under Run.NormOffset).
 func (m Llama) rmsNorm(ctx *model.Scope, name string, x *Node) *Node {
-	ms := ReduceAndKeep(Square(x), ReduceMean, -1) // (…, 1)
 	w := broadcastLast(m.Config.Run.normWeight(param(ctx, x.Graph(), name)), x.Rank())
-	return Mul(Div(x, Sqrt(AddScalar(ms, m.Config.RMSNormEps))), w) // (…, D)
+	return Mul(m.Config.Run.normalize(x, m.Config.RMSNormEps, NormRMS), w) // (…, D)
 }
 
 // Unembed is model.norm and the head.
@@ -514,7 +513,7 @@ func (m Llama) Conventions() []Convention {
 	}
 	out = append(out, Convention{Name: ConvSlidingWindow, Value: fmt.Sprint(c.SlidingWindow), Values: uniq(windows...),
 		Key: "sliding_window (keys a query sees, itself included; 0: full attention)", Free: true})
-	return append(out, c.Run.conventions(true)...)
+	return append(out, c.Run.conventions(true, NormRMS)...)
 }
 
 // Conventions of the Llama decoder's family fields: sliding_window, the keys a query sees,

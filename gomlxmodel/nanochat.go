@@ -410,8 +410,7 @@ func (m Nanochat) mlp(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 
 // norm is the parameter-free RMSNorm over the last axis: x / √(mean(x²) + eps).
 func (m Nanochat) norm(x *Node) *Node {
-	ms := ReduceAndKeep(Square(x), ReduceMean, -1) // (…, 1)
-	return Div(x, Sqrt(AddScalar(ms, m.Config.NormEps)))
+	return m.Config.Run.normalize(x, m.Config.NormEps, NormRMS)
 }
 
 // Unembed is the final norm, the head's first vocab_size rows (the padded ones cropped) and
@@ -440,7 +439,7 @@ func (m Nanochat) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 // and the embedding is normalised at once).
 func (m Nanochat) Conventions() []Convention {
 	c := m.Config
-	run := c.Run.conventions(true)
+	run := c.Run.conventions(true, NormRMS)
 	for j := range run {
 		if run[j].Name == ConvNormWeight || run[j].Name == ConvEmbedScale {
 			run[j].Inert = true

@@ -297,7 +297,7 @@ func (m Model) Forward(ctx *model.Scope, ids *Node, hooks Hooks) *Node {
 		x = DivScalar(Add(s0, s1), 2) // mHC collapse
 	}
 	x = hooks.set(HookCollapse, x)
-	x = RMSNorm(x, m.Run.normWeight(param(ctx, g, ParamNormFinal)))
+	x = m.rmsNorm(x, m.Run.normWeight(param(ctx, g, ParamNormFinal)))
 	x = hooks.set(HookNormFinal, x)
 	return m.Head(ctx, x)
 }
@@ -316,7 +316,7 @@ func (m Model) subBlock(ctx *model.Scope, i int, kind string, s0, s1 *Node, hook
 		return m.FFN(ctx, i, u, hooks)
 	}
 	if !m.Variant.MHC {
-		u := RMSNorm(s0, norm)
+		u := m.rmsNorm(s0, norm)
 		u = hooks.set(SubHook(i, kind, HookIn), u)
 		y := layer(u)
 		y = hooks.set(SubHook(i, kind, HookOut), y)
@@ -324,7 +324,7 @@ func (m Model) subBlock(ctx *model.Scope, i int, kind string, s0, s1 *Node, hook
 	}
 	pre := func(leaf string) *Node { return param(ctx, g, MHCParam(i, kind, leaf)) }
 	u := MHCPrepare(s0, s1, pre(MHCPreLogits), pre(MHCPreBias))
-	u = RMSNorm(u, norm)
+	u = m.rmsNorm(u, norm)
 	u = hooks.set(SubHook(i, kind, HookIn), u)
 	y := layer(u) // (B, T, D)
 	y = hooks.set(SubHook(i, kind, HookOut), y)
@@ -374,11 +374,11 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 
 	var z *Node // (B, H, T, hd)
 	if FusedAttention && !m.Variant.NoCausalMask && m.Run.Step == nil {
-		z = m.fusedAttention(q, k, val, m.Run.attnScale(hd))
+		z = m.fusedAttention(q, k, val, m.Run.attnScale(hd)*temperature(m.Run.AttnTemperature))
 	} else {
 		k, val = cacheKV(m.Run, SubHook(i, SubAttn, HookPattern), k, val)   // with a KV cache: (B, H, Past+T, hd)
 		scores := m.dot(q, []int{3}, []int{0, 1}, k, []int{3}, []int{0, 1}) // (B, H, T, Past+T)
-		scores = MulScalar(scores, m.Run.attnScale(hd))
+		scores = temper(MulScalar(scores, m.Run.attnScale(hd)), m.Run.AttnTemperature)
 		// the "future leakage" fault runs without the causal mask
 		if mask := attnMask(g, m.Run, t, k.Shape().Dimensions[2], !m.Variant.NoCausalMask, 0, scores.DType()); mask != nil {
 			scores = Add(scores, mask)
@@ -432,10 +432,15 @@ func (m Model) Head(ctx *model.Scope, x *Node) *Node {
 	return m.Run.softCap(DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{1}, nil))
 }
 
+// rmsNorm normalises x over its last axis, x/√(mean(x²) + 1e-6) · w (under Run.NormType).
+func (m Model) rmsNorm(x, w *Node) *Node {
+	return Mul(m.Run.normalize(x, RMSNormEps, NormRMS), broadcastLast(w, x.Rank())) // (…, D)
+}
+
 // Unembed is the final RMSNorm and the head. With mHC, callers pass the stream they lens
 // (s0, s1 or their mean, which is what Forward collapses to).
 func (m Model) Unembed(ctx *model.Scope, resid *Node) *Node {
-	return m.Head(ctx, RMSNorm(resid, m.Run.normWeight(param(ctx, resid.Graph(), ParamNormFinal))))
+	return m.Head(ctx, m.rmsNorm(resid, m.Run.normWeight(param(ctx, resid.Graph(), ParamNormFinal))))
 }
 
 // Loss returns the objective the original optimises and logs — cross-entropy with label
@@ -513,7 +518,7 @@ func (m Model) Conventions() []Convention {
 		{Name: ConvGQAMapping, Value: m.Variant.GQA(), Values: []string{config.GQATile, config.GQAInterleave}, Key: "meta.json's variant.gqa_map (--gqa-map)", Inert: m.Config.NKVHeads == m.Config.NHeads},
 		{ConvCausal, boolString(!m.Variant.NoCausalMask), []string{"true", "false"}, "meta.json's variant.no_causal_mask", false, false},
 		{ConvTiedHead, boolString(m.Config.WeightTied), []string{"true", "false"}, "config.weight_tied", false, false},
-	}, m.Run.conventions(true)...)
+	}, m.Run.conventions(true, NormRMS)...)
 }
 
 // WithConvention flips one convention.

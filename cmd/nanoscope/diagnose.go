@@ -37,6 +37,7 @@ func runDiagnose(args []string) error {
 	asJSON := fs.Bool("json", false, "print the whole report as JSON (the same as --format json)")
 	format := fs.String("format", "text", "report `FORMAT`: text, json, md (Markdown) or html (a self-contained page with figures)")
 	reportPath := fs.String("report", "", "write the report to `PATH` instead of stdout")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the run to `FILE`")
 	conventions := conventionFlags(fs)
 	if err := fs.parse(args); err != nil {
 		return err
@@ -72,6 +73,11 @@ func runDiagnose(args []string) error {
 			return err
 		}
 	}
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	if *metrics != "" {
 		if _, err := os.Stat(*metrics); err != nil {
 			return fmt.Errorf("--metrics: %w", err)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 
@@ -31,6 +32,26 @@ func checkpointDir(flagName, p string) error {
 		return fmt.Errorf("--%s %s is a file: pass the directory %s (it holds %s and %s), or a nanoGPT ckpt.pt or llm.c .bin file", flagName, p, filepath.Dir(p), checkpoint.ModelFile, checkpoint.MetaFile)
 	}
 	return nil
+}
+
+// startCPUProfile starts a pprof CPU profile into the file of --cpuprofile (none when p is
+// empty); call the returned stop when the command ends.
+func startCPUProfile(p string) (stop func(), err error) {
+	if p == "" {
+		return func() {}, nil
+	}
+	if err := outputFile("cpuprofile", p); err != nil {
+		return nil, err
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // corpusDir resolves train's --data: a corpus directory, or any file inside one (train.bin,

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,20 +122,11 @@ func runTrain(args []string) error {
 		return err
 	}
 	*data = dataDir
-	if *cpuProfile != "" {
-		if err := outputFile("cpuprofile", *cpuProfile); err != nil {
-			return err
-		}
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stop, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	c, err := config.Preset(*preset)
 	if err != nil {
 		return err
