@@ -147,7 +147,8 @@ func TestApplyEdit(t *testing.T) {
 
 // TestConfigSaysOtherwise: checkpoints transformers 5.17 trained, loaded under a config value
 // other than training used that keeps every weight's shape — half GPT-NeoX's heads, half of
-// Phi-3's and Qwen3's head dimensions rotated, another norm epsilon — are named convention_mismatch with the trained
+// Phi-3's and Qwen3's head dimensions rotated, another norm epsilon, the rotary turn's other
+// direction — are named convention_mismatch with the trained
 // value, and the CE under it is the checkpoint's own to 1e-6. (The repository's transformers-
 // trained GPT-2 fixture was trained on other data: its own CE is above this text's unigram.)
 func TestConfigSaysOtherwise(t *testing.T) {
@@ -165,6 +166,7 @@ func TestConfigSaysOtherwise(t *testing.T) {
 		{"qwen3_trained_tied", gomlxmodel.ConvRotaryPct, "0.5", "1"},
 		{"gpt_neox_trained", gomlxmodel.ConvNormEps, "0.1", "1e-05"},
 		{"phi3_trained", gomlxmodel.ConvNormEps, "1", "1e-05"},
+		{"qwen2_trained_swa", gomlxmodel.ConvRopeSign, gomlxmodel.RopeSignNegative, gomlxmodel.RopeSignPositive},
 	} {
 		t.Run(c.dir, func(t *testing.T) {
 			f := diagnoseSlip(t, filepath.Join(root, c.dir), tokens, KindConventionMismatch, c.conv, func(l *load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error) {

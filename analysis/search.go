@@ -84,17 +84,28 @@ func ConditionName(flips []Flip) string {
 	return strings.Join(parts, " + ")
 }
 
-// comparable returns o with Best and BestCE over the offsets other than 0: the search never
-// counts a better prediction of the current token as recovered training. An alternative that
-// swamps the residual stream with the embedding makes a tied head copy its input at CE near 0;
-// a model trained on unshifted labels is named by its offsets as loaded, without any flip.
-func comparable(o OffsetCE) OffsetCE {
-	if o.Best != 0 {
+// comparable returns o with Best and BestCE over the offsets other than 0: the model as loaded
+// is compared at any offset but the current token's (a model trained on labels shifted back
+// predicts the previous token best).
+func comparable(o OffsetCE) OffsetCE { return bestAmong(o, func(k int) bool { return k != 0 }) }
+
+// recovered returns a run of the search with Best and BestCE over the offsets of tokens the model
+// does not see (k ≥ 1): the search never counts a better prediction of a token in its input as
+// recovered training. An alternative that swamps the residual stream with the embedding makes a
+// tied head copy its input at CE near 0; the rotary turn reversed makes a model trained without
+// the causal mask read the previous token where it learned to read the next (the family
+// gallery's Llama: CE 0.04 at offset −1); a model trained on labels shifted so is named by its
+// offsets as loaded, without any flip.
+func recovered(o OffsetCE) OffsetCE { return bestAmong(o, func(k int) bool { return k >= 1 }) }
+
+// bestAmong returns o with Best and BestCE over the offsets k that ok accepts.
+func bestAmong(o OffsetCE, ok func(k int) bool) OffsetCE {
+	if ok(o.Best) {
 		return o
 	}
 	bi := -1
 	for i, k := range Offsets {
-		if k != 0 && (bi < 0 || o.CE[i] < o.CE[bi]) {
+		if ok(k) && (bi < 0 || o.CE[i] < o.CE[bi]) {
 			bi = i
 		}
 	}
@@ -112,7 +123,7 @@ func gainOver(base, cond OffsetCE) (gain, se float64) {
 // pairedAt returns the per-position CEs gainOver compares: base at its best offset and cond at
 // its best, or base at cond's best when the best CEs tie and the offset moved.
 func pairedAt(base, cond OffsetCE) (a, b []float64) {
-	base, cond = comparable(base), comparable(cond)
+	base, cond = comparable(base), recovered(cond)
 	_, a = base.at(base.Best)
 	_, b = cond.at(cond.Best)
 	n := min(len(a), len(b))
@@ -158,7 +169,7 @@ func holdsOver(base, cond OffsetCE, unigram float64) (gain, se float64, ok bool)
 	if n := len(cond.Flips); n > 0 && cannotHelp(cond.Flips[n-1]) {
 		floor = permutingDeltaNats
 	}
-	return gain, se, gain > max(floor, sigmas*se) && eg > -ese && comparable(cond).BestCE < unigram-minDeltaNats
+	return gain, se, gain > max(floor, sigmas*se) && eg > -ese && recovered(cond).BestCE < unigram-minDeltaNats
 }
 
 // cannotHelp reports whether a model trained as loaded cannot gain from the flip, so that a gain
@@ -285,7 +296,7 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 			var o OffsetCE
 			if err == nil {
 				if o, err = runOffsets(s2, screen, V); err == nil {
-					o = comparable(o)
+					o = recovered(o)
 					c.CE, c.Offset = o.BestCE, o.Best
 					c.Gain, c.SE = gainOver(baseScreen, o)
 				}
@@ -328,7 +339,7 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 			if errs[i] != nil {
 				return nil, nil, OffsetCE{}, errs[i]
 			}
-			o := comparable(full[i])
+			o := recovered(full[i])
 			o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
 			o.Condition = ConditionName(o.Flips)
 			gain, se, ok := holdsOver(baseRun, o, unigram)
@@ -384,7 +395,7 @@ func flattenedRun(s *Subject, cat *Catalog, w *Windows) (*OffsetCE, error) {
 	if err != nil {
 		return nil, err
 	}
-	o = comparable(o)
+	o = recovered(o)
 	o.Flips, o.Condition = flips, ConditionName(flips)
 	o.Gain, o.SE = gainOver(*best, o)
 	return &o, nil
@@ -409,7 +420,7 @@ func residualBreak(s *Subject, cat *Catalog, w *Windows) (*PositionBreak, error)
 	if err != nil {
 		return nil, err
 	}
-	o = comparable(o)
+	o = recovered(o)
 	b := positionBreak(positionBins(o, o.Best, len(w.Inputs[0])))
 	return &b, nil
 }

@@ -39,6 +39,10 @@ type RunConventions struct {
 	// PositionOffset is the id of the first position (0 in every reference; 1 where a
 	// conversion or a cache is off by one).
 	PositionOffset int
+	// RopeSign is the direction rotary embeddings turn each pair: RopeSignPositive (the
+	// textbook's and Hugging Face's y1 = x1·cos − x2·sin) or RopeSignNegative (nanochat's); "" is
+	// the family's own. Under the other sign q·k sees every offset i − j as j − i.
+	RopeSign string
 	// RopeScale divides the rotary positions (linear rope_scaling's factor); 0 or 1 is none.
 	// Rotary families only.
 	RopeScale float64
@@ -122,8 +126,9 @@ var PermutingConventions = map[string]bool{
 
 // conventions lists the run conventions with the values the diagnosis tries: rope scaling for
 // rotary families, the position offset for the others; norm is the family's own norm type
-// (NormLayer or NormRMS).
-func (r RunConventions) conventions(rotary bool, norm string) []Convention {
+// (NormLayer or NormRMS) and ropeSign its rotary sign ("": none listed, for a family that lists
+// its own or has no rotary embedding).
+func (r RunConventions) conventions(rotary bool, norm, ropeSign string) []Convention {
 	out := []Convention{
 		{Name: ConvAttnScale, Value: r.attnScaleName(), Values: []string{AttnRsqrtHeadDim, AttnInvHeadDim, AttnOne},
 			Key: "the attention softmax scale (attention scaling, query_pre_attn_scalar)"},
@@ -142,6 +147,10 @@ func (r RunConventions) conventions(rotary bool, norm string) []Convention {
 		out = append(out, Convention{Name: ConvPositionOffset, Value: strconv.Itoa(r.PositionOffset), Values: uniq(strconv.Itoa(r.PositionOffset), "0", "1"),
 			Key: "the first position id (position_ids, a cache's offset)", Free: true})
 	} else {
+		if ropeSign != "" {
+			out = append(out, Convention{Name: ConvRopeSign, Value: r.ropeSign(ropeSign), Values: []string{RopeSignPositive, RopeSignNegative},
+				Key: "the direction of the rotary turn (rotate_half's sign: y1 = x1·cos − x2·sin)"})
+		}
 		out = append(out, Convention{Name: ConvRopeScaling, Value: formatFloat(r.ropeScale()), Values: uniq(formatFloat(r.ropeScale()), "1", "2", "4", "8"),
 			Key: `rope_scaling {"rope_type": "linear", "factor"}`, Free: true})
 	}
@@ -168,6 +177,9 @@ func (r *RunConventions) set(name, value string) (ok bool, err error) {
 	case ConvNormType:
 		err = checkValue(name, value, NormLayer, NormRMS)
 		r.NormType = value
+	case ConvRopeSign:
+		err = checkValue(name, value, RopeSignPositive, RopeSignNegative)
+		r.RopeSign = value
 	case ConvAttnTemp:
 		r.AttnTemperature, err = positiveFloat(name, value)
 	case ConvPositionOffset:
@@ -237,6 +249,14 @@ func (r RunConventions) embed(x *Node) *Node {
 	return MulScalar(x, math.Sqrt(float64(x.Shape().Dimensions[x.Rank()-1])))
 }
 
+// ropeSign is the rotary sign in effect for a family whose own is own.
+func (r RunConventions) ropeSign(own string) string {
+	if r.RopeSign != "" {
+		return r.RopeSign
+	}
+	return own
+}
+
 // normType is the norm type in effect for a family whose own is own.
 func (r RunConventions) normType(own string) string {
 	if r.NormType != "" {
@@ -274,7 +294,7 @@ func (r RunConventions) softCap(x *Node) *Node {
 
 // rope is the rotary embedding of the positions under these conventions.
 func (r RunConventions) rope(theta float64, layout string) Rope {
-	return Rope{Theta: theta, Layout: layout, Offset: r.firstPosition(), Scale: r.ropeScale(), Rows: r.Step.rowShift()}
+	return Rope{Theta: theta, Layout: layout, Offset: r.firstPosition(), Scale: r.ropeScale(), Rows: r.Step.rowShift(), Negative: r.RopeSign == RopeSignNegative}
 }
 
 func softCapName(c float64) string {

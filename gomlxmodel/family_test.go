@@ -266,6 +266,7 @@ func TestWithValues(t *testing.T) {
 
 // TestRunConventionEquivalences: run conventions that must compute the same function — the
 // attention scores tempered by 1/√head_dim under the 1/√head_dim scale and the scale 1/head_dim;
+// the rotary turn by −θ and, by +θ, q and k with the second half of every head negated;
 // a LayerNorm model (every norm subtracting the mean) with a constant added to every entry of
 // its token embedding and without — give the same log-probabilities to float rounding, while the norm type itself changes
 // the logits of that shifted model.
@@ -332,6 +333,31 @@ func TestRunConventionEquivalences(t *testing.T) {
 			}
 			if d := maxDiff(logits(p), logits(p, ConvAttnTemp, "1")); d != 0 {
 				t.Errorf("attn_temperature 1 changes the logits by %g", d)
+			}
+			if f.Arch() == "llama" { // rotary pairs (x1, x2) turned by −θ are (x1, −x2) turned by +θ, x2 negated
+				flipped := maps.Clone(p)
+				for _, n := range []string{"q_proj", "k_proj"} {
+					for l := range f.Dims().NLayers {
+						name := fmt.Sprintf("model.layers.%d.self_attn.%s.weight", l, n)
+						w := flipped[name]
+						w.Data = slices.Clone(w.Data)
+						cols := w.Shape[1]
+						for r := range w.Shape[0] {
+							if r%hd >= hd/2 {
+								for j := range cols {
+									w.Data[r*cols+j] = -w.Data[r*cols+j]
+								}
+							}
+						}
+						flipped[name] = w
+					}
+				}
+				if d := maxDiff(logits(p, ConvRopeSign, RopeSignNegative), logits(flipped)); d > 1e-5 {
+					t.Errorf("rope_sign negative vs the second half of q and k negated: logits differ by %g", d)
+				}
+				if d := maxDiff(logits(p, ConvRopeSign, RopeSignNegative), logits(p)); d < 1e-3 {
+					t.Errorf("rope_sign changes the logits by only %g", d)
+				}
 			}
 			if f.Arch() == "nanochat" { // its residual also mixes in the embedding after the norms
 				return

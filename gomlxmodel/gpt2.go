@@ -350,7 +350,7 @@ func (m GPT2) Conventions() []Convention {
 		{ConvActivation, c.Activation, act, "activation_function", false, false},
 		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, 4), Key: "n_head", Free: true},
 		normEpsConvention(c.LayerNormEps, "layer_norm_epsilon"),
-	}, c.Run.conventions(false, NormLayer)...)
+	}, c.Run.conventions(false, NormLayer, "")...)
 }
 
 // WithConvention flips one convention. Flipping the weight layout changes which shapes the

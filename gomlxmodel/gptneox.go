@@ -335,7 +335,7 @@ func (m GPTNeoX) Conventions() []Convention {
 		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, int(math.Ceil(2/c.RotaryPct))), Key: "num_attention_heads", Free: true},
 		normEpsConvention(c.LayerNormEps, "layer_norm_eps"),
 	}
-	return append(out, c.Run.conventions(true, NormLayer)...)
+	return append(out, c.Run.conventions(true, NormLayer, RopeSignPositive)...)
 }
 
 // WithConvention flips one convention.

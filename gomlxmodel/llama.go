@@ -513,7 +513,7 @@ func (m Llama) Conventions() []Convention {
 	}
 	out = append(out, Convention{Name: ConvSlidingWindow, Value: fmt.Sprint(c.SlidingWindow), Values: uniq(windows...),
 		Key: "sliding_window (keys a query sees, itself included; 0: full attention)", Free: true})
-	return append(out, c.Run.conventions(true, NormRMS)...)
+	return append(out, c.Run.conventions(true, NormRMS, RopeSignPositive)...)
 }
 
 // Conventions of the Llama decoder's family fields: sliding_window, the keys a query sees,

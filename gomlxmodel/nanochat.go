@@ -439,7 +439,7 @@ func (m Nanochat) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 // and the embedding is normalised at once).
 func (m Nanochat) Conventions() []Convention {
 	c := m.Config
-	run := c.Run.conventions(true, NormRMS)
+	run := c.Run.conventions(true, NormRMS, "")
 	for j := range run {
 		if run[j].Name == ConvNormWeight || run[j].Name == ConvEmbedScale {
 			run[j].Inert = true

@@ -518,7 +518,7 @@ func (m Model) Conventions() []Convention {
 		{Name: ConvGQAMapping, Value: m.Variant.GQA(), Values: []string{config.GQATile, config.GQAInterleave}, Key: "meta.json's variant.gqa_map (--gqa-map)", Inert: m.Config.NKVHeads == m.Config.NHeads},
 		{ConvCausal, boolString(!m.Variant.NoCausalMask), []string{"true", "false"}, "meta.json's variant.no_causal_mask", false, false},
 		{ConvTiedHead, boolString(m.Config.WeightTied), []string{"true", "false"}, "config.weight_tied", false, false},
-	}, m.Run.conventions(true, NormRMS)...)
+	}, m.Run.conventions(true, NormRMS, RopeSignPositive)...)
 }
 
 // WithConvention flips one convention.
