@@ -211,3 +211,38 @@ func TestNormTypeMismatch(t *testing.T) {
 		t.Errorf("named %v, want %s", f.Evidence["trained_value"], gomlxmodel.NormLayer)
 	}
 }
+
+// TestRopeScalingDeclared: transformers-trained checkpoints trained with the plain RoPE, loaded
+// with a rope_scaling their config should not carry (Llama 3.1's llama3 scaling copied over, a
+// linear factor), are named rope_type = default, and the CE under it is the checkpoint's own.
+func TestRopeScalingDeclared(t *testing.T) {
+	if testing.Short() {
+		t.Skip("diagnoses 2 checkpoints twice")
+	}
+	tokens, err := corpus.FoldedGoSource("..", 40000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf")
+	for _, c := range []struct {
+		dir     string
+		scaling gomlxmodel.RopeScaling
+	}{
+		{"qwen2_trained_swa", gomlxmodel.RopeScaling{Type: "llama3", Factor: 8, OriginalMaxPositions: 8, LowFreqFactor: 1, HighFreqFactor: 4}},
+		{"mistral_trained_swa", gomlxmodel.RopeScaling{Type: "linear", Factor: 4}},
+	} {
+		t.Run(c.dir, func(t *testing.T) {
+			f := diagnoseSlip(t, filepath.Join(root, c.dir), tokens, KindConventionMismatch, gomlxmodel.ConvRopeType, func(l *load.Loaded) (gomlxmodel.Family, gomlxmodel.Params, error) {
+				m, ok := l.Family.(gomlxmodel.Llama)
+				if !ok {
+					return nil, nil, fmt.Errorf("%s is not a Llama-like", c.dir)
+				}
+				m.Config.RopeScaling = c.scaling
+				return m, l.Params, nil
+			})
+			if f.Evidence["trained_value"] != "default" || f.Evidence["loaded_value"] != c.scaling.Type {
+				t.Errorf("named %v (loaded %v), want default (loaded %s)", f.Evidence["trained_value"], f.Evidence["loaded_value"], c.scaling.Type)
+			}
+		})
+	}
+}

@@ -105,7 +105,7 @@ func normEpsConvention(eps float64, key string) Convention {
 // A convention absent here is its own mechanism.
 var ConventionMechanisms = map[string]string{
 	ConvAttnScale: "attention_scale", ConvQueryPreAttnScalar: "attention_scale", ConvAttnSoftCap: "attention_scale", ConvQKNormScale: "attention_scale", ConvAttnTemp: "attention_scale",
-	ConvRopeTheta: "positions", ConvRopeScaling: "positions", ConvRotaryPct: "positions", ConvRopePairing: "positions", ConvRopeSign: "positions", ConvPositionOffset: "positions",
+	ConvRopeTheta: "positions", ConvRopeScaling: "positions", ConvRotaryPct: "positions", ConvRopePairing: "positions", ConvRopeSign: "positions", ConvRopeType: "positions", ConvPositionOffset: "positions",
 	ConvCausal: "mask", ConvSlidingWindow: "mask", ConvWindowPattern: "mask",
 	ConvQKVOrder: "head_layout", ConvQKVSplit: "head_layout", ConvNumHeads: "head_layout", ConvGQAMapping: "head_layout",
 	ConvEmbedScale: "residual_scale", ConvNormWeight: "residual_scale", ConvNormEps: "residual_scale", ConvNormType: "residual_scale",

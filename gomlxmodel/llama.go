@@ -495,6 +495,10 @@ func (m Llama) Conventions() []Convention {
 		out = append(out, Convention{Name: ConvQueryPreAttnScalar, Value: formatFloat(c.QueryPreAttnScalar),
 			Values: uniq(formatFloat(c.QueryPreAttnScalar), strconv.Itoa(c.HeadDim)), Key: "query_pre_attn_scalar (scores scaled by its −½ power)", Free: true})
 	}
+	if t := c.RopeScaling.Type; t != "" && t != "default" {
+		out = append(out, Convention{Name: ConvRopeType, Value: t, Values: []string{t, "default"},
+			Key: "rope_scaling's rope_type (rope_parameters in transformers 5): default runs the plain RoPE"})
+	}
 	pct := "1"
 	if c.RotaryDim > 0 && c.RotaryDim != c.HeadDim {
 		pct = formatFloat(float64(c.RotaryDim) / float64(c.HeadDim))
@@ -527,6 +531,7 @@ const (
 	// windows of text, that its config does not declare.
 	WindowLadderMax        = 256
 	ConvAttnSoftCap        = "attn_softcap"
+	ConvRopeType           = "rope_type" // the config's rope_scaling type, or "default" (none)
 	ConvQueryPreAttnScalar = "query_pre_attn_scalar"
 )
 
@@ -570,6 +575,16 @@ func (m Llama) WithConvention(name, value string) (Family, error) {
 		m.Config.AttnSoftCap = 0
 		if value != "none" {
 			m.Config.AttnSoftCap, err = positiveFloat(name, value)
+		}
+	case ConvRopeType:
+		t := m.Config.RopeScaling.Type
+		switch {
+		case t == "" || t == "default":
+			return nil, fmt.Errorf("%s: no convention %q (rope_scaling declares none)", m.Arch(), name)
+		case value == "default":
+			m.Config.RopeScaling = RopeScaling{}
+		case value != t:
+			err = fmt.Errorf("convention %s: value %q is not %q or default (the config's scaling can only be dropped)", name, value, t)
 		}
 	case ConvQueryPreAttnScalar:
 		if m.Config.QueryPreAttnScalar == 0 {
