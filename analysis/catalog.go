@@ -90,6 +90,8 @@ type Catalog struct {
 	// heldOut is AsLoaded on the windows the search confirms on (those after its screen's):
 	// what Conditions are compared with.
 	heldOut OffsetCE
+	// confirm are the windows heldOut and Conditions ran on.
+	confirm *Windows
 	// InitLike are the randomly initialised tensors indistinguishable from the family's
 	// initialiser (Drift) while others moved: the candidates of a partial load.
 	InitLike []string          `json:"init_like_tensors"`
@@ -223,13 +225,13 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 	// An untrained draw has no convention to recover: the search is skipped (weights_untrained).
 	if all, _ := allUntrained(cat); !all {
 		cat.Edits = placementEdits(s, cat.Traces, dirs)
-		if cat.Search, cat.Conditions, cat.heldOut, err = searchConventions(s, w, cat.AsLoaded, unigram, cat.Edits); err != nil {
+		if cat.Search, cat.Conditions, cat.heldOut, cat.confirm, err = searchConventions(s, w, cat.AsLoaded, unigram, cat.Edits); err != nil {
 			return nil, err
 		}
 		if cat.Residual, err = residualBreak(s, cat, w); err != nil {
 			return nil, err
 		}
-		if cat.Flattened, err = flattenedRun(s, cat, w); err != nil {
+		if cat.Flattened, err = flattenedRun(s, cat); err != nil {
 			return nil, err
 		}
 	}

@@ -253,7 +253,7 @@ func (o OffsetCE) truncate(n int) OffsetCE {
 // best of some sixty noisy gains is biased up); a model of one window confirms on it again. It
 // returns every candidate of the screen, the confirmed runs, each with its flips, and the run
 // as loaded on the confirmation's windows (what they are compared with).
-func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, edits []Edit) ([]Candidate, []OffsetCE, OffsetCE, error) {
+func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, edits []Edit) ([]Candidate, []OffsetCE, OffsetCE, *Windows, error) {
 	V := s.dims().VocabSize
 	T := len(w.Inputs[0])
 	screen, confirm := splitScreen(w)
@@ -313,9 +313,6 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 			}
 		}
 		slices.SortStableFunc(runs, func(a, b tried) int { return cmp.Compare(b.c.Gain, a.c.Gain) })
-		var best *tried
-		var bestRun OffsetCE
-		bestGain := 0.0
 		top := runs[:min(maxConfirm, len(runs))]
 		for i, r := range top {
 			if !(r.c.Gain > 0) || math.IsNaN(r.c.Gain) {
@@ -331,33 +328,65 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 				}
 			}
 		}
-		full := make([]OffsetCE, len(top))
-		errs := make([]error, len(top))
-		parallelDo(len(top), searchWorkers(), func(i int) { full[i], errs[i] = runOffsets(top[i].s2, confirm, V) })
-		for i := range top {
-			r := &top[i]
-			if errs[i] != nil {
-				return nil, nil, OffsetCE{}, errs[i]
+		confirmTop := func() (*tried, OffsetCE, float64, []OffsetCE, error) {
+			full := make([]OffsetCE, len(top))
+			errs := make([]error, len(top))
+			parallelDo(len(top), searchWorkers(), func(i int) { full[i], errs[i] = runOffsets(top[i].s2, confirm, V) })
+			var best *tried
+			var bestRun OffsetCE
+			var kept []OffsetCE
+			bestGain := 0.0
+			for i := range top {
+				r := &top[i]
+				if errs[i] != nil {
+					return nil, OffsetCE{}, 0, nil, errs[i]
+				}
+				o := recovered(full[i])
+				o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
+				o.Condition = ConditionName(o.Flips)
+				gain, se, ok := holdsOver(baseRun, o, unigram)
+				o.Gain, o.SE = gain, se
+				o.EarlyGain, o.EarlySE = earlyGain(baseRun, o)
+				if round == 1 || ok { // a second flip counts only where it improves on the first
+					kept = append(kept, o)
+				}
+				if ok && gain > bestGain {
+					best, bestRun, bestGain = r, o, gain
+				}
 			}
-			o := recovered(full[i])
-			o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
-			o.Condition = ConditionName(o.Flips)
-			gain, se, ok := holdsOver(baseRun, o, unigram)
-			o.Gain, o.SE = gain, se
-			o.EarlyGain, o.EarlySE = earlyGain(baseRun, o)
-			if round == 1 || ok { // a second flip counts only where it improves on the first
-				confirmed = append(confirmed, o)
-			}
-			if ok && gain > bestGain {
-				best, bestRun, bestGain = r, o, gain
+			return best, bestRun, bestGain, kept, nil
+		}
+		best, bestRun, _, kept, err := confirmTop()
+		if err != nil {
+			return nil, nil, OffsetCE{}, nil, err
+		}
+		// A leader of the first round that gains between widenZ and sigmas standard errors is
+		// confirmed again on widenFactor times the positions, when the token stream holds them.
+		lead := 0.0 // the largest z of the confirmed runs
+		for _, o := range kept {
+			if o.SE > 0 {
+				lead = max(lead, o.Gain/o.SE)
 			}
 		}
+		if round == 1 && best == nil && lead >= widenZ && lead < sigmas {
+			if more := w.wider(widenFactor, screen); more != nil && len(more.Inputs) > len(confirm.Inputs) {
+				asMore, err := runOffsets(s, more, V)
+				if err != nil {
+					return nil, nil, OffsetCE{}, nil, err
+				}
+				confirm, held, baseRun = more, asMore, asMore
+				if best, bestRun, _, kept, err = confirmTop(); err != nil {
+					return nil, nil, OffsetCE{}, nil, err
+				}
+			}
+		}
+		confirmed = append(confirmed, kept...)
 		if best == nil {
 			break
 		}
 		base, baseRun, baseScreen, baseFlips = best.s2, bestRun, best.screen, bestRun.Flips
 	}
-	return cands, confirmed, held, nil
+	return cands, confirmed, held, confirm, nil
 }
 
 // splitScreen splits the windows into the search's screen (the first, about screenPositions
@@ -377,12 +406,12 @@ func splitScreen(w *Windows) (screen, confirm *Windows) {
 // scale where the loss is lowest or, stopped early, below it (training sharpens attention); an
 // alternative that undoes part of another fault by flattening attention sits on a slope that
 // continues (see ambiguousFinding).
-func flattenedRun(s *Subject, cat *Catalog, w *Windows) (*OffsetCE, error) {
+func flattenedRun(s *Subject, cat *Catalog) (*OffsetCE, error) {
 	best, _, _ := bestCondition(cat)
 	if best == nil || !slices.ContainsFunc(best.Flips, func(f Flip) bool { return f.Edit == nil }) {
 		return nil, nil
 	}
-	_, confirm := splitScreen(w)
+	confirm := cat.confirm
 	flips := append(slices.Clone(best.Flips), Flip{Convention: gomlxmodel.ConvAttnTemp, Value: flattenFactor, Loaded: "1"})
 	s2 := s
 	for _, f := range flips {

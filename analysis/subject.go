@@ -22,6 +22,7 @@ package analysis
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -277,6 +278,8 @@ type Windows struct {
 	// Span holds tokens[k·T : k·T+T+MaxShift] of each window: the targets of every offset
 	// up to tokenfile.MaxShift (nil for windows not made by SampleWindows).
 	Span [][]int32 `json:"-"`
+	// src is the token stream SampleWindows drew the windows from (nil otherwise).
+	src []uint32
 }
 
 // SampleWindows takes ceil(positions/seqLen) windows of seqLen tokens spread evenly over
@@ -291,7 +294,7 @@ func SampleWindows(tokens []uint32, seqLen, positions int) (*Windows, error) {
 		return nil, fmt.Errorf("positions must be positive (got %d)", positions)
 	}
 	n := min(total, (positions+seqLen-1)/seqLen)
-	w := &Windows{}
+	w := &Windows{src: tokens}
 	for i := 0; i < n; i++ {
 		k := i * total / n
 		in, next := tokenfile.Window(tokens, k, seqLen, 1)
@@ -301,6 +304,26 @@ func SampleWindows(tokens []uint32, seqLen, positions int) (*Windows, error) {
 		w.Span = append(w.Span, toInt32(tokens[k*seqLen:k*seqLen+seqLen+tokenfile.MaxShift]))
 	}
 	return w, nil
+}
+
+// wider returns about factor times w's positions drawn from the token stream of w like
+// SampleWindows, without the windows of exclude (nil when w was not drawn by SampleWindows).
+func (w *Windows) wider(factor int, exclude *Windows) *Windows {
+	if w.src == nil || len(w.Inputs) == 0 {
+		return nil
+	}
+	all, err := SampleWindows(w.src, len(w.Inputs[0]), factor*w.Positions())
+	if err != nil {
+		return nil
+	}
+	out := &Windows{}
+	for i, k := range all.Index {
+		if !slices.Contains(exclude.Index, k) {
+			out.Index = append(out.Index, k)
+			out.Inputs, out.Next, out.Span = append(out.Inputs, all.Inputs[i]), append(out.Next, all.Next[i]), append(out.Span, all.Span[i])
+		}
+	}
+	return out
 }
 
 // Positions is the number of evaluated positions.

@@ -565,7 +565,9 @@ def fourth(a, emit, mk):
     def gemma2_post_swapped(d):
         swap_keys(d, [(f"model.layers.{i}.post_attention_layernorm.weight", f"model.layers.{i}.post_feedforward_layernorm.weight")
                       for i in range(3)])
+    # "also" added after the placement search (2026-12-07): the exchange is what that search names.
     emit("k4_gemma2_post_norms_swapped", lambda: mk(Gemma2ForCausalLM, gemma2(), 79), kind="unexplained", post=gemma2_post_swapped,
+         also=["tensors_misplaced:tensor_mapping"],
          seed=79, note="post_attention_layernorm and post_feedforward_layernorm exchanged in every layer (sandwich norms mis-mapped)", **m)
 
     def neox_ids_shifted(d):

@@ -17,7 +17,7 @@ import (
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
-// buildKit writes kit set ("b", "c" or "d") into a temporary directory (≈ 5 s) and returns it with
+// buildKit writes kit set ("b", "c", "d" or "e") into a temporary directory (≈ 5 s) and returns it with
 // its kit.json.
 func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	t.Helper()
@@ -70,6 +70,16 @@ func TestKit4dEdits(t *testing.T) {
 		t.Skip("builds and measures 13 checkpoints")
 	}
 	checkEdits(t, "d")
+}
+
+// TestKit4eEdits: TestKit4bEdits's checks on kit 4e; its tensor controls rewrite tensors into the
+// same function (q_proj/k_proj ×0.25 under q_norm/k_norm: up to rms_norm_eps), so their CE is the
+// source's to 1e-4 nats.
+func TestKit4eEdits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and measures 18 checkpoints")
+	}
+	checkEdits(t, "e")
 }
 
 func checkEdits(t *testing.T, set string) {
