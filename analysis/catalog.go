@@ -57,6 +57,8 @@ type Catalog struct {
 	// Residual is PositionBreak under the best run of the search that holds, re-run on all the
 	// windows (nil when none holds): a convention that explains the fault earns health there.
 	Residual *PositionBreak `json:"residual_position_break,omitempty"`
+	// Copies are the runs of weight rows that repeat others bit for bit (copiesOf).
+	Copies []Copy `json:"copies,omitempty"`
 	// Flattened is the best run of the search that holds, re-run with its attention scores ×0.8
 	// (flattenedRun), with its gain over that run.
 	Flattened *OffsetCE `json:"flattened,omitempty"`
@@ -218,6 +220,7 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 			cat.MaxAbsActivation, cat.MaxActivationHook = x, h
 		}
 	}
+	cat.Copies = copiesOf(s.Params, cat.heads)
 	var dirs map[string]directions
 	if cat.Traces, dirs, err = tensorTraces(s, head, gf); err != nil {
 		return nil, err

@@ -14,7 +14,8 @@ import (
 // RoPE base or scaling, a position table or a window the inference path gets wrong — whether or
 // not the search can name it) and the logit lens must improve with depth (no earlier block
 // predicts the next token better than the model's output). Either abnormality, unexplained by
-// any kind, makes the diagnosis unexplained with its numbers.
+// any kind, makes the diagnosis unexplained with its numbers; so do weights that repeat others
+// bit for bit (copies.go).
 
 // PositionBin is the cross-entropy at the model's best offset over positions [From, To) of the
 // windows: mean, standard error over the positions, and their number.
@@ -136,6 +137,11 @@ func unearnedFinding(cat *Catalog) *Finding {
 		ev["lens_best_point"], ev["lens_best_accuracy"], ev["lens_final_accuracy"], ev["lens_excess_se"] = l.Point, l.Accuracy, l.Final, l.SE
 		why = append(why, fmt.Sprintf("the logit lens does not improve with depth: %s predicts the next token with accuracy %.3f, the output %.3f (+%.3f ± %.3f)",
 			l.Point, l.Accuracy, l.Final, l.Excess, l.SE))
+	}
+	if len(cat.Copies) > 0 {
+		ev["copies"], ev["copied_rows"] = copiesSummary(cat.Copies), copiedRows(cat.Copies)
+		why = append(why, fmt.Sprintf("weights repeat others bit for bit, which training never leaves (%s): a converter wrote one slot's values into another",
+			copiesSummary(cat.Copies)))
 	}
 	if k, gain, se := offsetRival(cat.AsLoaded); k != 1 {
 		ev["best_offset"], ev["offset_gain_nats"], ev["offset_gain_se"] = k, gain, se

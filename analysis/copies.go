@@ -1,0 +1,159 @@
+package analysis
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	"nanoscope/gomlxmodel"
+)
+
+// A trained model never holds the same values twice. Every optimiser step moves each weight by
+// its own gradient, so two rows of weights — two heads, two neurons, two layers' matrices — that
+// are equal bit for bit were written so, by a converter that copied one slot into another (a
+// layer's attention written from the layer before, one kv head's rows written over another's).
+// Only matrices are compared: a vector can receive the gradient of another and stay equal to it
+// (GPT-NeoX's two output biases of a parallel block, both zero at init, add to one sum). Not
+// compared either: constant rows (an initialiser's zeros or ones, a pruned row) and rows of fewer
+// than minCopyWidth values (a small vector an initialiser sets to one pattern everywhere); the rows of the
+// embedding and the head, where tokens added after training can share one starting vector (the
+// mean embedding) and stay there untrained; and repeats of one tensor's rows that every tensor of
+// its layer repeating rows shares (kv heads expanded for an engine without GQA repeat k_proj's
+// and v_proj's heads alike: the same function, not a slip). Models trained with weights shared
+// across layers would show as copies; no architecture nanoscope reads has them.
+
+// minCopyWidth is the shortest row copiesOf compares.
+const minCopyWidth = 8
+
+// Copy is a run of rows of one matrix equal, bit for bit, to a run of rows of another matrix or
+// of itself.
+type Copy struct {
+	Tensor     string `json:"tensor"`
+	Rows       [2]int `json:"rows"` // [from, to)
+	Source     string `json:"source"`
+	SourceRows [2]int `json:"source_rows"`
+}
+
+func (c Copy) String() string {
+	return fmt.Sprintf("%s rows %d–%d = %s rows %d–%d", c.Tensor, c.Rows[0], c.Rows[1]-1, c.Source, c.SourceRows[0], c.SourceRows[1]-1)
+}
+
+// copiesOf returns the runs of rows of p that copy earlier rows (tensors in name order, rows in
+// order), skipping the tensors of skip (the embedding and the head) and constant rows; a row
+// repeat within a tensor is dropped where every other tensor of its layer with repeats repeats
+// the same rows (layerName).
+func copiesOf(p gomlxmodel.Params, skip []string) []Copy {
+	type at struct {
+		tensor string
+		row    int
+	}
+	seen := map[uint64][]at{}
+	var rows []Copy // one per copied row
+	for _, n := range slices.Sorted(maps.Keys(p)) {
+		t := p[n]
+		if slices.Contains(skip, n) || len(t.Shape) != 2 {
+			continue
+		}
+		width := t.Shape[1]
+		for r := 0; r*width < len(t.Data); r++ {
+			row := t.Data[r*width : (r+1)*width]
+			if width < minCopyWidth || slices.Min(row) == slices.Max(row) {
+				continue
+			}
+			h := rowHash(row)
+			var src *at
+			for _, a := range seen[h] {
+				o := p[a.tensor]
+				ow := o.Shape[1]
+				if ow == width && sameBits(o.Data[a.row*ow:(a.row+1)*ow], row) {
+					src = &a
+					break
+				}
+			}
+			if src == nil {
+				seen[h] = append(seen[h], at{n, r})
+				continue
+			}
+			rows = append(rows, Copy{Tensor: n, Rows: [2]int{r, r + 1}, Source: src.tensor, SourceRows: [2]int{src.row, src.row + 1}})
+		}
+	}
+	// Runs: consecutive rows copying consecutive rows of one source.
+	var runs []Copy
+	for _, c := range rows {
+		if k := len(runs) - 1; k >= 0 && runs[k].Tensor == c.Tensor && runs[k].Source == c.Source && runs[k].Rows[1] == c.Rows[0] && runs[k].SourceRows[1] == c.SourceRows[0] {
+			runs[k].Rows[1], runs[k].SourceRows[1] = c.Rows[1], c.SourceRows[1]
+			continue
+		}
+		runs = append(runs, c)
+	}
+	// Repeats within tensors that every tensor of the layer with repeats shares: an expansion.
+	within := map[string]map[string][][2]int{} // layer → tensor → repeated row runs (self copies)
+	for _, c := range runs {
+		if c.Tensor == c.Source {
+			if pre, l, _, ok := layerName(c.Tensor); ok {
+				key := fmt.Sprintf("%s%d", pre, l)
+				if within[key] == nil {
+					within[key] = map[string][][2]int{}
+				}
+				within[key][c.Tensor] = append(within[key][c.Tensor], [2]int{c.Rows[0], c.SourceRows[0]})
+			}
+		}
+	}
+	return slices.DeleteFunc(runs, func(c Copy) bool {
+		pre, l, _, ok := layerName(c.Tensor)
+		if c.Tensor != c.Source || !ok {
+			return false
+		}
+		layer := within[fmt.Sprintf("%s%d", pre, l)]
+		if len(layer) < 2 {
+			return false
+		}
+		for _, rs := range layer {
+			if !slices.Equal(rs, layer[c.Tensor]) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// rowHash is an FNV-1a hash of a row's float32 bits.
+func rowHash(row []float32) uint64 {
+	h := uint64(14695981039346656037)
+	for _, x := range row {
+		h ^= uint64(math.Float32bits(x))
+		h *= 1099511628211
+	}
+	return h
+}
+
+func sameBits(a, b []float32) bool {
+	return slices.EqualFunc(a, b, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) })
+}
+
+// copiesSummary describes the copies for a finding: the first few runs and the count.
+func copiesSummary(cs []Copy) string {
+	cs = slices.SortedFunc(slices.Values(cs), func(a, b Copy) int {
+		return cmp.Or(cmp.Compare(b.Rows[1]-b.Rows[0], a.Rows[1]-a.Rows[0]), strings.Compare(a.Tensor, b.Tensor))
+	})
+	var parts []string
+	for _, c := range cs[:min(3, len(cs))] {
+		parts = append(parts, c.String())
+	}
+	if len(cs) > 3 {
+		parts = append(parts, fmt.Sprintf("and %d more", len(cs)-3))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// copiedRows is the number of rows the copies hold.
+func copiedRows(cs []Copy) int {
+	n := 0
+	for _, c := range cs {
+		n += c.Rows[1] - c.Rows[0]
+	}
+	return n
+}
