@@ -411,23 +411,27 @@ func flattenedRun(s *Subject, cat *Catalog) (*OffsetCE, error) {
 	if best == nil || !slices.ContainsFunc(best.Flips, func(f Flip) bool { return f.Edit == nil }) {
 		return nil, nil
 	}
-	confirm := cat.confirm
 	flips := append(slices.Clone(best.Flips), Flip{Convention: gomlxmodel.ConvAttnTemp, Value: flattenFactor, Loaded: "1"})
-	s2 := s
-	for _, f := range flips {
-		var err error
-		if s2, err = s2.withFlip(f); err != nil {
-			return nil, err
-		}
-	}
-	o, err := runOffsets(s2, confirm, s.dims().VocabSize)
+	o, err := runFlips(s, flips, cat.confirm)
 	if err != nil {
 		return nil, err
 	}
-	o = recovered(o)
 	o.Flips, o.Condition = flips, ConditionName(flips)
 	o.Gain, o.SE = gainOver(*best, o)
 	return &o, nil
+}
+
+// runFlips runs s under flips, in order, on the windows w, with the best offset among those of
+// tokens it does not see (recovered).
+func runFlips(s *Subject, flips []Flip, w *Windows) (OffsetCE, error) {
+	for _, f := range flips {
+		var err error
+		if s, err = s.withFlip(f); err != nil {
+			return OffsetCE{}, err
+		}
+	}
+	o, err := runOffsets(s, w, s.dims().VocabSize)
+	return recovered(o), err
 }
 
 // residualBreak re-runs the best run of the search that holds on all the windows w (the
@@ -438,18 +442,10 @@ func residualBreak(s *Subject, cat *Catalog, w *Windows) (*PositionBreak, error)
 	if best == nil {
 		return nil, nil
 	}
-	s2 := s
-	for _, f := range best.Flips {
-		var err error
-		if s2, err = s2.withFlip(f); err != nil {
-			return nil, err
-		}
-	}
-	o, err := runOffsets(s2, w, s.dims().VocabSize)
+	o, err := runFlips(s, best.Flips, w)
 	if err != nil {
 		return nil, err
 	}
-	o = recovered(o)
 	b := positionBreak(positionBins(o, o.Best, len(w.Inputs[0])))
 	return &b, nil
 }

@@ -197,17 +197,7 @@ func TestWithValues(t *testing.T) {
 			p := InitFamilyParams(f, 3)
 			perturb(p, 4, 0.05)
 			ids := randomIDs(rand.New(rand.NewPCG(5, 6)), 2, 8, f.Dims().VocabSize)
-			logits := func(p Params) []float32 {
-				r, err := NewFamilyRunner(f, p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := r.Logits(ids)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return out
-			}
+			logits := func(p Params) []float32 { return familyLogits(t, f, p, ids) }
 			specs := f.ParamSpecs()
 			a, b := specs[1].Name, specs[len(specs)-1].Name // two tensors to redraw
 			fresh := InitFamilyParams(f, 9)
@@ -284,15 +274,7 @@ func TestRunConventionEquivalences(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				r, err := NewFamilyRunner(g, p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				out, err := r.Logits(ids)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return out
+				return familyLogits(t, g, p, ids)
 			}
 			V := f.Dims().VocabSize
 			logProbs := func(x []float32) []float64 { // a tied head shifted adds one constant per row

@@ -41,45 +41,22 @@ func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	return out, byName
 }
 
-// TestKit4bEdits: each edit is the fault it claims. Controls and re-saved copies compute the
-// source's CE exactly; an edit a convention undoes (rows permuted into another layout, norm
-// weights saved as 1 + w) gives the source's CE again under that convention (within BF16's
+// TestKitEdits: each edit of kits 4b, 4c, 4d and 4e is the fault it claims. Controls and re-saved
+// copies compute the source's CE exactly, controls that rewrite tensors into the same function
+// (kits 4d, 4e: heads or units reordered, scales moved between tensors, q/k ×¼ under QK-norm up
+// to rms_norm_eps) to 1e-4 nats; an edit a convention undoes (rows permuted into another layout,
+// norm weights saved as 1 + w) gives the source's CE again under that convention (within BF16's
 // rounding of 1 + w), and costs loss as saved (a config edit may cost none: kit.json measures
 // it); config.json differs from the source's in exactly one line for a config edit and none
 // otherwise; tensors keep their dtype, and are all byte-identical to the source's unless the
 // entry edits tensors.
-func TestKit4bEdits(t *testing.T) {
+func TestKitEdits(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and measures 28 checkpoints")
+		t.Skip("builds and measures 84 checkpoints")
 	}
-	checkEdits(t, "b")
-}
-
-// TestKit4cEdits: TestKit4bEdits's checks on kit 4c.
-func TestKit4cEdits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and measures 25 checkpoints")
+	for _, set := range []string{"b", "c", "d", "e"} {
+		t.Run("kit4"+set, func(t *testing.T) { checkEdits(t, set) })
 	}
-	checkEdits(t, "c")
-}
-
-// TestKit4dEdits: TestKit4bEdits's checks on kit 4d; its controls rewrite tensors into the same
-// function, so their CE is the source's to 1e-4 nats (summation order).
-func TestKit4dEdits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and measures 13 checkpoints")
-	}
-	checkEdits(t, "d")
-}
-
-// TestKit4eEdits: TestKit4bEdits's checks on kit 4e; its tensor controls rewrite tensors into the
-// same function (q_proj/k_proj ×0.25 under q_norm/k_norm: up to rms_norm_eps), so their CE is the
-// source's to 1e-4 nats.
-func TestKit4eEdits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and measures 18 checkpoints")
-	}
-	checkEdits(t, "e")
 }
 
 func checkEdits(t *testing.T, set string) {
