@@ -221,6 +221,7 @@ func TestCLITable(t *testing.T) {
 		{logits("--tokens", "1", "--topk", "5000"), 2, "--topk 5000 exceeds the checkpoint's vocab_size"},
 		{logits("--tokens", "1", "--rope-layout", "spiral"), 2, "--rope-layout must be halves or interleaved (got \"spiral\"; the nanoscope convention rope_pairing)"},
 		{logits("--tokens", "1", "--convention", "causal=no"), 2, "--convention causal must be true or false (got \"no\")"},
+		{logits("--tokens", "1", "--convention", "attn_temperature=abc"), 2, "--convention attn_temperature=abc: value \"abc\" is not a positive number"},
 		{logits("--tokens", "1", "--convention", "attn=1"), 2, "--convention: nanoscope has no convention \"attn\" (its conventions: rope_pairing, rope_theta, gqa_mapping, causal, tied_head, attn_scale"},
 		{logits("--tokens", "1", "--convention", "=1"), 2, "invalid value \"=1\" for flag --convention: \"=1\" is not name=value"},
 		{logits("--tokens", "1,2", "--convention", "causal=false"), 0, "run with causal false instead of its true (--convention)"},

@@ -26,7 +26,7 @@ func init() {
 
 func runDiagnose(args []string) error {
 	fs := newFlags("diagnose", "diagnose --checkpoint DIR [--data DIR|TOKENFILE | --tokens IDS | --text TEXT] [--observed FILE|note] [--positions N] [--json | --format text|json|md|html] [--report PATH]")
-	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2, Llama, Qwen2, Qwen3 or Mistral: config.json + model.safetensors), a nanoGPT ckpt.pt, a nanochat checkpoint directory or model_<step>.pt, or an llm.c .bin")
+	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2, GPT-NeoX, Llama, Qwen2, Qwen3, Mistral, Gemma, Gemma 2 or Phi-3: config.json + model.safetensors), a nanoGPT ckpt.pt, a nanochat checkpoint directory or model_<step>.pt, or an llm.c .bin")
 	hfTokens := fs.String("tokens", "", "Hugging Face checkpoints: comma-separated evaluation `IDS` in the model's own ids, instead of --data")
 	hfText := fs.String("text", "", "Hugging Face checkpoints: evaluation `TEXT` tokenized with GPT-2 BPE (only for a model with GPT-2's vocabulary)")
 	data := fs.String("data", "", "token data in the checkpoint's ids: a corpus `DIR` (its validation split: val.compact.bin for a compact-vocabulary model, else val.bin) or a token file; compact ids must have the checkpoint's vocab.json beside them (default: the corpus meta.json records)")

@@ -20,7 +20,7 @@ func init() {
 
 func runInspect(args []string) error {
 	fs := newFlags("inspect", "inspect --checkpoint DIR [--json]")
-	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2, Llama, Qwen2, Qwen3 or Mistral: config.json + model.safetensors), a nanoGPT ckpt.pt, a nanochat checkpoint directory or model_<step>.pt, or an llm.c .bin")
+	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2, GPT-NeoX, Llama, Qwen2, Qwen3, Mistral, Gemma, Gemma 2 or Phi-3: config.json + model.safetensors), a nanoGPT ckpt.pt, a nanochat checkpoint directory or model_<step>.pt, or an llm.c .bin")
 	asJSON := fs.Bool("json", false, "print the inspection as JSON")
 	if err := fs.parse(args); err != nil {
 		return err

@@ -98,6 +98,8 @@ func openCheckpoint(flagName, dir string, conventions []conventionSetting) (*loa
 			return nil, usagef("--convention %s must be %s (got %q)", ce.Name, strings.Join(ce.Allowed, " or "), ce.Value)
 		case errors.As(err, &ce) && ce.Err == nil:
 			return nil, usagef("--%s must be %s (got %q; the %s convention %s)", c.flag, strings.Join(ce.Allowed, " or "), ce.Value, ce.Arch, ce.Name)
+		case errors.As(err, &ce): // a value a free convention does not take (not a number, out of range)
+			return nil, usagef("--%s %s=%s: %s", c.flag, ce.Name, ce.Value, strings.TrimPrefix(ce.Err.Error(), "convention "+ce.Name+": "))
 		case err != nil:
 			return nil, fmt.Errorf("--%s: %w", c.flag, err)
 		}

@@ -62,7 +62,7 @@ func parseIDList(flagName, s string) ([]int, error) {
 
 func runLogits(args []string) error {
 	fs := newFlags("logits", "logits --checkpoint DIR (--tokens 22184,1388,3419,1391 | --text 'fn main() {') [--topk K] [--json] [--model-ids]")
-	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2, Llama, Qwen2, Qwen3 or Mistral: config.json + model.safetensors), a nanoGPT ckpt.pt, a nanochat checkpoint directory or model_<step>.pt, or an llm.c .bin")
+	dir := fs.String("checkpoint", "", "checkpoint `PATH` (required): a directory (nanoscope's, or a Hugging Face GPT-2, GPT-NeoX, Llama, Qwen2, Qwen3, Mistral, Gemma, Gemma 2 or Phi-3: config.json + model.safetensors), a nanoGPT ckpt.pt, a nanochat checkpoint directory or model_<step>.pt, or an llm.c .bin")
 	tokens := fs.String("tokens", "", "comma-separated token `IDS` (GPT-2 ids; translated through the checkpoint's vocab.json if it has one)")
 	text := fs.String("text", "", "`TEXT` to tokenize with GPT-2 BPE instead of --tokens")
 	topk := fs.Int("topk", 5, "predictions `K` shown per position, in [1, vocab_size]")
