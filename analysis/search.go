@@ -328,7 +328,7 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 				}
 			}
 		}
-		confirmTop := func() (*tried, OffsetCE, float64, []OffsetCE, error) {
+		confirmTop := func() (*tried, OffsetCE, []OffsetCE, error) {
 			full := make([]OffsetCE, len(top))
 			errs := make([]error, len(top))
 			parallelDo(len(top), searchWorkers(), func(i int) { full[i], errs[i] = runOffsets(top[i].s2, confirm, V) })
@@ -339,7 +339,7 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 			for i := range top {
 				r := &top[i]
 				if errs[i] != nil {
-					return nil, OffsetCE{}, 0, nil, errs[i]
+					return nil, OffsetCE{}, nil, errs[i]
 				}
 				o := recovered(full[i])
 				o.Flips = append(slices.Clone(baseFlips), r.c.Flip)
@@ -354,9 +354,9 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 					best, bestRun, bestGain = r, o, gain
 				}
 			}
-			return best, bestRun, bestGain, kept, nil
+			return best, bestRun, kept, nil
 		}
-		best, bestRun, _, kept, err := confirmTop()
+		best, bestRun, kept, err := confirmTop()
 		if err != nil {
 			return nil, nil, OffsetCE{}, nil, err
 		}
@@ -375,7 +375,7 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 					return nil, nil, OffsetCE{}, nil, err
 				}
 				confirm, held, baseRun = more, asMore, asMore
-				if best, bestRun, _, kept, err = confirmTop(); err != nil {
+				if best, bestRun, kept, err = confirmTop(); err != nil {
 					return nil, nil, OffsetCE{}, nil, err
 				}
 			}

@@ -126,8 +126,7 @@ var PermutingConventions = map[string]bool{
 
 // conventions lists the run conventions with the values the diagnosis tries: rope scaling for
 // rotary families, the position offset for the others; norm is the family's own norm type
-// (NormLayer or NormRMS) and ropeSign its rotary sign ("": none listed, for a family that lists
-// its own or has no rotary embedding).
+// (NormLayer or NormRMS) and ropeSign its own rotary sign ("": none, no rotary embedding).
 func (r RunConventions) conventions(rotary bool, norm, ropeSign string) []Convention {
 	out := []Convention{
 		{Name: ConvAttnScale, Value: r.attnScaleName(), Values: []string{AttnRsqrtHeadDim, AttnInvHeadDim, AttnOne},
@@ -149,7 +148,7 @@ func (r RunConventions) conventions(rotary bool, norm, ropeSign string) []Conven
 	} else {
 		if ropeSign != "" {
 			out = append(out, Convention{Name: ConvRopeSign, Value: r.ropeSign(ropeSign), Values: []string{RopeSignPositive, RopeSignNegative},
-				Key: "the direction of the rotary turn (rotate_half's sign: y1 = x1·cos − x2·sin)"})
+				Key: "the direction of the rotary turn (rotate_half's y1 = x1·cos − x2·sin; nanochat's apply_rotary_emb turns by −θ)"})
 		}
 		out = append(out, Convention{Name: ConvRopeScaling, Value: formatFloat(r.ropeScale()), Values: uniq(formatFloat(r.ropeScale()), "1", "2", "4", "8"),
 			Key: `rope_scaling {"rope_type": "linear", "factor"}`, Free: true})

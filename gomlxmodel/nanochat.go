@@ -384,7 +384,7 @@ func (m Nanochat) attention(ctx *model.Scope, i int, ids, u *Node, hooks Hooks) 
 		v = Add(v, Mul(Reshape(gate, b, t, c.NKVHeads, 1), ve))
 	}
 	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
-	rope.Negative = c.RopeSign == RopeSignNegative
+	rope.Negative = c.Run.ropeSign(c.RopeSign) == RopeSignNegative
 	q, k = rope.Apply(q), rope.Apply(k)
 	q, k = MulScalar(m.norm(q), c.QKNormScale), MulScalar(m.norm(k), c.QKNormScale)
 	nRep := c.NHeads / c.NKVHeads
@@ -439,7 +439,7 @@ func (m Nanochat) unembed(ctx *model.Scope, x *Node, hooks Hooks) *Node {
 // and the embedding is normalised at once).
 func (m Nanochat) Conventions() []Convention {
 	c := m.Config
-	run := c.Run.conventions(true, NormRMS, "")
+	run := c.Run.conventions(true, NormRMS, c.RopeSign)
 	for j := range run {
 		if run[j].Name == ConvNormWeight || run[j].Name == ConvEmbedScale {
 			run[j].Inert = true
@@ -447,7 +447,6 @@ func (m Nanochat) Conventions() []Convention {
 	}
 	return append([]Convention{
 		{ConvRopePairing, c.RopePairing, []string{config.RopeHalves, config.RopeInterleaved}, "nanochat's apply_rotary_emb splits halves (x[..., :d], x[..., d:])", false, false},
-		{ConvRopeSign, c.RopeSign, []string{RopeSignNegative, RopeSignPositive}, "the sign of apply_rotary_emb (nanochat: y1 = x1·cos + x2·sin, a turn by −θ)", false, false},
 		ropeThetaConvention(c.RopeTheta),
 		{Name: ConvGQAMapping, Value: c.GQAMapping, Values: []string{config.GQAInterleave, config.GQATile}, Key: "which kv head each query head reads (SDPA enable_gqa, FA3: h / n_rep)", Inert: c.NKVHeads == c.NHeads},
 		{Name: ConvQKNormScale, Value: formatFloat(c.QKNormScale), Values: uniq(formatFloat(c.QKNormScale), "1.2", "1"), Key: "q, k = q * 1.2, k * 1.2 after the QK norm", Free: true},
@@ -465,9 +464,6 @@ func (m Nanochat) WithConvention(name, value string) (Family, error) {
 	case ConvRopePairing:
 		err = checkValue(name, value, config.RopeHalves, config.RopeInterleaved)
 		c.RopePairing = value
-	case ConvRopeSign:
-		err = checkValue(name, value, RopeSignNegative, RopeSignPositive)
-		c.RopeSign = value
 	case ConvRopeTheta:
 		c.RopeTheta, err = positiveFloat(name, value)
 	case ConvGQAMapping:
