@@ -14,7 +14,10 @@
 // dtype and element count, checked against the record's size when the pickle names it — and
 // Float32 reads the bytes of one tensor when asked. So a damaged or hostile file (a declared
 // size larger than its record, a truncated record, a tensor reaching past its storage) is
-// refused before any allocation, and the optimizer's tensors are never read.
+// refused before any allocation, and the optimizer's tensors are never read. gopickle also
+// allocates every string, bytes and frame at the length the pickle declares before reading it
+// (a damaged length of 3 GB is a 3 GB allocation): checkPickleLengths walks the opcodes first and
+// refuses a length the pickle does not hold.
 //
 // Not read: the legacy formats (torch.save before 1.6 with _use_new_zipfile_serialization,
 // tar archives) and TorchScript archives; each is refused in one line.
@@ -22,6 +25,7 @@ package ptfile
 
 import (
 	"archive/zip"
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -132,12 +136,17 @@ func (f *File) read() error {
 			return fmt.Errorf("%s: byteorder record %q: only little-endian files are read", f.Path, b)
 		}
 	}
-	r, err := pkl.Open()
+	if pkl.UncompressedSize64 > maxPickleBytes {
+		return fmt.Errorf("%s: %s declares %d bytes, more than the %d a checkpoint's pickle holds", f.Path, pkl.Name, pkl.UncompressedSize64, maxPickleBytes)
+	}
+	b, err := readRecord(pkl, 0, int64(pkl.UncompressedSize64))
 	if err != nil {
+		return fmt.Errorf("%s: %v", f.Path, err)
+	}
+	if err := checkPickleLengths(b); err != nil {
 		return fmt.Errorf("%s: %s: %v", f.Path, pkl.Name, err)
 	}
-	defer r.Close()
-	u := pickle.NewUnpickler(r)
+	u := pickle.NewUnpickler(bytes.NewReader(b))
 	u.FindClass = func(module, name string) (any, error) {
 		if module == "torch._utils" && name == "_rebuild_tensor_v2" {
 			return &pytorch.RebuildTensorV2{}, nil
@@ -339,4 +348,72 @@ func readRecord(rec *zip.File, off, n int64) ([]byte, error) {
 		return b, fmt.Errorf("record %s: %d bytes wanted at %d: %v", rec.Name, n, off, err)
 	}
 	return b, nil
+}
+
+// maxPickleBytes bounds a data.pkl record: the pickle of a checkpoint holds names, shapes and
+// scalars, its tensors live in records of their own.
+const maxPickleBytes = 1 << 28
+
+// pickleArgs are the opcodes of pickle protocols 0–5 (Python's pickletools) with an argument:
+// n > 0 a fixed n bytes, n < 0 a little-endian length of −n bytes followed by that many bytes,
+// lines the newline-terminated lines; pickleNoArg are those without one.
+var pickleArgs = map[byte]struct{ n, lines int }{
+	'J': {n: 4}, 'K': {n: 1}, 'M': {n: 2}, 'G': {n: 8}, 'h': {n: 1}, 'j': {n: 4}, 'q': {n: 1}, 'r': {n: 4},
+	0x80: {n: 1}, 0x82: {n: 1}, 0x83: {n: 2}, 0x84: {n: 4}, 0x95: {n: 8},
+	'T': {n: -4}, 'U': {n: -1}, 'X': {n: -4}, 'B': {n: -4}, 'C': {n: -1}, 0x8a: {n: -1}, 0x8b: {n: -4},
+	0x8c: {n: -1}, 0x8d: {n: -8}, 0x8e: {n: -8}, 0x96: {n: -8},
+	'I': {lines: 1}, 'L': {lines: 1}, 'F': {lines: 1}, 'S': {lines: 1}, 'V': {lines: 1}, 'P': {lines: 1},
+	'g': {lines: 1}, 'p': {lines: 1}, 'c': {lines: 2}, 'i': {lines: 2},
+}
+
+// pickleNoArg are the opcodes of pickle protocols 0–5 that take no argument.
+const pickleNoArg = "(.012NRabd}el]ost)uQ\x81\x85\x86\x87\x88\x89\x8f\x90\x91\x92\x93\x94\x97\x98"
+
+// checkPickleLengths walks the opcodes of the pickle b up to its STOP and returns an error for a
+// string, bytes, integer or frame whose declared length runs past the end of b (a frame's body
+// is walked as opcodes). An opcode it does not know ends the walk: the unpickler refuses it.
+func checkPickleLengths(b []byte) error {
+	for i := 0; i < len(b); {
+		op, at := b[i], i
+		i++
+		a, ok := pickleArgs[op]
+		switch {
+		case op == '.' || !ok && strings.IndexByte(pickleNoArg, op) < 0:
+			return nil
+		case !ok:
+		case a.lines > 0:
+			for range a.lines {
+				j := bytes.IndexByte(b[i:], '\n')
+				if j < 0 {
+					return fmt.Errorf("opcode %#x at byte %d: its line has no end", op, at)
+				}
+				i += j + 1
+			}
+		case a.n > 0:
+			if len(b)-i < a.n {
+				return fmt.Errorf("opcode %#x at byte %d: %d argument bytes wanted, %d left", op, at, a.n, len(b)-i)
+			}
+			if op == 0x95 { // FRAME: the length of the opcodes that follow
+				if n := binary.LittleEndian.Uint64(b[i:]); n > uint64(len(b)-i-8) {
+					return fmt.Errorf("frame at byte %d declares %d bytes, %d left", at, n, len(b)-i-8)
+				}
+			}
+			i += a.n
+		case a.n < 0:
+			w := -a.n
+			if len(b)-i < w {
+				return fmt.Errorf("opcode %#x at byte %d: a %d-byte length wanted, %d bytes left", op, at, w, len(b)-i)
+			}
+			var n uint64
+			for k := w - 1; k >= 0; k-- {
+				n = n<<8 | uint64(b[i+k])
+			}
+			i += w
+			if n > uint64(len(b)-i) {
+				return fmt.Errorf("opcode %#x at byte %d declares %d bytes, %d left", op, at, n, len(b)-i)
+			}
+			i += int(n)
+		}
+	}
+	return nil
 }
