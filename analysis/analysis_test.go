@@ -388,8 +388,10 @@ func TestDiagnoseFreshCheckpoint(t *testing.T) {
 	}
 }
 
-// Models trained (train.Run, ~60 steps) on unshifted targets are diagnosed as trained to
-// reproduce the current token (H1); the same recipe with shifted targets is not.
+// Models trained (train.Run, 150 steps) on unshifted targets are diagnosed as trained to
+// reproduce the current token (H1); the same recipe with shifted targets is not. (Stopped at 60
+// steps, 0.3 nats above its 150-step CE, the shifted model's scales have not settled: the scale
+// refit gains 0.199 ± 0.045 nats and calls it unexplained; at 150 steps 0.039 ± 0.022.)
 func TestDiagnoseTrainedModels(t *testing.T) {
 	cases := []struct {
 		shift       int
@@ -404,7 +406,7 @@ func TestDiagnoseTrainedModels(t *testing.T) {
 			c := config.D20()
 			c.Dim, c.NLayers, c.NHeads, c.NKVHeads, c.FFNMult = 32, 2, 4, 2, 2
 			c.VocabSize, c.MaxSeqLen, c.GroupSize, c.BatchSize = 31, 16, 32, 8
-			c.WarmupSteps, c.TotalSteps = 5, 60
+			c.WarmupSteps, c.TotalSteps = 5, 150
 			c.MHCLR = 1e-2
 			v := config.DefaultVariant()
 			v.TargetShift, v.Seed = tc.shift, 5

@@ -63,6 +63,11 @@ type Catalog struct {
 	// (flattenedRun), with its gain over that run.
 	Flattened *OffsetCE `json:"flattened,omitempty"`
 	LensDepth LensDepth `json:"lens_depth"`
+	// ScaleFit is the scale refit (scalefit.go) as loaded, run on a checkpoint nothing else
+	// flags; FixedScaleFit the refit under the best run of the search that holds, run when that
+	// run makes a finding.
+	ScaleFit      *ScaleFit `json:"scale_fit,omitempty"`
+	FixedScaleFit *ScaleFit `json:"fixed_scale_fit,omitempty"`
 	// ContextMI is the mean over positions of KL(p_t ‖ p̄), p̄ the mean predicted distribution:
 	// how much the prediction depends on the context (0 for a context-free model), in nats.
 	ContextMI float64 `json:"context_mi"`

@@ -15,7 +15,7 @@ import (
 // not the search can name it) and the logit lens must improve with depth (no earlier block
 // predicts the next token better than the model's output). Either abnormality, unexplained by
 // any kind, makes the diagnosis unexplained with its numbers; so do weights that repeat others
-// bit for bit (copies.go).
+// bit for bit (copies.go) and tensors whose scale a refit moves (scalefit.go).
 
 // PositionBin is the cross-entropy at the model's best offset over positions [From, To) of the
 // windows: mean, standard error over the positions, and their number.
@@ -143,6 +143,12 @@ func unearnedFinding(cat *Catalog) *Finding {
 		why = append(why, fmt.Sprintf("weights repeat others bit for bit, which training never leaves (%s): a converter wrote one slot's values into another",
 			copiesSummary(cat.Copies)))
 	}
+	if f := cat.ScaleFit; f != nil && f.Better {
+		ev["scale_fit_ce_as_loaded"], ev["scale_fit_ce"], ev["scale_fit_gain_nats"], ev["scale_fit_se"] = f.CE, f.FittedCE, f.Gain, f.SE
+		ev["scale_fit_positions"], ev["scale_fit_moved"] = f.Positions, f.Moved
+		why = append(why, fmt.Sprintf("one scale per tensor, refitted on other positions, predicts %d held-out positions better: CE %.3f vs %.3f as loaded (%.3f ± %.3f nats), where training leaves every tensor near its best scale (unless stopped long before its loss settled) — the largest moves: %s",
+			f.Positions, f.FittedCE, f.CE, f.Gain, f.SE, movedSummary(f.Moved)))
+	}
 	if k, gain, se := offsetRival(cat.AsLoaded); k != 1 {
 		ev["best_offset"], ev["offset_gain_nats"], ev["offset_gain_se"] = k, gain, se
 		why = append(why, fmt.Sprintf("the model predicts the token at offset %d better than the next one (CE %.3f vs %.3f, by %.3f ± %.3f nats), which a next-token predictor run as trained never does",
@@ -153,7 +159,7 @@ func unearnedFinding(cat *Catalog) *Finding {
 	}
 	return &Finding{Kind: KindUnexplained, Tensors: []string{}, Evidence: ev,
 		Detail: "abnormal and no convention of the family's space or catalogued fault explains it: " + strings.Join(why, "; "),
-		Fix:    "compare how the model was trained and how it is run at the positions or depth named (position handling, context length, the last blocks and the final norm); try --convention with other values"}
+		Fix:    "compare how the model was trained and how it is run at the positions, depth or tensors named (position handling, context length, the last blocks and the final norm, a factor or sign folded into a tensor, a norm read as w or 1 + w); try --convention with other values"}
 }
 
 // offsetRival returns the offset k ≠ 1 whose CE is below the CE at offset 1 by the most, when by

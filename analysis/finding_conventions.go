@@ -191,6 +191,11 @@ func ambiguousFinding(cat *Catalog, best *OffsetCE, asLoaded OffsetCE, gain, se 
 		why = fmt.Sprintf("but not where training leaves the attention scale: with the attention scores ×%s on top it predicts better still (CE %.3f, %.3f ± %.3f nats lower)",
 			flattenFactor, t.BestCE, t.Gain, t.SE)
 	}
+	if f := cat.FixedScaleFit; why == "" && f != nil && f.Better && f.Gain > flattenedShareMin*gain {
+		ev["fixed_scale_fit_ce"], ev["fixed_scale_fit_gain_nats"], ev["fixed_scale_fit_se"], ev["fixed_scale_fit_moved"] = f.FittedCE, f.Gain, f.SE, f.Moved
+		why = fmt.Sprintf("but the weights under it are not where training leaves them: one scale per tensor, refitted on other positions, predicts better still (CE %.3f vs %.3f, %.3f ± %.3f nats lower; largest moves: %s)",
+			f.FittedCE, f.CE, f.Gain, f.SE, movedSummary(f.Moved))
+	}
 	for _, fl := range best.Flips {
 		if why == "" && fl.Convention == gomlxmodel.ConvCausal && fl.Value == "false" && best.BestCE >= leakReadsTargetShare*cat.Unigram {
 			why = fmt.Sprintf("but not as a model trained seeing its target predicts it (CE %.3f, above %.2f of the unigram CE %.3f)", best.BestCE, leakReadsTargetShare, cat.Unigram)

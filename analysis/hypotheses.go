@@ -347,6 +347,27 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 		}
 		rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
 	}
+	// Training leaves every tensor near its best scale, under the conventions it ran with: a
+	// refit of the scales that gains under the search's fix makes that fix a partial undoing of
+	// another fault (ambiguousFinding); one that gains as loaded leaves health unearned.
+	if best, _, _ := bestCondition(d.Catalog); best != nil && !rep.Healthy {
+		stage("scale refit under the search's best run")
+		fixed, err := underFlips(s, best.Flips)
+		if err != nil {
+			return nil, err
+		}
+		if d.Catalog.FixedScaleFit, err = RunScaleFit(fixed, w); err != nil {
+			return nil, err
+		}
+		rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
+	}
+	if rep.Healthy {
+		stage("scale refit: one scale per tensor fitted on half the windows")
+		if d.Catalog.ScaleFit, err = RunScaleFit(s, w); err != nil {
+			return nil, err
+		}
+		rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
+	}
 	stage("done")
 	rep.Metrics = metricsOf(s, tokens, d)
 	rep.Metrics.InitLike = findingOf(rep.Findings, KindWeightsUntrained) != nil

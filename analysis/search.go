@@ -424,14 +424,23 @@ func flattenedRun(s *Subject, cat *Catalog) (*OffsetCE, error) {
 // runFlips runs s under flips, in order, on the windows w, with the best offset among those of
 // tokens it does not see (recovered).
 func runFlips(s *Subject, flips []Flip, w *Windows) (OffsetCE, error) {
-	for _, f := range flips {
-		var err error
-		if s, err = s.withFlip(f); err != nil {
-			return OffsetCE{}, err
-		}
+	s, err := underFlips(s, flips)
+	if err != nil {
+		return OffsetCE{}, err
 	}
 	o, err := runOffsets(s, w, s.dims().VocabSize)
 	return recovered(o), err
+}
+
+// underFlips returns s under flips, applied in order.
+func underFlips(s *Subject, flips []Flip) (*Subject, error) {
+	for _, f := range flips {
+		var err error
+		if s, err = s.withFlip(f); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }
 
 // residualBreak re-runs the best run of the search that holds on all the windows w (the

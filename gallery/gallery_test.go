@@ -74,6 +74,11 @@ func TestGallery(t *testing.T) {
 		}
 		t.Logf("%s %s: healthy %v %v %s (CE by offset %v, unigram %.3f; built %.1fs, diagnosed %.1fs)", r.Build.Set, r.Build.Name, rep.Healthy, kinds(rep), named(rep),
 			rep.Details.Catalog.AsLoaded.CE, rep.Details.Catalog.Unigram, r.Built.Seconds(), r.Diagnosed.Seconds())
+		for i, f := range []*analysis.ScaleFit{rep.Details.Catalog.ScaleFit, rep.Details.Catalog.FixedScaleFit} {
+			if f != nil {
+				t.Logf("    scale refit %s (%d steps): %.4f ± %.4f nats on %d positions", []string{"as loaded", "under the search's best run"}[i], f.Steps, f.Gain, f.SE, f.Positions)
+			}
+		}
 		for _, f := range rep.Findings {
 			if f.Kind == analysis.KindUnexplained {
 				t.Logf("    unexplained: %s", f.Detail)

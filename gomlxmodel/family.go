@@ -14,6 +14,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -314,6 +315,8 @@ type FamilyRunner struct {
 	// variables they name.
 	base   *FamilyRunner
 	values map[*model.Variable]*tensors.Tensor
+	// scaleExec is ScaleGradients' graph, built on first use.
+	scaleExec *model.Exec
 }
 
 // WithValues returns a runner of r's family and compiled graphs on r's weights with the
@@ -481,6 +484,90 @@ func (r *FamilyRunner) Capture(ids [][]int32, hookNames []string) (_ map[string]
 		}
 	}
 	return out, nil
+}
+
+// ScaledLoss runs the forward pass of ids (B, T) with every parameter W_p run as s_p·W_p,
+// scales holding s in Family.ParamSpecs order, and returns the next-token loss of each position
+// against targets (B, T) — −log p(target), nats, flattened row-major — and the derivative of
+// their mean with respect to each scale, from one backward pass. The scales are an input of one
+// graph, built on first use and reused for every call and value (the variables are multiplied
+// in the graph and never written back); a runner of WithValues runs its base's.
+func (r *FamilyRunner) ScaledLoss(ids, targets [][]int32, scales []float64) (nll []float32, grads []float64, err error) {
+	graphs := r
+	if r.base != nil {
+		graphs = r.base
+	}
+	specs := r.Family.ParamSpecs()
+	if len(scales) != len(specs) {
+		return nil, nil, fmt.Errorf("%s runner: %d scales for %d parameters", r.Family.Arch(), len(scales), len(specs))
+	}
+	V := r.Family.Dims().VocabSize
+	if err := CheckIDs(ids, V); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckIDs(targets, V); err != nil {
+		return nil, nil, err
+	}
+	in, err := idsTensor(ids)
+	if err != nil {
+		return nil, nil, err
+	}
+	tg, err := idsTensor(targets)
+	if err != nil {
+		return nil, nil, err
+	}
+	graphs.mu.Lock()
+	if graphs.scaleExec == nil {
+		graphs.scaleExec, err = model.NewExec(r.Backend, graphs.Scope.Store(), func(ctx *model.Scope, ids, tg, sc *Node) []*Node {
+			defer PanicWithError()
+			_, vars, values := FamilyParameters(r.Family, ctx, ids.Graph())
+			for i, v := range vars {
+				s := ConvertDType(Slice(sc, AxisElem(i)), values[i].DType())
+				v.SetNodeValue(Mul(values[i], Reshape(s)))
+			}
+			logits := r.Family.Forward(ctx, ids, nil) // (B, T, V)
+			dims := logits.Shape().Dimensions
+			n := dims[0] * dims[1]
+			logp := Reshape(LogSoftmax(ConvertDType(logits, dtypes.Float32), -1), n, dims[2])
+			row := IotaFull(ids.Graph(), shapes.Make(tg.DType(), n, 1))
+			nll := Neg(Gather(logp, Concatenate([]*Node{row, Reshape(tg, n, 1)}, -1))) // (N)
+			grad := Gradient(ReduceAllMean(nll), sc)[0]
+			for i, v := range vars {
+				v.SetNodeValue(values[i]) // as loaded: nothing is written back
+			}
+			return []*Node{nll, grad}
+		})
+	}
+	exec := graphs.scaleExec
+	graphs.mu.Unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	sc := make([]float32, len(scales))
+	for i, x := range scales {
+		sc[i] = float32(x)
+	}
+	var res []*tensors.Tensor
+	err = r.swapped(func() (err error) {
+		defer TraceGraph("scaled loss %s %dx%d", r.Family.Arch(), len(ids), len(ids[0]))()
+		res, err = exec.Exec(in, tg, tensors.FromFlatDataAndDimensions(sc, len(sc)))
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if nll, err = tensors.CopyFlatData[float32](res[0]); err != nil {
+		return nil, nil, err
+	}
+	g, err := tensors.CopyFlatData[float32](res[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	grads = make([]float64, len(g))
+	for i, x := range g {
+		grads[i] = float64(x)
+	}
+	return nll, grads, nil
 }
 
 // forwardOutputs builds f's forward on ids and returns the logits and the hooks names, in
