@@ -1,11 +1,14 @@
 package gomlxmodel
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"strconv"
 
 	. "github.com/gomlx/gomlx/core/graph"
+
+	"nanoscope/gomlxmodel/config"
 )
 
 // RunConventions are the conventions of an inference path that the weights do not fix and that
@@ -46,6 +49,12 @@ type RunConventions struct {
 	// RopeScale divides the rotary positions (linear rope_scaling's factor); 0 or 1 is none.
 	// Rotary families only.
 	RopeScale float64
+	// RopeRowsQ and RopeRowsK say that the rotary rows of q's (k's) heads are stored in the other
+	// pairing's order than the one the model runs (RopeRowsOther: interleaved rows 2j, 2j+1 in a
+	// rotate_half model, or the reverse) — a converter's permutation applied to one of q and k
+	// only; the forward reorders that role's rotary dimensions before its norm and RoPE. "" is
+	// the pairing's own order.
+	RopeRowsQ, RopeRowsK string
 	// Step, when non-nil, is one forward of an incremental or batched inference path: a KV
 	// cache, padding, position ids, an inference fault (kvcache.go). nil is the full forward.
 	Step *Step `json:"-"`
@@ -74,6 +83,14 @@ const (
 	ConvNormEps        = "norm_eps"         // the epsilon every norm adds to the variance, > 0
 	ConvNormType       = "norm_type"        // NormLayer | NormRMS: whether norms subtract the mean
 	ConvAttnTemp       = "attn_temperature" // a factor on the scaled attention scores, > 0 (1: none)
+	ConvRopeRowsQ      = "rope_rows_q"      // RopeRowsPairing | RopeRowsOther: the order q's rotary rows are stored in
+	ConvRopeRowsK      = "rope_rows_k"      // the same for k
+)
+
+// Orders of one role's rotary rows (RunConventions.RopeRowsQ, RopeRowsK).
+const (
+	RopeRowsPairing = "pairing" // as the rotary pairing reads them (every reference)
+	RopeRowsOther   = "other"   // in the other pairing's order
 )
 
 // RopeThetaLadder are the rotary bases the diagnosis tries besides the config's: the values
@@ -105,7 +122,7 @@ func normEpsConvention(eps float64, key string) Convention {
 // A convention absent here is its own mechanism.
 var ConventionMechanisms = map[string]string{
 	ConvAttnScale: "attention_scale", ConvQueryPreAttnScalar: "attention_scale", ConvAttnSoftCap: "attention_scale", ConvQKNormScale: "attention_scale", ConvAttnTemp: "attention_scale",
-	ConvRopeTheta: "positions", ConvRopeScaling: "positions", ConvRotaryPct: "positions", ConvRopePairing: "positions", ConvRopeSign: "positions", ConvRopeType: "positions", ConvPositionOffset: "positions",
+	ConvRopeTheta: "positions", ConvRopeScaling: "positions", ConvRotaryPct: "positions", ConvRopePairing: "positions", ConvRopeSign: "positions", ConvRopeType: "positions", ConvPositionOffset: "positions", ConvRopeRowsQ: "positions", ConvRopeRowsK: "positions",
 	ConvCausal: "mask", ConvSlidingWindow: "mask", ConvWindowPattern: "mask",
 	ConvQKVOrder: "head_layout", ConvQKVSplit: "head_layout", ConvNumHeads: "head_layout", ConvGQAMapping: "head_layout",
 	ConvEmbedScale: "residual_scale", ConvNormWeight: "residual_scale", ConvNormEps: "residual_scale", ConvNormType: "residual_scale",
@@ -122,6 +139,7 @@ var QKVOrders = []string{"qkv", "qvk", "kqv", "kvq", "vqk", "vkq"}
 // to name one (analysis/thresholds.go).
 var PermutingConventions = map[string]bool{
 	ConvRopePairing: true, ConvGQAMapping: true, ConvQKVOrder: true, ConvQKVSplit: true, ConvGateUpOrder: true,
+	ConvRopeRowsQ: true, ConvRopeRowsK: true,
 }
 
 // conventions lists the run conventions with the values the diagnosis tries: rope scaling for
@@ -152,6 +170,10 @@ func (r RunConventions) conventions(rotary bool, norm, ropeSign string) []Conven
 		}
 		out = append(out, Convention{Name: ConvRopeScaling, Value: formatFloat(r.ropeScale()), Values: uniq(formatFloat(r.ropeScale()), "1", "2", "4", "8"),
 			Key: `rope_scaling {"rope_type": "linear", "factor"}`, Free: true})
+		for _, c := range []struct{ name, value, role string }{{ConvRopeRowsQ, r.RopeRowsQ, "q"}, {ConvRopeRowsK, r.RopeRowsK, "k"}} {
+			out = append(out, Convention{Name: c.name, Value: cmp.Or(c.value, RopeRowsPairing), Values: []string{RopeRowsPairing, RopeRowsOther},
+				Key: "the order of " + c.role + "_proj's rotary rows (a converter's rotary permutation applied to " + c.role + " alone)"})
+		}
 	}
 	return out
 }
@@ -181,6 +203,13 @@ func (r *RunConventions) set(name, value string) (ok bool, err error) {
 		r.RopeSign = value
 	case ConvAttnTemp:
 		r.AttnTemperature, err = positiveFloat(name, value)
+	case ConvRopeRowsQ, ConvRopeRowsK:
+		err = checkValue(name, value, RopeRowsPairing, RopeRowsOther)
+		if name == ConvRopeRowsQ {
+			r.RopeRowsQ = value
+		} else {
+			r.RopeRowsK = value
+		}
 	case ConvPositionOffset:
 		r.PositionOffset, err = strconv.Atoi(value)
 		if err != nil || r.PositionOffset < 0 {
@@ -294,6 +323,37 @@ func (r RunConventions) softCap(x *Node) *Node {
 // rope is the rotary embedding of the positions under these conventions.
 func (r RunConventions) rope(theta float64, layout string) Rope {
 	return Rope{Theta: theta, Layout: layout, Offset: r.firstPosition(), Scale: r.ropeScale(), Rows: r.Step.rowShift(), Negative: r.RopeSign == RopeSignNegative}
+}
+
+// ropeRows returns q and k (B, T, H, hd) with the first rotaryDim dimensions of each head of
+// the roles whose rows are stored in the other pairing's order (RopeRowsQ, RopeRowsK) put in
+// pairing's order (0 or hd: all of them): interleaved rows 2j + p are read as rotate_half's
+// p·rd/2 + j, and the reverse.
+func (r RunConventions) ropeRows(q, k *Node, pairing string, rotaryDim int) (*Node, *Node) {
+	reorder := func(x *Node) *Node {
+		d := x.Shape().Dimensions // (B, T, H, hd)
+		rd := rotaryDim
+		if rd == 0 {
+			rd = d[3]
+		}
+		rot := SliceAxis(x, 3, AxisRange(0, rd))
+		a, b := rd/2, 2 // stored (j, p), read (p, j): interleaved → halves
+		if pairing == config.RopeInterleaved {
+			a, b = 2, rd/2 // stored (p, j), read (j, p): halves → interleaved
+		}
+		rot = Reshape(TransposeAllAxes(Reshape(rot, d[0], d[1], d[2], a, b), 0, 1, 2, 4, 3), d[0], d[1], d[2], rd)
+		if rd == d[3] {
+			return rot
+		}
+		return Concatenate([]*Node{rot, SliceAxis(x, 3, AxisRange(rd, d[3]))}, 3)
+	}
+	if r.RopeRowsQ == RopeRowsOther {
+		q = reorder(q)
+	}
+	if r.RopeRowsK == RopeRowsOther {
+		k = reorder(k)
+	}
+	return q, k
 }
 
 func softCapName(c float64) string {

@@ -261,7 +261,9 @@ func TestWithValues(t *testing.T) {
 // its token embedding and without — give the same log-probabilities to float rounding, while the norm type itself changes
 // the logits of that shifted model.
 func TestRunConventionEquivalences(t *testing.T) {
-	for _, f := range []Family{tinyGPT2(), tinyLlama(), tinyNanochat()} {
+	wide := tinyLlama() // heads of 8: the interleaved and rotate_half orders are two permutations
+	wide.Config.HeadDim = 8
+	for _, f := range []Family{tinyGPT2(), tinyLlama(), wide, tinyNanochat()} {
 		t.Run(f.Arch(), func(t *testing.T) {
 			p := InitFamilyParams(f, 3)
 			perturb(p, 4, 0.05)
@@ -339,6 +341,29 @@ func TestRunConventionEquivalences(t *testing.T) {
 				}
 				if d := maxDiff(logits(p, ConvRopeSign, RopeSignNegative), logits(p)); d < 1e-3 {
 					t.Errorf("rope_sign changes the logits by only %g", d)
+				}
+				// One role's rows written in the interleaved order (row 2j + p of each head from
+				// row p·hd/2 + j), the other's left: rope_rows of that role reads them back.
+				for _, c := range []struct{ proj, conv string }{{"q_proj", ConvRopeRowsQ}, {"k_proj", ConvRopeRowsK}} {
+					permuted := maps.Clone(p)
+					for l := range f.Dims().NLayers {
+						name := fmt.Sprintf("model.layers.%d.self_attn.%s.weight", l, c.proj)
+						w := permuted[name]
+						w.Data = slices.Clone(w.Data)
+						cols := w.Shape[1]
+						for r := range w.Shape[0] {
+							h, i := r/hd, r%hd
+							from := h*hd + (i%2)*(hd/2) + i/2
+							copy(w.Data[r*cols:(r+1)*cols], p[name].Data[from*cols:(from+1)*cols])
+						}
+						permuted[name] = w
+					}
+					if d := maxDiff(logits(permuted, c.conv, RopeRowsOther), logits(p)); d > 1e-5 {
+						t.Errorf("%s rows interleaved, run with %s=%s: logits differ from the model's by %g", c.proj, c.conv, RopeRowsOther, d)
+					}
+					if d := maxDiff(logits(permuted), logits(p)); d < 1e-3 {
+						t.Errorf("%s rows interleaved change the logits by only %g", c.proj, d)
+					}
 				}
 			}
 			if f.Arch() == "nanochat" { // its residual also mixes in the embedding after the norms

@@ -271,6 +271,7 @@ func (m GPTNeoX) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node 
 		}
 	}
 	q, k, v := part("q"), part("k"), part("v")
+	q, k = c.Run.ropeRows(q, k, c.RopePairing, c.RotaryDim())
 	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
 	rope.Scaling = c.RopeScaling
 	q, k = rope.ApplyPartial(q, c.RotaryDim()), rope.ApplyPartial(k, c.RotaryDim()) // (B, T, H, hd)

@@ -392,7 +392,8 @@ func (m Llama) attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	q = Reshape(q, b, t, c.NHeads, c.HeadDim)   // (B, T, H, hd)
 	k = Reshape(k, b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
 	v = Reshape(v, b, t, c.NKVHeads, c.HeadDim) // (B, T, Hkv, hd)
-	if c.QKNorm {                               // Qwen3: RMSNorm over each head's hd features
+	q, k = c.Run.ropeRows(q, k, c.RopePairing, c.RotaryDim)
+	if c.QKNorm { // Qwen3: RMSNorm over each head's hd features
 		q = m.rmsNorm(ctx, LlamaParam(i, "self_attn.q_norm.weight"), q) // (B, T, H, hd)
 		k = m.rmsNorm(ctx, LlamaParam(i, "self_attn.k_norm.weight"), k) // (B, T, Hkv, hd)
 	}

@@ -383,6 +383,7 @@ func (m Nanochat) attention(ctx *model.Scope, i int, ids, u *Node, hooks Hooks) 
 		gate := MulScalar(Sigmoid(lin("ve_gate", firstChannels(u, nanochatVEChannels))), 3)    // (B, T, Hkv)
 		v = Add(v, Mul(Reshape(gate, b, t, c.NKVHeads, 1), ve))
 	}
+	q, k = c.Run.ropeRows(q, k, c.RopePairing, 0)
 	rope := c.Run.rope(c.RopeTheta, c.RopePairing)
 	rope.Negative = c.Run.ropeSign(c.RopeSign) == RopeSignNegative
 	q, k = rope.Apply(q), rope.Apply(k)

@@ -365,6 +365,7 @@ func (m Model) Attention(ctx *model.Scope, i int, u *Node, hooks Hooks) *Node {
 	k := Reshape(lin("wk", u), b, t, c.NKVHeads, hd) // (B, T, Hkv, hd)
 	val := Reshape(lin("wv", u), b, t, c.NKVHeads, hd)
 	rope, gqa := m.Variant.Rope(), m.Variant.GQA()
+	q, k = m.Run.ropeRows(q, k, rope, 0)
 	rot := m.Run.rope(c.RopeTheta, rope)
 	q, k = rot.Apply(q), rot.Apply(k)
 	q = TransposeAllAxes(q, 0, 2, 1, 3) // (B, H, T, hd)

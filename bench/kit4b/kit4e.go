@@ -137,7 +137,9 @@ func entries4e() []entry {
 				return c.scaleAll(0, slices.Concat(layers(2, "gpt_neox.layers.%d.input_layernorm.bias"), layers(2, "gpt_neox.layers.%d.post_attention_layernorm.bias"),
 					[]string{"gpt_neox.final_layer_norm.bias"})...)
 			}},
-		{Name: "k4e_mistral_k_only_interleaved", Source: mistral, Kind: "unexplained", Also: []string{"convention_mismatch:rope_pairing"},
+		// rope_rows_k (added after this kit was written blind) names exactly this fault: the truth
+		// accepts it as it accepted rope_pairing.
+		{Name: "k4e_mistral_k_only_interleaved", Source: mistral, Kind: "unexplained", Also: []string{"convention_mismatch:rope_pairing", "convention_mismatch:rope_rows_k"},
 			Note: "k_proj rows converted to the interleaved rotary layout, q_proj left in rotate_half, every layer",
 			edit: func(c *ckpt) error {
 				return c.permuteRows(interleaved(8), layers(2, "model.layers.%d.self_attn.k_proj.weight")...)
