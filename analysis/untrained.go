@@ -6,7 +6,9 @@ import (
 	"runtime"
 	"slices"
 
-	"gonum.org/v1/gonum/mat"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // TensorTrace says whether one tensor carries training, by a test that holds for any
@@ -99,11 +101,16 @@ func tensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, map[strin
 	if err != nil {
 		return nil, nil, err
 	}
-	hd := make([]directions, len(hooks))
-	parallelDo(len(hooks), runtime.NumCPU(), func(i int) { hd[i] = directionsOf(acts[hooks[i]], w.Positions()) })
+	al, err := newAligner(r.backend)
+	if err != nil {
+		return nil, nil, err
+	}
 	dirs := map[string]directions{}
-	for i, h := range hooks {
-		dirs[h] = hd[i]
+	for _, h := range hooks {
+		if dirs[h], err = al.directionsOf(acts[h], w.Positions()); err != nil {
+			return nil, nil, err
+		}
+		delete(acts, h)
 	}
 	grads := map[string]float64{}
 	maxGrad := 0.0
@@ -141,71 +148,81 @@ func tensorTraces(s *Subject, w *Windows, gf GradFlow) ([]TensorTrace, map[strin
 }
 
 // directions are the unit directions x̂_t = x_t/‖x_t‖ of n positions of an activation, as an
-// (n, d) matrix, and tr(C²) of their covariance C = mean_t x̂_t x̂_tᵀ. The covariance itself is
-// never formed: tr(W C Wᵀ) = mean_t ‖W x̂_t‖² and tr(C²) = ‖X̂ᵀX̂‖²_F/n² = ‖X̂X̂ᵀ‖²_F/n², from
-// whichever Gram matrix is smaller, as gonum's parallel Dgemm (d×d covariances through its
-// single-threaded Dsyrk took 41 % of a GPT-2-small diagnose on two cores).
+// (n, d) float32 tensor, and tr(C²) of their covariance C = mean_t x̂_t x̂_tᵀ. The covariance
+// itself is never formed: tr(W C Wᵀ) = mean_t ‖W x̂_t‖² and tr(C²) = ‖X̂ᵀX̂‖²_F/n² = ‖X̂X̂ᵀ‖²_F/n²,
+// from whichever Gram matrix is smaller. The products run in float32 on the subject's backend
+// (aligner): on the host in float64 through gonum they took 69 CPU-seconds of a GPT-2-small
+// diagnose on the GPU machine (bench/results/diagnose-gpt2small-gpu-20261207c.trace.txt), and
+// float32 sums move a z-score far less than its threshold's margin.
 type directions struct {
-	x    *mat.Dense // (n, d)
+	x    *tensors.Tensor // (n, d)
+	n, d int
 	trC2 float64
+	al   *aligner
+}
+
+// aligner holds the graphs of the alignment products on one backend (each compiled once per
+// shape and reused).
+type aligner struct {
+	unit, align *graph.Exec
+}
+
+func newAligner(b compute.Backend) (*aligner, error) {
+	unit, err := graph.NewExec(b, func(x *graph.Node) (*graph.Node, *graph.Node) {
+		n, d := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
+		norm := graph.Sqrt(graph.ReduceAndKeep(graph.Square(x), graph.ReduceSum, -1)) // (n, 1)
+		safe := graph.Where(graph.GreaterThan(norm, graph.ScalarZero(x.Graph(), x.DType())), norm, graph.OnesLike(norm))
+		u := graph.Div(x, safe)
+		var gram *graph.Node
+		if n <= d {
+			gram = graph.DotGeneral(u, []int{1}, nil, u, []int{1}, nil) // X̂X̂ᵀ (n, n)
+		} else {
+			gram = graph.DotGeneral(u, []int{0}, nil, u, []int{0}, nil) // X̂ᵀX̂ (d, d)
+		}
+		return u, graph.ReduceAllSum(graph.Square(gram))
+	})
+	if err != nil {
+		return nil, err
+	}
+	align, err := graph.NewExec(b, func(u, w *graph.Node) (*graph.Node, *graph.Node) {
+		y := graph.DotGeneral(u, []int{1}, nil, w, []int{1}, nil) // W x̂_t for every t: (n, m)
+		return graph.ReduceAllSum(graph.Square(y)), graph.ReduceAllSum(graph.Square(w))
+	})
+	if err != nil {
+		return nil, err
+	}
+	// One graph per shape of activation and of matrix: a model has a handful, the placement
+	// search's transposes a few more.
+	return &aligner{unit: unit.SetMaxCache(256), align: align.SetMaxCache(256)}, nil
 }
 
 // directionsOf returns the directions of a row-major (n, d) activation.
-func directionsOf(x []float32, n int) directions {
+func (al *aligner) directionsOf(x []float32, n int) (directions, error) {
 	d := len(x) / n
-	rows := make([]float64, 0, len(x))
-	for t := 0; t < n; t++ {
-		row := x[t*d : (t+1)*d]
-		var ss float64
-		for _, v := range row {
-			ss += float64(v) * float64(v)
-		}
-		inv := 0.0
-		if ss > 0 {
-			inv = 1 / math.Sqrt(ss)
-		}
-		for _, v := range row {
-			rows = append(rows, float64(v)*inv)
-		}
+	out, err := al.unit.Exec(tensors.FromFlatDataAndDimensions(x, n, d))
+	if err != nil {
+		return directions{}, err
 	}
-	x64 := mat.NewDense(n, d, rows)
-	var g mat.Dense
-	if n <= d {
-		g.Mul(x64, x64.T()) // X̂X̂ᵀ (n×n)
-	} else {
-		g.Mul(x64.T(), x64) // X̂ᵀX̂ (d×d)
-	}
-	return directions{x: x64, trC2: sumSquares(g.RawMatrix().Data) / float64(n*n)}
-}
-
-func sumSquares(xs []float64) float64 {
-	var s float64
-	for _, v := range xs {
-		s += v * v
-	}
-	return s
+	return directions{x: out[0], n: n, d: d, trC2: float64(tensors.ToScalar[float32](out[1])) / float64(n*n), al: al}, nil
 }
 
 // inputAlignment returns r = n·tr(W C Wᵀ)/‖W‖²_F for W (m×n) reading the directions dir, and its
 // z-score against a W drawn independently of the activations, whose r is 1 ± √(2·tr(C²)/m)
 // (see TensorTrace).
 func inputAlignment(w []float32, m, n int, dir directions) (ratio, z float64) {
-	if _, d := dir.x.Dims(); d != n {
-		panic(fmt.Sprintf("analysis: input alignment of a %d×%d matrix reading %d-dimensional activations", m, n, d))
+	if dir.d != n {
+		panic(fmt.Sprintf("analysis: input alignment of a %d×%d matrix reading %d-dimensional activations", m, n, dir.d))
 	}
-	wd := make([]float64, len(w))
-	for i, v := range w {
-		wd[i] = float64(v)
+	out, err := dir.al.align.Exec(dir.x, tensors.FromFlatDataAndDimensions(w, m, n))
+	if err != nil {
+		panic(err) // the graph compiled for these shapes; only the backend can fail here
 	}
-	fro := sumSquares(wd)
+	f := func(t *tensors.Tensor) float64 { return float64(tensors.ToScalar[float32](t)) }
+	fro := f(out[1])
 	if fro == 0 {
 		return 0, 0
 	}
-	var y mat.Dense
-	y.Mul(dir.x, mat.NewDense(m, n, wd).T()) // W x̂_t for every t: (positions, m)
-	positions, _ := dir.x.Dims()
-	tr := sumSquares(y.RawMatrix().Data) / float64(positions)
-	ratio = float64(n) * tr / fro
+	ratio = float64(n) * f(out[0]) / float64(dir.n) / fro
 	sd := math.Sqrt(2 * dir.trC2 / float64(m))
 	return ratio, (ratio - 1) / sd
 }
