@@ -17,7 +17,7 @@ import (
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
-// buildKit writes kit set ("b", "c", "d" or "e") into a temporary directory (≈ 5 s) and returns it with
+// buildKit writes kit set ("b", "c", "d", "e" or "f") into a temporary directory (≈ 5 s) and returns it with
 // its kit.json.
 func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	t.Helper()
@@ -41,20 +41,21 @@ func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	return out, byName
 }
 
-// TestKitEdits: each edit of kits 4b, 4c, 4d and 4e is the fault it claims. Controls and re-saved
+// TestKitEdits: each edit of kits 4b, 4c, 4d, 4e and 4f is the fault it claims. Controls and re-saved
 // copies compute the source's CE exactly, controls that rewrite tensors into the same function
-// (kits 4d, 4e: heads or units reordered, scales moved between tensors, q/k ×¼ under QK-norm up
-// to rms_norm_eps) to 1e-4 nats; an edit a convention undoes (rows permuted into another layout,
-// norm weights saved as 1 + w) gives the source's CE again under that convention (within BF16's
+// (kits 4d–4f: heads or units reordered, scales moved between tensors, q/k ×¼ under QK-norm up
+// to rms_norm_eps, kv heads expanded to one per query head, the stream ×4 with rms_norm_eps ×16)
+// to 1e-4 nats; an edit a convention undoes (rows permuted into another layout, norm weights
+// saved as 1 + w) gives the source's CE again under that convention (within BF16's
 // rounding of 1 + w), and costs loss as saved (a config edit may cost none: kit.json measures
 // it); config.json differs from the source's in exactly one line for a config edit and none
 // otherwise; tensors keep their dtype, and are all byte-identical to the source's unless the
 // entry edits tensors.
 func TestKitEdits(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and measures 84 checkpoints")
+		t.Skip("builds and measures 102 checkpoints")
 	}
-	for _, set := range []string{"b", "c", "d", "e"} {
+	for _, set := range []string{"b", "c", "d", "e", "f"} {
 		t.Run("kit4"+set, func(t *testing.T) { checkEdits(t, set) })
 	}
 }
@@ -287,5 +288,71 @@ func TestKit4cCopyTensor(t *testing.T) {
 	}
 	if err := ck.copyTensor("a", "c"); err == nil {
 		t.Error("copy of a 2×3 tensor into a 3×2 one: no error")
+	}
+}
+
+// TestKit4fEditHelpers: kit 4f's edit helpers against values written out by hand: quantize on
+// 0..15 (absmax 15, 3 bits: step 5), foldCols by 1 + (0, 1, 2, 3), gatherBlocks repeating and
+// tiling blocks of 2 rows (and of a 1-D bias), quarterTurn on one head of 4 rows (four turns give
+// the bytes back) and on the second head only of a [lo, hi) range.
+func TestKit4fEditHelpers(t *testing.T) {
+	vec := &tensor{dtype: safetensors.BF16, shape: []uint64{4}, data: make([]byte, 8)}
+	for j := range 4 {
+		binary.LittleEndian.PutUint16(vec.data[2*j:], toBF16(float32(j)))
+	}
+	for _, c := range []struct {
+		name  string
+		edit  func(c *ckpt) error
+		shape []uint64
+		want  []float32
+	}{
+		{"quantize 3 bits", func(c *ckpt) error { return c.quantize(3, "w") }, []uint64{4, 4},
+			[]float32{0, 0, 0, 5, 5, 5, 5, 5, 10, 10, 10, 10, 10, 15, 15, 15}},
+		{"foldCols 1 + g", func(c *ckpt) error { return c.foldCols("g", 1, "w") }, []uint64{4, 4},
+			[]float32{0, 2, 6, 12, 4, 10, 18, 28, 8, 18, 30, 44, 12, 26, 42, 60}},
+		{"gatherBlocks 0,0,1,1", func(c *ckpt) error { return c.gatherBlocks(2, []int{0, 0, 1, 1}, "w") }, []uint64{8, 4},
+			[]float32{0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15}},
+		{"gatherBlocks 1,0", func(c *ckpt) error { return c.gatherBlocks(2, []int{1, 0}, "w") }, []uint64{4, 4},
+			[]float32{8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7}},
+		{"gatherBlocks 1-D 0,1,0,1", func(c *ckpt) error { return c.gatherBlocks(2, []int{0, 1, 0, 1}, "g") }, []uint64{8},
+			[]float32{0, 1, 2, 3, 0, 1, 2, 3}},
+		{"quarterTurn head of 4", func(c *ckpt) error { return c.quarterTurn(4, 0, 4, "w") }, []uint64{4, 4},
+			[]float32{-8, -9, -10, -11, -12, -13, -14, -15, 0, 1, 2, 3, 4, 5, 6, 7}},
+		{"quarterTurn rows 2-3 as a head of 2", func(c *ckpt) error { return c.quarterTurn(2, 2, 4, "w") }, []uint64{4, 4},
+			[]float32{0, 1, 2, 3, 4, 5, 6, 7, -12, -13, -14, -15, 8, 9, 10, 11}},
+		{"quarterTurn four times", func(c *ckpt) error {
+			for range 4 {
+				if err := c.quarterTurn(4, 0, 4, "w"); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, []uint64{4, 4}, []float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := &tensor{dtype: vec.dtype, shape: slices.Clone(vec.shape), data: bytes.Clone(vec.data)}
+			ck := &ckpt{tensors: map[string]*tensor{"w": bf16Tensor(4, 4), "g": g}}
+			if err := c.edit(ck); err != nil {
+				t.Fatal(err)
+			}
+			name := "w"
+			if len(c.shape) == 1 {
+				name = "g"
+			}
+			got := ck.tensors[name]
+			if !slices.Equal(got.shape, c.shape) || !slices.Equal(bf16Values(got), c.want) {
+				t.Fatalf("edited: %v %v, want %v %v", got.shape, bf16Values(got), c.shape, c.want)
+			}
+		})
+	}
+	ck := &ckpt{tensors: map[string]*tensor{"w": bf16Tensor(4, 4), "g": bf16Tensor(1, 3)}}
+	if err := ck.foldCols("g", 1, "w"); err == nil {
+		t.Error("foldCols with a 2-D vector: no error")
+	}
+	if err := ck.gatherBlocks(2, []int{2}, "w"); err == nil {
+		t.Error("gatherBlocks past the rows: no error")
+	}
+	if err := ck.quarterTurn(4, 0, 3, "w"); err == nil {
+		t.Error("quarterTurn of 3 rows as heads of 4: no error")
 	}
 }
