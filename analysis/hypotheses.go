@@ -348,9 +348,11 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 		rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
 	}
 	// Training leaves every tensor near its best scale, under the conventions it ran with: a
-	// refit of the scales that gains under the search's fix makes that fix a partial undoing of
-	// another fault (ambiguousFinding); one that gains as loaded leaves health unearned.
-	if best, _, _ := bestCondition(d.Catalog); best != nil && !rep.Healthy {
+	// refit of the scales that gains under the fix a finding names makes that fix a partial
+	// undoing of another fault (ambiguousFinding); one that gains as loaded leaves health
+	// unearned.
+	named := slices.ContainsFunc(rep.Findings, func(f Finding) bool { return f.Kind != KindUnexplained && f.Evidence["convention"] != nil })
+	if best, _, _ := bestCondition(d.Catalog); best != nil && named {
 		stage("scale refit under the search's best run")
 		fixed, err := underFlips(s, best.Flips)
 		if err != nil {
