@@ -68,11 +68,13 @@ const (
 	flattenedShareMin = 0.05
 )
 
-// The scale refit (scalefit.go). Measured on the controls of kits 4d and 4e (11 checkpoints, 7
-// families, weights rewritten without changing the function): held-out gains −0.038 to +0.008
-// nats, at most 1.2 SE (the refit overfits its half of the windows); on their faults no
-// convention names, a value projection ×¼ 0.218 ± 0.032, one MLP output negated 0.078 ± 0.014,
-// k negated 0.269 ± 0.038.
+// The scale refit (scalefit.go). Measured (bench/results/kits-20261208.md, the family gallery's
+// log): the controls of kits 4–4f and the gallery's 23 healthy builds gain at most 1.5 SE on the
+// held-out half (most gains are negative: the refit overfits its half), true conventions re-run
+// under their fix at most 1.3 SE; the faults no convention names, a value projection ×¼
+// 0.197 ± 0.030 nats, one MLP output negated 0.074 ± 0.014, k negated 0.264 ± 0.038, the final
+// norm read as 1 + w 0.208 ± 0.015. A model stopped far short of its plateau gains too (the
+// 60-step test model of TestDiagnoseTrainedModels, 0.199 ± 0.045).
 const (
 	scaleFitSteps      = 40    // full-batch Adam steps at most
 	scaleFitStallSteps = 10    // … ending when the last scaleFitStallSteps gained less than
