@@ -59,6 +59,8 @@ type Catalog struct {
 	Residual *PositionBreak `json:"residual_position_break,omitempty"`
 	// Copies are the runs of weight rows that repeat others bit for bit (copiesOf).
 	Copies []Copy `json:"copies,omitempty"`
+	// Zeros are the runs of adjacent all-zero rows or columns of matrices that moved (zeroRuns).
+	Zeros []ZeroRun `json:"zeros,omitempty"`
 	// Flattened is the best run of the search that holds, re-run with its attention scores ×0.8
 	// (flattenedRun), with its gain over that run.
 	Flattened *OffsetCE `json:"flattened,omitempty"`
@@ -226,6 +228,7 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		}
 	}
 	cat.Copies = copiesOf(s.Params, cat.heads)
+	cat.Zeros = zeroRuns(s.Params, cat.heads)
 	var dirs map[string]directions
 	if cat.Traces, dirs, err = tensorTraces(s, head, gf); err != nil {
 		return nil, err

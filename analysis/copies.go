@@ -157,3 +157,81 @@ func copiedRows(cs []Copy) int {
 	}
 	return n
 }
+
+// Nor does training leave a block of a matrix at exactly zero while the rest of it moved: every
+// row and column of a trained matrix receives gradient. Two or more adjacent rows or columns
+// that are exactly zero in a matrix with other values were written so — a head pruned by
+// masking its weights, or a slice of a fused or sharded tensor the converter did not load. A
+// single zero row is left alone (a unit pruned on purpose), and so are the embedding and the
+// head (padded or unused vocabulary rows) and matrices zero throughout (the untrained tests'
+// business).
+
+// ZeroRun is a run of adjacent rows ([out, in] as stored) or columns of a matrix that are all
+// exactly zero.
+type ZeroRun struct {
+	Tensor string `json:"tensor"`
+	Axis   string `json:"axis"` // "rows" or "columns"
+	From   int    `json:"from"`
+	To     int    `json:"to"` // exclusive
+}
+
+func (z ZeroRun) String() string {
+	return fmt.Sprintf("%s %s %d–%d", z.Tensor, z.Axis, z.From, z.To-1)
+}
+
+// zeroRuns returns the runs of at least two adjacent all-zero rows or columns of the matrices of
+// p with some non-zero value, skipping the tensors of skip and matrices narrower than
+// minCopyWidth, in name order.
+func zeroRuns(p gomlxmodel.Params, skip []string) []ZeroRun {
+	var out []ZeroRun
+	for _, n := range slices.Sorted(maps.Keys(p)) {
+		t := p[n]
+		if slices.Contains(skip, n) || len(t.Shape) != 2 || !slices.ContainsFunc(t.Data, func(x float32) bool { return x != 0 }) {
+			continue
+		}
+		rows, cols := t.Shape[0], t.Shape[1]
+		for _, ax := range []struct {
+			name     string
+			n, width int
+			at       func(i, j int) float32
+		}{
+			{"rows", rows, cols, func(i, j int) float32 { return t.Data[i*cols+j] }},
+			{"columns", cols, rows, func(i, j int) float32 { return t.Data[j*cols+i] }},
+		} {
+			if ax.width < minCopyWidth {
+				continue
+			}
+			zero := func(i int) bool {
+				for j := range ax.width {
+					if ax.at(i, j) != 0 {
+						return false
+					}
+				}
+				return true
+			}
+			for i := 0; i < ax.n; {
+				j := i
+				for j < ax.n && zero(j) {
+					j++
+				}
+				if j-i >= 2 {
+					out = append(out, ZeroRun{Tensor: n, Axis: ax.name, From: i, To: j})
+				}
+				i = max(j, i+1)
+			}
+		}
+	}
+	return out
+}
+
+// zeroSummary describes the zero runs for a finding: the first few and the count.
+func zeroSummary(zs []ZeroRun) string {
+	var parts []string
+	for _, z := range zs[:min(3, len(zs))] {
+		parts = append(parts, z.String())
+	}
+	if len(zs) > 3 {
+		parts = append(parts, fmt.Sprintf("and %d more", len(zs)-3))
+	}
+	return strings.Join(parts, "; ")
+}

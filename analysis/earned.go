@@ -15,7 +15,8 @@ import (
 // not the search can name it) and the logit lens must improve with depth (no earlier block
 // predicts the next token better than the model's output). Either abnormality, unexplained by
 // any kind, makes the diagnosis unexplained with its numbers; so do weights that repeat others
-// bit for bit (copies.go) and tensors whose scale a refit moves (scalefit.go).
+// bit for bit or blocks of exact zeros (copies.go) and tensors whose scale a refit moves
+// (scalefit.go).
 
 // PositionBin is the cross-entropy at the model's best offset over positions [From, To) of the
 // windows: mean, standard error over the positions, and their number.
@@ -142,6 +143,11 @@ func unearnedFinding(cat *Catalog) *Finding {
 		ev["copies"], ev["copied_rows"] = copiesSummary(cat.Copies), copiedRows(cat.Copies)
 		why = append(why, fmt.Sprintf("weights repeat others bit for bit, which training never leaves (%s): a converter wrote one slot's values into another",
 			copiesSummary(cat.Copies)))
+	}
+	if len(cat.Zeros) > 0 {
+		ev["zeros"] = zeroSummary(cat.Zeros)
+		why = append(why, fmt.Sprintf("weights hold adjacent rows or columns that are exactly zero in matrices that otherwise moved, which training never leaves (%s): a head pruned by masking, or a slice the converter did not load",
+			zeroSummary(cat.Zeros)))
 	}
 	if f := cat.ScaleFit; f != nil && f.Better {
 		ev["scale_fit_ce_as_loaded"], ev["scale_fit_ce"], ev["scale_fit_gain_nats"], ev["scale_fit_se"] = f.CE, f.FittedCE, f.Gain, f.SE

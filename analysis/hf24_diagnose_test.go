@@ -3,8 +3,6 @@ package analysis
 import (
 	"path/filepath"
 	"testing"
-
-	"nanoscope/gomlxmodel/corpus"
 )
 
 // TestHF24FixturesDiagnosed: the checkpoints transformers 5.17 wrote for issue 24's families
@@ -14,7 +12,7 @@ func TestHF24FixturesDiagnosed(t *testing.T) {
 	if testing.Short() {
 		t.Skip("diagnoses 15 checkpoints")
 	}
-	tokens, err := corpus.FoldedGoSource("..", 40000)
+	tokens, err := foldedGoSource()
 	if err != nil {
 		t.Fatal(err)
 	}
