@@ -61,15 +61,25 @@ type Catalog struct {
 	Copies []Copy `json:"copies,omitempty"`
 	// Zeros are the runs of adjacent all-zero rows or columns of matrices that moved (zeroRuns).
 	Zeros []ZeroRun `json:"zeros,omitempty"`
+	// Grids are the matrices whose values sit on a coarse grid (coarseGrids).
+	Grids []Grid `json:"grids,omitempty"`
+	// Sparse are the matrices with a share of exact zeros (sparseMatrices).
+	Sparse []Sparse `json:"sparse,omitempty"`
 	// Flattened is the best run of the search that holds, re-run with its attention scores ×0.8
 	// (flattenedRun), with its gain over that run.
 	Flattened *OffsetCE `json:"flattened,omitempty"`
+	// Ablated is the best run of the search, when it rearranges, re-run with the rearranged
+	// indices zeroed (ablatedRun), with its gain over the model as loaded.
+	Ablated   *OffsetCE `json:"ablated,omitempty"`
 	LensDepth LensDepth `json:"lens_depth"`
 	// ScaleFit is the scale refit (scalefit.go) as loaded, run on a checkpoint nothing else
 	// flags; FixedScaleFit the refit under the best run of the search that holds, run when that
 	// run makes a finding.
 	ScaleFit      *ScaleFit `json:"scale_fit,omitempty"`
 	FixedScaleFit *ScaleFit `json:"fixed_scale_fit,omitempty"`
+	// ScaleRival compares a convention the search names with the scale refit as loaded, on the
+	// refit's held-out positions (scaleRival); nil unless a convention is named.
+	ScaleRival *ScaleRival `json:"scale_rival,omitempty"`
 	// ContextMI is the mean over positions of KL(p_t ‖ p̄), p̄ the mean predicted distribution:
 	// how much the prediction depends on the context (0 for a context-free model), in nats.
 	ContextMI float64 `json:"context_mi"`
@@ -211,7 +221,7 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		return nil, err
 	}
 	V := s.dims().VocabSize
-	cat := &Catalog{Offsets: Offsets, Unigram: unigram, heads: []string{gomlxmodel.ParamLMHead, s.spec().Embed}}
+	cat := &Catalog{Offsets: Offsets, Unigram: unigram, heads: uniqStrings(gomlxmodel.ParamLMHead, s.spec().Head, s.spec().Embed)}
 	if cat.AsLoaded, err = offsetCE("as loaded", pr.logits, w, V); err != nil {
 		return nil, err
 	}
@@ -229,6 +239,10 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 	}
 	cat.Copies = copiesOf(s.Params, cat.heads)
 	cat.Zeros = zeroRuns(s.Params, cat.heads)
+	cat.Sparse = sparseMatrices(s.Params, cat.heads)
+	if !s.IsNanoscope() { // BitLinear quantizes in its forward: latent weights on a grid are no fault
+		cat.Grids = coarseGrids(s.Params, nil)
+	}
 	var dirs map[string]directions
 	if cat.Traces, dirs, err = tensorTraces(s, head, gf); err != nil {
 		return nil, err
@@ -236,6 +250,11 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 	// An untrained draw has no convention to recover: the search is skipped (weights_untrained).
 	if all, _ := allUntrained(cat); !all {
 		cat.Edits = placementEdits(s, cat.Traces, dirs)
+		arranged, err := arrangementEdits(s, arrangementWindows(w))
+		if err != nil {
+			return nil, err
+		}
+		cat.Edits = append(cat.Edits, arranged...)
 		if cat.Search, cat.Conditions, cat.heldOut, cat.confirm, err = searchConventions(s, w, cat.AsLoaded, unigram, cat.Edits); err != nil {
 			return nil, err
 		}
@@ -243,6 +262,9 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 			return nil, err
 		}
 		if cat.Flattened, err = flattenedRun(s, cat); err != nil {
+			return nil, err
+		}
+		if cat.Ablated, err = ablatedRun(s, cat); err != nil {
 			return nil, err
 		}
 	}
@@ -336,4 +358,15 @@ func paddedMass(logits [][]float32, real, V int) *PaddedMass {
 		p.ArgmaxShare /= float64(n)
 	}
 	return p
+}
+
+// uniqStrings returns xs without repeats and empty strings, in order.
+func uniqStrings(xs ...string) []string {
+	var out []string
+	for _, x := range xs {
+		if x != "" && !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }

@@ -136,15 +136,19 @@ func sameBits(a, b []float32) bool {
 
 // copiesSummary describes the copies for a finding: the first few runs and the count.
 func copiesSummary(cs []Copy) string {
-	cs = slices.SortedFunc(slices.Values(cs), func(a, b Copy) int {
+	return listSummary(slices.SortedFunc(slices.Values(cs), func(a, b Copy) int {
 		return cmp.Or(cmp.Compare(b.Rows[1]-b.Rows[0], a.Rows[1]-a.Rows[0]), strings.Compare(a.Tensor, b.Tensor))
-	})
+	}))
+}
+
+// listSummary describes xs for a finding: the first three and the count of the rest.
+func listSummary[T fmt.Stringer](xs []T) string {
 	var parts []string
-	for _, c := range cs[:min(3, len(cs))] {
-		parts = append(parts, c.String())
+	for _, x := range xs[:min(3, len(xs))] {
+		parts = append(parts, x.String())
 	}
-	if len(cs) > 3 {
-		parts = append(parts, fmt.Sprintf("and %d more", len(cs)-3))
+	if len(xs) > 3 {
+		parts = append(parts, fmt.Sprintf("and %d more", len(xs)-3))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -224,14 +228,134 @@ func zeroRuns(p gomlxmodel.Params, skip []string) []ZeroRun {
 	return out
 }
 
-// zeroSummary describes the zero runs for a finding: the first few and the count.
-func zeroSummary(zs []ZeroRun) string {
-	var parts []string
-	for _, z := range zs[:min(3, len(zs))] {
-		parts = append(parts, z.String())
+// Nor does training leave a matrix's values on a coarse grid. Each weight moves by its own
+// gradient, so a trained matrix stored in bf16, fp16 or fp32 holds almost as many distinct values
+// as it has entries: in 32 consecutive entries two are equal about once in fifty (bf16's 8
+// mantissa bits; less in the wider formats). A quantizer's round trip (int3, int4, nf4, per
+// tensor, per row or per group; fp8) rounds every entry to one of at most a few dozen levels per
+// group, so most non-zero entries of a group repeat another — the model then runs with weights
+// it was not trained with. Zeros are not counted (a pruned or sparse matrix repeats zero only),
+// nor are matrices with fewer than minGridValues non-zero entries.
+
+// Grid is a matrix whose non-zero values repeat within groups of gridGroup consecutive entries
+// (row-major, as stored) far more often than trained weights do: Repeat is the share of
+// non-zero entries equal to an earlier entry of their group, Levels the number of distinct
+// values in the whole matrix. Columns are not scanned: rows repeated on purpose (kv heads
+// expanded for an engine without GQA) repeat every column's values (0.50 on kit 4f's).
+type Grid struct {
+	Tensor string  `json:"tensor"`
+	Repeat float64 `json:"repeat"`
+	Levels int     `json:"levels"`
+}
+
+func (g Grid) String() string {
+	return fmt.Sprintf("%s (%d levels, %.0f%% of values repeat within groups of %d)", g.Tensor, g.Levels, 100*g.Repeat, gridGroup)
+}
+
+// gridRepeat returns the share of the non-zero entries of x that equal an earlier entry of
+// their group of gridGroup consecutive entries, the number of non-zero entries and the number
+// of distinct values of x.
+func gridRepeat(x []float32) (repeat float64, nonZero, levels int) {
+	var repeats int
+	all := map[float32]bool{}
+	for from := 0; from < len(x); from += gridGroup {
+		seen := map[float32]bool{}
+		for _, v := range x[from:min(from+gridGroup, len(x))] {
+			all[v] = true
+			if v == 0 {
+				continue
+			}
+			nonZero++
+			if seen[v] {
+				repeats++
+			}
+			seen[v] = true
+		}
 	}
-	if len(zs) > 3 {
-		parts = append(parts, fmt.Sprintf("and %d more", len(zs)-3))
+	if nonZero == 0 {
+		return 0, 0, len(all)
 	}
-	return strings.Join(parts, "; ")
+	return float64(repeats) / float64(nonZero), nonZero, len(all)
+}
+
+// coarseGrids returns the matrices of p (not those of skip) with at least minGridValues non-zero
+// entries whose repeat share is at least gridRepeatShare, in name order.
+func coarseGrids(p gomlxmodel.Params, skip []string) []Grid {
+	var out []Grid
+	for _, n := range slices.Sorted(maps.Keys(p)) {
+		t := p[n]
+		if slices.Contains(skip, n) || len(t.Shape) != 2 {
+			continue
+		}
+		if r, nz, levels := gridRepeat(t.Data); nz >= minGridValues && r >= gridRepeatShare {
+			out = append(out, Grid{Tensor: n, Repeat: r, Levels: levels})
+		}
+	}
+	return out
+}
+
+// Nor does training leave exact zeros scattered through a matrix: a trained weight is exactly
+// zero about never (none of the kits' and the gallery's healthy matrices holds one). A share of
+// them is what pruning writes (2:4 sparsity, magnitude pruning without healing) or a coarse
+// quantizer rounds small weights to. The embedding and the head are left alone (unused
+// vocabulary rows), and so are matrices zero throughout.
+
+// Sparse is a matrix with a share of exactly zero entries.
+type Sparse struct {
+	Tensor string  `json:"tensor"`
+	Share  float64 `json:"share"`
+}
+
+func (s Sparse) String() string {
+	return fmt.Sprintf("%s (%.1f%% of entries exactly zero)", s.Tensor, 100*s.Share)
+}
+
+// sparseMatrices returns the matrices of p (not those of skip) with at least minGridValues
+// entries, some non-zero, of which at least sparseShare are exactly zero, in name order.
+func sparseMatrices(p gomlxmodel.Params, skip []string) []Sparse {
+	var out []Sparse
+	for _, n := range slices.Sorted(maps.Keys(p)) {
+		t := p[n]
+		if slices.Contains(skip, n) || len(t.Shape) != 2 || len(t.Data) < minGridValues {
+			continue
+		}
+		zeros := 0
+		for _, x := range t.Data {
+			if x == 0 {
+				zeros++
+			}
+		}
+		if share := float64(zeros) / float64(len(t.Data)); zeros < len(t.Data) && share >= sparseShare {
+			out = append(out, Sparse{Tensor: n, Share: share})
+		}
+	}
+	return out
+}
+
+// untrainableFinding is why weights contradict a model trained as it is saved: repeats of other
+// weights, blocks of exact zeros, values on a coarse grid, scattered exact zeros (copies.go) —
+// none of which training leaves, and none of which a convention of the run or a rearrangement
+// undoes. Each adds its evidence to ev; why is "" when there is none.
+func untrainableFinding(cat *Catalog, ev map[string]any) (why []string) {
+	if len(cat.Copies) > 0 {
+		ev["copies"], ev["copied_rows"] = copiesSummary(cat.Copies), copiedRows(cat.Copies)
+		why = append(why, fmt.Sprintf("weights repeat others bit for bit, which training never leaves (%s): a converter wrote one slot's values into another",
+			copiesSummary(cat.Copies)))
+	}
+	if len(cat.Zeros) > 0 {
+		ev["zeros"] = listSummary(cat.Zeros)
+		why = append(why, fmt.Sprintf("weights hold adjacent rows or columns that are exactly zero in matrices that otherwise moved, which training never leaves (%s): a head pruned by masking, or a slice the converter did not load",
+			listSummary(cat.Zeros)))
+	}
+	if len(cat.Grids) > 0 {
+		ev["grids"] = listSummary(cat.Grids)
+		why = append(why, fmt.Sprintf("weights sit on a coarse grid, their values repeating within groups where trained weights almost never do (%s): a quantizer's round trip, which runs the model with weights it was not trained with",
+			listSummary(cat.Grids)))
+	}
+	if len(cat.Sparse) > 0 {
+		ev["sparse"] = listSummary(cat.Sparse)
+		why = append(why, fmt.Sprintf("matrices hold exact zeros scattered among their weights, which training never leaves (%s): pruning, or a quantizer rounding small weights to zero",
+			listSummary(cat.Sparse)))
+	}
+	return why
 }

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -86,6 +87,92 @@ func TestCopiesOf(t *testing.T) {
 			}
 			if got := zeroRuns(p, []string{emb}); !slices.Equal(got, c.zeros) {
 				t.Errorf("zero runs %v, want %v", got, c.zeros)
+			}
+		})
+	}
+}
+
+// TestCoarseGrids: a matrix rounded by a quantizer's round trip — int3 or int4 per tensor, int4
+// per group of 128 inputs (GPTQ's), absmax blocks of 64 (bitsandbytes'), fp8 e4m3 — is found
+// with its number of levels, while trained-like draws stored in fp32, fp16 or bf16, a 2:4 sparse
+// one and a small matrix are not.
+func TestCoarseGrids(t *testing.T) {
+	const name = "model.layers.0.mlp.down_proj.weight"
+	const rows, cols = 64, 256
+	rng := rand.New(rand.NewPCG(3, 4))
+	draw := func() []float32 {
+		d := make([]float32, rows*cols)
+		for i := range d {
+			d[i] = float32(0.02 * rng.NormFloat64())
+		}
+		return d
+	}
+	// round rounds groups of n consecutive entries to a symmetric grid of the given bits
+	// (absmax scaling), as kit 4f's quantizer does per tensor.
+	round := func(bits, n int) func([]float32) {
+		levels := float64(int(1)<<(bits-1) - 1)
+		return func(d []float32) {
+			for from := 0; from < len(d); from += n {
+				g := d[from:min(from+n, len(d))]
+				absmax := 0.0
+				for _, x := range g {
+					absmax = max(absmax, math.Abs(float64(x)))
+				}
+				for i, x := range g {
+					g[i] = float32(math.Round(float64(x)/absmax*levels) * absmax / levels)
+				}
+			}
+		}
+	}
+	mantissa := func(bits int) func([]float32) { // keep the top bits of the mantissa, round to nearest
+		return func(d []float32) {
+			for i, x := range d {
+				f, e := math.Frexp(float64(x))
+				s := math.Ldexp(1, bits+1)
+				d[i] = float32(math.Ldexp(math.Round(f*s)/s, e))
+			}
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		edit   func([]float32)
+		shape  []int
+		levels int // at most this many levels; 0: not a grid, −1: a grid of any number
+	}{
+		{"fp32 draw", func([]float32) {}, nil, 0},
+		{"fp16 (10 mantissa bits)", mantissa(10), nil, 0},
+		{"bf16 (7 mantissa bits)", mantissa(7), nil, 0},
+		{"bf16, 2:4 sparse", func(d []float32) {
+			mantissa(7)(d)
+			for i := range d {
+				if i%4 < 2 {
+					d[i] = 0
+				}
+			}
+		}, nil, 0},
+		{"int3 per tensor", round(3, rows*cols), nil, 7},
+		{"int4 per tensor", round(4, rows*cols), nil, 15},
+		{"int4 per group of 128", round(4, 128), nil, -1},
+		{"int4 per block of 64", round(4, 64), nil, -1},
+		{"fp8 e4m3 (3 mantissa bits)", mantissa(3), nil, -1},
+		{"int3, fewer than minGridValues entries", round(3, 8*16), []int{8, 16}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d, shape := draw(), []int{rows, cols}
+			if c.shape != nil {
+				shape, d = c.shape, d[:c.shape[0]*c.shape[1]]
+			}
+			c.edit(d)
+			got := coarseGrids(gomlxmodel.Params{name: {Shape: shape, Data: d}}, nil)
+			r, _, _ := gridRepeat(d)
+			t.Logf("repeat share %.3f", r)
+			switch {
+			case c.levels == 0 && len(got) > 0:
+				t.Fatalf("found %v, want none", got)
+			case c.levels != 0 && len(got) != 1:
+				t.Fatalf("found %v, want %s", got, name)
+			case c.levels > 0 && got[0].Levels > c.levels:
+				t.Fatalf("%d levels, want at most %d", got[0].Levels, c.levels)
 			}
 		})
 	}

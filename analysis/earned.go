@@ -139,16 +139,7 @@ func unearnedFinding(cat *Catalog) *Finding {
 		why = append(why, fmt.Sprintf("the logit lens does not improve with depth: %s predicts the next token with accuracy %.3f, the output %.3f (+%.3f ± %.3f)",
 			l.Point, l.Accuracy, l.Final, l.Excess, l.SE))
 	}
-	if len(cat.Copies) > 0 {
-		ev["copies"], ev["copied_rows"] = copiesSummary(cat.Copies), copiedRows(cat.Copies)
-		why = append(why, fmt.Sprintf("weights repeat others bit for bit, which training never leaves (%s): a converter wrote one slot's values into another",
-			copiesSummary(cat.Copies)))
-	}
-	if len(cat.Zeros) > 0 {
-		ev["zeros"] = zeroSummary(cat.Zeros)
-		why = append(why, fmt.Sprintf("weights hold adjacent rows or columns that are exactly zero in matrices that otherwise moved, which training never leaves (%s): a head pruned by masking, or a slice the converter did not load",
-			zeroSummary(cat.Zeros)))
-	}
+	why = append(why, untrainableFinding(cat, ev)...)
 	if f := cat.ScaleFit; f != nil && f.Better {
 		ev["scale_fit_ce_as_loaded"], ev["scale_fit_ce"], ev["scale_fit_gain_nats"], ev["scale_fit_se"] = f.CE, f.FittedCE, f.Gain, f.SE
 		ev["scale_fit_positions"], ev["scale_fit_moved"] = f.Positions, f.Moved

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -132,7 +133,7 @@ func conventionFindings(cat *Catalog) []Finding {
 // gains), and best's margin over it (gainMargin).
 func rivalCondition(cat *Catalog, best *OffsetCE) (rival *OffsetCE, margin, se float64) {
 	for i, c := range cat.Conditions {
-		if len(c.Flips) != 1 || !(c.Gain > 0) || (rival != nil && c.Gain <= rival.Gain) {
+		if len(c.Flips) != 1 || !(c.Gain > 0) || (rival != nil && c.Gain <= rival.Gain) || sameFunction(*best, c) {
 			continue
 		}
 		if !slices.ContainsFunc(best.Flips, func(f Flip) bool { return !rivals(f, c.Flips[0]) }) {
@@ -143,6 +144,26 @@ func rivalCondition(cat *Catalog, best *OffsetCE) (rival *OffsetCE, margin, se f
 		margin, se = gainMargin(cat.heldOut, *best, *rival)
 	}
 	return rival, margin, se
+}
+
+// sameFunction reports whether two runs predict every position alike (to sameFunctionNats at
+// their best offset): two rearrangements of which one is the other's equivalent (v's rows, or the
+// output projection's columns that read them, put back in order) are one explanation, not rivals.
+func sameFunction(a, b OffsetCE) bool {
+	if a.Best != b.Best {
+		return false
+	}
+	_, x := a.at(a.Best)
+	_, y := b.at(b.Best)
+	if len(x) != len(y) || len(x) == 0 {
+		return false
+	}
+	for i := range x {
+		if math.Abs(x[i]-y[i]) > sameFunctionNats {
+			return false
+		}
+	}
+	return true
 }
 
 // rivalEvidence adds the rival's run and the margin over it to a finding's evidence (none when
@@ -172,6 +193,17 @@ func rivalEvidence(ev map[string]any, rival *OffsetCE, margin, se float64) {
 //     attention sits on a slope that continues.
 //   - The causal mask removed, where the model predicts its target above leakReadsTargetShare of
 //     the unigram CE: a model trained seeing its target reads it.
+//   - Weights no training leaves (untrainableFinding: copies, blocks of zeros, a coarse grid,
+//     scattered zeros): what a run's convention or a rearrangement recovers is then a part of
+//     another fault (blind kit 4g: GPTQ weights with their zero point off by one step, each
+//     group shifted by a constant, gain 0.159 of 0.22 nats under norm_type=layernorm, whose mean
+//     subtraction removes most of the shift).
+//   - A rearrangement (arrangement.go) that beats zeroing the indices it moves
+//     (Catalog.Ablated) by no more than max(minDeltaNats, sigmas standard errors,
+//     ablatedShareMin of its gain): restoring what training wrote beats removing it by most of
+//     its gain (blind kit 4f's Phi-3 with v's rows interleaved: 66 %; TestArrangementSearch's
+//     three: 77–102 %), while scrambling a harmful part is no better than removing it (a Qwen2
+//     with o_proj negated: −12 %; a GPT-2 with its attention output negated: 7 %).
 //   - A transposition whose matrices' input alignment does not rise by sigmas when transposed
 //     (the prior of placement.go): a trained matrix stored transposed aligns with its input only
 //     when turned back (the transpositions of the kits rise by 11 to 103), so a gain without that
@@ -190,6 +222,23 @@ func ambiguousFinding(cat *Catalog, best *OffsetCE, asLoaded OffsetCE, gain, se 
 		ev["flattened"], ev["ce_flattened"], ev["flattened_gain_nats"], ev["flattened_se"] = t.Condition, t.BestCE, t.Gain, t.SE
 		why = fmt.Sprintf("but not where training leaves the attention scale: with the attention scores ×%s on top it predicts better still (CE %.3f, %.3f ± %.3f nats lower)",
 			flattenFactor, t.BestCE, t.Gain, t.SE)
+	}
+	if why == "" {
+		if u := untrainableFinding(cat, ev); len(u) > 0 {
+			why = "but the weights are not as training leaves them, which no convention of the run undoes: " + strings.Join(u, "; ")
+		}
+	}
+	if a := cat.Ablated; why == "" && a != nil {
+		if m, mse := gainMargin(cat.heldOut, *best, *a); !(m > max(minDeltaNats, sigmas*mse, ablatedShareMin*gain)) {
+			ev["ablated"], ev["ce_ablated"], ev["ablated_gain_nats"], ev["margin_over_ablated_nats"], ev["margin_over_ablated_se"] = a.Condition, a.BestCE, a.Gain, m, mse
+			why = fmt.Sprintf("but zeroing what it rearranges does nearly as well (CE %.3f, gain %.3f; the rearrangement beats it by %.3f ± %.3f nats): it removes a harmful part rather than restoring what training wrote",
+				a.BestCE, a.Gain, m, mse)
+		}
+	}
+	if r := cat.ScaleRival; why == "" && r != nil && r.Beats {
+		ev["scale_rival_ce_fitted"], ev["scale_rival_ce_convention"], ev["scale_rival_margin_nats"], ev["scale_rival_se"] = r.FittedCE, r.CE, r.Margin, r.SE
+		why = fmt.Sprintf("but one scale per tensor, refitted as loaded on other positions, predicts better still (CE %.3f vs %.3f under it, %.3f ± %.3f nats lower): the convention offsets part of a fault in the tensors' scales",
+			r.FittedCE, r.CE, r.Margin, r.SE)
 	}
 	if f := cat.FixedScaleFit; why == "" && f != nil && f.Better && f.Gain > flattenedShareMin*gain {
 		ev["fixed_scale_fit_ce"], ev["fixed_scale_fit_gain_nats"], ev["fixed_scale_fit_se"], ev["fixed_scale_fit_moved"] = f.FittedCE, f.Gain, f.SE, f.Moved

@@ -361,9 +361,18 @@ func DiagnoseSubject(s *Subject, tokens []uint32, observed *Observed, opts *Opti
 		if d.Catalog.FixedScaleFit, err = RunScaleFit(fixed, w); err != nil {
 			return nil, err
 		}
+		if !slices.ContainsFunc(best.Flips, func(f Flip) bool { return f.Edit != nil }) {
+			stage("scale refit as loaded, against the convention")
+			if d.Catalog.ScaleFit, err = RunScaleFit(s, w); err != nil {
+				return nil, err
+			}
+			if d.Catalog.ScaleRival, err = scaleRival(s, d.Catalog.ScaleFit, best); err != nil {
+				return nil, err
+			}
+		}
 		rep.Findings, rep.Healthy = Findings(d.Catalog, d.GradFlow, d.Alignment)
 	}
-	if rep.Healthy {
+	if rep.Healthy && d.Catalog.ScaleFit == nil {
 		stage("scale refit: one scale per tensor fitted on half the windows")
 		if d.Catalog.ScaleFit, err = RunScaleFit(s, w); err != nil {
 			return nil, err

@@ -43,10 +43,13 @@ import (
 
 // Edit is a rearrangement of the loaded tensors: Transpose lists square matrices to transpose,
 // Exchange pairs of tensors of the same shape to exchange. PriorZ is the gain of input-alignment
-// z that ranked it (see the package comment of placement.go).
+// z that ranked it (see the package comment of placement.go), or for Permute the first-order
+// loss gain (nats) that did (arrangement.go).
 type Edit struct {
 	Transpose []string    `json:"transpose,omitempty"`
 	Exchange  [][2]string `json:"exchange,omitempty"`
+	// Permute rearranges axes of matrices (the arrangement search's, arrangement.go).
+	Permute []Permutation `json:"permute,omitempty"`
 	// What names the edit: "<tensor> transposed", "<module> of layers i and j exchanged".
 	What   string  `json:"what"`
 	PriorZ float64 `json:"prior_z"`
@@ -72,6 +75,9 @@ func (e Edit) tensors() []string {
 	for _, p := range e.Exchange {
 		out = append(out, p[0], p[1])
 	}
+	for _, p := range e.Permute {
+		out = append(out, p.Tensor)
+	}
 	return out
 }
 
@@ -79,10 +85,14 @@ func (e Edit) tensors() []string {
 // two tensors are their own inverses).
 func (e Edit) Flip() Flip {
 	f := Flip{Value: "as saved", Loaded: "as saved", Edit: &e}
-	if len(e.Transpose) > 0 {
+	switch {
+	case len(e.Permute) > 0:
+		f.Convention, f.Value = convTensorLayout, "rearranged"
+		f.Key = "the order the converter writes a matrix's rows or columns in (a permutation meant for another tensor, a head's dimensions reversed or rolled)"
+	case len(e.Transpose) > 0:
 		f.Convention, f.Value = convTensorLayout, "transposed"
 		f.Key = "the layout the converter writes these matrices in ([out, in] for nn.Linear, [in, out] for Conv1D)"
-	} else {
+	default:
 		f.Convention, f.Value = convTensorMapping, "exchanged"
 		f.Key = "the parameter name each saved tensor is mapped to by the converter"
 	}
@@ -93,6 +103,11 @@ func (e Edit) Flip() Flip {
 // edit's name when it has one).
 func (e Edit) Apply(p gomlxmodel.Params) (gomlxmodel.Params, error) {
 	out, err := gomlxmodel.Rearranged(p, e.Transpose, e.Exchange)
+	for _, pm := range e.Permute {
+		if err == nil {
+			err = pm.applyTo(out)
+		}
+	}
 	if err != nil && e.What != "" {
 		err = fmt.Errorf("edit %s: %w", e.What, err)
 	}
@@ -347,6 +362,14 @@ func misplacedFinding(fl Flip, ev map[string]any, nums string) Finding {
 	e := fl.Edit
 	ev["edit"], ev["prior_alignment_z"], ev["confirm"] = e.What, e.PriorZ, e.flags()
 	f := Finding{Kind: KindTensorsMisplaced, Tensors: e.tensors(), Evidence: ev}
+	if len(e.Permute) > 0 {
+		delete(ev, "prior_alignment_z")
+		ev["predicted_gain_nats"] = e.PriorZ
+		f.Detail = fmt.Sprintf("with %s the model predicts far better (%s): the converter wrote them in another order than the matrices that read them expect (a permutation meant for another tensor, or none where one was due)",
+			e.What, nums)
+		f.Fix = "write the rows or columns in the order the model reads them (check which tensors a permutation of the converter applies to); confirm with " + shortFlags(e.flags())
+		return f
+	}
 	if len(e.Transpose) > 0 {
 		f.Detail = fmt.Sprintf("with %s the model predicts far better (%s): trained in the other layout, written transposed by the converter (a square matrix: no shape check catches it)",
 			e.What, nums)
@@ -359,7 +382,7 @@ func misplacedFinding(fl Flip, ev map[string]any, nums string) Finding {
 }
 
 // flags returns the command-line flags that run a checkpoint with the edit applied:
-// "--transpose T" per matrix, "--exchange A,B" per pair.
+// "--transpose T" per matrix, "--exchange A,B" per pair, "--permute T:AXIS=…" per permutation.
 func (e Edit) flags() string {
 	var parts []string
 	for _, n := range e.Transpose {
@@ -367,6 +390,9 @@ func (e Edit) flags() string {
 	}
 	for _, p := range e.Exchange {
 		parts = append(parts, "--exchange "+p[0]+","+p[1])
+	}
+	for _, p := range e.Permute {
+		parts = append(parts, p.flag())
 	}
 	return strings.Join(parts, " ")
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"gonum.org/v1/gonum/stat"
+
+	"nanoscope/gomlxmodel"
 )
 
 // The scale refit. Training settles the overall scale and sign of every tensor early — they are
@@ -47,6 +49,79 @@ type ScaleFit struct {
 	// Better: the fitted scales predict the held-out positions better by more than
 	// max(scaleFitMinNats, sigmas·SE).
 	Better bool `json:"better"`
+	// held and fitted: the held-out windows and the loss of each of their positions under the
+	// fitted scales (nats, as ScaledLoss orders them).
+	held   *Windows
+	fitted []float64
+}
+
+// ScaleRival compares a convention the search names with the scale refit as loaded on the
+// refit's held-out positions: Margin is how much lower the refit's CE is than the convention's
+// (nats, paired standard error SE); Beats when by more than max(minDeltaNats/2, sigmas·SE).
+type ScaleRival struct {
+	Convention string  `json:"convention"`
+	CE         float64 `json:"ce_convention"`
+	FittedCE   float64 `json:"ce_fitted"`
+	Margin     float64 `json:"margin_nats"`
+	SE         float64 `json:"se"`
+	Beats      bool    `json:"beats"`
+}
+
+// scaleRival scores the subject under the flips of best (a convention, no edit) on the held-out
+// windows of the refit f as loaded, against the refit's fitted scales. A model trained under that
+// convention is run by it as training left it, and one scalar per tensor recovers no more; a
+// convention that only offsets a fault in the tensors' scales (biases summed over tensor-parallel
+// ranks, ×4, partly drowned by an embedding scaled ×√d) is beaten by the scales themselves.
+func scaleRival(s *Subject, f *ScaleFit, best *OffsetCE) (*ScaleRival, error) {
+	if f == nil || f.held == nil || best == nil {
+		return nil, nil
+	}
+	fixed, err := underFlips(s, best.Flips)
+	if err != nil {
+		return nil, err
+	}
+	r, err := fixed.Runner()
+	if err != nil {
+		return nil, err
+	}
+	conv, _, err := scaledLoss(r, f.held, fixed.targetShift(), nil)
+	if err != nil {
+		return nil, err
+	}
+	out := &ScaleRival{Convention: best.Condition, CE: stat.Mean(conv, nil), FittedCE: stat.Mean(f.fitted, nil)}
+	out.Margin, out.SE = pairedDelta(f.fitted, conv)
+	out.Beats = out.Margin > max(minDeltaNats/2, sigmas*out.SE)
+	return out, nil
+}
+
+// scaledLoss runs the windows u through r in batches under scales x (nil: every scale 1): the
+// loss of each position against the targets of shift (nats, as ScaledLoss orders them) and the
+// gradient of their mean with respect to each scale.
+func scaledLoss(r *gomlxmodel.FamilyRunner, u *Windows, shift int, x []float64) (nll []float64, grad []float64, err error) {
+	if x == nil {
+		x = make([]float64, len(r.Family.ParamSpecs()))
+		for i := range x {
+			x[i] = 1
+		}
+	}
+	T, V := len(u.Inputs[0]), r.Family.Dims().VocabSize
+	bs := max(1, min(len(u.Inputs), trainPassElems/(T*V)))
+	grad = make([]float64, len(x))
+	tg := u.Targets(shift)
+	for start := 0; start < len(u.Inputs); start += bs {
+		end := min(start+bs, len(u.Inputs))
+		l, g, err := r.ScaledLoss(u.Inputs[start:end], tg[start:end], x)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, v := range l {
+			nll = append(nll, float64(v))
+		}
+		for i := range g {
+			grad[i] += g[i] * float64(end-start) / float64(len(u.Inputs))
+		}
+	}
+	return nll, grad, nil
 }
 
 // RunScaleFit fits and scores the scale refit of s on the windows w: full-batch Adam (β = 0.9,
@@ -64,33 +139,12 @@ func RunScaleFit(s *Subject, w *Windows) (*ScaleFit, error) {
 	}
 	fit, held := w.Head(len(w.Inputs)/2), w.tail(len(w.Inputs)/2)
 	shift := s.targetShift()
-	T, V := len(fit.Inputs[0]), s.dims().VocabSize
-	bs := max(1, min(len(fit.Inputs), trainPassElems/(T*V)))
 	specs := s.Family.ParamSpecs()
 	ones := make([]float64, len(specs))
 	for i := range ones {
 		ones[i] = 1
 	}
-	// loss runs the windows u in batches of bs under scales x: per-position losses and the
-	// gradient of their mean.
-	loss := func(u *Windows, x []float64) (nll []float64, grad []float64, err error) {
-		grad = make([]float64, len(x))
-		tg := u.Targets(shift)
-		for start := 0; start < len(u.Inputs); start += bs {
-			end := min(start+bs, len(u.Inputs))
-			l, g, err := r.ScaledLoss(u.Inputs[start:end], tg[start:end], x)
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, v := range l {
-				nll = append(nll, float64(v))
-			}
-			for i := range g {
-				grad[i] += g[i] * float64(end-start) / float64(len(u.Inputs))
-			}
-		}
-		return nll, grad, nil
-	}
+	loss := func(u *Windows, x []float64) ([]float64, []float64, error) { return scaledLoss(r, u, shift, x) }
 	x := slices.Clone(ones)
 	m, v := make([]float64, len(x)), make([]float64, len(x))
 	const b1, b2 = 0.9, 0.99
@@ -116,31 +170,31 @@ func RunScaleFit(s *Subject, w *Windows) (*ScaleFit, error) {
 			x[i] = next
 		}
 	}
-	// gain scores scales y against the checkpoint as loaded on u.
+	// gain scores scales y against the checkpoint as loaded on u, with the per-position losses
+	// under y.
 	bases := map[*Windows][]float64{}
-	gain := func(u *Windows, y []float64) (g, se, ce float64, err error) {
+	gain := func(u *Windows, y []float64) (g, se, ce float64, got []float64, err error) {
 		base, ok := bases[u]
 		if !ok {
 			if base, _, err = loss(u, ones); err != nil {
-				return 0, 0, 0, err
+				return 0, 0, 0, nil, err
 			}
 			bases[u] = base
 		}
-		got, _, err := loss(u, y)
-		if err != nil {
-			return 0, 0, 0, err
+		if got, _, err = loss(u, y); err != nil {
+			return 0, 0, 0, nil, err
 		}
 		g, se = pairedDelta(got, base)
-		return g, se, stat.Mean(base, nil), nil
+		return g, se, stat.Mean(base, nil), got, nil
 	}
-	out := ScaleFit{FitPositions: fit.Positions(), Steps: steps}
-	if out.Gain, out.SE, out.CE, err = gain(held, x); err != nil {
+	out := ScaleFit{FitPositions: fit.Positions(), Steps: steps, held: held}
+	if out.Gain, out.SE, out.CE, out.fitted, err = gain(held, x); err != nil {
 		return nil, err
 	}
 	if z := out.Gain / out.SE; z >= widenZ && z < sigmas {
 		if more := w.wider(widenFactor, w); more != nil && len(more.Inputs) > len(held.Inputs) {
-			held = more
-			if out.Gain, out.SE, out.CE, err = gain(held, x); err != nil {
+			held, out.held = more, more
+			if out.Gain, out.SE, out.CE, out.fitted, err = gain(held, x); err != nil {
 				return nil, err
 			}
 		}
@@ -158,7 +212,7 @@ func RunScaleFit(s *Subject, w *Windows) (*ScaleFit, error) {
 			alone := slices.Clone(ones)
 			alone[i] = x[i]
 			t := TensorScale{Tensor: specs[i].Name, Scale: x[i]}
-			if t.Gain, t.SE, _, err = gain(held, alone); err != nil {
+			if t.Gain, t.SE, _, _, err = gain(held, alone); err != nil {
 				return nil, err
 			}
 			out.Moved = append(out.Moved, t)

@@ -360,15 +360,19 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 		if err != nil {
 			return nil, nil, OffsetCE{}, nil, err
 		}
-		// A leader of the first round that gains between widenZ and sigmas standard errors is
-		// confirmed again on widenFactor times the positions, when the token stream holds them.
-		lead := 0.0 // the largest z of the confirmed runs
+		// A leader of the first round that gains between widenZ and sigmas standard errors, or
+		// that holds but beats a rival mechanism's run by only that many, is confirmed again on
+		// widenFactor times the positions, when the token stream holds them.
+		lead := 0.0 // the largest z of the confirmed runs, or the holding run's over its rival
 		for _, o := range kept {
 			if o.SE > 0 {
 				lead = max(lead, o.Gain/o.SE)
 			}
 		}
-		if round == 1 && best == nil && lead >= widenZ && lead < sigmas {
+		if best != nil {
+			lead = rivalZ(held, bestRun, kept)
+		}
+		if round == 1 && lead >= widenZ && lead < sigmas {
 			if more := w.wider(widenFactor, screen); more != nil && len(more.Inputs) > len(confirm.Inputs) {
 				asMore, err := runOffsets(s, more, V)
 				if err != nil {
@@ -387,6 +391,22 @@ func searchConventions(s *Subject, w *Windows, asW OffsetCE, unigram float64, ed
 		base, baseRun, baseScreen, baseFlips = best.s2, bestRun, best.screen, bestRun.Flips
 	}
 	return cands, confirmed, held, confirm, nil
+}
+
+// rivalZ is the margin of best's gain over the gain of the confirmed single-flip run of a rival
+// mechanism closest to it (as rivalCondition measures it, on the windows of held), in standard
+// errors; +Inf when no such run gains.
+func rivalZ(held, best OffsetCE, kept []OffsetCE) float64 {
+	z := math.Inf(1)
+	for _, o := range kept {
+		if len(o.Flips) != 1 || !(o.Gain > 0) || sameFunction(best, o) || slices.ContainsFunc(best.Flips, func(f Flip) bool { return !rivals(f, o.Flips[0]) }) {
+			continue
+		}
+		if m, se := gainMargin(held, best, o); se > 0 {
+			z = min(z, m/se)
+		}
+	}
+	return z
 }
 
 // splitScreen splits the windows into the search's screen (the first, about screenPositions

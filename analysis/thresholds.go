@@ -62,7 +62,10 @@ const (
 	// confirmed one gains between widenZ and sigmas standard errors, the round is confirmed again
 	// on widenFactor times the positions (windows of the token stream the screen did not use),
 	// where the token stream holds them: a fault of 0.05 nats needs about 2000 positions to
-	// reach 4 SE (kit 4: Gemma 2's post norms exchanged, 0.055 ± 0.015 nats on 768).
+	// reach 4 SE (kit 4: Gemma 2's post norms exchanged, 0.055 ± 0.015 nats on 768). So is a
+	// run that holds but beats a rival mechanism's by between widenZ and sigmas standard errors
+	// (kit 4f: GPT-NeoX's rotary dims saved last, rotary_dims=last 0.069 nats, 2.9 SE over no causal
+	// mask on 1024 positions, 13 SE on 3780).
 	widenZ            = 2.0
 	widenFactor       = 4
 	flattenedShareMin = 0.05
@@ -145,4 +148,39 @@ const (
 	// paddedMassLimit is the mean probability on padded ids above which they are a fault: one
 	// sampled token in a hundred would be an id no tokenizer decodes.
 	paddedMassLimit = 0.01
+)
+
+// Weights on a coarse grid (copies.go: coarseGrids).
+const (
+	gridGroup     = 32  // entries of a group (row-major, as stored)
+	minGridValues = 256 // matrices with fewer non-zero entries are not judged
+	// gridRepeatShare: share of non-zero entries repeating one of their group above which a
+	// matrix is on a grid. Measured: trained and random matrices stored in bf16 at most 0.039
+	// (kits 4–4f, every matrix of every checkpoint), fp16 0.031 and fp32 0.000 (the Hugging Face
+	// fixtures, the gallery); kit 4f's int3 MLP 0.82; TestCoarseGrids' int4 per group 0.64–0.75,
+	// fp8 e4m3 0.18.
+	gridRepeatShare = 0.12
+	// sparseShare: share of exactly zero entries above which a matrix is pruned or rounded
+	// (sparseMatrices). Measured: 0.0000 in every matrix of every healthy checkpoint of kits
+	// 4–4g, the Hugging Face fixtures and the gallery (bf16, fp16, fp32); kit 4g's 2:4 pruning
+	// 0.50, GPTQ with its zero point off 0.10; kit 4f's int3 MLP 0.50 and zeroed q head 0.25.
+	sparseShare = 0.02
+)
+
+// The arrangement search (arrangement.go).
+const (
+	maxArrangements = 8 // rearrangements the search re-runs, most significant first
+	keepPerAxis     = 4 // candidates each matrix axis offers
+	// arrangePriceFactor: the first-order prices are taken on this many times the diagnosis's
+	// positions, less the search's confirmation windows. On the screen alone (252 positions) a
+	// transformers-trained GPT-2 with the k block of layer 0 rolled inside its heads had its
+	// rearrangement ranked below two others (0.26 and 0.16 nats predicted, wrong); on 512 it led
+	// with 0.43 (TestArrangementSearch).
+	arrangePriceFactor = 2
+	// sameFunctionNats: two runs whose per-position losses all agree to this are one function
+	// (float rounding of equivalent rearrangements moves them by ~1e-6).
+	sameFunctionNats = 1e-4
+	// ablatedShareMin: a rearrangement must beat zeroing what it moves by this share of its gain
+	// (ambiguousFinding; measured shares there).
+	ablatedShareMin = 0.5
 )

@@ -55,6 +55,10 @@ type RunConventions struct {
 	// only; the forward reorders that role's rotary dimensions before its norm and RoPE. "" is
 	// the pairing's own order.
 	RopeRowsQ, RopeRowsK string
+	// RotaryDims is which dimensions of each head a partial RoPE rotates: RotaryFirst (or ""),
+	// the first rotary_ndims (GPT-NeoX's, every transformers family's), or RotaryLast, the last
+	// (the rotary block kept after the pass-through one, as an engine or converter may lay it).
+	RotaryDims string
 	// Step, when non-nil, is one forward of an incremental or batched inference path: a KV
 	// cache, padding, position ids, an inference fault (kvcache.go). nil is the full forward.
 	Step *Step `json:"-"`
@@ -85,12 +89,19 @@ const (
 	ConvAttnTemp       = "attn_temperature" // a factor on the scaled attention scores, > 0 (1: none)
 	ConvRopeRowsQ      = "rope_rows_q"      // RopeRowsPairing | RopeRowsOther: the order q's rotary rows are stored in
 	ConvRopeRowsK      = "rope_rows_k"      // the same for k
+	ConvRotaryDims     = "rotary_dims"      // RotaryFirst | RotaryLast: which dimensions of a head a partial RoPE rotates
 )
 
 // Orders of one role's rotary rows (RunConventions.RopeRowsQ, RopeRowsK).
 const (
 	RopeRowsPairing = "pairing" // as the rotary pairing reads them (every reference)
 	RopeRowsOther   = "other"   // in the other pairing's order
+)
+
+// Places of a partial RoPE's dimensions in each head (RunConventions.RotaryDims).
+const (
+	RotaryFirst = "first"
+	RotaryLast  = "last"
 )
 
 // RopeThetaLadder are the rotary bases the diagnosis tries besides the config's: the values
@@ -122,7 +133,7 @@ func normEpsConvention(eps float64, key string) Convention {
 // A convention absent here is its own mechanism.
 var ConventionMechanisms = map[string]string{
 	ConvAttnScale: "attention_scale", ConvQueryPreAttnScalar: "attention_scale", ConvAttnSoftCap: "attention_scale", ConvQKNormScale: "attention_scale", ConvAttnTemp: "attention_scale",
-	ConvRopeTheta: "positions", ConvRopeScaling: "positions", ConvRotaryPct: "positions", ConvRopePairing: "positions", ConvRopeSign: "positions", ConvRopeType: "positions", ConvPositionOffset: "positions", ConvRopeRowsQ: "positions", ConvRopeRowsK: "positions",
+	ConvRopeTheta: "positions", ConvRopeScaling: "positions", ConvRotaryPct: "positions", ConvRopePairing: "positions", ConvRopeSign: "positions", ConvRopeType: "positions", ConvPositionOffset: "positions", ConvRopeRowsQ: "positions", ConvRopeRowsK: "positions", ConvRotaryDims: "positions",
 	ConvCausal: "mask", ConvSlidingWindow: "mask", ConvWindowPattern: "mask",
 	ConvQKVOrder: "head_layout", ConvQKVSplit: "head_layout", ConvNumHeads: "head_layout", ConvGQAMapping: "head_layout",
 	ConvEmbedScale: "residual_scale", ConvNormWeight: "residual_scale", ConvNormEps: "residual_scale", ConvNormType: "residual_scale",
@@ -139,7 +150,7 @@ var QKVOrders = []string{"qkv", "qvk", "kqv", "kvq", "vqk", "vkq"}
 // to name one (analysis/thresholds.go).
 var PermutingConventions = map[string]bool{
 	ConvRopePairing: true, ConvGQAMapping: true, ConvQKVOrder: true, ConvQKVSplit: true, ConvGateUpOrder: true,
-	ConvRopeRowsQ: true, ConvRopeRowsK: true,
+	ConvRopeRowsQ: true, ConvRopeRowsK: true, ConvRotaryDims: true,
 }
 
 // conventions lists the run conventions with the values the diagnosis tries: rope scaling for
@@ -178,6 +189,13 @@ func (r RunConventions) conventions(rotary bool, norm, ropeSign string) []Conven
 	return out
 }
 
+// rotaryDimsConvention is RotaryDims as a convention, listed by the families whose RoPE is
+// partial (with a full one both values are the same).
+func (r RunConventions) rotaryDimsConvention() Convention {
+	return Convention{Name: ConvRotaryDims, Value: cmp.Or(r.RotaryDims, RotaryFirst), Values: []string{RotaryFirst, RotaryLast},
+		Key: "which dimensions of each head a partial RoPE rotates: the first rotary_ndims (every transformers family), or the last"}
+}
+
 // set changes one run convention; ok is false when name is not one.
 func (r *RunConventions) set(name, value string) (ok bool, err error) {
 	switch name {
@@ -210,6 +228,9 @@ func (r *RunConventions) set(name, value string) (ok bool, err error) {
 		} else {
 			r.RopeRowsK = value
 		}
+	case ConvRotaryDims:
+		err = checkValue(name, value, RotaryFirst, RotaryLast)
+		r.RotaryDims = value
 	case ConvPositionOffset:
 		r.PositionOffset, err = strconv.Atoi(value)
 		if err != nil || r.PositionOffset < 0 {
@@ -322,11 +343,11 @@ func (r RunConventions) softCap(x *Node) *Node {
 
 // rope is the rotary embedding of the positions under these conventions.
 func (r RunConventions) rope(theta float64, layout string) Rope {
-	return Rope{Theta: theta, Layout: layout, Offset: r.firstPosition(), Scale: r.ropeScale(), Rows: r.Step.rowShift(), Negative: r.RopeSign == RopeSignNegative}
+	return Rope{Theta: theta, Layout: layout, Offset: r.firstPosition(), Scale: r.ropeScale(), Rows: r.Step.rowShift(), Negative: r.RopeSign == RopeSignNegative, Last: r.RotaryDims == RotaryLast}
 }
 
-// ropeRows returns q and k (B, T, H, hd) with the first rotaryDim dimensions of each head of
-// the roles whose rows are stored in the other pairing's order (RopeRowsQ, RopeRowsK) put in
+// ropeRows returns q and k (B, T, H, hd) with the rotaryDim rotary dimensions of each head
+// (the first, or the last under RotaryLast) of the roles whose rows are stored in the other pairing's order (RopeRowsQ, RopeRowsK) put in
 // pairing's order (0 or hd: all of them): interleaved rows 2j + p are read as rotate_half's
 // p·rd/2 + j, and the reverse.
 func (r RunConventions) ropeRows(q, k *Node, pairing string, rotaryDim int) (*Node, *Node) {
@@ -336,7 +357,11 @@ func (r RunConventions) ropeRows(q, k *Node, pairing string, rotaryDim int) (*No
 		if rd == 0 {
 			rd = d[3]
 		}
-		rot := SliceAxis(x, 3, AxisRange(0, rd))
+		from := 0
+		if r.RotaryDims == RotaryLast {
+			from = d[3] - rd
+		}
+		rot := SliceAxis(x, 3, AxisRange(from, from+rd))
 		a, b := rd/2, 2 // stored (j, p), read (p, j): interleaved → halves
 		if pairing == config.RopeInterleaved {
 			a, b = 2, rd/2 // stored (p, j), read (j, p): halves → interleaved
@@ -344,6 +369,9 @@ func (r RunConventions) ropeRows(q, k *Node, pairing string, rotaryDim int) (*No
 		rot = Reshape(TransposeAllAxes(Reshape(rot, d[0], d[1], d[2], a, b), 0, 1, 2, 4, 3), d[0], d[1], d[2], rd)
 		if rd == d[3] {
 			return rot
+		}
+		if from > 0 {
+			return Concatenate([]*Node{SliceAxis(x, 3, AxisRange(0, from)), rot}, 3)
 		}
 		return Concatenate([]*Node{rot, SliceAxis(x, 3, AxisRange(rd, d[3]))}, 3)
 	}

@@ -315,8 +315,10 @@ type FamilyRunner struct {
 	// variables they name.
 	base   *FamilyRunner
 	values map[*model.Variable]*tensors.Tensor
-	// scaleExec is ScaleGradients' graph, built on first use.
-	scaleExec *model.Exec
+	// scaleExec is ScaledLoss' graph, built on first use; arrangeExecs ArrangementCosts' graphs,
+	// by their requests.
+	scaleExec    *model.Exec
+	arrangeExecs map[string]*model.Exec
 }
 
 // WithValues returns a runner of r's family and compiled graphs on r's weights with the
@@ -501,18 +503,7 @@ func (r *FamilyRunner) ScaledLoss(ids, targets [][]int32, scales []float64) (nll
 	if len(scales) != len(specs) {
 		return nil, nil, fmt.Errorf("%s runner: %d scales for %d parameters", r.Family.Arch(), len(scales), len(specs))
 	}
-	V := r.Family.Dims().VocabSize
-	if err := CheckIDs(ids, V); err != nil {
-		return nil, nil, err
-	}
-	if err := CheckIDs(targets, V); err != nil {
-		return nil, nil, err
-	}
-	in, err := idsTensor(ids)
-	if err != nil {
-		return nil, nil, err
-	}
-	tg, err := idsTensor(targets)
+	in, tg, err := r.lossInputs(ids, targets)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -525,12 +516,7 @@ func (r *FamilyRunner) ScaledLoss(ids, targets [][]int32, scales []float64) (nll
 				s := ConvertDType(Slice(sc, AxisElem(i)), values[i].DType())
 				v.SetNodeValue(Mul(values[i], Reshape(s)))
 			}
-			logits := r.Family.Forward(ctx, ids, nil) // (B, T, V)
-			dims := logits.Shape().Dimensions
-			n := dims[0] * dims[1]
-			logp := Reshape(LogSoftmax(ConvertDType(logits, dtypes.Float32), -1), n, dims[2])
-			row := IotaFull(ids.Graph(), shapes.Make(tg.DType(), n, 1))
-			nll := Neg(Gather(logp, Concatenate([]*Node{row, Reshape(tg, n, 1)}, -1))) // (N)
+			nll := nextTokenLoss(r.Family, ctx, ids, tg)
 			grad := Gradient(ReduceAllMean(nll), sc)[0]
 			for i, v := range vars {
 				v.SetNodeValue(values[i]) // as loaded: nothing is written back
@@ -568,6 +554,127 @@ func (r *FamilyRunner) ScaledLoss(ids, targets [][]int32, scales []float64) (nll
 		grads[i] = float64(x)
 	}
 	return nll, grads, nil
+}
+
+// Arrangement asks for the first-order cost of rearranging one axis of a weight matrix within
+// blocks of Block consecutive indices (Block divides the axis's length): Axis 0 permutes the
+// stored rows, 1 the stored columns. Bias names a vector that moves with the axis (the bias of
+// the same linear, as long as the axis), or is "".
+type Arrangement struct {
+	Param, Bias string
+	Axis, Block int
+}
+
+func (a Arrangement) String() string {
+	return fmt.Sprintf("%s|%s|%d|%d", a.Param, a.Bias, a.Axis, a.Block)
+}
+
+// ArrangementCosts runs the forward and backward pass of ids (B, T) against targets (B, T) and
+// returns, for each request, C of shape (n/Block, Block, Block) flattened row-major, n the axis's
+// length: C[k][i][j] = Σ_m G[kb+i, m]·W[kb+j, m] (+ g_b[kb+i]·b[kb+j] with the bias), where W is
+// the matrix with the axis first, G the derivative of the mean next-token loss (nats) with
+// respect to it, b = Block. Writing index kb+j into slot kb+i for every i of a block (a
+// permutation π) changes the loss, to first order, by Σ_i C[k][i][π(i)] − Σ_i C[k][i][i]: the
+// cheapest permutation is an assignment problem per block. The graph is built once per set of
+// requests; a runner of WithValues runs its base's on its own values.
+func (r *FamilyRunner) ArrangementCosts(ids, targets [][]int32, reqs []Arrangement) ([][]float32, error) {
+	graphs := r
+	if r.base != nil {
+		graphs = r.base
+	}
+	in, tg, err := r.lossInputs(ids, targets)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprint(reqs)
+	graphs.mu.Lock()
+	exec := graphs.arrangeExecs[key]
+	if exec == nil {
+		exec, err = model.NewExec(r.Backend, graphs.Scope.Store(), func(ctx *model.Scope, ids, tg *Node) []*Node {
+			defer PanicWithError()
+			names, _, values := FamilyParameters(r.Family, ctx, ids.Graph())
+			grads := Gradient(ReduceAllMean(nextTokenLoss(r.Family, ctx, ids, tg)), values...)
+			at := func(name string) (w, g *Node) {
+				i := slices.Index(names, name)
+				if i < 0 {
+					panic(fmt.Errorf("arrangement: no parameter %s", name))
+				}
+				return ConvertDType(values[i], dtypes.Float32), ConvertDType(grads[i], dtypes.Float32)
+			}
+			var outs []*Node
+			for _, q := range reqs {
+				w, g := at(q.Param)
+				if q.Axis == 1 {
+					w, g = TransposeAllAxes(w, 1, 0), TransposeAllAxes(g, 1, 0)
+				}
+				n, m := w.Shape().Dimensions[0], w.Shape().Dimensions[1]
+				if q.Block <= 0 || n%q.Block != 0 {
+					panic(fmt.Errorf("arrangement: block %d does not divide axis %d of %s (%d)", q.Block, q.Axis, q.Param, n))
+				}
+				k := n / q.Block
+				c := Einsum("kim,kjm->kij", Reshape(g, k, q.Block, m), Reshape(w, k, q.Block, m))
+				if q.Bias != "" {
+					b, gb := at(q.Bias)
+					c = Add(c, Einsum("kim,kjm->kij", Reshape(gb, k, q.Block, 1), Reshape(b, k, q.Block, 1)))
+				}
+				outs = append(outs, c)
+			}
+			return outs
+		})
+		if err == nil {
+			if graphs.arrangeExecs == nil {
+				graphs.arrangeExecs = map[string]*model.Exec{}
+			}
+			graphs.arrangeExecs[key] = exec
+		}
+	}
+	graphs.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	var res []*tensors.Tensor
+	err = r.swapped(func() (err error) {
+		defer TraceGraph("arrangement costs %s %dx%d", r.Family.Arch(), len(ids), len(ids[0]))()
+		res, err = exec.Exec(in, tg)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float32, len(res))
+	for i, t := range res {
+		if out[i], err = tensors.CopyFlatData[float32](t); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// lossInputs checks ids and targets (B, T) against the vocabulary and returns them as tensors.
+func (r *FamilyRunner) lossInputs(ids, targets [][]int32) (in, tg *tensors.Tensor, err error) {
+	V := r.Family.Dims().VocabSize
+	if err := CheckIDs(ids, V); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckIDs(targets, V); err != nil {
+		return nil, nil, err
+	}
+	if in, err = idsTensor(ids); err != nil {
+		return nil, nil, err
+	}
+	tg, err = idsTensor(targets)
+	return in, tg, err
+}
+
+// nextTokenLoss is the forward of f on ids (B, T) and −log p(target) of each position against
+// tg (B, T), in float32, flattened row-major (B·T).
+func nextTokenLoss(f Family, ctx *model.Scope, ids, tg *Node) *Node {
+	logits := f.Forward(ctx, ids, nil) // (B, T, V)
+	dims := logits.Shape().Dimensions
+	n := dims[0] * dims[1]
+	logp := Reshape(LogSoftmax(ConvertDType(logits, dtypes.Float32), -1), n, dims[2])
+	row := IotaFull(ids.Graph(), shapes.Make(tg.DType(), n, 1))
+	return Neg(Gather(logp, Concatenate([]*Node{row, Reshape(tg, n, 1)}, -1))) // (N)
 }
 
 // forwardOutputs builds f's forward on ids and returns the logits and the hooks names, in

@@ -257,6 +257,9 @@ func TestWithValues(t *testing.T) {
 // TestRunConventionEquivalences: run conventions that must compute the same function — the
 // attention scores tempered by 1/√head_dim under the 1/√head_dim scale and the scale 1/head_dim;
 // the rotary turn by −θ and, by +θ, q and k with the second half of every head negated;
+// one role's rotary rows saved interleaved and read back by rope_rows; a partial RoPE's rows
+// saved after the pass-through ones and read back by rotary_dims=last (and the pass-through rows,
+// first or last, are the ones a reversal of leaves the logits alone);
 // a LayerNorm model (every norm subtracting the mean) with a constant added to every entry of
 // its token embedding and without — give the same log-probabilities to float rounding, while the norm type itself changes
 // the logits of that shifted model.
@@ -363,6 +366,68 @@ func TestRunConventionEquivalences(t *testing.T) {
 					}
 					if d := maxDiff(logits(permuted), logits(p)); d < 1e-3 {
 						t.Errorf("%s rows interleaved change the logits by only %g", c.proj, d)
+					}
+				}
+				// A partial RoPE (half of each head) whose rotary rows were saved after the
+				// pass-through ones (saved row i of a head from row (i + rd) mod hd), q's rotary rows
+				// also interleaved: rotary_dims=last with rope_rows_q=other reads them back.
+				rd := hd / 2
+				rolled := maps.Clone(p)
+				for l := range f.Dims().NLayers {
+					for _, proj := range []string{"q_proj", "k_proj"} {
+						name := fmt.Sprintf("model.layers.%d.self_attn.%s.weight", l, proj)
+						w := rolled[name]
+						w.Data = slices.Clone(w.Data)
+						cols := w.Shape[1]
+						for r := range w.Shape[0] {
+							h, i := r/hd, r%hd
+							j := (i + rd) % hd // the model's dimension saved at i
+							if proj == "q_proj" && i >= hd-rd {
+								k := i - (hd - rd) // 2m + p of the rotary block, read as p·rd/2 + m
+								j = (k%2)*(rd/2) + k/2
+							}
+							copy(w.Data[r*cols:(r+1)*cols], p[name].Data[(h*hd+j)*cols:(h*hd+j+1)*cols])
+						}
+						rolled[name] = w
+					}
+				}
+				half := []string{ConvRotaryPct, "0.5"}
+				if d := maxDiff(logits(rolled, append(half, ConvRotaryDims, RotaryLast, ConvRopeRowsQ, RopeRowsOther)...), logits(p, half...)); d > 1e-5 {
+					t.Errorf("rotary rows saved last, q's interleaved, run with rotary_dims=last and rope_rows_q=other: logits differ from the model's by %g", d)
+				}
+				if d := maxDiff(logits(rolled, append(half, ConvRopeRowsQ, RopeRowsOther)...), logits(p, half...)); d < 1e-3 {
+					t.Errorf("rotary rows saved last change the logits by only %g", d)
+				}
+				// The pass-through rows are only dotted: reversing them in q and k alike changes
+				// nothing, reversing the rotary rows does — rows [rd, hd) pass through, or [0, hd − rd)
+				// under rotary_dims=last.
+				reversed := func(from, to int) Params {
+					out := maps.Clone(p)
+					for l := range f.Dims().NLayers {
+						for _, proj := range []string{"q_proj", "k_proj"} {
+							name := fmt.Sprintf("model.layers.%d.self_attn.%s.weight", l, proj)
+							w := out[name]
+							w.Data = slices.Clone(w.Data)
+							cols := w.Shape[1]
+							for r := range w.Shape[0] {
+								if h, i := r/hd, r%hd; i >= from && i < to {
+									j := h*hd + from + to - 1 - i
+									copy(w.Data[r*cols:(r+1)*cols], p[name].Data[j*cols:(j+1)*cols])
+								}
+							}
+							out[name] = w
+						}
+					}
+					return out
+				}
+				for _, c := range []struct {
+					dims     string
+					from, to int
+					same     bool
+				}{{RotaryFirst, rd, hd, true}, {RotaryFirst, 0, rd, false}, {RotaryLast, 0, hd - rd, true}, {RotaryLast, hd - rd, hd, false}} {
+					run := append(half, ConvRotaryDims, c.dims)
+					if d := maxDiff(logits(reversed(c.from, c.to), run...), logits(p, run...)); (d < 1e-5) != c.same {
+						t.Errorf("rotary_dims=%s, rows %d–%d of q and k reversed: logits differ by %g", c.dims, c.from, c.to-1, d)
 					}
 				}
 			}

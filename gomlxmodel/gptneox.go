@@ -336,6 +336,9 @@ func (m GPTNeoX) Conventions() []Convention {
 		{Name: ConvNumHeads, Value: strconv.Itoa(c.NHeads), Values: headCounts(c.NHeads, c.DModel, int(math.Ceil(2/c.RotaryPct))), Key: "num_attention_heads", Free: true},
 		normEpsConvention(c.LayerNormEps, "layer_norm_eps"),
 	}
+	if c.RotaryDim() < c.HeadDim() {
+		out = append(out, c.Run.rotaryDimsConvention())
+	}
 	return append(out, c.Run.conventions(true, NormLayer, RopeSignPositive)...)
 }
 

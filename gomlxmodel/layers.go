@@ -58,15 +58,21 @@ type Rope struct {
 	// Scaling is Hugging Face's rope_parameters beyond the default (dynamic, llama3, yarn, linear):
 	// it sets the inverse frequencies and the factor cos and sin are multiplied by. Zero: none.
 	Scaling RopeScaling
+	// Last: a partial RoPE (ApplyPartial) rotates the last dimensions of each head, not the first.
+	Last bool
 }
 
-// ApplyPartial rotates the first rotaryDim dimensions of each head of x (B, T, H, hd) as Apply
-// does (frequencies over rotaryDim) and passes the rest through (partial_rotary_factor, GPT-NeoX's
-// rotary_pct); rotaryDim 0 or hd is Apply.
+// ApplyPartial rotates the first rotaryDim dimensions of each head of x (B, T, H, hd) — the last
+// ones when Last — as Apply does (frequencies over rotaryDim) and passes the rest through
+// (partial_rotary_factor, GPT-NeoX's rotary_pct); rotaryDim 0 or hd is Apply.
 func (r Rope) ApplyPartial(x *Node, rotaryDim int) *Node {
 	hd := x.Shape().Dimensions[3]
 	if rotaryDim == 0 || rotaryDim == hd {
 		return r.Apply(x)
+	}
+	if r.Last {
+		rot := r.Apply(SliceAxis(x, 3, AxisRange(hd-rotaryDim, hd)))
+		return Concatenate([]*Node{SliceAxis(x, 3, AxisRange(0, hd-rotaryDim)), rot}, 3)
 	}
 	rot := r.Apply(SliceAxis(x, 3, AxisRange(0, rotaryDim)))
 	return Concatenate([]*Node{rot, SliceAxis(x, 3, AxisRange(rotaryDim, hd))}, 3)

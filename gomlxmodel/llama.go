@@ -512,6 +512,9 @@ func (m Llama) Conventions() []Convention {
 	}
 	out = append(out, Convention{Name: ConvRotaryPct, Value: pct, Values: shares,
 		Key: "partial_rotary_factor: the share of each head's dimensions RoPE rotates", Free: true})
+	if pct != "1" {
+		out = append(out, c.Run.rotaryDimsConvention())
+	}
 	windows := []string{fmt.Sprint(c.SlidingWindow), "0"}
 	for w := 4; w <= WindowLadderMax && 2*w <= c.MaxPositions; w *= 2 {
 		windows = append(windows, strconv.Itoa(w))

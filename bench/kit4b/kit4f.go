@@ -207,7 +207,7 @@ func entries4f() []entry {
 					return i
 				}, layers(2, "model.layers.%d.self_attn.qkv_proj.weight")...)
 			}},
-		{Name: "k4f_gpt_neox_rotary_dims_last", Source: neox, Kind: "unexplained", Also: []string{"rope_layout"},
+		{Name: "k4f_gpt_neox_rotary_dims_last", Source: neox, Kind: "unexplained", Also: []string{"rope_layout", "convention_mismatch:rotary_dims"}, // the second added with the convention (rotary_dims=last undoes the edit exactly)
 			Note: "q and k dims of every head saved rolled by two (new dim d = old dim d+2 mod 8: the rotary pair, dims 0–1 of 8 at rotary_pct 0.25, moved to the end) in query_key_value rows and bias, every layer: a converter for an engine that keeps the rotary dims last",
 			edit: func(c *ckpt) error {
 				return c.permuteRows(neoxHeads(func(d int) int { return (d + 2) % 8 }, 0, 1), neoxQKV...)

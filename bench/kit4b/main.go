@@ -10,6 +10,7 @@
 //	go run ./bench/kit4b --set d --out /tmp/kit4d    # kit 4d (kit4d.go)
 //	go run ./bench/kit4b --set e --out /tmp/kit4e    # kit 4e (kit4e.go)
 //	go run ./bench/kit4b --set f --out /tmp/kit4f    # kit 4f (kit4f.go)
+//	go run ./bench/kit4b --set g --out /tmp/kit4g    # kit 4g (kit4g.go)
 //	python3 bench/score_kit.py --kit /tmp/kit4b --bin bin/nanoscope --positions 1024
 //
 // Tensors are read and written with github.com/nlpodyssey/safetensors as raw bytes, so every
@@ -95,7 +96,7 @@ func main() {
 	n := flag.Int("ids", 40000, "ids in eval.bin")
 	positions := flag.Int("positions", 1024, "positions of the CE measurements")
 	measure := flag.Bool("measure", true, "measure ce_source/ce_true/ce_saved with nanoscope")
-	set := flag.String("set", "b", `which kit to write: "b" (kit 4b), "c" (kit 4c), "d" (kit 4d), "e" (kit 4e) or "f" (kit 4f)`)
+	set := flag.String("set", "b", `which kit to write: "b" (kit 4b), "c" (kit 4c), "d" (kit 4d), "e" (kit 4e), "f" (kit 4f) or "g" (kit 4g)`)
 	flag.Parse()
 	if err := run(*set, *src, *out, *repo, *n, *positions, *measure); err != nil {
 		fmt.Fprintln(os.Stderr, "kit4b:", err)
@@ -103,8 +104,8 @@ func main() {
 	}
 }
 
-// kitEntries is the entries of kit set "b" (kit 4b), "c" (kit 4c), "d" (kit 4d), "e" (kit 4e) or "f"
-// (kit 4f).
+// kitEntries is the entries of kit set "b" (kit 4b), "c" (kit 4c), "d" (kit 4d), "e" (kit 4e), "f"
+// (kit 4f) or "g" (kit 4g).
 func kitEntries(set string) ([]entry, error) {
 	switch set {
 	case "b":
@@ -117,8 +118,10 @@ func kitEntries(set string) ([]entry, error) {
 		return entries4e(), nil
 	case "f":
 		return entries4f(), nil
+	case "g":
+		return entries4g(), nil
 	}
-	return nil, fmt.Errorf("--set %q: want b, c, d, e or f", set)
+	return nil, fmt.Errorf("--set %q: want b, c, d, e, f or g", set)
 }
 
 func run(set, src, out, repo string, n, positions int, measure bool) error {

@@ -17,7 +17,7 @@ import (
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
-// buildKit writes kit set ("b", "c", "d", "e" or "f") into a temporary directory (≈ 5 s) and returns it with
+// buildKit writes kit set ("b", "c", "d", "e", "f" or "g") into a temporary directory (≈ 5 s) and returns it with
 // its kit.json.
 func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	t.Helper()
@@ -41,11 +41,12 @@ func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	return out, byName
 }
 
-// TestKitEdits: each edit of kits 4b, 4c, 4d, 4e and 4f is the fault it claims. Controls and re-saved
+// TestKitEdits: each edit of kits 4b, 4c, 4d, 4e, 4f and 4g is the fault it claims. Controls and re-saved
 // copies compute the source's CE exactly, controls that rewrite tensors into the same function
-// (kits 4d–4f: heads or units reordered, scales moved between tensors, q/k ×¼ under QK-norm up
-// to rms_norm_eps, kv heads expanded to one per query head, the stream ×4 with rms_norm_eps ×16)
-// to 1e-4 nats; an edit a convention undoes (rows permuted into another layout, norm weights
+// (kits 4d–4g: heads or units reordered, scales moved between tensors, q/k ×¼ under QK-norm up
+// to rms_norm_eps, kv heads expanded to one per query head, the stream ×4 with rms_norm_eps ×16,
+// a value bias folded into the output bias, outputs rescaled under Gemma 2's sandwich norms) to
+// 1e-4 nats; an edit a convention undoes (rows permuted into another layout, norm weights
 // saved as 1 + w) gives the source's CE again under that convention (within BF16's
 // rounding of 1 + w), and costs loss as saved (a config edit may cost none: kit.json measures
 // it); config.json differs from the source's in exactly one line for a config edit and none
@@ -53,9 +54,9 @@ func buildKit(t *testing.T, set string) (string, map[string]entry) {
 // entry edits tensors.
 func TestKitEdits(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and measures 102 checkpoints")
+		t.Skip("builds and measures 121 checkpoints")
 	}
-	for _, set := range []string{"b", "c", "d", "e", "f"} {
+	for _, set := range []string{"b", "c", "d", "e", "f", "g"} {
 		t.Run("kit4"+set, func(t *testing.T) { checkEdits(t, set) })
 	}
 }
@@ -356,3 +357,86 @@ func TestKit4fEditHelpers(t *testing.T) {
 		t.Error("quarterTurn of 3 rows as heads of 4: no error")
 	}
 }
+
+// TestKit4gEditHelpers: kit 4g's edit helpers against values written out by hand.
+func TestKit4gEditHelpers(t *testing.T) {
+	set := func(ck *ckpt, name string, rows, cols int, v ...float32) {
+		ck.tensors[name] = bf16Tensor(rows, cols)
+		if err := ck.setFloats(name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name  string
+		edit  func(c *ckpt) error
+		shape []uint64
+		want  []float32
+	}{
+		{"prune24", func(c *ckpt) error { return c.prune24("w") }, []uint64{2, 4},
+			[]float32{0, -5, 0, 3, 0, 0, 4, -8}},
+		{"int8ScaleAxis", func(c *ckpt) error { return c.int8ScaleAxis("s") }, []uint64{2, 2},
+			[]float32{127, 1, 127, 1}},
+		{"gptqZeroOffByOne", func(c *ckpt) error { return c.gptqZeroOffByOne(4, "w") }, []uint64{2, 4},
+			[]float32{-4, 1, 6, 11, 0, 0, 0, 0}},
+		{"renormRows", func(c *ckpt) error { return c.renormRows(1, "r") }, []uint64{2, 2},
+			[]float32{bf(0.6), bf(0.8), bf(0.3), bf(0.4)}},
+		{"copyRows", func(c *ckpt) error { return c.copyRows("s", "u", 1, 2) }, []uint64{2, 2},
+			[]float32{9, 9, 1, 1}},
+		{"catWrongDim", func(c *ckpt) error { return c.catWrongDim(2, "i") }, []uint64{4, 4},
+			[]float32{0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15}},
+		{"averagePermuted rows", func(c *ckpt) error { return c.averagePermuted(func(i, n int) int { return n - 1 - i }, false, "s") }, []uint64{2, 2},
+			[]float32{64, 64, 64, 64}},
+		{"averagePermuted cols", func(c *ckpt) error { return c.averagePermuted(func(j, n int) int { return n - 1 - j }, true, "i") }, []uint64{4, 4},
+			[]float32{1.5, 1.5, 1.5, 1.5, 5.5, 5.5, 5.5, 5.5, 9.5, 9.5, 9.5, 9.5, 13.5, 13.5, 13.5, 13.5}},
+		{"pruneUnits", func(c *ckpt) error { return c.pruneUnits(1, "s", "u", "i2") }, []uint64{2, 2},
+			[]float32{9, 9, 0, 0}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ck := &ckpt{tensors: map[string]*tensor{}}
+			set(ck, "w", 2, 4, 1, -5, 2, 3, 0.5, -0.25, 4, -8)
+			if c.name == "gptqZeroOffByOne" {
+				set(ck, "w", 2, 4, -5, 0, 5, 10, 0, 0, 0, 0) // the zero group keeps its zeros: s = 0
+			}
+			set(ck, "s", 2, 2, 127, 127, 1, 1)
+			set(ck, "u", 2, 2, 9, 9, 3, 3)
+			set(ck, "r", 2, 2, 3, 4, 0.3, 0.4)
+			set(ck, "i2", 2, 2, 1, 1, 1, 1)
+			ck.tensors["i"] = bf16Tensor(4, 4)
+			if err := c.edit(ck); err != nil {
+				t.Fatal(err)
+			}
+			name := map[string]string{"int8ScaleAxis": "s", "renormRows": "r", "copyRows": "u", "catWrongDim": "i",
+				"averagePermuted rows": "s", "averagePermuted cols": "i", "pruneUnits": "u"}[c.name]
+			if name == "" {
+				name = "w"
+			}
+			got := ck.tensors[name]
+			if !slices.Equal(got.shape, c.shape) || !slices.Equal(bf16Values(got), c.want) {
+				t.Fatalf("edited %s: %v %v, want %v %v", name, got.shape, bf16Values(got), c.shape, c.want)
+			}
+		})
+	}
+	// megatronGroupedSplit: q of 4 rows, k and v of 2, in 2 groups.
+	ck := &ckpt{tensors: map[string]*tensor{}}
+	set(ck, "q", 4, 1, 0, 1, 2, 3)
+	set(ck, "k", 2, 1, 10, 11)
+	set(ck, "v", 2, 1, 20, 21)
+	if err := ck.megatronGroupedSplit(2, "q", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[string][]float32{"q": {0, 1, 10, 20}, "k": {2, 3}, "v": {11, 21}} {
+		if got := bf16Values(ck.tensors[n]); !slices.Equal(got, want) {
+			t.Errorf("megatronGroupedSplit %s: %v, want %v", n, got, want)
+		}
+	}
+	// setFloats with a new shape, and refusing a count that does not fit it.
+	if err := ck.setFloats("q", []float32{1, 2}, 2, 1); err != nil || !slices.Equal(ck.tensors["q"].shape, []uint64{2, 1}) {
+		t.Errorf("setFloats reshaped: %v %v", err, ck.tensors["q"].shape)
+	}
+	if err := ck.setFloats("q", []float32{1, 2, 3}); err == nil {
+		t.Error("setFloats of 3 values into 2: no error")
+	}
+}
+
+// bf is x rounded to BF16.
+func bf(x float32) float32 { return math.Float32frombits(uint32(toBF16(x)) << 16) }

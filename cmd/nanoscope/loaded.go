@@ -15,10 +15,11 @@ import (
 // from the loaded value, and nowhere else.
 
 // conventionSetting is one convention asked for on the command line, and the flag that asked;
-// or, for --transpose and --exchange, an edit of the saved tensors (the placement search's).
+// or, for --transpose, --exchange and --permute, an edit of the saved tensors (the placement and
+// arrangement searches').
 type conventionSetting struct {
-	flag    string // "convention", or an alias: "rope-layout", "gqa-map"; "transpose", "exchange"
-	setting string // name=value; the tensor, or the two tensors A,B
+	flag    string // "convention", or an alias: "rope-layout", "gqa-map"; "transpose", "exchange", "permute"
+	setting string // name=value; the tensor, or the two tensors A,B, or TENSOR:AXIS=p0,p1,…
 }
 
 // conventionValue is the flag.Value of --convention (name "") and of its aliases, which set
@@ -34,6 +35,10 @@ func (c conventionValue) Set(v string) error {
 	s := v
 	switch c.flag {
 	case "transpose":
+	case "permute":
+		if _, err := analysis.ParsePermutation(v); err != nil {
+			return err
+		}
 	case "exchange":
 		if a, b, ok := strings.Cut(v, ","); !ok || a == "" || b == "" || strings.Contains(b, ",") {
 			return fmt.Errorf("want two tensor names A,B, got %q", v)
@@ -59,6 +64,7 @@ func conventionFlags(fs *flags) *[]conventionSetting {
 	fs.Var(conventionValue{&list, "gqa-map", "gqa_mapping"}, "gqa-map", "run under query-head to kv-head `MAP` (tile or interleave): --convention gqa_mapping=MAP")
 	fs.Var(conventionValue{&list, "transpose", ""}, "transpose", "run with the saved square matrix `TENSOR` transposed (repeatable): confirms a tensors_misplaced finding")
 	fs.Var(conventionValue{&list, "exchange", ""}, "exchange", "run with the two saved tensors of `PAIR` (A,B: one shape) exchanged (repeatable): confirms a tensors_misplaced finding")
+	fs.Var(conventionValue{&list, "permute", ""}, "permute", "run with an axis of a saved matrix rearranged: `SETTING` is TENSOR:AXIS=p0,p1,… (AXIS 0 rows as stored, 1 columns; index i takes what index p_i held; the linear's bias moves with its output axis) (repeatable): confirms a tensors_misplaced finding")
 	return &list
 }
 
@@ -74,12 +80,17 @@ func openCheckpoint(flagName, dir string, conventions []conventionSetting) (*loa
 	}
 	limitMemory(l.Params)
 	for _, c := range conventions {
-		if c.flag == "transpose" || c.flag == "exchange" {
+		if c.flag == "transpose" || c.flag == "exchange" || c.flag == "permute" {
 			var e analysis.Edit
-			if a, b, ok := strings.Cut(c.setting, ","); ok {
+			switch c.flag {
+			case "exchange":
+				a, b, _ := strings.Cut(c.setting, ",")
 				e.Exchange = [][2]string{{a, b}}
-			} else {
+			case "transpose":
 				e.Transpose = []string{c.setting}
+			default:
+				p, _ := analysis.ParsePermutation(c.setting)
+				e.Permute = []analysis.Permutation{analysis.WithBias(l.Family, l.Params, p)}
 			}
 			p, err := e.Apply(l.Params)
 			if err != nil {
@@ -120,6 +131,9 @@ func overrideLine(l *load.Loaded) string {
 			edits = append(edits, o.Value+" transposed (--transpose)")
 		case "exchange":
 			edits = append(edits, strings.Replace(o.Value, ",", " and ", 1)+" exchanged (--exchange)")
+		case "permute":
+			name, _, _ := strings.Cut(o.Value, "=")
+			edits = append(edits, name+" rearranged (--permute)")
 		default:
 			conv = append(conv, fmt.Sprintf("%s %s instead of its %s", o.Name, o.Value, o.Own))
 		}
