@@ -79,6 +79,9 @@ func TestGallery(t *testing.T) {
 				t.Logf("    scale refit %s (%d steps): %.4f ± %.4f nats on %d positions", []string{"as loaded", "under the search's best run"}[i], f.Steps, f.Gain, f.SE, f.Positions)
 			}
 		}
+		if v := rep.Details.Catalog.ScaleRival; v != nil {
+			t.Logf("    scale refit as loaded against %s: %.4f ± %.4f nats lower (beats %v)", v.Convention, v.Margin, v.SE, v.Beats)
+		}
 		for _, f := range rep.Findings {
 			if f.Kind == analysis.KindUnexplained {
 				t.Logf("    unexplained: %s", f.Detail)
