@@ -253,33 +253,42 @@ func (g Grid) String() string {
 }
 
 // gridRepeat returns the share of the non-zero entries of x that equal an earlier entry of
-// their group of gridGroup consecutive entries, the number of non-zero entries and the number
-// of distinct values of x.
-func gridRepeat(x []float32) (repeat float64, nonZero, levels int) {
+// their group of gridGroup consecutive entries, over at most maxGridGroups groups spread evenly
+// through x, and the number of non-zero entries those groups hold.
+func gridRepeat(x []float32) (repeat float64, nonZero int) {
+	groups := (len(x) + gridGroup - 1) / gridGroup
+	stride := max(1, groups/maxGridGroups)
 	var repeats int
-	all := map[float32]bool{}
-	for from := 0; from < len(x); from += gridGroup {
-		seen := map[float32]bool{}
-		for _, v := range x[from:min(from+gridGroup, len(x))] {
-			all[v] = true
-			if v == 0 {
-				continue
+	var g [gridGroup]float32
+	for k := 0; k < groups; k += stride {
+		n := 0
+		for _, v := range x[k*gridGroup : min((k+1)*gridGroup, len(x))] {
+			if v != 0 {
+				g[n], n = v, n+1
 			}
-			nonZero++
-			if seen[v] {
+		}
+		nonZero += n
+		for i := 1; i < n; i++ {
+			if slices.Contains(g[:i], g[i]) {
 				repeats++
 			}
-			seen[v] = true
 		}
 	}
 	if nonZero == 0 {
-		return 0, 0, len(all)
+		return 0, 0
 	}
-	return float64(repeats) / float64(nonZero), nonZero, len(all)
+	return float64(repeats) / float64(nonZero), nonZero
+}
+
+// levels is the number of distinct values of x.
+func levels(x []float32) int {
+	s := slices.Sorted(slices.Values(x))
+	return len(slices.Compact(s))
 }
 
 // coarseGrids returns the matrices of p (not those of skip) with at least minGridValues non-zero
-// entries whose repeat share is at least gridRepeatShare, in name order.
+// entries in the groups gridRepeat reads whose repeat share is at least gridRepeatShare, in name
+// order.
 func coarseGrids(p gomlxmodel.Params, skip []string) []Grid {
 	var out []Grid
 	for _, n := range slices.Sorted(maps.Keys(p)) {
@@ -287,8 +296,8 @@ func coarseGrids(p gomlxmodel.Params, skip []string) []Grid {
 		if slices.Contains(skip, n) || len(t.Shape) != 2 {
 			continue
 		}
-		if r, nz, levels := gridRepeat(t.Data); nz >= minGridValues && r >= gridRepeatShare {
-			out = append(out, Grid{Tensor: n, Repeat: r, Levels: levels})
+		if r, nz := gridRepeat(t.Data); nz >= minGridValues && r >= gridRepeatShare {
+			out = append(out, Grid{Tensor: n, Repeat: r, Levels: levels(t.Data)})
 		}
 	}
 	return out

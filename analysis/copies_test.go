@@ -164,7 +164,7 @@ func TestCoarseGrids(t *testing.T) {
 			}
 			c.edit(d)
 			got := coarseGrids(gomlxmodel.Params{name: {Shape: shape, Data: d}}, nil)
-			r, _, _ := gridRepeat(d)
+			r, _ := gridRepeat(d)
 			t.Logf("repeat share %.3f", r)
 			switch {
 			case c.levels == 0 && len(got) > 0:

@@ -152,8 +152,9 @@ const (
 
 // Weights on a coarse grid (copies.go: coarseGrids).
 const (
-	gridGroup     = 32  // entries of a group (row-major, as stored)
-	minGridValues = 256 // matrices with fewer non-zero entries are not judged
+	gridGroup     = 32   // entries of a group (row-major, as stored)
+	maxGridGroups = 4096 // groups read per matrix, spread through it (131072 entries)
+	minGridValues = 256  // matrices with fewer non-zero entries in those groups are not judged
 	// gridRepeatShare: share of non-zero entries repeating one of their group above which a
 	// matrix is on a grid. Measured: trained and random matrices stored in bf16 at most 0.039
 	// (kits 4–4f, every matrix of every checkpoint), fp16 0.031 and fp32 0.000 (the Hugging Face
