@@ -126,21 +126,8 @@ func TestArrangementCosts(t *testing.T) {
 		{"gpt2_healthy_s1", gomlxmodel.Arrangement{Param: "transformer.h.0.attn.c_attn.weight", Bias: "transformer.h.0.attn.c_attn.bias", Axis: 1, Block: 16}, 5, 6},
 	} {
 		t.Run(c.fixture+"/"+c.req.Param, func(t *testing.T) {
-			l, err := load.Open(filepath.Join("testdata", "transformers_kit", c.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := gomlxmodel.NewFamilyRunner(l.Family, l.Params)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, r, ids, tg := fixtureBatch(t, filepath.Join("testdata", "transformers_kit", c.fixture), 16)
 			V := l.Family.Dims().VocabSize
-			ids, tg := [][]int32{make([]int32, 16), make([]int32, 16)}, [][]int32{make([]int32, 16), make([]int32, 16)}
-			for b := range ids {
-				for i := range ids[b] {
-					ids[b][i], tg[b][i] = int32((7*i+13*b+3)%V), int32((5*i+11*b+1)%V)
-				}
-			}
 			cs, err := r.ArrangementCosts(ids, tg, []gomlxmodel.Arrangement{c.req})
 			if err != nil {
 				t.Fatal(err)
@@ -247,11 +234,8 @@ func TestArrangementSearch(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			rep := diagnoseParams(t, l, p, tokens)
 			s, err := FromFamily(l.Family, p, l.Dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := DiagnoseSubject(s, tokens, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

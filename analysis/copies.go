@@ -347,24 +347,18 @@ func sparseMatrices(p gomlxmodel.Params, skip []string) []Sparse {
 // undoes. Each adds its evidence to ev; why is "" when there is none.
 func untrainableFinding(cat *Catalog, ev map[string]any) (why []string) {
 	if len(cat.Copies) > 0 {
-		ev["copies"], ev["copied_rows"] = copiesSummary(cat.Copies), copiedRows(cat.Copies)
-		why = append(why, fmt.Sprintf("weights repeat others bit for bit, which training never leaves (%s): a converter wrote one slot's values into another",
-			copiesSummary(cat.Copies)))
+		ev["copied_rows"] = copiedRows(cat.Copies)
 	}
-	if len(cat.Zeros) > 0 {
-		ev["zeros"] = listSummary(cat.Zeros)
-		why = append(why, fmt.Sprintf("weights hold adjacent rows or columns that are exactly zero in matrices that otherwise moved, which training never leaves (%s): a head pruned by masking, or a slice the converter did not load",
-			listSummary(cat.Zeros)))
-	}
-	if len(cat.Grids) > 0 {
-		ev["grids"] = listSummary(cat.Grids)
-		why = append(why, fmt.Sprintf("weights sit on a coarse grid, their values repeating within groups where trained weights almost never do (%s): a quantizer's round trip, which runs the model with weights it was not trained with",
-			listSummary(cat.Grids)))
-	}
-	if len(cat.Sparse) > 0 {
-		ev["sparse"] = listSummary(cat.Sparse)
-		why = append(why, fmt.Sprintf("matrices hold exact zeros scattered among their weights, which training never leaves (%s): pruning, or a quantizer rounding small weights to zero",
-			listSummary(cat.Sparse)))
+	for _, c := range []struct{ key, list, why string }{
+		{"copies", copiesSummary(cat.Copies), "weights repeat others bit for bit, which training never leaves (%s): a converter wrote one slot's values into another"},
+		{"zeros", listSummary(cat.Zeros), "weights hold adjacent rows or columns that are exactly zero in matrices that otherwise moved, which training never leaves (%s): a head pruned by masking, or a slice the converter did not load"},
+		{"grids", listSummary(cat.Grids), "weights sit on a coarse grid, their values repeating within groups where trained weights almost never do (%s): a quantizer's round trip, which runs the model with weights it was not trained with"},
+		{"sparse", listSummary(cat.Sparse), "matrices hold exact zeros scattered among their weights, which training never leaves (%s): pruning, or a quantizer rounding small weights to zero"},
+	} {
+		if c.list != "" {
+			ev[c.key] = c.list
+			why = append(why, fmt.Sprintf(c.why, c.list))
+		}
 	}
 	return why
 }

@@ -25,21 +25,8 @@ func TestScaledLoss(t *testing.T) {
 		{"gpt_neox_trained", "gpt_neox.layers.0.attention.dense.weight", "gpt_neox.embed_in.weight"},
 	} {
 		t.Run(c.fixture, func(t *testing.T) {
-			l, err := load.Open(filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf", c.fixture))
-			if err != nil {
-				t.Fatal(err)
-			}
-			r, err := gomlxmodel.NewFamilyRunner(l.Family, l.Params)
-			if err != nil {
-				t.Fatal(err)
-			}
+			l, r, ids, tg := fixtureBatch(t, filepath.Join("..", "gomlxmodel", "hf", "testdata", "hf", c.fixture), 12)
 			V := l.Family.Dims().VocabSize
-			ids, tg := [][]int32{make([]int32, 12), make([]int32, 12)}, [][]int32{make([]int32, 12), make([]int32, 12)}
-			for b := range ids {
-				for i := range ids[b] {
-					ids[b][i], tg[b][i] = int32((7*i+13*b+3)%V), int32((5*i+11*b+1)%V)
-				}
-			}
 			specs := l.Family.ParamSpecs()
 			x := make([]float64, len(specs))
 			changed := gomlxmodel.Params{}
@@ -140,14 +127,7 @@ func TestScaleFit(t *testing.T) {
 				t.Fatal(err)
 			}
 			scale(l.Params, c.tensor, c.scale)
-			s, err := FromFamily(l.Family, l.Params, l.Dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rep, err := DiagnoseSubject(s, tokens, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep := diagnoseParams(t, l, l.Params, tokens)
 			if len(rep.Findings) != 1 || rep.Findings[0].Kind != KindUnexplained {
 				t.Fatalf("want unexplained, got %+v", rep.Findings)
 			}
@@ -174,6 +154,42 @@ func TestScaleFit(t *testing.T) {
 			}
 		})
 	}
+}
+
+// diagnoseParams diagnoses l's family with the weights p on tokens.
+func diagnoseParams(t *testing.T, l *load.Loaded, p gomlxmodel.Params, tokens []uint32) *Report {
+	t.Helper()
+	s, err := FromFamily(l.Family, p, l.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := DiagnoseSubject(s, tokens, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// fixtureBatch opens the checkpoint dir with a runner of its weights and a fixed batch of two rows
+// of n ids and targets.
+func fixtureBatch(t *testing.T, dir string, n int) (*load.Loaded, *gomlxmodel.FamilyRunner, [][]int32, [][]int32) {
+	t.Helper()
+	l, err := load.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := gomlxmodel.NewFamilyRunner(l.Family, l.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	V := l.Family.Dims().VocabSize
+	ids, tg := [][]int32{make([]int32, n), make([]int32, n)}, [][]int32{make([]int32, n), make([]int32, n)}
+	for b := range ids {
+		for i := range ids[b] {
+			ids[b][i], tg[b][i] = int32((7*i+13*b+3)%V), int32((5*i+11*b+1)%V)
+		}
+	}
+	return l, r, ids, tg
 }
 
 // scaledCopy returns a copy of t with every entry multiplied by x.
@@ -226,18 +242,11 @@ func TestScaleRival(t *testing.T) {
 			if err := c.edit(l); err != nil {
 				t.Fatal(err)
 			}
-			s, err := FromFamily(l.Family, l.Params, l.Dir)
-			if err != nil {
-				t.Fatal(err)
-			}
 			tokens := folded
 			if strings.Contains(c.fixture, "transformers_kit") {
 				tokens = kit
 			}
-			rep, err := DiagnoseSubject(s, tokens, nil, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rep := diagnoseParams(t, l, l.Params, tokens)
 			r := rep.Details.Catalog.ScaleRival
 			if len(rep.Findings) != 1 || r == nil {
 				t.Fatalf("want one finding and the refit compared with a named convention, got %+v (rival %+v)", rep.Findings, r)
