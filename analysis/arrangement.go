@@ -24,10 +24,13 @@ import (
 // on blind kit 4f's Phi-3 with v's rows interleaved: the cheapest permutation of each head, by an
 // assignment, was none of the true ones); priced over the few permutations converters' index
 // arithmetic produces (blockPermutations) and summed over the consecutive heads a slip covers, the
-// true rearrangement stands out (there: 0.18 and 0.34 nats predicted for v's heads of layers 0
-// and 1, against a median of 0.01 per head). A trained model has nothing to gain from
+// true rearrangement stands out (there: 0.18 and 0.34 nats predicted for v's four heads of layers
+// 0 and 1, against a few hundredths per head elsewhere). Only the head axes are priced (headAxis):
+// rearranging the residual stream or an MLP's units scrambles a matrix's contribution, and a
+// harmful one, negated, then gains as if restored. A trained model has nothing to gain from
 // rearranging its own rows, so the prediction only ranks candidates: each is re-run by the search
-// like the placement search's edits and must hold like them (permutingDeltaNats).
+// like the placement search's edits and must hold like them (permutingDeltaNats), and beat
+// zeroing what it moves by half its gain (ablatedRun, ambiguousFinding).
 
 // Permutation is a rearrangement of one axis of a saved matrix: index i of the axis (0: rows as
 // stored, 1: columns) holds what index Perm[i] held; Bias, when not "", is the vector of the same
@@ -40,17 +43,6 @@ type Permutation struct {
 	// Zero writes zeros into the indices Perm moves instead of rearranging them: the ablation a
 	// rearrangement must beat (ablatedRun).
 	Zero bool `json:"zero,omitempty"`
-}
-
-// moved is the number of indices the permutation moves.
-func (p Permutation) moved() int {
-	n := 0
-	for i, j := range p.Perm {
-		if i != j {
-			n++
-		}
-	}
-	return n
 }
 
 // flag is the command-line flag that applies the permutation: --permute TENSOR:AXIS=p0,p1,….
@@ -200,7 +192,7 @@ func ablatedRun(s *Subject, cat *Catalog) (*OffsetCE, error) {
 		for k := range e.Permute {
 			e.Permute[k].Zero = true
 		}
-		e.What = strings.Replace(e.What, " in blocks ", ", zeroed in blocks ", 1)
+		e.What = "zeroed where " + e.What
 		flips[i].Edit, flips[i].Value, found = &e, "zeroed", true
 	}
 	if !found {
@@ -241,9 +233,9 @@ func WithBias(f gomlxmodel.Family, p gomlxmodel.Params, pm Permutation) Permutat
 
 // blockPermutations are the rearrangements of a block of b indices that converters' index
 // arithmetic produces, by name: the two rotary pairings read as each other (interleaved pairs
-// 2j, 2j+1 written as halves j, j + b/2, and the reverse), the block reversed, the two halves
-// exchanged, each pair's two members exchanged, and the block rolled by 1, 2, b/4 and their
-// complements (a sub-block moved from the front to the back). perm[i] is the index written into
+// 2j, 2j+1 written as halves j, j + b/2, and the reverse), the block reversed, each pair's two
+// members exchanged, and the block rolled by 1, 2, b/4, b/2 (its halves exchanged) and their
+// complements (a sub-block moved from the front to the back): eleven for b ≥ 16. perm[i] is the index written into
 // slot i.
 func blockPermutations(b int) map[string][]int {
 	out := map[string][]int{}
@@ -423,7 +415,8 @@ func arrangementsOf(costs []float64, q gomlxmodel.Arrangement, n int, segments [
 			if sg[0] <= from && to <= sg[1] {
 				if core := len(out) - 1; sg != [2]int{from, to} {
 					add(name, sg[0], sg[1], out[core].z) // as significant as its core: a slip covers a role
-					out[core].segment = &out[len(out)-1]
+					seg := out[len(out)-1]
+					out[core].segment = &seg
 				}
 				break
 			}
