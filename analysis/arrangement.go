@@ -81,12 +81,12 @@ func ParsePermutation(v string) (Permutation, error) {
 func (p Permutation) apply(t checkpoint.Tensor, name string, axis int) (checkpoint.Tensor, error) {
 	n := len(p.Perm)
 	if axis >= len(t.Shape) || t.Shape[axis] != n {
-		return t, fmt.Errorf("permute %s: the permutation has %d indices, axis %d of shape %v has not", name, n, axis, t.Shape)
+		return t, fmt.Errorf("%s: the permutation has %d indices, axis %d of shape %v has %d", name, n, axis, t.Shape, t.Shape[min(axis, len(t.Shape)-1)])
 	}
 	seen := make([]bool, n)
 	for _, j := range p.Perm {
 		if j < 0 || j >= n || seen[j] {
-			return t, fmt.Errorf("permute %s: %v is not a permutation of 0…%d", name, p.Perm, n-1)
+			return t, fmt.Errorf("%s: %v is not a permutation of 0…%d", name, p.Perm, n-1)
 		}
 		seen[j] = true
 	}
@@ -118,7 +118,7 @@ func (p Permutation) applyTo(params gomlxmodel.Params) error {
 		}
 		t, ok := params[name]
 		if !ok {
-			return fmt.Errorf("permute: no tensor %s", name)
+			return fmt.Errorf("no tensor %s", name)
 		}
 		axis := p.Axis
 		if name == p.Bias {

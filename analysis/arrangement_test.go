@@ -74,9 +74,9 @@ func TestPermutation(t *testing.T) {
 		{flag: "m.weight=1,0", parseErr: "want TENSOR:AXIS=p0,p1,…"},
 		{flag: "m.weight:2=1,0", parseErr: "axis \"2\" of m.weight"},
 		{flag: "m.weight:0=1,x,0", parseErr: "permutation of m.weight: \"x\" is not an index"},
-		{flag: "m.weight:0=1,0", applyErr: "permute m.weight: the permutation has 2 indices, axis 0 of shape [3 2] has not"},
-		{flag: "m.weight:0=1,1,0", applyErr: "permute m.weight: [1 1 0] is not a permutation of 0…2"},
-		{flag: "other.weight:0=1,0", applyErr: "permute: no tensor other.weight"},
+		{flag: "m.weight:0=1,0", applyErr: "m.weight: the permutation has 2 indices, axis 0 of shape [3 2] has 3"},
+		{flag: "m.weight:0=1,1,0", applyErr: "m.weight: [1 1 0] is not a permutation of 0…2"},
+		{flag: "other.weight:0=1,0", applyErr: "no tensor other.weight"},
 	} {
 		p, err := ParsePermutation(c.flag)
 		if c.parseErr != "" {

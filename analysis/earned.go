@@ -139,7 +139,8 @@ func unearnedFinding(cat *Catalog) *Finding {
 		why = append(why, fmt.Sprintf("the logit lens does not improve with depth: %s predicts the next token with accuracy %.3f, the output %.3f (+%.3f ± %.3f)",
 			l.Point, l.Accuracy, l.Final, l.Excess, l.SE))
 	}
-	why = append(why, untrainableFinding(cat, ev)...)
+	untrainable := untrainableFinding(cat, ev)
+	why = append(why, untrainable...)
 	if f := cat.ScaleFit; f != nil && f.Better {
 		ev["scale_fit_ce_as_loaded"], ev["scale_fit_ce"], ev["scale_fit_gain_nats"], ev["scale_fit_se"] = f.CE, f.FittedCE, f.Gain, f.SE
 		ev["scale_fit_positions"], ev["scale_fit_moved"] = f.Positions, f.Moved
@@ -154,9 +155,13 @@ func unearnedFinding(cat *Catalog) *Finding {
 	if len(why) == 0 {
 		return nil
 	}
+	fix := "compare how the model was trained and how it is run at the positions, depth or tensors named (position handling, context length, the last blocks and the final norm, a factor or sign folded into a tensor, a norm read as w or 1 + w); try --convention with other values"
+	if len(untrainable) > 0 {
+		fix = "find the step after training that rewrote the tensors named — a quantizer's round trip, pruning, a converter's copy or a slice it did not load — and evaluate the weights from before it; no convention of the run undoes it"
+	}
 	return &Finding{Kind: KindUnexplained, Tensors: []string{}, Evidence: ev,
 		Detail: "abnormal and no convention of the family's space or catalogued fault explains it: " + strings.Join(why, "; "),
-		Fix:    "compare how the model was trained and how it is run at the positions, depth or tensors named (position handling, context length, the last blocks and the final norm, a factor or sign folded into a tensor, a norm read as w or 1 + w); try --convention with other values"}
+		Fix:    fix}
 }
 
 // offsetRival returns the offset k ≠ 1 whose CE is below the CE at offset 1 by the most, when by

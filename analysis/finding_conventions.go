@@ -89,6 +89,16 @@ func conventionFindings(cat *Catalog) []Finding {
 		rivalEvidence(ev, rival, margin, marginSE)
 		f := Finding{Tensors: []string{}, Evidence: ev}
 		nums := fmt.Sprintf("CE %.3f vs %.3f as loaded, gain %.3f ± %.3f nats", best.BestCE, asLoaded.BestCE, gain, se)
+		var same []string // runs that compute the same function: another place to make the fix
+		for _, c := range cat.Conditions {
+			if c.Condition != best.Condition && sameFunction(*best, c) {
+				same = append(same, c.Condition)
+			}
+		}
+		if len(same) > 0 {
+			ev["same_function"] = same
+			nums += "; the same function as " + strings.Join(same, ", as ") + ", which fix the other side"
+		}
 		switch {
 		case fl.Edit != nil:
 			f = misplacedFinding(fl, ev, nums)

@@ -65,7 +65,7 @@ const (
 	// reach 4 SE (kit 4: Gemma 2's post norms exchanged, 0.055 ± 0.015 nats on 768). So is a
 	// run that holds but beats a rival mechanism's by between widenZ and sigmas standard errors
 	// (kit 4f: GPT-NeoX's rotary dims saved last, rotary_dims=last 0.069 nats, 2.9 SE over no causal
-	// mask on 1024 positions, 13 SE on 3780).
+	// mask on 1024 positions, 10 SE on 3780).
 	widenZ            = 2.0
 	widenFactor       = 4
 	flattenedShareMin = 0.05

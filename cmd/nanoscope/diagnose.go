@@ -454,7 +454,11 @@ func printScreen(w io.Writer, ran []analysis.Candidate, skipped int) {
 		len(ran), firstPositions(ran), skipped)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, c := range ran[:min(8, len(ran))] {
-		fmt.Fprintf(tw, "  round %d\t%s=%s (loaded %s)\tCE %.3f at offset %d\tgain %+.3f ± %.3f\n", c.Round, c.Flip.Convention, c.Flip.Value, c.Flip.Loaded, c.CE, c.Offset, c.Gain, c.SE)
+		what := fmt.Sprintf("%s=%s (loaded %s)", c.Flip.Convention, c.Flip.Value, c.Flip.Loaded)
+		if c.Flip.Edit != nil {
+			what = c.Flip.Edit.What
+		}
+		fmt.Fprintf(tw, "  round %d\t%s\tCE %.3f at offset %d\tgain %+.3f ± %.3f\n", c.Round, what, c.CE, c.Offset, c.Gain, c.SE)
 	}
 	tw.Flush()
 }
