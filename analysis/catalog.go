@@ -238,7 +238,7 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		}
 	}
 	cat.Copies = copiesOf(s.Params, cat.heads)
-	cat.Zeros = zeroRuns(s.Params, cat.heads)
+	cat.Zeros = zeroRuns(s.Params, cat.heads, unitInputs(s.spec()))
 	cat.Sparse = sparseMatrices(s.Params, cat.heads)
 	if !s.IsNanoscope() { // BitLinear quantizes in its forward: latent weights on a grid are no fault
 		cat.Grids = coarseGrids(s.Params, nil)

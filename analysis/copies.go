@@ -184,9 +184,9 @@ func (z ZeroRun) String() string {
 }
 
 // zeroRuns returns the runs of at least two adjacent all-zero rows or columns of the matrices of
-// p with some non-zero value, skipping the tensors of skip and matrices narrower than
-// minCopyWidth, in name order.
-func zeroRuns(p gomlxmodel.Params, skip []string) []ZeroRun {
+// p with some non-zero value, skipping the tensors of skip, matrices narrower than minCopyWidth
+// and the unit axes of unitInputs, in name order.
+func zeroRuns(p gomlxmodel.Params, skip []string, unitInputs map[string]string) []ZeroRun {
 	var out []ZeroRun
 	for _, n := range slices.Sorted(maps.Keys(p)) {
 		t := p[n]
@@ -202,7 +202,7 @@ func zeroRuns(p gomlxmodel.Params, skip []string) []ZeroRun {
 			{"rows", rows, cols, func(i, j int) float32 { return t.Data[i*cols+j] }},
 			{"columns", cols, rows, func(i, j int) float32 { return t.Data[j*cols+i] }},
 		} {
-			if ax.width < minCopyWidth {
+			if ax.width < minCopyWidth || unitInputs[n] == ax.name {
 				continue
 			}
 			zero := func(i int) bool {
@@ -298,6 +298,23 @@ func coarseGrids(p gomlxmodel.Params, skip []string) []Grid {
 		}
 		if r, nz := gridRepeat(t.Data); nz >= minGridValues && r >= gridRepeatShare {
 			out = append(out, Grid{Tensor: n, Repeat: r, Levels: levels(t.Data)})
+		}
+	}
+	return out
+}
+
+// unitInputs are, for each matrix that reads a per-unit activation (the attention's hook_z, the
+// MLP's hook_post: FamilySpec.Weights), the stored axis its input's units lie on ("columns" of
+// nn.Linear, "rows" of Conv1D). A block of zeros there removes those heads' or units' outputs
+// whole: a smaller model, the same function as one that never had them — pruned (and perhaps
+// healed after), or grown for more training — which zeroRuns leaves alone (blind kit 4h's control
+// with a head added whose o_proj columns are zero). Zeros that change what a unit computes (a
+// head's q rows) stay flagged.
+func unitInputs(spec gomlxmodel.FamilySpec) map[string]string {
+	out := map[string]string{}
+	for n, w := range spec.Weights {
+		if strings.HasSuffix(w.Reads, "."+gomlxmodel.HookZ) || strings.HasSuffix(w.Reads, "."+gomlxmodel.HookPost) {
+			out[n] = map[bool]string{false: "columns", true: "rows"}[w.InOut]
 		}
 	}
 	return out

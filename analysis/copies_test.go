@@ -15,7 +15,8 @@ import (
 // from another layer's, one head's rows copied over another's — while distinct draws, constant
 // rows, vectors, the skipped embedding and kv heads expanded alike in k_proj and v_proj are not;
 // and adjacent zero rows or columns of a matrix that moved are found as zero runs (zeroRuns),
-// while one zero row, a matrix zero throughout and the embedding's rows are not.
+// while one zero row, a matrix zero throughout, the embedding's rows and an output projection's
+// columns of one head (its input units: a head removed or grown) are not.
 func TestCopiesOf(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	draw := func(rows, cols int) checkpoint.Tensor {
@@ -28,8 +29,9 @@ func TestCopiesOf(t *testing.T) {
 	const q0, q1 = "model.layers.0.self_attn.q_proj.weight", "model.layers.1.self_attn.q_proj.weight"
 	const k1, v1 = "model.layers.1.self_attn.k_proj.weight", "model.layers.1.self_attn.v_proj.weight"
 	const emb, norm = "model.embed_tokens.weight", "model.layers.1.input_layernorm.weight"
+	const o0 = "model.layers.0.self_attn.o_proj.weight"
 	base := func() gomlxmodel.Params {
-		return gomlxmodel.Params{q0: draw(32, 32), q1: draw(32, 32), k1: draw(16, 32), v1: draw(16, 32), emb: draw(64, 32),
+		return gomlxmodel.Params{q0: draw(32, 32), q1: draw(32, 32), k1: draw(16, 32), v1: draw(16, 32), emb: draw(64, 32), o0: draw(32, 32),
 			norm: {Shape: []int{32}, Data: slices.Repeat([]float32{1, 2}, 16)}}
 	}
 	zeroed := func(p gomlxmodel.Params, name string, zero func(i, j int) bool) {
@@ -72,6 +74,9 @@ func TestCopiesOf(t *testing.T) {
 		{"one zero row (a unit pruned)", func(p gomlxmodel.Params) { zeroed(p, q1, func(i, _ int) bool { return i == 5 }) }, nil, nil},
 		{"a head's columns zeroed", func(p gomlxmodel.Params) { zeroed(p, q0, func(_, j int) bool { return j >= 8 && j < 16 }) },
 			nil, []ZeroRun{{Tensor: q0, Axis: "columns", From: 8, To: 16}}},
+		{"o_proj's columns of one head zeroed (the head removed or grown: its input units, skipped)", func(p gomlxmodel.Params) { zeroed(p, o0, func(_, j int) bool { return j >= 8 && j < 16 }) }, nil, nil},
+		{"o_proj's rows zeroed", func(p gomlxmodel.Params) { zeroed(p, o0, func(i, _ int) bool { return i < 3 }) },
+			nil, []ZeroRun{{Tensor: o0, Axis: "rows", From: 0, To: 3}}},
 		{"a matrix zero throughout", func(p gomlxmodel.Params) { zeroed(p, q0, func(int, int) bool { return true }) }, nil, nil},
 		{"embedding rows zeroed (skipped)", func(p gomlxmodel.Params) { zeroed(p, emb, func(i, _ int) bool { return i >= 60 }) }, nil, nil},
 		{"embedding rows repeated (skipped)", func(p gomlxmodel.Params) { copyRows(p, emb, 60, emb, 0, 4) }, nil, nil},
@@ -85,7 +90,7 @@ func TestCopiesOf(t *testing.T) {
 			if got := copiesOf(p, []string{emb}); !slices.Equal(got, c.want) {
 				t.Errorf("copies %v, want %v", got, c.want)
 			}
-			if got := zeroRuns(p, []string{emb}); !slices.Equal(got, c.zeros) {
+			if got := zeroRuns(p, []string{emb}, map[string]string{o0: "columns"}); !slices.Equal(got, c.zeros) {
 				t.Errorf("zero runs %v, want %v", got, c.zeros)
 			}
 		})

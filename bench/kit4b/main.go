@@ -11,6 +11,7 @@
 //	go run ./bench/kit4b --set e --out /tmp/kit4e    # kit 4e (kit4e.go)
 //	go run ./bench/kit4b --set f --out /tmp/kit4f    # kit 4f (kit4f.go)
 //	go run ./bench/kit4b --set g --out /tmp/kit4g    # kit 4g (kit4g.go)
+//	go run ./bench/kit4b --set h --out /tmp/kit4h    # kit 4h (kit4h.go)
 //	python3 bench/score_kit.py --kit /tmp/kit4b --bin bin/nanoscope --positions 1024
 //
 // Tensors are read and written with github.com/nlpodyssey/safetensors as raw bytes, so every
@@ -61,10 +62,12 @@ func (t *tensor) rowBytes() int {
 	return len(t.data) / t.rows()
 }
 
-// ckpt is a checkpoint directory being edited: config.json's text and the tensors.
+// ckpt is a checkpoint directory being edited: config.json's text and the tensors, and the
+// directory it was copied from.
 type ckpt struct {
 	config  []byte
 	tensors map[string]*tensor
+	src     string
 }
 
 // flip is a convention of nanoscope's space and the value that undoes an edit exactly.
@@ -96,7 +99,7 @@ func main() {
 	n := flag.Int("ids", 40000, "ids in eval.bin")
 	positions := flag.Int("positions", 1024, "positions of the CE measurements")
 	measure := flag.Bool("measure", true, "measure ce_source/ce_true/ce_saved with nanoscope")
-	set := flag.String("set", "b", `which kit to write: "b" (kit 4b), "c" (kit 4c), "d" (kit 4d), "e" (kit 4e), "f" (kit 4f) or "g" (kit 4g)`)
+	set := flag.String("set", "b", `which kit to write: "b" (kit 4b), "c" (kit 4c), "d" (kit 4d), "e" (kit 4e), "f" (kit 4f), "g" (kit 4g) or "h" (kit 4h)`)
 	flag.Parse()
 	if err := run(*set, *src, *out, *repo, *n, *positions, *measure); err != nil {
 		fmt.Fprintln(os.Stderr, "kit4b:", err)
@@ -105,7 +108,7 @@ func main() {
 }
 
 // kitEntries is the entries of kit set "b" (kit 4b), "c" (kit 4c), "d" (kit 4d), "e" (kit 4e), "f"
-// (kit 4f) or "g" (kit 4g).
+// (kit 4f), "g" (kit 4g) or "h" (kit 4h).
 func kitEntries(set string) ([]entry, error) {
 	switch set {
 	case "b":
@@ -120,8 +123,10 @@ func kitEntries(set string) ([]entry, error) {
 		return entries4f(), nil
 	case "g":
 		return entries4g(), nil
+	case "h":
+		return entries4h(), nil
 	}
-	return nil, fmt.Errorf("--set %q: want b, c, d, e, f or g", set)
+	return nil, fmt.Errorf("--set %q: want b, c, d, e, f, g or h", set)
 }
 
 func run(set, src, out, repo string, n, positions int, measure bool) error {
@@ -230,7 +235,7 @@ func build(src, dst string, e *entry) error {
 	if err != nil {
 		return err
 	}
-	c := &ckpt{config: cfg}
+	c := &ckpt{config: cfg, src: src}
 	if e.edit != nil || e.resave {
 		if c.tensors, err = readTensors(raw); err != nil {
 			return fmt.Errorf("%s: %w", src, err)

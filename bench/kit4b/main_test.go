@@ -17,7 +17,7 @@ import (
 	"nanoscope/gomlxmodel/tokenfile"
 )
 
-// buildKit writes kit set ("b", "c", "d", "e", "f" or "g") into a temporary directory (≈ 5 s) and returns it with
+// buildKit writes kit set ("b", "c", "d", "e", "f", "g" or "h") into a temporary directory (≈ 5 s) and returns it with
 // its kit.json.
 func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	t.Helper()
@@ -41,12 +41,13 @@ func buildKit(t *testing.T, set string) (string, map[string]entry) {
 	return out, byName
 }
 
-// TestKitEdits: each edit of kits 4b, 4c, 4d, 4e, 4f and 4g is the fault it claims. Controls and re-saved
+// TestKitEdits: each edit of kits 4b, 4c, 4d, 4e, 4f, 4g and 4h is the fault it claims. Controls and re-saved
 // copies compute the source's CE exactly, controls that rewrite tensors into the same function
-// (kits 4d–4g: heads or units reordered, scales moved between tensors, q/k ×¼ under QK-norm up
+// (kits 4d–4h: heads or units reordered, scales moved between tensors, q/k ×¼ under QK-norm up
 // to rms_norm_eps, kv heads expanded to one per query head, the stream ×4 with rms_norm_eps ×16,
-// a value bias folded into the output bias, outputs rescaled under Gemma 2's sandwich norms) to
-// 1e-4 nats; an edit a convention undoes (rows permuted into another layout, norm weights
+// a value bias folded into the output bias, outputs rescaled under Gemma 2's sandwich norms,
+// writing weights or the unembedding centred, MLP units split, a query head grown with a zero
+// output) to 1e-4 nats; an edit a convention undoes (rows permuted into another layout, norm weights
 // saved as 1 + w) gives the source's CE again under that convention (within BF16's
 // rounding of 1 + w), and costs loss as saved (a config edit may cost none: kit.json measures
 // it); config.json differs from the source's in exactly one line for a config edit and none
@@ -54,9 +55,9 @@ func buildKit(t *testing.T, set string) (string, map[string]entry) {
 // entry edits tensors.
 func TestKitEdits(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and measures 121 checkpoints")
+		t.Skip("builds and measures 139 checkpoints")
 	}
-	for _, set := range []string{"b", "c", "d", "e", "f", "g"} {
+	for _, set := range []string{"b", "c", "d", "e", "f", "g", "h"} {
 		t.Run("kit4"+set, func(t *testing.T) { checkEdits(t, set) })
 	}
 }
@@ -440,3 +441,118 @@ func TestKit4gEditHelpers(t *testing.T) {
 
 // bf is x rounded to BF16.
 func bf(x float32) float32 { return math.Float32frombits(uint32(toBF16(x)) << 16) }
+
+// TestKit4hEditHelpers: kit 4h's edit helpers against values written out by hand.
+func TestKit4hEditHelpers(t *testing.T) {
+	set := func(ck *ckpt, name string, shape []uint64, v ...float32) {
+		ck.tensors[name] = &tensor{dtype: safetensors.BF16, shape: shape, data: make([]byte, 2*len(v))}
+		if err := ck.setFloats(name, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq := func(n int) []float32 {
+		out := make([]float32, n)
+		for i := range out {
+			out[i] = float32(i)
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name  string
+		edit  func(c *ckpt) error
+		want  []float32
+		shape []uint64
+	}{
+		{"center rows", func(c *ckpt) error { return c.center(false, "w") },
+			[]float32{0.75, -5.25, 1.75, 2.75, 1.4375, 0.6875, 4.9375, -7.0625}, []uint64{2, 4}},
+		{"center 1-D", func(c *ckpt) error { return c.center(false, "b") }, []float32{-1.5, -0.5, 0.5, 1.5}, []uint64{4}},
+		{"center cols", func(c *ckpt) error { return c.center(true, "s") }, []float32{-1, -1, 1, 1}, []uint64{2, 2}},
+		{"f16BitsAsBF16", func(c *ckpt) error { return c.f16BitsAsBF16("b") }, // binary16 0x0000, 0x3c00, 0x4000, 0x4200 read as BF16
+			[]float32{0, 0x1p-7, 2, 32}, []uint64{4}},
+		{"flaxReshaped", func(c *ckpt) error { return c.flaxReshaped("r") }, []float32{0, 3, 1, 4, 2, 5}, []uint64{2, 3}},
+		{"headDimMajor", func(c *ckpt) error { return c.permuteRows(headDimMajor(2, 3), "c") }, []float32{0, 3, 1, 4, 2, 5}, []uint64{6, 1}},
+		{"tiled", func(c *ckpt) error { return c.tiled(2, "i") },
+			[]float32{0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15}, []uint64{4, 4}},
+		{"awqOrder", func(c *ckpt) error { return c.permuteRows(awqOrder, "p") },
+			[]float32{0, 2, 4, 6, 1, 3, 5, 7, 8, 10, 12, 14, 9, 11, 13, 15}, []uint64{16, 1}},
+		{"flatShift", func(c *ckpt) error { return c.flatShift(2, "s", "c") }, []float32{0, 0, 0, 1}, []uint64{2, 2}},
+		{"lowRank of a rank-1 matrix", func(c *ckpt) error { return c.lowRank(1, "k") }, []float32{1, 1, 2, 2, 2, 4}, []uint64{2, 3}},
+		{"lowRank of diag(1, 3)", func(c *ckpt) error { return c.lowRank(1, "d") }, []float32{0, 0, 0, 3}, []uint64{2, 2}},
+		{"actOrderCols", func(c *ckpt) error { return c.actOrderCols("a") }, []float32{3, 1, 0, 4, 1, 0}, []uint64{2, 3}},
+		{"emaFromInit weight", func(c *ckpt) error { return c.emaFromInit(0.5, 0, 1) }, []float32{0, 0.5, 1, 1.5}, []uint64{2, 2}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ck := &ckpt{tensors: map[string]*tensor{}}
+			set(ck, "w", []uint64{2, 4}, 1, -5, 2, 3, 0.5, -0.25, 4, -8)
+			set(ck, "b", []uint64{4}, 0, 1, 2, 3)
+			set(ck, "s", []uint64{2, 2}, 0, 1, 2, 3)
+			set(ck, "r", []uint64{2, 3}, seq(6)...)
+			set(ck, "c", []uint64{6, 1}, seq(6)...)
+			set(ck, "i", []uint64{4, 4}, seq(16)...)
+			set(ck, "p", []uint64{16, 1}, seq(16)...)
+			set(ck, "k", []uint64{2, 3}, 1, 1, 2, 2, 2, 4)
+			set(ck, "d", []uint64{2, 2}, 1, 0, 0, 3)
+			set(ck, "a", []uint64{2, 3}, 1, 0, 3, 1, 0, 4)
+			if c.name == "emaFromInit weight" { // only a weight, a bias and a norm weight
+				ck.tensors = map[string]*tensor{}
+				set(ck, "s", []uint64{2, 2}, 0, 1, 2, 3)
+				set(ck, "x.bias", []uint64{4}, 0, 1, 2, 3)
+				set(ck, "ln.weight", []uint64{4}, 0, 1, 2, 3)
+			}
+			if err := c.edit(ck); err != nil {
+				t.Fatal(err)
+			}
+			name := map[string]string{"center 1-D": "b", "center cols": "s", "f16BitsAsBF16": "b", "flaxReshaped": "r", "headDimMajor": "c",
+				"tiled": "i", "awqOrder": "p", "flatShift": "s", "lowRank of a rank-1 matrix": "k", "lowRank of diag(1, 3)": "d",
+				"actOrderCols": "a", "emaFromInit weight": "s"}[c.name]
+			if name == "" {
+				name = "w"
+			}
+			got := ck.tensors[name]
+			if !slices.Equal(got.shape, c.shape) || !slices.Equal(bf16Values(got), c.want) {
+				t.Fatalf("edited %s: %v %v, want %v %v", name, got.shape, bf16Values(got), c.shape, c.want)
+			}
+			switch c.name {
+			case "flatShift": // the second tensor takes the first one's last 2 and loses its own last 2
+				if v := bf16Values(ck.tensors["c"]); !slices.Equal(v, []float32{2, 3, 0, 1, 2, 3}) {
+					t.Errorf("flatShift second tensor: %v", v)
+				}
+			case "emaFromInit weight":
+				if v := bf16Values(ck.tensors["x.bias"]); !slices.Equal(v, []float32{0, 0.5, 1, 1.5}) {
+					t.Errorf("emaFromInit bias: %v", v)
+				}
+				if v := bf16Values(ck.tensors["ln.weight"]); !slices.Equal(v, []float32{0.5, 1, 1.5, 2}) {
+					t.Errorf("emaFromInit norm weight: %v", v)
+				}
+			}
+		})
+	}
+	// toF16 against binary16 bit patterns (round to nearest even, subnormals, overflow).
+	for _, c := range []struct {
+		x    float32
+		want uint16
+	}{{1, 0x3c00}, {-2, 0xc000}, {0.5, 0x3800}, {65504, 0x7bff}, {1e6, 0x7c00}, {0x1p-14, 0x0400}, {0x1p-24, 0x0001},
+		{0x1p-25, 0}, {0x3p-25, 0x0002}, {1 + 0x1p-11, 0x3c00}, {1 + 0x3p-11, 0x3c02}, {-0x1p-30, 0x8000}} {
+		if got := toF16(c.x); got != c.want {
+			t.Errorf("toF16(%g) = %#04x, want %#04x", c.x, got, c.want)
+		}
+	}
+	// errors: columns of a 1-D tensor, tiles that do not fit, a rank above the columns.
+	ck := &ckpt{tensors: map[string]*tensor{}}
+	set(ck, "b", []uint64{4}, 0, 1, 2, 3)
+	set(ck, "r", []uint64{2, 3}, seq(6)...)
+	if ck.center(true, "b") == nil || ck.tiled(2, "r") == nil || ck.lowRank(4, "r") == nil {
+		t.Error("center by columns of a 1-D tensor, tiles of 2 in 2×3 or rank 4 of 3 columns: no error")
+	}
+	// loraMerged adds a rank-r product: rank 1 into zeros gives rows proportional to one another.
+	set(ck, "z", []uint64{2, 4}, make([]float32, 8)...)
+	if err := ck.loraMerged(1, 1, 3, "z"); err != nil {
+		t.Fatal(err)
+	}
+	z := bf16Values(ck.tensors["z"])
+	for j := 1; j < 4; j++ {
+		if a, b := float64(z[j]*z[4]), float64(z[4+j]*z[0]); z[0] == 0 || math.Abs(a-b) > 0.02*math.Abs(a)+1e-6 {
+			t.Errorf("loraMerged rank 1: %v not of rank 1", z)
+		}
+	}
+}
