@@ -337,7 +337,9 @@ func (s Sparse) String() string {
 }
 
 // sparseMatrices returns the matrices of p (not those of skip) with at least minGridValues
-// entries, some non-zero, of which at least sparseShare are exactly zero, in name order.
+// entries of which at least sparseShare are exactly zero outside rows and columns zero
+// throughout (a head or unit removed whole is zeroRuns' business; a matrix zero throughout the
+// untrained tests'), in name order.
 func sparseMatrices(p gomlxmodel.Params, skip []string) []Sparse {
 	var out []Sparse
 	for _, n := range slices.Sorted(maps.Keys(p)) {
@@ -345,13 +347,20 @@ func sparseMatrices(p gomlxmodel.Params, skip []string) []Sparse {
 		if slices.Contains(skip, n) || len(t.Shape) != 2 || len(t.Data) < minGridValues {
 			continue
 		}
-		zeros := 0
-		for _, x := range t.Data {
-			if x == 0 {
+		rows, cols := t.Shape[0], t.Shape[1]
+		rowNZ, colNZ := make([]bool, rows), make([]bool, cols) // rows and columns with a non-zero entry
+		for i, x := range t.Data {
+			if x != 0 {
+				rowNZ[i/cols], colNZ[i%cols] = true, true
+			}
+		}
+		zeros := 0 // those not in a row or column zero throughout (the business of zeroRuns)
+		for i, x := range t.Data {
+			if x == 0 && rowNZ[i/cols] && colNZ[i%cols] {
 				zeros++
 			}
 		}
-		if share := float64(zeros) / float64(len(t.Data)); zeros < len(t.Data) && share >= sparseShare {
+		if share := float64(zeros) / float64(len(t.Data)); share >= sparseShare {
 			out = append(out, Sparse{Tensor: n, Share: share})
 		}
 	}

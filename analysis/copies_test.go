@@ -182,3 +182,39 @@ func TestCoarseGrids(t *testing.T) {
 		})
 	}
 }
+
+// TestSparseMatrices: exact zeros scattered through a matrix (2:4 sparsity, magnitude pruning)
+// are found with their share, while a dense draw and zeros that fill whole rows or columns (a
+// head or unit removed whole: zeroRuns' business) are not.
+func TestSparseMatrices(t *testing.T) {
+	const name = "model.layers.0.self_attn.o_proj.weight"
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, c := range []struct {
+		name  string
+		zero  func(i, j int) bool
+		share float64 // 0: not found
+	}{
+		{"dense", func(int, int) bool { return false }, 0},
+		{"2:4 sparse", func(i, j int) bool { return (i+j)%4 < 2 }, 0.5},
+		{"one entry in 40", func(i, j int) bool { return (i*32+j)%40 == 0 }, 0.025},
+		{"one entry in 100", func(i, j int) bool { return (i*32+j)%100 == 0 }, 0},
+		{"a head's columns zero", func(_, j int) bool { return j >= 8 && j < 16 }, 0},
+		{"rows zero", func(i, _ int) bool { return i < 4 }, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			d := make([]float32, 32*32)
+			for i := range d {
+				if d[i] = float32(rng.NormFloat64()); c.zero(i/32, i%32) {
+					d[i] = 0
+				}
+			}
+			got := sparseMatrices(gomlxmodel.Params{name: {Shape: []int{32, 32}, Data: d}}, nil)
+			switch {
+			case c.share == 0 && len(got) > 0:
+				t.Fatalf("found %v, want none", got)
+			case c.share > 0 && (len(got) != 1 || math.Abs(got[0].Share-c.share) > 0.002):
+				t.Fatalf("found %v, want a share of %.3f", got, c.share)
+			}
+		})
+	}
+}
