@@ -346,10 +346,10 @@ func (r RunConventions) rope(theta float64, layout string) Rope {
 	return Rope{Theta: theta, Layout: layout, Offset: r.firstPosition(), Scale: r.ropeScale(), Rows: r.Step.rowShift(), Negative: r.RopeSign == RopeSignNegative, Last: r.RotaryDims == RotaryLast}
 }
 
-// ropeRows returns q and k (B, T, H, hd) with the rotaryDim rotary dimensions of each head
-// (the first, or the last under RotaryLast) of the roles whose rows are stored in the other pairing's order (RopeRowsQ, RopeRowsK) put in
-// pairing's order (0 or hd: all of them): interleaved rows 2j + p are read as rotate_half's
-// p·rd/2 + j, and the reverse.
+// ropeRows returns q and k (B, T, H, hd) with the rotaryDim rotary dimensions of each head (the
+// first, or the last under RotaryLast; 0 or hd: all of them) of the roles whose rows are stored in
+// the other pairing's order (RopeRowsQ, RopeRowsK) put in pairing's order: interleaved rows
+// 2j + p are read as rotate_half's p·rd/2 + j, and the reverse.
 func (r RunConventions) ropeRows(q, k *Node, pairing string, rotaryDim int) (*Node, *Node) {
 	reorder := func(x *Node) *Node {
 		d := x.Shape().Dimensions // (B, T, H, hd)
