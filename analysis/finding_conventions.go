@@ -76,10 +76,12 @@ func conventionFindings(cat *Catalog) []Finding {
 	}
 	var out []Finding
 	for _, fl := range best.Flips {
-		ev := map[string]any{"ce_as_loaded": asLoaded.BestCE, "positions": len(best.perPos[0]),
-			"ce_" + strings.ReplaceAll(best.Condition, " ", "_"): best.BestCE, "ce_trained_convention": best.BestCE,
-			"gain_nats": gain, "se": se, "margin_se": gain / max(se, 1e-12), "offset": best.Best, "unigram_ce": cat.Unigram,
+		ev := map[string]any{"ce_as_loaded": asLoaded.BestCE, "positions": len(best.perPos[0]), "ce_trained_convention": best.BestCE,
+			"gain_nats": gain, "se": se, "gain_z": gain / max(se, 1e-12), "offset": best.Best, "unigram_ce": cat.Unigram,
 			"convention": fl.Convention, "loaded_value": fl.Loaded, "trained_value": fl.Value}
+		if fl.Edit == nil { // a convention's short name (an edit's is a sentence: ce_trained_convention)
+			ev["ce_"+strings.ReplaceAll(best.Condition, " ", "_")] = best.BestCE
+		}
 		if runnerUp != "" {
 			ev["runner_up"], ev["ce_runner_up"] = runnerUp, runnerCE
 		}

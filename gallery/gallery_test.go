@@ -202,8 +202,8 @@ func named(r *analysis.Report) string {
 	for _, f := range r.Findings {
 		if c, ok := f.Evidence["convention"]; ok {
 			e := f.Evidence
-			out = append(out, fmt.Sprintf("%v=%v (CE %.3f as loaded, %.3f under it, margin %.1f SE)", c, e["trained_value"],
-				e["ce_as_loaded"], e["ce_trained_convention"], e["margin_se"]))
+			out = append(out, fmt.Sprintf("%v=%v (CE %.3f as loaded, %.3f under it, gain %.1f SE)", c, e["trained_value"],
+				e["ce_as_loaded"], e["ce_trained_convention"], e["gain_z"]))
 		}
 	}
 	return strings.Join(out, " ")
