@@ -120,15 +120,29 @@ func (c *ckpt) pruneUnits(k int, gate, up, down string) error {
 	return c.setFloats(down, d)
 }
 
+// eachMatrix replaces the values of each named 2-D tensor by f(name, values, columns), row-major.
+func (c *ckpt) eachMatrix(names []string, f func(n string, v []float32, cols int) ([]float32, error)) error {
+	for _, n := range names {
+		v, cols, err := c.matrix(n)
+		if err != nil {
+			return err
+		}
+		out, err := f(n, v, cols)
+		if err != nil {
+			return err
+		}
+		if err := c.setFloats(n, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // averagePermuted replaces each named 2-D tensor by the mean of itself and its copy with rows (or,
 // with cols, columns) permuted by perm: a weight average of two checkpoints that differ by that
 // permutation, merged without aligning it.
 func (c *ckpt) averagePermuted(perm func(i, n int) int, cols bool, names ...string) error {
-	for _, n := range names {
-		v, nc, err := c.matrix(n)
-		if err != nil {
-			return err
-		}
+	return c.eachMatrix(names, func(n string, v []float32, nc int) ([]float32, error) {
 		nr, out := len(v)/nc, make([]float32, len(v))
 		for r := range nr {
 			for j := range nc {
@@ -139,47 +153,33 @@ func (c *ckpt) averagePermuted(perm func(i, n int) int, cols bool, names ...stri
 				out[r*nc+j] = (v[r*nc+j] + v[pr*nc+pj]) / 2
 			}
 		}
-		if err := c.setFloats(n, out); err != nil {
-			return err
-		}
-	}
-	return nil
+		return out, nil
+	})
 }
 
 // prune24 applies 2:4 semi-structured magnitude sparsity to each named 2-D tensor: in every row,
 // of each 4 consecutive weights the 2 of least magnitude are zeroed (ties: the earlier one).
 func (c *ckpt) prune24(names ...string) error {
-	for _, n := range names {
-		v, cols, err := c.matrix(n)
-		if err != nil {
-			return err
-		}
+	return c.eachMatrix(names, func(n string, v []float32, cols int) ([]float32, error) {
 		if cols%4 != 0 {
-			return fmt.Errorf("tensor %s: %d columns, not groups of 4", n, cols)
+			return nil, fmt.Errorf("tensor %s: %d columns, not groups of 4", n, cols)
 		}
 		for g := 0; g < len(v); g += 4 {
 			idx := []int{g, g + 1, g + 2, g + 3}
 			sort.SliceStable(idx, func(a, b int) bool { return math.Abs(float64(v[idx[a]])) < math.Abs(float64(v[idx[b]])) })
 			v[idx[0]], v[idx[1]] = 0, 0
 		}
-		if err := c.setFloats(n, v); err != nil {
-			return err
-		}
-	}
-	return nil
+		return v, nil
+	})
 }
 
 // int8ScaleAxis quantizes each named square tensor to int8 with one absmax scale per output row
 // (s_i = max_j |w_ij| / 127) and dequantizes with the scales broadcast along the other axis
 // (w'_ij = q_ij · s_j): a per-channel scale vector applied on the wrong dimension.
 func (c *ckpt) int8ScaleAxis(names ...string) error {
-	for _, n := range names {
-		v, cols, err := c.matrix(n)
-		if err != nil {
-			return err
-		}
+	return c.eachMatrix(names, func(n string, v []float32, cols int) ([]float32, error) {
 		if len(v) != cols*cols {
-			return fmt.Errorf("tensor %s: not square", n)
+			return nil, fmt.Errorf("tensor %s: not square", n)
 		}
 		s := make([]float64, cols)
 		for i := range cols {
@@ -197,11 +197,8 @@ func (c *ckpt) int8ScaleAxis(names ...string) error {
 				out[i*cols+j] = float32(q * s[j])
 			}
 		}
-		if err := c.setFloats(n, out); err != nil {
-			return err
-		}
-	}
-	return nil
+		return out, nil
+	})
 }
 
 // gptqZeroOffByOne quantizes each named 2-D tensor to 4 bits, asymmetric, one scale and zero point
@@ -211,13 +208,9 @@ func (c *ckpt) int8ScaleAxis(names ...string) error {
 // packing and read back by a loader that does not add the one back, so every weight is one step
 // s too large.
 func (c *ckpt) gptqZeroOffByOne(group int, names ...string) error {
-	for _, n := range names {
-		v, cols, err := c.matrix(n)
-		if err != nil {
-			return err
-		}
+	return c.eachMatrix(names, func(n string, v []float32, cols int) ([]float32, error) {
 		if cols%group != 0 {
-			return fmt.Errorf("tensor %s: %d columns, not groups of %d", n, cols, group)
+			return nil, fmt.Errorf("tensor %s: %d columns, not groups of %d", n, cols, group)
 		}
 		for g := 0; g < len(v); g += group {
 			lo, hi := 0.0, 0.0
@@ -234,11 +227,8 @@ func (c *ckpt) gptqZeroOffByOne(group int, names ...string) error {
 				v[k] = float32(s * (q - (z - 1)))
 			}
 		}
-		if err := c.setFloats(n, v); err != nil {
-			return err
-		}
-	}
-	return nil
+		return v, nil
+	})
 }
 
 // renormRows scales every row of the named 2-D tensor whose L2 norm exceeds maxNorm down to

@@ -114,22 +114,15 @@ func (c *ckpt) f16BitsAsBF16(names ...string) error {
 // (in × out, W transposed) that called .reshape(out, in) where it should have transposed: the
 // kernel's elements in row-major order, read as out × in.
 func (c *ckpt) flaxReshaped(names ...string) error {
-	for _, n := range names {
-		w, cols, err := c.matrix(n)
-		if err != nil {
-			return err
-		}
+	return c.eachMatrix(names, func(n string, w []float32, cols int) ([]float32, error) {
 		rows, out := len(w)/cols, make([]float32, 0, len(w))
 		for i := range cols {
 			for o := range rows {
 				out = append(out, w[o*cols+i])
 			}
 		}
-		if err := c.setFloats(n, out); err != nil {
-			return err
-		}
-	}
-	return nil
+		return out, nil
+	})
 }
 
 // headDimMajor is the order of a (heads, headDim) axis pair flattened dim-major instead of
@@ -138,17 +131,54 @@ func headDimMajor(heads, headDim int) func(i, n int) int {
 	return func(i, _ int) int { return (i%heads)*headDim + i/heads }
 }
 
-// tiled rewrites each named 2-D tensor as the row-major reading of its tile-major layout (tiles
-// of tile × tile in row-major tile order, each tile row-major), as a GPU kernel repacks weights.
-func (c *ckpt) tiled(tile int, names ...string) error {
-	for _, n := range names {
-		w, cols, err := c.matrix(n)
+// widenMLP appends copies of the first k units to the MLP of each prefix (gate_proj and up_proj
+// rows, down_proj columns; the new width is set in config.json by the entry): Net2WiderNet's split,
+// which halves up_proj's rows of both copies when halve (each pair then sums to the unit it
+// replaced), or leaves them whole.
+func (c *ckpt) widenMLP(k int, halve bool, prefixes ...string) error {
+	for _, p := range prefixes {
+		g, cols, err := c.matrix(p + "gate_proj.weight")
 		if err != nil {
 			return err
 		}
+		u, _, err := c.matrix(p + "up_proj.weight")
+		if err != nil {
+			return err
+		}
+		d, dc, err := c.matrix(p + "down_proj.weight")
+		if err != nil {
+			return err
+		}
+		if halve {
+			for i := range k * cols {
+				u[i] /= 2
+			}
+		}
+		var d2 []float32
+		for r := range len(d) / dc {
+			d2 = append(append(d2, d[r*dc:(r+1)*dc]...), d[r*dc:r*dc+k]...)
+		}
+		units := uint64(len(g)/cols + k)
+		if err := c.setFloats(p+"gate_proj.weight", slices.Concat(g, g[:k*cols]), units, uint64(cols)); err != nil {
+			return err
+		}
+		if err := c.setFloats(p+"up_proj.weight", slices.Concat(u, u[:k*cols]), units, uint64(cols)); err != nil {
+			return err
+		}
+		if err := c.setFloats(p+"down_proj.weight", d2, uint64(len(d)/dc), units); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tiled rewrites each named 2-D tensor as the row-major reading of its tile-major layout (tiles
+// of tile × tile in row-major tile order, each tile row-major), as a GPU kernel repacks weights.
+func (c *ckpt) tiled(tile int, names ...string) error {
+	return c.eachMatrix(names, func(n string, w []float32, cols int) ([]float32, error) {
 		rows := len(w) / cols
 		if rows%tile != 0 || cols%tile != 0 {
-			return fmt.Errorf("tensor %s: %d×%d is not in tiles of %d", n, rows, cols, tile)
+			return nil, fmt.Errorf("tensor %s: %d×%d is not in tiles of %d", n, rows, cols, tile)
 		}
 		out := make([]float32, 0, len(w))
 		for ti := range rows / tile {
@@ -158,11 +188,8 @@ func (c *ckpt) tiled(tile int, names ...string) error {
 				}
 			}
 		}
-		if err := c.setFloats(n, out); err != nil {
-			return err
-		}
-	}
-	return nil
+		return out, nil
+	})
 }
 
 // awqOrder is AutoAWQ's packing order of 8 output channels in an int32 ([0 2 4 6 1 3 5 7]) read
@@ -198,11 +225,7 @@ func (c *ckpt) flatShift(pad int, names ...string) error {
 func (c *ckpt) loraMerged(r int, alpha float64, seed uint64, names ...string) error {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	u := func(bound float64) float64 { return (2*rng.Float64() - 1) * bound }
-	for _, n := range names {
-		w, in, err := c.matrix(n)
-		if err != nil {
-			return err
-		}
+	return c.eachMatrix(names, func(n string, w []float32, in int) ([]float32, error) {
 		out := len(w) / in
 		a, b := make([]float64, r*in), make([]float64, out*r)
 		for i := range a {
@@ -220,11 +243,8 @@ func (c *ckpt) loraMerged(r int, alpha float64, seed uint64, names ...string) er
 				w[o*in+j] = float32(float64(w[o*in+j]) + alpha/float64(r)*d)
 			}
 		}
-		if err := c.setFloats(n, w); err != nil {
-			return err
-		}
-	}
-	return nil
+		return w, nil
+	})
 }
 
 // emaFromInit replaces every tensor by decay·init + (1 − decay)·trained, init GPT-NeoX's
@@ -318,14 +338,10 @@ func symEig(a []float64, n int) ([]float64, []float64) {
 // lowRank replaces each named 2-D tensor W (out × in) by its best rank-r approximation (truncated
 // SVD: W projected on its r leading right singular vectors, W·V_r·V_rᵀ).
 func (c *ckpt) lowRank(r int, names ...string) error {
-	for _, n := range names {
-		w, in, err := c.matrix(n)
-		if err != nil {
-			return err
-		}
+	return c.eachMatrix(names, func(n string, w []float32, in int) ([]float32, error) {
 		out := len(w) / in
 		if r > in {
-			return fmt.Errorf("tensor %s: rank %d of %d columns", n, r, in)
+			return nil, fmt.Errorf("tensor %s: rank %d of %d columns", n, r, in)
 		}
 		g := make([]float64, in*in)
 		for i := range in {
@@ -359,11 +375,8 @@ func (c *ckpt) lowRank(r int, names ...string) error {
 				res[o*in+j] = float32(s)
 			}
 		}
-		if err := c.setFloats(n, res); err != nil {
-			return err
-		}
-	}
-	return nil
+		return res, nil
+	})
 }
 
 // actOrderCols permutes the input columns of each named 2-D tensor into descending order of their
@@ -434,40 +447,7 @@ func entries4h() []entry {
 			edit: func(c *ckpt) error { return c.center(true, "lm_head.weight") }},
 		{Name: "k4h_gemma_mlp_net2wider_split", Source: gemma, key: "intermediate_size", value: "64",
 			Note: "intermediate_size 64 (was 48): units 0–15 of every layer's MLP split in two (Net2WiderNet): gate_proj rows copied to units 48–63, up_proj rows of both halves ×0.5 (exact in BF16), down_proj columns copied: each pair computes gelu(g)·(u/2) twice, the same sum",
-			edit: func(c *ckpt) error {
-				for _, p := range layers(2, "model.layers.%d.mlp.") {
-					g, cols, err := c.matrix(p + "gate_proj.weight")
-					if err != nil {
-						return err
-					}
-					u, _, err := c.matrix(p + "up_proj.weight")
-					if err != nil {
-						return err
-					}
-					d, dc, err := c.matrix(p + "down_proj.weight")
-					if err != nil {
-						return err
-					}
-					for i := range 16 * cols {
-						u[i] /= 2
-					}
-					g, u = append(g, g[:16*cols]...), append(u, u[:16*cols]...)
-					var d2 []float32
-					for r := range len(d) / dc {
-						d2 = append(append(d2, d[r*dc:(r+1)*dc]...), d[r*dc:r*dc+16]...)
-					}
-					if err := c.setFloats(p+"gate_proj.weight", g, 64, uint64(cols)); err != nil {
-						return err
-					}
-					if err := c.setFloats(p+"up_proj.weight", u, 64, uint64(cols)); err != nil {
-						return err
-					}
-					if err := c.setFloats(p+"down_proj.weight", d2, uint64(len(d)/dc), 64); err != nil {
-						return err
-					}
-				}
-				return nil
-			}},
+			edit: func(c *ckpt) error { return c.widenMLP(16, true, layers(2, "model.layers.%d.mlp.")...) }},
 		{Name: "k4h_mistral_grown_head_zero_output", Source: mistral, key: "num_attention_heads", value: "5",
 			Note: "num_attention_heads 5 (was 4; head_dim 8 stays explicit, hidden_size 32): a fifth query head added to every layer as function-preserving growth does it, its q_proj rows a fresh N(0, 0.02²) draw and its o_proj columns zero, sharing the one kv head: its output is multiplied by zero",
 			edit: func(c *ckpt) error {
@@ -578,36 +558,7 @@ func entries4h() []entry {
 			}},
 		{Name: "k4h_qwen2_mlp_widened_split_not_halved", Source: qwen2, Kind: "unexplained", key: "intermediate_size", value: "64",
 			Note: "intermediate_size 64 (was 48): units 0–15 of every layer's MLP replicated as units 48–63 (gate_proj and up_proj rows, down_proj columns copied) with neither copy halved: a Net2WiderNet growth step that forgot to divide the replicated units' weights by their count, so units 0–15 contribute twice (the control k4h_gemma_mlp_net2wider_split done wrong)",
-			edit: func(c *ckpt) error {
-				for _, p := range layers(2, "model.layers.%d.mlp.") {
-					g, cols, err := c.matrix(p + "gate_proj.weight")
-					if err != nil {
-						return err
-					}
-					u, _, err := c.matrix(p + "up_proj.weight")
-					if err != nil {
-						return err
-					}
-					d, dc, err := c.matrix(p + "down_proj.weight")
-					if err != nil {
-						return err
-					}
-					var d2 []float32
-					for r := range len(d) / dc {
-						d2 = append(append(d2, d[r*dc:(r+1)*dc]...), d[r*dc:r*dc+16]...)
-					}
-					if err := c.setFloats(p+"gate_proj.weight", slices.Concat(g, g[:16*cols]), 64, uint64(cols)); err != nil {
-						return err
-					}
-					if err := c.setFloats(p+"up_proj.weight", slices.Concat(u, u[:16*cols]), 64, uint64(cols)); err != nil {
-						return err
-					}
-					if err := c.setFloats(p+"down_proj.weight", d2, uint64(len(d)/dc), 64); err != nil {
-						return err
-					}
-				}
-				return nil
-			}},
+			edit: func(c *ckpt) error { return c.widenMLP(16, false, layers(2, "model.layers.%d.mlp.")...) }},
 		{Name: "k4h_gemma_l1_mlp_from_another_run", Source: gemma, Kind: "unexplained",
 			Note: "layer 1's gate_proj, up_proj and down_proj replaced by layer 1's of gemma2_trained (same shapes 48×32 and 32×48, same activation, trained on the same text): a shard of another training run uploaded with this one's, trained weights that do not belong to this model",
 			edit: func(c *ckpt) error {
