@@ -221,7 +221,7 @@ func MeasureCatalog(s *Subject, w, head *Windows, unigram float64, gf GradFlow) 
 		return nil, err
 	}
 	V := s.dims().VocabSize
-	cat := &Catalog{Offsets: Offsets, Unigram: unigram, heads: uniqStrings(gomlxmodel.ParamLMHead, s.spec().Head, s.spec().Embed)}
+	cat := &Catalog{Offsets: Offsets, Unigram: unigram, heads: []string{gomlxmodel.ParamLMHead, s.spec().Head, s.spec().Embed}}
 	if cat.AsLoaded, err = offsetCE("as loaded", pr.logits, w, V); err != nil {
 		return nil, err
 	}
@@ -358,15 +358,4 @@ func paddedMass(logits [][]float32, real, V int) *PaddedMass {
 		p.ArgmaxShare /= float64(n)
 	}
 	return p
-}
-
-// uniqStrings returns xs without repeats and empty strings, in order.
-func uniqStrings(xs ...string) []string {
-	var out []string
-	for _, x := range xs {
-		if x != "" && !slices.Contains(out, x) {
-			out = append(out, x)
-		}
-	}
-	return out
 }
